@@ -1,0 +1,322 @@
+//! Wire types of the three methods, shared by both surfaces.
+//!
+//! Every parameter and result type derives `JsonSchema`; `schemas/` holds the
+//! generated schemas and `tests/schemas.rs` fails when they are stale.
+//! Field names are camelCase on the wire, as in MCP and the original daemon.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Upper bound for `timeoutMs`: a day. Anything longer is almost certainly a unit mistake.
+pub const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Parameters of `ask`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AskParams {
+    /// The user message for Claude Code. Must not be empty.
+    pub prompt: String,
+    /// Turn timeout in milliseconds (1 to 86400000). When it passes, the child is sent
+    /// an `interrupt`, and killed and restarted if no result follows within the grace period.
+    /// Defaults to the configured turn timeout (300000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86_400_000))]
+    pub timeout_ms: Option<u64>,
+}
+
+/// The answer to `ask`: the child's `result` line, in camelCase.
+///
+/// A turn that the child itself reports as failed (`is_error`, error subtypes) is a normal
+/// answer with `ok: false`; crashes, timeouts and shutdown are JSON-RPC errors instead.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AskResult {
+    /// `true` when the turn succeeded (`is_error` false and subtype `success`).
+    pub ok: bool,
+    /// The final answer text (absent on error subtypes).
+    pub result: Option<String>,
+    /// The Claude Code session the turn ran in.
+    pub session_id: Option<String>,
+    /// Cost of this turn in USD (the child reports a running total; this is the difference).
+    pub cost_usd: Option<f64>,
+    /// The child's running total cost for its session, as it reported it.
+    pub session_cost_usd: Option<f64>,
+    /// Wall time of the turn as the child measured it.
+    pub duration_ms: Option<u64>,
+    /// Time spent in API calls, as the child measured it.
+    pub duration_api_ms: Option<u64>,
+    /// Model round trips in the turn.
+    pub num_turns: Option<u64>,
+    /// The child's `is_error`.
+    pub is_error: bool,
+    /// The child's result subtype: `success`, `error_during_execution`, `error_max_turns`, ...
+    pub subtype: Option<String>,
+    /// Why the turn ended: `completed`, `aborted_streaming`, `api_error`, `max_turns`, ...
+    pub terminal_reason: Option<String>,
+    /// The model's stop reason.
+    pub stop_reason: Option<String>,
+    /// HTTP status of a failed API call, when that ended the turn.
+    pub api_error_status: Option<u16>,
+    /// Error texts of error subtypes.
+    #[serde(default)]
+    pub errors: Vec<String>,
+    /// Token usage of the turn, as the child reported it.
+    pub usage: Value,
+    /// Tools the child was not allowed to use in this turn.
+    pub permission_denials: Vec<Value>,
+    /// How many child messages were streamed as notifications during the turn.
+    pub messages: u64,
+    /// The child's `result` line exactly as received, so no field is lost.
+    pub raw: Value,
+}
+
+/// Parameters of `status` (none; an empty object or no params).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusParams {}
+
+/// Severity of a recorded event.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// Parameters of `events`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventsParams {
+    /// Only events with `seq` greater than this (use the previous answer's `nextSeq - 1`,
+    /// or simply pass `nextSeq - 1`; `since: 0` returns everything still in the buffer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
+    /// At most this many events (1 to 1000, default 100), the oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<usize>,
+    /// Only events at this level or above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Level>,
+}
+
+/// One recorded event, as in the original daemon.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Increasing sequence number, unique for the life of the daemon.
+    pub seq: u64,
+    /// RFC 3339 UTC timestamp.
+    pub created_at: String,
+    pub level: Level,
+    /// Dotted event type: `daemon.started`, `child.exited`, `turn.finished`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// One human sentence.
+    pub message: String,
+    /// Structured facts about the event.
+    pub detail: Value,
+}
+
+/// The answer to `events`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsResult {
+    /// Matching events, oldest first.
+    pub events: Vec<Event>,
+    /// Pass `since: nextSeq - 1` next time to get only newer events.
+    pub next_seq: u64,
+    /// Lowest `seq` still held by the ring buffer (older ones were evicted).
+    pub oldest_seq: Option<u64>,
+    /// True when more matching events were left out by `limit`.
+    pub truncated: bool,
+}
+
+/// Params of the `ask/event` notification: one child message streamed during an `ask`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AskEventParams {
+    /// The JSON-RPC id of the `ask` this message belongs to.
+    pub request_id: Value,
+    /// 1, 2, 3, ... within the `ask`; a gap means notifications were dropped because the
+    /// client did not read its stdout fast enough.
+    pub seq: u64,
+    /// The child message's `type` (`system`, `assistant`, `user`, `result`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The child message's `subtype`, when it has one.
+    pub subtype: Option<String>,
+    /// The child's message exactly as it printed it.
+    pub message: Value,
+}
+
+/// The answer to `status`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResult {
+    pub identity: IdentityInfo,
+    pub daemon: DaemonInfo,
+    pub child: ChildInfo,
+    /// The turn in flight, if any.
+    pub turn: Option<TurnInfo>,
+    pub queue: QueueInfo,
+    pub totals: Totals,
+    pub events: EventCounters,
+    /// The resolved configuration (never the environment or secrets).
+    pub config: Value,
+}
+
+/// Who this daemon is; kept in `identity.json` across restarts.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityInfo {
+    pub daemon_id: String,
+    pub created_at: String,
+    /// claude-coded's version.
+    pub version: String,
+}
+
+/// The bridge process itself.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonInfo {
+    /// `running` or `stopping` (`stopped` in the persisted file after exit).
+    pub state: String,
+    pub pid: u32,
+    pub started_at: String,
+    pub uptime_ms: u64,
+    /// Where identity, state and event log live (null when persistence is off).
+    pub state_dir: Option<String>,
+    /// Problems with the state directory, if any (serving goes on without it).
+    pub state_error: Option<String>,
+}
+
+/// Lifecycle state of the child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChildStatus {
+    /// Not started yet.
+    Idle,
+    /// Spawned, waiting for the answer to `initialize`.
+    Starting,
+    /// Warm and waiting for a turn.
+    Ready,
+    /// Running a turn.
+    Busy,
+    /// Exited; a restart is scheduled at `nextRestartAt`.
+    Backoff,
+    /// Stopped on purpose (the bridge is shutting down).
+    Stopped,
+    /// Cannot be started (for example the binary is missing); the next `ask` tries again.
+    Failed,
+}
+
+/// The supervised Claude Code process.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildInfo {
+    pub status: ChildStatus,
+    /// When `status` last changed.
+    pub status_since: String,
+    pub ready: bool,
+    pub pid: Option<u32>,
+    pub started_at: Option<String>,
+    pub ready_at: Option<String>,
+    pub exited_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub last_error: Option<String>,
+    /// How many times the child has been restarted since the bridge started.
+    pub restart_count: u64,
+    /// Failed starts in a row (drives the backoff; reset after a healthy run).
+    pub consecutive_failures: u32,
+    pub next_restart_at: Option<String>,
+    pub session_id: Option<String>,
+    /// The CLI's version as it reported it at warm-up.
+    pub cli_version: Option<String>,
+    /// The last lines the child wrote to stderr.
+    pub stderr_tail: Vec<String>,
+}
+
+/// The turn in flight.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnInfo {
+    pub turn_id: u64,
+    pub started_at: String,
+    pub elapsed_ms: u64,
+    pub timeout_ms: u64,
+    /// The first characters of the prompt.
+    pub prompt_preview: String,
+    /// Child messages received so far in this turn.
+    pub messages: u64,
+    /// True after the timeout fired: the caller has its error, the child is being interrupted.
+    pub abandoned: bool,
+}
+
+/// The FIFO of asks waiting for the child.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueInfo {
+    pub length: usize,
+    pub capacity: usize,
+    pub waiting: Vec<QueuedInfo>,
+}
+
+/// One waiting ask.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedInfo {
+    pub turn_id: u64,
+    pub enqueued_at: String,
+    pub prompt_preview: String,
+}
+
+/// Cumulative accounting since the bridge started.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub asks: u64,
+    pub turns_ok: u64,
+    /// Turns the child reported as failed (`ok: false`).
+    pub turns_failed: u64,
+    /// Asks answered with a JSON-RPC error (crash, timeout, shutdown, queue full).
+    pub asks_errored: u64,
+    pub cost_usd: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    /// Streamed notifications dropped because the client was not reading.
+    pub notifications_dropped: u64,
+}
+
+/// Event counters.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventCounters {
+    pub next_seq: u64,
+    pub total: u64,
+    pub debug: u64,
+    pub info: u64,
+    pub warn: u64,
+    pub error: u64,
+    /// Events that could not be appended to `events.jsonl`.
+    pub log_write_failures: u64,
+}

@@ -1,0 +1,28 @@
+//! The Claude Code child process: how it is spawned, what its stream-json lines mean,
+//! and how its stderr is drained.
+
+pub mod protocol;
+pub mod spawn;
+pub mod stderr;
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Errors of this layer: the child cannot be started or talked to.
+#[derive(Debug, Error)]
+pub enum ChildError {
+    #[error(
+        "cannot find the Claude Code CLI `{program}` (looked on PATH). Install it with \
+         `npm install -g @anthropic-ai/claude-code`, or point --claude-bin \
+         (CLAUDE_CODED_CLAUDE_BIN) at the `claude` binary"
+    )]
+    NotFound { program: String },
+    #[error("cannot start the Claude Code CLI {program}: {source}")]
+    Spawn {
+        program: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write to the child's stdin: {0}")]
+    Write(std::io::Error),
+}

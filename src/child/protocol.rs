@@ -1,0 +1,185 @@
+//! The CLI's stream-json lines: what we write and how we read what it prints.
+//!
+//! Lines are classified by their `type` field, never by key order, and the whole JSON
+//! value is kept: new message types and fields appear often and must reach the caller.
+
+use serde_json::{Value, json};
+
+/// What one line of the child's stdout is.
+#[derive(Debug, PartialEq)]
+pub enum ChildLine {
+    /// End of a turn.
+    Result(Value),
+    /// Answer to one of our control requests.
+    ControlResponse {
+        request_id: String,
+        /// `Err` carries the child's error text.
+        outcome: Result<Value, String>,
+    },
+    /// A request from the child (`can_use_tool`, ...) that must be answered.
+    ControlRequest {
+        request_id: String,
+        subtype: String,
+        message: Value,
+    },
+    /// Sign of life between messages.
+    KeepAlive,
+    /// Any other message of a turn (`system`, `assistant`, `user`, `stream_event`, new kinds).
+    Message(Value),
+    /// A JSON value that is not an object with a string `type`.
+    Untyped(Value),
+    /// Not JSON at all (some builds print such lines); kept as lossy text for the record.
+    NotJson(String),
+}
+
+/// Classifies one line (without its newline).
+pub fn parse_line(bytes: &[u8]) -> ChildLine {
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(_) => return ChildLine::NotJson(String::from_utf8_lossy(bytes).into_owned()),
+    };
+    let kind = value.get("type").and_then(Value::as_str).map(str::to_owned);
+    match kind.as_deref() {
+        Some("result") => ChildLine::Result(value),
+        Some("control_response") => parse_control_response(value),
+        Some("control_request") => parse_control_request(value),
+        Some("keep_alive") => ChildLine::KeepAlive,
+        Some(_) => ChildLine::Message(value),
+        None => ChildLine::Untyped(value),
+    }
+}
+
+fn parse_control_response(value: Value) -> ChildLine {
+    let response = value.get("response").cloned().unwrap_or(Value::Null);
+    let request_id = str_field(&response, "request_id");
+    let outcome = match response.get("subtype").and_then(Value::as_str) {
+        Some("success") => Ok(response.get("response").cloned().unwrap_or(Value::Null)),
+        _ => Err(response
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("control request failed")
+            .to_string()),
+    };
+    match request_id {
+        Some(request_id) => ChildLine::ControlResponse {
+            request_id,
+            outcome,
+        },
+        None => ChildLine::Untyped(value),
+    }
+}
+
+fn parse_control_request(value: Value) -> ChildLine {
+    let request_id = str_field(&value, "request_id");
+    let subtype = value
+        .get("request")
+        .and_then(|r| str_field(r, "subtype"))
+        .unwrap_or_default();
+    match request_id {
+        Some(request_id) => ChildLine::ControlRequest {
+            request_id,
+            subtype,
+            message: value,
+        },
+        None => ChildLine::Untyped(value),
+    }
+}
+
+fn str_field(value: &Value, key: &str) -> Option<String> {
+    value.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// `type` and `subtype` of a message, for notifications and events.
+pub fn kind_of(message: &Value) -> (String, Option<String>) {
+    let kind = message
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_string();
+    (kind, str_field(message, "subtype"))
+}
+
+/// A user turn, as one stdin line (with its newline).
+pub fn user_message(prompt: &str) -> String {
+    line(&json!({
+        "type": "user",
+        "message": { "role": "user", "content": prompt },
+        "parent_tool_use_id": null,
+        "session_id": null,
+    }))
+}
+
+/// A control request from us, as one stdin line.
+pub fn control_request(request_id: &str, subtype: &str) -> String {
+    line(&json!({
+        "type": "control_request",
+        "request_id": request_id,
+        "request": { "subtype": subtype },
+    }))
+}
+
+/// An error answer to a control request from the child, as one stdin line.
+pub fn control_error(request_id: &str, error: &str) -> String {
+    line(&json!({
+        "type": "control_response",
+        "response": { "subtype": "error", "request_id": request_id, "error": error },
+    }))
+}
+
+fn line(value: &Value) -> String {
+    let mut text = value.to_string();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_by_type_not_key_order() {
+        let result = br#"{"subtype":"success","is_error":false,"type":"result"}"#;
+        assert!(matches!(parse_line(result), ChildLine::Result(_)));
+        let init = br#"{"type":"system","subtype":"init","session_id":"s"}"#;
+        assert!(matches!(parse_line(init), ChildLine::Message(_)));
+        assert!(matches!(parse_line(br#"{"type":"keep_alive"}"#), ChildLine::KeepAlive));
+        assert!(matches!(parse_line(b"[1,2]"), ChildLine::Untyped(_)));
+        assert!(matches!(parse_line(br#"{"type":5}"#), ChildLine::Untyped(_)));
+        assert!(matches!(parse_line(b"\xff\xfe not json"), ChildLine::NotJson(_)));
+    }
+
+    #[test]
+    fn control_responses_carry_outcome() {
+        let ok = br#"{"type":"control_response","response":{"subtype":"success","request_id":"r1","response":{"still_queued":[]}}}"#;
+        match parse_line(ok) {
+            ChildLine::ControlResponse { request_id, outcome } => {
+                assert_eq!(request_id, "r1");
+                assert_eq!(outcome, Ok(json!({"still_queued": []})));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = br#"{"type":"control_response","response":{"subtype":"error","request_id":"r2","error":"nope"}}"#;
+        assert!(matches!(
+            parse_line(err),
+            ChildLine::ControlResponse { outcome: Err(e), .. } if e == "nope"
+        ));
+    }
+
+    #[test]
+    fn control_requests_from_the_child() {
+        let req = br#"{"type":"control_request","request_id":"x","request":{"subtype":"can_use_tool","tool_name":"Bash"}}"#;
+        assert!(matches!(
+            parse_line(req),
+            ChildLine::ControlRequest { subtype, .. } if subtype == "can_use_tool"
+        ));
+    }
+
+    #[test]
+    fn written_lines_are_single_json_lines() {
+        let line = user_message("multi\nline \"quoted\"");
+        assert_eq!(line.matches('\n').count(), 1);
+        let value: Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(value["message"]["content"], "multi\nline \"quoted\"");
+        assert_eq!(value["type"], "user");
+    }
+}

@@ -1,0 +1,180 @@
+//! Spawning the child: its own process group, death with the bridge, a clean environment.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+
+use super::ChildError;
+use crate::config::Config;
+
+/// Flags that make the CLI speak stream-json on stdin/stdout.
+pub const STREAM_JSON_ARGS: [&str; 5] = [
+    "--input-format",
+    "stream-json",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+];
+
+/// Variables never passed on: `CLAUDECODE` makes a nested CLI refuse to start.
+const REMOVED_ENV: [&str; 1] = ["CLAUDECODE"];
+
+/// What to run, resolved from the config.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    /// Added to (or replacing in) the inherited environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl SpawnSpec {
+    /// The command line for `config`; `resume` continues a session after a restart.
+    pub fn from_config(
+        config: &Config,
+        daemon_id: &str,
+        resume: Option<&str>,
+    ) -> Result<SpawnSpec, ChildError> {
+        let mut args: Vec<String> = STREAM_JSON_ARGS.iter().map(|s| s.to_string()).collect();
+        if let Some(model) = &config.model {
+            args.extend(["--model".to_string(), model.clone()]);
+        }
+        if let Some(mode) = &config.permission_mode {
+            args.extend(["--permission-mode".to_string(), mode.clone()]);
+        }
+        if let Some(session) = resume {
+            args.extend(["--resume".to_string(), session.to_string()]);
+        }
+        args.extend(config.claude_args.iter().cloned());
+        Ok(SpawnSpec {
+            program: resolve_program(&config.claude_bin)?,
+            args,
+            cwd: config.cwd.clone(),
+            env: vec![("CLAUDE_CODED_DAEMON_ID".to_string(), daemon_id.to_string())],
+        })
+    }
+}
+
+/// A running child with its three pipes.
+pub struct Spawned {
+    pub child: Child,
+    pub pid: u32,
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
+    pub stderr: ChildStderr,
+}
+
+/// Finds `program` the way a shell would: a path as is, a bare name on PATH.
+pub fn resolve_program(program: &str) -> Result<PathBuf, ChildError> {
+    let not_found = || ChildError::NotFound {
+        program: program.to_string(),
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(not_found())
+        };
+    }
+    let path_var = std::env::var_os("PATH").ok_or_else(not_found)?;
+    std::env::split_paths(&path_var)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(not_found)
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Starts the child in its own process group, set to die with the bridge.
+pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Own group: signals aimed at the bridge's terminal group do not hit the child
+        // directly, and we can signal the child's whole tree at once.
+        .process_group(0)
+        .kill_on_drop(true);
+    for name in REMOVED_ENV {
+        command.env_remove(name);
+    }
+    for (key, value) in &spec.env {
+        command.env(key, value);
+    }
+    set_parent_death_signal(&mut command);
+    let spawn_error = |source| ChildError::Spawn {
+        program: spec.program.clone(),
+        source,
+    };
+    let mut child = command.spawn().map_err(spawn_error)?;
+    let missing = || spawn_error(std::io::Error::other("child pipe missing"));
+    let pid = child.id().ok_or_else(missing)?;
+    let stdin = child.stdin.take().ok_or_else(missing)?;
+    let stdout = child.stdout.take().ok_or_else(missing)?;
+    let stderr = child.stderr.take().ok_or_else(missing)?;
+    Ok(Spawned {
+        child,
+        pid,
+        stdin,
+        stdout,
+        stderr,
+    })
+}
+
+/// Linux: the kernel SIGKILLs the child when the bridge dies, even by SIGKILL.
+///
+/// The signal fires when the *thread* that forked exits; tokio's worker threads live as
+/// long as the runtime, so children spawned from async tasks are covered.
+#[cfg(target_os = "linux")]
+fn set_parent_death_signal(command: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The bridge may have died before prctl took effect.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_parent_death_signal(_command: &mut Command) {}
+
+/// Sends `signal` to the child's whole process group.
+pub fn signal_group(pid: u32, signal: libc::c_int) {
+    // SAFETY: killpg has no memory-safety preconditions; an exited group gives ESRCH.
+    let rc = unsafe { libc::killpg(pid as libc::pid_t, signal) };
+    if rc != 0 {
+        tracing::debug!(pid, signal, err = %std::io::Error::last_os_error(), "killpg");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_names_are_looked_up_on_path() {
+        assert!(resolve_program("sh").is_ok());
+        let err = resolve_program("definitely-not-a-claude-binary").unwrap_err();
+        assert!(err.to_string().contains("--claude-bin"), "{err}");
+        assert!(resolve_program("/nonexistent/claude").is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! The command line: `serve` (the default), `status`, `config`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, ConfigArgs};
+use crate::daemon::Daemon;
+use crate::state_dir::STATE_FILE;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "claude-coded",
+    version,
+    about = "Keeps a Claude Code CLI child alive and serves it as ask/status/events over JSON-RPC on stdio"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// JSON config file [default: $XDG_CONFIG_HOME/claude-coded/config.json when it exists]
+    #[arg(long, global = true, env = "CLAUDE_CODED_CONFIG", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Log level for stderr (RUST_LOG wins when set) [default: info]
+    #[arg(long, global = true, env = "CLAUDE_CODED_LOG_LEVEL")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve on stdin/stdout (the default)
+    Serve,
+    /// Print the persisted state of the daemon for this cwd or state dir
+    Status {
+        /// Print the raw JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the resolved configuration as JSON
+    Config,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_tracing(cli.log_level.as_deref());
+    let config = match Config::resolve(&cli.config, cli.config_file.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("claude-coded: {err}");
+            return 2;
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Status { json } => print_status(&config, json),
+        Command::Config => print_json(&config),
+    }
+}
+
+fn init_tracing(level: Option<&str>) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    // stdout belongs to the protocol; every log line goes to stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+fn serve(config: Config) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("claude-coded: cannot start the async runtime: {err}");
+            return 1;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let daemon = Daemon::start(config);
+        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        crate::plain::run(stdin, tokio::io::stdout(), daemon, crate::shutdown::signal()).await
+    });
+    // Do not wait for the blocking stdin reader thread; the child is already gone.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(()) => 0,
+        Err(err) => {
+            tracing::error!(%err, "serving failed");
+            1
+        }
+    }
+}
+
+fn print_status(config: &Config, json: bool) -> i32 {
+    let path = config.state_dir.join(STATE_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("claude-coded: no state at {} ({err}); has a daemon run for this cwd?", path.display());
+            return 1;
+        }
+    };
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(value) => value,
+        Err(err) => {
+            eprintln!("claude-coded: {} is not valid JSON: {err}", path.display());
+            return 1;
+        }
+    };
+    if json {
+        return print_json(&value);
+    }
+    println!("{}", crate::status_text::render(&value));
+    0
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> i32 {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            println!("{text}");
+            0
+        }
+        Err(err) => {
+            eprintln!("claude-coded: {err}");
+            1
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The core both surfaces call: `ask`, `status`, `events` over one supervised child,
+//! plus identity, the event record and the persisted state file.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use thiserror::Error;
+use tokio::sync::watch;
+
+use crate::api::{
+    AskParams, AskResult, DaemonInfo, EventsParams, EventsResult, IdentityInfo, Level,
+    MAX_TIMEOUT_MS, StatusResult,
+};
+use crate::clock::now_rfc3339;
+use crate::config::Config;
+use crate::events::EventLog;
+use crate::state_dir::{Identity, IdentityLoad, STATE_FILE, StateDir};
+use crate::supervisor::{AskError, Snapshot, Supervisor, TurnSink};
+
+/// How long state changes are gathered before `daemon-state.json` is rewritten.
+const PERSIST_DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// Errors of this layer: a call the core refuses or could not complete.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum DaemonError {
+    #[error("invalid params: {field}: {reason}")]
+    InvalidParams { field: &'static str, reason: String },
+    #[error(transparent)]
+    Ask(#[from] AskError),
+}
+
+/// Cloneable handle to the running daemon.
+#[derive(Clone)]
+pub struct Daemon {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    identity: Identity,
+    started_at: String,
+    started: Instant,
+    events: EventLog,
+    supervisor: Supervisor,
+    state_dir: Option<StateDir>,
+    /// Last problem with the state directory, shown in `status`.
+    state_error: Mutex<Option<String>>,
+    stopping: AtomicBool,
+}
+
+impl Daemon {
+    /// Opens the state directory, starts the child and the state-file writer.
+    /// Must be called inside a tokio runtime.
+    pub fn start(config: Config) -> Daemon {
+        let config = Arc::new(config);
+        let events = EventLog::new(config.events_ring_size);
+        let (state_dir, identity, state_error) = open_state(&config, &events);
+        let supervisor = Supervisor::start(config.clone(), identity.daemon_id.clone(), events.clone());
+        let daemon = Daemon {
+            inner: Arc::new(Inner {
+                config,
+                identity,
+                started_at: now_rfc3339(),
+                started: Instant::now(),
+                events,
+                supervisor,
+                state_dir,
+                state_error: Mutex::new(state_error),
+                stopping: AtomicBool::new(false),
+            }),
+        };
+        daemon.inner.events.record(
+            Level::Info,
+            "daemon.started",
+            format!("claude-coded {} started (pid {})", crate::VERSION, std::process::id()),
+            json!({ "pid": std::process::id(), "daemonId": daemon.inner.identity.daemon_id,
+                    "cwd": daemon.inner.config.cwd }),
+        );
+        tokio::spawn(persist_loop(daemon.clone(), daemon.inner.supervisor.watch()));
+        daemon
+    }
+
+    /// Runs one turn. `sink` receives the child's messages while it runs.
+    pub async fn ask(&self, params: AskParams, sink: Option<TurnSink>) -> Result<AskResult, DaemonError> {
+        validate_ask(&params)?;
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            return Err(AskError::Stopping.into());
+        }
+        let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(self.inner.config.turn_timeout_ms));
+        Ok(self.inner.supervisor.ask(params.prompt, timeout, sink).await?)
+    }
+
+    pub fn status(&self) -> StatusResult {
+        let snapshot = self.inner.supervisor.snapshot();
+        self.status_from(&snapshot, self.daemon_state())
+    }
+
+    pub fn events(&self, params: &EventsParams) -> Result<EventsResult, DaemonError> {
+        if params.limit == Some(0) || params.limit.is_some_and(|l| l > 1000) {
+            return Err(DaemonError::InvalidParams {
+                field: "limit",
+                reason: "must be between 1 and 1000".into(),
+            });
+        }
+        Ok(self.inner.events.query(params))
+    }
+
+    /// The event record, for surfaces that add their own events.
+    pub fn event_log(&self) -> &EventLog {
+        &self.inner.events
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Stops the child, records the stop and writes the final state. Idempotent.
+    pub async fn shutdown(&self, reason: &str) {
+        if self.inner.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.inner.events.record(
+            Level::Info,
+            "daemon.stopping",
+            format!("stopping: {reason}"),
+            json!({ "reason": reason }),
+        );
+        self.inner.supervisor.stop().await;
+        self.inner.events.record(
+            Level::Info,
+            "daemon.stopped",
+            "stopped",
+            json!({ "uptimeMs": self.inner.started.elapsed().as_millis() as u64 }),
+        );
+        let snapshot = self.inner.supervisor.snapshot();
+        self.persist(&self.status_from(&snapshot, "stopped"));
+    }
+
+    fn daemon_state(&self) -> &'static str {
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            "stopping"
+        } else {
+            "running"
+        }
+    }
+
+    fn status_from(&self, snapshot: &Snapshot, state: &str) -> StatusResult {
+        let inner = &self.inner;
+        StatusResult {
+            identity: IdentityInfo {
+                daemon_id: inner.identity.daemon_id.clone(),
+                created_at: inner.identity.created_at.clone(),
+                version: crate::VERSION.to_string(),
+            },
+            daemon: DaemonInfo {
+                state: state.to_string(),
+                pid: std::process::id(),
+                started_at: inner.started_at.clone(),
+                uptime_ms: inner.started.elapsed().as_millis() as u64,
+                state_dir: inner.state_dir.as_ref().map(|d| d.root().display().to_string()),
+                state_error: lock(&inner.state_error).clone(),
+            },
+            child: snapshot.child.clone(),
+            turn: snapshot.turn_now(),
+            queue: snapshot.queue.clone(),
+            totals: snapshot.totals.clone(),
+            events: inner.events.counters(),
+            config: serde_json::to_value(&*inner.config).unwrap_or_default(),
+        }
+    }
+
+    fn persist(&self, status: &StatusResult) {
+        let Some(dir) = self.inner.state_dir.as_ref() else {
+            return;
+        };
+        let outcome = dir.write_json_atomic(STATE_FILE, status);
+        let mut error = lock(&self.inner.state_error);
+        match outcome {
+            Ok(()) => *error = None,
+            Err(err) => {
+                let message = err.to_string();
+                // Record a failure once, not on every state change.
+                if error.as_deref() != Some(message.as_str()) {
+                    self.inner.events.record(
+                        Level::Error,
+                        "state.write.failed",
+                        message.clone(),
+                        json!({ "file": STATE_FILE }),
+                    );
+                }
+                *error = Some(message);
+            }
+        }
+    }
+}
+
+fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {
+    if params.prompt.trim().is_empty() {
+        return Err(DaemonError::InvalidParams {
+            field: "prompt",
+            reason: "must not be empty".into(),
+        });
+    }
+    match params.timeout_ms {
+        Some(ms) if ms == 0 || ms > MAX_TIMEOUT_MS => Err(DaemonError::InvalidParams {
+            field: "timeoutMs",
+            reason: format!("must be between 1 and {MAX_TIMEOUT_MS}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Rewrites `daemon-state.json` after state changes, a few at a time.
+async fn persist_loop(daemon: Daemon, mut changes: watch::Receiver<Snapshot>) {
+    while changes.changed().await.is_ok() {
+        tokio::time::sleep(PERSIST_DEBOUNCE).await;
+        if daemon.inner.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let snapshot = changes.borrow_and_update().clone();
+        daemon.persist(&daemon.status_from(&snapshot, "running"));
+    }
+}
+
+/// Opens the state directory and identity; on failure the daemon runs without them.
+fn open_state(config: &Config, events: &EventLog) -> (Option<StateDir>, Identity, Option<String>) {
+    let ephemeral = || Identity {
+        daemon_id: uuid::Uuid::new_v4().to_string(),
+        created_at: now_rfc3339(),
+    };
+    let failed = |message: String| {
+        events.record(
+            Level::Error,
+            "state.unavailable",
+            format!("{message}; running without persisted state"),
+            json!({ "stateDir": config.state_dir }),
+        );
+        (None, ephemeral(), Some(message))
+    };
+    let dir = match StateDir::open(&config.state_dir) {
+        Ok(dir) => dir,
+        Err(err) => return failed(err.to_string()),
+    };
+    match dir.open_event_log() {
+        Ok(file) => events.attach_file(file),
+        Err(err) => return failed(err.to_string()),
+    }
+    let identity = match dir.load_identity() {
+        Ok(load) => {
+            record_identity(&load, events);
+            load.identity().clone()
+        }
+        Err(err) => return failed(err.to_string()),
+    };
+    (Some(dir), identity, None)
+}
+
+fn record_identity(load: &IdentityLoad, events: &EventLog) {
+    match load {
+        IdentityLoad::Existing(_) => {}
+        IdentityLoad::Created(id) => {
+            events.record(
+                Level::Info,
+                "identity.created",
+                format!("new daemon identity {}", id.daemon_id),
+                json!({ "daemonId": id.daemon_id }),
+            );
+        }
+        IdentityLoad::Replaced {
+            identity,
+            reason,
+            moved_to,
+        } => {
+            events.record(
+                Level::Warn,
+                "state.corrupt",
+                format!("identity.json was {reason}; replaced with {}", identity.daemon_id),
+                json!({ "file": "identity.json", "movedTo": moved_to }),
+            );
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ask_params_are_checked_by_field() {
+        let bad = |prompt: &str, timeout_ms| {
+            validate_ask(&AskParams {
+                prompt: prompt.into(),
+                timeout_ms,
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(bad("  ", None).contains("prompt"));
+        assert!(bad("hi", Some(0)).contains("timeoutMs"));
+        assert!(bad("hi", Some(MAX_TIMEOUT_MS + 1)).contains("timeoutMs"));
+        assert!(validate_ask(&AskParams { prompt: "hi".into(), timeout_ms: Some(5) }).is_ok());
+    }
+}

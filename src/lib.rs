@@ -1,0 +1,59 @@
+//! claude-coded keeps one Claude Code CLI child alive and supervised, and serves it
+//! as `ask`, `status` and `events` over JSON-RPC 2.0 on its own stdin/stdout.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (`serve`, `status`, `config`); `main.rs` only calls it.
+//! - [`config`]: flags over `CLAUDE_CODED_*` variables over the JSON config file over defaults.
+//! - [`api`]: the wire types of the methods (camelCase, `JsonSchema`; `schemas/` is generated).
+//! - [`daemon`]: the core both surfaces call: validation, identity, state file, event record.
+//! - [`supervisor`]: one actor task per child owning the process, its queue and its turn.
+//! - [`child`]: spawning (process group, parent-death signal), stream-json lines, stderr.
+//! - [`events`]: ring buffer, counters and `events.jsonl`.
+//! - [`state_dir`]: `identity.json`, `daemon-state.json` (atomic), file modes.
+//! - [`plain`]: the plain JSON-RPC surface: line framing, dispatch through jsonrpsee's
+//!   `RpcModule`, `ask/event` notifications, the single stdout writer.
+//! - [`rpc_error`]: the error-code table and the one mapping from errors to JSON-RPC.
+//! - [`lines`]: size-limited newline framing used for stdin and the child's stdout.
+//!
+//! # Theory of operation
+//!
+//! At start the daemon opens its state directory and starts the supervisor, which spawns
+//! `claude --input-format stream-json --output-format stream-json --verbose` at once and
+//! sends it an `initialize` control request; the answer marks the child `ready`, so the
+//! first `ask` does not pay the CLI's cold start.
+//!
+//! An `ask` becomes an [`supervisor::AskRequest`] in the actor's bounded FIFO. When the
+//! child is ready and idle, the actor writes the prompt as a stream-json user message;
+//! every line the child prints in that turn goes to the ask's sink (and on to the client
+//! as `ask/event` notifications) until the `result` line, which becomes the answer.
+//! The CLI is sequential, so one turn runs at a time.
+//!
+//! Things go wrong in a few ways, each handled in the actor: a turn that outlives its
+//! timeout gets an `interrupt`, then a kill after a grace period; a child that exits fails
+//! the turn in flight at once (with its stderr tail) and is restarted with exponential
+//! backoff; lines that are not stream-json are skipped and recorded. Every such fact is an
+//! event in the ring buffer and in `events.jsonl`, and the actor publishes a snapshot
+//! after each step, which `status` reads and a small task persists to `daemon-state.json`.
+//!
+//! Stopping (stdin EOF after the pending requests finish, or SIGTERM/SIGINT/SIGHUP) closes
+//! the child's stdin, waits, then signals its process group with TERM and KILL. The child
+//! also gets `PR_SET_PDEATHSIG`, so it dies with the bridge even when the bridge is killed.
+
+pub mod api;
+pub mod child;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod events;
+pub mod lines;
+pub mod plain;
+pub mod rpc_error;
+pub mod shutdown;
+pub mod state_dir;
+pub mod status_text;
+pub mod supervisor;
+
+/// claude-coded's version, as reported in `status` and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

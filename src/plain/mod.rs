@@ -1,0 +1,227 @@
+//! The plain JSON-RPC surface: one request per line on stdin, answers and `ask/event`
+//! notifications one per line on stdout, no handshake.
+//!
+//! [`run`] takes any reader and writer so tests can drive it in-process. One task reads
+//! and frames lines, this loop validates and dispatches them (each request in its own
+//! task, so `status` answers while an `ask` runs), and one writer task owns the output.
+
+mod envelope;
+pub mod methods;
+pub mod writer;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use jsonrpsee::types::{Id, Params};
+use jsonrpsee::{ConnectionId, Extensions, MethodCallback, RpcModule};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncBufRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::daemon::Daemon;
+use crate::lines::{Frame, LineReader};
+use crate::rpc_error::RpcError;
+use envelope::{Incoming, Rejected};
+use methods::RequestCtx;
+
+/// Lines waiting for stdout. Bounded: a client that stops reading slows the turns'
+/// forwarders (whose own buffers then drop and count), never grows memory.
+const OUT_BUFFER: usize = 256;
+
+/// Serves `reader` until EOF or `shutdown`, then stops the daemon.
+///
+/// On EOF the requests already received are finished first (a piped `ask` still gets
+/// its answer); on `shutdown` the daemon stops at once and they get a "stopping" error.
+pub async fn run<R, W>(
+    reader: R,
+    writer: W,
+    daemon: Daemon,
+    shutdown: impl Future<Output = &'static str>,
+) -> std::io::Result<()>
+where
+    R: AsyncBufRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (out, out_rx) = mpsc::channel(OUT_BUFFER);
+    let writer_task = tokio::spawn(writer::write_lines(writer, out_rx));
+    let module = methods::module(daemon.clone()).map_err(std::io::Error::other)?;
+    let mut server = Server {
+        module: Arc::new(module),
+        out,
+        in_flight: Arc::new(Mutex::new(HashSet::new())),
+        tasks: JoinSet::new(),
+    };
+    let mut frames = spawn_reader(reader, daemon.config().max_request_bytes);
+    tokio::pin!(shutdown);
+    let reason = loop {
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(Frame::Line(line)) => server.on_line(&line),
+                Some(Frame::TooLong { len }) => server.on_too_long(len, daemon.config().max_request_bytes),
+                Some(Frame::Eof) | None => break None,
+            },
+            reason = &mut shutdown => break Some(reason),
+            Some(_) = server.tasks.join_next(), if !server.tasks.is_empty() => {}
+        }
+    };
+    match reason {
+        None => {
+            // stdin closed: let the requests already received finish, unless a signal comes.
+            tokio::select! {
+                _ = server.finish() => daemon.shutdown("stdin closed").await,
+                reason = &mut shutdown => {
+                    daemon.shutdown(reason).await;
+                    server.finish().await;
+                }
+            }
+        }
+        Some(reason) => {
+            daemon.shutdown(reason).await;
+            server.finish().await;
+        }
+    }
+    drop(server);
+    writer_task.await.map_err(std::io::Error::other)?
+}
+
+/// Reads frames in a task of its own: framing is not cancel-safe, the channel is.
+fn spawn_reader<R>(reader: R, max: usize) -> mpsc::Receiver<Frame>
+where
+    R: AsyncBufRead + Unpin + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut lines = LineReader::new(reader, max);
+        loop {
+            let frame = lines.next_frame().await.unwrap_or_else(|err| {
+                tracing::warn!(%err, "reading stdin failed; treating it as closed");
+                Frame::Eof
+            });
+            let eof = frame == Frame::Eof;
+            if tx.send(frame).await.is_err() || eof {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+struct Server {
+    module: Arc<RpcModule<Daemon>>,
+    /// Every stdout line goes through here to the one writer task.
+    out: mpsc::Sender<String>,
+    /// Ids of requests being served, to refuse duplicates.
+    in_flight: Arc<Mutex<HashSet<String>>>,
+    tasks: JoinSet<()>,
+}
+
+impl Server {
+    fn on_line(&mut self, line: &[u8]) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match envelope::parse(line) {
+            Ok(Incoming::Call { id, method, params }) => self.on_call(id, method, params),
+            Ok(Incoming::Notification { method }) => {
+                tracing::debug!(%method, "ignoring a notification (no id, so no answer is owed)");
+            }
+            Ok(Incoming::Response { id }) => {
+                tracing::warn!(%id, "ignoring a response from the client: this server sends no requests");
+            }
+            Err(Rejected { id, error }) => self.reply_error(id, &error),
+        }
+    }
+
+    fn on_too_long(&mut self, len: usize, limit: usize) {
+        self.reply_error(Value::Null, &RpcError::RequestTooLarge { len, limit });
+    }
+
+    fn on_call(&mut self, id: Value, method: String, params: Option<Value>) {
+        let key = id.to_string();
+        if !lock(&self.in_flight).insert(key.clone()) {
+            let error = RpcError::InvalidRequest(format!("id {key} is already used by a request in flight"));
+            return self.reply_error(id, &error);
+        }
+        let Some(callback) = self.module.method(&method).cloned() else {
+            lock(&self.in_flight).remove(&key);
+            return self.reply_error(id, &RpcError::MethodNotFound(method));
+        };
+        let ctx = RequestCtx {
+            id: id.clone(),
+            out: self.out.clone(),
+        };
+        let in_flight = self.in_flight.clone();
+        let out = self.out.clone();
+        self.tasks.spawn(async move {
+            let line = call(callback, params, ctx).await;
+            lock(&in_flight).remove(&key);
+            let _ = out.send(with_id(&id, &line)).await;
+        });
+    }
+
+    fn reply_error(&mut self, id: Value, error: &RpcError) {
+        let line = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": error.to_error_object(),
+        })
+        .to_string();
+        let out = self.out.clone();
+        // Through a task, so a full output buffer never stalls reading.
+        self.tasks.spawn(async move {
+            let _ = out.send(line).await;
+        });
+    }
+
+    async fn finish(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Runs one method and returns jsonrpsee's response JSON.
+async fn call(callback: MethodCallback, params: Option<Value>, ctx: RequestCtx) -> String {
+    let raw = params.map(|p| p.to_string());
+    let params = Params::new(raw.as_deref()).into_owned();
+    let mut extensions = Extensions::new();
+    extensions.insert(ctx);
+    // The id is ours to put back (jsonrpsee ids cannot hold every JSON number).
+    let response = match callback {
+        MethodCallback::Async(cb) => (cb)(Id::Null, params, ConnectionId(0), usize::MAX, extensions).await,
+        MethodCallback::Sync(cb) => (cb)(Id::Null, params, usize::MAX, extensions),
+        MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
+            return error_body(&RpcError::Internal("subscriptions are not offered".into()));
+        }
+    };
+    response.into_parts().0.get().to_string()
+}
+
+fn error_body(error: &RpcError) -> String {
+    serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": error.to_error_object() }).to_string()
+}
+
+/// Re-frames jsonrpsee's response under the request's own id.
+fn with_id(id: &Value, response: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        result: Option<&'a RawValue>,
+        #[serde(borrow)]
+        error: Option<&'a RawValue>,
+    }
+    let id = id.to_string();
+    match serde_json::from_str::<Body>(response) {
+        Ok(Body { result: Some(r), .. }) => format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{}}}"#, r.get()),
+        Ok(Body { error: Some(e), .. }) => format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#, e.get()),
+        _ => {
+            let error = RpcError::Internal("the method produced no response".into());
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#, serde_json::json!(error.to_error_object()))
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,148 @@
+//! The JSON-RPC error table, and the one place errors become JSON-RPC error objects.
+
+use jsonrpsee::types::ErrorObjectOwned;
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::daemon::DaemonError;
+use crate::supervisor::AskError;
+
+/// JSON-RPC error codes. The standard ones, then ours in the server range.
+pub mod code {
+    pub const PARSE_ERROR: i32 = -32700;
+    pub const INVALID_REQUEST: i32 = -32600;
+    pub const METHOD_NOT_FOUND: i32 = -32601;
+    pub const INVALID_PARAMS: i32 = -32602;
+    pub const INTERNAL_ERROR: i32 = -32603;
+    /// The queue of waiting asks is full.
+    pub const BUSY: i32 = -32000;
+    /// The turn did not finish within its timeout.
+    pub const TIMEOUT: i32 = -32001;
+    /// The child exited or was killed during the turn.
+    pub const CHILD_EXITED: i32 = -32002;
+    /// The child cannot be started (for example the CLI is not installed).
+    pub const UNAVAILABLE: i32 = -32003;
+    /// claude-coded is shutting down.
+    pub const STOPPING: i32 = -32004;
+    /// A request line was longer than the configured limit.
+    pub const REQUEST_TOO_LARGE: i32 = -32005;
+    /// The child printed a line longer than the configured limit.
+    pub const OUTPUT_TOO_LARGE: i32 = -32006;
+    /// The ask was cancelled by the caller.
+    pub const CANCELLED: i32 = -32007;
+}
+
+/// Errors of the protocol layer: what a request line can be wrong with, or the core's error.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum RpcError {
+    #[error("parse error: {0}")]
+    Parse(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("method not found: {0}")]
+    MethodNotFound(String),
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    #[error("request too large: the line has {len} bytes, the limit is {limit} (--max-request-bytes)")]
+    RequestTooLarge { len: usize, limit: usize },
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+}
+
+impl RpcError {
+    /// The JSON-RPC error object: code from the table, the message, and structured data.
+    pub fn to_error_object(&self) -> ErrorObjectOwned {
+        let (code, data) = self.code_and_data();
+        ErrorObjectOwned::owned(code, self.to_string(), data)
+    }
+
+    fn code_and_data(&self) -> (i32, Option<Value>) {
+        match self {
+            RpcError::Parse(_) => (code::PARSE_ERROR, None),
+            RpcError::InvalidRequest(_) => (code::INVALID_REQUEST, None),
+            RpcError::MethodNotFound(m) => (code::METHOD_NOT_FOUND, Some(json!({ "method": m }))),
+            RpcError::InvalidParams(_) => (code::INVALID_PARAMS, None),
+            RpcError::RequestTooLarge { len, limit } => (
+                code::REQUEST_TOO_LARGE,
+                Some(json!({ "length": len, "limit": limit })),
+            ),
+            RpcError::Internal(_) => (code::INTERNAL_ERROR, None),
+            RpcError::Daemon(DaemonError::InvalidParams { field, .. }) => {
+                (code::INVALID_PARAMS, Some(json!({ "field": field })))
+            }
+            RpcError::Daemon(DaemonError::Ask(ask)) => ask_code_and_data(ask),
+        }
+    }
+}
+
+fn ask_code_and_data(error: &AskError) -> (i32, Option<Value>) {
+    let kind = |k: &str| Some(json!({ "kind": k }));
+    match error {
+        AskError::QueueFull { waiting, capacity } => (
+            code::BUSY,
+            Some(json!({ "kind": "busy", "waiting": waiting, "capacity": capacity })),
+        ),
+        AskError::Timeout { after_ms } => (
+            code::TIMEOUT,
+            Some(json!({ "kind": "timeout", "timeoutMs": after_ms })),
+        ),
+        AskError::ChildExited {
+            exit_code,
+            signal,
+            stderr_tail,
+            ..
+        } => (
+            code::CHILD_EXITED,
+            Some(json!({ "kind": "childExited", "exitCode": exit_code, "signal": signal,
+                         "stderrTail": stderr_tail })),
+        ),
+        AskError::OutputTooLarge { len, limit } => (
+            code::OUTPUT_TOO_LARGE,
+            Some(json!({ "kind": "outputTooLarge", "length": len, "limit": limit })),
+        ),
+        AskError::Unavailable { .. } => (code::UNAVAILABLE, kind("unavailable")),
+        AskError::Stopping => (code::STOPPING, kind("stopping")),
+        AskError::Cancelled => (code::CANCELLED, kind("cancelled")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ask_error_has_its_own_code() {
+        let errors = [
+            AskError::QueueFull { waiting: 1, capacity: 1 },
+            AskError::Timeout { after_ms: 1 },
+            AskError::ChildExited { how: "x".into(), exit_code: Some(1), signal: None, stderr_tail: vec![] },
+            AskError::OutputTooLarge { len: 2, limit: 1 },
+            AskError::Unavailable { reason: "x".into() },
+            AskError::Stopping,
+            AskError::Cancelled,
+        ];
+        let mut codes: Vec<i32> = errors
+            .iter()
+            .map(|e| RpcError::from(DaemonError::from(e.clone())).to_error_object().code())
+            .collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), errors.len());
+    }
+
+    #[test]
+    fn child_exit_message_includes_stderr_tail() {
+        let err = RpcError::from(DaemonError::from(AskError::ChildExited {
+            how: "exited with code 3".into(),
+            exit_code: Some(3),
+            signal: None,
+            stderr_tail: vec!["boom".into()],
+        }));
+        let obj = err.to_error_object();
+        assert_eq!(obj.code(), code::CHILD_EXITED);
+        assert!(obj.message().contains("exited with code 3"));
+        assert!(obj.message().contains("boom"));
+    }
+}

@@ -1,0 +1,220 @@
+//! The state directory: `identity.json` (kept across restarts), `daemon-state.json`
+//! (rewritten atomically), `events.jsonl` (appended).
+//!
+//! Files are 0600 and the directory 0700. A corrupt or unreadable file is moved aside,
+//! reported and replaced; it never stops the daemon.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::clock::now_rfc3339;
+
+pub const IDENTITY_FILE: &str = "identity.json";
+pub const STATE_FILE: &str = "daemon-state.json";
+pub const EVENTS_FILE: &str = "events.jsonl";
+
+/// Errors of this layer: a file of the state directory cannot be used.
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error("cannot create state directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Who this daemon is, kept across restarts of the bridge.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub daemon_id: String,
+    pub created_at: String,
+}
+
+/// What loading the identity found, so the caller can record it as an event.
+#[derive(Debug)]
+pub enum IdentityLoad {
+    Existing(Identity),
+    Created(Identity),
+    /// The old file was unreadable or corrupt; it was moved to `moved_to` and replaced.
+    Replaced {
+        identity: Identity,
+        reason: String,
+        moved_to: Option<PathBuf>,
+    },
+}
+
+impl IdentityLoad {
+    pub fn identity(&self) -> &Identity {
+        match self {
+            IdentityLoad::Existing(i) | IdentityLoad::Created(i) => i,
+            IdentityLoad::Replaced { identity, .. } => identity,
+        }
+    }
+}
+
+/// The state directory of one daemon.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// Creates the directory (0700) if needed.
+    pub fn open(root: &Path) -> Result<StateDir, StateError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(|source| StateError::CreateDir {
+                path: root.to_path_buf(),
+                source,
+            })?;
+        // An existing directory keeps its mode otherwise; tighten it.
+        let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700));
+        Ok(StateDir {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Reads `identity.json`, creating or replacing it when missing or corrupt.
+    pub fn load_identity(&self) -> Result<IdentityLoad, StateError> {
+        let path = self.path(IDENTITY_FILE);
+        let problem = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<Identity>(&bytes) {
+                Ok(identity) => return Ok(IdentityLoad::Existing(identity)),
+                Err(err) => format!("corrupt: {err}"),
+            },
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(err) => format!("unreadable: {err}"),
+        };
+        let identity = Identity {
+            daemon_id: uuid::Uuid::new_v4().to_string(),
+            created_at: now_rfc3339(),
+        };
+        let moved_to = if problem.is_empty() {
+            None
+        } else {
+            self.move_aside(&path)
+        };
+        self.write_json_atomic(IDENTITY_FILE, &identity)?;
+        Ok(if problem.is_empty() {
+            IdentityLoad::Created(identity)
+        } else {
+            IdentityLoad::Replaced {
+                identity,
+                reason: problem,
+                moved_to,
+            }
+        })
+    }
+
+    /// Writes `value` as JSON to `name` via a temp file and a rename, so readers never
+    /// see a half-written file.
+    pub fn write_json_atomic<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StateError> {
+        let path = self.path(name);
+        let tmp = self.path(&format!(".{name}.{}.tmp", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+            bytes.push(b'\n');
+            let mut file = private_file(&tmp, false)?;
+            file.write_all(&bytes)?;
+            file.sync_data()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            StateError::Write { path, source }
+        })
+    }
+
+    /// Opens `events.jsonl` for appending (0600).
+    pub fn open_event_log(&self) -> Result<File, StateError> {
+        let path = self.path(EVENTS_FILE);
+        private_file(&path, true).map_err(|source| StateError::Open { path, source })
+    }
+
+    fn move_aside(&self, path: &Path) -> Option<PathBuf> {
+        let aside = path.with_extension(format!("corrupt-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::rename(path, &aside).ok().map(|_| aside)
+    }
+}
+
+/// Opens a file readable only by the owner; `append` keeps existing content.
+fn private_file(path: &Path, append: bool) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.mode(0o600).create(true);
+    if append {
+        options.append(true);
+    } else {
+        options.write(true).truncate(true);
+    }
+    let file = options.open(path)?;
+    // `mode` only applies on creation; a file made by someone else keeps its bits otherwise.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_root(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("cc-state-{tag}-{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    #[test]
+    fn identity_is_created_once_then_kept() {
+        let root = temp_root("id");
+        let dir = StateDir::open(&root).unwrap();
+        let first = dir.load_identity().unwrap();
+        assert!(matches!(first, IdentityLoad::Created(_)));
+        let again = dir.load_identity().unwrap();
+        assert!(matches!(again, IdentityLoad::Existing(_)));
+        assert_eq!(first.identity(), again.identity());
+        let mode = std::fs::metadata(dir.path(IDENTITY_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn corrupt_identity_is_moved_aside_and_replaced() {
+        let root = temp_root("corrupt");
+        let dir = StateDir::open(&root).unwrap();
+        std::fs::write(dir.path(IDENTITY_FILE), b"{not json").unwrap();
+        match dir.load_identity().unwrap() {
+            IdentityLoad::Replaced { reason, moved_to, .. } => {
+                assert!(reason.starts_with("corrupt"), "{reason}");
+                assert_eq!(std::fs::read(moved_to.unwrap()).unwrap(), b"{not json");
+            }
+            other => panic!("expected Replaced, got {other:?}"),
+        }
+        assert!(matches!(dir.load_identity().unwrap(), IdentityLoad::Existing(_)));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

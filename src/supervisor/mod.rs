@@ -1,0 +1,180 @@
+//! The supervisor of one child, as an actor.
+//!
+//! [`Supervisor`] is a cloneable handle; one task ([`actor`]) owns the process, the FIFO of
+//! waiting asks and the turn in flight, and is driven by [`Control`] messages, events
+//! from the child's pipes, and timers. The actor publishes a [`Snapshot`] after every
+//! step so `status` never waits behind a running turn.
+
+mod actor;
+mod process;
+mod snapshot;
+mod turn;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::api::AskResult;
+use crate::config::Config;
+use crate::events::EventLog;
+
+pub use snapshot::Snapshot;
+
+/// Errors of this layer: why an ask got no result from the child.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum AskError {
+    #[error("busy: {waiting} asks are already waiting (queue size {capacity}); try again later")]
+    QueueFull { waiting: usize, capacity: usize },
+    #[error("the turn timed out after {after_ms} ms; the child was sent an interrupt")]
+    Timeout { after_ms: u64 },
+    #[error("the Claude Code child {how} during the turn{}", tail_suffix(.stderr_tail))]
+    ChildExited {
+        how: String,
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        stderr_tail: Vec<String>,
+    },
+    #[error("the Claude Code child printed a line of {len} bytes, over the limit of {limit}; it is being restarted")]
+    OutputTooLarge { len: usize, limit: usize },
+    #[error("the Claude Code child is not available: {reason}")]
+    Unavailable { reason: String },
+    #[error("claude-coded is shutting down")]
+    Stopping,
+    #[error("the ask was cancelled")]
+    Cancelled,
+}
+
+fn tail_suffix(tail: &[String]) -> String {
+    match tail.len() {
+        0 => String::new(),
+        _ => format!("; its stderr ended with: {}", tail.join(" | ")),
+    }
+}
+
+/// One child message streamed while a turn runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnMessage {
+    /// 1, 2, 3, ... within the turn; a gap means messages were dropped for a slow reader.
+    pub seq: u64,
+    pub message: Value,
+}
+
+/// Where a turn's messages go. Bounded: the actor never waits for a slow reader, it
+/// drops and counts instead.
+pub type TurnSink = mpsc::Sender<TurnMessage>;
+
+/// Messages to the actor.
+pub enum Control {
+    /// Queue a turn; the answer arrives on `reply`.
+    Ask(AskRequest),
+    /// The caller lost interest: drop it from the queue, or interrupt it if running.
+    Cancel { turn_id: u64 },
+    /// Stop the child and end the actor; `done` fires when the child is gone.
+    Stop { done: oneshot::Sender<()> },
+}
+
+/// One ask on its way to the child.
+pub struct AskRequest {
+    pub turn_id: u64,
+    pub prompt: String,
+    pub timeout: Duration,
+    pub sink: Option<TurnSink>,
+    pub enqueued_at: String,
+    pub reply: oneshot::Sender<Result<AskResult, AskError>>,
+}
+
+/// Cloneable handle to one supervised child.
+#[derive(Clone)]
+pub struct Supervisor {
+    /// Commands to the actor; bounded so a flood of asks waits instead of growing memory.
+    control: mpsc::Sender<Control>,
+    /// Latest state, published by the actor after every step.
+    snapshot: watch::Receiver<Snapshot>,
+    /// Turn ids are handed out here so a caller knows its id before the actor sees it.
+    next_turn: Arc<AtomicU64>,
+}
+
+impl Supervisor {
+    /// Starts the actor and, at once, the child (warm-up begins before the first ask).
+    pub fn start(config: Arc<Config>, daemon_id: String, events: EventLog) -> Supervisor {
+        let (control, control_rx) = mpsc::channel(1024);
+        let (snapshot_tx, snapshot) = watch::channel(Snapshot::initial(&config));
+        tokio::spawn(actor::run(config, daemon_id, events, control_rx, snapshot_tx));
+        Supervisor {
+            control,
+            snapshot,
+            next_turn: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Runs one turn. Dropping the returned future cancels the ask (interrupting the child
+    /// if the turn already started).
+    pub async fn ask(
+        &self,
+        prompt: String,
+        timeout: Duration,
+        sink: Option<TurnSink>,
+    ) -> Result<AskResult, AskError> {
+        let turn_id = self.next_turn.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        let request = AskRequest {
+            turn_id,
+            prompt,
+            timeout,
+            sink,
+            enqueued_at: crate::clock::now_rfc3339(),
+            reply,
+        };
+        let mut guard = CancelOnDrop {
+            control: self.control.clone(),
+            turn_id,
+            armed: true,
+        };
+        if self.control.send(Control::Ask(request)).await.is_err() {
+            guard.armed = false;
+            return Err(AskError::Stopping);
+        }
+        let outcome = answer.await.unwrap_or(Err(AskError::Stopping));
+        guard.armed = false;
+        outcome
+    }
+
+    /// Stops the child (stdin closed, then TERM, then KILL) and waits until it is gone.
+    pub async fn stop(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.control.send(Control::Stop { done }).await.is_ok() {
+            let _ = finished.await;
+        }
+    }
+
+    /// The latest published state.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
+    }
+
+    /// A receiver that wakes on every state change (for persisting the state file).
+    pub fn watch(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+}
+
+/// Tells the actor when an ask's future is dropped before its answer arrived.
+struct CancelOnDrop {
+    control: mpsc::Sender<Control>,
+    turn_id: u64,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.control.try_send(Control::Cancel {
+                turn_id: self.turn_id,
+            });
+        }
+    }
+}

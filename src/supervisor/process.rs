@@ -1,0 +1,133 @@
+//! One running child as seen by the actor: its tasks for stdin, stdout, stderr and exit,
+//! all reporting to the actor through one channel tagged with the child's generation.
+
+use std::process::ExitStatus;
+use std::time::Instant;
+
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::process::ChildStdin;
+use tokio::sync::mpsc;
+
+use crate::child::ChildError;
+use crate::child::protocol::{ChildLine, parse_line};
+use crate::child::spawn::{SpawnSpec, Spawned, spawn};
+use crate::child::stderr::{StderrTail, drain};
+use crate::lines::{Frame, LineReader};
+
+/// What the child's tasks report.
+#[derive(Debug)]
+pub enum ChildEvent {
+    Line(ChildLine),
+    /// A stdout line over the size limit (skipped, not kept).
+    TooLong { len: usize },
+    /// stdout reached EOF (or failed); the process may still be running.
+    StdoutClosed,
+    /// The process ended.
+    Exited(std::io::Result<ExitStatus>),
+}
+
+/// An event with the generation of the child that produced it; events of an older
+/// child arriving after a restart are ignored.
+pub type Tagged = (u64, ChildEvent);
+
+/// The actor's view of one child process.
+pub struct Running {
+    pub generation: u64,
+    pub pid: u32,
+    pub started: Instant,
+    /// Lines for the child's stdin; dropping it closes stdin.
+    pub stdin: Option<mpsc::UnboundedSender<String>>,
+    pub stderr_tail: StderrTail,
+    /// Request id of the warm-up `initialize`.
+    pub init_request: String,
+    pub ready_at: Option<Instant>,
+    /// Why we are killing it, when we are.
+    pub kill_reason: Option<String>,
+    pub stdout_closed: bool,
+}
+
+impl Running {
+    /// Spawns the child and its pipe tasks.
+    pub fn start(
+        spec: &SpawnSpec,
+        generation: u64,
+        max_line: usize,
+        events: mpsc::Sender<Tagged>,
+    ) -> Result<Running, ChildError> {
+        let Spawned {
+            child,
+            pid,
+            stdin,
+            stdout,
+            stderr,
+        } = spawn(spec)?;
+        let stderr_tail = StderrTail::default();
+        tokio::spawn(drain(stderr, pid, stderr_tail.clone()));
+        tokio::spawn(read_stdout(stdout, max_line, generation, events.clone()));
+        tokio::spawn(wait_exit(child, generation, events));
+        let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_stdin(stdin, stdin_rx, pid));
+        Ok(Running {
+            generation,
+            pid,
+            started: Instant::now(),
+            stdin: Some(stdin_tx),
+            stderr_tail,
+            init_request: format!("init-{generation}"),
+            ready_at: None,
+            kill_reason: None,
+            stdout_closed: false,
+        })
+    }
+
+    /// Queues a line for the child's stdin; false when stdin is already closed.
+    pub fn send(&self, line: String) -> bool {
+        self.stdin.as_ref().is_some_and(|tx| tx.send(line).is_ok())
+    }
+}
+
+async fn read_stdout(
+    stdout: tokio::process::ChildStdout,
+    max_line: usize,
+    generation: u64,
+    events: mpsc::Sender<Tagged>,
+) {
+    let mut reader = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), max_line);
+    loop {
+        let event = match reader.next_frame().await {
+            Ok(Frame::Line(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
+            Ok(Frame::Line(bytes)) => ChildEvent::Line(parse_line(&bytes)),
+            Ok(Frame::TooLong { len }) => ChildEvent::TooLong { len },
+            Ok(Frame::Eof) => ChildEvent::StdoutClosed,
+            Err(err) => {
+                tracing::warn!(%err, "reading the child's stdout failed");
+                ChildEvent::StdoutClosed
+            }
+        };
+        let closed = matches!(event, ChildEvent::StdoutClosed);
+        // Backpressure on purpose: a child that outruns the actor waits on its pipe.
+        if events.send((generation, event)).await.is_err() || closed {
+            return;
+        }
+    }
+}
+
+async fn wait_exit(mut child: tokio::process::Child, generation: u64, events: mpsc::Sender<Tagged>) {
+    let status = child.wait().await;
+    let _ = events.send((generation, ChildEvent::Exited(status))).await;
+}
+
+async fn write_stdin(mut stdin: ChildStdin, mut lines: mpsc::UnboundedReceiver<String>, pid: u32) {
+    while let Some(line) = lines.recv().await {
+        let written = async {
+            stdin.write_all(line.as_bytes()).await?;
+            stdin.flush().await
+        };
+        if let Err(err) = written.await {
+            // The exit or stdout EOF tells the actor; nothing more to do here.
+            tracing::debug!(pid, %err, "writing to the child's stdin failed");
+            return;
+        }
+    }
+    // All senders gone: dropping `stdin` closes the pipe, which asks the CLI to exit.
+}

@@ -1,0 +1,191 @@
+//! One turn: the ask being served, and how the child's `result` line becomes an answer.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::{AskError, AskRequest, TurnMessage, TurnSink};
+use crate::api::{AskResult, Totals, TurnInfo};
+use crate::child::stderr::truncate_chars;
+use crate::clock::now_rfc3339;
+
+/// Characters of a prompt shown in `status` and events.
+pub const PREVIEW_CHARS: usize = 80;
+
+/// The turn in flight.
+pub struct Turn {
+    pub id: u64,
+    pub prompt_preview: String,
+    pub started: Instant,
+    pub started_at: String,
+    pub timeout: Duration,
+    pub deadline: Instant,
+    /// `None` once the caller has its answer (after a timeout or cancel).
+    pub reply: Option<oneshot::Sender<Result<AskResult, AskError>>>,
+    pub sink: Option<TurnSink>,
+    /// Messages received in this turn (the next notification's seq is this plus one).
+    pub messages: u64,
+    /// Lines of this turn that were not usable JSON messages.
+    pub skipped_lines: u64,
+    /// Set when an interrupt was sent; the child is killed if no result comes by then.
+    pub kill_at: Option<Instant>,
+}
+
+impl Turn {
+    pub fn begin(request: AskRequest) -> Turn {
+        let now = Instant::now();
+        Turn {
+            id: request.turn_id,
+            prompt_preview: preview(&request.prompt),
+            started: now,
+            started_at: now_rfc3339(),
+            timeout: request.timeout,
+            deadline: now + request.timeout,
+            reply: Some(request.reply),
+            sink: request.sink,
+            messages: 0,
+            skipped_lines: 0,
+            kill_at: None,
+        }
+    }
+
+    /// Streams one message to the caller; returns false when it had to be dropped.
+    pub fn stream(&mut self, message: &Value) -> bool {
+        self.messages += 1;
+        let Some(sink) = &self.sink else {
+            return true;
+        };
+        let item = TurnMessage {
+            seq: self.messages,
+            message: message.clone(),
+        };
+        match sink.try_send(item) {
+            Ok(()) => true,
+            // Closed means the caller is gone; nothing is lost that anyone waits for.
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => true,
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => false,
+        }
+    }
+
+    pub fn info(&self) -> TurnInfo {
+        TurnInfo {
+            turn_id: self.id,
+            started_at: self.started_at.clone(),
+            elapsed_ms: 0,
+            timeout_ms: self.timeout.as_millis() as u64,
+            prompt_preview: self.prompt_preview.clone(),
+            messages: self.messages,
+            abandoned: self.reply.is_none(),
+        }
+    }
+}
+
+pub fn preview(prompt: &str) -> String {
+    truncate_chars(prompt.replace(['\n', '\r'], " "), PREVIEW_CHARS)
+}
+
+/// Builds the answer from the child's `result` line.
+///
+/// `previous_total` is the child's running cost before this turn (the CLI reports a
+/// total per process), so the turn's own cost is the difference.
+pub fn ask_result(raw: Value, previous_total: Option<f64>, messages: u64) -> AskResult {
+    let str_of = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
+    let u64_of = |key: &str| raw.get(key).and_then(Value::as_u64);
+    let is_error = raw.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+    let subtype = str_of("subtype");
+    let session_cost = raw.get("total_cost_usd").and_then(Value::as_f64);
+    let cost = session_cost.map(|total| match previous_total {
+        Some(prev) if total >= prev => total - prev,
+        _ => total,
+    });
+    AskResult {
+        ok: !is_error && subtype.as_deref() == Some("success"),
+        result: str_of("result"),
+        session_id: str_of("session_id"),
+        cost_usd: cost,
+        session_cost_usd: session_cost,
+        duration_ms: u64_of("duration_ms"),
+        duration_api_ms: u64_of("duration_api_ms"),
+        num_turns: u64_of("num_turns"),
+        is_error,
+        subtype,
+        terminal_reason: str_of("terminal_reason"),
+        stop_reason: str_of("stop_reason"),
+        api_error_status: u64_of("api_error_status").and_then(|s| u16::try_from(s).ok()),
+        errors: raw
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(error_text).collect())
+            .unwrap_or_default(),
+        usage: raw.get("usage").cloned().unwrap_or(Value::Null),
+        permission_denials: raw
+            .get("permission_denials")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        messages,
+        raw,
+    }
+}
+
+fn error_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Adds a finished turn to the running totals.
+pub fn account(totals: &mut Totals, result: &AskResult) {
+    if result.ok {
+        totals.turns_ok += 1;
+    } else {
+        totals.turns_failed += 1;
+    }
+    totals.cost_usd += result.cost_usd.unwrap_or(0.0);
+    let tokens = |key: &str| result.usage.get(key).and_then(Value::as_u64).unwrap_or(0);
+    totals.input_tokens += tokens("input_tokens");
+    totals.output_tokens += tokens("output_tokens");
+    totals.cache_creation_input_tokens += tokens("cache_creation_input_tokens");
+    totals.cache_read_input_tokens += tokens("cache_read_input_tokens");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn result_fields_and_cost_difference() {
+        let raw = json!({
+            "type": "result", "subtype": "success", "is_error": false, "result": "hi",
+            "session_id": "s1", "total_cost_usd": 0.00028, "duration_ms": 30,
+            "num_turns": 1, "usage": {"input_tokens": 10, "output_tokens": 5},
+            "permission_denials": [], "terminal_reason": "completed", "api_error_status": null,
+            "new_field": 1
+        });
+        let r = ask_result(raw, Some(0.00014), 3);
+        assert!(r.ok);
+        assert_eq!(r.result.as_deref(), Some("hi"));
+        assert!((r.cost_usd.unwrap() - 0.00014).abs() < 1e-12);
+        assert_eq!(r.session_cost_usd, Some(0.00028));
+        assert_eq!(r.raw["new_field"], 1);
+        let mut totals = Totals::default();
+        account(&mut totals, &r);
+        assert_eq!((totals.turns_ok, totals.input_tokens, totals.output_tokens), (1, 10, 5));
+    }
+
+    #[test]
+    fn error_subtypes_are_not_ok() {
+        let raw = json!({"type": "result", "subtype": "error_during_execution", "is_error": true,
+            "errors": ["boom", {"x": 1}], "terminal_reason": "aborted_streaming"});
+        let r = ask_result(raw, None, 0);
+        assert!(!r.ok);
+        assert_eq!(r.result, None);
+        assert_eq!(r.errors, vec!["boom".to_string(), "{\"x\":1}".to_string()]);
+        let api = ask_result(json!({"subtype": "success", "is_error": true, "api_error_status": 400}), None, 0);
+        assert!(!api.ok);
+        assert_eq!(api.api_error_status, Some(400));
+    }
+}
