@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{Config, ConfigArgs};
 use crate::daemon::Daemon;
 use crate::state_dir::STATE_FILE;
+use crate::surface::{Surface, detect};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +24,9 @@ pub struct Cli {
     /// JSON config file [default: $XDG_CONFIG_HOME/claude-coded/config.json when it exists]
     #[arg(long, global = true, env = "CLAUDE_CODED_CONFIG", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
+    /// Protocol on stdio: auto (from the first message), plain or mcp
+    #[arg(long, global = true, env = "CLAUDE_CODED_SURFACE", value_enum, default_value = "auto")]
+    pub surface: Surface,
     /// Log level for stderr (RUST_LOG wins when set) [default: info]
     #[arg(long, global = true, env = "CLAUDE_CODED_LOG_LEVEL")]
     pub log_level: Option<String>,
@@ -55,7 +59,7 @@ pub fn main() -> i32 {
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config),
+        Command::Serve => serve(config, cli.surface),
         Command::Status { json } => print_status(&config, json),
         Command::Config => print_json(&config),
     }
@@ -73,7 +77,7 @@ fn init_tracing(level: Option<&str>) {
         .init();
 }
 
-fn serve(config: Config) -> i32 {
+fn serve(config: Config, surface: Surface) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -81,11 +85,7 @@ fn serve(config: Config) -> i32 {
             return 1;
         }
     };
-    let outcome = runtime.block_on(async {
-        let daemon = Daemon::start(config);
-        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-        crate::plain::run(stdin, tokio::io::stdout(), daemon, crate::shutdown::signal()).await
-    });
+    let outcome = runtime.block_on(serve_stdio(config, surface));
     // Do not wait for the blocking stdin reader thread; the child is already gone.
     runtime.shutdown_background();
     match outcome {
@@ -94,6 +94,29 @@ fn serve(config: Config) -> i32 {
             tracing::error!(%err, "serving failed");
             1
         }
+    }
+}
+
+async fn serve_stdio(config: Config, surface: Surface) -> std::io::Result<()> {
+    let max_line = config.max_request_bytes;
+    // The child starts warming up while we wait for the client's first message.
+    let daemon = Daemon::start(config);
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let shutdown = crate::shutdown::signal();
+    tokio::pin!(shutdown);
+    let (detected, input) = tokio::select! {
+        detected = detect(stdin, max_line) => detected?,
+        reason = &mut shutdown => {
+            daemon.shutdown(reason).await;
+            return Ok(());
+        }
+    };
+    let chosen = if surface == Surface::Auto { detected } else { surface };
+    tracing::info!(surface = ?chosen, "serving on stdio");
+    let stdout = tokio::io::stdout();
+    match chosen {
+        Surface::Mcp => crate::mcp::run(input, stdout, daemon, shutdown).await,
+        Surface::Plain | Surface::Auto => crate::plain::run(input, stdout, daemon, shutdown).await,
     }
 }
 

@@ -13,6 +13,8 @@
 //! - [`state_dir`]: `identity.json`, `daemon-state.json` (atomic), file modes.
 //! - [`plain`]: the plain JSON-RPC surface: line framing, dispatch through jsonrpsee's
 //!   `RpcModule`, `ask/event` notifications, the single stdout writer.
+//! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `events` over the same core.
+//! - [`surface`]: picks MCP or plain from the first message (or `--surface`).
 //! - [`rpc_error`]: the error-code table and the one mapping from errors to JSON-RPC.
 //! - [`lines`]: size-limited newline framing used for stdin and the child's stdout.
 //!
@@ -48,12 +50,14 @@ pub mod config;
 pub mod daemon;
 pub mod events;
 pub mod lines;
+pub mod mcp;
 pub mod plain;
 pub mod rpc_error;
 pub mod shutdown;
 pub mod state_dir;
 pub mod status_text;
 pub mod supervisor;
+pub mod surface;
 
 /// claude-coded's version, as reported in `status` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
