@@ -25,7 +25,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "CLAUDE_CODED_CONFIG", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
     /// Protocol on stdio: auto (from the first message), plain or mcp
-    #[arg(long, global = true, env = "CLAUDE_CODED_SURFACE", value_enum, default_value = "auto")]
+    #[arg(
+        long,
+        global = true,
+        env = "CLAUDE_CODED_SURFACE",
+        value_enum,
+        default_value = "auto"
+    )]
     pub surface: Surface,
     /// Log level for stderr (RUST_LOG wins when set) [default: info]
     #[arg(long, global = true, env = "CLAUDE_CODED_LOG_LEVEL")]
@@ -78,7 +84,10 @@ fn init_tracing(level: Option<&str>) {
 }
 
 fn serve(config: Config, surface: Surface) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("claude-coded: cannot start the async runtime: {err}");
@@ -111,7 +120,11 @@ async fn serve_stdio(config: Config, surface: Surface) -> std::io::Result<()> {
             return Ok(());
         }
     };
-    let chosen = if surface == Surface::Auto { detected } else { surface };
+    let chosen = if surface == Surface::Auto {
+        detected
+    } else {
+        surface
+    };
     tracing::info!(surface = ?chosen, "serving on stdio");
     let stdout = tokio::io::stdout();
     match chosen {
@@ -125,7 +138,10 @@ fn print_status(config: &Config, json: bool) -> i32 {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(err) => {
-            eprintln!("claude-coded: no state at {} ({err}); has a daemon run for this cwd?", path.display());
+            eprintln!(
+                "claude-coded: no state at {} ({err}); has a daemon run for this cwd?",
+                path.display()
+            );
             return 1;
         }
     };

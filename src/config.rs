@@ -23,7 +23,9 @@ pub enum ConfigError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("the child's working directory {path} does not exist or is not a directory ({source}); set --cwd")]
+    #[error(
+        "the child's working directory {path} does not exist or is not a directory ({source}); set --cwd"
+    )]
     BadCwd {
         path: PathBuf,
         source: std::io::Error,
@@ -150,12 +152,36 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let checks: [(&'static str, bool, &str); 7] = [
-            ("claudeBin", !self.claude_bin.is_empty(), "must not be empty"),
-            ("eventsRingSize", self.events_ring_size >= 1, "must be at least 1"),
-            ("turnTimeoutMs", self.turn_timeout_ms >= 1, "must be at least 1"),
-            ("maxChildLineBytes", self.max_child_line_bytes >= 1024, "must be at least 1024"),
-            ("maxRequestBytes", self.max_request_bytes >= 1024, "must be at least 1024"),
-            ("backoffInitialMs", self.backoff_initial_ms >= 1, "must be at least 1"),
+            (
+                "claudeBin",
+                !self.claude_bin.is_empty(),
+                "must not be empty",
+            ),
+            (
+                "eventsRingSize",
+                self.events_ring_size >= 1,
+                "must be at least 1",
+            ),
+            (
+                "turnTimeoutMs",
+                self.turn_timeout_ms >= 1,
+                "must be at least 1",
+            ),
+            (
+                "maxChildLineBytes",
+                self.max_child_line_bytes >= 1024,
+                "must be at least 1024",
+            ),
+            (
+                "maxRequestBytes",
+                self.max_request_bytes >= 1024,
+                "must be at least 1024",
+            ),
+            (
+                "backoffInitialMs",
+                self.backoff_initial_ms >= 1,
+                "must be at least 1",
+            ),
             (
                 "backoffMaxMs",
                 self.backoff_max_ms >= self.backoff_initial_ms,
@@ -257,7 +283,13 @@ pub fn cwd_key(cwd: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "root".to_string())
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     format!("{name}-{:016x}", fnv1a(cwd.as_os_str().as_encoded_bytes()))
@@ -286,7 +318,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cc-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("config.json");
-        std::fs::write(&file, r#"{"queueSize": 3, "model": "from-file", "turnTimeoutMs": 7}"#).unwrap();
+        std::fs::write(
+            &file,
+            r#"{"queueSize": 3, "model": "from-file", "turnTimeoutMs": 7}"#,
+        )
+        .unwrap();
         let args = ConfigArgs {
             model: Some("from-flag".into()),
             cwd: Some(dir.clone()),

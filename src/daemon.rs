@@ -57,7 +57,8 @@ impl Daemon {
         let config = Arc::new(config);
         let events = EventLog::new(config.events_ring_size);
         let (state_dir, identity, state_error) = open_state(&config, &events);
-        let supervisor = Supervisor::start(config.clone(), identity.daemon_id.clone(), events.clone());
+        let supervisor =
+            Supervisor::start(config.clone(), identity.daemon_id.clone(), events.clone());
         let daemon = Daemon {
             inner: Arc::new(Inner {
                 config,
@@ -74,22 +75,41 @@ impl Daemon {
         daemon.inner.events.record(
             Level::Info,
             "daemon.started",
-            format!("claude-coded {} started (pid {})", crate::VERSION, std::process::id()),
+            format!(
+                "claude-coded {} started (pid {})",
+                crate::VERSION,
+                std::process::id()
+            ),
             json!({ "pid": std::process::id(), "daemonId": daemon.inner.identity.daemon_id,
                     "cwd": daemon.inner.config.cwd }),
         );
-        tokio::spawn(persist_loop(daemon.clone(), daemon.inner.supervisor.watch()));
+        tokio::spawn(persist_loop(
+            daemon.clone(),
+            daemon.inner.supervisor.watch(),
+        ));
         daemon
     }
 
     /// Runs one turn. `sink` receives the child's messages while it runs.
-    pub async fn ask(&self, params: AskParams, sink: Option<TurnSink>) -> Result<AskResult, DaemonError> {
+    pub async fn ask(
+        &self,
+        params: AskParams,
+        sink: Option<TurnSink>,
+    ) -> Result<AskResult, DaemonError> {
         validate_ask(&params)?;
         if self.inner.stopping.load(Ordering::SeqCst) {
             return Err(AskError::Stopping.into());
         }
-        let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(self.inner.config.turn_timeout_ms));
-        Ok(self.inner.supervisor.ask(params.prompt, timeout, sink).await?)
+        let timeout = Duration::from_millis(
+            params
+                .timeout_ms
+                .unwrap_or(self.inner.config.turn_timeout_ms),
+        );
+        Ok(self
+            .inner
+            .supervisor
+            .ask(params.prompt, timeout, sink)
+            .await?)
     }
 
     pub fn status(&self) -> StatusResult {
@@ -159,7 +179,10 @@ impl Daemon {
                 pid: std::process::id(),
                 started_at: inner.started_at.clone(),
                 uptime_ms: inner.started.elapsed().as_millis() as u64,
-                state_dir: inner.state_dir.as_ref().map(|d| d.root().display().to_string()),
+                state_dir: inner
+                    .state_dir
+                    .as_ref()
+                    .map(|d| d.root().display().to_string()),
                 state_error: lock(&inner.state_error).clone(),
             },
             child: snapshot.child.clone(),
@@ -276,7 +299,10 @@ fn record_identity(load: &IdentityLoad, events: &EventLog) {
             events.record(
                 Level::Warn,
                 "state.corrupt",
-                format!("identity.json was {reason}; replaced with {}", identity.daemon_id),
+                format!(
+                    "identity.json was {reason}; replaced with {}",
+                    identity.daemon_id
+                ),
                 json!({ "file": "identity.json", "movedTo": moved_to }),
             );
         }
@@ -304,6 +330,12 @@ mod tests {
         assert!(bad("  ", None).contains("prompt"));
         assert!(bad("hi", Some(0)).contains("timeoutMs"));
         assert!(bad("hi", Some(MAX_TIMEOUT_MS + 1)).contains("timeoutMs"));
-        assert!(validate_ask(&AskParams { prompt: "hi".into(), timeout_ms: Some(5) }).is_ok());
+        assert!(
+            validate_ask(&AskParams {
+                prompt: "hi".into(),
+                timeout_ms: Some(5)
+            })
+            .is_ok()
+        );
     }
 }

@@ -57,7 +57,13 @@ impl EventLog {
     }
 
     /// Records one event and returns its sequence number.
-    pub fn record(&self, level: Level, kind: &str, message: impl Into<String>, detail: Value) -> u64 {
+    pub fn record(
+        &self,
+        level: Level,
+        kind: &str,
+        message: impl Into<String>,
+        detail: Value,
+    ) -> u64 {
         let message = message.into();
         trace_event(level, kind, &message, &detail);
         let mut inner = self.lock();
@@ -166,7 +172,11 @@ mod tests {
     fn log_with(n: usize, capacity: usize) -> EventLog {
         let log = EventLog::new(capacity);
         for i in 0..n {
-            let level = if i % 2 == 0 { Level::Info } else { Level::Debug };
+            let level = if i % 2 == 0 {
+                Level::Info
+            } else {
+                Level::Debug
+            };
             log.record(level, "test.event", format!("event {i}"), json!({ "i": i }));
         }
         log

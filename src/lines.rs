@@ -131,7 +131,11 @@ mod tests {
         let got = frames(b"12345\n123456\n", 5, 3).await;
         assert_eq!(
             got,
-            vec![Frame::Line(b"12345".to_vec()), Frame::TooLong { len: 6 }, Frame::Eof]
+            vec![
+                Frame::Line(b"12345".to_vec()),
+                Frame::TooLong { len: 6 },
+                Frame::Eof
+            ]
         );
     }
 }

@@ -43,7 +43,9 @@ pub enum RpcError {
     MethodNotFound(String),
     #[error("invalid params: {0}")]
     InvalidParams(String),
-    #[error("request too large: the line has {len} bytes, the limit is {limit} (--max-request-bytes)")]
+    #[error(
+        "request too large: the line has {len} bytes, the limit is {limit} (--max-request-bytes)"
+    )]
     RequestTooLarge { len: usize, limit: usize },
     #[error("internal error: {0}")]
     Internal(String),
@@ -95,8 +97,10 @@ fn ask_code_and_data(error: &AskError) -> (i32, Option<Value>) {
             ..
         } => (
             code::CHILD_EXITED,
-            Some(json!({ "kind": "childExited", "exitCode": exit_code, "signal": signal,
-                         "stderrTail": stderr_tail })),
+            Some(
+                json!({ "kind": "childExited", "exitCode": exit_code, "signal": signal,
+                         "stderrTail": stderr_tail }),
+            ),
         ),
         AskError::OutputTooLarge { len, limit } => (
             code::OUTPUT_TOO_LARGE,
@@ -115,9 +119,17 @@ mod tests {
     #[test]
     fn every_ask_error_has_its_own_code() {
         let errors = [
-            AskError::QueueFull { waiting: 1, capacity: 1 },
+            AskError::QueueFull {
+                waiting: 1,
+                capacity: 1,
+            },
             AskError::Timeout { after_ms: 1 },
-            AskError::ChildExited { how: "x".into(), exit_code: Some(1), signal: None, stderr_tail: vec![] },
+            AskError::ChildExited {
+                how: "x".into(),
+                exit_code: Some(1),
+                signal: None,
+                stderr_tail: vec![],
+            },
             AskError::OutputTooLarge { len: 2, limit: 1 },
             AskError::Unavailable { reason: "x".into() },
             AskError::Stopping,
@@ -125,7 +137,11 @@ mod tests {
         ];
         let mut codes: Vec<i32> = errors
             .iter()
-            .map(|e| RpcError::from(DaemonError::from(e.clone())).to_error_object().code())
+            .map(|e| {
+                RpcError::from(DaemonError::from(e.clone()))
+                    .to_error_object()
+                    .code()
+            })
             .collect();
         codes.sort();
         codes.dedup();

@@ -195,7 +195,10 @@ mod tests {
         let again = dir.load_identity().unwrap();
         assert!(matches!(again, IdentityLoad::Existing(_)));
         assert_eq!(first.identity(), again.identity());
-        let mode = std::fs::metadata(dir.path(IDENTITY_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path(IDENTITY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let mode = std::fs::metadata(&root).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
@@ -208,13 +211,18 @@ mod tests {
         let dir = StateDir::open(&root).unwrap();
         std::fs::write(dir.path(IDENTITY_FILE), b"{not json").unwrap();
         match dir.load_identity().unwrap() {
-            IdentityLoad::Replaced { reason, moved_to, .. } => {
+            IdentityLoad::Replaced {
+                reason, moved_to, ..
+            } => {
                 assert!(reason.starts_with("corrupt"), "{reason}");
                 assert_eq!(std::fs::read(moved_to.unwrap()).unwrap(), b"{not json");
             }
             other => panic!("expected Replaced, got {other:?}"),
         }
-        assert!(matches!(dir.load_identity().unwrap(), IdentityLoad::Existing(_)));
+        assert!(matches!(
+            dir.load_identity().unwrap(),
+            IdentityLoad::Existing(_)
+        ));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

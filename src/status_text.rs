@@ -16,14 +16,38 @@ pub fn render(status: &Value) -> String {
         }
     };
     let rows = [
-        ("daemon", format!("{} (pid {}, {})", get("identity.daemonId"), get("daemon.pid"), get("daemon.state"))),
+        (
+            "daemon",
+            format!(
+                "{} (pid {}, {})",
+                get("identity.daemonId"),
+                get("daemon.pid"),
+                get("daemon.state")
+            ),
+        ),
         ("started", get("daemon.startedAt")),
         ("state dir", get("daemon.stateDir")),
-        ("child", format!("{} since {} (pid {})", get("child.status"), get("child.statusSince"), get("child.pid"))),
+        (
+            "child",
+            format!(
+                "{} since {} (pid {})",
+                get("child.status"),
+                get("child.statusSince"),
+                get("child.pid")
+            ),
+        ),
         ("session", get("child.sessionId")),
         ("restarts", get("child.restartCount")),
         ("last error", get("child.lastError")),
-        ("turns", format!("{} ok, {} failed, {} errors", get("totals.turnsOk"), get("totals.turnsFailed"), get("totals.asksErrored"))),
+        (
+            "turns",
+            format!(
+                "{} ok, {} failed, {} errors",
+                get("totals.turnsOk"),
+                get("totals.turnsFailed"),
+                get("totals.asksErrored")
+            ),
+        ),
         ("cost", format!("${}", get("totals.costUsd"))),
         ("cwd", get("config.cwd")),
     ];

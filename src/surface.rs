@@ -49,7 +49,11 @@ where
         match frame {
             Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
             Frame::Line(line) => {
-                let surface = if is_mcp_opening(&line) { Surface::Mcp } else { Surface::Plain };
+                let surface = if is_mcp_opening(&line) {
+                    Surface::Mcp
+                } else {
+                    Surface::Plain
+                };
                 seen = line;
                 seen.push(b'\n');
                 break surface;
@@ -80,12 +84,18 @@ mod tests {
 
     #[test]
     fn recognises_mcp_openings() {
-        assert!(is_mcp_opening(br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#));
-        assert!(is_mcp_opening(br#"{"jsonrpc":"2.0","id":"p","method":"server/discover"}"#));
+        assert!(is_mcp_opening(
+            br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#
+        ));
+        assert!(is_mcp_opening(
+            br#"{"jsonrpc":"2.0","id":"p","method":"server/discover"}"#
+        ));
         assert!(is_mcp_opening(
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#
         ));
-        assert!(!is_mcp_opening(br#"{"jsonrpc":"2.0","id":1,"method":"ask","params":{"prompt":"x"}}"#));
+        assert!(!is_mcp_opening(
+            br#"{"jsonrpc":"2.0","id":1,"method":"ask","params":{"prompt":"x"}}"#
+        ));
         assert!(!is_mcp_opening(b"not json"));
     }
 
@@ -96,6 +106,9 @@ mod tests {
         assert_eq!(surface, Surface::Plain);
         let mut all = String::new();
         rest.read_to_string(&mut all).await.unwrap();
-        assert_eq!(all, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\nsecond\n");
+        assert_eq!(
+            all,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\nsecond\n"
+        );
     }
 }

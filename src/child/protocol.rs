@@ -142,17 +142,29 @@ mod tests {
         assert!(matches!(parse_line(result), ChildLine::Result(_)));
         let init = br#"{"type":"system","subtype":"init","session_id":"s"}"#;
         assert!(matches!(parse_line(init), ChildLine::Message(_)));
-        assert!(matches!(parse_line(br#"{"type":"keep_alive"}"#), ChildLine::KeepAlive));
+        assert!(matches!(
+            parse_line(br#"{"type":"keep_alive"}"#),
+            ChildLine::KeepAlive
+        ));
         assert!(matches!(parse_line(b"[1,2]"), ChildLine::Untyped(_)));
-        assert!(matches!(parse_line(br#"{"type":5}"#), ChildLine::Untyped(_)));
-        assert!(matches!(parse_line(b"\xff\xfe not json"), ChildLine::NotJson(_)));
+        assert!(matches!(
+            parse_line(br#"{"type":5}"#),
+            ChildLine::Untyped(_)
+        ));
+        assert!(matches!(
+            parse_line(b"\xff\xfe not json"),
+            ChildLine::NotJson(_)
+        ));
     }
 
     #[test]
     fn control_responses_carry_outcome() {
         let ok = br#"{"type":"control_response","response":{"subtype":"success","request_id":"r1","response":{"still_queued":[]}}}"#;
         match parse_line(ok) {
-            ChildLine::ControlResponse { request_id, outcome } => {
+            ChildLine::ControlResponse {
+                request_id,
+                outcome,
+            } => {
                 assert_eq!(request_id, "r1");
                 assert_eq!(outcome, Ok(json!({"still_queued": []})));
             }

@@ -23,18 +23,24 @@ pub enum Incoming {
 #[derive(Debug, PartialEq)]
 pub struct Rejected {
     pub id: Value,
-    pub error: RpcError,
+    /// Boxed: the error type is large and rejections are rare.
+    pub error: Box<RpcError>,
 }
 
 /// Parses and checks one line.
 pub fn parse(bytes: &[u8]) -> Result<Incoming, Rejected> {
     let value: Value = serde_json::from_slice(bytes).map_err(|err| Rejected {
         id: Value::Null,
-        error: RpcError::Parse(parse_problem(bytes, &err)),
+        error: Box::new(RpcError::Parse(parse_problem(bytes, &err))),
     })?;
     let object = match value {
         Value::Object(object) => object,
-        Value::Array(_) => return Err(invalid(Value::Null, "batches are not supported; send one request per line")),
+        Value::Array(_) => {
+            return Err(invalid(
+                Value::Null,
+                "batches are not supported; send one request per line",
+            ));
+        }
         _ => return Err(invalid(Value::Null, "a request must be a JSON object")),
     };
     classify(object)
@@ -44,7 +50,12 @@ fn classify(mut object: Map<String, Value>) -> Result<Incoming, Rejected> {
     let id = match object.remove("id") {
         None => None,
         Some(id @ (Value::String(_) | Value::Number(_) | Value::Null)) => Some(id),
-        Some(_) => return Err(invalid(Value::Null, "id must be a string, a number or null")),
+        Some(_) => {
+            return Err(invalid(
+                Value::Null,
+                "id must be a string, a number or null",
+            ));
+        }
     };
     let reply_id = id.clone().unwrap_or(Value::Null);
     if object.get("jsonrpc") != Some(&Value::String("2.0".into())) {
@@ -64,7 +75,9 @@ fn classify(mut object: Map<String, Value>) -> Result<Incoming, Rejected> {
         Some(Value::Array(_)) => {
             return Err(Rejected {
                 id: reply_id,
-                error: RpcError::InvalidParams("params must be an object with named fields".into()),
+                error: Box::new(RpcError::InvalidParams(
+                    "params must be an object with named fields".into(),
+                )),
             });
         }
         Some(_) => return Err(invalid(reply_id, "params must be an object")),
@@ -78,7 +91,7 @@ fn classify(mut object: Map<String, Value>) -> Result<Incoming, Rejected> {
 fn invalid(id: Value, reason: &str) -> Rejected {
     Rejected {
         id,
-        error: RpcError::InvalidRequest(reason.to_string()),
+        error: Box::new(RpcError::InvalidRequest(reason.to_string())),
     }
 }
 
@@ -96,18 +109,32 @@ mod tests {
     use serde_json::json;
 
     fn code(line: &str) -> i32 {
-        parse(line.as_bytes()).unwrap_err().error.to_error_object().code()
+        parse(line.as_bytes())
+            .unwrap_err()
+            .error
+            .to_error_object()
+            .code()
     }
 
     #[test]
     fn good_calls_and_notifications() {
-        let call = parse(br#"{"jsonrpc":"2.0","id":7,"method":"ask","params":{"prompt":"x"}}"#).unwrap();
+        let call =
+            parse(br#"{"jsonrpc":"2.0","id":7,"method":"ask","params":{"prompt":"x"}}"#).unwrap();
         assert_eq!(
             call,
-            Incoming::Call { id: json!(7), method: "ask".into(), params: Some(json!({"prompt": "x"})) }
+            Incoming::Call {
+                id: json!(7),
+                method: "ask".into(),
+                params: Some(json!({"prompt": "x"}))
+            }
         );
         let note = parse(br#"{"jsonrpc":"2.0","method":"ask"}"#).unwrap();
-        assert_eq!(note, Incoming::Notification { method: "ask".into() });
+        assert_eq!(
+            note,
+            Incoming::Notification {
+                method: "ask".into()
+            }
+        );
         let resp = parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#).unwrap();
         assert_eq!(resp, Incoming::Response { id: json!("a") });
     }
@@ -121,8 +148,14 @@ mod tests {
         assert_eq!(code(r#"{"jsonrpc":"2.0","id":{},"method":"ask"}"#), -32600);
         assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":5}"#), -32600);
         assert_eq!(code(r#"{"jsonrpc":"2.0","id":1}"#), -32600);
-        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"ask","params":["x"]}"#), -32602);
-        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"ask","params":"x"}"#), -32600);
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"ask","params":["x"]}"#),
+            -32602
+        );
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"ask","params":"x"}"#),
+            -32600
+        );
         let rejected = parse(br#"{"jsonrpc":"1.0","id":"k","method":"ask"}"#).unwrap_err();
         assert_eq!(rejected.id, json!("k"));
         let utf8 = parse(b"\xff\xfe").unwrap_err();

@@ -6,7 +6,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::api::{AskEventParams, AskParams, AskResult, EventsParams, EventsResult, StatusParams, StatusResult};
+use crate::api::{
+    AskEventParams, AskParams, AskResult, EventsParams, EventsResult, StatusParams, StatusResult,
+};
 use crate::child::protocol::kind_of;
 use crate::daemon::Daemon;
 use crate::rpc_error::RpcError;
@@ -52,7 +54,11 @@ pub fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     Ok(module)
 }
 
-async fn ask(params: Params<'static>, daemon: &Daemon, ext: &Extensions) -> MethodResult<AskResult> {
+async fn ask(
+    params: Params<'static>,
+    daemon: &Daemon,
+    ext: &Extensions,
+) -> MethodResult<AskResult> {
     let params: AskParams = parse(&params)?;
     let ctx = ext
         .get::<RequestCtx>()
@@ -100,7 +106,11 @@ fn parse<T: DeserializeOwned>(params: &Params<'_>) -> MethodResult<T> {
     serde_json::from_str(raw).map_err(|e| {
         let message = e.to_string();
         // serde appends " at line 1 column N", which means nothing to the caller.
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
         RpcError::InvalidParams(message).to_error_object()
     })
 }

@@ -142,7 +142,9 @@ impl Server {
     fn on_call(&mut self, id: Value, method: String, params: Option<Value>) {
         let key = id.to_string();
         if !lock(&self.in_flight).insert(key.clone()) {
-            let error = RpcError::InvalidRequest(format!("id {key} is already used by a request in flight"));
+            let error = RpcError::InvalidRequest(format!(
+                "id {key} is already used by a request in flight"
+            ));
             return self.reply_error(id, &error);
         }
         let Some(callback) = self.module.method(&method).cloned() else {
@@ -189,7 +191,9 @@ async fn call(callback: MethodCallback, params: Option<Value>, ctx: RequestCtx) 
     extensions.insert(ctx);
     // The id is ours to put back (jsonrpsee ids cannot hold every JSON number).
     let response = match callback {
-        MethodCallback::Async(cb) => (cb)(Id::Null, params, ConnectionId(0), usize::MAX, extensions).await,
+        MethodCallback::Async(cb) => {
+            (cb)(Id::Null, params, ConnectionId(0), usize::MAX, extensions).await
+        }
         MethodCallback::Sync(cb) => (cb)(Id::Null, params, usize::MAX, extensions),
         MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
             return error_body(&RpcError::Internal("subscriptions are not offered".into()));
@@ -199,7 +203,8 @@ async fn call(callback: MethodCallback, params: Option<Value>, ctx: RequestCtx) 
 }
 
 fn error_body(error: &RpcError) -> String {
-    serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": error.to_error_object() }).to_string()
+    serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": error.to_error_object() })
+        .to_string()
 }
 
 /// Re-frames jsonrpsee's response under the request's own id.
@@ -213,11 +218,18 @@ fn with_id(id: &Value, response: &str) -> String {
     }
     let id = id.to_string();
     match serde_json::from_str::<Body>(response) {
-        Ok(Body { result: Some(r), .. }) => format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{}}}"#, r.get()),
-        Ok(Body { error: Some(e), .. }) => format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#, e.get()),
+        Ok(Body {
+            result: Some(r), ..
+        }) => format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{}}}"#, r.get()),
+        Ok(Body { error: Some(e), .. }) => {
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#, e.get())
+        }
         _ => {
             let error = RpcError::Internal("the method produced no response".into());
-            format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#, serde_json::json!(error.to_error_object()))
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#,
+                serde_json::json!(error.to_error_object())
+            )
         }
     }
 }

@@ -283,9 +283,17 @@ impl Actor {
         info.last_error = Some(format!("the child {how}"));
         let uptime = child.started.elapsed();
         self.events.record(
-            if self.stopping { Level::Info } else { Level::Warn },
+            if self.stopping {
+                Level::Info
+            } else {
+                Level::Warn
+            },
             "child.exited",
-            format!("the child (pid {}) {how} after {} ms", child.pid, uptime.as_millis()),
+            format!(
+                "the child (pid {}) {how} after {} ms",
+                child.pid,
+                uptime.as_millis()
+            ),
             json!({ "pid": child.pid, "exitCode": exit_code, "signal": signal,
                     "uptimeMs": uptime.as_millis() as u64, "stderrTail": stderr_tail }),
         );
@@ -411,7 +419,10 @@ impl Actor {
             self.state.totals.notifications_dropped += 1;
         }
         let previous = self.last_total_cost;
-        self.last_total_cost = value.get("total_cost_usd").and_then(Value::as_f64).or(previous);
+        self.last_total_cost = value
+            .get("total_cost_usd")
+            .and_then(Value::as_f64)
+            .or(previous);
         let result = ask_result(value, previous, turn.messages);
         account(&mut self.state.totals, &result);
         self.record_turn_end(&turn, &result);
@@ -423,7 +434,11 @@ impl Actor {
 
     fn record_turn_end(&self, turn: &Turn, result: &AskResult) {
         let (level, kind, verb) = match (turn.reply.is_some(), result.ok) {
-            (false, _) => (Level::Info, "turn.abandoned.finished", "ended after its caller left"),
+            (false, _) => (
+                Level::Info,
+                "turn.abandoned.finished",
+                "ended after its caller left",
+            ),
             (true, true) => (Level::Info, "turn.finished", "finished"),
             (true, false) => (Level::Warn, "turn.failed", "failed"),
         };
@@ -643,7 +658,10 @@ impl Actor {
             self.events.record(
                 Level::Warn,
                 "turn.timeout",
-                format!("turn {} timed out after {after_ms} ms; interrupting", turn.id),
+                format!(
+                    "turn {} timed out after {after_ms} ms; interrupting",
+                    turn.id
+                ),
                 json!({ "turnId": turn.id, "timeoutMs": after_ms }),
             );
             self.abandon_turn(AskError::Timeout { after_ms });
@@ -652,7 +670,11 @@ impl Actor {
 
     // ----- stop ----------------------------------------------------------------------
 
-    async fn stop(&mut self, child_rx: &mut mpsc::Receiver<Tagged>, snapshot: &watch::Sender<Snapshot>) {
+    async fn stop(
+        &mut self,
+        child_rx: &mut mpsc::Receiver<Tagged>,
+        snapshot: &watch::Sender<Snapshot>,
+    ) {
         self.stopping = true;
         self.restart_at = None;
         self.fail_all_waiting(AskError::Stopping);
@@ -700,7 +722,9 @@ impl Actor {
     // ----- bookkeeping ---------------------------------------------------------------
 
     fn is_current(&self, generation: u64) -> bool {
-        self.child.as_ref().is_some_and(|c| c.generation == generation)
+        self.child
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
     }
 
     fn set_status(&mut self, status: ChildStatus) {

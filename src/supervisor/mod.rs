@@ -38,7 +38,9 @@ pub enum AskError {
         signal: Option<i32>,
         stderr_tail: Vec<String>,
     },
-    #[error("the Claude Code child printed a line of {len} bytes, over the limit of {limit}; it is being restarted")]
+    #[error(
+        "the Claude Code child printed a line of {len} bytes, over the limit of {limit}; it is being restarted"
+    )]
     OutputTooLarge { len: usize, limit: usize },
     #[error("the Claude Code child is not available: {reason}")]
     Unavailable { reason: String },
@@ -103,7 +105,13 @@ impl Supervisor {
     pub fn start(config: Arc<Config>, daemon_id: String, events: EventLog) -> Supervisor {
         let (control, control_rx) = mpsc::channel(1024);
         let (snapshot_tx, snapshot) = watch::channel(Snapshot::initial(&config));
-        tokio::spawn(actor::run(config, daemon_id, events, control_rx, snapshot_tx));
+        tokio::spawn(actor::run(
+            config,
+            daemon_id,
+            events,
+            control_rx,
+            snapshot_tx,
+        ));
         Supervisor {
             control,
             snapshot,

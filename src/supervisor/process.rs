@@ -19,7 +19,9 @@ use crate::lines::{Frame, LineReader};
 pub enum ChildEvent {
     Line(ChildLine),
     /// A stdout line over the size limit (skipped, not kept).
-    TooLong { len: usize },
+    TooLong {
+        len: usize,
+    },
     /// stdout reached EOF (or failed); the process may still be running.
     StdoutClosed,
     /// The process ended.
@@ -112,7 +114,11 @@ async fn read_stdout(
     }
 }
 
-async fn wait_exit(mut child: tokio::process::Child, generation: u64, events: mpsc::Sender<Tagged>) {
+async fn wait_exit(
+    mut child: tokio::process::Child,
+    generation: u64,
+    events: mpsc::Sender<Tagged>,
+) {
     let status = child.wait().await;
     let _ = events.send((generation, ChildEvent::Exited(status))).await;
 }

@@ -92,7 +92,10 @@ pub fn preview(prompt: &str) -> String {
 pub fn ask_result(raw: Value, previous_total: Option<f64>, messages: u64) -> AskResult {
     let str_of = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
     let u64_of = |key: &str| raw.get(key).and_then(Value::as_u64);
-    let is_error = raw.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+    let is_error = raw
+        .get("is_error")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let subtype = str_of("subtype");
     let session_cost = raw.get("total_cost_usd").and_then(Value::as_f64);
     let cost = session_cost.map(|total| match previous_total {
@@ -173,7 +176,10 @@ mod tests {
         assert_eq!(r.raw["new_field"], 1);
         let mut totals = Totals::default();
         account(&mut totals, &r);
-        assert_eq!((totals.turns_ok, totals.input_tokens, totals.output_tokens), (1, 10, 5));
+        assert_eq!(
+            (totals.turns_ok, totals.input_tokens, totals.output_tokens),
+            (1, 10, 5)
+        );
     }
 
     #[test]
@@ -184,7 +190,11 @@ mod tests {
         assert!(!r.ok);
         assert_eq!(r.result, None);
         assert_eq!(r.errors, vec!["boom".to_string(), "{\"x\":1}".to_string()]);
-        let api = ask_result(json!({"subtype": "success", "is_error": true, "api_error_status": 400}), None, 0);
+        let api = ask_result(
+            json!({"subtype": "success", "is_error": true, "api_error_status": 400}),
+            None,
+            0,
+        );
         assert!(!api.ok);
         assert_eq!(api.api_error_status, Some(400));
     }

@@ -1,0 +1,250 @@
+//! Shared harness: spawn the real `claude-coded` binary with the CLI double as its child
+//! and talk to it over pipes, with a timeout on every read.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+pub const BRIDGE: &str = env!("CARGO_BIN_EXE_claude-coded");
+pub const DOUBLE: &str = env!("CARGO_BIN_EXE_claude-double");
+/// Upper bound for any single read; generous so a loaded CI machine does not flake.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "claude-coded-test-{tag}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running bridge with its pipes.
+pub struct Bridge {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    pub stdout: Lines<BufReader<ChildStdout>>,
+    pub dir: TempDir,
+    next_id: u64,
+}
+
+/// How to start a bridge.
+#[derive(Default)]
+pub struct Options {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Reuse this directory (for state across restarts); otherwise a fresh one.
+    pub dir: Option<TempDir>,
+}
+
+impl Options {
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+}
+
+impl Bridge {
+    /// A bridge over the double with a fresh state dir and cwd.
+    pub fn start() -> Bridge {
+        Bridge::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Bridge {
+        let dir = options.dir.unwrap_or_else(|| TempDir::new("bridge"));
+        let state = dir.path().join("state");
+        let cwd = dir.path().join("cwd");
+        std::fs::create_dir_all(&cwd).expect("create cwd");
+        let mut command = Command::new(BRIDGE);
+        if !options.args.iter().any(|a| a == "--claude-bin") {
+            command.arg("--claude-bin").arg(DOUBLE);
+        }
+        command
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--cwd")
+            .arg(&cwd)
+            .args(&options.args)
+            // Quiet by default; CLAUDE_CODED_TEST_LOG=debug shows the bridge's logs.
+            .env(
+                "RUST_LOG",
+                std::env::var("CLAUDE_CODED_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .env("HOME", dir.path())
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("spawn claude-coded");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Bridge {
+            child,
+            stdin,
+            stdout,
+            dir,
+            next_id: 1,
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn cwd(&self) -> PathBuf {
+        self.dir.path().join("cwd")
+    }
+
+    /// Writes one raw line (a newline is added).
+    pub async fn send_raw(&mut self, line: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line).await.expect("write");
+        stdin.write_all(b"\n").await.expect("write newline");
+        stdin.flush().await.expect("flush");
+    }
+
+    /// Sends a request and returns its id.
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = json!(self.next_id);
+        self.next_id += 1;
+        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_raw(line.to_string().as_bytes()).await;
+        id
+    }
+
+    /// Reads the next stdout line as JSON; panics on timeout, EOF or non-JSON output.
+    pub async fn next_message(&mut self) -> Value {
+        let line = tokio::time::timeout(READ_TIMEOUT, self.stdout.next_line())
+            .await
+            .expect("timed out waiting for a line from claude-coded")
+            .expect("read stdout")
+            .expect("claude-coded closed stdout");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("non-JSON on stdout ({e}): {line}"))
+    }
+
+    /// Reads until the response with `id`, returning it and the notifications seen before it.
+    pub async fn response_for(&mut self, id: &Value) -> (Value, Vec<Value>) {
+        let mut notes = Vec::new();
+        loop {
+            let message = self.next_message().await;
+            if message.get("id") == Some(id) && message.get("method").is_none() {
+                return (message, notes);
+            }
+            notes.push(message);
+        }
+    }
+
+    /// Sends a request and waits for its response.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.request(method, params).await;
+        self.response_for(&id).await.0
+    }
+
+    /// `ask` and the result object (panics on a JSON-RPC error).
+    pub async fn ask_ok(&mut self, prompt: &str) -> Value {
+        let response = self.call("ask", json!({ "prompt": prompt })).await;
+        match response.get("result") {
+            Some(result) => result.clone(),
+            None => panic!("ask {prompt:?} failed: {response}"),
+        }
+    }
+
+    pub async fn status(&mut self) -> Value {
+        let response = self.call("status", json!({})).await;
+        response["result"].clone()
+    }
+
+    /// Waits until `status` satisfies `pred` (polling), or panics with the last status.
+    pub async fn wait_status(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+        loop {
+            let status = self.status().await;
+            if pred(&status) {
+                return status;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}; last status: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Closes stdin and waits for the exit code.
+    pub async fn close_and_wait(&mut self) -> i32 {
+        self.stdin = None;
+        self.wait_exit().await
+    }
+
+    pub async fn wait_exit(&mut self) -> i32 {
+        let status = tokio::time::timeout(READ_TIMEOUT, self.child.wait())
+            .await
+            .expect("claude-coded did not exit")
+            .expect("wait");
+        status.code().unwrap_or(-1)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().expect("running") as i32
+    }
+}
+
+/// True while a process with this pid exists (zombies count as gone).
+pub fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits up to `limit` for `pid` to disappear.
+pub async fn wait_gone(pid: i32, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if !process_alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    !process_alive(pid)
+}
+
+/// The error code of a JSON-RPC response, if it is an error.
+pub fn error_code(response: &Value) -> Option<i64> {
+    response.pointer("/error/code").and_then(Value::as_i64)
+}
