@@ -320,3 +320,19 @@ pub struct EventCounters {
     /// Events that could not be appended to `events.jsonl`.
     pub log_write_failures: u64,
 }
+
+/// Every published schema: file name in `schemas/` and the JSON Schema of that type.
+pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
+    vec![
+        ("ask.params.json", schemars::schema_for!(AskParams)),
+        ("ask.result.json", schemars::schema_for!(AskResult)),
+        (
+            "ask-event.notification.json",
+            schemars::schema_for!(AskEventParams),
+        ),
+        ("status.params.json", schemars::schema_for!(StatusParams)),
+        ("status.result.json", schemars::schema_for!(StatusResult)),
+        ("events.params.json", schemars::schema_for!(EventsParams)),
+        ("events.result.json", schemars::schema_for!(EventsResult)),
+    ]
+}

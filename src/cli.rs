@@ -113,7 +113,7 @@ async fn serve_stdio(config: Config, surface: Surface) -> std::io::Result<()> {
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let shutdown = crate::shutdown::signal();
     tokio::pin!(shutdown);
-    let (detected, input) = tokio::select! {
+    let (detected, opening) = tokio::select! {
         detected = detect(stdin, max_line) => detected?,
         reason = &mut shutdown => {
             daemon.shutdown(reason).await;
@@ -128,8 +128,11 @@ async fn serve_stdio(config: Config, surface: Surface) -> std::io::Result<()> {
     tracing::info!(surface = ?chosen, "serving on stdio");
     let stdout = tokio::io::stdout();
     match chosen {
-        Surface::Mcp => crate::mcp::run(input, stdout, daemon, shutdown).await,
-        Surface::Plain | Surface::Auto => crate::plain::run(input, stdout, daemon, shutdown).await,
+        Surface::Mcp => crate::mcp::run(opening.into_reader(), stdout, daemon, shutdown).await,
+        Surface::Plain | Surface::Auto => {
+            let first = Some(opening.first);
+            crate::plain::serve(first, opening.rest, stdout, daemon, shutdown).await
+        }
     }
 }
 

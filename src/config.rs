@@ -39,54 +39,69 @@ pub enum ConfigError {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigArgs {
     /// Claude Code CLI to run (a path, or a name looked up on PATH) [default: claude]
-    #[arg(long, env = "CLAUDE_CODED_CLAUDE_BIN", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "CLAUDE_CODED_CLAUDE_BIN",
+        value_name = "PATH"
+    )]
     pub claude_bin: Option<String>,
     /// Extra argument for the CLI (repeat for several), after the stream-json flags
-    #[arg(long = "claude-arg", value_name = "ARG", allow_hyphen_values = true)]
+    #[arg(
+        long = "claude-arg",
+        global = true,
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
     #[serde(default)]
     pub claude_args: Vec<String>,
     /// Model for the child (`--model` of the CLI)
-    #[arg(long, env = "CLAUDE_CODED_MODEL")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_MODEL")]
     pub model: Option<String>,
     /// Permission mode for the child (`--permission-mode` of the CLI); unset keeps the CLI's default
-    #[arg(long, env = "CLAUDE_CODED_PERMISSION_MODE")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_PERMISSION_MODE")]
     pub permission_mode: Option<String>,
     /// Working directory of the child [default: the current directory]
-    #[arg(long, env = "CLAUDE_CODED_CWD", value_name = "DIR")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_CWD", value_name = "DIR")]
     pub cwd: Option<PathBuf>,
     /// Directory for identity.json, daemon-state.json and events.jsonl
     /// [default: $XDG_STATE_HOME/claude-coded/<cwd-key>]
-    #[arg(long, env = "CLAUDE_CODED_STATE_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "CLAUDE_CODED_STATE_DIR",
+        value_name = "DIR"
+    )]
     pub state_dir: Option<PathBuf>,
     /// Asks that may wait behind the running one before "busy" errors [default: 16]
-    #[arg(long, env = "CLAUDE_CODED_QUEUE_SIZE")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_QUEUE_SIZE")]
     pub queue_size: Option<usize>,
     /// Default turn timeout in ms [default: 300000]
-    #[arg(long, env = "CLAUDE_CODED_TURN_TIMEOUT_MS")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_TURN_TIMEOUT_MS")]
     pub turn_timeout_ms: Option<u64>,
     /// After a timeout's interrupt, how long to wait for the result before killing the child, in ms [default: 5000]
-    #[arg(long, env = "CLAUDE_CODED_INTERRUPT_GRACE_MS")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_INTERRUPT_GRACE_MS")]
     pub interrupt_grace_ms: Option<u64>,
     /// Events kept in memory for `events` [default: 50]
-    #[arg(long, env = "CLAUDE_CODED_EVENTS_RING_SIZE")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_EVENTS_RING_SIZE")]
     pub events_ring_size: Option<usize>,
     /// Longest line accepted from the child, in bytes [default: 67108864]
-    #[arg(long, env = "CLAUDE_CODED_MAX_CHILD_LINE_BYTES")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_MAX_CHILD_LINE_BYTES")]
     pub max_child_line_bytes: Option<usize>,
     /// Longest request line accepted on stdin, in bytes [default: 16777216]
-    #[arg(long, env = "CLAUDE_CODED_MAX_REQUEST_BYTES")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_MAX_REQUEST_BYTES")]
     pub max_request_bytes: Option<usize>,
     /// First restart delay in ms; doubles per failed start [default: 1000]
-    #[arg(long, env = "CLAUDE_CODED_BACKOFF_INITIAL_MS")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_BACKOFF_INITIAL_MS")]
     pub backoff_initial_ms: Option<u64>,
     /// Longest restart delay in ms [default: 60000]
-    #[arg(long, env = "CLAUDE_CODED_BACKOFF_MAX_MS")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_BACKOFF_MAX_MS")]
     pub backoff_max_ms: Option<u64>,
     /// A child that ran this long (ms) counts as healthy and resets the backoff [default: 10000]
-    #[arg(long, env = "CLAUDE_CODED_HEALTHY_AFTER_MS")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_HEALTHY_AFTER_MS")]
     pub healthy_after_ms: Option<u64>,
     /// On stop, how long the child may take to exit after its stdin closes, in ms [default: 5000]
-    #[arg(long, env = "CLAUDE_CODED_STOP_GRACE_MS")]
+    #[arg(long, global = true, env = "CLAUDE_CODED_STOP_GRACE_MS")]
     pub stop_grace_ms: Option<u64>,
 }
 

@@ -33,49 +33,47 @@ pub fn is_mcp_opening(line: &[u8]) -> bool {
     matches!(method, Some("initialize" | "server/discover")) || meta_version
 }
 
-/// Reads up to the first non-blank line, decides the surface, and returns a reader that
-/// still yields every byte that was read (the first line included).
-pub async fn detect<R>(
-    reader: R,
-    max_line: usize,
-) -> std::io::Result<(Surface, BufReader<impl AsyncRead + Unpin + Send + 'static>)>
+/// What detection read: the first frame, and the reader positioned after it.
+pub struct Opening<R> {
+    pub first: Frame,
+    pub rest: R,
+}
+
+impl<R: AsyncBufRead + Unpin + Send + 'static> Opening<R> {
+    /// A reader that yields the first line again, then the rest (for rmcp's transport).
+    pub fn into_reader(self) -> BufReader<impl AsyncRead + Unpin + Send + 'static> {
+        let replay = match self.first {
+            Frame::Line(mut line) => {
+                line.push(b'\n');
+                line
+            }
+            Frame::TooLong { .. } | Frame::Eof => Vec::new(),
+        };
+        BufReader::new(std::io::Cursor::new(replay).chain(self.rest))
+    }
+}
+
+/// Reads up to the first non-blank line and decides the surface from it.
+pub async fn detect<R>(mut reader: R, max_line: usize) -> std::io::Result<(Surface, Opening<R>)>
 where
     R: AsyncBufRead + Unpin + Send + 'static,
 {
-    let mut reader = reader;
-    let mut seen = Vec::new();
-    let surface = loop {
+    loop {
         let frame = LineReader::new(&mut reader, max_line).next_frame().await?;
-        match frame {
+        let surface = match &frame {
             Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
-            Frame::Line(line) => {
-                let surface = if is_mcp_opening(&line) {
-                    Surface::Mcp
-                } else {
-                    Surface::Plain
-                };
-                seen = line;
-                seen.push(b'\n');
-                break surface;
-            }
-            // Too long or empty input: the plain surface reports it as usual.
-            Frame::TooLong { len } => {
-                // The line is gone; tell the plain surface by replaying a placeholder of the same size class.
-                seen = too_long_marker(len, max_line);
-                break Surface::Plain;
-            }
-            Frame::Eof => break Surface::Plain,
-        }
-    };
-    let replay = std::io::Cursor::new(seen).chain(reader);
-    Ok((surface, BufReader::new(replay)))
-}
-
-/// A line just over the limit, so the plain surface answers "request too large".
-fn too_long_marker(_len: usize, max_line: usize) -> Vec<u8> {
-    let mut marker = vec![b' '; max_line + 1];
-    marker.push(b'\n');
-    marker
+            Frame::Line(line) if is_mcp_opening(line) => Surface::Mcp,
+            // Anything else, an oversized line or no input: the plain surface answers it.
+            Frame::Line(_) | Frame::TooLong { .. } | Frame::Eof => Surface::Plain,
+        };
+        return Ok((
+            surface,
+            Opening {
+                first: frame,
+                rest: reader,
+            },
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -102,8 +100,9 @@ mod tests {
     #[tokio::test]
     async fn replays_everything_it_read() {
         let input: &[u8] = b"\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\nsecond\n";
-        let (surface, mut rest) = detect(BufReader::new(input), 1024).await.unwrap();
+        let (surface, opening) = detect(BufReader::new(input), 1024).await.unwrap();
         assert_eq!(surface, Surface::Plain);
+        let mut rest = opening.into_reader();
         let mut all = String::new();
         rest.read_to_string(&mut all).await.unwrap();
         assert_eq!(

@@ -45,6 +45,21 @@ where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    serve(None, reader, writer, daemon, shutdown).await
+}
+
+/// [`run`], with a first frame already read (by surface detection) served before `reader`.
+pub async fn serve<R, W>(
+    first: Option<Frame>,
+    reader: R,
+    writer: W,
+    daemon: Daemon,
+    shutdown: impl Future<Output = &'static str>,
+) -> std::io::Result<()>
+where
+    R: AsyncBufRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (out, out_rx) = mpsc::channel(OUT_BUFFER);
     let writer_task = tokio::spawn(writer::write_lines(writer, out_rx));
     let module = methods::module(daemon.clone()).map_err(std::io::Error::other)?;
@@ -54,7 +69,7 @@ where
         in_flight: Arc::new(Mutex::new(HashSet::new())),
         tasks: JoinSet::new(),
     };
-    let mut frames = spawn_reader(reader, daemon.config().max_request_bytes);
+    let mut frames = spawn_reader(first, reader, daemon.config().max_request_bytes);
     tokio::pin!(shutdown);
     let reason = loop {
         tokio::select! {
@@ -88,12 +103,18 @@ where
 }
 
 /// Reads frames in a task of its own: framing is not cancel-safe, the channel is.
-fn spawn_reader<R>(reader: R, max: usize) -> mpsc::Receiver<Frame>
+fn spawn_reader<R>(first: Option<Frame>, reader: R, max: usize) -> mpsc::Receiver<Frame>
 where
     R: AsyncBufRead + Unpin + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
+        if let Some(frame) = first {
+            let eof = frame == Frame::Eof;
+            if tx.send(frame).await.is_err() || eof {
+                return;
+            }
+        }
         let mut lines = LineReader::new(reader, max);
         loop {
             let frame = lines.next_frame().await.unwrap_or_else(|err| {

@@ -1,0 +1,326 @@
+//! Start, stop and what is left on disk: EOF and signals, no orphans, identity,
+//! the event log, status and events, and the `status`/`config` subcommands.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::{BRIDGE, Bridge, Options, TempDir, error_code, process_alive, wait_gone};
+use serde_json::{Value, json};
+
+fn child_pid(status: &Value) -> i32 {
+    status["child"]["pid"].as_i64().expect("child pid") as i32
+}
+
+#[tokio::test]
+async fn stdin_eof_exits_zero_and_leaves_no_child() {
+    let mut bridge = Bridge::start();
+    bridge.ask_ok("hello").await;
+    let pid = child_pid(&bridge.status().await);
+    assert_eq!(bridge.close_and_wait().await, 0);
+    assert!(!process_alive(pid), "child {pid} outlived the bridge");
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(bridge.state_dir().join("daemon-state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["daemon"]["state"], "stopped");
+    assert_eq!(state["child"]["status"], "stopped");
+}
+
+#[tokio::test]
+async fn a_piped_ask_is_answered_before_the_bridge_exits() {
+    // `echo '{...ask...}' | claude-coded`: EOF comes right after the request.
+    let mut bridge = Bridge::start();
+    let id = bridge.request("ask", json!({"prompt": "SLOW 100 3"})).await;
+    bridge.stdin = None;
+    let (response, notes) = bridge.response_for(&id).await;
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    assert!(!notes.is_empty());
+    assert_eq!(bridge.wait_exit().await, 0);
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully_and_fails_the_turn_in_flight() {
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let mut bridge = Bridge::start();
+        let id = bridge
+            .request("ask", json!({"prompt": "SLOW 1000 10"}))
+            .await;
+        let status = bridge
+            .wait_status("the ask to run", |s| s["child"]["status"] == "busy")
+            .await;
+        let pid = child_pid(&status);
+        unsafe { libc::kill(bridge.pid(), signal) };
+        let (response, _) = bridge.response_for(&id).await;
+        assert_eq!(
+            error_code(&response),
+            Some(-32004),
+            "signal {signal}: {response}"
+        );
+        assert_eq!(bridge.wait_exit().await, 0, "signal {signal}");
+        assert!(
+            !process_alive(pid),
+            "signal {signal}: child {pid} left behind"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_child_that_ignores_sigterm_is_killed_on_stop() {
+    let mut bridge = Bridge::start_with(
+        Options::default()
+            .env("DOUBLE_IGNORE_SIGTERM", "1")
+            .args(&["--stop-grace-ms", "200"]),
+    );
+    let id = bridge.request("ask", json!({"prompt": "HANG"})).await;
+    let status = bridge
+        .wait_status("the ask to run", |s| s["child"]["status"] == "busy")
+        .await;
+    let pid = child_pid(&status);
+    bridge.stdin = None;
+    unsafe { libc::kill(bridge.pid(), libc::SIGTERM) };
+    let (response, _) = bridge.response_for(&id).await;
+    assert_eq!(error_code(&response), Some(-32004));
+    assert_eq!(bridge.wait_exit().await, 0);
+    assert!(!process_alive(pid));
+}
+
+#[tokio::test]
+async fn sigkill_of_the_bridge_takes_the_child_with_it() {
+    let mut bridge = Bridge::start();
+    bridge.ask_ok("hello").await;
+    let pid = child_pid(&bridge.status().await);
+    unsafe { libc::kill(bridge.pid(), libc::SIGKILL) };
+    bridge.wait_exit().await;
+    assert!(
+        wait_gone(pid, Duration::from_secs(1)).await,
+        "child {pid} orphaned"
+    );
+}
+
+#[tokio::test]
+async fn identity_is_stable_across_bridge_restarts() {
+    let mut first = Bridge::start();
+    let id1 = first.status().await["identity"]["daemonId"].clone();
+    assert_eq!(first.close_and_wait().await, 0);
+    let dir = std::mem::replace(&mut first.dir, TempDir::new("unused"));
+    let mut second = Bridge::start_with(Options {
+        dir: Some(dir),
+        ..Options::default()
+    });
+    let status = second.status().await;
+    assert_eq!(status["identity"]["daemonId"], id1);
+    let mode = std::fs::metadata(second.state_dir().join("identity.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mode = std::fs::metadata(second.state_dir())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[tokio::test]
+async fn a_corrupt_identity_is_reported_and_replaced() {
+    let dir = TempDir::new("corrupt");
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    std::fs::write(dir.path().join("state/identity.json"), "{garbage").unwrap();
+    let mut bridge = Bridge::start_with(Options {
+        dir: Some(dir),
+        ..Options::default()
+    });
+    let events = bridge.call("events", json!({"level": "warn"})).await;
+    let corrupt = events["result"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "state.corrupt")
+        .cloned();
+    assert!(corrupt.is_some(), "{events}");
+    assert_eq!(bridge.ask_ok("fine").await["ok"], true);
+}
+
+#[tokio::test]
+async fn events_jsonl_holds_one_event_per_line() {
+    let mut bridge = Bridge::start();
+    bridge.ask_ok("hello").await;
+    assert_eq!(bridge.close_and_wait().await, 0);
+    let path = bridge.state_dir().join("events.jsonl");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event line is JSON"))
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    for kind in [
+        "daemon.started",
+        "child.started",
+        "child.ready",
+        "turn.started",
+        "turn.finished",
+        "daemon.stopping",
+        "child.exited",
+        "daemon.stopped",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    for event in &events {
+        for field in ["seq", "createdAt", "level", "type", "message", "detail"] {
+            assert!(event.get(field).is_some(), "{field} missing in {event}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn status_reports_identity_child_turn_queue_totals_and_config() {
+    let mut bridge = Bridge::start();
+    let status = bridge
+        .wait_status("the child to warm up", |s| s["child"]["ready"] == true)
+        .await;
+    assert_eq!(status["identity"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(status["identity"]["daemonId"].as_str().is_some());
+    assert_eq!(status["daemon"]["state"], "running");
+    assert_eq!(status["daemon"]["pid"], bridge.pid());
+    assert_eq!(status["child"]["status"], "ready");
+    assert_eq!(status["child"]["cliVersion"], "2.1.332");
+    assert!(status["child"]["readyAt"].as_str().is_some());
+    assert_eq!(status["child"]["restartCount"], 0);
+    assert_eq!(status["turn"], Value::Null);
+    assert_eq!(status["queue"]["length"], 0);
+    assert_eq!(status["config"]["queueSize"], 16);
+    assert_eq!(status["config"]["turnTimeoutMs"], 300000);
+    assert_eq!(
+        status["daemon"]["stateDir"],
+        bridge.state_dir().to_str().unwrap()
+    );
+    let id = bridge.request("ask", json!({"prompt": "SLOW 300 2"})).await;
+    let busy = bridge
+        .wait_status("a turn in flight", |s| s["turn"].is_object())
+        .await;
+    assert_eq!(busy["child"]["status"], "busy");
+    assert_eq!(busy["turn"]["promptPreview"], "SLOW 300 2");
+    assert!(busy["turn"]["elapsedMs"].as_u64().is_some());
+    assert_eq!(busy["turn"]["timeoutMs"], 300000);
+    assert!(busy["child"]["sessionId"].as_str().is_some());
+    bridge.response_for(&id).await;
+    let after = bridge.status().await;
+    assert_eq!(after["totals"]["asks"], 1);
+    assert_eq!(after["totals"]["turnsOk"], 1);
+    assert!(after["events"]["total"].as_u64().unwrap() >= 5);
+    assert!(after.to_string().find("ANTHROPIC_API_KEY").is_none());
+}
+
+#[tokio::test]
+async fn the_events_cursor_pages_without_gaps() {
+    let mut bridge = Bridge::start_with(Options::default().args(&["--events-ring-size", "500"]));
+    for i in 0..3 {
+        bridge.ask_ok(&format!("ask {i}")).await;
+    }
+    let all = bridge.call("events", json!({"since": 0})).await["result"].clone();
+    let total = all["events"].as_array().unwrap().len();
+    let mut since = 0;
+    let mut seen = Vec::new();
+    loop {
+        let page = bridge
+            .call("events", json!({"since": since, "limit": 4}))
+            .await["result"]
+            .clone();
+        seen.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_u64().unwrap()),
+        );
+        since = page["nextSeq"].as_u64().unwrap() - 1;
+        if page["truncated"] == false {
+            break;
+        }
+    }
+    assert!(seen.len() >= total, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[1] > w[0]));
+    let newer = bridge.call("events", json!({"since": since})).await["result"].clone();
+    // Only events recorded by the calls above (none are: events and status record nothing).
+    assert_eq!(newer["events"], json!([]));
+    let warn = bridge.call("events", json!({"level": "warn"})).await["result"]["events"].clone();
+    assert!(
+        warn.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["level"] == "warn" || e["level"] == "error")
+    );
+}
+
+#[tokio::test]
+async fn the_ring_buffer_keeps_the_newest_events() {
+    let mut bridge = Bridge::start_with(Options::default().args(&["--events-ring-size", "5"]));
+    bridge.ask_ok("one").await;
+    bridge.ask_ok("two").await;
+    let page = bridge.call("events", json!({})).await["result"].clone();
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), 5);
+    assert_eq!(page["oldestSeq"], events[0]["seq"]);
+    assert_eq!(
+        page["nextSeq"].as_u64().unwrap(),
+        events[4]["seq"].as_u64().unwrap() + 1
+    );
+}
+
+#[tokio::test]
+async fn status_and_config_subcommands() {
+    let mut bridge = Bridge::start();
+    bridge.ask_ok("hello").await;
+    assert_eq!(bridge.close_and_wait().await, 0);
+    let state = bridge.state_dir();
+    let out = std::process::Command::new(BRIDGE)
+        .args(["status", "--json", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["daemon"]["state"], "stopped");
+    assert_eq!(status["totals"]["turnsOk"], 1);
+    let out = std::process::Command::new(BRIDGE)
+        .args(["status", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("child: stopped"), "{text}");
+    let out = std::process::Command::new(BRIDGE)
+        .args(["config", "--queue-size", "3", "--cwd"])
+        .arg(bridge.cwd())
+        .env("CLAUDE_CODED_TURN_TIMEOUT_MS", "1234")
+        .output()
+        .unwrap();
+    let config: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(config["queueSize"], 3);
+    assert_eq!(config["turnTimeoutMs"], 1234);
+    assert_eq!(config["claudeBin"], "claude");
+    let missing = std::process::Command::new(BRIDGE)
+        .args(["status", "--state-dir", "/nonexistent/cc"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no state"));
+    let bad = std::process::Command::new(BRIDGE)
+        .args(["--cwd", "/nonexistent/dir"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--cwd"));
+}

@@ -1,0 +1,63 @@
+//! `schemas/` must match the Rust types. Regenerate with:
+//! `UPDATE_SCHEMAS=1 cargo test --test schemas`
+
+use std::path::Path;
+
+const REGENERATE: &str = "UPDATE_SCHEMAS=1 cargo test --test schemas";
+
+#[test]
+fn schema_files_match_the_types() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
+    let mut stale = Vec::new();
+    for (name, schema) in claude_coded::api::schemas() {
+        let mut expected = serde_json::to_string_pretty(&schema).expect("serialize schema");
+        expected.push('\n');
+        let path = dir.join(name);
+        if update {
+            std::fs::create_dir_all(&dir).expect("create schemas/");
+            std::fs::write(&path, &expected).expect("write schema");
+            continue;
+        }
+        let actual = std::fs::read_to_string(&path).unwrap_or_default();
+        if actual != expected {
+            stale.push(format!("schemas/{name}:\n{}", diff(&actual, &expected)));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale schemas (regenerate with `{REGENERATE}`):\n\n{}",
+        stale.join("\n")
+    );
+}
+
+/// A small line diff: `-` lines in the file, `+` lines from the types.
+fn diff(actual: &str, expected: &str) -> String {
+    let old: Vec<&str> = actual.lines().collect();
+    let new: Vec<&str> = expected.lines().collect();
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = vec![format!("@@ line {} @@", prefix + 1)];
+    out.extend(
+        old[prefix..old.len() - suffix]
+            .iter()
+            .map(|l| format!("-{l}")),
+    );
+    out.extend(
+        new[prefix..new.len() - suffix]
+            .iter()
+            .map(|l| format!("+{l}")),
+    );
+    out.join("\n")
+}
+
+#[test]
+fn the_diff_shows_what_changed() {
+    let d = diff("a\nb\nc\n", "a\nB\nc\n");
+    assert_eq!(d, "@@ line 2 @@\n-b\n+B");
+}
