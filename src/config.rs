@@ -46,7 +46,8 @@ pub struct ConfigArgs {
         value_name = "PATH"
     )]
     pub claude_bin: Option<String>,
-    /// Extra argument for the CLI (repeat for several), after the stream-json flags
+    /// Extra argument for the CLI (repeat for several), after the stream-json flags;
+    /// CLAUDE_CODED_CLAUDE_ARGS takes a JSON array of strings
     #[arg(
         long = "claude-arg",
         global = true,
@@ -136,7 +137,12 @@ impl Config {
     /// when it exists.
     pub fn resolve(args: &ConfigArgs, config_file: Option<&Path>) -> Result<Config, ConfigError> {
         let (file, file_path) = load_file(config_file)?;
-        let merged = merge(args, file);
+        let mut merged = merge(args, file);
+        if args.claude_args.is_empty()
+            && let Some(env_args) = claude_args_from_env()?
+        {
+            merged.claude_args = env_args;
+        }
         let cwd = resolve_cwd(merged.cwd)?;
         let state_dir = match merged.state_dir {
             Some(dir) => absolute(&dir),
@@ -211,6 +217,19 @@ impl Config {
             None => Ok(()),
         }
     }
+}
+
+/// `CLAUDE_CODED_CLAUDE_ARGS` as a JSON array, so arguments with spaces need no quoting rules.
+fn claude_args_from_env() -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(raw) = std::env::var_os("CLAUDE_CODED_CLAUDE_ARGS") else {
+        return Ok(None);
+    };
+    serde_json::from_str(&raw.to_string_lossy())
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid {
+            name: "CLAUDE_CODED_CLAUDE_ARGS",
+            reason: format!("must be a JSON array of strings ({e})"),
+        })
 }
 
 /// The default config file: `$XDG_CONFIG_HOME/claude-coded/config.json`.

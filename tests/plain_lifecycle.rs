@@ -324,3 +324,30 @@ async fn status_and_config_subcommands() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--cwd"));
 }
+
+#[tokio::test]
+async fn claude_args_come_from_a_json_array_in_the_environment() {
+    let dir = TempDir::new("cfg");
+    let out = std::process::Command::new(BRIDGE)
+        .args(["config", "--cwd"])
+        .arg(dir.path())
+        .env(
+            "CLAUDE_CODED_CLAUDE_ARGS",
+            r#"["--append-system-prompt", "Be brief"]"#,
+        )
+        .output()
+        .unwrap();
+    let config: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        config["claudeArgs"],
+        json!(["--append-system-prompt", "Be brief"])
+    );
+    let out = std::process::Command::new(BRIDGE)
+        .args(["config", "--cwd"])
+        .arg(dir.path())
+        .env("CLAUDE_CODED_CLAUDE_ARGS", "--oops")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JSON array"));
+}

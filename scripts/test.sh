@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need (the pinned Claude Code CLI,
+# the pinned MCP client packages), then runs the Rust tests and the MCP client scripts.
+# Everything talks to 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The real CLI for the end-to-end tests (cached under .cache/ after the first run).
+CLAUDE_BIN="$(scripts/install-claude-cli.sh)"
+export CLAUDE_BIN
+
+cargo test
+
+if [ -x scripts/test-mcp-clients.sh ]; then
+    scripts/test-mcp-clients.sh
+fi
