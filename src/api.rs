@@ -71,6 +71,16 @@ pub struct AskResult {
     pub raw: Value,
 }
 
+/// The answer to `restart`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartResult {
+    /// Always true: a new child is starting (watch `status` for `ready`).
+    pub restarting: bool,
+    /// The child that was killed to restart, if one was running.
+    pub killed_pid: Option<u32>,
+}
+
 /// Parameters of `status` (none; an empty object or no params).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -235,7 +245,10 @@ pub struct ChildInfo {
     /// When `status` last changed.
     pub status_since: String,
     pub ready: bool,
+    /// The process claude-coded started: the guard that leads the CLI's process group.
     pub pid: Option<u32>,
+    /// The CLI's own pid, as it reported it at warm-up.
+    pub cli_pid: Option<u32>,
     pub started_at: Option<String>,
     pub ready_at: Option<String>,
     pub exited_at: Option<String>,
@@ -248,6 +261,8 @@ pub struct ChildInfo {
     pub consecutive_failures: u32,
     pub next_restart_at: Option<String>,
     pub session_id: Option<String>,
+    /// The session this child was started to continue (`--resume`) after its predecessor died.
+    pub resumed_from: Option<String>,
     /// The CLI's version as it reported it at warm-up.
     pub cli_version: Option<String>,
     /// The last lines the child wrote to stderr.
@@ -334,5 +349,6 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("status.result.json", schemars::schema_for!(StatusResult)),
         ("events.params.json", schemars::schema_for!(EventsParams)),
         ("events.result.json", schemars::schema_for!(EventsResult)),
+        ("restart.result.json", schemars::schema_for!(RestartResult)),
     ]
 }

@@ -104,6 +104,24 @@ pub struct ConfigArgs {
     /// On stop, how long the child may take to exit after its stdin closes, in ms [default: 5000]
     #[arg(long, global = true, env = "CLAUDE_CODED_STOP_GRACE_MS")]
     pub stop_grace_ms: Option<u64>,
+    /// A turn whose child prints nothing for this long (ms) is interrupted, then killed;
+    /// 0 turns the watchdog off [default: 120000]
+    #[arg(long, global = true, env = "CLAUDE_CODED_STALL_TIMEOUT_MS")]
+    pub stall_timeout_ms: Option<u64>,
+    /// Failed starts within --crash-loop-window-ms that mark the child `failed` [default: 5]
+    #[arg(long, global = true, env = "CLAUDE_CODED_CRASH_LOOP_MAX")]
+    pub crash_loop_max: Option<u32>,
+    /// Window for counting failed starts, in ms [default: 60000]
+    #[arg(long, global = true, env = "CLAUDE_CODED_CRASH_LOOP_WINDOW_MS")]
+    pub crash_loop_window_ms: Option<u64>,
+    /// After the child dies, start the next one with `--resume <sessionId>` [default: true]
+    #[arg(
+        long,
+        global = true,
+        env = "CLAUDE_CODED_RESUME_ON_RESTART",
+        value_name = "BOOL"
+    )]
+    pub resume_on_restart: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -126,6 +144,10 @@ pub struct Config {
     pub backoff_max_ms: u64,
     pub healthy_after_ms: u64,
     pub stop_grace_ms: u64,
+    pub stall_timeout_ms: u64,
+    pub crash_loop_max: u32,
+    pub crash_loop_window_ms: u64,
+    pub resume_on_restart: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -165,6 +187,10 @@ impl Config {
             backoff_max_ms: merged.backoff_max_ms.unwrap_or(60_000),
             healthy_after_ms: merged.healthy_after_ms.unwrap_or(10_000),
             stop_grace_ms: merged.stop_grace_ms.unwrap_or(5_000),
+            stall_timeout_ms: merged.stall_timeout_ms.unwrap_or(120_000),
+            crash_loop_max: merged.crash_loop_max.unwrap_or(5),
+            crash_loop_window_ms: merged.crash_loop_window_ms.unwrap_or(60_000),
+            resume_on_restart: merged.resume_on_restart.unwrap_or(true),
             config_file: file_path,
         };
         config.validate()?;
@@ -172,7 +198,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(&'static str, bool, &str); 7] = [
+        let checks: [(&'static str, bool, &str); 8] = [
+            (
+                "crashLoopMax",
+                self.crash_loop_max >= 1,
+                "must be at least 1",
+            ),
             (
                 "claudeBin",
                 !self.claude_bin.is_empty(),
@@ -280,6 +311,10 @@ fn merge(args: &ConfigArgs, file: ConfigArgs) -> ConfigArgs {
         backoff_max_ms: a.backoff_max_ms.or(file.backoff_max_ms),
         healthy_after_ms: a.healthy_after_ms.or(file.healthy_after_ms),
         stop_grace_ms: a.stop_grace_ms.or(file.stop_grace_ms),
+        stall_timeout_ms: a.stall_timeout_ms.or(file.stall_timeout_ms),
+        crash_loop_max: a.crash_loop_max.or(file.crash_loop_max),
+        crash_loop_window_ms: a.crash_loop_window_ms.or(file.crash_loop_window_ms),
+        resume_on_restart: a.resume_on_restart.or(file.resume_on_restart),
     }
 }
 

@@ -11,13 +11,13 @@ use tokio::sync::watch;
 
 use crate::api::{
     AskParams, AskResult, DaemonInfo, EventsParams, EventsResult, IdentityInfo, Level,
-    MAX_TIMEOUT_MS, StatusResult,
+    MAX_TIMEOUT_MS, RestartResult, StatusResult,
 };
 use crate::clock::now_rfc3339;
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::state_dir::{Identity, IdentityLoad, STATE_FILE, StateDir};
-use crate::supervisor::{AskError, Snapshot, Supervisor, TurnSink};
+use crate::supervisor::{AskError, Pending, Snapshot, Supervisor, TurnSink};
 
 /// How long state changes are gathered before `daemon-state.json` is rewritten.
 const PERSIST_DEBOUNCE: Duration = Duration::from_millis(50);
@@ -96,20 +96,31 @@ impl Daemon {
         params: AskParams,
         sink: Option<TurnSink>,
     ) -> Result<AskResult, DaemonError> {
+        Ok(self.submit_ask(params, sink)?.wait().await?)
+    }
+
+    /// Validates and queues a turn at once; asks submitted in order run in that order.
+    pub fn submit_ask(
+        &self,
+        params: AskParams,
+        sink: Option<TurnSink>,
+    ) -> Result<Pending, DaemonError> {
         validate_ask(&params)?;
         if self.inner.stopping.load(Ordering::SeqCst) {
             return Err(AskError::Stopping.into());
         }
-        let timeout = Duration::from_millis(
-            params
-                .timeout_ms
-                .unwrap_or(self.inner.config.turn_timeout_ms),
-        );
-        Ok(self
-            .inner
-            .supervisor
-            .ask(params.prompt, timeout, sink)
-            .await?)
+        let default_ms = self.inner.config.turn_timeout_ms;
+        let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(default_ms));
+        Ok(self.inner.supervisor.submit(params.prompt, timeout, sink)?)
+    }
+
+    /// Restarts the child now; also the way out of the `failed` state.
+    pub async fn restart(&self) -> Result<RestartResult, DaemonError> {
+        let outcome = self.inner.supervisor.restart().await?;
+        Ok(RestartResult {
+            restarting: true,
+            killed_pid: outcome.killed_pid,
+        })
     }
 
     pub fn status(&self) -> StatusResult {

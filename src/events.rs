@@ -10,6 +10,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
+use tokio::sync::watch;
 
 use crate::api::{Event, EventCounters, EventsParams, EventsResult, Level};
 use crate::clock::now_rfc3339;
@@ -22,6 +23,8 @@ const MAX_LIMIT: usize = 1000;
 #[derive(Clone)]
 pub struct EventLog {
     inner: Arc<Mutex<Inner>>,
+    /// The newest `seq`, so a surface can stream events as they happen instead of polling.
+    newest: watch::Sender<u64>,
 }
 
 struct Inner {
@@ -48,6 +51,7 @@ impl EventLog {
         };
         EventLog {
             inner: Arc::new(Mutex::new(inner)),
+            newest: watch::Sender::new(0),
         }
     }
 
@@ -83,7 +87,14 @@ impl EventLog {
             inner.ring.pop_front();
         }
         inner.ring.push_back(event);
+        drop(inner);
+        self.newest.send_replace(seq);
         seq
+    }
+
+    /// Wakes on every recorded event; the value is the newest `seq`.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.newest.subscribe()
     }
 
     /// Answers `events`: matching events after `since`, oldest first.

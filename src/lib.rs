@@ -9,11 +9,14 @@
 //! - [`daemon`]: the core both surfaces call: validation, identity, state file, event record.
 //! - [`supervisor`]: one actor task per child owning the process, its queue and its turn.
 //! - [`child`]: spawning (process group, parent-death signal), stream-json lines, stderr.
+//! - [`guard`]: `claude-coded __guard`, the process that takes the CLI's group down with the bridge.
 //! - [`events`]: ring buffer, counters and `events.jsonl`.
 //! - [`state_dir`]: `identity.json`, `daemon-state.json` (atomic), file modes.
 //! - [`plain`]: the plain JSON-RPC surface: line framing, dispatch through jsonrpsee's
 //!   `RpcModule`, `ask/event` notifications, the single stdout writer.
-//! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `events` over the same core.
+//! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `events` over the same core;
+//!   a turn's messages become `notifications/progress` (raw ones opt-in), cancelling a call
+//!   interrupts its turn, and the event log streams as `notifications/message`.
 //! - [`surface`]: picks MCP or plain from the first message (or `--surface`).
 //! - [`rpc_error`]: the error-code table and the one mapping from errors to JSON-RPC.
 //! - [`lines`]: size-limited newline framing used for stdin and the child's stdout.
@@ -39,8 +42,10 @@
 //! after each step, which `status` reads and a small task persists to `daemon-state.json`.
 //!
 //! Stopping (stdin EOF after the pending requests finish, or SIGTERM/SIGINT/SIGHUP) closes
-//! the child's stdin, waits, then signals its process group with TERM and KILL. The child
-//! also gets `PR_SET_PDEATHSIG`, so it dies with the bridge even when the bridge is killed.
+//! the child's stdin, waits, then signals its process group with TERM and KILL. The CLI
+//! runs under a small guard process (this binary, `__guard`) that leads its process group
+//! and has `PR_SET_PDEATHSIG`: when the bridge dies, even by SIGKILL, the guard kills the
+//! whole group, the CLI's own tool processes included.
 
 pub mod api;
 pub mod child;
@@ -49,6 +54,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod events;
+pub mod guard;
 pub mod lines;
 pub mod mcp;
 pub mod plain;

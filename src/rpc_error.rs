@@ -30,6 +30,8 @@ pub mod code {
     pub const OUTPUT_TOO_LARGE: i32 = -32006;
     /// The ask was cancelled by the caller.
     pub const CANCELLED: i32 = -32007;
+    /// The child printed nothing for the stall timeout during the turn.
+    pub const STALLED: i32 = -32008;
 }
 
 /// Errors of the protocol layer: what a request line can be wrong with, or the core's error.
@@ -79,6 +81,14 @@ impl RpcError {
     }
 }
 
+/// Code, message and structured data of a core error, for surfaces that report it inside
+/// a result rather than as a JSON-RPC error (MCP tool results with `isError: true`).
+pub fn daemon_error_parts(error: &DaemonError) -> (i32, String, Option<Value>) {
+    let rpc = RpcError::Daemon(error.clone());
+    let (code, data) = rpc.code_and_data();
+    (code, rpc.to_string(), data)
+}
+
 fn ask_code_and_data(error: &AskError) -> (i32, Option<Value>) {
     let kind = |k: &str| Some(json!({ "kind": k }));
     match error {
@@ -101,6 +111,10 @@ fn ask_code_and_data(error: &AskError) -> (i32, Option<Value>) {
                 json!({ "kind": "childExited", "exitCode": exit_code, "signal": signal,
                          "stderrTail": stderr_tail }),
             ),
+        ),
+        AskError::Stalled { silent_ms } => (
+            code::STALLED,
+            Some(json!({ "kind": "stalled", "silentMs": silent_ms })),
         ),
         AskError::OutputTooLarge { len, limit } => (
             code::OUTPUT_TOO_LARGE,
@@ -134,6 +148,7 @@ mod tests {
             AskError::Unavailable { reason: "x".into() },
             AskError::Stopping,
             AskError::Cancelled,
+            AskError::Stalled { silent_ms: 1 },
         ];
         let mut codes: Vec<i32> = errors
             .iter()

@@ -252,7 +252,7 @@ async fn the_child_gets_a_clean_environment_and_the_stream_json_flags() {
         seen["cwd"],
         bridge.cwd().canonicalize().unwrap().to_str().unwrap()
     );
-    assert_eq!(seen["pid"], status["child"]["pid"]);
+    assert_eq!(seen["pid"], status["child"]["cliPid"]);
 }
 
 #[tokio::test]

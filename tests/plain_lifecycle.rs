@@ -204,7 +204,9 @@ async fn status_reports_identity_child_turn_queue_totals_and_config() {
     );
     let id = bridge.request("ask", json!({"prompt": "SLOW 300 2"})).await;
     let busy = bridge
-        .wait_status("a turn in flight", |s| s["turn"].is_object())
+        .wait_status("a turn in flight", |s| {
+            s["turn"]["messages"].as_u64() >= Some(1)
+        })
         .await;
     assert_eq!(busy["child"]["status"], "busy");
     assert_eq!(busy["turn"]["promptPreview"], "SLOW 300 2");

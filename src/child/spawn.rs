@@ -95,9 +95,8 @@ fn is_executable(path: &Path) -> bool {
 
 /// Starts the child in its own process group, set to die with the bridge.
 pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
-    let mut command = Command::new(&spec.program);
+    let mut command = guarded(spec);
     command
-        .args(&spec.args)
         .current_dir(&spec.cwd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -130,6 +129,28 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
         stdout,
         stderr,
     })
+}
+
+/// `claude-coded __guard <program> <args>` (see [`crate::guard`]), or the program itself
+/// when our own executable cannot be found.
+fn guarded(spec: &SpawnSpec) -> Command {
+    match std::env::current_exe() {
+        Ok(exe) => {
+            let mut command = Command::new(exe);
+            command
+                .arg(crate::guard::GUARD_ARG)
+                .arg(&spec.program)
+                .args(&spec.args)
+                .env(crate::guard::PARENT_ENV, std::process::id().to_string());
+            command
+        }
+        Err(err) => {
+            tracing::warn!(%err, "cannot find our own executable; the CLI runs without its guard");
+            let mut command = Command::new(&spec.program);
+            command.args(&spec.args);
+            command
+        }
+    }
 }
 
 /// Linux: the kernel SIGKILLs the child when the bridge dies, even by SIGKILL.

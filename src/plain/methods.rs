@@ -10,9 +10,11 @@ use crate::api::{
     AskEventParams, AskParams, AskResult, EventsParams, EventsResult, StatusParams, StatusResult,
 };
 use crate::child::protocol::kind_of;
-use crate::daemon::Daemon;
+use std::sync::{Arc, Mutex};
+
+use crate::daemon::{Daemon, DaemonError};
 use crate::rpc_error::RpcError;
-use crate::supervisor::TurnMessage;
+use crate::supervisor::{Pending, TurnMessage};
 
 /// Method name of the notifications streamed during an `ask`.
 pub const ASK_EVENT: &str = "ask/event";
@@ -26,11 +28,29 @@ pub struct RequestCtx {
     pub id: Value,
     /// Lines for stdout (notifications); the response itself is written by the loop.
     pub out: mpsc::Sender<String>,
+    /// An `ask` the loop already queued, in arrival order (request tasks start in any order).
+    pub submitted: Arc<Mutex<Option<Submitted>>>,
+}
+
+/// A queued ask and the stream of its turn's messages, or why it could not be queued.
+pub type Submitted = Result<(Pending, mpsc::Receiver<TurnMessage>), ErrorObjectOwned>;
+
+/// Queues an `ask` now, from the server loop. `None` when the params do not parse: the
+/// method itself then answers with the precise error.
+pub fn submit_ask(daemon: &Daemon, params: Option<&Value>) -> Option<Submitted> {
+    let params: AskParams = serde_json::from_value(params.cloned().unwrap_or(json!({}))).ok()?;
+    let (sink, messages) = mpsc::channel(TURN_BUFFER);
+    Some(
+        daemon
+            .submit_ask(params, Some(sink))
+            .map(|pending| (pending, messages))
+            .map_err(|e| RpcError::from(e).to_error_object()),
+    )
 }
 
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
 
-/// Builds the method table: `ask`, `status`, `events`, `ping`.
+/// Builds the method table: `ask`, `status`, `events`, `restart`, `ping`.
 pub fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     let mut module = RpcModule::new(daemon);
     let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
@@ -46,6 +66,15 @@ pub fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
         .register_method("events", |params, daemon, _| events(params, daemon))
         .map_err(register)?;
     module
+        .register_async_method("restart", |params, daemon, _| async move {
+            parse::<StatusParams>(&params)?;
+            daemon
+                .restart()
+                .await
+                .map_err(|e| RpcError::from(e).to_error_object())
+        })
+        .map_err(register)?;
+    module
         .register_method("ping", |params, _, _| -> MethodResult<Value> {
             parse::<StatusParams>(&params)?;
             Ok(json!({}))
@@ -59,14 +88,29 @@ async fn ask(
     daemon: &Daemon,
     ext: &Extensions,
 ) -> MethodResult<AskResult> {
-    let params: AskParams = parse(&params)?;
     let ctx = ext
         .get::<RequestCtx>()
         .cloned()
         .ok_or_else(|| RpcError::Internal("request context missing".into()).to_error_object())?;
-    let (sink, messages) = mpsc::channel(TURN_BUFFER);
-    let (answer, ()) = tokio::join!(daemon.ask(params, Some(sink)), forward(messages, &ctx));
-    answer.map_err(|e| RpcError::from(e).to_error_object())
+    let submitted = ctx
+        .submitted
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    let (pending, messages) = match submitted {
+        Some(submitted) => submitted?,
+        // Not queued by the loop: the params did not parse; say precisely why.
+        None => {
+            let params: AskParams = parse(&params)?;
+            let (sink, messages) = mpsc::channel(TURN_BUFFER);
+            let pending = daemon
+                .submit_ask(params, Some(sink))
+                .map_err(|e| RpcError::from(e).to_error_object())?;
+            (pending, messages)
+        }
+    };
+    let (answer, ()) = tokio::join!(pending.wait(), forward(messages, &ctx));
+    answer.map_err(|e| RpcError::from(DaemonError::from(e)).to_error_object())
 }
 
 /// Writes each streamed message as an `ask/event` notification, in order; returns when

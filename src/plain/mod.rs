@@ -64,6 +64,7 @@ where
     let writer_task = tokio::spawn(writer::write_lines(writer, out_rx));
     let module = methods::module(daemon.clone()).map_err(std::io::Error::other)?;
     let mut server = Server {
+        daemon: daemon.clone(),
         module: Arc::new(module),
         out,
         in_flight: Arc::new(Mutex::new(HashSet::new())),
@@ -131,6 +132,8 @@ where
 }
 
 struct Server {
+    /// For queueing asks in arrival order, before their tasks start.
+    daemon: Daemon,
     module: Arc<RpcModule<Daemon>>,
     /// Every stdout line goes through here to the one writer task.
     out: mpsc::Sender<String>,
@@ -172,9 +175,14 @@ impl Server {
             lock(&self.in_flight).remove(&key);
             return self.reply_error(id, &RpcError::MethodNotFound(method));
         };
+        let submitted = match method.as_str() {
+            "ask" => methods::submit_ask(&self.daemon, params.as_ref()),
+            _ => None,
+        };
         let ctx = RequestCtx {
             id: id.clone(),
             out: self.out.clone(),
+            submitted: Arc::new(Mutex::new(submitted)),
         };
         let in_flight = self.in_flight.clone();
         let out = self.out.clone();

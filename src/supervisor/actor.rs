@@ -12,7 +12,7 @@ use tokio::time::sleep_until;
 use super::process::{ChildEvent, Running, Tagged};
 use super::snapshot::Snapshot;
 use super::turn::{Turn, account, ask_result, preview};
-use super::{AskError, AskRequest, Control};
+use super::{AskError, AskRequest, Control, RestartOutcome};
 use crate::api::{AskResult, ChildStatus, Level, QueuedInfo};
 use crate::child::ChildError;
 use crate::child::protocol::{ChildLine, control_error, control_request, kind_of, user_message};
@@ -25,7 +25,8 @@ use crate::events::EventLog;
 /// After stdout closes, how long the process may linger before it is killed.
 const STDOUT_CLOSED_GRACE: Duration = Duration::from_secs(1);
 /// After SIGTERM on stop, how long before SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(2);
+/// Short, so a stop stays within about 6 s even for a child that ignores its closed stdin.
+const TERM_GRACE: Duration = Duration::from_millis(500);
 
 pub async fn run(
     config: Arc<Config>,
@@ -50,6 +51,8 @@ pub async fn run(
         linger_until: None,
         last_total_cost: None,
         stopping: false,
+        failed_starts: VecDeque::new(),
+        resume: None,
     };
     actor.spawn_child();
     actor.publish(&snapshot);
@@ -73,6 +76,10 @@ struct Actor {
     /// The child's running cost before the current turn, to report per-turn cost.
     last_total_cost: Option<f64>,
     stopping: bool,
+    /// When recent unhealthy exits happened, to detect a crash loop.
+    failed_starts: VecDeque<Instant>,
+    /// Session to continue in the next child (`--resume`), after an unexpected exit.
+    resume: Option<String>,
     /// What `status` shows; kept up to date as things happen.
     state: Snapshot,
 }
@@ -119,6 +126,10 @@ impl Actor {
         match command {
             Control::Ask(request) => self.on_ask(request),
             Control::Cancel { turn_id } => self.on_cancel(turn_id),
+            Control::Restart { done } => {
+                let outcome = self.on_restart();
+                let _ = done.send(outcome);
+            }
             // Handled in `serve`, which owns the receivers the stop sequence needs.
             Control::Stop { .. } => {}
         }
@@ -168,6 +179,30 @@ impl Actor {
         }
     }
 
+    fn on_restart(&mut self) -> RestartOutcome {
+        self.failed_starts.clear();
+        self.state.child.consecutive_failures = 0;
+        if self.stopping {
+            return RestartOutcome { killed_pid: None };
+        }
+        let killed_pid = self.child.as_ref().map(|c| c.pid);
+        self.events.record(
+            Level::Info,
+            "child.restart.requested",
+            "restart requested",
+            json!({ "pid": killed_pid }),
+        );
+        match killed_pid {
+            // The exit path restarts it at once (a deliberate kill is not a failure).
+            Some(_) => self.kill_child("restart requested"),
+            None => {
+                self.state.child.restart_count += 1;
+                self.spawn_child();
+            }
+        }
+        RestartOutcome { killed_pid }
+    }
+
     fn record_cancel(&self, turn_id: u64, what: &str) {
         self.events.record(
             Level::Info,
@@ -192,7 +227,8 @@ impl Actor {
 
     fn spawn_child(&mut self) {
         self.restart_at = None;
-        let spec = match SpawnSpec::from_config(&self.config, &self.daemon_id, None) {
+        let resume = self.resume.clone();
+        let spec = match SpawnSpec::from_config(&self.config, &self.daemon_id, resume.as_deref()) {
             Ok(spec) => spec,
             Err(err) => return self.spawn_failed(err),
         };
@@ -203,10 +239,11 @@ impl Actor {
             self.config.max_child_line_bytes,
             self.child_tx.clone(),
         );
-        let running = match running {
+        let mut running = match running {
             Ok(running) => running,
             Err(err) => return self.spawn_failed(err),
         };
+        running.resumed = resume.clone();
         // Warm-up: the answer to `initialize` is the readiness signal.
         running.send(control_request(&running.init_request, "initialize"));
         self.events.record(
@@ -220,7 +257,10 @@ impl Actor {
         child.pid = Some(running.pid);
         child.started_at = Some(now_rfc3339());
         child.ready_at = None;
-        child.session_id = None;
+        child.cli_pid = None;
+        // A resumed child continues that session; a fresh one reports its id at the first turn.
+        child.session_id = resume.clone();
+        child.resumed_from = resume;
         child.cli_version = None;
         self.last_total_cost = None;
         self.child = Some(running);
@@ -238,14 +278,18 @@ impl Actor {
         );
         if matches!(err, ChildError::NotFound { .. }) {
             // Retrying a missing binary on a timer only repeats the error; the next ask retries.
-            self.fail_all_waiting(AskError::Unavailable { reason: message });
-            self.set_status(ChildStatus::Failed);
+            self.enter_failed(message);
         } else {
-            self.schedule_restart(true);
+            self.restart_after_failure(&message);
         }
     }
 
     fn on_child_event(&mut self, event: ChildEvent) {
+        if let (Some(turn), ChildEvent::Line(_) | ChildEvent::TooLong { .. }) =
+            (self.turn.as_mut(), &event)
+        {
+            turn.last_output = Instant::now();
+        }
         match event {
             ChildEvent::Line(line) => self.on_line(line),
             ChildEvent::TooLong { len } => self.on_too_long(len),
@@ -264,6 +308,8 @@ impl Actor {
             return;
         };
         self.linger_until = None;
+        // Tool processes the CLI left in its group belong to a dead session.
+        signal_group(child.pid, libc::SIGKILL);
         let (exit_code, signal) = match &status {
             Ok(s) => (s.code(), std::os::unix::process::ExitStatusExt::signal(s)),
             Err(_) => (None, None),
@@ -298,7 +344,7 @@ impl Actor {
                     "uptimeMs": uptime.as_millis() as u64, "stderrTail": stderr_tail }),
         );
         let error = AskError::ChildExited {
-            how,
+            how: how.clone(),
             exit_code,
             signal,
             stderr_tail,
@@ -307,12 +353,73 @@ impl Actor {
         if self.stopping {
             return;
         }
+        if child.resumed.is_some() && child.ready_at.is_none() {
+            // `--resume` of a session the CLI cannot find exits before it is ready.
+            return self.drop_resume(&how);
+        }
+        if self.config.resume_on_restart {
+            self.resume = self.state.child.session_id.clone();
+        }
         let healthy = child.ready_at.is_some()
             && uptime >= Duration::from_millis(self.config.healthy_after_ms);
         if healthy || child.kill_reason.is_some() {
             self.state.child.consecutive_failures = 0;
         }
-        self.schedule_restart(child.kill_reason.is_none());
+        match child.kill_reason {
+            Some(_) => self.schedule_restart(false),
+            None if healthy => self.schedule_restart(true),
+            None => self.restart_after_failure(&format!("the child {how}")),
+        }
+    }
+
+    fn drop_resume(&mut self, how: &str) {
+        let session = self.resume.take();
+        self.events.record(
+            Level::Warn,
+            "child.resume.failed",
+            format!("the child resuming session {session:?} {how} before it was ready; starting a new session"),
+            json!({ "sessionId": session }),
+        );
+        self.state.child.session_id = None;
+        self.schedule_restart(false);
+    }
+
+    /// Counts an unhealthy exit or failed spawn; too many in the window is a crash loop.
+    fn restart_after_failure(&mut self, what: &str) {
+        let now = Instant::now();
+        let window = Duration::from_millis(self.config.crash_loop_window_ms);
+        self.failed_starts.push_back(now);
+        while self
+            .failed_starts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
+            self.failed_starts.pop_front();
+        }
+        let count = self.failed_starts.len();
+        if count < self.config.crash_loop_max as usize {
+            return self.schedule_restart(true);
+        }
+        let reason = format!(
+            "crash loop: {count} failed starts within {} s (last: {what}); the next ask or a restart request tries again",
+            window.as_secs()
+        );
+        self.events.record(
+            Level::Error,
+            "child.crashloop",
+            reason.clone(),
+            json!({ "failedStarts": count, "windowMs": self.config.crash_loop_window_ms,
+                    "stderrTail": self.state.child.stderr_tail }),
+        );
+        self.enter_failed(reason);
+    }
+
+    /// No more automatic restarts: waiting asks fail now, later ones try once more.
+    fn enter_failed(&mut self, reason: String) {
+        self.restart_at = None;
+        self.state.child.last_error = Some(reason.clone());
+        self.fail_all_waiting(AskError::Unavailable { reason });
+        self.set_status(ChildStatus::Failed);
     }
 
     /// Backoff: 1 s doubling to the cap per failed start in a row; a deliberate kill
@@ -478,6 +585,10 @@ impl Actor {
         info.ready_at = Some(now_rfc3339());
         match &outcome {
             Ok(response) => {
+                info.cli_pid = response
+                    .get("pid")
+                    .and_then(Value::as_u64)
+                    .and_then(|p| u32::try_from(p).ok());
                 info.cli_version = response
                     .get("claude_code_version")
                     .and_then(Value::as_str)
@@ -630,12 +741,22 @@ impl Actor {
     fn next_deadline(&self) -> Option<Instant> {
         let turn = self.turn.as_ref().map(|t| match t.kill_at {
             Some(kill) => kill,
-            None => t.deadline,
+            None => self
+                .stall_deadline(t)
+                .map_or(t.deadline, |stall| stall.min(t.deadline)),
         });
         [self.restart_at, self.linger_until, turn]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// When the stall watchdog fires for `turn` (never when it is off).
+    fn stall_deadline(&self, turn: &Turn) -> Option<Instant> {
+        match self.config.stall_timeout_ms {
+            0 => None,
+            ms => Some(turn.last_output + Duration::from_millis(ms)),
+        }
     }
 
     fn on_timer(&mut self) {
@@ -653,6 +774,18 @@ impl Actor {
         };
         if turn.kill_at.is_some_and(|at| at <= now) {
             self.kill_child("no result within the interrupt grace period");
+        } else if turn.kill_at.is_none() && self.stall_deadline(turn).is_some_and(|at| at <= now) {
+            let silent_ms = turn.last_output.elapsed().as_millis() as u64;
+            self.events.record(
+                Level::Warn,
+                "turn.stalled",
+                format!(
+                    "turn {} stalled: no output for {silent_ms} ms; interrupting",
+                    turn.id
+                ),
+                json!({ "turnId": turn.id, "silentMs": silent_ms }),
+            );
+            self.abandon_turn(AskError::Stalled { silent_ms });
         } else if turn.kill_at.is_none() && turn.deadline <= now {
             let after_ms = turn.timeout.as_millis() as u64;
             self.events.record(
@@ -684,6 +817,10 @@ impl Actor {
         }
         self.publish(snapshot);
         if let Some(child) = self.child.as_mut() {
+            // The CLI finishes a running turn before it exits on EOF: end the turn first.
+            if let Some(turn) = self.turn.as_ref() {
+                child.send(control_request(&format!("interrupt-{}", turn.id), "interrupt"));
+            }
             // Closing stdin asks the CLI to finish and exit on its own.
             child.stdin = None;
             let pid = child.pid;

@@ -39,6 +39,10 @@ pub enum AskError {
         stderr_tail: Vec<String>,
     },
     #[error(
+        "the Claude Code child stalled: it printed nothing for {silent_ms} ms; it was sent an interrupt"
+    )]
+    Stalled { silent_ms: u64 },
+    #[error(
         "the Claude Code child printed a line of {len} bytes, over the limit of {limit}; it is being restarted"
     )]
     OutputTooLarge { len: usize, limit: usize },
@@ -75,8 +79,19 @@ pub enum Control {
     Ask(AskRequest),
     /// The caller lost interest: drop it from the queue, or interrupt it if running.
     Cancel { turn_id: u64 },
+    /// Restart the child now (killing it if running) and forget past failures.
+    Restart {
+        done: oneshot::Sender<RestartOutcome>,
+    },
     /// Stop the child and end the actor; `done` fires when the child is gone.
     Stop { done: oneshot::Sender<()> },
+}
+
+/// What a restart request did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartOutcome {
+    /// The pid of the child that was killed, if one was running.
+    pub killed_pid: Option<u32>,
 }
 
 /// One ask on its way to the child.
@@ -127,6 +142,17 @@ impl Supervisor {
         timeout: Duration,
         sink: Option<TurnSink>,
     ) -> Result<AskResult, AskError> {
+        self.submit(prompt, timeout, sink)?.wait().await
+    }
+
+    /// Puts a turn in the actor's FIFO now, without waiting: asks submitted one after the
+    /// other run in that order. [`Pending::wait`] gives the answer.
+    pub fn submit(
+        &self,
+        prompt: String,
+        timeout: Duration,
+        sink: Option<TurnSink>,
+    ) -> Result<Pending, AskError> {
         let turn_id = self.next_turn.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
         let request = AskRequest {
@@ -137,18 +163,31 @@ impl Supervisor {
             enqueued_at: crate::clock::now_rfc3339(),
             reply,
         };
-        let mut guard = CancelOnDrop {
-            control: self.control.clone(),
-            turn_id,
-            armed: true,
-        };
-        if self.control.send(Control::Ask(request)).await.is_err() {
-            guard.armed = false;
-            return Err(AskError::Stopping);
+        match self.control.try_send(Control::Ask(request)) {
+            Ok(()) => Ok(Pending {
+                answer,
+                _cancel: CancelOnDrop {
+                    control: self.control.clone(),
+                    turn_id,
+                },
+            }),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(AskError::Stopping),
+            // The actor is more than a control channel behind: as good as a full queue.
+            Err(mpsc::error::TrySendError::Full(_)) => Err(AskError::QueueFull {
+                waiting: self.snapshot.borrow().queue.length,
+                capacity: self.snapshot.borrow().queue.capacity,
+            }),
         }
-        let outcome = answer.await.unwrap_or(Err(AskError::Stopping));
-        guard.armed = false;
-        outcome
+    }
+
+    /// Restarts the child at once, clearing the crash-loop state.
+    pub async fn restart(&self) -> Result<RestartOutcome, AskError> {
+        let (done, finished) = oneshot::channel();
+        self.control
+            .send(Control::Restart { done })
+            .await
+            .map_err(|_| AskError::Stopping)?;
+        finished.await.map_err(|_| AskError::Stopping)
     }
 
     /// Stops the child (stdin closed, then TERM, then KILL) and waits until it is gone.
@@ -170,19 +209,37 @@ impl Supervisor {
     }
 }
 
-/// Tells the actor when an ask's future is dropped before its answer arrived.
+/// A submitted ask. Dropping it before the answer arrives cancels the ask.
+pub struct Pending {
+    answer: oneshot::Receiver<Result<AskResult, AskError>>,
+    _cancel: CancelOnDrop,
+}
+
+impl Pending {
+    pub async fn wait(mut self) -> Result<AskResult, AskError> {
+        let outcome = (&mut self.answer).await.unwrap_or(Err(AskError::Stopping));
+        self._cancel.turn_id = 0;
+        outcome
+    }
+}
+
+/// Tells the actor when an ask is dropped before its answer arrived (`turn_id` 0: answered).
 struct CancelOnDrop {
     control: mpsc::Sender<Control>,
     turn_id: u64,
-    armed: bool,
 }
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if self.armed {
-            let _ = self.control.try_send(Control::Cancel {
+        if self.turn_id != 0 {
+            let cancel = Control::Cancel {
                 turn_id: self.turn_id,
-            });
+            };
+            if let Err(mpsc::error::TrySendError::Full(cancel)) = self.control.try_send(cancel) {
+                // Rare: the actor is far behind. Deliver it anyway, later.
+                let control = self.control.clone();
+                tokio::spawn(async move { control.send(cancel).await });
+            }
         }
     }
 }

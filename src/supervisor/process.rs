@@ -14,6 +14,9 @@ use crate::child::spawn::{SpawnSpec, Spawned, spawn};
 use crate::child::stderr::{StderrTail, drain};
 use crate::lines::{Frame, LineReader};
 
+/// How long an exit waits for the child's last stderr lines.
+const STDERR_SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What the child's tasks report.
 #[derive(Debug)]
 pub enum ChildEvent {
@@ -46,6 +49,8 @@ pub struct Running {
     /// Why we are killing it, when we are.
     pub kill_reason: Option<String>,
     pub stdout_closed: bool,
+    /// The session this child was started to continue (`--resume`), if any.
+    pub resumed: Option<String>,
 }
 
 impl Running {
@@ -64,9 +69,9 @@ impl Running {
             stderr,
         } = spawn(spec)?;
         let stderr_tail = StderrTail::default();
-        tokio::spawn(drain(stderr, pid, stderr_tail.clone()));
+        let drained = tokio::spawn(drain(stderr, pid, stderr_tail.clone()));
         tokio::spawn(read_stdout(stdout, max_line, generation, events.clone()));
-        tokio::spawn(wait_exit(child, generation, events));
+        tokio::spawn(wait_exit(child, drained, generation, events));
         let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
         tokio::spawn(write_stdin(stdin, stdin_rx, pid));
         Ok(Running {
@@ -79,6 +84,7 @@ impl Running {
             ready_at: None,
             kill_reason: None,
             stdout_closed: false,
+            resumed: None,
         })
     }
 
@@ -116,10 +122,13 @@ async fn read_stdout(
 
 async fn wait_exit(
     mut child: tokio::process::Child,
+    stderr_drained: tokio::task::JoinHandle<()>,
     generation: u64,
     events: mpsc::Sender<Tagged>,
 ) {
     let status = child.wait().await;
+    // The last stderr lines explain the exit: let the drain reach EOF before reporting it.
+    let _ = tokio::time::timeout(STDERR_SETTLE, stderr_drained).await;
     let _ = events.send((generation, ChildEvent::Exited(status))).await;
 }
 

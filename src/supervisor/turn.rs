@@ -30,6 +30,8 @@ pub struct Turn {
     pub skipped_lines: u64,
     /// Set when an interrupt was sent; the child is killed if no result comes by then.
     pub kill_at: Option<Instant>,
+    /// When the child last printed anything (keep_alive included), for the stall watchdog.
+    pub last_output: Instant,
 }
 
 impl Turn {
@@ -47,6 +49,7 @@ impl Turn {
             messages: 0,
             skipped_lines: 0,
             kill_at: None,
+            last_output: now,
         }
     }
 

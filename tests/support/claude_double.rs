@@ -47,6 +47,7 @@
 //! | `DOUBLE_STARTUP=crash-once:<path>` | if `<path>` is missing: create it and crash as above; else start |
 //! | `DOUBLE_STARTUP=crash-count:<path>:<n>` | counter file (missing = 0), incremented each start; crash while the value read is < n |
 //! | `DOUBLE_STDERR_LINES=<n>` | write n lines of 100 bytes (`double: stderr filler line i ...`) to stderr before reading stdin, blocking if nobody drains the pipe |
+//! | `DOUBLE_RESUME_FAILS=1` | with `--resume ID`: like the real CLI for an unknown session: stderr `No conversation found with session ID: ID`, an `error_during_execution` result line, exit 1 |
 //! | `DOUBLE_INIT_DELAY_MS=<ms>` | delay the `initialize` answer (default 0; other input keeps being read meanwhile) |
 //!
 //! # Control protocol (stdin `{"type":"control_request","request_id":ID,"request":{"subtype":..}}`)
@@ -117,6 +118,8 @@
 //! | `STDERR [n=1]` | n stderr lines `double: stderr line i/n in turn N`; then the default reply | success |
 //! | `CLOSE_STDOUT` | fd 1 closed; keeps running (later writes dropped), ignores stdin EOF | none |
 //! | `UNKNOWN` | `{"type":"system","subtype":"brand_new_subtype",..}`, `{"type":"rate_limit_event",..}`; then the default reply | success |
+//! | `KEEPALIVE [ms=100] [n=5]` | n `{"type":"keep_alive"}` lines, ms apart; then the default reply | success |
+//! | `SPAWN_GRANDCHILD` | spawns `sleep 1000` (in the double's process group, like a tool); assistant text `grandchild <pid>` | success, same text |
 //! | `MULTI` | one API call: assistant `thinking`, assistant text `multi text 1`, assistant text `multi text 2`; then `system/status` (`status:null`) | success, `result` = `multi text 1multi text 2` |
 //!
 //! RUN_TOOL never runs the command. `toolu_double_NNNN` counts tool uses in the process from 1.
@@ -257,6 +260,13 @@ fn main() {
     }
     if let Ok(spec) = std::env::var("DOUBLE_STARTUP") {
         startup_crash_check(&spec);
+    }
+    if let Some(session) = args
+        .resume
+        .as_deref()
+        .filter(|_| std::env::var("DOUBLE_RESUME_FAILS").is_ok_and(|v| v == "1"))
+    {
+        resume_not_found(session);
     }
     if let Ok(n) = std::env::var("DOUBLE_STDERR_LINES") {
         match n.trim().parse::<u64>() {
@@ -469,6 +479,32 @@ fn record_start(path: &str, argv: &[String]) {
     if let Err(e) = res {
         note(&format!("cannot append to DOUBLE_RECORD={path}: {e}"));
     }
+}
+
+/// What the real CLI does for `--resume` of an unknown session: a message, an error
+/// result line, exit 1 (before answering `initialize`).
+fn resume_not_found(session: &str) -> ! {
+    let _ = writeln!(
+        std::io::stderr(),
+        "No conversation found with session ID: {session}"
+    );
+    let line = obj! {
+        "type" => "result",
+        "subtype" => "error_during_execution",
+        "duration_ms" => 0u64,
+        "is_error" => true,
+        "num_turns" => 0u64,
+        "session_id" => session,
+        "total_cost_usd" => 0u64,
+        "errors" => serde_json::json!([format!("No conversation found with session ID: {session}")]),
+    };
+    if let Ok(bytes) = serde_json::to_vec(&line) {
+        let mut stdout = std::io::stdout();
+        let _ = stdout.write_all(&bytes);
+        let _ = stdout.write_all(b"\n");
+        let _ = stdout.flush();
+    }
+    std::process::exit(1);
 }
 
 fn startup_crash() -> ! {
@@ -964,6 +1000,8 @@ enum Directive {
     CloseStdout,
     Unknown,
     Multi,
+    KeepAlive { ms: u64, count: u32 },
+    SpawnGrandchild,
 }
 
 /// `key=value` among the words, parsed; unparsable values count as absent.
@@ -972,6 +1010,15 @@ fn keyed<T: std::str::FromStr>(words: &[&str], key: &str) -> Option<T> {
         let (k, v) = w.split_once('=')?;
         if k == key { v.parse().ok() } else { None }
     })
+}
+
+/// The `index`-th word that is not `key=value`, parsed (positional arguments).
+fn bare<T: std::str::FromStr>(words: &[&str], index: usize) -> Option<T> {
+    words
+        .iter()
+        .filter(|w| !w.contains('='))
+        .nth(index)
+        .and_then(|w| w.parse().ok())
 }
 
 /// `key=value`, else the first bare word that parses.
@@ -988,9 +1035,16 @@ fn parse_directive(prompt: &str) -> Directive {
     let rest: Vec<&str> = words.collect();
     match first {
         "SLOW" => Directive::Slow {
-            ms: keyed(&rest, "ms").unwrap_or(200),
-            chunks: keyed(&rest, "chunks").unwrap_or(5),
+            ms: keyed(&rest, "ms").or_else(|| bare(&rest, 0)).unwrap_or(200),
+            chunks: keyed(&rest, "chunks")
+                .or_else(|| bare(&rest, 1))
+                .unwrap_or(5),
         },
+        "KEEPALIVE" => Directive::KeepAlive {
+            ms: keyed(&rest, "ms").or_else(|| bare(&rest, 0)).unwrap_or(100),
+            count: keyed(&rest, "n").or_else(|| bare(&rest, 1)).unwrap_or(5),
+        },
+        "SPAWN_GRANDCHILD" => Directive::SpawnGrandchild,
         "HANG" => Directive::Hang,
         "CRASH" => Directive::Crash {
             code: keyed_or_bare(&rest, "code").unwrap_or(1),
@@ -1213,6 +1267,21 @@ impl Session {
                 })
                 .await;
                 self.reply(t).await;
+            }
+            Directive::KeepAlive { ms, count } => {
+                for _ in 0..count {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    out.send(&obj! { "type" => "keep_alive" }).await;
+                }
+                self.reply(t).await;
+            }
+            Directive::SpawnGrandchild => {
+                // A tool process in the CLI's process group, as Bash tools are.
+                let text = match std::process::Command::new("sleep").arg("1000").spawn() {
+                    Ok(child) => format!("grandchild {}", child.id()),
+                    Err(e) => format!("grandchild spawn failed: {e}"),
+                };
+                self.single_text(t, text).await;
             }
             Directive::Multi => {
                 let api = self.api_start(t).await;

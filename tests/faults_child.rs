@@ -1,0 +1,228 @@
+//! Faults of the child beyond crashes: stalls, crash loops, resume after a restart,
+//! and the whole process group going away.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Bridge, Options, TempDir, error_code, process_alive, wait_gone};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_silent_child_is_reported_as_stalled_then_killed_and_restarted() {
+    let mut bridge = Bridge::start_with(Options::default().args(&[
+        "--stall-timeout-ms",
+        "300",
+        "--interrupt-grace-ms",
+        "300",
+    ]));
+    bridge.ask_ok("warm up").await;
+    let pid = bridge.status().await["child"]["pid"].as_i64().unwrap() as i32;
+    let started = Instant::now();
+    let response = bridge.call("ask", json!({"prompt": "HANG"})).await;
+    assert_eq!(error_code(&response), Some(-32008), "{response}");
+    let message = response["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("stalled") && message.contains("ms"),
+        "{message}"
+    );
+    assert!(response["error"]["data"]["silentMs"].as_u64().unwrap() >= 300);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        wait_gone(pid, Duration::from_secs(5)).await,
+        "stalled child not killed"
+    );
+    assert_eq!(bridge.ask_ok("after").await["ok"], true);
+    let events = bridge.call("events", json!({"level": "warn"})).await["result"]["events"].clone();
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "turn.stalled")
+    );
+}
+
+#[tokio::test]
+async fn output_and_keep_alive_lines_count_as_life() {
+    let mut bridge = Bridge::start_with(Options::default().args(&["--stall-timeout-ms", "400"]));
+    // 1.5 s of turn, never 400 ms without a line.
+    assert_eq!(bridge.ask_ok("SLOW 150 10").await["ok"], true);
+    assert_eq!(bridge.ask_ok("KEEPALIVE 150 10").await["ok"], true);
+    assert_eq!(bridge.status().await["child"]["restartCount"], 0);
+}
+
+#[tokio::test]
+async fn a_crash_loop_marks_the_child_failed_and_asks_fail_fast() {
+    let dir = TempDir::new("loop");
+    let counter = dir.path().join("starts");
+    let mut bridge = Bridge::start_with(
+        Options::default()
+            .args(&["--crash-loop-max", "3", "--backoff-initial-ms", "50"])
+            .env(
+                "DOUBLE_STARTUP",
+                &format!("crash-count:{}:3", counter.display()),
+            ),
+    );
+    let status = bridge
+        .wait_status("the crash loop", |s| s["child"]["status"] == "failed")
+        .await;
+    let last_error = status["child"]["lastError"].as_str().unwrap();
+    assert!(last_error.contains("crash loop"), "{last_error}");
+    let tail = status["child"]["stderrTail"].to_string();
+    assert!(tail.contains("startup crash requested"), "{tail}");
+    // The next ask tries again (the fourth start succeeds here) and is served.
+    let started = Instant::now();
+    assert_eq!(bridge.ask_ok("after the loop").await["ok"], true);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn while_failed_an_ask_fails_fast_with_the_reason_and_restart_recovers() {
+    let dir = TempDir::new("loop2");
+    let counter = dir.path().join("starts");
+    let mut bridge = Bridge::start_with(
+        Options::default()
+            .args(&["--crash-loop-max", "2", "--backoff-initial-ms", "50"])
+            .env(
+                "DOUBLE_STARTUP",
+                &format!("crash-count:{}:4", counter.display()),
+            ),
+    );
+    bridge
+        .wait_status("the crash loop", |s| s["child"]["status"] == "failed")
+        .await;
+    // Third start (the ask's retry) crashes again: the ask fails fast with the reason.
+    let started = Instant::now();
+    let response = bridge.call("ask", json!({"prompt": "hello"})).await;
+    assert_eq!(error_code(&response), Some(-32003), "{response}");
+    assert!(
+        response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("crash loop")
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Fourth start via an explicit restart succeeds... after one more crash it is the fifth.
+    let restart = bridge.call("restart", json!({})).await;
+    assert_eq!(restart["result"]["restarting"], true, "{restart}");
+    let status = bridge
+        .wait_status("a ready child", |s| {
+            s["child"]["ready"] == true || s["child"]["status"] == "failed"
+        })
+        .await;
+    if status["child"]["status"] == "failed" {
+        bridge.call("restart", json!({})).await;
+        bridge
+            .wait_status("a ready child", |s| s["child"]["ready"] == true)
+            .await;
+    }
+    assert_eq!(bridge.ask_ok("recovered").await["ok"], true);
+}
+
+#[tokio::test]
+async fn restart_kills_a_running_child_and_starts_a_new_one() {
+    let mut bridge = Bridge::start();
+    bridge.ask_ok("hello").await;
+    let old = bridge.status().await["child"]["pid"].clone();
+    let restart = bridge.call("restart", json!({})).await;
+    assert_eq!(restart["result"]["killedPid"], old);
+    let status = bridge
+        .wait_status("a new child", |s| {
+            s["child"]["ready"] == true && s["child"]["pid"] != old
+        })
+        .await;
+    assert_eq!(status["child"]["restartCount"], 1);
+    assert_eq!(bridge.ask_ok("again").await["ok"], true);
+}
+
+#[tokio::test]
+async fn after_a_crash_the_next_child_resumes_the_session() {
+    let dir = TempDir::new("resume");
+    let record = dir.path().join("record.jsonl");
+    let mut bridge =
+        Bridge::start_with(Options::default().env("DOUBLE_RECORD", record.to_str().unwrap()));
+    let first = bridge.ask_ok("hello").await;
+    let session = first["sessionId"].clone();
+    let crash = bridge.call("ask", json!({"prompt": "CRASH 2"})).await;
+    assert_eq!(error_code(&crash), Some(-32002));
+    let after = bridge.ask_ok("do you remember?").await;
+    assert_eq!(after["sessionId"], session);
+    let status = bridge.status().await;
+    assert_eq!(status["child"]["sessionId"], session);
+    assert_eq!(status["child"]["resumedFrom"], session);
+    let starts: Vec<Value> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(starts.len(), 2);
+    let argv = starts[1]["argv"].to_string();
+    assert!(argv.contains(&format!("\"--resume\",{session}")), "{argv}");
+}
+
+#[tokio::test]
+async fn resume_can_be_turned_off() {
+    let mut bridge = Bridge::start_with(Options::default().args(&["--resume-on-restart", "false"]));
+    let first = bridge.ask_ok("hello").await;
+    bridge.call("ask", json!({"prompt": "CRASH 2"})).await;
+    let after = bridge.ask_ok("fresh").await;
+    assert_ne!(after["sessionId"], first["sessionId"]);
+    assert_eq!(bridge.status().await["child"]["resumedFrom"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_session_that_cannot_be_resumed_falls_back_to_a_new_one() {
+    let mut bridge = Bridge::start_with(Options::default().env("DOUBLE_RESUME_FAILS", "1"));
+    let first = bridge.ask_ok("hello").await;
+    bridge.call("ask", json!({"prompt": "CRASH 2"})).await;
+    let after = bridge.ask_ok("new session").await;
+    assert_eq!(after["ok"], true);
+    assert_ne!(after["sessionId"], first["sessionId"]);
+    let events = bridge.call("events", json!({"level": "warn"})).await["result"]["events"].clone();
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "child.resume.failed"),
+        "{events}"
+    );
+}
+
+#[tokio::test]
+async fn sigkill_of_the_bridge_takes_the_childs_whole_group() {
+    let mut bridge = Bridge::start();
+    let reply = bridge.ask_ok("SPAWN_GRANDCHILD").await;
+    let text = reply["result"].as_str().unwrap().to_string();
+    let grandchild: i32 = text
+        .trim_start_matches("grandchild ")
+        .parse()
+        .unwrap_or_else(|_| panic!("{text}"));
+    let child = bridge.status().await["child"]["pid"].as_i64().unwrap() as i32;
+    assert!(process_alive(grandchild));
+    unsafe { libc::kill(bridge.pid(), libc::SIGKILL) };
+    bridge.wait_exit().await;
+    assert!(
+        wait_gone(child, Duration::from_secs(1)).await,
+        "child {child} survived"
+    );
+    assert!(
+        wait_gone(grandchild, Duration::from_secs(1)).await,
+        "grandchild {grandchild} survived"
+    );
+}
+
+#[tokio::test]
+async fn a_graceful_stop_also_ends_the_childs_tool_processes() {
+    let mut bridge = Bridge::start();
+    let reply = bridge.ask_ok("SPAWN_GRANDCHILD").await;
+    let grandchild: i32 = reply["result"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("grandchild ")
+        .parse()
+        .unwrap();
+    assert_eq!(bridge.close_and_wait().await, 0);
+    assert!(wait_gone(grandchild, Duration::from_secs(1)).await);
+}
