@@ -213,6 +213,9 @@ pub struct DaemonInfo {
     pub uptime_ms: u64,
     /// Where identity, state and event log live (null when persistence is off).
     pub state_dir: Option<String>,
+    /// Which instance this is: 1 for the first daemon of a project, 2, 3, ... for others
+    /// running beside it, each in its own directory (`<stateDir>/instances/N`).
+    pub instance: Option<u32>,
     /// Problems with the state directory, if any (serving goes on without it).
     pub state_error: Option<String>,
 }

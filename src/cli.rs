@@ -47,6 +47,9 @@ pub enum Command {
         /// Print the raw JSON
         #[arg(long)]
         json: bool,
+        /// Which instance, when several daemons run for the project
+        #[arg(long, default_value_t = 1)]
+        instance: u32,
     },
     /// Print the resolved configuration as JSON
     Config,
@@ -66,7 +69,7 @@ pub fn main() -> i32 {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config, cli.surface),
-        Command::Status { json } => print_status(&config, json),
+        Command::Status { json, instance } => print_status(&config, json, instance),
         Command::Config => print_json(&config),
     }
 }
@@ -136,8 +139,12 @@ async fn serve_stdio(config: Config, surface: Surface) -> std::io::Result<()> {
     }
 }
 
-fn print_status(config: &Config, json: bool) -> i32 {
-    let path = config.state_dir.join(STATE_FILE);
+fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
+    let dir = match instance {
+        1 => config.state_dir.clone(),
+        n => config.state_dir.join("instances").join(n.to_string()),
+    };
+    let path = dir.join(STATE_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(err) => {

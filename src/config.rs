@@ -122,6 +122,12 @@ pub struct ConfigArgs {
         value_name = "BOOL"
     )]
     pub resume_on_restart: Option<bool>,
+    /// events.jsonl is rotated past this size in bytes [default: 10485760]
+    #[arg(long, global = true, env = "CLAUDE_CODED_EVENT_LOG_MAX_BYTES")]
+    pub event_log_max_bytes: Option<u64>,
+    /// Rotated event logs kept (events.jsonl.1 ... .N) [default: 3]
+    #[arg(long, global = true, env = "CLAUDE_CODED_EVENT_LOG_KEEP")]
+    pub event_log_keep: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -148,6 +154,8 @@ pub struct Config {
     pub crash_loop_max: u32,
     pub crash_loop_window_ms: u64,
     pub resume_on_restart: bool,
+    pub event_log_max_bytes: u64,
+    pub event_log_keep: usize,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -191,6 +199,8 @@ impl Config {
             crash_loop_max: merged.crash_loop_max.unwrap_or(5),
             crash_loop_window_ms: merged.crash_loop_window_ms.unwrap_or(60_000),
             resume_on_restart: merged.resume_on_restart.unwrap_or(true),
+            event_log_max_bytes: merged.event_log_max_bytes.unwrap_or(10 << 20),
+            event_log_keep: merged.event_log_keep.unwrap_or(3),
             config_file: file_path,
         };
         config.validate()?;
@@ -315,6 +325,8 @@ fn merge(args: &ConfigArgs, file: ConfigArgs) -> ConfigArgs {
         crash_loop_max: a.crash_loop_max.or(file.crash_loop_max),
         crash_loop_window_ms: a.crash_loop_window_ms.or(file.crash_loop_window_ms),
         resume_on_restart: a.resume_on_restart.or(file.resume_on_restart),
+        event_log_max_bytes: a.event_log_max_bytes.or(file.event_log_max_bytes),
+        event_log_keep: a.event_log_keep.or(file.event_log_keep),
     }
 }
 

@@ -194,6 +194,7 @@ impl Daemon {
                     .state_dir
                     .as_ref()
                     .map(|d| d.root().display().to_string()),
+                instance: inner.state_dir.as_ref().map(StateDir::instance),
                 state_error: lock(&inner.state_error).clone(),
             },
             child: snapshot.child.clone(),
@@ -201,7 +202,7 @@ impl Daemon {
             queue: snapshot.queue.clone(),
             totals: snapshot.totals.clone(),
             events: inner.events.counters(),
-            config: serde_json::to_value(&*inner.config).unwrap_or_default(),
+            config: redacted_config(&inner.config),
         }
     }
 
@@ -228,6 +229,13 @@ impl Daemon {
             }
         }
     }
+}
+
+/// The config for `status`: extra CLI arguments may carry a secret.
+fn redacted_config(config: &Config) -> serde_json::Value {
+    let mut value = serde_json::to_value(config).unwrap_or_default();
+    crate::redact::redact_value(&mut value);
+    value
 }
 
 fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {
@@ -278,7 +286,12 @@ fn open_state(config: &Config, events: &EventLog) -> (Option<StateDir>, Identity
         Err(err) => return failed(err.to_string()),
     };
     match dir.open_event_log() {
-        Ok(file) => events.attach_file(file),
+        Ok(file) => events.attach_file(
+            dir.path(crate::state_dir::EVENTS_FILE),
+            file,
+            config.event_log_max_bytes,
+            config.event_log_keep,
+        ),
         Err(err) => return failed(err.to_string()),
     }
     let identity = match dir.load_identity() {

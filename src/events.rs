@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -14,6 +15,8 @@ use tokio::sync::watch;
 
 use crate::api::{Event, EventCounters, EventsParams, EventsResult, Level};
 use crate::clock::now_rfc3339;
+use crate::redact::{redact, redact_value};
+use crate::state_dir::private_file;
 
 /// Default and maximum page size of `events`.
 const DEFAULT_LIMIT: usize = 100;
@@ -33,7 +36,46 @@ struct Inner {
     next_seq: u64,
     counters: EventCounters,
     /// `events.jsonl`, opened for append; `None` when persistence is off.
-    file: Option<File>,
+    file: Option<EventFile>,
+}
+
+/// The on-disk log and its rotation.
+struct EventFile {
+    file: File,
+    path: PathBuf,
+    /// Bytes in the current file; past `max_bytes` it becomes `events.jsonl.1`.
+    written: u64,
+    max_bytes: u64,
+    /// Rotated files kept: `events.jsonl.1` (newest) to `.keep`.
+    keep: usize,
+}
+
+impl EventFile {
+    fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
+        if self.written > 0 && self.written + line.len() as u64 > self.max_bytes {
+            self.rotate()?;
+        }
+        // One write call per line with O_APPEND keeps lines whole.
+        self.file.write_all(line)?;
+        self.written += line.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let numbered = |n: usize| PathBuf::from(format!("{}.{n}", self.path.display()));
+        let _ = std::fs::remove_file(numbered(self.keep));
+        for n in (1..self.keep).rev() {
+            let _ = std::fs::rename(numbered(n), numbered(n + 1));
+        }
+        if self.keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            std::fs::rename(&self.path, numbered(1))?;
+        }
+        self.file = private_file(&self.path, true)?;
+        self.written = 0;
+        Ok(())
+    }
 }
 
 impl EventLog {
@@ -55,9 +97,17 @@ impl EventLog {
         }
     }
 
-    /// From now on, also append every event to `file`.
-    pub fn attach_file(&self, file: File) {
-        self.lock().file = Some(file);
+    /// From now on, also append every event to `file` (at `path`), rotating it past
+    /// `max_bytes` and keeping `keep` old files.
+    pub fn attach_file(&self, path: PathBuf, file: File, max_bytes: u64, keep: usize) {
+        let written = file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.lock().file = Some(EventFile {
+            file,
+            path,
+            written,
+            max_bytes: max_bytes.max(1),
+            keep,
+        });
     }
 
     /// Records one event and returns its sequence number.
@@ -68,7 +118,9 @@ impl EventLog {
         message: impl Into<String>,
         detail: Value,
     ) -> u64 {
-        let message = message.into();
+        let message = redact(&message.into()).into_owned();
+        let mut detail = detail;
+        redact_value(&mut detail);
         trace_event(level, kind, &message, &detail);
         let mut inner = self.lock();
         let event = Event {
@@ -158,8 +210,7 @@ impl Inner {
             Err(_) => return,
         };
         line.push(b'\n');
-        // One write call per line with O_APPEND keeps lines whole.
-        if let Err(err) = file.write_all(&line) {
+        if let Err(err) = file.append(&line) {
             self.counters.log_write_failures += 1;
             tracing::warn!(%err, "cannot append to events.jsonl");
         }
@@ -222,6 +273,53 @@ mod tests {
             }
         }
         assert_eq!(seen, (1..=10).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn the_log_file_rotates_by_size_and_keeps_a_few() {
+        let dir = std::env::temp_dir().join(format!("cc-rotate-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.jsonl");
+        let log = EventLog::new(10);
+        log.attach_file(path.clone(), private_file(&path, true).unwrap(), 1000, 2);
+        for i in 0..100 {
+            log.record(
+                Level::Info,
+                "test.event",
+                format!("event {i}"),
+                json!({ "i": i }),
+            );
+        }
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        for name in ["events.jsonl", "events.jsonl.1", "events.jsonl.2"] {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            assert!(text.len() <= 1000, "{name} has {} bytes", text.len());
+            assert!(
+                text.lines()
+                    .all(|l| serde_json::from_str::<Value>(l).is_ok())
+            );
+        }
+        let newest = std::fs::read_to_string(&path).unwrap();
+        assert!(newest.contains("event 99"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failing_disk_is_counted_not_fatal() {
+        let full = std::fs::OpenOptions::new()
+            .append(true)
+            .open("/dev/full")
+            .unwrap();
+        let log = EventLog::new(10);
+        log.attach_file(PathBuf::from("/dev/full"), full, u64::MAX, 0);
+        log.record(Level::Info, "test.event", "one", json!({}));
+        log.record(Level::Info, "test.event", "two", json!({}));
+        assert_eq!(log.counters().log_write_failures, 2);
+        assert_eq!(log.query(&EventsParams::default()).events.len(), 2);
     }
 
     #[test]

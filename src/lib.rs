@@ -19,6 +19,7 @@
 //!   interrupts its turn, and the event log streams as `notifications/message`.
 //! - [`surface`]: picks MCP or plain from the first message (or `--surface`).
 //! - [`rpc_error`]: the error-code table and the one mapping from errors to JSON-RPC.
+//! - [`redact`]: masks the environment's secrets in everything claude-coded records.
 //! - [`lines`]: size-limited newline framing used for stdin and the child's stdout.
 //!
 //! # Theory of operation
@@ -58,6 +59,7 @@ pub mod guard;
 pub mod lines;
 pub mod mcp;
 pub mod plain;
+pub mod redact;
 pub mod rpc_error;
 pub mod shutdown;
 pub mod state_dir;

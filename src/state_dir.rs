@@ -17,6 +17,9 @@ use crate::clock::now_rfc3339;
 pub const IDENTITY_FILE: &str = "identity.json";
 pub const STATE_FILE: &str = "daemon-state.json";
 pub const EVENTS_FILE: &str = "events.jsonl";
+pub const LOCK_FILE: &str = "instance.lock";
+/// Instances per project before giving up (hosts start one per conversation).
+const MAX_INSTANCES: u32 = 64;
 
 /// Errors of this layer: a file of the state directory cannot be used.
 #[derive(Debug, Error)]
@@ -36,6 +39,8 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("all {MAX_INSTANCES} instance directories under {base} are locked by running daemons")]
+    AllInstancesBusy { base: PathBuf },
 }
 
 /// Who this daemon is, kept across restarts of the bridge.
@@ -68,32 +73,46 @@ impl IdentityLoad {
     }
 }
 
-/// The state directory of one daemon.
+/// The state directory of one daemon instance, locked for as long as this value lives.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     root: PathBuf,
+    instance: u32,
+    /// Holds the `flock` on `instance.lock`; the kernel drops it when the process dies.
+    _lock: std::sync::Arc<File>,
 }
 
 impl StateDir {
-    /// Creates the directory (0700) if needed.
-    pub fn open(root: &Path) -> Result<StateDir, StateError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(root)
-            .map_err(|source| StateError::CreateDir {
-                path: root.to_path_buf(),
-                source,
-            })?;
-        // An existing directory keeps its mode otherwise; tighten it.
-        let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700));
-        Ok(StateDir {
-            root: root.to_path_buf(),
+    /// Takes the first free instance directory under `base`: `base` itself (instance 1),
+    /// then `base/instances/2`, `3`, ... Several daemons for one project never share a file.
+    pub fn open(base: &Path) -> Result<StateDir, StateError> {
+        for instance in 1..=MAX_INSTANCES {
+            let root = match instance {
+                1 => base.to_path_buf(),
+                n => base.join("instances").join(n.to_string()),
+            };
+            create_private_dir(&root)?;
+            if let Some(lock) = try_lock(&root.join(LOCK_FILE))? {
+                let root = std::fs::canonicalize(&root).unwrap_or(root);
+                return Ok(StateDir {
+                    root,
+                    instance,
+                    _lock: std::sync::Arc::new(lock),
+                });
+            }
+        }
+        Err(StateError::AllInstancesBusy {
+            base: base.to_path_buf(),
         })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// 1 for the first daemon of a project, 2, 3, ... for the others running beside it.
+    pub fn instance(&self) -> u32 {
+        self.instance
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -163,10 +182,50 @@ impl StateDir {
     }
 }
 
-/// Opens a file readable only by the owner; `append` keeps existing content.
-fn private_file(path: &Path, append: bool) -> std::io::Result<File> {
+fn create_private_dir(root: &Path) -> Result<(), StateError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(|source| StateError::CreateDir {
+            path: root.to_path_buf(),
+            source,
+        })?;
+    // An existing directory keeps its mode otherwise; tighten it.
+    let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700));
+    Ok(())
+}
+
+/// The lock file, locked; `None` when another process holds it.
+fn try_lock(path: &Path) -> Result<Option<File>, StateError> {
+    use std::os::fd::AsRawFd;
+    let file = private_file(path, true).map_err(|source| StateError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(Some(file));
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EWOULDBLOCK) => Ok(None),
+        _ => Err(StateError::Open {
+            path: path.to_path_buf(),
+            source: err,
+        }),
+    }
+}
+
+/// Opens a file readable only by the owner; `append` keeps existing content. A symlink
+/// planted in the state directory is refused rather than followed.
+pub(crate) fn private_file(path: &Path, append: bool) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
-    options.mode(0o600).create(true);
+    options
+        .mode(0o600)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW);
     if append {
         options.append(true);
     } else {
@@ -202,6 +261,31 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let mode = std::fs::metadata(&root).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_second_daemon_takes_its_own_instance_directory() {
+        let root = temp_root("inst");
+        let first = StateDir::open(&root).unwrap();
+        let second = StateDir::open(&root).unwrap();
+        assert_eq!((first.instance(), second.instance()), (1, 2));
+        assert!(second.root().ends_with("instances/2"));
+        drop(first);
+        // The lock goes with its holder: the next daemon gets instance 1 again.
+        let third = StateDir::open(&root).unwrap();
+        assert_eq!(third.instance(), 1);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn symlinks_in_the_state_dir_are_not_followed() {
+        let root = temp_root("link");
+        let dir = StateDir::open(&root).unwrap();
+        let target = root.join("elsewhere");
+        std::os::unix::fs::symlink(&target, dir.path(EVENTS_FILE)).unwrap();
+        assert!(dir.open_event_log().is_err());
+        assert!(!target.exists());
         std::fs::remove_dir_all(&root).unwrap();
     }
 

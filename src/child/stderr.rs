@@ -8,6 +8,7 @@ use tokio::io::BufReader;
 use tokio::process::ChildStderr;
 
 use crate::lines::{Frame, LineReader};
+use crate::redact::redact;
 
 /// Lines kept, and the longest line kept (longer ones are cut).
 const TAIL_LINES: usize = 20;
@@ -44,7 +45,7 @@ pub async fn drain(stderr: ChildStderr, pid: u32, tail: StderrTail) {
     let mut reader = LineReader::new(BufReader::new(stderr), MAX_STDERR_LINE);
     loop {
         let line = match reader.next_frame().await {
-            Ok(Frame::Line(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(Frame::Line(bytes)) => redact(&String::from_utf8_lossy(&bytes)).into_owned(),
             Ok(Frame::TooLong { len }) => format!("[stderr line of {len} bytes omitted]"),
             Ok(Frame::Eof) => return,
             Err(err) => {

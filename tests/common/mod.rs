@@ -57,6 +57,12 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Reuse this directory (for state across restarts); otherwise a fresh one.
     pub dir: Option<TempDir>,
+    /// The child program given as `--claude-bin` (default: the CLI double).
+    pub claude_bin: Option<String>,
+    /// Start claude-coded with only `PATH` from the test's environment (plus `HOME`,
+    /// `RUST_LOG` and `env`): claude-coded passes its environment on to the child, and a
+    /// real CLI must not see the developer's API keys, proxies or `CLAUDE_*` settings.
+    pub clean_env: bool,
 }
 
 impl Options {
@@ -74,6 +80,21 @@ impl Options {
         self.env.push((key.to_string(), value.to_string()));
         self
     }
+
+    pub fn claude_bin(mut self, path: &str) -> Self {
+        self.claude_bin = Some(path.to_string());
+        self
+    }
+
+    pub fn clean_env(mut self) -> Self {
+        self.clean_env = true;
+        self
+    }
+
+    pub fn dir(mut self, dir: TempDir) -> Self {
+        self.dir = Some(dir);
+        self
+    }
 }
 
 impl Bridge {
@@ -88,12 +109,19 @@ impl Bridge {
         let cwd = dir.path().join("cwd");
         std::fs::create_dir_all(&cwd).expect("create cwd");
         let mut command = Command::new(BRIDGE);
+        if options.clean_env {
+            command
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        }
         if !options.args.iter().any(|a| a == "--claude-bin") {
-            command.arg("--claude-bin").arg(DOUBLE);
+            let bin = options.claude_bin.as_deref().unwrap_or(DOUBLE);
+            command.arg("--claude-bin").arg(bin);
+        }
+        if !options.args.iter().any(|a| a == "--state-dir") {
+            command.arg("--state-dir").arg(&state);
         }
         command
-            .arg("--state-dir")
-            .arg(&state)
             .arg("--cwd")
             .arg(&cwd)
             .args(&options.args)

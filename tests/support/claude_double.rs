@@ -120,6 +120,7 @@
 //! | `UNKNOWN` | `{"type":"system","subtype":"brand_new_subtype",..}`, `{"type":"rate_limit_event",..}`; then the default reply | success |
 //! | `KEEPALIVE [ms=100] [n=5]` | n `{"type":"keep_alive"}` lines, ms apart; then the default reply | success |
 //! | `SPAWN_GRANDCHILD` | spawns `sleep 1000` (in the double's process group, like a tool); assistant text `grandchild <pid>` | success, same text |
+//! | `LEAK <VAR>` | stderr `double: leaking VAR=<value>`, a non-JSON stdout line containing the value; then the default reply | success |
 //! | `MULTI` | one API call: assistant `thinking`, assistant text `multi text 1`, assistant text `multi text 2`; then `system/status` (`status:null`) | success, `result` = `multi text 1multi text 2` |
 //!
 //! RUN_TOOL never runs the command. `toolu_double_NNNN` counts tool uses in the process from 1.
@@ -1002,6 +1003,7 @@ enum Directive {
     Multi,
     KeepAlive { ms: u64, count: u32 },
     SpawnGrandchild,
+    Leak { var: String },
 }
 
 /// `key=value` among the words, parsed; unparsable values count as absent.
@@ -1045,6 +1047,9 @@ fn parse_directive(prompt: &str) -> Directive {
             count: keyed(&rest, "n").or_else(|| bare(&rest, 1)).unwrap_or(5),
         },
         "SPAWN_GRANDCHILD" => Directive::SpawnGrandchild,
+        "LEAK" => Directive::Leak {
+            var: rest.first().map(|v| v.to_string()).unwrap_or_default(),
+        },
         "HANG" => Directive::Hang,
         "CRASH" => Directive::Crash {
             code: keyed_or_bare(&rest, "code").unwrap_or(1),
@@ -1273,6 +1278,14 @@ impl Session {
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                     out.send(&obj! { "type" => "keep_alive" }).await;
                 }
+                self.reply(t).await;
+            }
+            Directive::Leak { var } => {
+                // A child that echoes a secret where the bridge records things.
+                let value = std::env::var(&var).unwrap_or_default();
+                let _ = writeln!(std::io::stderr(), "double: leaking {var}={value}");
+                out.raw(format!("not json, leaking {value}").as_bytes())
+                    .await;
                 self.reply(t).await;
             }
             Directive::SpawnGrandchild => {

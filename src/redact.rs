@@ -1,0 +1,114 @@
+//! Keeping secrets out of what claude-coded records: status, events, the event log,
+//! error messages and its own logs.
+//!
+//! The child inherits the environment (that is how its API key reaches it), and may echo
+//! a key on stderr or in a stray line. The values of variables whose names say they are
+//! secret are collected once and replaced wherever they would be recorded.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// What a secret becomes.
+pub const MASK: &str = "[REDACTED]";
+/// Shorter values are too likely to occur by chance to be worth masking.
+const MIN_SECRET_LEN: usize = 8;
+/// Name fragments that mark a variable as secret.
+const SECRET_NAMES: [&str; 7] = [
+    "KEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "CREDENTIAL",
+    "AUTH",
+];
+
+fn secrets() -> &'static [String] {
+    static SECRETS: OnceLock<Vec<String>> = OnceLock::new();
+    SECRETS.get_or_init(|| secrets_in(std::env::vars()))
+}
+
+/// The secret values among `vars`, longest first (so a key containing another is masked whole).
+pub fn secrets_in(vars: impl Iterator<Item = (String, String)>) -> Vec<String> {
+    let mut found: Vec<String> = vars
+        .filter(|(name, value)| {
+            let upper = name.to_ascii_uppercase();
+            value.len() >= MIN_SECRET_LEN && SECRET_NAMES.iter().any(|s| upper.contains(s))
+        })
+        .map(|(_, value)| value)
+        .collect();
+    found.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    found.dedup();
+    found
+}
+
+/// `text` with every secret of the environment masked.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    redact_with(text, secrets())
+}
+
+fn redact_with<'a>(text: &'a str, secrets: &[String]) -> Cow<'a, str> {
+    let mut out = Cow::Borrowed(text);
+    for secret in secrets {
+        if out.contains(secret.as_str()) {
+            out = Cow::Owned(out.replace(secret.as_str(), MASK));
+        }
+    }
+    out
+}
+
+/// Masks secrets in every string of a JSON value, in place.
+pub fn redact_value(value: &mut Value) {
+    match value {
+        Value::String(s) => {
+            if let Cow::Owned(masked) = redact(s) {
+                *s = masked;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_value),
+        Value::Object(map) => map.values_mut().for_each(redact_value),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn finds_secret_variables_by_name() {
+        let found = secrets_in(vars(&[
+            ("ANTHROPIC_API_KEY", "sk-ant-123456789"),
+            ("GITHUB_TOKEN", "ghp_abcdefghij"),
+            ("HOME", "/home/someone/long"),
+            ("SHORT_KEY", "abc"),
+        ]));
+        assert_eq!(
+            found,
+            vec!["sk-ant-123456789".to_string(), "ghp_abcdefghij".to_string()]
+        );
+    }
+
+    #[test]
+    fn masks_every_occurrence() {
+        let secrets = vec!["sk-ant-123456789".to_string()];
+        let text = "key sk-ant-123456789 and again sk-ant-123456789.";
+        assert_eq!(
+            redact_with(text, &secrets),
+            "key [REDACTED] and again [REDACTED]."
+        );
+        assert!(matches!(
+            redact_with("nothing here", &secrets),
+            Cow::Borrowed(_)
+        ));
+    }
+}
