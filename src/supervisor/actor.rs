@@ -357,7 +357,11 @@ impl Actor {
             // `--resume` of a session the CLI cannot find exits before it is ready.
             return self.drop_resume(&how);
         }
-        if self.config.resume_on_restart {
+        // The CLI saves its session during the first turn: a child that never finished
+        // one (and was not itself resuming) has nothing on disk to resume.
+        if !self.config.resume_on_restart {
+            self.resume = None;
+        } else if child.turns_done > 0 || child.resumed.is_some() {
             self.resume = self.state.child.session_id.clone();
         }
         let healthy = child.ready_at.is_some()
@@ -531,6 +535,9 @@ impl Actor {
             .and_then(Value::as_f64)
             .or(previous);
         let result = ask_result(value, previous, turn.messages);
+        if let Some(child) = self.child.as_mut() {
+            child.turns_done += 1;
+        }
         account(&mut self.state.totals, &result);
         self.record_turn_end(&turn, &result);
         if let Some(reply) = turn.reply.take() {
@@ -819,7 +826,10 @@ impl Actor {
         if let Some(child) = self.child.as_mut() {
             // The CLI finishes a running turn before it exits on EOF: end the turn first.
             if let Some(turn) = self.turn.as_ref() {
-                child.send(control_request(&format!("interrupt-{}", turn.id), "interrupt"));
+                child.send(control_request(
+                    &format!("interrupt-{}", turn.id),
+                    "interrupt",
+                ));
             }
             // Closing stdin asks the CLI to finish and exit on its own.
             child.stdin = None;

@@ -51,6 +51,8 @@ pub struct Running {
     pub stdout_closed: bool,
     /// The session this child was started to continue (`--resume`), if any.
     pub resumed: Option<String>,
+    /// Turns that ended with a result in this process.
+    pub turns_done: u64,
 }
 
 impl Running {
@@ -85,6 +87,7 @@ impl Running {
             kill_reason: None,
             stdout_closed: false,
             resumed: None,
+            turns_done: 0,
         })
     }
 

@@ -88,9 +88,10 @@
 //! `msg_double_NNNN` (one per simulated API call, process-wide counter from 1, shared by the
 //! blocks of one call), `request_id` `req_double_<12 hex>`, RFC 3339 UTC `timestamp`. Each
 //! `result` has the real key order (`type` is not first), `result_index` counting from 0,
-//! `queued_turn_count` = user messages waiting, per-turn `usage` (input 10, output 5, cache 0)
+//! `queued_turn_count` = user messages waiting, per-turn `usage` (10 input and 5 output tokens per API call, cache 0)
 //! and `total_cost_usd`/`modelUsage` CUMULATIVE over the process: every turn that writes a
-//! result costs 0.00014 (10 in / 5 out tokens), whatever the directive.
+//! result costs 0.00014 (10 in / 5 out tokens) per simulated API call (RUN_TOOL makes two),
+//! and an `ERR400` turn costs nothing, as with the real CLI.
 //!
 //! With `--include-partial-messages`, each simulated API call also writes a
 //! `system/status` (`requesting`) line and `stream_event` lines as the real CLI does:
@@ -1101,6 +1102,8 @@ struct Turn {
     started: Instant,
     interrupt: watch::Receiver<bool>,
     begun_message_ids: Vec<String>,
+    /// Simulated API calls in this turn: the real CLI charges per call.
+    calls: u64,
 }
 
 /// One simulated Messages API call: its blocks share the message and request ids.
@@ -1166,6 +1169,7 @@ impl Session {
             started: Instant::now(),
             interrupt: rx,
             begun_message_ids: Vec::new(),
+            calls: 0,
         };
         self.system_init(&t).await;
         self.run_directive(&mut t, directive).await;
@@ -1703,6 +1707,7 @@ impl Session {
     /// Starts a simulated API call (with partial messages: status and message_start).
     async fn api_start(&mut self, t: &mut Turn) -> Api {
         self.api_calls += 1;
+        t.calls += 1;
         let api = Api {
             id: format!("msg_double_{:04}", self.api_calls),
             request_id: request_id(),
@@ -1856,9 +1861,14 @@ impl Session {
 
     /// Writes the turn's `result`, with the real CLI's key order for each kind of outcome.
     async fn result(&mut self, t: &Turn, outcome: Outcome) {
-        // Accounting first: total_cost_usd and modelUsage include this turn.
-        self.cost_usd += TURN_COST_USD;
-        *self.turns_by_model.entry(t.model.clone()).or_insert(0) += 1;
+        // Accounting first: total_cost_usd and modelUsage include this turn. Like the real
+        // CLI, every API call is charged, and a call the API refused (400) is not.
+        let calls = match &outcome {
+            Outcome::ApiError400 { .. } => 0,
+            _ => t.calls,
+        };
+        self.cost_usd += TURN_COST_USD * calls as f64;
+        *self.turns_by_model.entry(t.model.clone()).or_insert(0) += calls;
         let result_index = self.results;
         self.results += 1;
 
@@ -1869,7 +1879,7 @@ impl Session {
                 .map(|(model, turns)| (model.clone(), model_usage_entry(model, *turns)))
                 .collect(),
         );
-        let since_last = J::O(vec![(t.model.clone(), model_usage_entry(&t.model, 1))]);
+        let since_last = J::O(vec![(t.model.clone(), model_usage_entry(&t.model, calls))]);
         let (stop_reason, terminal_reason, is_error, num_turns) = match &outcome {
             Outcome::Success { num_turns, .. } => ("end_turn".j(), "completed", false, *num_turns),
             Outcome::ApiError400 { .. } => ("stop_sequence".j(), "api_error", true, 1),
@@ -1886,7 +1896,7 @@ impl Session {
             "stop_reason" => stop_reason,
             "session_id" => &self.sh.session_id,
             "total_cost_usd" => self.cost_usd,
-            "usage" => result_usage(),
+            "usage" => result_usage(calls),
             "modelUsage" => model_usage,
             "permission_denials" => denials,
             "terminal_reason" => terminal_reason,
@@ -2017,12 +2027,12 @@ fn assistant_usage() -> J {
     }
 }
 
-fn result_usage() -> J {
+fn result_usage(calls: u64) -> J {
     obj! {
-        "input_tokens" => 10u64,
+        "input_tokens" => 10 * calls,
         "cache_creation_input_tokens" => 0u64,
         "cache_read_input_tokens" => 0u64,
-        "output_tokens" => 5u64,
+        "output_tokens" => 5 * calls,
         "output_tokens_details" => obj! { "thinking_tokens" => 0u64 },
         "server_tool_use" => obj! { "web_search_requests" => 0u64, "web_fetch_requests" => 0u64 },
         "service_tier" => "standard",
