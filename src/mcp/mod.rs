@@ -1,15 +1,59 @@
 //! The MCP surface (tools `ask`, `status`, `events`), built on rmcp.
+//!
+//! rmcp speaks the protocol on stdio: the `initialize` handshake for 2024-11-05,
+//! 2025-03-26, 2025-06-18 and 2025-11-25 (an unknown offered version is answered with
+//! 2025-11-25, never refused), and `server/discover` with per-request `_meta` for
+//! 2026-07-28. `server` declares the tools over the same core and `api` types as the
+//! plain surface; `progress` turns a running turn into `notifications/progress` (and,
+//! opted in, raw events); `logging` streams the event log as `notifications/message`;
+//! `render` builds the tool results.
+//!
+//! Raw child events are opt-in because strict clients reject unknown notification
+//! methods: a client that declares [`EVENTS_CAPABILITY`] under `experimental` (or
+//! `extensions`) gets every child message of its asks as [`EVENT_METHOD`] with the
+//! params of the plain surface's `ask/event`.
+
+mod logging;
+mod progress;
+mod render;
+mod schema;
+mod server;
+mod text;
 
 use std::future::Future;
+use std::time::Duration;
 
+use rmcp::ServiceExt;
+use rmcp::service::ServerInitializeError;
+use rmcp::transport::async_rw::AsyncRwTransport;
+use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::daemon::Daemon;
 
+pub use progress::EVENT_METHOD;
+pub use render::ERROR_META_KEY;
+pub use server::McpServer;
+
+/// On a stop signal, how long tool calls in flight get to answer once the child is gone.
+const STOP_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+/// Client capability (under `experimental` or `extensions`) that opts in to raw events.
+pub const EVENTS_CAPABILITY: &str = "claude-coded/events";
+
+/// Errors of this layer: the session could not start or its task failed.
+#[derive(Debug, Error)]
+pub enum McpError {
+    #[error("the MCP session did not start: {0}")]
+    Start(Box<ServerInitializeError>),
+    #[error("the MCP service task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// Serves MCP on `reader`/`writer` until EOF or `shutdown`, then stops the daemon.
 pub async fn run<R, W>(
-    _reader: R,
-    _writer: W,
+    reader: R,
+    writer: W,
     daemon: Daemon,
     shutdown: impl Future<Output = &'static str>,
 ) -> std::io::Result<()>
@@ -17,8 +61,59 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    // Filled in by the MCP work (issue 3).
-    let reason = shutdown.await;
+    let max_line = daemon.config().max_request_bytes;
+    let transport = AsyncRwTransport::new_server(reader, writer).with_max_line_length(max_line);
+    let outcome = serve(McpServer::new(daemon.clone()), transport, &daemon, shutdown).await;
+    let reason = match &outcome {
+        Ok(reason) => reason,
+        Err(_) => "MCP session failed",
+    };
     daemon.shutdown(reason).await;
-    Err(std::io::Error::other("the MCP surface is not built yet"))
+    outcome.map(|_| ()).map_err(std::io::Error::other)
+}
+
+/// Runs the session; returns why it ended.
+async fn serve<R, W>(
+    server: McpServer,
+    transport: AsyncRwTransport<rmcp::RoleServer, R, W>,
+    daemon: &Daemon,
+    shutdown: impl Future<Output = &'static str>,
+) -> Result<&'static str, McpError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::pin!(shutdown);
+    let mut calls = server.calls_in_flight();
+    let running = tokio::select! {
+        running = server.serve(transport) => match running {
+            Ok(running) => running,
+            // A client that only probed (`server/discover`) and left is not an error.
+            Err(ServerInitializeError::ConnectionClosed(_)) => return Ok("stdin closed"),
+            Err(err) => return Err(McpError::Start(Box::new(err))),
+        },
+        reason = &mut shutdown => return Ok(reason),
+    };
+    let stop = running.cancellation_token();
+    let waiting = running.waiting();
+    tokio::pin!(waiting);
+    tokio::select! {
+        quit = &mut waiting => {
+            quit?;
+            Ok("stdin closed")
+        }
+        reason = &mut shutdown => {
+            // Stop the child first so asks in flight end with a "stopping" result, let
+            // the calls answer, then end the session (rmcp still writes answers already
+            // made while it drains).
+            daemon.shutdown(reason).await;
+            let answered = calls.wait_for(|n| *n == 0);
+            if tokio::time::timeout(STOP_ANSWER_WAIT, answered).await.is_err() {
+                tracing::warn!("tool calls still running at stop; ending the session anyway");
+            }
+            stop.cancel();
+            waiting.await?;
+            Ok(reason)
+        }
+    }
 }

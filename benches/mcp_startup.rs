@@ -1,0 +1,124 @@
+//! MCP start-up cost and idle memory of the bridge, with the CLI double as its child.
+//!
+//! Run: `cargo bench --bench mcp_startup` (release build). Prints
+//! - the time from spawning `claude-coded` to reading its `initialize` response (what an
+//!   editor waits for before it can list tools), over 20 fresh processes;
+//! - the bridge's resident memory (VmRSS of its own process, not the child's) once idle:
+//!   after the handshake, and again after a few asks.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SPAWNS: usize = 20;
+const ASKS: usize = 10;
+/// How long the bridge is left alone before its memory is read.
+const IDLE: Duration = Duration::from_millis(500);
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+
+type Io = (Child, ChildStdin, BufReader<ChildStdout>);
+
+fn main() -> std::io::Result<()> {
+    let dir = std::env::temp_dir().join(format!("cc-mcp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let outcome = run(&dir);
+    std::fs::remove_dir_all(&dir)?;
+    outcome
+}
+
+fn run(dir: &Path) -> std::io::Result<()> {
+    let mut startups = Vec::with_capacity(SPAWNS);
+    for _ in 0..SPAWNS {
+        let started = Instant::now();
+        let (child, stdin, mut stdout) = spawn(dir)?;
+        let mut stdin = stdin;
+        writeln!(stdin, "{INITIALIZE}")?;
+        read_response(&mut stdout, "0")?;
+        startups.push(started.elapsed());
+        finish(child, stdin)?;
+    }
+    startups.sort();
+    println!(
+        "spawn -> initialize response over {SPAWNS} runs: median {:.2} ms, min {:.2} ms, max {:.2} ms",
+        ms(startups[SPAWNS / 2]),
+        ms(startups[0]),
+        ms(startups[SPAWNS - 1])
+    );
+
+    let (child, mut stdin, mut stdout) = spawn(dir)?;
+    writeln!(stdin, "{INITIALIZE}\n{INITIALIZED}")?;
+    read_response(&mut stdout, "0")?;
+    std::thread::sleep(IDLE);
+    println!("idle RSS after the handshake: {} kB", rss_kb(child.id())?);
+    for id in 1..=ASKS {
+        let call = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"ask","arguments":{{"prompt":"hello {id}"}},"_meta":{{"progressToken":{id}}}}}}}"#
+        );
+        writeln!(stdin, "{call}")?;
+        read_response(&mut stdout, &id.to_string())?;
+    }
+    std::thread::sleep(IDLE);
+    println!("idle RSS after {ASKS} asks: {} kB", rss_kb(child.id())?);
+    finish(child, stdin)
+}
+
+fn spawn(dir: &Path) -> std::io::Result<Io> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_claude-coded"))
+        .arg("--claude-bin")
+        .arg(env!("CARGO_BIN_EXE_claude-double"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--cwd")
+        .arg(dir)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdin"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout"))?;
+    Ok((child, stdin, BufReader::new(stdout)))
+}
+
+/// Reads lines until the response with this id (notifications are skipped).
+fn read_response(stdout: &mut BufReader<ChildStdout>, id: &str) -> std::io::Result<()> {
+    let wanted = format!(r#""id":{id},"#);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stdout.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::other("claude-coded closed stdout"));
+        }
+        if line.contains(&wanted) && !line.contains(r#""method""#) {
+            return Ok(());
+        }
+    }
+}
+
+fn finish(mut child: Child, stdin: ChildStdin) -> std::io::Result<()> {
+    drop(stdin);
+    child.wait()?;
+    Ok(())
+}
+
+fn rss_kb(pid: u32) -> std::io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other("no VmRSS"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

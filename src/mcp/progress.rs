@@ -1,0 +1,311 @@
+//! What a client sees while an `ask` runs.
+//!
+//! The child's stream-json messages arrive on the turn's sink. Meaningful ones (turn
+//! started, assistant text, tool use, tool result, result) become
+//! `notifications/progress` with a short message, when the request carried a
+//! `progressToken`; clients that opted in also get every message raw as
+//! `notifications/claude-coded/event`. Each notification is awaited until written, and
+//! the tool's response waits for [`TurnReporter::forward`] to return, so nothing about
+//! a turn is ever sent after its response.
+
+use std::time::Duration;
+
+use rmcp::model::{
+    CustomNotification, ProgressNotificationParam, ProgressToken, ServerNotification,
+};
+use rmcp::{Peer, RoleServer};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::api::AskEventParams;
+use crate::child::protocol::kind_of;
+use crate::child::stderr::truncate_chars;
+use crate::supervisor::TurnMessage;
+
+/// Method of the opt-in raw event notification.
+pub const EVENT_METHOD: &str = "notifications/claude-coded/event";
+
+/// Progress notifications allowed at once; a short turn fits in it whole.
+const BURST: u32 = 8;
+/// After the burst, one progress notification per this interval; steps in between are
+/// folded into the next one (its `progress` still counts them).
+const REFILL: Duration = Duration::from_millis(250);
+/// Characters of assistant text quoted in a progress message.
+const TEXT_PREVIEW: usize = 80;
+/// Least time between the last notification of a turn and its response. The TypeScript
+/// SDK handles a notification one microtask after the read that brought it but a
+/// response at once, so when both arrive in one read it drops the progress handler
+/// first and reports the notification as unknown. A few ms apart they arrive apart.
+const SETTLE: Duration = Duration::from_millis(5);
+
+/// Where one `ask`'s messages go.
+pub struct TurnReporter {
+    pub peer: Peer<RoleServer>,
+    /// The request's `progressToken`, if it sent one.
+    pub progress_token: Option<ProgressToken>,
+    /// The request's id, when the client opted in to raw events.
+    pub raw_events_for: Option<Value>,
+}
+
+/// A progress step waiting for its turn to be sent.
+struct Step {
+    progress: u64,
+    message: String,
+}
+
+impl TurnReporter {
+    /// True when the client asked for neither progress nor raw events.
+    pub fn is_silent(&self) -> bool {
+        self.progress_token.is_none() && self.raw_events_for.is_none()
+    }
+
+    /// Sends notifications for the turn's messages until the turn drops its sink, then
+    /// lets the last one settle (see [`SETTLE`]).
+    pub async fn forward(&self, mut messages: mpsc::Receiver<TurnMessage>) {
+        let mut throttle = Throttle::new(Instant::now());
+        let mut pending: Option<Step> = None;
+        let mut last_sent = None;
+        loop {
+            let wake = throttle.next_token_at();
+            tokio::select! {
+                received = messages.recv() => {
+                    let Some(item) = received else { break };
+                    if self.send_raw(&item).await {
+                        last_sent = Some(Instant::now());
+                    }
+                    if let Some(message) = describe(&item.message) {
+                        pending = Some(Step { progress: item.seq, message });
+                    }
+                }
+                () = tokio::time::sleep_until(wake), if pending.is_some() => {}
+            }
+            if pending.is_some()
+                && throttle.try_take(Instant::now())
+                && self.send_progress(pending.take()).await
+            {
+                last_sent = Some(Instant::now());
+            }
+        }
+        // The last step, usually the result, is never held back.
+        if self.send_progress(pending.take()).await {
+            last_sent = Some(Instant::now());
+        }
+        if let Some(sent) = last_sent {
+            tokio::time::sleep_until(sent + SETTLE).await;
+        }
+    }
+
+    /// Returns whether a notification was sent.
+    async fn send_progress(&self, step: Option<Step>) -> bool {
+        let (Some(token), Some(step)) = (&self.progress_token, step) else {
+            return false;
+        };
+        let param = ProgressNotificationParam::new(token.clone(), step.progress as f64)
+            .with_message(step.message);
+        match self.peer.notify_progress(param).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::debug!(%err, "cannot send a progress notification");
+                false
+            }
+        }
+    }
+
+    /// Returns whether a notification was sent.
+    async fn send_raw(&self, item: &TurnMessage) -> bool {
+        let Some(request_id) = &self.raw_events_for else {
+            return false;
+        };
+        let (kind, subtype) = kind_of(&item.message);
+        let params = AskEventParams {
+            request_id: request_id.clone(),
+            seq: item.seq,
+            kind,
+            subtype,
+            message: item.message.clone(),
+        };
+        let Ok(params) = serde_json::to_value(params) else {
+            return false;
+        };
+        let notification = CustomNotification::new(EVENT_METHOD, Some(params));
+        let sent = self
+            .peer
+            .send_notification(ServerNotification::CustomNotification(notification))
+            .await;
+        if let Err(err) = &sent {
+            tracing::debug!(%err, "cannot send a raw event notification");
+        }
+        sent.is_ok()
+    }
+}
+
+/// A short human message for a meaningful child message, `None` for the rest
+/// (status lines, partial stream events, rate-limit notices, ...).
+pub fn describe(message: &Value) -> Option<String> {
+    let (kind, subtype) = kind_of(message);
+    match (kind.as_str(), subtype.as_deref()) {
+        ("system", Some("init")) => {
+            let model = message
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown model");
+            Some(format!("turn started ({model})"))
+        }
+        ("assistant", _) => join_blocks(message, describe_assistant_block),
+        ("user", _) => join_blocks(message, describe_user_block),
+        ("result", subtype) => Some(format!("result: {}", subtype.unwrap_or("unknown"))),
+        _ => None,
+    }
+}
+
+fn join_blocks(message: &Value, describe_block: fn(&Value) -> Option<String>) -> Option<String> {
+    let blocks = message
+        .pointer("/message/content")
+        .and_then(Value::as_array)?;
+    let parts: Vec<String> = blocks.iter().filter_map(describe_block).collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+fn describe_assistant_block(block: &Value) -> Option<String> {
+    match block.get("type").and_then(Value::as_str)? {
+        "text" => {
+            let text = block.get("text").and_then(Value::as_str)?;
+            Some(format!("assistant: {}", one_line_preview(text)))
+        }
+        "tool_use" => {
+            let name = block
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
+            Some(format!("tool use: {name}"))
+        }
+        "thinking" => Some("thinking".to_string()),
+        _ => None,
+    }
+}
+
+fn describe_user_block(block: &Value) -> Option<String> {
+    match block.get("type").and_then(Value::as_str)? {
+        "tool_result" => {
+            let failed = block
+                .get("is_error")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            Some(
+                if failed {
+                    "tool result (error)"
+                } else {
+                    "tool result"
+                }
+                .to_string(),
+            )
+        }
+        "text" => block
+            .get("text")
+            .and_then(Value::as_str)
+            .map(one_line_preview),
+        _ => None,
+    }
+}
+
+fn one_line_preview(text: &str) -> String {
+    truncate_chars(
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+        TEXT_PREVIEW,
+    )
+}
+
+/// A token bucket: [`BURST`] notifications at once, then one per [`REFILL`].
+struct Throttle {
+    tokens: u32,
+    refilled_at: Instant,
+}
+
+impl Throttle {
+    fn new(now: Instant) -> Throttle {
+        Throttle {
+            tokens: BURST,
+            refilled_at: now,
+        }
+    }
+
+    fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+
+    fn next_token_at(&self) -> Instant {
+        self.refilled_at + REFILL
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let periods =
+            now.saturating_duration_since(self.refilled_at).as_millis() / REFILL.as_millis();
+        match u32::try_from(periods) {
+            Ok(0) => {}
+            Ok(periods) if periods < BURST => {
+                self.tokens = (self.tokens + periods).min(BURST);
+                self.refilled_at += REFILL * periods;
+            }
+            // A quiet spell refills the burst, and no more.
+            _ => {
+                self.tokens = BURST;
+                self.refilled_at = now;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn describes_the_meaningful_steps() {
+        let init = json!({"type":"system","subtype":"init","model":"claude-opus-5-5"});
+        assert_eq!(describe(&init).unwrap(), "turn started (claude-opus-5-5)");
+        let text = json!({"type":"assistant","message":{"content":[{"type":"text","text":"hello\n  world"}]}});
+        assert_eq!(describe(&text).unwrap(), "assistant: hello world");
+        let tool = json!({"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{}}]}});
+        assert_eq!(describe(&tool).unwrap(), "tool use: Bash");
+        let result =
+            json!({"type":"user","message":{"content":[{"type":"tool_result","is_error":true}]}});
+        assert_eq!(describe(&result).unwrap(), "tool result (error)");
+        let end = json!({"subtype":"success","type":"result"});
+        assert_eq!(describe(&end).unwrap(), "result: success");
+        assert!(describe(&json!({"type":"system","subtype":"status"})).is_none());
+        assert!(describe(&json!({"type":"stream_event"})).is_none());
+    }
+
+    #[test]
+    fn long_text_is_cut() {
+        let long = "x".repeat(500);
+        let text = json!({"type":"assistant","message":{"content":[{"type":"text","text":long}]}});
+        assert!(describe(&text).unwrap().chars().count() < 100);
+    }
+
+    #[test]
+    fn throttle_allows_a_burst_then_one_per_interval() {
+        let start = Instant::now();
+        let mut throttle = Throttle::new(start);
+        for _ in 0..BURST {
+            assert!(throttle.try_take(start));
+        }
+        assert!(!throttle.try_take(start));
+        assert!(!throttle.try_take(start + REFILL / 2));
+        assert!(throttle.try_take(start + REFILL));
+        assert!(!throttle.try_take(start + REFILL));
+        // A long pause refills the burst, no more.
+        let later = start + REFILL * 100;
+        for _ in 0..BURST {
+            assert!(throttle.try_take(later));
+        }
+        assert!(!throttle.try_take(later));
+    }
+}

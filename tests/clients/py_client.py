@@ -1,0 +1,229 @@
+"""Drives claude-coded's MCP surface from the official Python SDK (PyPI `mcp`, pinned in
+requirements.txt), with the CLI double as the bridge's child. Run by
+scripts/test-mcp-clients.sh:
+
+    CLAUDE_CODED_BIN=... CLAUDE_DOUBLE_BIN=... python tests/clients/py_client.py
+
+Prints one line per check and a closing `N passed, M failed`; exits non-zero on failure.
+A non-JSON line on the bridge's stdout reaches the session's message handler as an
+exception, which fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.shared.exceptions import MCPDeprecationWarning
+
+# The bridge serves MCP logging for handshake-era clients on purpose (SEP-2577 deprecates
+# it only from 2026-07-28 on); the SDK's warning about using it is expected here.
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+
+BRIDGE = os.environ.get("CLAUDE_CODED_BIN")
+DOUBLE = os.environ.get("CLAUDE_DOUBLE_BIN")
+TIMEOUT = 20
+
+results = {"passed": 0, "failed": 0}
+transport_errors: list[BaseException] = []
+
+
+async def check(name: str, body) -> None:
+    try:
+        with anyio.fail_after(TIMEOUT):
+            await body()
+        results["passed"] += 1
+        print(f"ok - py: {name}", flush=True)
+    except BaseException as error:  # noqa: BLE001 - report every failure, keep going
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        results["failed"] += 1
+        detail = "".join(traceback.format_exception(error)).strip()
+        print(f"not ok - py: {name}: {detail}", flush=True)
+
+
+def server_params(home: Path) -> StdioServerParameters:
+    cwd = home / "cwd"
+    cwd.mkdir(parents=True, exist_ok=True)
+    return StdioServerParameters(
+        command=BRIDGE,
+        args=["--claude-bin", DOUBLE, "--state-dir", str(home / "state"), "--cwd", str(cwd)],
+        env={"RUST_LOG": "warn", "HOME": str(home)},
+    )
+
+
+async def on_message(message: Any) -> None:
+    if isinstance(message, Exception):
+        transport_errors.append(message)
+
+
+def first_text(result: Any) -> str:
+    return next(block.text for block in result.content if block.type == "text")
+
+
+async def session_checks(session: ClientSession, logs: list[Any]) -> None:
+    """The handshake-era flow (ClientSession over stdio_client: initialize at 2025-11-25)."""
+
+    async def initialize() -> None:
+        result = await session.initialize()
+        assert result.protocol_version == "2025-11-25", result.protocol_version
+        assert result.server_info.name == "claude-coded"
+        assert result.server_info.title and result.server_info.version
+        assert "ask" in (result.instructions or "")
+        assert result.capabilities.tools is not None and result.capabilities.logging is not None
+
+    async def list_tools() -> None:
+        tools = (await session.list_tools()).tools
+        assert sorted(t.name for t in tools) == ["ask", "events", "status"], tools
+        for tool in tools:
+            assert tool.output_schema, tool.name
+            assert tool.annotations.read_only_hint == (tool.name != "ask"), tool.name
+
+    async def status() -> None:
+        result = await session.call_tool("status", {})
+        assert not result.is_error
+        assert result.structured_content["child"]["status"] in ("starting", "ready")
+
+    async def ask_with_progress() -> None:
+        progress: list[tuple[float, str | None]] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append((value, message))
+
+        result = await session.call_tool("ask", {"prompt": "RUN_TOOL ls"}, progress_callback=on_progress)
+        assert not result.is_error
+        # call_tool has already validated structured_content against the outputSchema.
+        assert result.structured_content["ok"] is True
+        assert first_text(result) == result.structured_content["result"]
+        values = [v for v, _ in progress]
+        assert len(values) >= 4 and values == sorted(set(values)), values
+        messages = [m for _, m in progress]
+        assert messages[0].startswith("turn started"), messages
+        assert "tool use: Bash" in messages, messages
+        assert messages[-1] == "result: success", messages
+
+    async def failed_turn() -> None:
+        result = await session.call_tool("ask", {"prompt": "ERR400"})
+        assert result.is_error
+        assert result.structured_content["ok"] is False
+        assert "API Error: 400" in first_text(result)
+
+    async def cancel_then_ask() -> None:
+        streaming = anyio.Event()
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            if message == "assistant: slow chunk 1":
+                streaming.set()
+
+        async with anyio.create_task_group() as group:
+
+            async def slow() -> None:
+                await session.call_tool("ask", {"prompt": "SLOW 100 100"}, progress_callback=on_progress)
+                raise AssertionError("the cancelled ask returned")
+
+            group.start_soon(slow)
+            await streaming.wait()
+            group.cancel_scope.cancel()  # sends notifications/cancelled
+        result = await session.call_tool("ask", {"prompt": "after"})
+        assert not result.is_error
+        assert first_text(result).endswith("to: after"), first_text(result)
+        status = await session.call_tool("status", {})
+        assert status.structured_content["child"]["restartCount"] == 0
+
+    async def logging() -> None:
+        await session.set_logging_level("info")
+        await session.call_tool("ask", {"prompt": "logged"})
+        with anyio.fail_after(5):
+            while not any(entry.data.get("type") == "turn.started" for entry in logs):
+                await anyio.sleep(0.02)
+        assert all(entry.logger == "claude-coded" and entry.level != "debug" for entry in logs)
+
+    async def events() -> None:
+        result = await session.call_tool("events", {"since": 0, "level": "info"})
+        assert not result.is_error
+        assert any(e["type"] == "turn.cancelled" for e in result.structured_content["events"])
+
+    async def ping() -> None:
+        await session.send_ping()
+
+    for name, body in [
+        ("initialize", initialize),
+        ("tools/list", list_tools),
+        ("call status", status),
+        ("call ask with progress", ask_with_progress),
+        ("failed turn is isError with a valid structured result", failed_turn),
+        ("cancel an ask, then ask again", cancel_then_ask),
+        ("logging/setLevel then notifications/message", logging),
+        ("call events", events),
+        ("ping", ping),
+    ]:
+        await check(name, body)
+
+
+async def modern_checks(home: Path) -> None:
+    """`mcp.Client` in auto mode: probes server/discover and speaks 2026-07-28."""
+    logs: list[Any] = []
+
+    async def on_log(params: Any) -> None:
+        logs.append(params)
+
+    client = Client(
+        server_params(home),
+        mode="auto",
+        log_level="info",
+        logging_callback=on_log,
+        message_handler=on_message,
+    )
+
+    async def discover_and_ask() -> None:
+        async with client:
+            assert client.protocol_version == "2026-07-28", client.protocol_version
+            progress: list[str | None] = []
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                progress.append(message)
+
+            result = await client.call_tool("ask", {"prompt": "modern"}, progress_callback=on_progress)
+            assert not result.is_error
+            assert first_text(result) == "mock reply #1 to: modern", first_text(result)
+            assert progress and progress[-1] == "result: success", progress
+            # The request's `_meta` log level opted it in to its own log lines.
+            assert any(entry.data.get("type") == "turn.started" for entry in logs), logs
+
+    await check("2026-07-28 via server/discover (auto mode)", discover_and_ask)
+
+
+async def main() -> int:
+    if not BRIDGE or not DOUBLE:
+        print("set CLAUDE_CODED_BIN and CLAUDE_DOUBLE_BIN", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="claude-coded-py-") as legacy_home:
+        async with stdio_client(server_params(Path(legacy_home))) as (read, write):
+            logs: list[Any] = []
+
+            async def on_log(params: Any) -> None:
+                logs.append(params)
+
+            async with ClientSession(read, write, logging_callback=on_log, message_handler=on_message) as session:
+                await session_checks(session, logs)
+    with tempfile.TemporaryDirectory(prefix="claude-coded-py-") as modern_home:
+        await modern_checks(Path(modern_home))
+
+    async def stdout_was_json() -> None:
+        assert not transport_errors, [repr(e) for e in transport_errors]
+
+    await check("stdout carried only JSON-RPC", stdout_was_json)
+    print(f"{results['passed']} passed, {results['failed']} failed", flush=True)
+    return 0 if results["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(anyio.run(main))

@@ -1,0 +1,181 @@
+// Drives claude-coded's MCP surface from the official TypeScript SDK
+// (@modelcontextprotocol/sdk, pinned in package.json / package-lock.json), with the CLI
+// double as the bridge's child. Run by scripts/test-mcp-clients.sh:
+//   CLAUDE_CODED_BIN=... CLAUDE_DOUBLE_BIN=... node tests/clients/ts_client.mjs
+// Prints one line per check and a closing `N passed, M failed`; exits non-zero on failure.
+// Any non-JSON byte on the bridge's stdout reaches `onerror` and fails the run.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+
+const BRIDGE = process.env.CLAUDE_CODED_BIN;
+const DOUBLE = process.env.CLAUDE_DOUBLE_BIN;
+if (!BRIDGE || !DOUBLE) {
+  console.error('set CLAUDE_CODED_BIN and CLAUDE_DOUBLE_BIN');
+  process.exit(2);
+}
+
+const results = { passed: 0, failed: 0 };
+const transportErrors = [];
+
+async function check(name, body) {
+  try {
+    await body();
+    results.passed += 1;
+    console.log(`ok - ts: ${name}`);
+  } catch (error) {
+    results.failed += 1;
+    console.log(`not ok - ts: ${name}: ${error?.stack ?? error}`);
+  }
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function connect(dir) {
+  const cwd = join(dir, 'cwd');
+  mkdirSync(cwd, { recursive: true });
+  const transport = new StdioClientTransport({
+    command: BRIDGE,
+    args: ['--claude-bin', DOUBLE, '--state-dir', join(dir, 'state'), '--cwd', cwd],
+    env: { RUST_LOG: 'warn', HOME: dir },
+    stderr: 'inherit',
+  });
+  const client = new Client({ name: 'claude-coded-ts-test', version: '0.0.0' });
+  // Framing errors (a line that is not JSON, or not JSON-RPC) are what this run must never
+  // see. Other errors reported here are protocol races a client tolerates, such as a
+  // progress notification already in flight when the client aborted its request.
+  client.onerror = (error) => {
+    if (['SyntaxError', 'ZodError'].includes(error?.name)) transportErrors.push(error);
+  };
+  await withTimeout(client.connect(transport), 20000, 'connect');
+  return client;
+}
+
+const text = (result) => result.content.find((c) => c.type === 'text')?.text;
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'claude-coded-ts-'));
+  let client;
+  try {
+    await check('initialize', async () => {
+      client = await connect(dir);
+      const server = client.getServerVersion();
+      assert.equal(server.name, 'claude-coded');
+      assert.ok(server.title && server.version);
+      assert.match(client.getInstructions() ?? '', /ask/);
+      assert.ok(client.getServerCapabilities()?.tools);
+    });
+    if (!client) return;
+
+    await check('tools/list', async () => {
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((t) => t.name).sort(), ['ask', 'events', 'status']);
+      for (const tool of tools) {
+        assert.ok(tool.outputSchema, `${tool.name} outputSchema`);
+        assert.equal(tool.annotations?.readOnlyHint, tool.name !== 'ask', `${tool.name} readOnlyHint`);
+      }
+    });
+
+    await check('call status', async () => {
+      const result = await client.callTool({ name: 'status', arguments: {} });
+      assert.ok(!result.isError);
+      assert.ok(['starting', 'ready'].includes(result.structuredContent.child.status));
+    });
+
+    await check('call ask with progress', async () => {
+      const progress = [];
+      const result = await client.callTool(
+        { name: 'ask', arguments: { prompt: 'RUN_TOOL ls' } },
+        undefined,
+        { onprogress: (p) => progress.push(p) },
+      );
+      assert.ok(!result.isError);
+      assert.equal(result.structuredContent.ok, true);
+      assert.equal(text(result), result.structuredContent.result);
+      const values = progress.map((p) => p.progress);
+      assert.ok(values.length >= 4, `progress count ${values.length}`);
+      assert.ok(values.every((v, i) => i === 0 || v > values[i - 1]), `increasing ${values}`);
+      const messages = progress.map((p) => p.message);
+      assert.match(messages[0], /^turn started/);
+      assert.ok(messages.includes('tool use: Bash'), messages.join(' | '));
+      assert.equal(messages.at(-1), 'result: success');
+    });
+
+    await check('failed turn is isError with a valid structured result', async () => {
+      const result = await client.callTool({ name: 'ask', arguments: { prompt: 'ERR400' } });
+      assert.equal(result.isError, true);
+      assert.equal(result.structuredContent.ok, false);
+      assert.match(text(result), /API Error: 400/);
+    });
+
+    await check('cancel an ask, then ask again', async () => {
+      const controller = new AbortController();
+      const call = client.callTool(
+        { name: 'ask', arguments: { prompt: 'SLOW 100 100' } },
+        undefined,
+        {
+          signal: controller.signal,
+          onprogress: (p) => {
+            if (p.message === 'assistant: slow chunk 1') controller.abort('test');
+          },
+        },
+      );
+      await assert.rejects(withTimeout(call, 20000, 'cancelled ask'));
+      const next = await withTimeout(
+        client.callTool({ name: 'ask', arguments: { prompt: 'after' } }),
+        20000,
+        'ask after cancel',
+      );
+      assert.ok(!next.isError);
+      assert.match(text(next), /^mock reply #\d+ to: after$/);
+      const status = await client.callTool({ name: 'status', arguments: {} });
+      assert.equal(status.structuredContent.child.restartCount, 0);
+    });
+
+    await check('logging/setLevel then notifications/message', async () => {
+      const logs = [];
+      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => logs.push(n.params));
+      await client.setLoggingLevel('info');
+      await client.callTool({ name: 'ask', arguments: { prompt: 'logged' } });
+      const deadline = Date.now() + 5000;
+      while (!logs.some((l) => l.data?.type === 'turn.started') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(logs.some((l) => l.data?.type === 'turn.started'), JSON.stringify(logs));
+      assert.ok(logs.every((l) => l.logger === 'claude-coded' && l.level !== 'debug'));
+    });
+
+    await check('call events', async () => {
+      const result = await client.callTool({ name: 'events', arguments: { since: 0, level: 'info' } });
+      assert.ok(!result.isError);
+      assert.ok(result.structuredContent.events.some((e) => e.type === 'turn.cancelled'));
+    });
+
+    await check('ping', async () => {
+      assert.deepEqual(await client.ping(), {});
+    });
+
+    await check('stdout carried only JSON-RPC', async () => {
+      assert.deepEqual(transportErrors.map(String), []);
+    });
+  } finally {
+    await client?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
+console.log(`${results.passed} passed, ${results.failed} failed`);
+process.exit(results.failed === 0 ? 0 : 1);

@@ -1,0 +1,420 @@
+//! The MCP surface driven by rmcp's client over a spawned `claude-coded` (with the CLI
+//! double as its child): handshake, tools/list, each tool, progress, cancellation,
+//! logging, the raw-event opt-in, ping, and the 2026-07-28 discover lifecycle.
+
+#![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the bridge still serves it.
+
+mod common;
+mod mcp_support;
+
+use std::time::Duration;
+
+use claude_coded::api::{AskResult, EventsResult, StatusResult};
+use rmcp::model::{
+    CallToolRequestParams, LoggingLevel, ProtocolVersion, ServerResult, SetLevelRequestParams,
+};
+use serde_json::{Value, json};
+
+use mcp_support::{Connect, McpBridge, call_result, structured, texts};
+
+#[tokio::test]
+async fn handshake_counter_offers_and_describes_the_server() {
+    // rmcp's client offers its newest revision, 2026-07-28, in `initialize`.
+    let bridge = McpBridge::start().await;
+    let info = bridge.client.peer_info().expect("server info");
+    assert_eq!(info.protocol_version, ProtocolVersion::V_2025_11_25);
+    let server = info.server_info.as_ref().expect("serverInfo");
+    assert_eq!(server.name, "claude-coded");
+    assert_eq!(server.version, env!("CARGO_PKG_VERSION"));
+    assert!(
+        server
+            .title
+            .as_deref()
+            .is_some_and(|t| t.contains("Claude Code"))
+    );
+    assert!(server.description.is_some());
+    let instructions = info.instructions.as_deref().expect("instructions");
+    assert!(instructions.contains("one after another") && instructions.contains("session"));
+    assert!(info.capabilities.tools.is_some() && info.capabilities.logging.is_some());
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn every_handshake_revision_is_accepted_as_offered() {
+    for version in [
+        ProtocolVersion::V_2024_11_05,
+        ProtocolVersion::V_2025_03_26,
+        ProtocolVersion::V_2025_06_18,
+        ProtocolVersion::V_2025_11_25,
+    ] {
+        let bridge = McpBridge::connect(Connect {
+            version: Some(version.clone()),
+            ..Connect::default()
+        })
+        .await;
+        let info = bridge.client.peer_info().expect("server info");
+        assert_eq!(info.protocol_version, version);
+        let result = bridge.call("ask", json!({ "prompt": "hello" })).await;
+        assert_eq!(
+            texts(&result)[0],
+            "mock reply #1 to: hello",
+            "revision {version}"
+        );
+        bridge.close().await;
+    }
+}
+
+#[tokio::test]
+async fn tools_list_has_three_tools_with_schemas_and_hints() {
+    let bridge = McpBridge::start().await;
+    let tools = bridge
+        .client
+        .peer()
+        .list_all_tools()
+        .await
+        .expect("tools/list");
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["ask", "events", "status"]);
+    for tool in &tools {
+        assert!(tool.title.is_some(), "{} has a title", tool.name);
+        assert!(tool.description.as_deref().is_some_and(|d| d.len() > 80));
+        assert!(
+            tool.output_schema.is_some(),
+            "{} has an outputSchema",
+            tool.name
+        );
+        let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint);
+        assert_eq!(
+            read_only,
+            Some(tool.name != "ask"),
+            "{} readOnlyHint",
+            tool.name
+        );
+    }
+    let ask = &tools[0];
+    let input = Value::Object((*ask.input_schema).clone());
+    assert_eq!(input["required"], json!(["prompt"]));
+    assert!(input["properties"]["timeoutMs"].is_object());
+    let output = Value::Object((**ask.output_schema.as_ref().unwrap()).clone());
+    assert!(output["properties"]["sessionId"].is_object());
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn status_and_events_return_the_api_types() {
+    let bridge = McpBridge::start().await;
+    let status = bridge.call("status", json!({})).await;
+    assert_ne!(status.is_error, Some(true));
+    let parsed: StatusResult = serde_json::from_value(structured(&status)).expect("a StatusResult");
+    assert_eq!(parsed.identity.version, env!("CARGO_PKG_VERSION"));
+    assert!(texts(&status)[0].contains("child"));
+
+    let events = bridge.call("events", json!({ "since": 0 })).await;
+    let page: EventsResult = serde_json::from_value(structured(&events)).expect("an EventsResult");
+    assert!(page.events.iter().any(|e| e.kind == "daemon.started"));
+    assert!(texts(&events)[0].contains("daemon.started"));
+    let first = bridge
+        .call("events", json!({ "since": 0, "limit": 1 }))
+        .await;
+    let page: EventsResult = serde_json::from_value(structured(&first)).unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert!(page.truncated);
+
+    let warnings = bridge.call("events", json!({ "level": "warn" })).await;
+    let page: EventsResult = serde_json::from_value(structured(&warnings)).unwrap();
+    assert!(
+        page.events
+            .iter()
+            .all(|e| e.level >= claude_coded::api::Level::Warn)
+    );
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn ask_returns_the_reply_first_and_reports_progress() {
+    let bridge = McpBridge::start().await;
+    let handle = bridge
+        .start_call("ask", json!({ "prompt": "RUN_TOOL ls" }))
+        .await;
+    let token = handle.progress_token.clone();
+    let result = call_result(handle).await;
+    assert_ne!(result.is_error, Some(true));
+    let answer: AskResult = serde_json::from_value(structured(&result)).expect("an AskResult");
+    assert!(answer.ok);
+    assert_eq!(answer.num_turns, Some(2));
+    assert_eq!(texts(&result)[0], answer.result.clone().unwrap());
+
+    bridge
+        .wait_seen("the result step", |seen| {
+            seen.progress()
+                .iter()
+                .any(|p| p.message.as_deref() == Some("result: success"))
+        })
+        .await;
+    let progress = bridge.seen.progress().clone();
+    assert!(progress.iter().all(|p| p.progress_token == token));
+    let values: Vec<f64> = progress.iter().map(|p| p.progress).collect();
+    assert!(
+        values.windows(2).all(|w| w[0] < w[1]),
+        "increasing: {values:?}"
+    );
+    let messages: Vec<&str> = progress
+        .iter()
+        .filter_map(|p| p.message.as_deref())
+        .collect();
+    assert!(messages[0].starts_with("turn started"), "{messages:?}");
+    assert!(messages.contains(&"tool use: Bash"), "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.starts_with("tool result")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with("assistant: ")),
+        "{messages:?}"
+    );
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn failures_are_error_results_with_reasons() {
+    let bridge = McpBridge::start().await;
+    // A turn the child reports as failed keeps its structured answer.
+    let failed = bridge.call("ask", json!({ "prompt": "ERR400" })).await;
+    assert_eq!(failed.is_error, Some(true));
+    let answer: AskResult = serde_json::from_value(structured(&failed)).unwrap();
+    assert!(!answer.ok);
+    assert_eq!(answer.api_error_status, Some(400));
+    assert!(texts(&failed)[0].contains("API Error: 400"));
+
+    // Invalid arguments: the core's check and the schema's, both as tool errors.
+    let empty = bridge.call("ask", json!({ "prompt": "  " })).await;
+    assert_eq!(empty.is_error, Some(true));
+    assert!(texts(&empty)[0].contains("-32602") && texts(&empty)[0].contains("prompt"));
+    let meta = empty.meta.as_ref().expect("error meta");
+    assert_eq!(meta.0["claude-coded/error"]["code"], -32602);
+    let unknown = bridge
+        .call("ask", json!({ "prompt": "x", "model": "y" }))
+        .await;
+    assert_eq!(unknown.is_error, Some(true));
+    let bad_limit = bridge.call("events", json!({ "limit": 0 })).await;
+    assert_eq!(bad_limit.is_error, Some(true));
+
+    // A core error (timeout) carries its code from the error table.
+    let timeout = bridge
+        .call("ask", json!({ "prompt": "SLOW 300 5", "timeoutMs": 50 }))
+        .await;
+    assert_eq!(timeout.is_error, Some(true));
+    assert!(timeout.structured_content.is_none());
+    assert_eq!(
+        timeout.meta.as_ref().unwrap().0["claude-coded/error"]["code"],
+        -32001
+    );
+
+    // An unknown tool is a protocol error.
+    let call = bridge
+        .client
+        .peer()
+        .call_tool(CallToolRequestParams::new("nope"))
+        .await;
+    assert!(call.is_err());
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_running_ask_interrupts_the_child_and_keeps_it() {
+    let bridge = McpBridge::start().await;
+    let before = bridge
+        .wait_status("ready", |s| s["child"]["ready"] == true)
+        .await;
+    let handle = bridge
+        .start_call("ask", json!({ "prompt": "SLOW 100 100" }))
+        .await;
+    bridge
+        .wait_seen("the first streamed chunk", |seen| {
+            seen.progress()
+                .iter()
+                .any(|p| p.message.as_deref() == Some("assistant: slow chunk 1"))
+        })
+        .await;
+    handle.cancel(Some("test".into())).await.expect("cancel");
+    let after = bridge
+        .wait_status("the interrupted turn to end", |s| {
+            s["turn"].is_null() && s["child"]["ready"] == true
+        })
+        .await;
+    assert_eq!(
+        after["child"]["pid"], before["child"]["pid"],
+        "the child was not restarted"
+    );
+    assert_eq!(after["child"]["restartCount"], 0);
+
+    // The child kept its session: the next ask is its second turn.
+    let next = bridge.call("ask", json!({ "prompt": "after" })).await;
+    assert_eq!(texts(&next)[0], "mock reply #2 to: after");
+    let answer: AskResult = serde_json::from_value(structured(&next)).unwrap();
+    assert_eq!(
+        answer.session_id,
+        after["child"]["sessionId"].as_str().map(str::to_owned)
+    );
+    let events: EventsResult =
+        serde_json::from_value(structured(&bridge.call("events", json!({})).await)).unwrap();
+    assert!(
+        events.events.iter().any(|e| e.kind == "turn.cancelled"),
+        "{:?}",
+        events.events
+    );
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_queued_ask_removes_it() {
+    let bridge = McpBridge::start().await;
+    let running = bridge
+        .start_call("ask", json!({ "prompt": "SLOW 50 10" }))
+        .await;
+    bridge
+        .wait_status("the first turn", |s| !s["turn"].is_null())
+        .await;
+    let queued = bridge.start_call("ask", json!({ "prompt": "never" })).await;
+    bridge
+        .wait_status("the queued ask", |s| s["queue"]["length"] == 1)
+        .await;
+    queued.cancel(None).await.expect("cancel");
+    bridge
+        .wait_status("an empty queue", |s| s["queue"]["length"] == 0)
+        .await;
+    let first = call_result(running).await;
+    assert_ne!(first.is_error, Some(true));
+    // The cancelled ask never ran: the next one is the child's second turn.
+    let next = bridge.call("ask", json!({ "prompt": "next" })).await;
+    assert_eq!(texts(&next)[0], "mock reply #2 to: next");
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn status_answers_while_an_ask_runs() {
+    let bridge = McpBridge::start().await;
+    let running = bridge
+        .start_call("ask", json!({ "prompt": "SLOW 200 5" }))
+        .await;
+    let status = bridge
+        .wait_status("the turn in flight", |s| !s["turn"].is_null())
+        .await;
+    assert_eq!(status["child"]["status"], "busy");
+    assert_ne!(call_result(running).await.is_error, Some(true));
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn ping_is_answered() {
+    let bridge = McpBridge::start().await;
+    let request = rmcp::model::ClientRequest::PingRequest(Default::default());
+    let response = bridge
+        .client
+        .peer()
+        .send_request(request)
+        .await
+        .expect("ping");
+    assert!(matches!(response, ServerResult::EmptyResult(_)));
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn log_lines_follow_the_level_the_client_set() {
+    let bridge = McpBridge::start().await;
+    bridge.call("ask", json!({ "prompt": "before" })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        bridge.seen.logs().is_empty(),
+        "no log lines before logging/setLevel"
+    );
+
+    let peer = bridge.client.peer();
+    peer.set_level(SetLevelRequestParams::new(LoggingLevel::Info))
+        .await
+        .expect("setLevel");
+    bridge.call("ask", json!({ "prompt": "logged" })).await;
+    bridge
+        .wait_seen("a turn event as a log line", |seen| {
+            seen.logs().iter().any(|l| l.data["type"] == "turn.started")
+        })
+        .await;
+    let logs = bridge.seen.logs().clone();
+    assert!(
+        logs.iter()
+            .all(|l| l.logger.as_deref() == Some("claude-coded"))
+    );
+    assert!(
+        logs.iter().all(|l| l.level != LoggingLevel::Debug),
+        "info and above only"
+    );
+
+    peer.set_level(SetLevelRequestParams::new(LoggingLevel::Error))
+        .await
+        .expect("setLevel");
+    let seen_before = bridge.seen.logs().len();
+    bridge.call("ask", json!({ "prompt": "quiet" })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(bridge.seen.logs().len(), seen_before, "nothing below error");
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn raw_child_events_only_for_clients_that_opt_in() {
+    let plain = McpBridge::start().await;
+    plain.call("ask", json!({ "prompt": "MULTI" })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(plain.seen.custom().is_empty());
+    plain.close().await;
+
+    let opted = McpBridge::connect(Connect {
+        raw_events: true,
+        ..Connect::default()
+    })
+    .await;
+    opted.call("ask", json!({ "prompt": "MULTI" })).await;
+    opted
+        .wait_seen("the result event", |seen| {
+            seen.custom()
+                .iter()
+                .any(|n| n.params.as_ref().is_some_and(|p| p["type"] == "result"))
+        })
+        .await;
+    let events = opted.seen.custom().clone();
+    assert!(
+        events
+            .iter()
+            .all(|n| n.method == claude_coded::mcp::EVENT_METHOD)
+    );
+    let first = events[0].params.clone().unwrap();
+    assert_eq!(first["seq"], 1);
+    assert_eq!(first["type"], "system");
+    assert_eq!(first["subtype"], "init");
+    assert_eq!(first["message"]["type"], "system");
+    assert!(first["requestId"].is_number() || first["requestId"].is_string());
+    opted.close().await;
+}
+
+#[tokio::test]
+async fn the_2026_07_28_discover_lifecycle_works() {
+    let bridge = McpBridge::connect(Connect {
+        discover: true,
+        ..Connect::default()
+    })
+    .await;
+    let info = bridge.client.peer_info().expect("discovered info");
+    assert_eq!(info.protocol_version, ProtocolVersion::V_2026_07_28);
+    let tools = bridge
+        .client
+        .peer()
+        .list_all_tools()
+        .await
+        .expect("tools/list");
+    assert_eq!(tools.len(), 3);
+    let result = bridge.call("ask", json!({ "prompt": "modern" })).await;
+    assert_eq!(texts(&result)[0], "mock reply #1 to: modern");
+    bridge
+        .wait_seen("progress on 2026-07-28", |seen| !seen.progress().is_empty())
+        .await;
+    bridge.close().await;
+}

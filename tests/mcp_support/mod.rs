@@ -1,0 +1,282 @@
+//! Harness for the MCP tests that use rmcp's client: spawn `claude-coded` (over the CLI
+//! double) as a child process and record every notification the client receives.
+
+#![allow(dead_code)]
+#![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the bridge still serves it.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
+    CustomNotification, Implementation, LoggingMessageNotificationParam, ProgressNotificationParam,
+    ProtocolVersion, Request, ServerResult,
+};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RequestHandle,
+    RunningService,
+};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+use crate::common::{BRIDGE, DOUBLE, READ_TIMEOUT, TempDir, wait_gone};
+
+/// Everything the client was sent besides responses.
+#[derive(Clone, Default)]
+pub struct Seen {
+    pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    pub logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
+    pub custom: Arc<Mutex<Vec<CustomNotification>>>,
+}
+
+impl Seen {
+    pub fn progress(&self) -> MutexGuard<'_, Vec<ProgressNotificationParam>> {
+        self.progress.lock().unwrap()
+    }
+    pub fn logs(&self) -> MutexGuard<'_, Vec<LoggingMessageNotificationParam>> {
+        self.logs.lock().unwrap()
+    }
+    pub fn custom(&self) -> MutexGuard<'_, Vec<CustomNotification>> {
+        self.custom.lock().unwrap()
+    }
+}
+
+pub struct TestClient {
+    info: ClientConfig,
+    seen: Seen,
+}
+
+impl ClientHandler for TestClient {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.seen.progress().push(params);
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.seen.logs().push(params);
+    }
+
+    async fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.seen.custom().push(notification);
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+}
+
+/// How to connect.
+#[derive(Default)]
+pub struct Connect {
+    /// Offered in `initialize`; rmcp's default is its newest (2026-07-28).
+    pub version: Option<ProtocolVersion>,
+    /// Declare `experimental: {"claude-coded/events": {}}`.
+    pub raw_events: bool,
+    /// Use `server/discover` and per-request `_meta` (2026-07-28) instead of `initialize`.
+    pub discover: bool,
+    pub args: Vec<String>,
+    /// The child program given as `--claude-bin` (default: the CLI double).
+    pub claude_bin: Option<String>,
+    /// Added to claude-coded's environment, which it passes on to the child.
+    pub env: Vec<(String, String)>,
+    /// Start claude-coded with only `PATH` from the test's environment (plus `HOME`,
+    /// `RUST_LOG` and `env`), so a real CLI child sees nothing of the developer's shell.
+    pub clean_env: bool,
+}
+
+pub struct McpBridge {
+    pub client: RunningService<RoleClient, TestClient>,
+    pub seen: Seen,
+    pub dir: TempDir,
+    pub pid: i32,
+}
+
+impl McpBridge {
+    pub async fn start() -> McpBridge {
+        McpBridge::connect(Connect::default()).await
+    }
+
+    pub async fn connect(options: Connect) -> McpBridge {
+        let dir = TempDir::new("mcp");
+        let transport =
+            TokioChildProcess::new(bridge_command(&dir, &options)).expect("spawn claude-coded");
+        let pid = transport.id().expect("a pid") as i32;
+        let seen = Seen::default();
+        let handler = TestClient {
+            info: client_config(&options),
+            seen: seen.clone(),
+        };
+        let serving = async {
+            if options.discover {
+                let lifecycle = ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                };
+                handler
+                    .serve_with_lifecycle(transport, lifecycle)
+                    .await
+                    .expect("discover")
+            } else {
+                handler.serve(transport).await.expect("initialize")
+            }
+        };
+        let client = tokio::time::timeout(READ_TIMEOUT, serving)
+            .await
+            .expect("handshake timed out");
+        McpBridge {
+            client,
+            seen,
+            dir,
+            pid,
+        }
+    }
+
+    /// Calls a tool and waits for its result (a JSON-RPC error panics).
+    pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
+        let params = call_params(tool, arguments);
+        let call = self.client.peer().call_tool(params);
+        tokio::time::timeout(READ_TIMEOUT, call)
+            .await
+            .expect("tool call timed out")
+            .unwrap_or_else(|e| panic!("{tool} failed: {e}"))
+    }
+
+    /// Starts a tool call that the test may cancel.
+    pub async fn start_call(&self, tool: &str, arguments: Value) -> RequestHandle<RoleClient> {
+        let request = ClientRequest::CallToolRequest(Request::new(call_params(tool, arguments)));
+        self.client
+            .peer()
+            .send_cancellable_request(request, PeerRequestOptions::no_options())
+            .await
+            .expect("send tools/call")
+    }
+
+    pub async fn status(&self) -> Value {
+        structured(&self.call("status", json!({})).await)
+    }
+
+    /// Waits until `status` satisfies `pred`, or panics with the last one.
+    pub async fn wait_status(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+        loop {
+            let status = self.status().await;
+            if pred(&status) {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; last status: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `pred` holds for what the client has seen.
+    pub async fn wait_seen(&self, what: &str, pred: impl Fn(&Seen) -> bool) {
+        let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+        while !pred(&self.seen) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Closes the client's side (stdin EOF for the bridge) and waits for the bridge to exit,
+    /// so its state directory is removed only after it is done with it.
+    pub async fn close(self) {
+        let _ = self.client.cancel().await;
+        assert!(
+            wait_gone(self.pid, READ_TIMEOUT).await,
+            "claude-coded did not exit after stdin closed"
+        );
+    }
+}
+
+/// The result of a cancellable call.
+pub async fn call_result(handle: RequestHandle<RoleClient>) -> CallToolResult {
+    let response = tokio::time::timeout(READ_TIMEOUT, handle.await_response())
+        .await
+        .expect("tool call timed out")
+        .expect("tool call failed");
+    match response {
+        ServerResult::CallToolResult(result) => result,
+        other => panic!("not a tool result: {other:?}"),
+    }
+}
+
+pub fn structured(result: &CallToolResult) -> Value {
+    result
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("no structured content in {result:?}"))
+}
+
+pub fn texts(result: &CallToolResult) -> Vec<String> {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect()
+}
+
+fn call_params(tool: &str, arguments: Value) -> CallToolRequestParams {
+    let Value::Object(arguments) = arguments else {
+        panic!("arguments must be an object");
+    };
+    CallToolRequestParams::new(tool.to_string()).with_arguments(arguments)
+}
+
+fn client_config(options: &Connect) -> ClientConfig {
+    let mut capabilities = ClientCapabilities::default();
+    if options.raw_events {
+        let mut experimental = std::collections::BTreeMap::new();
+        experimental.insert("claude-coded/events".to_string(), serde_json::Map::new());
+        capabilities.experimental = Some(experimental);
+    }
+    let mut config =
+        ClientConfig::new(capabilities, Implementation::new("claude-coded-tests", "0"));
+    if let Some(version) = &options.version {
+        config.protocol_version = version.clone();
+    }
+    config
+}
+
+fn bridge_command(dir: &TempDir, options: &Connect) -> Command {
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir_all(&cwd).expect("create cwd");
+    let mut command = Command::new(BRIDGE);
+    if options.clean_env {
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    }
+    command
+        .arg("--claude-bin")
+        .arg(options.claude_bin.as_deref().unwrap_or(DOUBLE))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--cwd")
+        .arg(&cwd)
+        .args(&options.args)
+        .env(
+            "RUST_LOG",
+            std::env::var("CLAUDE_CODED_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .env("HOME", dir.path())
+        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    command
+}
