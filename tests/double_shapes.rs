@@ -67,8 +67,13 @@ struct Fixture {
     expected: Vec<Value>,
 }
 
+/// The committed fixtures, or `CAPTURE_FIXTURES_DIR` (as for the capture tool), so a
+/// fresh capture can be checked against the double before it replaces the committed one.
 fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cli")
+    match std::env::var_os("CAPTURE_FIXTURES_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cli"),
+    }
 }
 
 fn type_of(v: &Value) -> &str {
