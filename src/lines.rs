@@ -139,3 +139,158 @@ mod tests {
         );
     }
 }
+
+/// Properties over arbitrary bytes, chunk boundaries and limits, against a plain model:
+/// split on `\n`, a last piece without newline still counts, pieces over the limit are
+/// reported by length only. Matching the model frame for frame means the frames
+/// reassemble the input exactly (lines joined with `\n`, skipped lengths included) and
+/// that no returned line is ever longer than the limit.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, ReadBuf};
+
+    /// Hands the input out in the given pieces, so a line can be cut anywhere.
+    struct Chunked {
+        chunks: Vec<Vec<u8>>,
+        index: usize,
+        offset: usize,
+    }
+
+    impl AsyncRead for Chunked {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            unreachable!("LineReader only uses the AsyncBufRead side")
+        }
+    }
+
+    impl AsyncBufRead for Chunked {
+        fn poll_fill_buf(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<std::io::Result<&[u8]>> {
+            let this = self.get_mut();
+            while this.index < this.chunks.len() && this.offset == this.chunks[this.index].len() {
+                this.index += 1;
+                this.offset = 0;
+            }
+            Poll::Ready(Ok(match this.chunks.get(this.index) {
+                Some(chunk) => &chunk[this.offset..],
+                None => &[],
+            }))
+        }
+
+        fn consume(self: Pin<&mut Self>, amt: usize) {
+            self.get_mut().offset += amt;
+        }
+    }
+
+    fn cut(input: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
+        let mut chunks = Vec::new();
+        let mut rest = input;
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (head, tail) = rest.split_at((*size).min(rest.len()));
+            chunks.push(head.to_vec());
+            rest = tail;
+        }
+        chunks
+    }
+
+    fn model(input: &[u8], max: usize) -> Vec<Frame> {
+        let mut pieces: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
+        // `split` always yields a last piece: empty when the input ends with `\n`.
+        let last = pieces.pop().unwrap_or_default();
+        if !last.is_empty() {
+            pieces.push(last);
+        }
+        let mut frames: Vec<Frame> = pieces
+            .into_iter()
+            .map(|piece| {
+                if piece.len() > max {
+                    Frame::TooLong { len: piece.len() }
+                } else {
+                    Frame::Line(trim_cr(piece.to_vec()))
+                }
+            })
+            .collect();
+        frames.push(Frame::Eof);
+        frames
+    }
+
+    /// Runs a future whose reader is always ready: no runtime needed, nothing to wait for.
+    fn ready<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("an always-ready reader left the line reader pending"),
+        }
+    }
+
+    fn read_all<R: AsyncBufRead + Unpin>(source: R, max: usize) -> Vec<Frame> {
+        ready(async {
+            let mut reader = LineReader::new(source, max);
+            let mut frames = Vec::new();
+            loop {
+                let frame = reader.next_frame().await.unwrap();
+                let eof = frame == Frame::Eof;
+                frames.push(frame);
+                if eof {
+                    return frames;
+                }
+            }
+        })
+    }
+
+    /// Bytes with many newlines and carriage returns, so lines are short and varied.
+    /// (Mapped from plain bytes: a per-byte `prop_oneof` is slow to generate.)
+    fn input() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(any::<u8>(), 0..400).prop_map(|bytes| {
+            bytes
+                .into_iter()
+                .map(|b| match b {
+                    0..=39 => b'\n',
+                    40..=59 => b'\r',
+                    60..=159 => b'a' + b % 3,
+                    _ => b,
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn frames_match_the_model_for_any_cuts_and_limit(
+            input in input(),
+            sizes in prop::collection::vec(1usize..48, 1..8),
+            max in 0usize..64,
+        ) {
+            let source = Chunked { chunks: cut(&input, &sizes), index: 0, offset: 0 };
+            let frames = read_all(source, max);
+            prop_assert_eq!(&frames, &model(&input, max));
+            for frame in &frames {
+                if let Frame::Line(line) = frame {
+                    prop_assert!(line.len() <= max);
+                }
+            }
+        }
+
+        #[test]
+        fn after_eof_the_reader_keeps_saying_eof(input in input(), max in 0usize..64) {
+            let mut reader = LineReader::new(&input[..], max);
+            while ready(reader.next_frame()).unwrap() != Frame::Eof {}
+            prop_assert_eq!(ready(reader.next_frame()).unwrap(), Frame::Eof);
+        }
+    }
+}

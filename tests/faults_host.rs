@@ -14,8 +14,10 @@ async fn two_daemons_for_one_project_take_separate_instances() {
     let state = shared.path().join("state");
     let state_arg = state.to_str().unwrap().to_string();
     let mut first = Bridge::start_with(Options::default().args(&["--state-dir", &state_arg]));
+    // The first must hold its lock before the second starts, or they may swap numbers.
+    let a = first.status().await;
     let mut second = Bridge::start_with(Options::default().args(&["--state-dir", &state_arg]));
-    let (a, b) = (first.status().await, second.status().await);
+    let b = second.status().await;
     assert_eq!(a["daemon"]["instance"], 1);
     assert_eq!(b["daemon"]["instance"], 2);
     assert_ne!(a["identity"]["daemonId"], b["identity"]["daemonId"]);

@@ -195,3 +195,121 @@ mod tests {
         assert_eq!(value["type"], "user");
     }
 }
+
+/// Properties over arbitrary child output: nothing the child prints can panic the parser,
+/// and JSON objects are classified by their `type` alone, whatever else they hold.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Map;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::vec(("[a-z_]{0,8}", inner), 0..6)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A `type` the parser treats specially, or any other string.
+    fn kind() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("result".to_string()),
+            Just("control_response".to_string()),
+            Just("control_request".to_string()),
+            Just("keep_alive".to_string()),
+            Just("assistant".to_string()),
+            ".{0,16}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_bytes_are_classified_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let is_json = serde_json::from_slice::<Value>(&bytes).is_ok();
+            match parse_line(&bytes) {
+                ChildLine::NotJson(text) => {
+                    prop_assert!(!is_json);
+                    prop_assert_eq!(text, String::from_utf8_lossy(&bytes).into_owned());
+                }
+                _ => prop_assert!(is_json),
+            }
+        }
+
+        #[test]
+        fn objects_are_classified_by_their_string_type_wherever_it_is(
+            fields in prop::collection::vec(("[a-z_]{1,8}", json()), 0..6),
+            at in any::<prop::sample::Index>(),
+            kind in kind(),
+        ) {
+            // "type" at any position among the other keys: key order must not matter.
+            let mut pairs: Vec<(String, Value)> =
+                fields.into_iter().filter(|(k, _)| k != "type").collect();
+            pairs.insert(at.index(pairs.len() + 1), ("type".into(), Value::from(kind.clone())));
+            let object = Value::Object(pairs.into_iter().collect::<Map<_, _>>());
+            // What the child's bytes parse to (floats may not round-trip bit for bit).
+            let line = object.to_string();
+            let parsed: Value = serde_json::from_str(&line).unwrap();
+            let has_id = |v: &Value| v.get("request_id").is_some_and(Value::is_string);
+            let got = parse_line(line.as_bytes());
+            match kind.as_str() {
+                "result" => prop_assert_eq!(got, ChildLine::Result(parsed)),
+                "keep_alive" => prop_assert_eq!(got, ChildLine::KeepAlive),
+                "control_response" if has_id(&parsed["response"]) => {
+                    let is_response = matches!(got, ChildLine::ControlResponse { .. });
+                    prop_assert!(is_response);
+                }
+                "control_request" if has_id(&parsed) => {
+                    let is_request = matches!(got, ChildLine::ControlRequest { .. });
+                    prop_assert!(is_request);
+                }
+                // A control line without its request id cannot be answered: not a message.
+                "control_response" | "control_request" => {
+                    prop_assert_eq!(got, ChildLine::Untyped(parsed))
+                }
+                _ => prop_assert_eq!(got, ChildLine::Message(parsed)),
+            }
+        }
+
+        #[test]
+        fn values_without_a_string_type_are_untyped(value in json()) {
+            let line = value.to_string();
+            let parsed: Value = serde_json::from_str(&line).unwrap();
+            prop_assume!(!parsed.get("type").is_some_and(Value::is_string));
+            prop_assert_eq!(parse_line(line.as_bytes()), ChildLine::Untyped(parsed));
+        }
+
+        #[test]
+        fn any_prompt_is_one_line_that_carries_it_intact(prompt in any::<String>()) {
+            let line = user_message(&prompt);
+            prop_assert!(line.ends_with('\n'));
+            prop_assert_eq!(line.matches('\n').count(), 1);
+            let value: Value = serde_json::from_str(line.trim_end()).unwrap();
+            prop_assert_eq!(&value["message"]["content"], &Value::from(prompt));
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = "[".repeat(100_000);
+        assert!(matches!(parse_line(deep.as_bytes()), ChildLine::NotJson(_)));
+        let objects = r#"{"type":"x","a":"#.repeat(100_000);
+        assert!(matches!(
+            parse_line(objects.as_bytes()),
+            ChildLine::NotJson(_)
+        ));
+    }
+}

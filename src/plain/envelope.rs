@@ -162,3 +162,137 @@ mod tests {
         assert!(utf8.error.to_string().contains("UTF-8"));
     }
 }
+
+/// JSON-RPC 2.0's rules as properties over arbitrary lines and request-shaped objects:
+/// nothing panics, a request is never mistaken for a notification (or the reverse), an
+/// answer never carries an id the client did not send, and every well-formed request or
+/// notification is accepted whatever other fields come with it.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,8}".prop_map(Value::from),
+        ]
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        scalar().prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::vec(("[a-z]{0,6}", inner), 0..4)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Each member absent (`None`) or of any type, valid ones more often.
+    fn member(valid: impl Strategy<Value = Value>) -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            2 => Just(None),
+            4 => valid.prop_map(Some),
+            2 => json().prop_map(Some),
+        ]
+    }
+
+    fn request() -> impl Strategy<Value = Map<String, Value>> {
+        let id = prop_oneof![
+            ".{0,6}".prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            Just(Value::Null)
+        ];
+        let params = prop_oneof![
+            Just(Value::Null),
+            prop::collection::vec(("[a-z]{1,6}", json()), 0..3)
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+        ];
+        (
+            member(Just(Value::from("2.0"))),
+            member(id),
+            member("[a-z/]{0,8}".prop_map(Value::from)),
+            member(params),
+            member(json()),
+            prop::collection::vec(("[a-z]{1,6}", json()), 0..2),
+        )
+            .prop_map(|(jsonrpc, id, method, params, result, extra)| {
+                let mut object: Map<String, Value> = extra.into_iter().collect();
+                let members = [
+                    ("jsonrpc", jsonrpc),
+                    ("id", id),
+                    ("method", method),
+                    ("params", params),
+                    ("result", result),
+                ];
+                for (key, value) in members {
+                    object.remove(key);
+                    if let Some(value) = value {
+                        object.insert(key.to_string(), value);
+                    }
+                }
+                object
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn any_bytes_parse_or_get_a_parse_error_with_a_null_id(
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let is_json = serde_json::from_slice::<Value>(&bytes).is_ok();
+            match parse(&bytes) {
+                Err(Rejected { id, error }) if matches!(*error, RpcError::Parse(_)) => {
+                    prop_assert!(!is_json);
+                    prop_assert_eq!(id, Value::Null);
+                }
+                _ => prop_assert!(is_json),
+            }
+        }
+
+        #[test]
+        fn requests_and_notifications_follow_the_spec(object in request()) {
+            let line = Value::Object(object).to_string();
+            // Compare with what the line parses to (floats may not round-trip bit for bit).
+            let object: Map<String, Value> = serde_json::from_str(&line).unwrap();
+            let sent_id = object.get("id");
+            let id_ok = matches!(
+                sent_id,
+                None | Some(Value::String(_) | Value::Number(_) | Value::Null)
+            );
+            let well_formed = object.get("jsonrpc") == Some(&Value::from("2.0"))
+                && id_ok
+                && object.get("method").is_some_and(Value::is_string)
+                && matches!(object.get("params"), None | Some(Value::Null | Value::Object(_)));
+            match parse(line.as_bytes()) {
+                Ok(Incoming::Call { id, method, .. }) => {
+                    prop_assert!(well_formed);
+                    prop_assert_eq!(Some(&id), sent_id);
+                    prop_assert_eq!(Some(&Value::from(method)), object.get("method"));
+                }
+                Ok(Incoming::Notification { .. }) => {
+                    prop_assert!(well_formed);
+                    prop_assert!(sent_id.is_none());
+                }
+                Ok(Incoming::Response { id }) => {
+                    prop_assert!(!object.contains_key("method"));
+                    prop_assert!(object.contains_key("result") || object.contains_key("error"));
+                    prop_assert_eq!(&id, sent_id.unwrap_or(&Value::Null));
+                }
+                Err(Rejected { id, .. }) => {
+                    prop_assert!(!well_formed);
+                    // Never an id the client did not send.
+                    prop_assert!(id.is_null() || Some(&id) == sent_id);
+                }
+            }
+        }
+    }
+}

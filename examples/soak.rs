@@ -1,0 +1,121 @@
+//! Soak test: one claude-coded bridge over the CLI double, fed a long seeded random mix of
+//! asks (normal, failing turns, crashes, kills, hangs, garbage, slow and huge output, tool
+//! processes, pipelined up to N deep) with `status` polled along the way; then checks that
+//! every ask got exactly one answer of the right kind, that the bridge exits 0 on stdin
+//! EOF, and that none of its processes is left. Prints a summary table; exits 1 on any
+//! problem. The same driver runs 100 asks in CI (`tests/soak_short.rs`).
+//!
+//! ```sh
+//! cargo run --release --example soak -- --asks 1000 [--seed N] [--in-flight N]
+//! ```
+//!
+//! The bridge and the double are the `claude-coded` and `claude-double` binaries of the
+//! same build (built first when missing); `--bridge PATH` and `--double PATH` override.
+
+#[path = "../tests/soak/mod.rs"]
+mod soak;
+
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let settings = match settings() {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("soak: {message}");
+            eprintln!(
+                "usage: soak [--asks N] [--seed N] [--in-flight N] [--bridge PATH] [--double PATH]"
+            );
+            std::process::exit(2);
+        }
+    };
+    println!(
+        "soak: {} asks, seed {}, up to {} in flight (rerun with --seed {})",
+        settings.asks, settings.seed, settings.max_in_flight, settings.seed
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("soak: {err}");
+            std::process::exit(1);
+        }
+    };
+    let report = runtime.block_on(soak::run(&settings));
+    print!("{}", report.render());
+    std::process::exit(if report.problems.is_empty() { 0 } else { 1 });
+}
+
+fn settings() -> Result<soak::Settings, String> {
+    let mut asks = 1000;
+    let mut seed = soak::clock_seed();
+    let mut in_flight = 8;
+    let mut bridge = None;
+    let mut double = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        let number = |v: String| v.parse::<u64>().map_err(|e| format!("{v}: {e}"));
+        match arg.as_str() {
+            "--asks" => asks = number(value()?)? as usize,
+            "--seed" => seed = number(value()?)?,
+            "--in-flight" => in_flight = (number(value()?)? as usize).max(1),
+            "--bridge" => bridge = Some(PathBuf::from(value()?)),
+            "--double" => double = Some(PathBuf::from(value()?)),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let (bridge, double) = match (bridge, double) {
+        (Some(bridge), Some(double)) => (bridge, double),
+        (bridge, double) => {
+            let (built_bridge, built_double) = binaries()?;
+            (
+                bridge.unwrap_or(built_bridge),
+                double.unwrap_or(built_double),
+            )
+        }
+    };
+    Ok(soak::Settings {
+        asks,
+        seed,
+        max_in_flight: in_flight,
+        bridge,
+        double,
+    })
+}
+
+/// `claude-coded` and `claude-double` beside this example's target directory, built with
+/// the same profile by cargo (`cargo run --example` does not build the package's binaries).
+fn binaries() -> Result<(PathBuf, PathBuf), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/<profile>/examples/soak -> target/<profile>/
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot find the target directory")?
+        .to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "--bin", "claude-coded", "--bin", "claude-double"]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    if let Ok(manifest) = std::env::var("CARGO_MANIFEST_DIR") {
+        build.current_dir(manifest);
+    }
+    let status = build
+        .status()
+        .map_err(|e| format!("cannot run cargo to build the binaries: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the binaries failed: {status}"));
+    }
+    let bridge = dir.join("claude-coded");
+    let double = dir.join("claude-double");
+    for path in [&bridge, &double] {
+        if !path.is_file() {
+            return Err(format!("{} not found", path.display()));
+        }
+    }
+    Ok((bridge, double))
+}

@@ -1,0 +1,100 @@
+//! What `/proc` tells about processes: peak memory, children, and every process that
+//! belongs to one daemon (found by the `CLAUDE_CODED_DAEMON_ID` its child and the
+//! child's own processes inherit, so a leak is found even after reparenting to init).
+
+#![allow(dead_code)]
+
+/// Peak resident set size (`VmHWM`) of `pid`, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_field_kib(pid, "VmHWM:")
+}
+
+/// Current resident set size (`VmRSS`) of `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_field_kib(pid, "VmRSS:")
+}
+
+fn status_field_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// State letter and parent pid of `pid` (from `/proc/<pid>/stat`).
+pub fn state_and_parent(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    Some((state, parent))
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    state_and_parent(pid).is_some_and(|(state, _)| state != 'Z')
+}
+
+fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Processes whose parent is `pid`, zombies included (a zombie is a child not reaped).
+pub fn children_of(pid: u32) -> Vec<(u32, char)> {
+    all_pids()
+        .into_iter()
+        .filter_map(|p| match state_and_parent(p) {
+            Some((state, parent)) if parent == pid => Some((p, state)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Live processes started for the daemon `daemon_id`: its guard, the CLI and anything
+/// the CLI started, wherever they were reparented.
+pub fn processes_of_daemon(daemon_id: &str) -> Vec<u32> {
+    let needle = format!("CLAUDE_CODED_DAEMON_ID={daemon_id}");
+    all_pids()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .filter(|pid| alive(*pid))
+        .collect()
+}
+
+/// Waits up to `limit` for every process of `daemon_id` to be gone; returns the survivors.
+pub fn survivors_of_daemon(daemon_id: &str, limit: std::time::Duration) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = processes_of_daemon(daemon_id);
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The command line of `pid`, for messages about survivors.
+pub fn command_line(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            String::from_utf8_lossy(&raw)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}

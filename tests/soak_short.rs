@@ -1,0 +1,37 @@
+//! The soak in CI: 100 asks of the seeded random mix through a spawned bridge (the long
+//! run is `cargo run --release --example soak -- --asks 1000`; the driver and what it
+//! checks are in `tests/soak/mod.rs`). The seed is printed; `SOAK_SEED` replays one.
+
+mod soak;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_mixed_asks_are_each_answered_once_and_nothing_is_left_behind() {
+    let seed = std::env::var("SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(soak::clock_seed);
+    let settings = soak::Settings {
+        asks: 100,
+        seed,
+        max_in_flight: 6,
+        bridge: env!("CARGO_BIN_EXE_claude-coded").into(),
+        double: env!("CARGO_BIN_EXE_claude-double").into(),
+    };
+    let report = soak::run(&settings).await;
+    println!("{}", report.render());
+    assert!(
+        report.problems.is_empty(),
+        "soak failed (SOAK_SEED={seed}):\n{}",
+        report.render()
+    );
+    assert_eq!(report.asks_answered, 100);
+    assert_eq!(report.exit_code, Some(0));
+    // The mix did exercise the failure paths (100 asks make each of these near certain).
+    let errors: usize = report
+        .answers
+        .iter()
+        .filter(|(answer, _)| matches!(answer, soak::Answer::Error(_)))
+        .map(|(_, count)| count)
+        .sum();
+    assert!(errors > 0 && report.restarts > 0, "{}", report.render());
+}
