@@ -48,6 +48,14 @@
 //! and has `PR_SET_PDEATHSIG`: when the bridge dies, even by SIGKILL, the guard kills the
 //! whole group, the CLI's own tool processes included.
 
+//!
+//! # Embedding
+//!
+//! [`daemon::Daemon`] can run inside another program, but the child is started through the
+//! current executable's guard mode (`<exe> __guard <cli> ...`, see [`guard`]), so such a
+//! program must call [`guard::main_if_guard`] first thing in `main` and exit with its code
+//! when it returns `Some`.
+
 pub mod api;
 pub mod child;
 pub mod cli;

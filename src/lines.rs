@@ -17,7 +17,7 @@ pub enum Frame {
     Eof,
 }
 
-/// Reads lines of at most `max` bytes.
+/// Reads lines of at most `max` bytes (a trailing `\r` counts toward the limit).
 pub struct LineReader<R> {
     reader: R,
     max: usize,

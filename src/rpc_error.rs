@@ -45,6 +45,8 @@ pub enum RpcError {
     MethodNotFound(String),
     #[error("invalid params: {0}")]
     InvalidParams(String),
+    #[error("invalid params: {field}: {message}")]
+    InvalidParam { field: String, message: String },
     #[error(
         "request too large: the line has {len} bytes, the limit is {limit} (--max-request-bytes)"
     )]
@@ -68,6 +70,9 @@ impl RpcError {
             RpcError::InvalidRequest(_) => (code::INVALID_REQUEST, None),
             RpcError::MethodNotFound(m) => (code::METHOD_NOT_FOUND, Some(json!({ "method": m }))),
             RpcError::InvalidParams(_) => (code::INVALID_PARAMS, None),
+            RpcError::InvalidParam { field, .. } => {
+                (code::INVALID_PARAMS, Some(json!({ "field": field })))
+            }
             RpcError::RequestTooLarge { len, limit } => (
                 code::REQUEST_TOO_LARGE,
                 Some(json!({ "length": len, "limit": limit })),

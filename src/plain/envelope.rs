@@ -10,6 +10,9 @@ pub enum Incoming {
     /// A request: must be answered.
     Call {
         id: Value,
+        /// The id as the client wrote it, for the answer: a number beyond 64 bits (or
+        /// with digits a float cannot hold) must come back exactly as sent.
+        raw_id: String,
         method: String,
         params: Option<Value>,
     },
@@ -33,6 +36,35 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, Rejected> {
         id: Value::Null,
         error: Box::new(RpcError::Parse(parse_problem(bytes, &err))),
     })?;
+    let lossy_id = value
+        .get("id")
+        .is_some_and(|id| id.is_number() && id.as_i64().is_none() && id.as_u64().is_none());
+    let incoming = classify_value(value)?;
+    Ok(match incoming {
+        Incoming::Call {
+            id, method, params, ..
+        } if lossy_id => Incoming::Call {
+            raw_id: raw_id(bytes).unwrap_or_else(|| id.to_string()),
+            id,
+            method,
+            params,
+        },
+        other => other,
+    })
+}
+
+/// The `id` member's text exactly as it appears in the line.
+fn raw_id(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow)]
+        id: Option<&'a serde_json::value::RawValue>,
+    }
+    let only: IdOnly = serde_json::from_slice(bytes).ok()?;
+    only.id.map(|raw| raw.get().to_string())
+}
+
+fn classify_value(value: Value) -> Result<Incoming, Rejected> {
     let object = match value {
         Value::Object(object) => object,
         Value::Array(_) => {
@@ -83,7 +115,12 @@ fn classify(mut object: Map<String, Value>) -> Result<Incoming, Rejected> {
         Some(_) => return Err(invalid(reply_id, "params must be an object")),
     };
     Ok(match id {
-        Some(id) => Incoming::Call { id, method, params },
+        Some(id) => Incoming::Call {
+            raw_id: id.to_string(),
+            id,
+            method,
+            params,
+        },
         None => Incoming::Notification { method },
     })
 }
@@ -124,6 +161,7 @@ mod tests {
             call,
             Incoming::Call {
                 id: json!(7),
+                raw_id: "7".into(),
                 method: "ask".into(),
                 params: Some(json!({"prompt": "x"}))
             }

@@ -147,14 +147,21 @@ fn events(params: Params<'_>, daemon: &Daemon) -> MethodResult<EventsResult> {
 /// Named params into `T`; absent params count as `{}`. Errors name the field.
 fn parse<T: DeserializeOwned>(params: &Params<'_>) -> MethodResult<T> {
     let raw = params.as_str().unwrap_or("{}");
-    serde_json::from_str(raw).map_err(|e| {
-        let message = e.to_string();
+    let mut deserializer = serde_json::Deserializer::from_str(raw);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        let message = e.inner().to_string();
         // serde appends " at line 1 column N", which means nothing to the caller.
         let message = message
             .split(" at line ")
             .next()
             .unwrap_or(&message)
             .to_string();
-        RpcError::InvalidParams(message).to_error_object()
+        let error = match field.as_str() {
+            // The problem is with the object itself (missing or unknown field, named already).
+            "." => RpcError::InvalidParams(message),
+            _ => RpcError::InvalidParam { field, message },
+        };
+        error.to_error_object()
     })
 }

@@ -148,7 +148,12 @@ impl Server {
             return;
         }
         match envelope::parse(line) {
-            Ok(Incoming::Call { id, method, params }) => self.on_call(id, method, params),
+            Ok(Incoming::Call {
+                id,
+                raw_id,
+                method,
+                params,
+            }) => self.on_call(id, raw_id, method, params),
             Ok(Incoming::Notification { method }) => {
                 tracing::debug!(%method, "ignoring a notification (no id, so no answer is owed)");
             }
@@ -163,8 +168,8 @@ impl Server {
         self.reply_error(Value::Null, &RpcError::RequestTooLarge { len, limit });
     }
 
-    fn on_call(&mut self, id: Value, method: String, params: Option<Value>) {
-        let key = id.to_string();
+    fn on_call(&mut self, id: Value, raw_id: String, method: String, params: Option<Value>) {
+        let key = raw_id;
         if !lock(&self.in_flight).insert(key.clone()) {
             let error = RpcError::InvalidRequest(format!(
                 "id {key} is already used by a request in flight"
@@ -189,7 +194,7 @@ impl Server {
         self.tasks.spawn(async move {
             let line = call(callback, params, ctx).await;
             lock(&in_flight).remove(&key);
-            let _ = out.send(with_id(&id, &line)).await;
+            let _ = out.send(with_id(&key, &line)).await;
         });
     }
 
@@ -237,7 +242,7 @@ fn error_body(error: &RpcError) -> String {
 }
 
 /// Re-frames jsonrpsee's response under the request's own id.
-fn with_id(id: &Value, response: &str) -> String {
+fn with_id(id: &str, response: &str) -> String {
     #[derive(serde::Deserialize)]
     struct Body<'a> {
         #[serde(borrow)]
@@ -245,7 +250,6 @@ fn with_id(id: &Value, response: &str) -> String {
         #[serde(borrow)]
         error: Option<&'a RawValue>,
     }
-    let id = id.to_string();
     match serde_json::from_str::<Body>(response) {
         Ok(Body {
             result: Some(r), ..
