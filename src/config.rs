@@ -66,7 +66,7 @@ pub struct ConfigArgs {
     #[arg(long, global = true, env = "CLAUDE_CODED_CWD", value_name = "DIR")]
     pub cwd: Option<PathBuf>,
     /// Directory for identity.json, daemon-state.json and events.jsonl
-    /// [default: $XDG_STATE_HOME/claude-coded/<cwd-key>]
+    /// [default: $XDG_STATE_HOME/claude-coded/CWD-KEY]
     #[arg(
         long,
         global = true,

@@ -84,20 +84,24 @@ async fn concurrent_asks_are_served_one_at_a_time_in_order() {
     let a = bridge.request("ask", json!({"prompt": "SLOW 50 2"})).await;
     let b = bridge.request("ask", json!({"prompt": "bravo"})).await;
     let c = bridge.request("ask", json!({"prompt": "charlie"})).await;
-    let mut order = Vec::new();
     let mut results = std::collections::HashMap::new();
-    while order.len() < 3 {
+    while results.len() < 3 {
         let message = bridge.next_message().await;
         if let Some(id) = message
             .get("id")
             .filter(|_| message.get("method").is_none())
         {
-            order.push(id.clone());
             results.insert(id.to_string(), message["result"].clone());
         }
     }
-    assert_eq!(order, vec![a, b.clone(), c.clone()]);
-    // The double numbers its turns: the second and third turns got the second and third prompts.
+    // The child ran them in the order they were sent: its result_index counts its turns
+    // (responses themselves may be written in any order, each by its own task).
+    let index = |id: &Value| results[&id.to_string()]["raw"]["result_index"].clone();
+    assert_eq!(
+        [index(&a), index(&b), index(&c)],
+        [json!(0), json!(1), json!(2)]
+    );
+    // And each turn got its own prompt.
     assert_eq!(results[&b.to_string()]["result"], "mock reply #2 to: bravo");
     assert_eq!(
         results[&c.to_string()]["result"],

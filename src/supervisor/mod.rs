@@ -1,6 +1,6 @@
 //! The supervisor of one child, as an actor.
 //!
-//! [`Supervisor`] is a cloneable handle; one task ([`actor`]) owns the process, the FIFO of
+//! [`Supervisor`] is a cloneable handle; one task (`actor`) owns the process, the FIFO of
 //! waiting asks and the turn in flight, and is driven by [`Control`] messages, events
 //! from the child's pipes, and timers. The actor publishes a [`Snapshot`] after every
 //! step so `status` never waits behind a running turn.

@@ -1,0 +1,106 @@
+//! Commands from the handles: asks, cancels, restarts.
+
+use super::*;
+
+impl Actor {
+    pub(super) fn on_control(&mut self, command: Control) {
+        match command {
+            Control::Ask(request) => self.on_ask(request),
+            Control::Cancel { turn_id } => self.on_cancel(turn_id),
+            Control::Restart { done } => {
+                let outcome = self.on_restart();
+                let _ = done.send(outcome);
+            }
+            // Handled in `serve`, which owns the receivers the stop sequence needs.
+            Control::Stop { .. } => {}
+        }
+    }
+
+    pub(super) fn on_ask(&mut self, request: AskRequest) {
+        self.state.totals.asks += 1;
+        if self.stopping {
+            return self.refuse(request, AskError::Stopping);
+        }
+        if self.queue.len() >= self.config.queue_size {
+            let error = AskError::QueueFull {
+                waiting: self.queue.len(),
+                capacity: self.config.queue_size,
+            };
+            return self.refuse(request, error);
+        }
+        if self.state.child.status == ChildStatus::Failed {
+            // Maybe the user fixed the cause (installed the CLI): try once more now.
+            self.spawn_child();
+            if self.state.child.status == ChildStatus::Failed {
+                let reason = self.state.child.last_error.clone().unwrap_or_default();
+                return self.refuse(request, AskError::Unavailable { reason });
+            }
+        }
+        self.events.record(
+            Level::Debug,
+            "turn.queued",
+            format!("ask {} queued", request.turn_id),
+            json!({ "turnId": request.turn_id, "waiting": self.queue.len() }),
+        );
+        self.queue.push_back(request);
+    }
+
+    pub(super) fn on_cancel(&mut self, turn_id: u64) {
+        if let Some(pos) = self.queue.iter().position(|r| r.turn_id == turn_id) {
+            if let Some(request) = self.queue.remove(pos) {
+                self.record_cancel(turn_id, "removed from the queue");
+                let _ = request.reply.send(Err(AskError::Cancelled));
+            }
+            return;
+        }
+        let running = self.turn.as_ref().is_some_and(|t| t.id == turn_id);
+        if running {
+            self.record_cancel(turn_id, "interrupting the running turn");
+            self.abandon_turn(AskError::Cancelled);
+        }
+    }
+
+    pub(super) fn on_restart(&mut self) -> RestartOutcome {
+        self.failed_starts.clear();
+        self.state.child.consecutive_failures = 0;
+        if self.stopping {
+            return RestartOutcome { killed_pid: None };
+        }
+        let killed_pid = self.child.as_ref().map(|c| c.pid);
+        self.events.record(
+            Level::Info,
+            "child.restart.requested",
+            "restart requested",
+            json!({ "pid": killed_pid }),
+        );
+        match killed_pid {
+            // The exit path restarts it at once (a deliberate kill is not a failure).
+            Some(_) => self.kill_child("restart requested"),
+            None => {
+                self.state.child.restart_count += 1;
+                self.spawn_child();
+            }
+        }
+        RestartOutcome { killed_pid }
+    }
+
+    pub(super) fn record_cancel(&self, turn_id: u64, what: &str) {
+        self.events.record(
+            Level::Info,
+            "turn.cancelled",
+            format!("ask {turn_id} cancelled by the caller: {what}"),
+            json!({ "turnId": turn_id }),
+        );
+    }
+
+    pub(super) fn refuse(&mut self, request: AskRequest, error: AskError) {
+        self.state.totals.asks_errored += 1;
+        self.events.record(
+            Level::Warn,
+            "turn.rejected",
+            format!("ask {} rejected: {error}", request.turn_id),
+            json!({ "turnId": request.turn_id }),
+        );
+        let _ = request.reply.send(Err(error));
+    }
+}

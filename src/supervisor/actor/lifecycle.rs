@@ -1,0 +1,250 @@
+//! The child's lifecycle: spawn and warm-up, exit, backoff, crash loops, resume.
+
+use super::*;
+
+impl Actor {
+    pub(super) fn spawn_child(&mut self) {
+        self.restart_at = None;
+        let resume = self.resume.clone();
+        let spec = match SpawnSpec::from_config(&self.config, &self.daemon_id, resume.as_deref()) {
+            Ok(spec) => spec,
+            Err(err) => return self.spawn_failed(err),
+        };
+        self.generation += 1;
+        let running = Running::start(
+            &spec,
+            self.generation,
+            self.config.max_child_line_bytes,
+            self.child_tx.clone(),
+        );
+        let mut running = match running {
+            Ok(running) => running,
+            Err(err) => return self.spawn_failed(err),
+        };
+        running.resumed = resume.clone();
+        // Warm-up: the answer to `initialize` is the readiness signal.
+        running.send(control_request(&running.init_request, "initialize"));
+        self.events.record(
+            Level::Info,
+            "child.started",
+            format!("started {} (pid {})", spec.program.display(), running.pid),
+            json!({ "pid": running.pid, "program": spec.program, "args": spec.args,
+                    "generation": self.generation }),
+        );
+        let child = &mut self.state.child;
+        child.pid = Some(running.pid);
+        child.started_at = Some(now_rfc3339());
+        child.ready_at = None;
+        child.cli_pid = None;
+        // A resumed child continues that session; a fresh one reports its id at the first turn.
+        child.session_id = resume.clone();
+        child.resumed_from = resume;
+        child.cli_version = None;
+        self.last_total_cost = None;
+        self.child = Some(running);
+        self.set_status(ChildStatus::Starting);
+    }
+
+    pub(super) fn spawn_failed(&mut self, err: ChildError) {
+        let message = err.to_string();
+        self.state.child.last_error = Some(message.clone());
+        self.events.record(
+            Level::Error,
+            "child.spawn.failed",
+            message.clone(),
+            json!({ "program": self.config.claude_bin }),
+        );
+        if matches!(err, ChildError::NotFound { .. }) {
+            // Retrying a missing binary on a timer only repeats the error; the next ask retries.
+            self.enter_failed(message);
+        } else {
+            self.restart_after_failure(&message);
+        }
+    }
+
+    pub(super) fn on_child_event(&mut self, event: ChildEvent) {
+        if let (Some(turn), ChildEvent::Line(_) | ChildEvent::TooLong { .. }) =
+            (self.turn.as_mut(), &event)
+        {
+            turn.last_output = Instant::now();
+        }
+        match event {
+            ChildEvent::Line(line) => self.on_line(line),
+            ChildEvent::TooLong { len } => self.on_too_long(len),
+            ChildEvent::StdoutClosed => {
+                if let Some(child) = self.child.as_mut() {
+                    child.stdout_closed = true;
+                    self.linger_until = Some(Instant::now() + STDOUT_CLOSED_GRACE);
+                }
+            }
+            ChildEvent::Exited(status) => self.on_exit(status),
+        }
+    }
+
+    pub(super) fn on_exit(&mut self, status: std::io::Result<ExitStatus>) {
+        let Some(child) = self.child.take() else {
+            return;
+        };
+        self.linger_until = None;
+        // Tool processes the CLI left in its group belong to a dead session.
+        signal_group(child.pid, libc::SIGKILL);
+        let (exit_code, signal) = match &status {
+            Ok(s) => (s.code(), std::os::unix::process::ExitStatusExt::signal(s)),
+            Err(_) => (None, None),
+        };
+        let how = match (&child.kill_reason, exit_code, signal) {
+            (Some(reason), _, _) => format!("was killed ({reason})"),
+            (None, Some(code), _) => format!("exited with code {code}"),
+            (None, None, Some(sig)) => format!("was killed by signal {sig}"),
+            (None, None, None) => "exited".to_string(),
+        };
+        let stderr_tail = child.stderr_tail.snapshot();
+        let info = &mut self.state.child;
+        info.exited_at = Some(now_rfc3339());
+        info.exit_code = exit_code;
+        info.signal = signal;
+        info.stderr_tail = stderr_tail.clone();
+        info.last_error = Some(format!("the child {how}"));
+        let uptime = child.started.elapsed();
+        self.events.record(
+            if self.stopping {
+                Level::Info
+            } else {
+                Level::Warn
+            },
+            "child.exited",
+            format!(
+                "the child (pid {}) {how} after {} ms",
+                child.pid,
+                uptime.as_millis()
+            ),
+            json!({ "pid": child.pid, "exitCode": exit_code, "signal": signal,
+                    "uptimeMs": uptime.as_millis() as u64, "stderrTail": stderr_tail }),
+        );
+        let error = AskError::ChildExited {
+            how: how.clone(),
+            exit_code,
+            signal,
+            stderr_tail,
+        };
+        self.finish_turn_with_error(error);
+        if self.stopping {
+            return;
+        }
+        if child.resumed.is_some() && child.ready_at.is_none() {
+            // `--resume` of a session the CLI cannot find exits before it is ready.
+            return self.drop_resume(&how);
+        }
+        // The CLI saves its session during the first turn: a child that never finished
+        // one (and was not itself resuming) has nothing on disk to resume.
+        if !self.config.resume_on_restart {
+            self.resume = None;
+        } else if child.turns_done > 0 || child.resumed.is_some() {
+            self.resume = self.state.child.session_id.clone();
+        }
+        let healthy = child.ready_at.is_some()
+            && uptime >= Duration::from_millis(self.config.healthy_after_ms);
+        if healthy || child.kill_reason.is_some() {
+            self.state.child.consecutive_failures = 0;
+        }
+        match child.kill_reason {
+            Some(_) => self.schedule_restart(false),
+            None if healthy => self.schedule_restart(true),
+            None => self.restart_after_failure(&format!("the child {how}")),
+        }
+    }
+
+    pub(super) fn drop_resume(&mut self, how: &str) {
+        let session = self.resume.take();
+        self.events.record(
+            Level::Warn,
+            "child.resume.failed",
+            format!("the child resuming session {session:?} {how} before it was ready; starting a new session"),
+            json!({ "sessionId": session }),
+        );
+        self.state.child.session_id = None;
+        self.schedule_restart(false);
+    }
+
+    /// Counts an unhealthy exit or failed spawn; too many in the window is a crash loop.
+    pub(super) fn restart_after_failure(&mut self, what: &str) {
+        let now = Instant::now();
+        let window = Duration::from_millis(self.config.crash_loop_window_ms);
+        self.failed_starts.push_back(now);
+        while self
+            .failed_starts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
+            self.failed_starts.pop_front();
+        }
+        let count = self.failed_starts.len();
+        if count < self.config.crash_loop_max as usize {
+            return self.schedule_restart(true);
+        }
+        let reason = format!(
+            "crash loop: {count} failed starts within {} s (last: {what}); the next ask or a restart request tries again",
+            window.as_secs()
+        );
+        self.events.record(
+            Level::Error,
+            "child.crashloop",
+            reason.clone(),
+            json!({ "failedStarts": count, "windowMs": self.config.crash_loop_window_ms,
+                    "stderrTail": self.state.child.stderr_tail }),
+        );
+        self.enter_failed(reason);
+    }
+
+    /// No more automatic restarts: waiting asks fail now, later ones try once more.
+    pub(super) fn enter_failed(&mut self, reason: String) {
+        self.restart_at = None;
+        self.state.child.last_error = Some(reason.clone());
+        self.fail_all_waiting(AskError::Unavailable { reason });
+        self.set_status(ChildStatus::Failed);
+    }
+
+    /// Backoff: 1 s doubling to the cap per failed start in a row; a deliberate kill
+    /// (timeout, oversized output) restarts at once.
+    pub(super) fn schedule_restart(&mut self, failure: bool) {
+        let delay = if failure {
+            let failures = &mut self.state.child.consecutive_failures;
+            *failures = failures.saturating_add(1);
+            let exp = (*failures - 1).min(20);
+            let ms = self
+                .config
+                .backoff_initial_ms
+                .saturating_mul(1 << exp)
+                .min(self.config.backoff_max_ms);
+            Duration::from_millis(ms)
+        } else {
+            Duration::ZERO
+        };
+        let at = SystemTime::now() + delay;
+        self.restart_at = Some(Instant::now() + delay);
+        self.state.child.next_restart_at = Some(rfc3339(at));
+        self.events.record(
+            Level::Info,
+            "child.restart.scheduled",
+            format!("restarting the child in {} ms", delay.as_millis()),
+            json!({ "delayMs": delay.as_millis() as u64,
+                    "consecutiveFailures": self.state.child.consecutive_failures }),
+        );
+        self.set_status(ChildStatus::Backoff);
+    }
+
+    pub(super) fn kill_child(&mut self, reason: &str) {
+        if let Some(child) = self.child.as_mut() {
+            if child.kill_reason.is_none() {
+                child.kill_reason = Some(reason.to_string());
+                self.events.record(
+                    Level::Warn,
+                    "child.killing",
+                    format!("killing the child (pid {}): {reason}", child.pid),
+                    json!({ "pid": child.pid, "reason": reason }),
+                );
+            }
+            signal_group(child.pid, libc::SIGKILL);
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The task that owns the child: spawn and warm-up, turns, timeouts, restarts, stop.
+//!
+//! The state and the loop live here; the steps are split by subject: [`commands`],
+//! [`lifecycle`], [`output`], [`turns`] and [`stop`], each an `impl Actor` block.
+
+mod commands;
+mod lifecycle;
+mod output;
+mod stop;
+mod turns;
+
+use std::collections::VecDeque;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+use tokio::time::sleep_until;
+
+use super::process::{ChildEvent, Running, Tagged};
+use super::snapshot::Snapshot;
+use super::turn::{Turn, account, ask_result, preview};
+use super::{AskError, AskRequest, Control, RestartOutcome};
+use crate::api::{AskResult, ChildStatus, Level, QueuedInfo};
+use crate::child::ChildError;
+use crate::child::protocol::{ChildLine, control_error, control_request, kind_of, user_message};
+use crate::child::spawn::{SpawnSpec, signal_group};
+use crate::child::stderr::truncate_chars;
+use crate::clock::{now_rfc3339, rfc3339};
+use crate::config::Config;
+use crate::events::EventLog;
+
+/// After stdout closes, how long the process may linger before it is killed.
+const STDOUT_CLOSED_GRACE: Duration = Duration::from_secs(1);
+/// After SIGTERM on stop, how long before SIGKILL.
+/// Short, so a stop stays within about 6 s even for a child that ignores its closed stdin.
+const TERM_GRACE: Duration = Duration::from_millis(500);
+
+pub async fn run(
+    config: Arc<Config>,
+    daemon_id: String,
+    events: EventLog,
+    control: mpsc::Receiver<Control>,
+    snapshot: watch::Sender<Snapshot>,
+) {
+    // Bounded: the child's readers wait when the actor is behind, instead of buffering.
+    let (child_tx, child_rx) = mpsc::channel(256);
+    let mut actor = Actor {
+        state: Snapshot::initial(&config),
+        config,
+        daemon_id,
+        events,
+        child_tx,
+        child: None,
+        generation: 0,
+        queue: VecDeque::new(),
+        turn: None,
+        restart_at: None,
+        linger_until: None,
+        last_total_cost: None,
+        stopping: false,
+        failed_starts: VecDeque::new(),
+        resume: None,
+    };
+    actor.spawn_child();
+    actor.publish(&snapshot);
+    actor.serve(control, child_rx, &snapshot).await;
+}
+
+struct Actor {
+    config: Arc<Config>,
+    daemon_id: String,
+    events: EventLog,
+    /// Given to each child's pipe tasks; their events come back on the loop's receiver.
+    child_tx: mpsc::Sender<Tagged>,
+    child: Option<Running>,
+    generation: u64,
+    queue: VecDeque<AskRequest>,
+    turn: Option<Turn>,
+    /// When the next start is due (backoff).
+    restart_at: Option<Instant>,
+    /// When a child whose stdout closed is killed if it has not exited.
+    linger_until: Option<Instant>,
+    /// The child's running cost before the current turn, to report per-turn cost.
+    last_total_cost: Option<f64>,
+    stopping: bool,
+    /// When recent unhealthy exits happened, to detect a crash loop.
+    failed_starts: VecDeque<Instant>,
+    /// Session to continue in the next child (`--resume`), after an unexpected exit.
+    resume: Option<String>,
+    /// What `status` shows; kept up to date as things happen.
+    state: Snapshot,
+}
+
+impl Actor {
+    async fn serve(
+        &mut self,
+        mut control: mpsc::Receiver<Control>,
+        mut child_rx: mpsc::Receiver<Tagged>,
+        snapshot: &watch::Sender<Snapshot>,
+    ) {
+        loop {
+            let timer = self.next_deadline();
+            tokio::select! {
+                command = control.recv() => match command {
+                    Some(Control::Stop { done }) => {
+                        self.stop(&mut child_rx, snapshot).await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(command) => self.on_control(command),
+                    None => {
+                        self.stop(&mut child_rx, snapshot).await;
+                        return;
+                    }
+                },
+                Some((generation, event)) = child_rx.recv() => {
+                    if self.is_current(generation) {
+                        self.on_child_event(event);
+                    }
+                }
+                _ = sleep_until(timer.unwrap_or_else(far_future).into()), if timer.is_some() => {
+                    self.on_timer();
+                }
+            }
+            self.dispatch();
+            self.publish(snapshot);
+        }
+    }
+
+    fn is_current(&self, generation: u64) -> bool {
+        self.child
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
+    }
+
+    fn set_status(&mut self, status: ChildStatus) {
+        let child = &mut self.state.child;
+        if child.status != status {
+            child.status = status;
+            child.status_since = now_rfc3339();
+        }
+        child.ready = matches!(status, ChildStatus::Ready | ChildStatus::Busy);
+        if status != ChildStatus::Backoff {
+            child.next_restart_at = None;
+        }
+    }
+
+    fn publish(&mut self, snapshot: &watch::Sender<Snapshot>) {
+        if let Some(child) = self.child.as_ref() {
+            self.state.child.stderr_tail = child.stderr_tail.snapshot();
+        }
+        self.state.turn = self.turn.as_ref().map(|t| (t.info(), t.started));
+        self.state.queue.length = self.queue.len();
+        self.state.queue.waiting = self
+            .queue
+            .iter()
+            .map(|r| QueuedInfo {
+                turn_id: r.turn_id,
+                enqueued_at: r.enqueued_at.clone(),
+                prompt_preview: preview(&r.prompt),
+            })
+            .collect();
+        snapshot.send_replace(self.state.clone());
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}

@@ -1,0 +1,200 @@
+//! What the child prints: results, control messages, turn messages, garbage.
+
+use super::*;
+
+impl Actor {
+    pub(super) fn on_line(&mut self, line: ChildLine) {
+        match line {
+            ChildLine::Result(value) => self.on_result(value),
+            ChildLine::ControlResponse {
+                request_id,
+                outcome,
+            } => self.on_control_response(&request_id, outcome),
+            ChildLine::ControlRequest {
+                request_id,
+                subtype,
+                message,
+            } => self.on_control_request(&request_id, &subtype, message),
+            ChildLine::KeepAlive => {}
+            ChildLine::Message(value) => self.on_message(value),
+            ChildLine::Untyped(value) => self.on_garbage(value.to_string()),
+            ChildLine::NotJson(text) => self.on_garbage(text),
+        }
+    }
+
+    pub(super) fn on_message(&mut self, message: Value) {
+        let (kind, subtype) = kind_of(&message);
+        if kind == "system"
+            && subtype.as_deref() == Some("init")
+            && let Some(session) = message.get("session_id").and_then(Value::as_str)
+        {
+            self.state.child.session_id = Some(session.to_string());
+        }
+        match self.turn.as_mut() {
+            Some(turn) => {
+                if !turn.stream(&message) {
+                    self.state.totals.notifications_dropped += 1;
+                }
+            }
+            None => {
+                self.events.record(
+                    Level::Debug,
+                    "child.output.unexpected",
+                    format!("the child printed a {kind} message outside a turn"),
+                    json!({ "message": message }),
+                );
+            }
+        }
+    }
+
+    pub(super) fn on_result(&mut self, value: Value) {
+        let Some(mut turn) = self.turn.take() else {
+            self.events.record(
+                Level::Warn,
+                "child.output.unexpected",
+                "the child printed a result outside a turn",
+                json!({ "message": value }),
+            );
+            return;
+        };
+        if !turn.stream(&value) {
+            self.state.totals.notifications_dropped += 1;
+        }
+        let previous = self.last_total_cost;
+        self.last_total_cost = value
+            .get("total_cost_usd")
+            .and_then(Value::as_f64)
+            .or(previous);
+        let result = ask_result(value, previous, turn.messages);
+        if let Some(child) = self.child.as_mut() {
+            child.turns_done += 1;
+        }
+        account(&mut self.state.totals, &result);
+        self.record_turn_end(&turn, &result);
+        if let Some(reply) = turn.reply.take() {
+            let _ = reply.send(Ok(result));
+        }
+        self.set_status(ChildStatus::Ready);
+    }
+
+    pub(super) fn record_turn_end(&self, turn: &Turn, result: &AskResult) {
+        let (level, kind, verb) = match (turn.reply.is_some(), result.ok) {
+            (false, _) => (
+                Level::Info,
+                "turn.abandoned.finished",
+                "ended after its caller left",
+            ),
+            (true, true) => (Level::Info, "turn.finished", "finished"),
+            (true, false) => (Level::Warn, "turn.failed", "failed"),
+        };
+        self.events.record(
+            level,
+            kind,
+            format!(
+                "turn {} {verb} in {} ms ({})",
+                turn.id,
+                turn.started.elapsed().as_millis(),
+                result.subtype.as_deref().unwrap_or("no subtype")
+            ),
+            json!({ "turnId": turn.id, "ok": result.ok, "subtype": result.subtype,
+                    "terminalReason": result.terminal_reason, "costUsd": result.cost_usd,
+                    "durationMs": turn.started.elapsed().as_millis() as u64,
+                    "messages": turn.messages, "skippedLines": turn.skipped_lines }),
+        );
+    }
+
+    pub(super) fn on_control_response(&mut self, request_id: &str, outcome: Result<Value, String>) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        if request_id != child.init_request {
+            self.events.record(
+                Level::Debug,
+                "child.control.response",
+                format!("the child answered control request {request_id}"),
+                json!({ "requestId": request_id, "ok": outcome.is_ok() }),
+            );
+            return;
+        }
+        child.ready_at = Some(Instant::now());
+        let startup_ms = child.started.elapsed().as_millis() as u64;
+        let pid = child.pid;
+        let info = &mut self.state.child;
+        info.ready_at = Some(now_rfc3339());
+        match &outcome {
+            Ok(response) => {
+                info.cli_pid = response
+                    .get("pid")
+                    .and_then(Value::as_u64)
+                    .and_then(|p| u32::try_from(p).ok());
+                info.cli_version = response
+                    .get("claude_code_version")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+            }
+            // The CLI is running and reading; a failed warm-up does not stop turns.
+            Err(error) => info.last_error = Some(format!("initialize failed: {error}")),
+        }
+        self.events.record(
+            Level::Info,
+            "child.ready",
+            format!("the child (pid {pid}) is ready after {startup_ms} ms"),
+            json!({ "pid": pid, "startupMs": startup_ms, "cliVersion": info.cli_version,
+                    "initializeError": outcome.err() }),
+        );
+        let status = if self.turn.is_some() {
+            ChildStatus::Busy
+        } else {
+            ChildStatus::Ready
+        };
+        self.set_status(status);
+    }
+
+    /// Requests from the child (`can_use_tool`, ...). There is no relay yet, so each is
+    /// refused at once: a request left unanswered would hang the child forever.
+    pub(super) fn on_control_request(&mut self, request_id: &str, subtype: &str, message: Value) {
+        let error = format!("claude-coded does not answer {subtype} requests; refused");
+        if let Some(child) = self.child.as_ref() {
+            child.send(control_error(request_id, &error));
+        }
+        self.events.record(
+            Level::Warn,
+            "child.control.request",
+            format!("refused the child's {subtype} request"),
+            json!({ "requestId": request_id, "subtype": subtype }),
+        );
+        if let Some(turn) = self.turn.as_mut()
+            && !turn.stream(&message)
+        {
+            self.state.totals.notifications_dropped += 1;
+        }
+    }
+
+    /// A line that is not a typed JSON message: skipped, but recorded.
+    pub(super) fn on_garbage(&mut self, text: String) {
+        let len = text.len();
+        if let Some(turn) = self.turn.as_mut() {
+            turn.skipped_lines += 1;
+        }
+        self.events.record(
+            Level::Warn,
+            "child.output.garbage",
+            format!("skipped a {len}-byte line from the child that is not a stream-json message"),
+            json!({ "length": len, "preview": truncate_chars(text, 200) }),
+        );
+    }
+
+    pub(super) fn on_too_long(&mut self, len: usize) {
+        let limit = self.config.max_child_line_bytes;
+        self.events.record(
+            Level::Error,
+            "child.output.too_large",
+            format!("the child printed a line of {len} bytes (limit {limit})"),
+            json!({ "length": len, "limit": limit }),
+        );
+        if self.turn.is_some() {
+            self.abandon_turn(AskError::OutputTooLarge { len, limit });
+            self.kill_child("it printed a line over the size limit");
+        }
+    }
+}

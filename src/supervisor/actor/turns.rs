@@ -1,0 +1,142 @@
+//! Turns: dispatch from the FIFO, abandoning and failing them, and the timers that watch them.
+
+use super::*;
+
+impl Actor {
+    /// Starts the next waiting ask when the child is ready and idle.
+    pub(super) fn dispatch(&mut self) {
+        while self.turn.is_none() && self.state.child.status == ChildStatus::Ready {
+            let Some(request) = self.queue.pop_front() else {
+                return;
+            };
+            if request.reply.is_closed() {
+                continue;
+            }
+            let Some(child) = self.child.as_ref() else {
+                self.queue.push_front(request);
+                return;
+            };
+            if !child.send(user_message(&request.prompt)) {
+                self.queue.push_front(request);
+                return;
+            }
+            let turn = Turn::begin(request);
+            self.events.record(
+                Level::Info,
+                "turn.started",
+                format!("turn {} started: {}", turn.id, turn.prompt_preview),
+                json!({ "turnId": turn.id, "timeoutMs": turn.timeout.as_millis() as u64,
+                        "promptPreview": turn.prompt_preview }),
+            );
+            self.turn = Some(turn);
+            self.set_status(ChildStatus::Busy);
+        }
+    }
+
+    /// Answers the caller now with `error` and interrupts the child; the turn stays in
+    /// flight (no new turn starts) until its result arrives or the child is killed.
+    pub(super) fn abandon_turn(&mut self, error: AskError) {
+        let Some(turn) = self.turn.as_mut() else {
+            return;
+        };
+        if let Some(reply) = turn.reply.take() {
+            self.state.totals.asks_errored += 1;
+            let _ = reply.send(Err(error));
+        }
+        // Closing the stream lets the caller's side finish now, not when the child does.
+        turn.sink = None;
+        if turn.kill_at.is_none() {
+            turn.kill_at =
+                Some(Instant::now() + Duration::from_millis(self.config.interrupt_grace_ms));
+            let id = format!("interrupt-{}", turn.id);
+            if let Some(child) = self.child.as_ref() {
+                child.send(control_request(&id, "interrupt"));
+            }
+        }
+    }
+
+    pub(super) fn finish_turn_with_error(&mut self, error: AskError) {
+        if let Some(mut turn) = self.turn.take() {
+            self.events.record(
+                Level::Error,
+                "turn.failed",
+                format!("turn {} failed: {error}", turn.id),
+                json!({ "turnId": turn.id }),
+            );
+            if let Some(reply) = turn.reply.take() {
+                self.state.totals.asks_errored += 1;
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+
+    pub(super) fn fail_all_waiting(&mut self, error: AskError) {
+        for request in std::mem::take(&mut self.queue) {
+            self.state.totals.asks_errored += 1;
+            let _ = request.reply.send(Err(error.clone()));
+        }
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let turn = self.turn.as_ref().map(|t| match t.kill_at {
+            Some(kill) => kill,
+            None => self
+                .stall_deadline(t)
+                .map_or(t.deadline, |stall| stall.min(t.deadline)),
+        });
+        [self.restart_at, self.linger_until, turn]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the stall watchdog fires for `turn` (never when it is off).
+    pub(super) fn stall_deadline(&self, turn: &Turn) -> Option<Instant> {
+        match self.config.stall_timeout_ms {
+            0 => None,
+            ms => Some(turn.last_output + Duration::from_millis(ms)),
+        }
+    }
+
+    pub(super) fn on_timer(&mut self) {
+        let now = Instant::now();
+        if self.restart_at.is_some_and(|at| at <= now) && self.child.is_none() && !self.stopping {
+            self.state.child.restart_count += 1;
+            self.spawn_child();
+        }
+        if self.linger_until.is_some_and(|at| at <= now) {
+            self.linger_until = None;
+            self.kill_child("its stdout closed but it kept running");
+        }
+        let Some(turn) = self.turn.as_ref() else {
+            return;
+        };
+        if turn.kill_at.is_some_and(|at| at <= now) {
+            self.kill_child("no result within the interrupt grace period");
+        } else if turn.kill_at.is_none() && self.stall_deadline(turn).is_some_and(|at| at <= now) {
+            let silent_ms = turn.last_output.elapsed().as_millis() as u64;
+            self.events.record(
+                Level::Warn,
+                "turn.stalled",
+                format!(
+                    "turn {} stalled: no output for {silent_ms} ms; interrupting",
+                    turn.id
+                ),
+                json!({ "turnId": turn.id, "silentMs": silent_ms }),
+            );
+            self.abandon_turn(AskError::Stalled { silent_ms });
+        } else if turn.kill_at.is_none() && turn.deadline <= now {
+            let after_ms = turn.timeout.as_millis() as u64;
+            self.events.record(
+                Level::Warn,
+                "turn.timeout",
+                format!(
+                    "turn {} timed out after {after_ms} ms; interrupting",
+                    turn.id
+                ),
+                json!({ "turnId": turn.id, "timeoutMs": after_ms }),
+            );
+            self.abandon_turn(AskError::Timeout { after_ms });
+        }
+    }
+}
