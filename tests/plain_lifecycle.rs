@@ -353,3 +353,23 @@ async fn claude_args_come_from_a_json_array_in_the_environment() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("JSON array"));
 }
+
+#[tokio::test]
+async fn a_stop_takes_under_six_seconds_even_when_the_child_ignores_everything() {
+    // HANG ignores the interrupt and stdin EOF; DOUBLE_IGNORE_SIGTERM ignores SIGTERM:
+    // only the final SIGKILL ends it. Default grace periods.
+    let mut bridge = Bridge::start_with(Options::default().env("DOUBLE_IGNORE_SIGTERM", "1"));
+    let id = bridge.request("ask", json!({"prompt": "HANG"})).await;
+    let status = bridge
+        .wait_status("the ask to run", |s| s["child"]["status"] == "busy")
+        .await;
+    let pid = child_pid(&status);
+    let started = std::time::Instant::now();
+    unsafe { libc::kill(bridge.pid(), libc::SIGTERM) };
+    let (response, _) = bridge.response_for(&id).await;
+    assert_eq!(error_code(&response), Some(-32004));
+    assert_eq!(bridge.wait_exit().await, 0);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(6), "stop took {took:?}");
+    assert!(!process_alive(pid));
+}

@@ -35,7 +35,7 @@ use crate::events::EventLog;
 const STDOUT_CLOSED_GRACE: Duration = Duration::from_secs(1);
 /// After SIGTERM on stop, how long before SIGKILL.
 /// Short, so a stop stays within about 6 s even for a child that ignores its closed stdin.
-const TERM_GRACE: Duration = Duration::from_millis(500);
+const TERM_GRACE: Duration = Duration::from_millis(300);
 
 pub async fn run(
     config: Arc<Config>,
