@@ -226,3 +226,25 @@ async fn a_graceful_stop_also_ends_the_childs_tool_processes() {
     assert_eq!(bridge.close_and_wait().await, 0);
     assert!(wait_gone(grandchild, Duration::from_secs(1)).await);
 }
+
+#[tokio::test]
+async fn restarts_keep_working_after_the_binary_is_replaced_on_disk() {
+    // An upgrade (cargo install, a package manager) replaces the file under a running daemon.
+    let dir = TempDir::new("upgrade");
+    let copy = dir.path().join("claude-coded");
+    std::fs::copy(common::BRIDGE, &copy).unwrap();
+    let mut bridge = Bridge::start_with(Options {
+        bridge: Some(copy.clone()),
+        ..Options::default()
+    });
+    bridge.ask_ok("before").await;
+    std::fs::remove_file(&copy).unwrap();
+    let restart = bridge.call("restart", json!({})).await;
+    assert_eq!(restart["result"]["restarting"], true, "{restart}");
+    bridge
+        .wait_status("a new child", |s| {
+            s["child"]["ready"] == true && s["child"]["restartCount"] == 1
+        })
+        .await;
+    assert_eq!(bridge.ask_ok("after").await["ok"], true);
+}

@@ -134,10 +134,11 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
 /// `claude-coded __guard <program> <args>` (see [`crate::guard`]), or the program itself
 /// when our own executable cannot be found.
 fn guarded(spec: &SpawnSpec) -> Command {
-    match std::env::current_exe() {
+    match own_executable() {
         Ok(exe) => {
             let mut command = Command::new(exe);
             command
+                .arg0("claude-coded")
                 .arg(crate::guard::GUARD_ARG)
                 .arg(&spec.program)
                 .args(&spec.args)
@@ -151,6 +152,17 @@ fn guarded(spec: &SpawnSpec) -> Command {
             command
         }
     }
+}
+
+/// Our executable, as something we can run. On Linux `/proc/self/exe` still runs the
+/// binary we were started from after an upgrade replaced (or deleted) it on disk, so
+/// restarts keep working in a long-lived daemon.
+fn own_executable() -> std::io::Result<PathBuf> {
+    let proc_exe = Path::new("/proc/self/exe");
+    if cfg!(target_os = "linux") && proc_exe.exists() {
+        return Ok(proc_exe.to_path_buf());
+    }
+    std::env::current_exe()
 }
 
 /// Linux: the kernel SIGKILLs the child when the bridge dies, even by SIGKILL.

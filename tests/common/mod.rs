@@ -63,6 +63,8 @@ pub struct Options {
     /// `RUST_LOG` and `env`): claude-coded passes its environment on to the child, and a
     /// real CLI must not see the developer's API keys, proxies or `CLAUDE_*` settings.
     pub clean_env: bool,
+    /// Run this copy of claude-coded instead of the one cargo built.
+    pub bridge: Option<PathBuf>,
 }
 
 impl Options {
@@ -108,7 +110,7 @@ impl Bridge {
         let state = dir.path().join("state");
         let cwd = dir.path().join("cwd");
         std::fs::create_dir_all(&cwd).expect("create cwd");
-        let mut command = Command::new(BRIDGE);
+        let mut command = Command::new(options.bridge.as_deref().unwrap_or(Path::new(BRIDGE)));
         if options.clean_env {
             command
                 .env_clear()
