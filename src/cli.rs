@@ -131,7 +131,10 @@ async fn serve_stdio(config: Config, surface: Surface) -> std::io::Result<()> {
     tracing::info!(surface = ?chosen, "serving on stdio");
     let stdout = tokio::io::stdout();
     match chosen {
-        Surface::Mcp => crate::mcp::run(opening.into_reader(), stdout, daemon, shutdown).await,
+        Surface::Mcp => {
+            let drain = crate::mcp::OutputDrain::stdout();
+            crate::mcp::run(opening.into_reader(), stdout, drain, daemon, shutdown).await
+        }
         Surface::Plain | Surface::Auto => {
             let first = Some(opening.first);
             crate::plain::serve(first, opening.rest, stdout, daemon, shutdown).await

@@ -16,7 +16,8 @@
 //!   `RpcModule`, `ask/event` notifications, the single stdout writer.
 //! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `events` over the same core;
 //!   a turn's messages become `notifications/progress` (raw ones opt-in), cancelling a call
-//!   interrupts its turn, and the event log streams as `notifications/message`.
+//!   interrupts its turn, and the event log streams as `notifications/message`. An
+//!   `ask`'s response waits until the client has read the turn's last notification.
 //! - [`surface`]: picks MCP or plain from the first message (or `--surface`).
 //! - [`rpc_error`]: the error-code table and the one mapping from errors to JSON-RPC.
 //! - [`redact`]: masks the environment's secrets in everything claude-coded records.
@@ -47,7 +48,6 @@
 //! runs under a small guard process (this binary, `__guard`) that leads its process group
 //! and has `PR_SET_PDEATHSIG`: when the bridge dies, even by SIGKILL, the guard kills the
 //! whole group, the CLI's own tool processes included.
-
 //!
 //! # Embedding
 //!

@@ -282,3 +282,112 @@ async fn sigterm_ends_a_running_ask_with_a_stopping_result_then_exits() {
     );
     assert_eq!(bridge.wait_exit().await, 0);
 }
+
+/// A client that reads late must still find the last progress of an `ask` in an earlier
+/// read than the response: SDKs that handle notifications a tick after responses (the
+/// TypeScript one) otherwise drop it. Checked on a pipe and on a Unix socket (what Node
+/// gives its children), reading only every 60 ms so a fixed pause could not be enough.
+#[test]
+fn ask_response_waits_until_the_client_has_read_the_last_progress() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    for transport in ["pipe", "socket"] {
+        let dir = common::TempDir::new("drain");
+        let mut command = std::process::Command::new(common::BRIDGE);
+        command
+            .args(["--claude-bin", common::DOUBLE, "--state-dir"])
+            .arg(dir.path().join("state"))
+            .arg("--cwd")
+            .arg(dir.path())
+            .env("HOME", dir.path())
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        let socket = (transport == "socket").then(|| UnixStream::pair().expect("socketpair"));
+        let mut our_end = None;
+        match socket {
+            Some((ours, theirs)) => {
+                command.stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                    theirs,
+                )));
+                our_end = Some(ours);
+            }
+            None => {
+                command.stdout(std::process::Stdio::piped());
+            }
+        }
+        let mut child = command.spawn().expect("spawn claude-coded");
+        let mut reader: Box<dyn Read> = match (our_end, child.stdout.take()) {
+            (Some(socket), _) => Box::new(socket),
+            (None, Some(pipe)) => Box::new(pipe),
+            (None, None) => panic!("no stdout"),
+        };
+        // Every read below blocks; a hung bridge is killed so the test fails instead.
+        let pid = child.id() as i32;
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let waited = finished.recv_timeout(common::READ_TIMEOUT);
+            if waited == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        });
+        let mut stdin = child.stdin.take().expect("stdin");
+        let ask = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{
+            "name":"ask","arguments":{"prompt":"RUN_TOOL ls"},"_meta":{"progressToken":"late"}}});
+        let lines = [
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":initialize_params("2025-11-25")}),
+            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            ask,
+        ];
+        for line in lines {
+            writeln!(stdin, "{line}").expect("write");
+        }
+
+        // Which read completed each message.
+        let mut messages: Vec<(usize, Value)> = Vec::new();
+        let mut pending = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        for read_no in 0.. {
+            std::thread::sleep(Duration::from_millis(60));
+            let n = reader.read(&mut buf).expect("read stdout");
+            assert!(
+                n > 0,
+                "{transport}: stdout closed before the ask's response"
+            );
+            pending.extend_from_slice(&buf[..n]);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                messages.push((read_no, serde_json::from_slice(&line).expect("JSON line")));
+            }
+            if messages.iter().any(|(_, m)| m["id"] == 2) {
+                break;
+            }
+        }
+        let read_of = |pred: &dyn Fn(&Value) -> bool| {
+            messages
+                .iter()
+                .filter(|(_, m)| pred(m))
+                .map(|(r, _)| *r)
+                .last()
+        };
+        let last_progress =
+            read_of(&|m| m["method"] == "notifications/progress").expect("progress notifications");
+        let response = read_of(&|m| m["id"] == 2).expect("response");
+        let last_message = messages
+            .iter()
+            .rev()
+            .find(|(_, m)| m["method"] == "notifications/progress")
+            .map(|(_, m)| m["params"]["message"].clone());
+        assert_eq!(last_message, Some(json!("result: success")), "{transport}");
+        assert!(
+            last_progress < response,
+            "{transport}: the last progress came in read {last_progress}, the response in read {response}"
+        );
+        drop(stdin);
+        let exit = child.wait().expect("wait");
+        drop(done);
+        watchdog.join().expect("watchdog");
+        assert!(exit.success(), "{transport}: {exit}");
+    }
+}

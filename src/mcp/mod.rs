@@ -13,6 +13,7 @@
 //! `extensions`) gets every child message of its asks as [`EVENT_METHOD`] with the
 //! params of the plain surface's `ask/event`.
 
+mod drain;
 mod logging;
 mod progress;
 mod render;
@@ -31,6 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::daemon::Daemon;
 
+pub use drain::OutputDrain;
 pub use progress::EVENT_METHOD;
 pub use render::ERROR_META_KEY;
 pub use server::McpServer;
@@ -51,9 +53,11 @@ pub enum McpError {
 }
 
 /// Serves MCP on `reader`/`writer` until EOF or `shutdown`, then stops the daemon.
+/// `drain` says how to tell that the client has read what `writer` carried.
 pub async fn run<R, W>(
     reader: R,
     writer: W,
+    drain: OutputDrain,
     daemon: Daemon,
     shutdown: impl Future<Output = &'static str>,
 ) -> std::io::Result<()>
@@ -63,7 +67,13 @@ where
 {
     let max_line = daemon.config().max_request_bytes;
     let transport = AsyncRwTransport::new_server(reader, writer).with_max_line_length(max_line);
-    let outcome = serve(McpServer::new(daemon.clone()), transport, &daemon, shutdown).await;
+    let outcome = serve(
+        McpServer::new(daemon.clone(), drain),
+        transport,
+        &daemon,
+        shutdown,
+    )
+    .await;
     let reason = match &outcome {
         Ok(reason) => reason,
         Err(_) => "MCP session failed",

@@ -18,6 +18,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::drain::OutputDrain;
 use crate::api::AskEventParams;
 use crate::child::protocol::kind_of;
 use crate::child::stderr::truncate_chars;
@@ -33,11 +34,6 @@ const BURST: u32 = 8;
 const REFILL: Duration = Duration::from_millis(250);
 /// Characters of assistant text quoted in a progress message.
 const TEXT_PREVIEW: usize = 80;
-/// Least time between the last notification of a turn and its response. The TypeScript
-/// SDK handles a notification one microtask after the read that brought it but a
-/// response at once, so when both arrive in one read it drops the progress handler
-/// first and reports the notification as unknown. A few ms apart they arrive apart.
-const SETTLE: Duration = Duration::from_millis(5);
 
 /// Where one `ask`'s messages go.
 pub struct TurnReporter {
@@ -46,6 +42,8 @@ pub struct TurnReporter {
     pub progress_token: Option<ProgressToken>,
     /// The request's id, when the client opted in to raw events.
     pub raw_events_for: Option<Value>,
+    /// How the response waits until the client has read the last notification.
+    pub drain: OutputDrain,
 }
 
 /// A progress step waiting for its turn to be sent.
@@ -61,38 +59,31 @@ impl TurnReporter {
     }
 
     /// Sends notifications for the turn's messages until the turn drops its sink, then
-    /// lets the last one settle (see [`SETTLE`]).
+    /// waits until the client has read the last one (see [`OutputDrain`]).
     pub async fn forward(&self, mut messages: mpsc::Receiver<TurnMessage>) {
         let mut throttle = Throttle::new(Instant::now());
         let mut pending: Option<Step> = None;
-        let mut last_sent = None;
+        let mut sent_any = false;
         loop {
             let wake = throttle.next_token_at();
             tokio::select! {
                 received = messages.recv() => {
                     let Some(item) = received else { break };
-                    if self.send_raw(&item).await {
-                        last_sent = Some(Instant::now());
-                    }
+                    sent_any |= self.send_raw(&item).await;
                     if let Some(message) = describe(&item.message) {
                         pending = Some(Step { progress: item.seq, message });
                     }
                 }
                 () = tokio::time::sleep_until(wake), if pending.is_some() => {}
             }
-            if pending.is_some()
-                && throttle.try_take(Instant::now())
-                && self.send_progress(pending.take()).await
-            {
-                last_sent = Some(Instant::now());
+            if pending.is_some() && throttle.try_take(Instant::now()) {
+                sent_any |= self.send_progress(pending.take()).await;
             }
         }
         // The last step, usually the result, is never held back.
-        if self.send_progress(pending.take()).await {
-            last_sent = Some(Instant::now());
-        }
-        if let Some(sent) = last_sent {
-            tokio::time::sleep_until(sent + SETTLE).await;
+        sent_any |= self.send_progress(pending.take()).await;
+        if sent_any {
+            self.drain.wait().await;
         }
     }
 

@@ -19,6 +19,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use tokio::sync::{mpsc, watch};
 
+use super::drain::OutputDrain;
 use super::logging::LogStream;
 use super::progress::TurnReporter;
 use super::{EVENTS_CAPABILITY, render, schema, text};
@@ -48,16 +49,19 @@ pub struct McpServer {
     logs: LogStream,
     /// Tool calls being served, so a stop can let them answer before the session ends.
     calls: watch::Sender<usize>,
+    /// How an `ask` response waits for the client to read its notifications.
+    drain: OutputDrain,
 }
 
 impl McpServer {
-    pub fn new(daemon: Daemon) -> McpServer {
+    pub fn new(daemon: Daemon, drain: OutputDrain) -> McpServer {
         let logs = LogStream::new(daemon.event_log().clone());
         McpServer {
             daemon,
             tool_router: McpServer::tool_router(),
             logs,
             calls: watch::Sender::new(0),
+            drain,
         }
     }
 
@@ -109,6 +113,7 @@ impl McpServer {
             progress_token: context.meta.get_progress_token(),
             raw_events_for: wants_raw_events(&context)
                 .then(|| context.id.clone().into_json_value()),
+            drain: self.drain,
         };
         let turn = self.run_turn(params, reporter);
         // rmcp cancels this token on `notifications/cancelled` (and when the session ends)

@@ -1,0 +1,162 @@
+//! Waiting for the client to read a turn's last notification before its response.
+//!
+//! The TypeScript SDK handles a notification one microtask after the read that brought
+//! it, but a response at once; when both arrive in one read it drops the progress
+//! handler first and reports the last `notifications/progress` as unknown. A fixed
+//! pause is not enough on a loaded machine (the client may read late and find both),
+//! so when stdout is a pipe or a Unix socket (Node gives its children socketpairs) the
+//! response waits until the client has read everything written: its microtasks then
+//! run before its next read brings the response.
+
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Least pause after the last notification, so rmcp's write has reached the pipe
+/// before we look at it (and the only pause when stdout is not a pipe).
+const SETTLE: Duration = Duration::from_millis(5);
+/// Longest wait for a client that does not read: its response is late, never lost.
+const MAX_WAIT: Duration = Duration::from_millis(500);
+/// How often the pipe is looked at while the client has not read it.
+const POLL: Duration = Duration::from_millis(1);
+
+/// How the response to an `ask` waits for the notifications before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputDrain {
+    /// Output is not a pipe we can look into: pause for [`SETTLE`].
+    Settle,
+    /// Output is this pipe: pause, then wait until the reader has emptied it.
+    Pipe(RawFd),
+    /// Output is this Unix stream socket: pause, then wait until the peer has read all
+    /// we sent (what we sent stays charged to our side until the peer reads it).
+    Socket(RawFd),
+}
+
+impl OutputDrain {
+    /// The drain for this process's stdout.
+    pub fn stdout() -> OutputDrain {
+        OutputDrain::for_fd(libc::STDOUT_FILENO)
+    }
+
+    /// `Pipe(fd)` for a FIFO, `Socket(fd)` for a socket, else `Settle`.
+    pub fn for_fd(fd: RawFd) -> OutputDrain {
+        // SAFETY: fstat only writes into the zeroed struct we pass.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut stat) } != 0 {
+            return OutputDrain::Settle;
+        }
+        match stat.st_mode & libc::S_IFMT {
+            libc::S_IFIFO => OutputDrain::Pipe(fd),
+            libc::S_IFSOCK => OutputDrain::Socket(fd),
+            _ => OutputDrain::Settle,
+        }
+    }
+
+    /// Returns once the last notification can be taken as read (or [`MAX_WAIT`]).
+    pub async fn wait(self) {
+        self.wait_at_most(MAX_WAIT).await;
+    }
+
+    /// Returns whether the output was seen empty within `max`.
+    async fn wait_at_most(self, max: Duration) -> bool {
+        tokio::time::sleep(SETTLE).await;
+        let deadline = Instant::now() + max;
+        loop {
+            let unread = match self {
+                OutputDrain::Settle => return true,
+                OutputDrain::Pipe(fd) => unread_bytes(fd, libc::FIONREAD),
+                // SIOCOUTQ, which Linux numbers as TIOCOUTQ.
+                OutputDrain::Socket(fd) => unread_bytes(fd, libc::TIOCOUTQ),
+            };
+            match unread {
+                Some(0) | None => return true,
+                Some(_) if Instant::now() >= deadline => return false,
+                Some(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+}
+
+/// Bytes written to `fd` and not yet read, as the queue-length `request` tells;
+/// `None` when the kernel won't say.
+fn unread_bytes(fd: RawFd, request: libc::Ioctl) -> Option<usize> {
+    let mut unread: libc::c_int = 0;
+    // SAFETY: both requests write one int through the pointer we pass.
+    let rc = unsafe { libc::ioctl(fd, request, &mut unread) };
+    (rc == 0).then(|| usize::try_from(unread).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::net::UnixStream;
+
+    fn pipe() -> (File, File) {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+    }
+
+    #[test]
+    fn a_pipe_is_looked_into_and_a_file_is_not() {
+        let (_reader, writer) = pipe();
+        let drain = OutputDrain::for_fd(writer.as_raw_fd());
+        assert_eq!(drain, OutputDrain::Pipe(writer.as_raw_fd()));
+        let file = tempfile_in_target();
+        assert_eq!(OutputDrain::for_fd(file.as_raw_fd()), OutputDrain::Settle);
+    }
+
+    #[test]
+    fn unread_bytes_counts_what_the_reader_has_not_taken() {
+        let (mut reader, mut writer) = pipe();
+        assert_eq!(unread_bytes(writer.as_raw_fd(), libc::FIONREAD), Some(0));
+        writer.write_all(b"{\"jsonrpc\":\"2.0\"}\n").unwrap();
+        assert_eq!(unread_bytes(writer.as_raw_fd(), libc::FIONREAD), Some(18));
+        let mut buf = [0u8; 18];
+        reader.read_exact(&mut buf).unwrap();
+        assert_eq!(unread_bytes(writer.as_raw_fd(), libc::FIONREAD), Some(0));
+    }
+
+    #[test]
+    fn a_socket_counts_what_its_peer_has_not_read() {
+        let (mut ours, mut peer) = UnixStream::pair().unwrap();
+        let drain = OutputDrain::for_fd(ours.as_raw_fd());
+        assert_eq!(drain, OutputDrain::Socket(ours.as_raw_fd()));
+        assert_eq!(unread_bytes(ours.as_raw_fd(), libc::TIOCOUTQ), Some(0));
+        ours.write_all(b"notification\n").unwrap();
+        assert!(unread_bytes(ours.as_raw_fd(), libc::TIOCOUTQ).unwrap() > 0);
+        let mut buf = [0u8; 13];
+        peer.read_exact(&mut buf).unwrap();
+        assert_eq!(unread_bytes(ours.as_raw_fd(), libc::TIOCOUTQ), Some(0));
+    }
+
+    #[tokio::test]
+    async fn waits_for_the_reader_and_gives_up_on_one_that_never_reads() {
+        let (mut reader, mut writer) = pipe();
+        let drain = OutputDrain::for_fd(writer.as_raw_fd());
+        writer.write_all(b"notification\n").unwrap();
+        assert!(!drain.wait_at_most(Duration::from_millis(30)).await);
+
+        let late_reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut buf = [0u8; 13];
+            reader.read_exact(&mut buf).unwrap();
+            reader
+        });
+        let started = std::time::Instant::now();
+        assert!(drain.wait_at_most(Duration::from_secs(5)).await);
+        assert!(started.elapsed() >= Duration::from_millis(40));
+        drop(late_reader.join().unwrap());
+    }
+
+    fn tempfile_in_target() -> File {
+        let path = std::env::temp_dir().join(format!("drain-test-{}", std::process::id()));
+        let file = File::create(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        file
+    }
+}
