@@ -75,5 +75,10 @@ pub mod status_text;
 pub mod supervisor;
 pub mod surface;
 
+// proptest generators shared with tests/fuzz_inputs.rs.
+#[cfg(test)]
+#[path = "../tests/support/arb_json.rs"]
+mod arb_json;
+
 /// claude-coded's version, as reported in `status` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -19,6 +19,8 @@
 //! Case counts are small (the daemon and its child are started per case) so the file
 //! runs in seconds; `PROPTEST_CASES` raises them for a longer hunt.
 
+#[path = "support/arb_json.rs"]
+mod arb_json;
 mod common;
 mod proc_info;
 
@@ -32,6 +34,7 @@ use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestError, Te
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
+use arb_json::{json, scalar};
 use common::{DOUBLE, TempDir};
 
 /// A case that takes longer than this hung.
@@ -177,27 +180,6 @@ fn session(
 fn random_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(any::<u8>(), 0..80)
         .prop_map(|bytes| bytes.into_iter().filter(|b| *b != b'\n').collect())
-}
-
-fn scalar() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
-        ".{0,10}".prop_map(Value::from),
-    ]
-}
-
-fn json() -> impl Strategy<Value = Value> {
-    scalar().prop_recursive(3, 16, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::vec(("[a-zA-Z]{0,8}", inner), 0..4)
-                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-        ]
-    })
 }
 
 /// Ids of every JSON type, valid ones (string, number, null) most often.

@@ -201,26 +201,9 @@ mod tests {
 #[cfg(test)]
 mod proptests {
     use super::*;
+    use crate::arb_json::json;
     use proptest::prelude::*;
     use serde_json::Map;
-
-    fn json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            ".{0,12}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(4, 32, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-                prop::collection::vec(("[a-z_]{0,8}", inner), 0..6)
-                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-            ]
-        })
-    }
 
     /// A `type` the parser treats specially, or any other string.
     fn kind() -> impl Strategy<Value = String> {

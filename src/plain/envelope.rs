@@ -208,28 +208,8 @@ mod tests {
 #[cfg(test)]
 mod proptests {
     use super::*;
+    use crate::arb_json::json;
     use proptest::prelude::*;
-
-    fn scalar() -> impl Strategy<Value = Value> {
-        prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            ".{0,8}".prop_map(Value::from),
-        ]
-    }
-
-    fn json() -> impl Strategy<Value = Value> {
-        scalar().prop_recursive(3, 16, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-                prop::collection::vec(("[a-z]{0,6}", inner), 0..4)
-                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-            ]
-        })
-    }
 
     /// Each member absent (`None`) or of any type, valid ones more often.
     fn member(valid: impl Strategy<Value = Value>) -> impl Strategy<Value = Option<Value>> {
