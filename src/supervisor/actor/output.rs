@@ -94,7 +94,7 @@ impl Actor {
                 "turn {} {verb} in {} ms ({})",
                 turn.id,
                 turn.started.elapsed().as_millis(),
-                result.subtype.as_deref().unwrap_or("no subtype")
+                outcome_label(result)
             ),
             json!({ "turnId": turn.id, "ok": result.ok, "subtype": result.subtype,
                     "terminalReason": result.terminal_reason, "costUsd": result.cost_usd,
@@ -196,5 +196,15 @@ impl Actor {
             self.abandon_turn(AskError::OutputTooLarge { len, limit });
             self.kill_child("it printed a line over the size limit");
         }
+    }
+}
+
+/// `subtype`, plus the terminal reason when it says more: the CLI reports an API error
+/// as subtype `success` with `is_error`, which alone would read as a contradiction.
+fn outcome_label(result: &AskResult) -> String {
+    let subtype = result.subtype.as_deref().unwrap_or("no subtype");
+    match result.terminal_reason.as_deref() {
+        Some(reason) if reason != subtype && !result.ok => format!("{subtype}, {reason}"),
+        _ => subtype.to_string(),
     }
 }
