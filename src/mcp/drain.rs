@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Least pause after the last notification, so rmcp's write has reached the pipe
-/// before we look at it (and the only pause when stdout is not a pipe).
+/// The pause when the output cannot be looked into. (A pipe or socket needs none: rmcp
+/// returns from a notification only after flushing it, so its bytes are in the kernel.)
 const SETTLE: Duration = Duration::from_millis(5);
 /// Longest wait for a client that does not read: its response is late, never lost.
 const MAX_WAIT: Duration = Duration::from_millis(500);
@@ -26,10 +26,10 @@ const POLL: Duration = Duration::from_millis(1);
 pub enum OutputDrain {
     /// Output is not a pipe we can look into: pause for [`SETTLE`].
     Settle,
-    /// Output is this pipe: pause, then wait until the reader has emptied it.
+    /// Output is this pipe: wait until the reader has emptied it.
     Pipe(RawFd),
-    /// Output is this Unix stream socket: pause, then wait until the peer has read all
-    /// we sent (what we sent stays charged to our side until the peer reads it).
+    /// Output is this Unix stream socket: wait until the peer has read all we sent
+    /// (what we sent stays charged to our side until the peer reads it).
     Socket(RawFd),
 }
 
@@ -60,11 +60,13 @@ impl OutputDrain {
 
     /// Returns whether the output was seen empty within `max`.
     async fn wait_at_most(self, max: Duration) -> bool {
-        tokio::time::sleep(SETTLE).await;
         let deadline = Instant::now() + max;
         loop {
             let unread = match self {
-                OutputDrain::Settle => return true,
+                OutputDrain::Settle => {
+                    tokio::time::sleep(SETTLE).await;
+                    return true;
+                }
                 OutputDrain::Pipe(fd) => unread_bytes(fd, libc::FIONREAD),
                 // SIOCOUTQ, which Linux numbers as TIOCOUTQ.
                 OutputDrain::Socket(fd) => unread_bytes(fd, libc::TIOCOUTQ),
