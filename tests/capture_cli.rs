@@ -14,30 +14,23 @@
 //! `CAPTURE_REQUESTS_DIR` (if set, each scenario's HTTP requests to the mock
 //! are dumped there as `<name>.requests.jsonl`).
 //!
-//! Runner rules (a replay test against a CLI double mirrors them exactly):
-//! - stdin lines are written in order;
-//! - after a `user` line, the next `user` line waits for that turn's `result`;
-//! - a `control_request` directly after a `user` line is written as soon as
-//!   the turn's first stdout line arrives (its first `assistant` line if the
-//!   user text starts with `SLOW`), so an interrupt lands mid-stream;
-//! - any other `control_request` waits for its `control_response`;
-//! - a `control_response` line answers the CLI's oldest unanswered
-//!   `control_request` (e.g. `can_use_tool`): it waits for one, and its
-//!   `response.request_id` is replaced by that request's id (the CLI makes the
-//!   id up at run time), all else written as in the file;
-//! - after the last line stdin is closed and stdout read to EOF;
-//! - every wait times out after 30 s.
+//! Stdin is fed by the runner rules of tests/support/replay.rs (listed for
+//! users in tests/fixtures/cli/README.md), the same code that feeds the CLI
+//! double in tests/double_shapes.rs, so a fixture replays there as it was
+//! captured here. Every wait times out after 30 s.
 
 #[path = "support/mock_api.rs"]
 mod mock_api;
+#[path = "support/replay.rs"]
+mod replay;
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mock_api::MockApi;
+use replay::{Replay, Step, default_args, read_stdin_file, type_of};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -148,50 +141,13 @@ fn fixtures_dir() -> PathBuf {
     }
 }
 
-/// A JSON string literal.
-fn jstr(s: &str) -> String {
-    Value::from(s).to_string()
-}
-
-fn type_of(v: &Value) -> &str {
-    v.get("type").and_then(Value::as_str).unwrap_or("")
-}
-
-/// True for a `user` line whose text starts with `SLOW`.
-fn is_slow_user_line(v: &Value) -> bool {
-    let content = v.pointer("/message/content");
-    let text = match content {
-        Some(Value::String(s)) => s.as_str(),
-        Some(Value::Array(blocks)) => blocks
-            .iter()
-            .find_map(|b| b.get("text").and_then(Value::as_str))
-            .unwrap_or(""),
-        _ => "",
-    };
-    text.trim_start().starts_with("SLOW")
-}
-
-/// State of the conversation as seen on stdout, for the runner's waits.
-#[derive(Default)]
-struct Seen {
-    /// Stdout lines of the current turn (since its `user` line was written).
-    turn_lines: usize,
-    turn_assistant: bool,
-    turn_result: bool,
-    /// Whether a turn was started and has not printed its `result` yet.
-    turn_open: bool,
-    control_responses: HashSet<String>,
-    /// Ids of control requests the CLI sent that no stdin line answered yet.
-    cli_requests: Vec<String>,
-}
-
 struct Run {
     t0: Instant,
     stdin: Option<ChildStdin>,
     lines_rx: mpsc::UnboundedReceiver<(Instant, String)>,
     stdout: Vec<String>,
     events: String,
-    seen: Seen,
+    replay: Replay,
     first_line_at: Option<Duration>,
     turn_started: Option<Instant>,
     turn_times: Vec<Duration>,
@@ -209,45 +165,48 @@ impl Run {
         self.first_line_at
             .get_or_insert_with(|| at.duration_since(self.t0));
         let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        self.seen.turn_lines += 1;
-        match type_of(&v) {
-            "assistant" => self.seen.turn_assistant = true,
-            "result" => {
-                self.seen.turn_result = true;
-                self.seen.turn_open = false;
-                if let Some(start) = self.turn_started.take() {
-                    let took = at.duration_since(start);
-                    self.turn_times.push(took);
-                    self.log(at, "---", &format!("turn took {:.3}s", took.as_secs_f64()));
-                }
-            }
-            "control_response" => {
-                if let Some(id) = v.pointer("/response/request_id").and_then(Value::as_str) {
-                    self.seen.control_responses.insert(id.to_string());
-                }
-            }
-            "control_request" => {
-                if let Some(id) = v.get("request_id").and_then(Value::as_str) {
-                    self.seen.cli_requests.push(id.to_string());
-                }
-            }
-            _ => {}
+        self.replay.observe(&v);
+        if type_of(&v) == "result"
+            && let Some(start) = self.turn_started.take()
+        {
+            let took = at.duration_since(start);
+            self.turn_times.push(took);
+            self.log(at, "---", &format!("turn took {:.3}s", took.as_secs_f64()));
         }
         self.stdout.push(line);
     }
 
-    /// Reads stdout until `done` holds; panics after [`WAIT`].
-    async fn wait_until(&mut self, what: &str, done: impl Fn(&Seen) -> bool) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !done(&self.seen) {
-            if self.stdout_eof {
-                panic!("stdout closed while waiting for {what}\n{}", self.events);
+    /// Writes stdin as the replay rules say, up to its last line.
+    async fn feed(&mut self) {
+        let mut deadline = tokio::time::Instant::now();
+        loop {
+            match self.replay.next_step() {
+                Step::Write { line, starts_turn } => {
+                    self.write_line(&line).await;
+                    if starts_turn {
+                        self.turn_started = Some(Instant::now());
+                    }
+                }
+                Step::Wait { what, fresh } => {
+                    if fresh {
+                        deadline = tokio::time::Instant::now() + WAIT;
+                    }
+                    self.read_line(&what, deadline).await;
+                }
+                Step::Done => return,
             }
-            match tokio::time::timeout_at(deadline, self.lines_rx.recv()).await {
-                Ok(Some((at, line))) => self.note_line(at, line),
-                Ok(None) => self.stdout_eof = true,
-                Err(_) => panic!("timeout waiting for {what}\n{}", self.events),
-            }
+        }
+    }
+
+    /// Reads one stdout line (or its EOF) for `what`; panics at `deadline`.
+    async fn read_line(&mut self, what: &str, deadline: tokio::time::Instant) {
+        if self.stdout_eof {
+            panic!("stdout closed while waiting for {what}\n{}", self.events);
+        }
+        match tokio::time::timeout_at(deadline, self.lines_rx.recv()).await {
+            Ok(Some((at, line))) => self.note_line(at, line),
+            Ok(None) => self.stdout_eof = true,
+            Err(_) => panic!("timeout waiting for {what}\n{}", self.events),
         }
     }
 
@@ -263,33 +222,6 @@ impl Run {
         .expect("write to CLI stdin");
         self.log(Instant::now(), ">>>", line);
     }
-}
-
-fn default_args() -> Vec<String> {
-    [
-        "-p",
-        "--input-format",
-        "stream-json",
-        "--output-format",
-        "stream-json",
-        "--verbose",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-/// Lines of a stdin fixture: the raw text (written as is) and its JSON.
-fn read_stdin_file(path: &Path) -> Vec<(String, Value)> {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("{}: bad JSON line {l:?}: {e}", path.display()));
-            (l.to_string(), v)
-        })
-        .collect()
 }
 
 /// Fresh HOME (with cwd `$HOME/project`) and TMPDIR for one scenario.
@@ -342,7 +274,7 @@ async fn capture_with(
     extra_env: &[(&str, &str)],
 ) {
     let dir = fixtures_dir();
-    let input = read_stdin_file(&dir.join(format!("{name}.stdin.jsonl")));
+    let input = stdin_lines(&dir.join(format!("{name}.stdin.jsonl")));
     let args_path = dir.join(format!("{name}.args.json"));
     let mut args: Vec<String> = if args_path.exists() {
         let text = std::fs::read_to_string(&args_path).expect("read args.json");
@@ -366,7 +298,7 @@ async fn capture_with(
     if let Some(id) = resume_id {
         let setup_path = dir.join(format!("{name}.setup.stdin.jsonl"));
         let setup_input = if setup_path.exists() {
-            read_stdin_file(&setup_path)
+            stdin_lines(&setup_path)
         } else {
             let line = r#"{"type": "user", "message": {"role": "user", "content": "hello"}, "parent_tool_use_id": null, "session_id": null}"#;
             vec![(line.to_string(), serde_json::from_str(line).expect("JSON"))]
@@ -412,6 +344,10 @@ async fn capture_with(
     let users = input.iter().filter(|(_, v)| type_of(v) == "user").count();
     let results = types.iter().filter(|t| *t == "result").count();
     assert_eq!(results, users, "one result per user line\n{events}");
+}
+
+fn stdin_lines(path: &Path) -> Vec<(String, Value)> {
+    read_stdin_file(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs the CLI once with a fresh mock API, feeding `input` by the runner
@@ -471,7 +407,7 @@ async fn run_cli(
         lines_rx,
         stdout: Vec::new(),
         events: String::new(),
-        seen: Seen::default(),
+        replay: Replay::new(input.to_vec()),
         first_line_at: None,
         turn_started: None,
         turn_times: Vec::new(),
@@ -489,87 +425,14 @@ async fn run_cli(
         ),
     );
 
-    let mut prev: Option<(bool, bool)> = None; // (was user line, was SLOW)
-    for (raw, v) in input {
-        match type_of(v) {
-            "user" => {
-                if run.seen.turn_open {
-                    run.wait_until("the previous turn's result", |s| !s.turn_open)
-                        .await;
-                }
-                run.write_line(raw).await;
-                run.seen.turn_lines = 0;
-                run.seen.turn_assistant = false;
-                run.seen.turn_result = false;
-                run.seen.turn_open = true;
-                run.turn_started = Some(Instant::now());
-                prev = Some((true, is_slow_user_line(v)));
-                continue;
-            }
-            "control_request" => {
-                if let Some((true, slow)) = prev {
-                    if slow {
-                        run.wait_until("the turn's first assistant line", |s| {
-                            s.turn_assistant || s.turn_result
-                        })
-                        .await;
-                    } else {
-                        run.wait_until("the turn's first stdout line", |s| s.turn_lines > 0)
-                            .await;
-                    }
-                    run.write_line(raw).await;
-                } else {
-                    run.write_line(raw).await;
-                    let id = v
-                        .get("request_id")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                    run.wait_until(&format!("control_response {id}"), |s| {
-                        s.control_responses.contains(&id)
-                    })
-                    .await;
-                }
-            }
-            "control_response" => {
-                // Answers the CLI's next request (e.g. can_use_tool): its id is
-                // made up by the CLI at run time, so the fixture's id is replaced.
-                run.wait_until("a control_request from the CLI", |s| {
-                    !s.cli_requests.is_empty()
-                })
-                .await;
-                let id = run.seen.cli_requests.remove(0);
-                let old = v.pointer("/response/request_id").and_then(Value::as_str);
-                let line = match old {
-                    // Swap the quoted id in the raw text to keep the line as written.
-                    Some(old) if !old.is_empty() && raw.matches(old).count() == 1 => {
-                        raw.replace(&jstr(old), &jstr(&id))
-                    }
-                    _ => {
-                        let mut answer = v.clone();
-                        if let Some(r) = answer.get_mut("response").and_then(Value::as_object_mut) {
-                            r.insert("request_id".to_string(), Value::String(id));
-                        }
-                        answer.to_string()
-                    }
-                };
-                run.write_line(&line).await;
-            }
-            _ => run.write_line(raw).await,
-        }
-        prev = Some((false, false));
-    }
+    run.feed().await;
 
     let closed_at = Instant::now();
     run.stdin = None; // EOF for the CLI
     run.log(closed_at, "---", "stdin closed");
     let deadline = tokio::time::Instant::now() + WAIT;
     while !run.stdout_eof {
-        match tokio::time::timeout_at(deadline, run.lines_rx.recv()).await {
-            Ok(Some((at, line))) => run.note_line(at, line),
-            Ok(None) => run.stdout_eof = true,
-            Err(_) => panic!("timeout waiting for stdout EOF\n{}", run.events),
-        }
+        run.read_line("stdout EOF", deadline).await;
     }
     let status = tokio::time::timeout(WAIT, child.wait())
         .await

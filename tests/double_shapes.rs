@@ -21,24 +21,21 @@
 //! first line of `<name>.events.txt` (the capture tool's transcript), else the plain
 //! `-p --input-format stream-json --output-format stream-json --verbose`.
 //!
-//! The stdin lines are written by the rules of the capture tool (tests/capture_cli.rs), so
-//! the double sees its input at the same points of a turn as the real CLI did:
-//! - a `user` line waits for the previous turn's `result`;
-//! - a `control_request` right after a `user` line is written once the turn's first stdout
-//!   line arrived (its first `assistant` line if the user text starts with `SLOW`), so an
-//!   interrupt lands mid-turn; any other `control_request` waits for its `control_response`;
-//! - a `control_response` line waits for the double's oldest unanswered `control_request`
-//!   (e.g. `can_use_tool`) and is sent with that request's `request_id`;
-//! - other lines are written at once; after the last line stdin is closed and stdout read to
-//!   EOF. Every wait times out after 10 s.
+//! The stdin lines are written by the runner rules of tests/support/replay.rs, the same code
+//! the capture tool (tests/capture_cli.rs) feeds the real CLI with, so the double sees its
+//! input at the same points of a turn as the real CLI did. Every wait times out after 10 s.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+#[path = "support/replay.rs"]
+mod replay;
+
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use replay::{Replay, Step, default_args, read_stdin_file, type_of};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -76,10 +73,6 @@ fn fixtures_dir() -> PathBuf {
     }
 }
 
-fn type_of(v: &Value) -> &str {
-    v.get("type").and_then(Value::as_str).unwrap_or("")
-}
-
 fn kind(v: &Value) -> String {
     let t = type_of(v);
     let sub = if t == "stream_event" {
@@ -98,19 +91,6 @@ fn json_lines(text: &str) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(Value::is_object)
         .collect()
-}
-
-fn default_args() -> Vec<String> {
-    [
-        "-p",
-        "--input-format",
-        "stream-json",
-        "--output-format",
-        "stream-json",
-        "--verbose",
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 /// The CLI arguments of a scenario (see the module doc).
@@ -152,15 +132,7 @@ fn load_fixtures() -> Result<Vec<Fixture>, String> {
             let path = dir.join(format!("{name}.{suffix}"));
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
         };
-        let mut stdin = Vec::new();
-        for line in read("stdin.jsonl")?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-        {
-            let v = serde_json::from_str(line)
-                .map_err(|e| format!("{name}.stdin.jsonl: bad line {line:?}: {e}"))?;
-            stdin.push((line.to_string(), v));
-        }
+        let stdin = read_stdin_file(&dir.join(format!("{name}.stdin.jsonl")))?;
         fixtures.push(Fixture {
             args: scenario_args(&dir, &name)?,
             expected: json_lines(&read("stdout.jsonl")?),
@@ -169,19 +141,6 @@ fn load_fixtures() -> Result<Vec<Fixture>, String> {
         });
     }
     Ok(fixtures)
-}
-
-/// True for a `user` line whose text starts with `SLOW` (as in the capture tool).
-fn is_slow_user_line(v: &Value) -> bool {
-    let text = match v.pointer("/message/content") {
-        Some(Value::String(s)) => s.as_str(),
-        Some(Value::Array(blocks)) => blocks
-            .iter()
-            .find_map(|b| b.get("text").and_then(Value::as_str))
-            .unwrap_or(""),
-        _ => "",
-    };
-    text.trim_start().starts_with("SLOW")
 }
 
 /// Kills the child if the run is abandoned half-way.
@@ -196,70 +155,59 @@ impl Drop for Guard {
     }
 }
 
-/// What the runner has seen of the double's stdout so far.
-#[derive(Default)]
-struct Seen {
-    lines: Vec<Value>,
-    raw_problems: Vec<String>,
-    turn_lines: usize,
-    turn_assistant: bool,
-    turn_open: bool,
-    control_responses: HashSet<String>,
-    /// `request_id`s of the double's own control requests, not yet answered.
-    unanswered_requests: VecDeque<String>,
-    eof: bool,
-}
-
 struct Runner {
     stdin: Option<ChildStdin>,
     rx: mpsc::Receiver<Vec<u8>>,
-    seen: Seen,
+    replay: Replay,
+    /// The double's stdout lines that are JSON objects.
+    lines: Vec<Value>,
+    /// Stdout lines that are not.
+    raw_problems: Vec<String>,
+    eof: bool,
 }
 
 impl Runner {
     fn note_line(&mut self, raw: Vec<u8>) {
         let text = String::from_utf8_lossy(&raw);
-        let v = match serde_json::from_str::<Value>(&text) {
-            Ok(v) if v.is_object() => v,
-            _ => {
-                self.seen
-                    .raw_problems
-                    .push(format!("non-JSON-object stdout line {text:?}"));
-                return;
+        match serde_json::from_str::<Value>(&text) {
+            Ok(v) if v.is_object() => {
+                self.replay.observe(&v);
+                self.lines.push(v);
             }
-        };
-        self.seen.turn_lines += 1;
-        match type_of(&v) {
-            "assistant" => self.seen.turn_assistant = true,
-            "result" => self.seen.turn_open = false,
-            "control_response" => {
-                if let Some(id) = v.pointer("/response/request_id").and_then(Value::as_str) {
-                    self.seen.control_responses.insert(id.to_string());
-                }
-            }
-            "control_request" => {
-                if let Some(id) = v.get("request_id").and_then(Value::as_str) {
-                    self.seen.unanswered_requests.push_back(id.to_string());
-                }
-            }
-            _ => {}
+            _ => self
+                .raw_problems
+                .push(format!("non-JSON-object stdout line {text:?}")),
         }
-        self.seen.lines.push(v);
     }
 
-    fn wait_until(&mut self, what: &str, done: impl Fn(&Seen) -> bool) -> Result<(), String> {
-        let deadline = Instant::now() + WAIT;
-        while !done(&self.seen) {
-            if self.seen.eof {
-                return Err(format!("stdout closed while waiting for {what}"));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) => self.note_line(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => self.seen.eof = true,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    return Err(format!("timeout ({WAIT:?}) waiting for {what}"));
+    /// Writes stdin as the replay rules say, up to its last line.
+    fn feed(&mut self) -> Result<(), String> {
+        let mut deadline = Instant::now();
+        loop {
+            match self.replay.next_step() {
+                Step::Write { line, .. } => self.write_line(&line)?,
+                Step::Wait { what, fresh } => {
+                    if fresh {
+                        deadline = Instant::now() + WAIT;
+                    }
+                    self.read_line(&what, deadline)?;
                 }
+                Step::Done => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads one stdout line (or its EOF) for `what`; fails at `deadline`.
+    fn read_line(&mut self, what: &str, deadline: Instant) -> Result<(), String> {
+        if self.eof {
+            return Err(format!("stdout closed while waiting for {what}"));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(left) {
+            Ok(line) => self.note_line(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => self.eof = true,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return Err(format!("timeout ({WAIT:?}) waiting for {what}"));
             }
         }
         Ok(())
@@ -317,66 +265,25 @@ fn run_double(f: &Fixture, cwd: &Path) -> Result<Vec<Value>, String> {
     let mut run = Runner {
         stdin: child.0.stdin.take(),
         rx,
-        seen: Seen::default(),
+        replay: Replay::new(f.stdin.clone()),
+        lines: Vec::new(),
+        raw_problems: Vec::new(),
+        eof: false,
     };
-    let mut prev_user: Option<bool> = None; // Some(is SLOW) right after a user line
-    for (raw, v) in &f.stdin {
-        match type_of(v) {
-            "user" => {
-                if run.seen.turn_open {
-                    run.wait_until("the previous turn's result", |s| !s.turn_open)?;
-                }
-                run.write_line(raw)?;
-                run.seen.turn_lines = 0;
-                run.seen.turn_assistant = false;
-                run.seen.turn_open = true;
-                prev_user = Some(is_slow_user_line(v));
-                continue;
-            }
-            "control_request" => match prev_user {
-                Some(true) => {
-                    run.wait_until("the turn's first assistant line", |s| {
-                        s.turn_assistant || !s.turn_open
-                    })?;
-                    run.write_line(raw)?;
-                }
-                Some(false) => {
-                    run.wait_until("the turn's first stdout line", |s| s.turn_lines > 0)?;
-                    run.write_line(raw)?;
-                }
-                None => {
-                    run.write_line(raw)?;
-                    let id = v.get("request_id").and_then(Value::as_str).unwrap_or("");
-                    run.wait_until(&format!("control_response {id}"), |s| {
-                        s.control_responses.contains(id)
-                    })?;
-                }
-            },
-            "control_response" => {
-                run.wait_until("a control_request from the double", |s| {
-                    !s.unanswered_requests.is_empty()
-                })?;
-                let id = run.seen.unanswered_requests.pop_front().unwrap_or_default();
-                let mut answer = v.clone();
-                if let Some(slot) = answer.pointer_mut("/response/request_id") {
-                    *slot = Value::String(id);
-                }
-                run.write_line(&answer.to_string())?;
-            }
-            _ => run.write_line(raw)?,
-        }
-        prev_user = None;
-    }
+    run.feed()?;
     run.stdin = None; // EOF for the double
-    run.wait_until("stdout EOF after stdin was closed", |s| s.eof)?;
+    let deadline = Instant::now() + WAIT;
+    while !run.eof {
+        run.read_line("stdout EOF after stdin was closed", deadline)?;
+    }
     let status = wait_exit(&mut child.0)?;
     if !status.success() {
         return Err(format!("the double exited with {status} after stdin EOF"));
     }
-    if !run.seen.raw_problems.is_empty() {
-        return Err(run.seen.raw_problems.join("; "));
+    if !run.raw_problems.is_empty() {
+        return Err(run.raw_problems.join("; "));
     }
-    Ok(run.seen.lines)
+    Ok(run.lines)
 }
 
 fn wait_exit(child: &mut Child) -> Result<ExitStatus, String> {
