@@ -7,6 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::{RawValue, to_raw_value};
 
 /// Upper bound for `timeoutMs`: a day. Anything longer is almost certainly a unit mistake.
 pub const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
@@ -163,7 +164,8 @@ pub struct EventsResult {
 #[serde(rename_all = "camelCase")]
 pub struct AskEventParams {
     /// The JSON-RPC id of the `ask` this message belongs to.
-    pub request_id: Value,
+    #[schemars(with = "Value")]
+    pub request_id: RequestId,
     /// 1, 2, 3, ... within the `ask`; a gap means notifications were dropped because the
     /// client did not read its stdout fast enough.
     pub seq: u64,
@@ -174,6 +176,39 @@ pub struct AskEventParams {
     pub subtype: Option<String>,
     /// The child's message exactly as it printed it.
     pub message: Value,
+}
+
+/// A JSON-RPC id exactly as the client wrote it, so an integer beyond 64 bits (which a
+/// `Value` would turn into the nearest float) comes back in notifications unchanged.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct RequestId(Box<RawValue>);
+
+impl RequestId {
+    /// The id from its JSON text as received; `fallback` if that text is not JSON.
+    pub fn from_text(text: &str, fallback: &Value) -> RequestId {
+        match RawValue::from_string(text.to_string()) {
+            Ok(raw) => RequestId(raw),
+            Err(_) => RequestId::from_value(fallback),
+        }
+    }
+
+    /// The id from a parsed value.
+    pub fn from_value(value: &Value) -> RequestId {
+        // Serialising a `Value` cannot fail; `null` keeps this total all the same.
+        RequestId(to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned()))
+    }
+
+    /// The id's JSON text.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for RequestId {
+    fn eq(&self, other: &RequestId) -> bool {
+        self.as_json() == other.as_json()
+    }
 }
 
 /// The answer to `status`.

@@ -292,13 +292,24 @@ async fn ids_come_back_exactly_as_written_or_get_a_parse_error() {
         bridge.send_raw(line.as_bytes()).await;
     }
     let mut answered = Vec::new();
+    let mut events_of = std::collections::BTreeMap::<String, usize>::new();
     while answered.len() < 2 {
         let raw = next_raw_line(&mut bridge).await;
-        if !raw.contains("ask/event") {
+        if raw.contains("ask/event") {
+            // Their notifications name them exactly too, not as the nearest float.
+            let id = raw
+                .split_once(r#""requestId":"#)
+                .and_then(|(_, rest)| rest.split_once(','))
+                .map(|(id, _)| id.to_string())
+                .unwrap_or_default();
+            *events_of.entry(id).or_default() += 1;
+        } else {
             assert!(raw.contains(r#""result":{"ok":true"#), "{raw}");
             answered.push(raw[..45].to_string());
         }
     }
+    let ids: Vec<&str> = events_of.keys().map(String::as_str).collect();
+    assert_eq!(ids, ["18446744073709551616", "18446744073709551617"]);
     assert!(
         answered[0].contains("551616") && answered[1].contains("551617"),
         "{answered:?}"

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::drain::OutputDrain;
-use crate::api::AskEventParams;
+use crate::api::{AskEventParams, RequestId};
 use crate::child::protocol::kind_of;
 use crate::child::stderr::truncate_chars;
 use crate::supervisor::TurnMessage;
@@ -110,7 +110,7 @@ impl TurnReporter {
         };
         let (kind, subtype) = kind_of(&item.message);
         let params = AskEventParams {
-            request_id: request_id.clone(),
+            request_id: RequestId::from_value(request_id),
             seq: item.seq,
             kind,
             subtype,

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::api::{
-    AskEventParams, AskParams, AskResult, EventsParams, EventsResult, StatusParams, StatusResult,
+    AskEventParams, AskParams, AskResult, EventsParams, EventsResult, RequestId, StatusParams,
+    StatusResult,
 };
 use crate::child::protocol::kind_of;
 use std::sync::{Arc, Mutex};
@@ -25,7 +26,8 @@ const TURN_BUFFER: usize = 1024;
 /// Per-request facts the server loop passes to a method through its `Extensions`.
 #[derive(Clone)]
 pub struct RequestCtx {
-    pub id: Value,
+    /// The request's id as the client wrote it, for its notifications.
+    pub id: RequestId,
     /// Lines for stdout (notifications); the response itself is written by the loop.
     pub out: mpsc::Sender<String>,
     /// An `ask` the loop already queued, in arrival order (request tasks start in any order).
@@ -125,11 +127,28 @@ async fn forward(mut messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx) {
             subtype,
             message,
         };
-        let line = json!({ "jsonrpc": "2.0", "method": ASK_EVENT, "params": params }).to_string();
+        // Serialised straight to text: through a `Value` the raw id would become a float.
+        let notification = EventNotification {
+            jsonrpc: "2.0",
+            method: ASK_EVENT,
+            params,
+        };
+        let Ok(line) = serde_json::to_string(&notification) else {
+            tracing::warn!(seq, "cannot serialise an ask/event notification; skipped");
+            continue;
+        };
         if ctx.out.send(line).await.is_err() {
             return;
         }
     }
+}
+
+/// The `ask/event` notification as written.
+#[derive(serde::Serialize)]
+struct EventNotification {
+    jsonrpc: &'static str,
+    method: &'static str,
+    params: AskEventParams,
 }
 
 fn status(params: Params<'_>, daemon: &Daemon) -> MethodResult<StatusResult> {

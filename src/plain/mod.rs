@@ -21,6 +21,7 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::api::RequestId;
 use crate::daemon::Daemon;
 use crate::lines::{Frame, LineReader};
 use crate::rpc_error::RpcError;
@@ -185,7 +186,7 @@ impl Server {
             _ => None,
         };
         let ctx = RequestCtx {
-            id: id.clone(),
+            id: RequestId::from_text(&key, &id),
             out: self.out.clone(),
             submitted: Arc::new(Mutex::new(submitted)),
         };
