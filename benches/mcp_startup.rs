@@ -1,10 +1,14 @@
-//! MCP start-up cost and idle memory of the bridge, with the CLI double as its child.
+//! MCP start-up cost, idle memory and ask round trip of the bridge, with the CLI double
+//! as its child.
 //!
 //! Run: `cargo bench --bench mcp_startup` (release build). Prints
 //! - the time from spawning `claude-coded` to reading its `initialize` response (what an
 //!   editor waits for before it can list tools), over 20 fresh processes;
 //! - the bridge's resident memory (VmRSS of its own process, not the child's) once idle:
-//!   after the handshake, and again after a few asks.
+//!   after the handshake, and again after a few asks;
+//! - the round trip of a `tools/call` of `ask` (write the request, read its response),
+//!   without and with a `progressToken` (with one, the response also waits until the
+//!   client has read the last progress notification).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -13,6 +17,9 @@ use std::time::{Duration, Instant};
 
 const SPAWNS: usize = 20;
 const ASKS: usize = 10;
+/// Timed asks per variant, after [`WARM_UP`] untimed ones.
+const TIMED_ASKS: usize = 100;
+const WARM_UP: usize = 10;
 /// How long the bridge is left alone before its memory is read.
 const IDLE: Duration = Duration::from_millis(500);
 
@@ -62,7 +69,45 @@ fn run(dir: &Path) -> std::io::Result<()> {
     }
     std::thread::sleep(IDLE);
     println!("idle RSS after {ASKS} asks: {} kB", rss_kb(child.id())?);
+    let mut next_id = ASKS + 1;
+    for progress in [false, true] {
+        let mut times = Vec::with_capacity(TIMED_ASKS);
+        for n in 0..WARM_UP + TIMED_ASKS {
+            let took = timed_ask(&mut stdin, &mut stdout, next_id, progress)?;
+            next_id += 1;
+            if n >= WARM_UP {
+                times.push(took);
+            }
+        }
+        times.sort();
+        println!(
+            "ask round trip over {TIMED_ASKS} asks, progressToken {}: median {:.2} ms, p90 {:.2} ms",
+            if progress { "set" } else { "unset" },
+            ms(times[TIMED_ASKS / 2]),
+            ms(times[TIMED_ASKS * 9 / 10])
+        );
+    }
     finish(child, stdin)
+}
+
+fn timed_ask(
+    stdin: &mut ChildStdin,
+    stdout: &mut BufReader<ChildStdout>,
+    id: usize,
+    progress: bool,
+) -> std::io::Result<Duration> {
+    let meta = if progress {
+        format!(r#","_meta":{{"progressToken":{id}}}"#)
+    } else {
+        String::new()
+    };
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"ask","arguments":{{"prompt":"hello {id}"}}{meta}}}}}"#
+    );
+    let started = Instant::now();
+    writeln!(stdin, "{call}")?;
+    read_response(stdout, &id.to_string())?;
+    Ok(started.elapsed())
 }
 
 fn spawn(dir: &Path) -> std::io::Result<Io> {
