@@ -26,6 +26,9 @@ async fn stdin_eof_exits_zero_and_leaves_no_child() {
     .unwrap();
     assert_eq!(state["daemon"]["state"], "stopped");
     assert_eq!(state["child"]["status"], "stopped");
+    assert_eq!(state["child"]["exitCode"], 0);
+    // A stop we asked for is not an error.
+    assert_eq!(state["child"]["lastError"], Value::Null, "{state}");
 }
 
 #[tokio::test]

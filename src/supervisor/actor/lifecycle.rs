@@ -104,7 +104,10 @@ impl Actor {
         info.exit_code = exit_code;
         info.signal = signal;
         info.stderr_tail = stderr_tail.clone();
-        info.last_error = Some(format!("the child {how}"));
+        // An exit we asked for is not an error; `lastError` keeps the last real one.
+        if !self.stopping {
+            info.last_error = Some(format!("the child {how}"));
+        }
         let uptime = child.started.elapsed();
         self.events.record(
             if self.stopping {
