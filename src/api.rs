@@ -390,3 +390,41 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("restart.result.json", schemars::schema_for!(RestartResult)),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_id_keeps_the_text_of_any_number() {
+        let big = "18446744073709551617";
+        let id = RequestId::from_text(big, &Value::Null);
+        assert_eq!(id.as_json(), big);
+        let params = AskEventParams {
+            request_id: id,
+            seq: 1,
+            kind: "assistant".into(),
+            subtype: None,
+            message: serde_json::json!({"type": "assistant"}),
+        };
+        let text = serde_json::to_string(&params).unwrap();
+        assert!(
+            text.starts_with(r#"{"requestId":18446744073709551617,"#),
+            "{text}"
+        );
+        // Read back from text, the id is the same; from a `Value`, it is what the value held.
+        let back: AskEventParams = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, params);
+        let via_value: AskEventParams =
+            serde_json::from_value(serde_json::json!({"requestId": "a", "seq": 2, "type": "x",
+                "subtype": null, "message": {}}))
+            .unwrap();
+        assert_eq!(via_value.request_id.as_json(), r#""a""#);
+    }
+
+    #[test]
+    fn text_that_is_not_json_falls_back_to_the_parsed_id() {
+        let id = RequestId::from_text("not json", &serde_json::json!(7));
+        assert_eq!(id.as_json(), "7");
+    }
+}
