@@ -294,14 +294,8 @@ fn ask_response_waits_until_the_client_has_read_the_last_progress() {
 
     for transport in ["pipe", "socket"] {
         let dir = common::TempDir::new("drain");
-        let mut command = std::process::Command::new(common::BRIDGE);
+        let mut command = common::bridge_command(dir.path(), &Options::default()).into_std();
         command
-            .args(["--claude-bin", common::DOUBLE, "--state-dir"])
-            .arg(dir.path().join("state"))
-            .arg("--cwd")
-            .arg(dir.path())
-            .env("HOME", dir.path())
-            .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit());
         let socket = (transport == "socket").then(|| UnixStream::pair().expect("socketpair"));

@@ -105,35 +105,10 @@ impl Bridge {
         Bridge::start_with(Options::default())
     }
 
-    pub fn start_with(options: Options) -> Bridge {
-        let dir = options.dir.unwrap_or_else(|| TempDir::new("bridge"));
-        let state = dir.path().join("state");
-        let cwd = dir.path().join("cwd");
-        std::fs::create_dir_all(&cwd).expect("create cwd");
-        let mut command = Command::new(options.bridge.as_deref().unwrap_or(Path::new(BRIDGE)));
-        if options.clean_env {
-            command
-                .env_clear()
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        }
-        if !options.args.iter().any(|a| a == "--claude-bin") {
-            let bin = options.claude_bin.as_deref().unwrap_or(DOUBLE);
-            command.arg("--claude-bin").arg(bin);
-        }
-        if !options.args.iter().any(|a| a == "--state-dir") {
-            command.arg("--state-dir").arg(&state);
-        }
+    pub fn start_with(mut options: Options) -> Bridge {
+        let dir = options.dir.take().unwrap_or_else(|| TempDir::new("bridge"));
+        let mut command = bridge_command(dir.path(), &options);
         command
-            .arg("--cwd")
-            .arg(&cwd)
-            .args(&options.args)
-            // Quiet by default; CLAUDE_CODED_TEST_LOG=debug shows the bridge's logs.
-            .env(
-                "RUST_LOG",
-                std::env::var("CLAUDE_CODED_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .env("HOME", dir.path())
-            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -249,6 +224,38 @@ impl Bridge {
     pub fn pid(&self) -> i32 {
         self.child.id().expect("running") as i32
     }
+}
+
+/// The command that starts claude-coded for `options` in `dir` (its HOME, with `state/`
+/// and `cwd/` inside), without its stdio: shared by every harness that spawns a bridge.
+pub fn bridge_command(dir: &Path, options: &Options) -> Command {
+    let cwd = dir.join("cwd");
+    std::fs::create_dir_all(&cwd).expect("create cwd");
+    let mut command = Command::new(options.bridge.as_deref().unwrap_or(Path::new(BRIDGE)));
+    if options.clean_env {
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    }
+    if !options.args.iter().any(|a| a == "--claude-bin") {
+        let bin = options.claude_bin.as_deref().unwrap_or(DOUBLE);
+        command.arg("--claude-bin").arg(bin);
+    }
+    if !options.args.iter().any(|a| a == "--state-dir") {
+        command.arg("--state-dir").arg(dir.join("state"));
+    }
+    command
+        .arg("--cwd")
+        .arg(&cwd)
+        .args(&options.args)
+        // Quiet by default; CLAUDE_CODED_TEST_LOG=debug shows the bridge's logs.
+        .env(
+            "RUST_LOG",
+            std::env::var("CLAUDE_CODED_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .env("HOME", dir)
+        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    command
 }
 
 /// True while a process with this pid exists (zombies count as gone).

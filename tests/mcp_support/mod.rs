@@ -21,7 +21,7 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::common::{BRIDGE, DOUBLE, READ_TIMEOUT, TempDir, wait_gone};
+use crate::common::{Options, READ_TIMEOUT, TempDir, wait_gone};
 
 /// Everything the client was sent besides responses.
 #[derive(Clone, Default)]
@@ -256,27 +256,12 @@ fn client_config(options: &Connect) -> ClientConfig {
 }
 
 fn bridge_command(dir: &TempDir, options: &Connect) -> Command {
-    let cwd = dir.path().join("cwd");
-    std::fs::create_dir_all(&cwd).expect("create cwd");
-    let mut command = Command::new(BRIDGE);
-    if options.clean_env {
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    }
-    command
-        .arg("--claude-bin")
-        .arg(options.claude_bin.as_deref().unwrap_or(DOUBLE))
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("--cwd")
-        .arg(&cwd)
-        .args(&options.args)
-        .env(
-            "RUST_LOG",
-            std::env::var("CLAUDE_CODED_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .env("HOME", dir.path())
-        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    command
+    let options = Options {
+        args: options.args.clone(),
+        env: options.env.clone(),
+        claude_bin: options.claude_bin.clone(),
+        clean_env: options.clean_env,
+        ..Options::default()
+    };
+    crate::common::bridge_command(dir.path(), &options)
 }
