@@ -8,7 +8,9 @@
 //!   after the handshake, and again after a few asks;
 //! - the round trip of a `tools/call` of `ask` (write the request, read its response),
 //!   without and with a `progressToken` (with one, the response also waits until the
-//!   client has read the last progress notification).
+//!   client has read the last progress notification);
+//! - how long claude-coded takes to exit after SIGINT (what Claude Code sends, escalating
+//!   to SIGTERM after 100 ms) while its child warms up, when it is ready, and mid-turn.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -16,6 +18,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SPAWNS: usize = 20;
+/// Stops timed per state of the child.
+const STOPS: usize = 10;
 const ASKS: usize = 10;
 /// Timed asks per variant, after [`WARM_UP`] untimed ones.
 const TIMED_ASKS: usize = 100;
@@ -55,6 +59,8 @@ fn run(dir: &Path) -> std::io::Result<()> {
         ms(startups[SPAWNS - 1])
     );
 
+    stop_times(dir)?;
+
     let (child, mut stdin, mut stdout) = spawn(dir)?;
     writeln!(stdin, "{INITIALIZE}\n{INITIALIZED}")?;
     read_response(&mut stdout, "0")?;
@@ -90,6 +96,43 @@ fn run(dir: &Path) -> std::io::Result<()> {
     finish(child, stdin)
 }
 
+/// SIGINT to exit, in three states of the child, over [`STOPS`] runs each.
+fn stop_times(dir: &Path) -> std::io::Result<()> {
+    let states: [(&str, Option<&str>, Option<&str>); 3] = [
+        ("warming up", Some("5000"), None),
+        ("ready", None, None),
+        ("mid-turn", None, Some("SLOW 100 50")),
+    ];
+    for (state, init_delay, prompt) in states {
+        let mut times = Vec::with_capacity(STOPS);
+        for _ in 0..STOPS {
+            let (mut child, mut stdin, mut stdout) = spawn_with(dir, init_delay)?;
+            writeln!(stdin, "{INITIALIZE}\n{INITIALIZED}")?;
+            read_response(&mut stdout, "0")?;
+            if let Some(prompt) = prompt {
+                let call = format!(
+                    r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"ask","arguments":{{"prompt":"{prompt}"}}}}}}"#
+                );
+                writeln!(stdin, "{call}")?;
+            }
+            // Let the child get into the state (the double starts in a few ms).
+            std::thread::sleep(Duration::from_millis(300));
+            let started = Instant::now();
+            // SAFETY: a plain signal to our own child process.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+            child.wait()?;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "SIGINT -> exit, {state}, over {STOPS} runs: median {:.1} ms, max {:.1} ms",
+            ms(times[STOPS / 2]),
+            ms(times[STOPS - 1])
+        );
+    }
+    Ok(())
+}
+
 fn timed_ask(
     stdin: &mut ChildStdin,
     stdout: &mut BufReader<ChildStdout>,
@@ -111,7 +154,16 @@ fn timed_ask(
 }
 
 fn spawn(dir: &Path) -> std::io::Result<Io> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_claude-coded"))
+    spawn_with(dir, None)
+}
+
+/// `init_delay`: how long the double takes to answer `initialize` (a warm-up in progress).
+fn spawn_with(dir: &Path, init_delay: Option<&str>) -> std::io::Result<Io> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_claude-coded"));
+    if let Some(delay) = init_delay {
+        command.env("DOUBLE_INIT_DELAY_MS", delay);
+    }
+    let mut child = command
         .arg("--claude-bin")
         .arg(env!("CARGO_BIN_EXE_claude-double"))
         .arg("--state-dir")

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::{RawValue, to_raw_value};
 
+use crate::nesting::Nesting;
+
 /// Upper bound for `timeoutMs`: a day. Anything longer is almost certainly a unit mistake.
 pub const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
 
@@ -142,6 +144,7 @@ pub struct Event {
     /// One human sentence.
     pub message: String,
     /// Structured facts about the event.
+    #[schemars(with = "serde_json::Map<String, Value>")]
     pub detail: Value,
 }
 
@@ -223,8 +226,42 @@ pub struct StatusResult {
     pub queue: QueueInfo,
     pub totals: Totals,
     pub events: EventCounters,
+    /// The client being served, once it said who it is.
+    pub client: Option<ClientSession>,
     /// The resolved configuration (never the environment or secrets).
+    #[schemars(with = "serde_json::Map<String, Value>")]
     pub config: Value,
+}
+
+/// Who is being served: the surface and, on MCP, what the client declared.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSession {
+    /// `mcp` or `plain`.
+    pub surface: String,
+    /// The negotiated MCP revision (`2025-11-25`, `2026-07-28`, ...).
+    pub protocol_version: Option<String>,
+    /// The client's name and version as it gave them (`clientInfo`).
+    pub name: Option<String>,
+    pub version: Option<String>,
+    /// The capabilities it declared (`elicitation`, `roots`, `experimental/...`, ...).
+    pub capabilities: Vec<String>,
+    /// When it was first seen with these facts.
+    pub since: String,
+}
+
+impl ClientSession {
+    /// A plain JSON-RPC client: no handshake, so nothing more is known.
+    pub fn plain() -> ClientSession {
+        ClientSession {
+            surface: "plain".to_string(),
+            protocol_version: None,
+            name: None,
+            version: None,
+            capabilities: Vec::new(),
+            since: crate::clock::now_rfc3339(),
+        }
+    }
 }
 
 /// Who this daemon is; kept in `identity.json` across restarts.
@@ -253,6 +290,8 @@ pub struct DaemonInfo {
     pub instance: Option<u32>,
     /// Problems with the state directory, if any (serving goes on without it).
     pub state_error: Option<String>,
+    /// How deep this server runs inside other claude-coded servers, and the limit.
+    pub nesting: Nesting,
 }
 
 /// Lifecycle state of the child.

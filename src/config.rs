@@ -128,6 +128,10 @@ pub struct ConfigArgs {
     /// Rotated event logs kept (events.jsonl.1 ... .N) [default: 3]
     #[arg(long, global = true, env = "CLAUDE_CODED_EVENT_LOG_KEEP")]
     pub event_log_keep: Option<usize>,
+    /// How many claude-coded may run nested in each other's Claude Code (1 to 8): at the
+    /// default, a sub-agent cannot delegate through claude-coded again [default: 1]
+    #[arg(long, global = true, env = "CLAUDE_CODED_MAX_DEPTH")]
+    pub max_depth: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -156,6 +160,7 @@ pub struct Config {
     pub resume_on_restart: bool,
     pub event_log_max_bytes: u64,
     pub event_log_keep: usize,
+    pub max_depth: u32,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -201,6 +206,7 @@ impl Config {
             resume_on_restart: merged.resume_on_restart.unwrap_or(true),
             event_log_max_bytes: merged.event_log_max_bytes.unwrap_or(10 << 20),
             event_log_keep: merged.event_log_keep.unwrap_or(3),
+            max_depth: merged.max_depth.unwrap_or(1),
             config_file: file_path,
         };
         config.validate()?;
@@ -208,7 +214,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(&'static str, bool, &str); 8] = [
+        let checks: [(&'static str, bool, &str); 9] = [
+            (
+                "maxDepth",
+                (1..=crate::nesting::MAX_DEPTH_CAP).contains(&self.max_depth),
+                "must be between 1 and 8",
+            ),
             (
                 "crashLoopMax",
                 self.crash_loop_max >= 1,
@@ -327,6 +338,7 @@ fn merge(args: &ConfigArgs, file: ConfigArgs) -> ConfigArgs {
         resume_on_restart: a.resume_on_restart.or(file.resume_on_restart),
         event_log_max_bytes: a.event_log_max_bytes.or(file.event_log_max_bytes),
         event_log_keep: a.event_log_keep.or(file.event_log_keep),
+        max_depth: a.max_depth.or(file.max_depth),
     }
 }
 

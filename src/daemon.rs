@@ -10,12 +10,13 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::api::{
-    AskParams, AskResult, DaemonInfo, EventsParams, EventsResult, IdentityInfo, Level,
-    MAX_TIMEOUT_MS, RestartResult, StatusResult,
+    AskParams, AskResult, ClientSession, DaemonInfo, EventsParams, EventsResult, IdentityInfo,
+    Level, MAX_TIMEOUT_MS, RestartResult, StatusResult,
 };
 use crate::clock::now_rfc3339;
 use crate::config::Config;
 use crate::events::EventLog;
+use crate::nesting::Nesting;
 use crate::state_dir::{Identity, IdentityLoad, STATE_FILE, StateDir};
 use crate::supervisor::{AskError, Pending, Snapshot, Supervisor, TurnSink};
 
@@ -44,6 +45,9 @@ struct Inner {
     started: Instant,
     events: EventLog,
     supervisor: Supervisor,
+    nesting: Nesting,
+    /// The client being served, once known.
+    client: Mutex<Option<ClientSession>>,
     state_dir: Option<StateDir>,
     /// Last problem with the state directory, shown in `status`.
     state_error: Mutex<Option<String>>,
@@ -57,8 +61,13 @@ impl Daemon {
         let config = Arc::new(config);
         let events = EventLog::new(config.events_ring_size);
         let (state_dir, identity, state_error) = open_state(&config, &events);
-        let supervisor =
-            Supervisor::start(config.clone(), identity.daemon_id.clone(), events.clone());
+        let nesting = Nesting::detect(config.max_depth);
+        let supervisor = Supervisor::start(
+            config.clone(),
+            identity.daemon_id.clone(),
+            nesting,
+            events.clone(),
+        );
         let daemon = Daemon {
             inner: Arc::new(Inner {
                 config,
@@ -67,6 +76,8 @@ impl Daemon {
                 started: Instant::now(),
                 events,
                 supervisor,
+                nesting,
+                client: Mutex::new(None),
                 state_dir,
                 state_error: Mutex::new(state_error),
                 stopping: AtomicBool::new(false),
@@ -147,6 +158,50 @@ impl Daemon {
         &self.inner.config
     }
 
+    /// Where this server runs among nested claude-coded servers.
+    pub fn nesting(&self) -> Nesting {
+        self.inner.nesting
+    }
+
+    /// Records who is being served: in `status` and, when it changed, as an event.
+    pub fn record_client(&self, session: ClientSession) {
+        let mut current = lock(&self.inner.client);
+        let same = current.as_ref().is_some_and(|c| {
+            (
+                &c.surface,
+                &c.protocol_version,
+                &c.name,
+                &c.version,
+                &c.capabilities,
+            ) == (
+                &session.surface,
+                &session.protocol_version,
+                &session.name,
+                &session.version,
+                &session.capabilities,
+            )
+        });
+        if same {
+            return;
+        }
+        let who = match (&session.name, &session.version) {
+            (Some(name), Some(version)) => format!("{name} {version}"),
+            (Some(name), None) => name.clone(),
+            _ => "an unnamed client".to_string(),
+        };
+        let revision = session
+            .protocol_version
+            .as_ref()
+            .map_or(String::new(), |v| format!(" (MCP {v})"));
+        self.inner.events.record(
+            Level::Info,
+            "client.connected",
+            format!("serving {who} on the {} surface{revision}", session.surface),
+            serde_json::to_value(&session).unwrap_or_default(),
+        );
+        *current = Some(session);
+    }
+
     /// Stops the child, records the stop and writes the final state. Idempotent.
     pub async fn shutdown(&self, reason: &str) {
         if self.inner.stopping.swap(true, Ordering::SeqCst) {
@@ -158,7 +213,10 @@ impl Daemon {
             format!("stopping: {reason}"),
             json!({ "reason": reason }),
         );
-        self.inner.supervisor.stop().await;
+        self.inner
+            .supervisor
+            .stop(crate::shutdown::is_signal(reason))
+            .await;
         self.inner.events.record(
             Level::Info,
             "daemon.stopped",
@@ -196,12 +254,14 @@ impl Daemon {
                     .map(|d| d.root().display().to_string()),
                 instance: inner.state_dir.as_ref().map(StateDir::instance),
                 state_error: lock(&inner.state_error).clone(),
+                nesting: inner.nesting,
             },
             child: snapshot.child.clone(),
             turn: snapshot.turn_now(),
             queue: snapshot.queue.clone(),
             totals: snapshot.totals.clone(),
             events: inner.events.counters(),
+            client: lock(&inner.client).clone(),
             config: redacted_config(&inner.config),
         }
     }

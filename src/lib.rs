@@ -9,6 +9,8 @@
 //! - [`daemon`]: the core both surfaces call: validation, identity, state file, event record.
 //! - [`supervisor`]: one actor task per child owning the process, its queue and its turn.
 //! - [`child`]: spawning (process group, parent-death signal), stream-json lines, stderr.
+//! - [`nesting`]: how deep this server runs inside other claude-coded, and whether it may
+//!   start a child.
 //! - [`guard`]: `claude-coded __guard`, the process that takes the CLI's group down with the bridge.
 //! - [`events`]: ring buffer, counters and `events.jsonl`.
 //! - [`state_dir`]: `identity.json`, `daemon-state.json` (atomic), file modes.
@@ -66,6 +68,7 @@ pub mod events;
 pub mod guard;
 pub mod lines;
 pub mod mcp;
+pub mod nesting;
 pub mod plain;
 pub mod redact;
 pub mod rpc_error;

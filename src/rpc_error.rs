@@ -32,6 +32,8 @@ pub mod code {
     pub const CANCELLED: i32 = -32007;
     /// The child printed nothing for the stall timeout during the turn.
     pub const STALLED: i32 = -32008;
+    /// This claude-coded runs nested at its depth limit and starts no child (`--max-depth`).
+    pub const NESTING_LIMIT: i32 = -32009;
 }
 
 /// Errors of the protocol layer: what a request line can be wrong with, or the core's error.
@@ -125,7 +127,14 @@ fn ask_code_and_data(error: &AskError) -> (i32, Option<Value>) {
             code::OUTPUT_TOO_LARGE,
             Some(json!({ "kind": "outputTooLarge", "length": len, "limit": limit })),
         ),
-        AskError::Unavailable { .. } => (code::UNAVAILABLE, kind("unavailable")),
+        AskError::Unavailable { stderr_tail, .. } => (
+            code::UNAVAILABLE,
+            Some(json!({ "kind": "unavailable", "stderrTail": stderr_tail })),
+        ),
+        AskError::NestingLimit { depth, limit, .. } => (
+            code::NESTING_LIMIT,
+            Some(json!({ "kind": "nestingLimit", "depth": depth, "limit": limit })),
+        ),
         AskError::Stopping => (code::STOPPING, kind("stopping")),
         AskError::Cancelled => (code::CANCELLED, kind("cancelled")),
     }
@@ -150,7 +159,15 @@ mod tests {
                 stderr_tail: vec![],
             },
             AskError::OutputTooLarge { len: 2, limit: 1 },
-            AskError::Unavailable { reason: "x".into() },
+            AskError::Unavailable {
+                reason: "x".into(),
+                stderr_tail: vec![],
+            },
+            AskError::NestingLimit {
+                depth: 1,
+                limit: 1,
+                reason: "x".into(),
+            },
             AskError::Stopping,
             AskError::Cancelled,
             AskError::Stalled { silent_ms: 1 },

@@ -7,6 +7,7 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 use super::ChildError;
 use crate::config::Config;
+use crate::nesting::Nesting;
 
 /// Flags that make the CLI speak stream-json on stdin/stdout.
 pub const STREAM_JSON_ARGS: [&str; 5] = [
@@ -35,6 +36,7 @@ impl SpawnSpec {
     pub fn from_config(
         config: &Config,
         daemon_id: &str,
+        nesting: &Nesting,
         resume: Option<&str>,
     ) -> Result<SpawnSpec, ChildError> {
         let mut args: Vec<String> = STREAM_JSON_ARGS.iter().map(|s| s.to_string()).collect();
@@ -52,7 +54,9 @@ impl SpawnSpec {
             program: resolve_program(&config.claude_bin)?,
             args,
             cwd: config.cwd.clone(),
-            env: vec![("CLAUDE_CODED_DAEMON_ID".to_string(), daemon_id.to_string())],
+            env: std::iter::once(("CLAUDE_CODED_DAEMON_ID".to_string(), daemon_id.to_string()))
+                .chain(nesting.child_env())
+                .collect(),
         })
     }
 }

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::api::AskResult;
 use crate::config::Config;
 use crate::events::EventLog;
+use crate::nesting::Nesting;
 
 pub use snapshot::Snapshot;
 
@@ -46,8 +47,17 @@ pub enum AskError {
         "the Claude Code child printed a line of {len} bytes, over the limit of {limit}; it is being restarted"
     )]
     OutputTooLarge { len: usize, limit: usize },
-    #[error("the Claude Code child is not available: {reason}")]
-    Unavailable { reason: String },
+    #[error("the Claude Code child is not available: {reason}{}", tail_suffix(.stderr_tail))]
+    Unavailable {
+        reason: String,
+        stderr_tail: Vec<String>,
+    },
+    #[error("{reason}")]
+    NestingLimit {
+        depth: u32,
+        limit: u32,
+        reason: String,
+    },
     #[error("claude-coded is shutting down")]
     Stopping,
     #[error("the ask was cancelled")]
@@ -83,8 +93,12 @@ pub enum Control {
     Restart {
         done: oneshot::Sender<RestartOutcome>,
     },
-    /// Stop the child and end the actor; `done` fires when the child is gone.
-    Stop { done: oneshot::Sender<()> },
+    /// Stop the child and end the actor; `done` fires when the child is gone. `prompt`
+    /// (a stop signal) ends the child at once instead of letting it exit on its own.
+    Stop {
+        done: oneshot::Sender<()>,
+        prompt: bool,
+    },
 }
 
 /// What a restart request did.
@@ -116,17 +130,24 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Starts the actor and, at once, the child (warm-up begins before the first ask).
-    pub fn start(config: Arc<Config>, daemon_id: String, events: EventLog) -> Supervisor {
+    /// Starts the actor. A top-level server starts the child at once (warm-up begins
+    /// before the first ask); a nested one waits for its first ask, so an unused nested
+    /// server costs no CLI; one at the nesting limit never starts a child.
+    pub fn start(
+        config: Arc<Config>,
+        daemon_id: String,
+        nesting: Nesting,
+        events: EventLog,
+    ) -> Supervisor {
         let (control, control_rx) = mpsc::channel(1024);
         let (snapshot_tx, snapshot) = watch::channel(Snapshot::initial(&config));
-        tokio::spawn(actor::run(
+        let actor = actor::Setup {
             config,
             daemon_id,
+            nesting,
             events,
-            control_rx,
-            snapshot_tx,
-        ));
+        };
+        tokio::spawn(actor::run(actor, control_rx, snapshot_tx));
         Supervisor {
             control,
             snapshot,
@@ -190,10 +211,16 @@ impl Supervisor {
         finished.await.map_err(|_| AskError::Stopping)
     }
 
-    /// Stops the child (stdin closed, then TERM, then KILL) and waits until it is gone.
-    pub async fn stop(&self) {
+    /// Stops the child (stdin closed, then TERM, then KILL) and waits until it is gone;
+    /// `prompt` sends TERM at once.
+    pub async fn stop(&self, prompt: bool) {
         let (done, finished) = oneshot::channel();
-        if self.control.send(Control::Stop { done }).await.is_ok() {
+        if self
+            .control
+            .send(Control::Stop { done, prompt })
+            .await
+            .is_ok()
+        {
             let _ = finished.await;
         }
     }

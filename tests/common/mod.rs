@@ -254,6 +254,9 @@ pub fn bridge_command(dir: &Path, options: &Options) -> Command {
             std::env::var("CLAUDE_CODED_TEST_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .env("HOME", dir)
+        // A test run inside a claude-coded's agent must not inherit its nesting depth.
+        .env_remove("CLAUDE_CODED_DEPTH")
+        .env_remove("CLAUDE_CODED_DEPTH_LIMIT")
         .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     command
 }

@@ -28,13 +28,30 @@ impl Actor {
             };
             return self.refuse(request, error);
         }
-        if self.state.child.status == ChildStatus::Failed {
-            // Maybe the user fixed the cause (installed the CLI): try once more now.
-            self.spawn_child();
-            if self.state.child.status == ChildStatus::Failed {
-                let reason = self.state.child.last_error.clone().unwrap_or_default();
-                return self.refuse(request, AskError::Unavailable { reason });
+        if !self.nesting.may_start_child() {
+            let error = AskError::NestingLimit {
+                depth: self.nesting.depth,
+                limit: self.nesting.limit,
+                reason: self.nesting.refusal(),
+            };
+            return self.refuse(request, error);
+        }
+        match self.state.child.status {
+            // A nested server starts its child on the first ask.
+            ChildStatus::Idle => self.spawn_child(),
+            ChildStatus::Failed => {
+                // Maybe the user fixed the cause (installed the CLI): try once more now.
+                self.spawn_child();
             }
+            ChildStatus::Backoff if self.last_start_failed() => {
+                // The last start failed: say so now instead of holding the ask for the
+                // restart, which goes on in the background.
+                return self.refuse(request, self.start_failure());
+            }
+            _ => {}
+        }
+        if self.state.child.status == ChildStatus::Failed {
+            return self.refuse(request, self.start_failure());
         }
         self.events.record(
             Level::Debug,

@@ -6,7 +6,13 @@ impl Actor {
     pub(super) fn spawn_child(&mut self) {
         self.restart_at = None;
         let resume = self.resume.clone();
-        let spec = match SpawnSpec::from_config(&self.config, &self.daemon_id, resume.as_deref()) {
+        let spec = SpawnSpec::from_config(
+            &self.config,
+            &self.daemon_id,
+            &self.nesting,
+            resume.as_deref(),
+        );
+        let spec = match spec {
             Ok(spec) => spec,
             Err(err) => return self.spawn_failed(err),
         };
@@ -46,6 +52,7 @@ impl Actor {
     }
 
     pub(super) fn spawn_failed(&mut self, err: ChildError) {
+        self.start_failed = true;
         let message = err.to_string();
         self.state.child.last_error = Some(message.clone());
         self.events.record(
@@ -59,6 +66,7 @@ impl Actor {
             self.enter_failed(message);
         } else {
             self.restart_after_failure(&message);
+            self.fail_all_waiting(self.start_failure());
         }
     }
 
@@ -150,10 +158,37 @@ impl Actor {
         if healthy || child.kill_reason.is_some() {
             self.state.child.consecutive_failures = 0;
         }
+        self.start_failed = child.ready_at.is_none() && child.kill_reason.is_none();
         match child.kill_reason {
             Some(_) => self.schedule_restart(false),
             None if healthy => self.schedule_restart(true),
             None => self.restart_after_failure(&format!("the child {how}")),
+        }
+        if self.start_failed {
+            // Nobody should wait out the backoff for a child that cannot start.
+            self.fail_all_waiting(self.start_failure());
+        }
+    }
+
+    /// Whether the last child failed to start (it exited before it was ready, or could not
+    /// be spawned): asks then fail at once instead of waiting for the next try.
+    pub(super) fn last_start_failed(&self) -> bool {
+        self.start_failed
+    }
+
+    /// The error for an ask that finds the child unable to start: why, with its stderr.
+    pub(super) fn start_failure(&self) -> AskError {
+        let child = &self.state.child;
+        let mut reason = child
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "the child could not be started".to_string());
+        if let Some(at) = &child.next_restart_at {
+            reason.push_str(&format!("; the next start is due at {at}"));
+        }
+        AskError::Unavailable {
+            reason,
+            stderr_tail: child.stderr_tail.clone(),
         }
     }
 
@@ -202,8 +237,8 @@ impl Actor {
     /// No more automatic restarts: waiting asks fail now, later ones try once more.
     pub(super) fn enter_failed(&mut self, reason: String) {
         self.restart_at = None;
-        self.state.child.last_error = Some(reason.clone());
-        self.fail_all_waiting(AskError::Unavailable { reason });
+        self.state.child.last_error = Some(reason);
+        self.fail_all_waiting(self.start_failure());
         self.set_status(ChildStatus::Failed);
     }
 

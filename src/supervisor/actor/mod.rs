@@ -30,26 +30,43 @@ use crate::child::stderr::truncate_chars;
 use crate::clock::{now_rfc3339, rfc3339};
 use crate::config::Config;
 use crate::events::EventLog;
+use crate::nesting::Nesting;
 
 /// After stdout closes, how long the process may linger before it is killed.
 const STDOUT_CLOSED_GRACE: Duration = Duration::from_secs(1);
 /// After SIGTERM on stop, how long before SIGKILL.
 /// Short, so a stop stays within about 6 s even for a child that ignores its closed stdin.
 const TERM_GRACE: Duration = Duration::from_millis(300);
+/// The same on a prompt stop (a signal), whose whole budget is 100 ms: the guard ends
+/// whatever is left of the group when the bridge exits.
+const PROMPT_TERM_GRACE: Duration = Duration::from_millis(40);
+
+/// What the actor is started with.
+pub struct Setup {
+    pub config: Arc<Config>,
+    pub daemon_id: String,
+    pub nesting: Nesting,
+    pub events: EventLog,
+}
 
 pub async fn run(
-    config: Arc<Config>,
-    daemon_id: String,
-    events: EventLog,
+    setup: Setup,
     control: mpsc::Receiver<Control>,
     snapshot: watch::Sender<Snapshot>,
 ) {
     // Bounded: the child's readers wait when the actor is behind, instead of buffering.
     let (child_tx, child_rx) = mpsc::channel(256);
+    let Setup {
+        config,
+        daemon_id,
+        nesting,
+        events,
+    } = setup;
     let mut actor = Actor {
         state: Snapshot::initial(&config),
         config,
         daemon_id,
+        nesting,
         events,
         child_tx,
         child: None,
@@ -60,10 +77,14 @@ pub async fn run(
         linger_until: None,
         last_total_cost: None,
         stopping: false,
+        start_failed: false,
         failed_starts: VecDeque::new(),
         resume: None,
     };
-    actor.spawn_child();
+    // Warm up at once only at the top: a nested server may never be asked.
+    if !nesting.is_nested() {
+        actor.spawn_child();
+    }
     actor.publish(&snapshot);
     actor.serve(control, child_rx, &snapshot).await;
 }
@@ -71,6 +92,7 @@ pub async fn run(
 struct Actor {
     config: Arc<Config>,
     daemon_id: String,
+    nesting: Nesting,
     events: EventLog,
     /// Given to each child's pipe tasks; their events come back on the loop's receiver.
     child_tx: mpsc::Sender<Tagged>,
@@ -85,6 +107,8 @@ struct Actor {
     /// The child's running cost before the current turn, to report per-turn cost.
     last_total_cost: Option<f64>,
     stopping: bool,
+    /// The last child could not start (see `last_start_failed`).
+    start_failed: bool,
     /// When recent unhealthy exits happened, to detect a crash loop.
     failed_starts: VecDeque<Instant>,
     /// Session to continue in the next child (`--resume`), after an unexpected exit.
@@ -104,14 +128,14 @@ impl Actor {
             let timer = self.next_deadline();
             tokio::select! {
                 command = control.recv() => match command {
-                    Some(Control::Stop { done }) => {
-                        self.stop(&mut child_rx, snapshot).await;
+                    Some(Control::Stop { done, prompt }) => {
+                        self.stop(&mut child_rx, snapshot, prompt).await;
                         let _ = done.send(());
                         return;
                     }
                     Some(command) => self.on_control(command),
                     None => {
-                        self.stop(&mut child_rx, snapshot).await;
+                        self.stop(&mut child_rx, snapshot, false).await;
                         return;
                     }
                 },

@@ -3,10 +3,12 @@
 use super::*;
 
 impl Actor {
+    /// Stops the child; `prompt` (a stop signal) skips the wait for it to exit on its own.
     pub(super) async fn stop(
         &mut self,
         child_rx: &mut mpsc::Receiver<Tagged>,
         snapshot: &watch::Sender<Snapshot>,
+        prompt: bool,
     ) {
         self.stopping = true;
         self.restart_at = None;
@@ -27,12 +29,23 @@ impl Actor {
             // Closing stdin asks the CLI to finish and exit on its own.
             child.stdin = None;
             let pid = child.pid;
-            let grace = Duration::from_millis(self.config.stop_grace_ms);
+            // A signal means the host wants us gone now (Claude Code sends SIGTERM 100 ms
+            // after SIGINT): no time for the CLI to wind down on its own. Its session is
+            // on disk as it goes, so a later start can still resume it.
+            let grace = match prompt {
+                true => Duration::ZERO,
+                false => Duration::from_millis(self.config.stop_grace_ms),
+            };
             if !self.wait_exit(child_rx, grace).await {
                 signal_group(pid, libc::SIGTERM);
-                if !self.wait_exit(child_rx, TERM_GRACE).await {
+                let term_grace = if prompt {
+                    PROMPT_TERM_GRACE
+                } else {
+                    TERM_GRACE
+                };
+                if !self.wait_exit(child_rx, term_grace).await {
                     signal_group(pid, libc::SIGKILL);
-                    self.wait_exit(child_rx, TERM_GRACE).await;
+                    self.wait_exit(child_rx, term_grace).await;
                 }
             }
             // Anything the CLI started in its group (tool processes) goes with it.

@@ -1,0 +1,210 @@
+//! Nesting: how deep this claude-coded runs in a chain claude-coded → CLI → claude-coded,
+//! and whether it may start a CLI child of its own.
+//!
+//! The CLI child runs in the user's project with the user's HOME, so it loads the same MCP
+//! configuration that started us and starts claude-coded again, whose child would do the
+//! same, without end. Two facts bound that, whatever the MCP configuration says:
+//!
+//! - we tell our child how deep it runs ([`DEPTH_ENV`]) and the limit in force
+//!   ([`LIMIT_ENV`]); a nested claude-coded can lower the limit (its own `--max-depth`)
+//!   but never raise it;
+//! - we count our guard processes (`claude-coded __guard`) among our ancestors, so a
+//!   configuration that overwrites those variables (an MCP server's `env`) cannot reset
+//!   the depth either.
+//!
+//! A claude-coded whose depth has reached the limit serves the protocol but starts no
+//! child: its `ask` fails at once and says which flag raises the limit.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::guard::GUARD_ARG;
+
+/// Set for the child: how many claude-coded run above it (the top one's child gets 1).
+pub const DEPTH_ENV: &str = "CLAUDE_CODED_DEPTH";
+/// Set for the child: the limit in force, which nested servers may lower, never raise.
+pub const LIMIT_ENV: &str = "CLAUDE_CODED_DEPTH_LIMIT";
+/// The highest `--max-depth` accepted: nesting stays bounded even when a user raises it.
+pub const MAX_DEPTH_CAP: u32 = 8;
+/// How far up the process tree the guard count looks (a chain is never this deep).
+const ANCESTRY_LIMIT: usize = 64;
+
+/// Where this claude-coded stands in a chain of nested ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Nesting {
+    /// claude-coded servers above this one: 0 when a person or an editor started it.
+    pub depth: u32,
+    /// The depth at which servers stop starting children (`--max-depth`, lowered by any
+    /// server above).
+    pub limit: u32,
+}
+
+impl Nesting {
+    /// Reads the environment and the process tree of this process.
+    pub fn detect(max_depth: u32) -> Nesting {
+        let depth = std::env::var(DEPTH_ENV).ok();
+        let limit = std::env::var(LIMIT_ENV).ok();
+        Nesting::from_facts(
+            max_depth,
+            depth.as_deref(),
+            limit.as_deref(),
+            guard_ancestors(),
+        )
+    }
+
+    /// The nesting from what was found: the variables as set (or not), the guards counted.
+    /// Unreadable variables count as absent; the guard count still bounds the depth.
+    pub fn from_facts(
+        max_depth: u32,
+        depth_var: Option<&str>,
+        limit_var: Option<&str>,
+        guards: u32,
+    ) -> Nesting {
+        let said_depth = depth_var.and_then(|d| d.trim().parse::<u32>().ok());
+        let said_limit = limit_var.and_then(|l| l.trim().parse::<u32>().ok());
+        let depth = said_depth.unwrap_or(0).max(guards);
+        let limit = said_limit
+            .map_or(max_depth, |inherited| inherited.min(max_depth))
+            .min(MAX_DEPTH_CAP);
+        Nesting { depth, limit }
+    }
+
+    /// Whether this server may run a CLI child.
+    pub fn may_start_child(&self) -> bool {
+        self.depth < self.limit
+    }
+
+    /// Whether another claude-coded runs above this one.
+    pub fn is_nested(&self) -> bool {
+        self.depth > 0
+    }
+
+    /// The variables that tell our child where it runs.
+    pub fn child_env(&self) -> [(String, String); 2] {
+        [
+            (DEPTH_ENV.to_string(), (self.depth + 1).to_string()),
+            (LIMIT_ENV.to_string(), self.limit.to_string()),
+        ]
+    }
+
+    /// Why an ask cannot run here; names the flag that changes it.
+    pub fn refusal(&self) -> String {
+        format!(
+            "nesting limit: this claude-coded runs inside another one's Claude Code (depth {} of \
+             at most {}), so it starts no Claude Code of its own; the sub-agent should do the work \
+             itself. The user can allow deeper delegation with --max-depth (at most {MAX_DEPTH_CAP}) \
+             on the outermost claude-coded.",
+            self.depth, self.limit
+        )
+    }
+}
+
+/// How many `claude-coded __guard` processes run above this one.
+#[cfg(target_os = "linux")]
+fn guard_ancestors() -> u32 {
+    let mut count = 0;
+    let mut pid = std::os::unix::process::parent_id();
+    for _ in 0..ANCESTRY_LIMIT {
+        if pid <= 1 {
+            break;
+        }
+        if is_guard(pid) {
+            count += 1;
+        }
+        match parent_of(pid) {
+            Some(parent) => pid = parent,
+            None => break,
+        }
+    }
+    count
+}
+
+#[cfg(not(target_os = "linux"))]
+fn guard_ancestors() -> u32 {
+    let _ = ANCESTRY_LIMIT;
+    0
+}
+
+/// Whether `pid` runs claude-coded's guard mode (second argument `__guard`).
+#[cfg(target_os = "linux")]
+fn is_guard(pid: u32) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    cmdline.split(|b| *b == 0).nth(1) == Some(GUARD_ARG.as_bytes())
+}
+
+/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the command's `)`).
+#[cfg(target_os = "linux")]
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_started_by_a_person_may_start_its_child() {
+        let top = Nesting::from_facts(1, None, None, 0);
+        assert_eq!(top, Nesting { depth: 0, limit: 1 });
+        assert!(top.may_start_child());
+        assert!(!top.is_nested());
+        assert_eq!(
+            top.child_env(),
+            [
+                (DEPTH_ENV.to_string(), "1".to_string()),
+                (LIMIT_ENV.to_string(), "1".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_nested_server_at_the_default_limit_starts_no_child() {
+        let nested = Nesting::from_facts(1, Some("1"), Some("1"), 1);
+        assert!(nested.is_nested());
+        assert!(!nested.may_start_child());
+        assert!(
+            nested.refusal().contains("--max-depth"),
+            "{}",
+            nested.refusal()
+        );
+    }
+
+    #[test]
+    fn a_nested_server_cannot_raise_the_limit_it_inherited() {
+        let nested = Nesting::from_facts(5, Some("1"), Some("1"), 1);
+        assert_eq!(nested.limit, 1);
+        assert!(!nested.may_start_child());
+        let allowed = Nesting::from_facts(1, Some("1"), Some("3"), 1);
+        assert_eq!(allowed.limit, 1, "its own lower limit wins");
+    }
+
+    #[test]
+    fn guards_above_count_even_when_the_variables_were_reset() {
+        let reset = Nesting::from_facts(1, Some("0"), None, 2);
+        assert_eq!(reset.depth, 2);
+        assert!(!reset.may_start_child());
+        let garbage = Nesting::from_facts(1, Some("-3"), Some("x"), 1);
+        assert_eq!(garbage, Nesting { depth: 1, limit: 1 });
+    }
+
+    #[test]
+    fn the_limit_never_exceeds_the_cap() {
+        let raised = Nesting::from_facts(1000, None, Some("999"), 0);
+        assert_eq!(raised.limit, MAX_DEPTH_CAP);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_test_process_has_no_guard_above_it() {
+        assert_eq!(guard_ancestors(), 0);
+        assert_eq!(
+            parent_of(std::process::id()),
+            Some(std::os::unix::process::parent_id())
+        );
+    }
+}
