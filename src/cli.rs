@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::{Config, ConfigArgs};
 use crate::daemon::Daemon;
@@ -33,7 +35,8 @@ pub struct Cli {
         default_value = "auto"
     )]
     pub surface: Surface,
-    /// Log level for stderr (RUST_LOG wins when set) [default: info]
+    /// Log level for stderr (RUST_LOG wins when set) [default: warn on the MCP surface,
+    /// whose hosts show every stderr line as an error; info on the plain surface]
     #[arg(long, global = true, env = "CLAUDE_CODED_LOG_LEVEL")]
     pub log_level: Option<String>,
 }
@@ -58,7 +61,7 @@ pub enum Command {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_tracing(cli.log_level.as_deref());
+    let logs = init_tracing(cli.log_level.as_deref());
     let config = match Config::resolve(&cli.config, cli.config_file.as_deref()) {
         Ok(config) => config,
         Err(err) => {
@@ -68,25 +71,54 @@ pub fn main() -> i32 {
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config, cli.surface),
+        Command::Serve => serve(config, cli.surface, logs),
         Command::Status { json, instance } => print_status(&config, json, instance),
         Command::Config => print_json(&config),
     }
 }
 
-fn init_tracing(level: Option<&str>) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    // stdout belongs to the protocol; every log line goes to stderr.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+/// The stderr log level, while it still depends on the surface.
+pub struct LogLevel {
+    /// Set when neither `--log-level` nor `RUST_LOG` chose a level.
+    by_surface: Option<reload::Handle<EnvFilter, Registry>>,
 }
 
-fn serve(config: Config, surface: Surface) -> i32 {
+impl LogLevel {
+    /// Once the surface is known: the plain surface logs at info (a script's stderr is
+    /// read by a person), MCP stays at warn (hosts log every stderr line as an error).
+    fn surface_chosen(&self, surface: Surface) {
+        let Some(handle) = &self.by_surface else {
+            return;
+        };
+        if surface == Surface::Plain
+            && let Err(err) = handle.reload(EnvFilter::new("info"))
+        {
+            tracing::warn!(%err, "cannot raise the log level to info");
+        }
+    }
+}
+
+fn init_tracing(level: Option<&str>) -> LogLevel {
+    let chosen = EnvFilter::try_from_default_env()
+        .ok()
+        .or_else(|| level.and_then(|l| EnvFilter::try_new(l).ok()));
+    // Until the surface is known, only warnings: an MCP host reads this stream too.
+    let by_surface = chosen.is_none();
+    let (filter, handle) = reload::Layer::new(chosen.unwrap_or_else(|| EnvFilter::new("warn")));
+    // stdout belongs to the protocol; every log line goes to stderr.
+    let output = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .init();
+    LogLevel {
+        by_surface: by_surface.then_some(handle),
+    }
+}
+
+fn serve(config: Config, surface: Surface, logs: LogLevel) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -97,7 +129,7 @@ fn serve(config: Config, surface: Surface) -> i32 {
             return 1;
         }
     };
-    let outcome = runtime.block_on(serve_stdio(config, surface));
+    let outcome = runtime.block_on(serve_stdio(config, surface, logs));
     // Do not wait for the blocking stdin reader thread; the child is already gone.
     runtime.shutdown_background();
     match outcome {
@@ -109,8 +141,9 @@ fn serve(config: Config, surface: Surface) -> i32 {
     }
 }
 
-async fn serve_stdio(config: Config, surface: Surface) -> std::io::Result<()> {
+async fn serve_stdio(config: Config, surface: Surface, logs: LogLevel) -> std::io::Result<()> {
     let max_line = config.max_request_bytes;
+    logs.surface_chosen(surface);
     // The child starts warming up while we wait for the client's first message.
     let daemon = Daemon::start(config);
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
@@ -128,6 +161,7 @@ async fn serve_stdio(config: Config, surface: Surface) -> std::io::Result<()> {
     } else {
         surface
     };
+    logs.surface_chosen(chosen);
     tracing::info!(surface = ?chosen, "serving on stdio");
     let stdout = tokio::io::stdout();
     match chosen {
@@ -136,6 +170,7 @@ async fn serve_stdio(config: Config, surface: Surface) -> std::io::Result<()> {
             crate::mcp::run(opening.into_reader(), stdout, drain, daemon, shutdown).await
         }
         Surface::Plain | Surface::Auto => {
+            daemon.record_client(crate::api::ClientSession::plain());
             let first = Some(opening.first);
             crate::plain::serve(first, opening.rest, stdout, daemon, shutdown).await
         }

@@ -9,7 +9,8 @@ mod mcp_support;
 
 use std::time::Duration;
 
-use claude_coded::api::{AskResult, EventsResult, StatusResult};
+use claude_coded::api::StatusResult;
+use claude_coded::mcp::output::{AskReply, EventsPage, StatusReport};
 use rmcp::model::{
     CallToolRequestParams, LoggingLevel, ProtocolVersion, ServerResult, SetLevelRequestParams,
 };
@@ -101,29 +102,47 @@ async fn tools_list_has_three_tools_with_schemas_and_hints() {
 }
 
 #[tokio::test]
-async fn status_and_events_return_the_api_types() {
+async fn status_and_events_are_compact_unless_asked_for_everything() {
     let bridge = McpBridge::start().await;
     let status = bridge.call("status", json!({})).await;
     assert_ne!(status.is_error, Some(true));
-    let parsed: StatusResult = serde_json::from_value(structured(&status)).expect("a StatusResult");
+    let report: StatusReport = serde_json::from_value(structured(&status)).expect("a report");
+    assert!(report.full.is_none());
+    assert!(!report.agent.cwd.is_empty());
+    assert!(
+        texts(&status)[0].starts_with("agent "),
+        "{}",
+        texts(&status)[0]
+    );
+    let full = bridge.call("status", json!({ "full": true })).await;
+    let report: StatusReport = serde_json::from_value(structured(&full)).expect("a full report");
+    let parsed: StatusResult = *report.full.expect("the complete status");
     assert_eq!(parsed.identity.version, env!("CARGO_PKG_VERSION"));
-    assert!(texts(&status)[0].contains("child"));
+    let client = parsed.client.expect("the client is recorded");
+    assert_eq!(client.surface, "mcp");
+    assert!(client.protocol_version.is_some());
 
     let events = bridge.call("events", json!({ "since": 0 })).await;
-    let page: EventsResult = serde_json::from_value(structured(&events)).expect("an EventsResult");
-    assert!(page.events.iter().any(|e| e.kind == "daemon.started"));
+    let page: EventsPage = serde_json::from_value(structured(&events)).expect("an EventsPage");
+    assert!(page.events.iter().any(|e| e.contains(" daemon.started: ")));
+    assert!(page.full.is_none());
     assert!(texts(&events)[0].contains("daemon.started"));
     let first = bridge
-        .call("events", json!({ "since": 0, "limit": 1 }))
+        .call("events", json!({ "since": 0, "limit": 1, "full": true }))
         .await;
-    let page: EventsResult = serde_json::from_value(structured(&first)).unwrap();
+    let page: EventsPage = serde_json::from_value(structured(&first)).unwrap();
     assert_eq!(page.events.len(), 1);
     assert!(page.truncated);
+    let full = page.full.expect("full events");
+    assert!(page.events[0].contains(&format!(" {}: ", full[0].kind)));
 
-    let warnings = bridge.call("events", json!({ "level": "warn" })).await;
-    let page: EventsResult = serde_json::from_value(structured(&warnings)).unwrap();
+    let warnings = bridge
+        .call("events", json!({ "level": "warn", "full": true }))
+        .await;
+    let page: EventsPage = serde_json::from_value(structured(&warnings)).unwrap();
     assert!(
-        page.events
+        page.full
+            .unwrap_or_default()
             .iter()
             .all(|e| e.level >= claude_coded::api::Level::Warn)
     );
@@ -139,7 +158,7 @@ async fn ask_returns_the_reply_first_and_reports_progress() {
     let token = handle.progress_token.clone();
     let result = call_result(handle).await;
     assert_ne!(result.is_error, Some(true));
-    let answer: AskResult = serde_json::from_value(structured(&result)).expect("an AskResult");
+    let answer: AskReply = serde_json::from_value(structured(&result)).expect("an AskReply");
     assert!(answer.ok);
     assert_eq!(answer.num_turns, Some(2));
     assert_eq!(texts(&result)[0], answer.result.clone().unwrap());
@@ -181,9 +200,10 @@ async fn failures_are_error_results_with_reasons() {
     // A turn the child reports as failed keeps its structured answer.
     let failed = bridge.call("ask", json!({ "prompt": "ERR400" })).await;
     assert_eq!(failed.is_error, Some(true));
-    let answer: AskResult = serde_json::from_value(structured(&failed)).unwrap();
+    let answer: AskReply = serde_json::from_value(structured(&failed)).unwrap();
     assert!(!answer.ok);
-    assert_eq!(answer.api_error_status, Some(400));
+    let error = answer.error.expect("why it failed");
+    assert!(error.contains("API status 400"), "{error}");
     assert!(texts(&failed)[0].contains("API Error: 400"));
 
     // Invalid arguments: the core's check and the schema's, both as tool errors.
@@ -251,15 +271,18 @@ async fn cancelling_a_running_ask_interrupts_the_child_and_keeps_it() {
     // The child kept its session: the next ask is its second turn.
     let next = bridge.call("ask", json!({ "prompt": "after" })).await;
     assert_eq!(texts(&next)[0], "mock reply #2 to: after");
-    let answer: AskResult = serde_json::from_value(structured(&next)).unwrap();
+    let answer: AskReply = serde_json::from_value(structured(&next)).unwrap();
     assert_eq!(
         answer.session_id,
         after["child"]["sessionId"].as_str().map(str::to_owned)
     );
-    let events: EventsResult =
+    let events: EventsPage =
         serde_json::from_value(structured(&bridge.call("events", json!({})).await)).unwrap();
     assert!(
-        events.events.iter().any(|e| e.kind == "turn.cancelled"),
+        events
+            .events
+            .iter()
+            .any(|e| e.contains(" turn.cancelled: ")),
         "{:?}",
         events.events
     );

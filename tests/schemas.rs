@@ -10,12 +10,22 @@ fn schema_files_match_the_types() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
     let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
     let mut stale = Vec::new();
-    for (name, schema) in claude_coded::api::schemas() {
+    let api = claude_coded::api::schemas()
+        .into_iter()
+        .map(|(name, schema)| {
+            let value = serde_json::to_value(&schema).expect("schema as JSON");
+            (name.to_string(), value)
+        });
+    // The MCP tools' schemas exactly as `tools/list` serves them (made portable).
+    let mcp = claude_coded::mcp::tool_schemas()
+        .into_iter()
+        .map(|(name, schema)| (format!("mcp/{name}"), schema));
+    for (name, schema) in api.chain(mcp) {
         let mut expected = serde_json::to_string_pretty(&schema).expect("serialize schema");
         expected.push('\n');
-        let path = dir.join(name);
+        let path = dir.join(&name);
         if update {
-            std::fs::create_dir_all(&dir).expect("create schemas/");
+            std::fs::create_dir_all(dir.join("mcp")).expect("create schemas/mcp/");
             std::fs::write(&path, &expected).expect("write schema");
             continue;
         }

@@ -15,6 +15,7 @@
 
 mod drain;
 mod logging;
+pub mod output;
 mod progress;
 mod render;
 mod schema;
@@ -50,6 +51,22 @@ pub enum McpError {
     Start(Box<ServerInitializeError>),
     #[error("the MCP service task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// The tools' schemas as served, for `schemas/mcp/`: file name and schema.
+pub fn tool_schemas() -> Vec<(String, serde_json::Value)> {
+    let mut tools = McpServer::tool_router().list_all();
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut schemas = Vec::new();
+    for tool in tools {
+        let input = serde_json::Value::Object((*tool.input_schema).clone());
+        schemas.push((format!("{}.input.json", tool.name), input));
+        if let Some(output) = tool.output_schema {
+            let output = serde_json::Value::Object((*output).clone());
+            schemas.push((format!("{}.output.json", tool.name), output));
+        }
+    }
+    schemas
 }
 
 /// Serves MCP on `reader`/`writer` until EOF or `shutdown`, then stops the daemon.

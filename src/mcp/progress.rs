@@ -143,10 +143,50 @@ pub fn describe(message: &Value) -> Option<String> {
                 .unwrap_or("unknown model");
             Some(format!("turn started ({model})"))
         }
+        ("system", Some(subtype)) => describe_system(subtype, message),
         ("assistant", _) => join_blocks(message, describe_assistant_block),
         ("user", _) => join_blocks(message, describe_user_block),
         ("result", subtype) => Some(format!("result: {}", subtype.unwrap_or("unknown"))),
         _ => None,
+    }
+}
+
+/// What the CLI says about itself while a turn runs: retries, compaction, denials.
+/// `status` lines are noise except when they report compaction.
+fn describe_system(subtype: &str, message: &Value) -> Option<String> {
+    let text = |key: &str| message.get(key).and_then(Value::as_str);
+    let number = |key: &str| message.get(key).and_then(Value::as_u64);
+    match subtype {
+        "api_retry" => {
+            let status = number("error_status").map_or("an API error".to_string(), |code| {
+                format!("API error {code}")
+            });
+            let attempt =
+                number("attempt").map_or(String::new(), |a| match number("max_retries") {
+                    Some(max) => format!(", attempt {a} of {max}"),
+                    None => format!(", attempt {a}"),
+                });
+            let delay = number("retry_delay_ms").map_or(String::new(), |ms| {
+                format!(" in {:.1} s", ms as f64 / 1000.0)
+            });
+            Some(format!("{status}: Claude Code retries{delay}{attempt}"))
+        }
+        "compact_boundary" => Some("conversation compacted to fit the context window".to_string()),
+        "status" => match text("status")? {
+            "compacting" => Some("compacting the conversation".to_string()),
+            _ => None,
+        },
+        "permission_denied" => {
+            let tool = text("tool_name").unwrap_or("a tool");
+            let why = text("message").map(one_line_preview);
+            Some(match why {
+                Some(why) => format!("permission denied for {tool}: {why}"),
+                None => format!("permission denied for {tool}"),
+            })
+        }
+        // `init` opens every turn; the rest (hooks, tasks, ...) by name.
+        "init" => None,
+        other => Some(other.replace('_', " ")),
     }
 }
 
@@ -271,7 +311,39 @@ mod tests {
         let end = json!({"subtype":"success","type":"result"});
         assert_eq!(describe(&end).unwrap(), "result: success");
         assert!(describe(&json!({"type":"system","subtype":"status"})).is_none());
+        let requesting = json!({"type":"system","subtype":"status","status":"requesting"});
+        assert!(describe(&requesting).is_none());
         assert!(describe(&json!({"type":"stream_event"})).is_none());
+    }
+
+    #[test]
+    fn what_the_cli_says_while_it_waits_is_progress_too() {
+        let retry = json!({"type":"system","subtype":"api_retry","attempt":2,"max_retries":10,
+            "retry_delay_ms":1234,"error_status":500});
+        assert_eq!(
+            describe(&retry).unwrap(),
+            "API error 500: Claude Code retries in 1.2 s, attempt 2 of 10"
+        );
+        let bare = json!({"type":"system","subtype":"api_retry"});
+        assert_eq!(
+            describe(&bare).unwrap(),
+            "an API error: Claude Code retries"
+        );
+        let compact = json!({"type":"system","subtype":"compact_boundary"});
+        assert!(describe(&compact).unwrap().contains("compacted"));
+        let compacting = json!({"type":"system","subtype":"status","status":"compacting"});
+        assert_eq!(
+            describe(&compacting).unwrap(),
+            "compacting the conversation"
+        );
+        let denied = json!({"type":"system","subtype":"permission_denied","tool_name":"Bash",
+            "message":"touch in '/p/x' needs approval."});
+        assert_eq!(
+            describe(&denied).unwrap(),
+            "permission denied for Bash: touch in '/p/x' needs approval."
+        );
+        let hook = json!({"type":"system","subtype":"hook_started"});
+        assert_eq!(describe(&hook).unwrap(), "hook started");
     }
 
     #[test]

@@ -1,62 +1,64 @@
 //! Tool results: the core's answers as MCP `CallToolResult`s.
 //!
-//! Each result has `structuredContent` (the same `api` type as the plain surface returns,
-//! so it validates against the tool's `outputSchema`) and text blocks for models and for
-//! clients that ignore structured content. Failures are `isError: true` results, never
-//! JSON-RPC errors, so the calling model reads the reason and can react.
+//! Each result has `structuredContent` (the compact types of [`super::output`], which
+//! validate against the tool's `outputSchema`) and text blocks with the same facts, for
+//! hosts that read only text. Failures are `isError: true` results, never JSON-RPC errors,
+//! so the calling model reads the reason and can react.
 
 use rmcp::model::{CallToolResult, ContentBlock, MetaObject};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::output::{AskReply, EventsPage, StatusReport};
 use crate::api::{AskResult, EventsResult, StatusResult};
 use crate::daemon::DaemonError;
+use crate::nesting::Nesting;
 use crate::rpc_error::daemon_error_parts;
 
 /// Key of the `_meta` entry that carries the error-table code of a failed call.
 pub const ERROR_META_KEY: &str = "claude-coded/error";
 
-/// The answer of a turn: the reply text first, then the other facts as compact JSON.
+/// The answer of a turn: the reply text first, then one line of facts.
 /// A turn the child reports as failed is `isError` but keeps its structured content.
 pub fn ask(result: &AskResult) -> CallToolResult {
-    let mut content = vec![ContentBlock::text(reply_text(result))];
-    if let Some(facts) = facts_json(result) {
-        content.push(ContentBlock::text(facts));
-    }
+    let reply = AskReply::from_result(result);
+    let first = match (&reply.result, &reply.error) {
+        (Some(text), Some(error)) => format!("{error}\n{text}"),
+        (None, Some(error)) => error.clone(),
+        (Some(text), None) => text.clone(),
+        (None, None) => "Claude Code ended its turn without a reply.".to_string(),
+    };
+    let content = vec![
+        ContentBlock::text(first),
+        ContentBlock::text(facts_line(&reply)),
+    ];
     let mut rendered = CallToolResult::success(content);
-    rendered.structured_content = to_value(result);
-    if !result.ok {
+    rendered.structured_content = structured(&reply);
+    if !reply.ok {
         rendered.is_error = Some(true);
     }
     rendered
 }
 
-pub fn status(status: &StatusResult) -> CallToolResult {
-    let value = to_value(status);
-    let text = value
+pub fn status(status: &StatusResult, nesting: Nesting, full: bool) -> CallToolResult {
+    let report = StatusReport::from_status(status, nesting, full);
+    let mut text = status_text(&report);
+    if let Some(full) = report
+        .full
         .as_ref()
-        .map(crate::status_text::render)
-        .unwrap_or_default();
+        .and_then(|f| serde_json::to_string(f).ok())
+    {
+        text.push('\n');
+        text.push_str(&full);
+    }
     let mut rendered = CallToolResult::success(vec![ContentBlock::text(text)]);
-    rendered.structured_content = value;
+    rendered.structured_content = structured(&report);
     rendered
 }
 
-pub fn events(page: &EventsResult) -> CallToolResult {
-    let mut lines: Vec<String> = page
-        .events
-        .iter()
-        .map(|e| {
-            format!(
-                "#{} {} {} {}: {}",
-                e.seq,
-                e.created_at,
-                e.level.as_str(),
-                e.kind,
-                e.message
-            )
-        })
-        .collect();
+pub fn events(page: &EventsResult, full: bool) -> CallToolResult {
+    let page = EventsPage::from_result(page, full);
+    let mut lines = page.events.clone();
     if lines.is_empty() {
         lines.push("no matching events".to_string());
     }
@@ -66,8 +68,15 @@ pub fn events(page: &EventsResult) -> CallToolResult {
         ""
     };
     lines.push(format!("nextSeq {}{more}", page.next_seq));
+    if let Some(full) = page
+        .full
+        .as_ref()
+        .and_then(|f| serde_json::to_string(f).ok())
+    {
+        lines.push(full);
+    }
     let mut rendered = CallToolResult::success(vec![ContentBlock::text(lines.join("\n"))]);
-    rendered.structured_content = to_value(page);
+    rendered.structured_content = structured(&page);
     rendered
 }
 
@@ -89,38 +98,92 @@ pub fn failure(error: &DaemonError) -> CallToolResult {
     rendered
 }
 
-/// What a model should read first: the reply, or why there is none.
-fn reply_text(result: &AskResult) -> String {
-    if let Some(text) = result.result.as_deref().filter(|t| !t.is_empty()) {
-        return text.to_string();
+/// `ok · session s-1 · $0.0123 · 1.2 s · 2 model calls`, then refused tool uses.
+fn facts_line(reply: &AskReply) -> String {
+    let mut facts = vec![if reply.ok { "ok" } else { "failed" }.to_string()];
+    facts.extend(reply.session_id.as_ref().map(|s| format!("session {s}")));
+    facts.extend(reply.cost_usd.map(|c| format!("${c}")));
+    facts.extend(
+        reply
+            .duration_ms
+            .map(|ms| format!("{:.1} s", ms as f64 / 1000.0)),
+    );
+    facts.extend(reply.num_turns.map(|n| format!("{n} model calls")));
+    let mut line = facts.join(" · ");
+    for denial in &reply.permission_denials {
+        line.push_str(&format!(
+            "\nrefused by the permission mode: {} ({})",
+            denial.tool, denial.input
+        ));
     }
-    let why = [result.subtype.as_deref(), result.terminal_reason.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut text = format!("Claude Code's turn ended without a reply ({why}).");
-    for error in &result.errors {
-        text.push(' ');
-        text.push_str(error);
-    }
-    text
+    line
 }
 
-/// The result without the reply and the raw line, which would only repeat the reply.
-fn facts_json(result: &AskResult) -> Option<String> {
-    let Some(Value::Object(mut facts)) = to_value(result) else {
-        return None;
-    };
-    facts.shift_remove("result");
-    facts.shift_remove("raw");
-    serde_json::to_string(&facts).ok()
+/// The report as a few lines.
+fn status_text(report: &StatusReport) -> String {
+    let state = serde_json::to_value(report.state).unwrap_or_default();
+    let mut lines = vec![format!(
+        "agent {} since {}, {} queued, {} restarts",
+        state.as_str().unwrap_or("unknown"),
+        report.since,
+        report.queued,
+        report.restarts
+    )];
+    lines.extend(report.turn.as_ref().map(|t| {
+        format!(
+            "turn running {} ms of {} ms: {}",
+            t.elapsed_ms, t.timeout_ms, t.prompt
+        )
+    }));
+    lines.extend(report.session_id.as_ref().map(|s| format!("session {s}")));
+    lines.extend(
+        report
+            .last_error
+            .as_ref()
+            .map(|e| format!("last error: {e}")),
+    );
+    lines.extend(report.stderr_tail.iter().map(|l| format!("stderr: {l}")));
+    let t = &report.totals;
+    lines.push(format!(
+        "asks {}: {} ok, {} failed, {} errors; cost ${}",
+        t.asks, t.ok, t.failed, t.errors, t.cost_usd
+    ));
+    let a = &report.agent;
+    lines.push(format!(
+        "cwd {}, permission mode {}{}",
+        a.cwd,
+        a.permission_mode,
+        a.model
+            .as_ref()
+            .map_or(String::new(), |m| format!(", model {m}"))
+    ));
+    lines.extend(
+        report
+            .nesting
+            .map(|n| format!("nested at depth {} of {} (--max-depth)", n.depth, n.limit)),
+    );
+    lines.join("\n")
 }
 
-fn to_value<T: Serialize>(value: &T) -> Option<Value> {
-    serde_json::to_value(value)
+/// The value for `structuredContent`: `null` fields left out, as the portable
+/// `outputSchema` declares them optional rather than nullable (see `schema.rs`).
+fn structured<T: Serialize>(value: &T) -> Option<Value> {
+    let mut value = serde_json::to_value(value)
         .inspect_err(|err| tracing::error!(%err, "cannot serialise a tool result"))
-        .ok()
+        .ok()?;
+    drop_nulls(&mut value);
+    Some(value)
+}
+
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            object.retain(|_, v| !v.is_null());
+            object.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -175,11 +238,11 @@ mod tests {
         let rendered = ask(&answer(true, Some("done")));
         let texts = texts(&rendered);
         assert_eq!(texts[0], "done");
-        assert!(!texts[1].contains("\"raw\""));
-        assert!(texts[1].contains("\"sessionId\":\"s\""));
+        assert_eq!(texts[1], "ok · session s · $0.1 · 0.0 s · 1 model calls");
         assert_ne!(rendered.is_error, Some(true));
         let structured = rendered.structured_content.unwrap();
         assert_eq!(structured["result"], "done");
+        assert!(structured.get("raw").is_none());
     }
 
     #[test]
@@ -188,7 +251,21 @@ mod tests {
         assert_eq!(rendered.is_error, Some(true));
         assert!(texts(&rendered)[0].contains("error_during_execution, aborted_streaming"));
         assert!(texts(&rendered)[0].contains("interrupted"));
-        assert!(rendered.structured_content.is_some());
+        let structured = rendered.structured_content.unwrap();
+        assert_eq!(structured["ok"], false);
+        assert!(
+            structured["error"]
+                .as_str()
+                .unwrap()
+                .contains("interrupted")
+        );
+    }
+
+    #[test]
+    fn structured_content_leaves_out_nulls_everywhere() {
+        let mut value = json!({"a": null, "b": {"c": null, "d": 1}, "e": [{"f": null}]});
+        drop_nulls(&mut value);
+        assert_eq!(value, json!({"b": {"d": 1}, "e": [{}]}));
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! Tool schemas from the `api` types, as rmcp generates them (JSON Schema 2020-12), made
-//! portable for the validators hosts use.
+//! portable for the validators hosts use (MCP Inspector's `--strict` finds nothing).
+//!
+//! schemars writes an `Option` field as nullable: `"type": ["string", "null"]`, or an
+//! `anyOf` with a `null` branch. Hosts that map tool schemas onto a single-type dialect
+//! (Gemini's OpenAPI subset, for one) reject or mangle those. Here such a field becomes
+//! optional instead, with the single type; the tool results leave `null` fields out to
+//! match (see `render.rs`).
 //!
 //! schemars marks Rust integer and float widths with `format` values such as `uint64`
 //! or `double`. They are legal JSON Schema annotations but no validator knows them, and
@@ -34,6 +40,7 @@ pub fn output<T: JsonSchema + 'static>() -> Arc<JsonObject> {
 fn portable(schema: &JsonObject) -> Arc<JsonObject> {
     let mut value = Value::Object(schema.clone());
     drop_numeric_formats(&mut value);
+    optional_not_nullable(&mut value);
     match value {
         Value::Object(object) => Arc::new(object),
         _ => Arc::new(schema.clone()),
@@ -57,6 +64,65 @@ fn drop_numeric_formats(value: &mut Value) {
     }
 }
 
+/// Every nullable property of every object schema becomes optional and single-typed.
+fn optional_not_nullable(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            let mut now_optional = Vec::new();
+            if let Some(Value::Object(properties)) = object.get_mut("properties") {
+                for (name, property) in properties.iter_mut() {
+                    if drop_null_branch(property) {
+                        now_optional.push(name.clone());
+                    }
+                }
+            }
+            if let Some(Value::Array(required)) = object.get_mut("required") {
+                required.retain(|r| {
+                    !r.as_str()
+                        .is_some_and(|r| now_optional.iter().any(|n| n == r))
+                });
+            }
+            object.values_mut().for_each(optional_not_nullable);
+        }
+        Value::Array(items) => items.iter_mut().for_each(optional_not_nullable),
+        _ => {}
+    }
+}
+
+/// Takes `null` out of a property's type; returns whether it was there.
+fn drop_null_branch(property: &mut Value) -> bool {
+    let Value::Object(schema) = property else {
+        return false;
+    };
+    let is_null = |v: &Value| v == "null" || v.get("type").is_some_and(|t| t == "null");
+    let mut found = false;
+    if let Some(Value::Array(types)) = schema.get_mut("type") {
+        found = types.iter().any(is_null);
+        types.retain(|t| !is_null(t));
+        if let [single] = types.as_slice() {
+            let single = single.clone();
+            schema.insert("type".to_string(), single);
+        }
+    }
+    if let Some(Value::Array(branches)) = schema.get_mut("anyOf")
+        && branches.iter().any(is_null)
+    {
+        found = true;
+        branches.retain(|b| !is_null(b));
+        if let [Value::Object(single)] = branches.as_slice() {
+            let single = single.clone();
+            schema.shift_remove("anyOf");
+            for (key, value) in single {
+                schema.entry(key).or_insert(value);
+            }
+        }
+    }
+    if found && schema.get("default").is_some_and(Value::is_null) {
+        schema.shift_remove("default");
+    }
+    found
+}
+
 /// schemars' width formats: `int8`..`int64`, `uint`, `uint8`..`uint64`, `float`, `double`.
 fn is_numeric_format(format: &str) -> bool {
     let bits = format
@@ -69,7 +135,8 @@ fn is_numeric_format(format: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AskParams, AskResult, StatusResult};
+    use crate::api::AskParams;
+    use crate::mcp::output::{AskReply, StatusReport};
 
     fn formats(value: &Value, found: &mut Vec<String>) {
         match value {
@@ -90,13 +157,39 @@ mod tests {
         assert_eq!(ask["properties"]["timeoutMs"]["minimum"], 1);
         for schema in [
             ask,
-            Value::Object((*output::<AskResult>()).clone()),
-            Value::Object((*output::<StatusResult>()).clone()),
+            Value::Object((*output::<AskReply>()).clone()),
+            Value::Object((*output::<StatusReport>()).clone()),
         ] {
             let mut found = Vec::new();
             formats(&schema, &mut found);
             assert!(found.is_empty(), "formats left: {found:?}");
         }
+    }
+
+    #[test]
+    fn nullable_fields_become_optional_with_one_type() {
+        let mut schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "a": {"type": ["string", "null"], "default": null},
+                "b": {"anyOf": [{"$ref": "#/$defs/B"}, {"type": "null"}], "description": "b"},
+                "c": {"type": "integer"}
+            },
+            "required": ["a", "b", "c"],
+            "$defs": {"B": {"type": "object", "properties": {"d": {"type": ["number", "null"]}},
+                            "required": ["d"]}}
+        });
+        optional_not_nullable(&mut schema);
+        assert_eq!(
+            schema["properties"]["a"],
+            serde_json::json!({"type": "string"})
+        );
+        assert_eq!(
+            schema["properties"]["b"],
+            serde_json::json!({"$ref": "#/$defs/B", "description": "b"})
+        );
+        assert_eq!(schema["required"], serde_json::json!(["c"]));
+        assert_eq!(schema["$defs"]["B"]["required"], serde_json::json!([]));
     }
 
     #[test]

@@ -12,18 +12,19 @@ use std::borrow::Cow;
 use rmcp::handler::server::tool::{ToolCallContext, ToolRouter};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ProtocolVersion,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, Implementation,
+    ProtocolVersion, ServerCapabilities, ServerConfig, SetLevelRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use tokio::sync::{mpsc, watch};
 
 use super::drain::OutputDrain;
 use super::logging::LogStream;
+use super::output::{AskReply, EventsPage, EventsToolParams, StatusReport, StatusToolParams};
 use super::progress::TurnReporter;
 use super::{EVENTS_CAPABILITY, render, schema, text};
-use crate::api::{AskParams, AskResult, EventsParams, EventsResult, StatusParams, StatusResult};
+use crate::api::{AskParams, ClientSession};
 use crate::daemon::{Daemon, DaemonError};
 use crate::supervisor::AskError;
 
@@ -56,9 +57,13 @@ pub struct McpServer {
 impl McpServer {
     pub fn new(daemon: Daemon, drain: OutputDrain) -> McpServer {
         let logs = LogStream::new(daemon.event_log().clone());
+        let mut tool_router = McpServer::tool_router();
+        if let Some(ask) = tool_router.map.get_mut("ask") {
+            ask.attr.description = Some(text::ask_description(daemon.config()).into());
+        }
         McpServer {
             daemon,
-            tool_router: McpServer::tool_router(),
+            tool_router,
             logs,
             calls: watch::Sender::new(0),
             drain,
@@ -87,14 +92,15 @@ impl Drop for InFlight<'_> {
     }
 }
 
-#[tool_router]
+#[tool_router(vis = "pub(super)")]
 impl McpServer {
     #[tool(
         name = "ask",
         title = "Ask Claude Code",
-        description = text::ASK_DESCRIPTION,
+        // Replaced in `new` by one that names the configured permission mode.
+        description = "Send one prompt to the Claude Code agent and wait for its answer.",
         input_schema = schema::input::<AskParams>(),
-        output_schema = schema::output::<AskResult>(),
+        output_schema = schema::output::<AskReply>(),
         annotations(
             title = "Ask Claude Code",
             read_only_hint = false,
@@ -134,25 +140,25 @@ impl McpServer {
         name = "status",
         title = "Claude Code status",
         description = text::STATUS_DESCRIPTION,
-        input_schema = schema::input::<StatusParams>(),
-        output_schema = schema::output::<StatusResult>(),
+        input_schema = schema::input::<StatusToolParams>(),
+        output_schema = schema::output::<StatusReport>(),
         annotations(title = "Claude Code status", read_only_hint = true, open_world_hint = false)
     )]
-    async fn status(&self, Parameters(_): Parameters<StatusParams>) -> CallToolResult {
-        render::status(&self.daemon.status())
+    async fn status(&self, Parameters(params): Parameters<StatusToolParams>) -> CallToolResult {
+        render::status(&self.daemon.status(), self.daemon.nesting(), params.full)
     }
 
     #[tool(
         name = "events",
         title = "Claude Code events",
         description = text::EVENTS_DESCRIPTION,
-        input_schema = schema::input::<EventsParams>(),
-        output_schema = schema::output::<EventsResult>(),
+        input_schema = schema::input::<EventsToolParams>(),
+        output_schema = schema::output::<EventsPage>(),
         annotations(title = "Claude Code events", read_only_hint = true, open_world_hint = false)
     )]
-    async fn events(&self, Parameters(params): Parameters<EventsParams>) -> CallToolResult {
-        match self.daemon.events(&params) {
-            Ok(page) => render::events(&page),
+    async fn events(&self, Parameters(params): Parameters<EventsToolParams>) -> CallToolResult {
+        match self.daemon.events(&params.query()) {
+            Ok(page) => render::events(&page, params.full),
             Err(err) => render::failure(&err),
         }
     }
@@ -179,6 +185,40 @@ impl McpServer {
     }
 }
 
+/// What a client declared about itself, for `status` and the event log.
+fn client_session(
+    protocol_version: Option<String>,
+    info: Option<&Implementation>,
+    capabilities: Option<&ClientCapabilities>,
+) -> ClientSession {
+    ClientSession {
+        surface: "mcp".to_string(),
+        protocol_version,
+        name: info.map(|i| i.name.clone()),
+        version: info.map(|i| i.version.clone()),
+        capabilities: capabilities.map(capability_names).unwrap_or_default(),
+        since: crate::clock::now_rfc3339(),
+    }
+}
+
+/// `elicitation`, `roots`, ... and `experimental/<name>`, `extensions/<name>`.
+fn capability_names(capabilities: &ClientCapabilities) -> Vec<String> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::to_value(capabilities) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            ("experimental" | "extensions", serde_json::Value::Object(inner)) => {
+                names.extend(inner.keys().map(|k| format!("{key}/{k}")));
+            }
+            (_, serde_json::Value::Null) => {}
+            _ => names.push(key),
+        }
+    }
+    names
+}
+
 /// Did the client opt in to raw child events (under `experimental` or `extensions`)?
 fn wants_raw_events(context: &RequestContext<RoleServer>) -> bool {
     let Some(capabilities) = context.client_capabilities() else {
@@ -197,7 +237,8 @@ impl ServerHandler for McpServer {
             .enable_tools()
             .enable_logging()
             .build();
-        let mut config = ServerConfig::new(capabilities).with_instructions(text::INSTRUCTIONS);
+        let mut config = ServerConfig::new(capabilities)
+            .with_instructions(text::instructions(self.daemon.config()));
         config.server_info = Implementation::new("claude-coded", crate::VERSION)
             .with_title(text::SERVER_TITLE)
             .with_description(text::SERVER_DESCRIPTION);
@@ -217,12 +258,30 @@ impl ServerHandler for McpServer {
         Ok(())
     }
 
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(info) = context.peer.peer_info() {
+            self.daemon.record_client(client_session(
+                Some(info.protocol_version.to_string()),
+                Some(&info.client_info),
+                Some(&info.capabilities),
+            ));
+        }
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let _in_flight = InFlight::start(&self.calls);
+        // 2026-07-28 has no handshake: each request says who sends it.
+        if context.meta.protocol_version().is_some() {
+            self.daemon.record_client(client_session(
+                context.protocol_version().map(|v| v.to_string()),
+                context.client_info().as_ref(),
+                context.client_capabilities().as_ref(),
+            ));
+        }
         // 2026-07-28 has no session: a request opts in to the log lines it causes with a
         // level in its `_meta` (unless `logging/setLevel` already streams everything).
         let level = context

@@ -163,8 +163,9 @@ impl McpBridge {
             .expect("send tools/call")
     }
 
+    /// The complete status (`full: true`), as the plain surface's `status` gives it.
     pub async fn status(&self) -> Value {
-        structured(&self.call("status", json!({})).await)
+        structured(&self.call("status", json!({"full": true})).await)["full"].clone()
     }
 
     /// Waits until `status` satisfies `pred`, or panics with the last one.
