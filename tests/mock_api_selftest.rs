@@ -7,7 +7,10 @@ mod mock_api;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use mock_api::{Behavior, MockApi, Script};
+use mock_api::{
+    Behavior, MockApi, OuterModel, Script, TOOL_SEARCH, ToolCall, first_user_prompt, tool_names,
+    tool_results, tool_search_input, tool_uses,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -636,4 +639,179 @@ fn works_from_sync_test_and_stops_on_drop() {
         std::net::TcpStream::connect(addr).is_err(),
         "listener closed on drop"
     );
+}
+
+// ---- The outer model: the real CLI as an MCP host on the same mock as its server's CLI ----
+
+const ASK: &str = "mcp__claude-coded__ask";
+
+/// A request body as the host CLI builds it (shape taken from recorded 2.1.332 requests):
+/// `<system-reminder>` text before the prompt, a `system` entry in `messages`, MCP tools
+/// absent from `tools` until `ToolSearch` loaded them.
+fn host_body(prompt: &str, loaded: &[&str], history: Vec<Value>) -> Value {
+    let mut tools = vec![json!({"name": "Bash"}), json!({"name": "ToolSearch"})];
+    tools.extend(
+        loaded
+            .iter()
+            .map(|n| json!({"name": n, "input_schema": {}, "defer_loading": true})),
+    );
+    let mut messages = vec![
+        json!({"role": "user", "content": [
+            {"type": "text", "text": "<system-reminder>\nreminder\n</system-reminder>\n"},
+            {"type": "text", "text": prompt}]}),
+        json!({"role": "system", "content": [{"type": "text", "text": "The following deferred \
+            tools are now available via ToolSearch: mcp__claude-coded__ask"}]}),
+    ];
+    messages.extend(history);
+    json!({"model": "claude-test-1", "stream": true, "tools": tools, "messages": messages})
+}
+
+fn assistant_tool_use(id: &str, name: &str, input: Value) -> Value {
+    json!({"role": "assistant", "content": [
+        {"type": "text", "text": "I'll run a command."},
+        {"type": "tool_use", "id": id, "name": name, "input": input}]})
+}
+
+fn user_tool_result(id: &str, content: Value, is_error: bool) -> Value {
+    json!({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": id, "content": content, "is_error": is_error}]})
+}
+
+#[test]
+fn outer_model_loads_a_deferred_tool_calls_it_then_quotes_its_result() {
+    let model = OuterModel::new(
+        "OUTER",
+        vec![
+            ToolCall::new(ASK, json!({"prompt": "hi"})),
+            ToolCall::new("Bash", json!({"command": "true"})),
+        ],
+    );
+    // Not loaded yet: ToolSearch with the select: form.
+    let first = host_body("OUTER go", &[], vec![]);
+    assert!(model.owns(&first));
+    assert_eq!(
+        model.step(&first),
+        Behavior::ToolUse {
+            name: TOOL_SEARCH.into(),
+            input: json!({"query": "select:mcp__claude-coded__ask", "max_results": 1}),
+        }
+    );
+    // Loaded (the host answers with a tool_reference and a "Tool loaded." text): call it.
+    let mut history = vec![
+        assistant_tool_use("t1", TOOL_SEARCH, tool_search_input(ASK)),
+        json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1",
+             "content": [{"type": "tool_reference", "tool_name": ASK}]},
+            {"type": "text", "text": "Tool loaded."}]}),
+    ];
+    let second = host_body("OUTER go", &[ASK], history.clone());
+    assert_eq!(
+        model.step(&second),
+        Behavior::ToolUse {
+            name: ASK.into(),
+            input: json!({"prompt": "hi"})
+        }
+    );
+    // A tool the host always lists is called without ToolSearch.
+    history.push(assistant_tool_use("t2", ASK, json!({"prompt": "hi"})));
+    history.push(user_tool_result("t2", json!("{\"ok\":true}"), false));
+    let third = host_body("OUTER go", &[ASK], history.clone());
+    assert_eq!(
+        model.step(&third),
+        Behavior::ToolUse {
+            name: "Bash".into(),
+            input: json!({"command": "true"})
+        }
+    );
+    // Every call made: a text quoting the last result in full.
+    history.push(assistant_tool_use("t3", "Bash", json!({"command": "true"})));
+    history.push(user_tool_result(
+        "t3",
+        json!([{"type": "text", "text": "denied"}]),
+        true,
+    ));
+    let last = host_body("OUTER go", &[ASK], history);
+    assert_eq!(
+        model.step(&last),
+        Behavior::Text("outer model got Bash (is_error=true): denied".into())
+    );
+    // Another conversation is not the outer model's.
+    assert!(!model.owns(&host_body("inner OUTER", &[], vec![])));
+}
+
+#[test]
+fn outer_model_gives_up_when_tool_search_did_not_load_the_tool() {
+    let model = OuterModel::new("OUTER", vec![ToolCall::new(ASK, json!({"prompt": "x"}))]);
+    let history = vec![
+        assistant_tool_use("t1", TOOL_SEARCH, tool_search_input(ASK)),
+        user_tool_result("t1", json!("No matching deferred tools found"), false),
+    ];
+    let body = host_body("OUTER go", &[], history);
+    assert_eq!(
+        model.step(&body),
+        Behavior::Text(format!("outer model: {TOOL_SEARCH} did not load {ASK}"))
+    );
+}
+
+#[test]
+fn tool_results_and_uses_are_read_from_the_request_as_sent() {
+    // Escapes, non-ASCII and a 12,000-byte text survive byte for byte.
+    let big = format!("{}é\"\n\\", "y".repeat(12_000));
+    let history = vec![
+        assistant_tool_use("t9", ASK, json!({"prompt": "p"})),
+        user_tool_result("t9", json!(big), false),
+    ];
+    let body = host_body("first prompt", &[ASK], history);
+    assert_eq!(first_user_prompt(&body), "first prompt");
+    assert_eq!(tool_names(&body), ["Bash", "ToolSearch", ASK]);
+    assert_eq!(tool_uses(&body)[0].name, ASK);
+    let results = tool_results(&body);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].tool_name.as_deref(), Some(ASK));
+    assert_eq!(results[0].text(), big);
+    assert_eq!(results[0].bytes(), 12_000 + "é\"\n\\".len());
+    assert!(!results[0].is_error);
+}
+
+#[tokio::test]
+async fn host_script_sends_the_marked_conversation_to_the_outer_model_and_the_rest_inside() {
+    let model = OuterModel::new("OUTER", vec![ToolCall::new(ASK, json!({"prompt": "hi"}))]);
+    let mock = MockApi::start_with(Script::host(model, |call| {
+        (call.prompt == "big").then(|| Behavior::Text("z".repeat(50)))
+    }));
+    let mut c = Client::connect(&mock).await;
+    let url = "/v1/messages?beta=true";
+    // Outer, tool not loaded: a ToolSearch tool_use streamed like any tool_use.
+    let a = assemble(
+        &c.post(url, &host_body("OUTER go", &[], vec![]))
+            .await
+            .events(),
+    );
+    assert_eq!(a.stop_reason, "tool_use");
+    assert_eq!(a.blocks[1]["name"], TOOL_SEARCH);
+    assert_eq!(a.blocks[1]["input"], tool_search_input(ASK));
+    // Inner requests: the inner script, else prompt keywords and the default reply.
+    let a = assemble(&c.post(url, &host_body("big", &[], vec![])).await.events());
+    assert_eq!(a.blocks[0]["text"], "z".repeat(50));
+    let r = c.post(url, &host_body("ERR400", &[], vec![])).await;
+    assert_eq!(r.status, 400);
+    let a = assemble(&c.post(url, &host_body("hello", &[], vec![])).await.events());
+    assert_eq!(a.blocks[0]["text"], "mock reply #4 to: hello");
+    // Outer, result back: the quote; the mock keeps the result for the test.
+    let history = vec![
+        assistant_tool_use("toolu_mock_0002", ASK, json!({"prompt": "hi"})),
+        user_tool_result("toolu_mock_0002", json!("{\"result\":\"inner\"}"), false),
+    ];
+    let body = host_body("OUTER go", &[ASK], history);
+    let a = assemble(&c.post(url, &body).await.events());
+    assert_eq!(
+        a.blocks[0]["text"],
+        "outer model got mcp__claude-coded__ask (is_error=false): {\"result\":\"inner\"}"
+    );
+    let got = mock
+        .tool_result_of(ASK)
+        .expect("the ask result was recorded");
+    assert_eq!(got.text(), "{\"result\":\"inner\"}");
+    assert_eq!(mock.tool_results_of(ASK).len(), 1);
+    assert_eq!(mock.tool_result_of("Bash"), None);
 }

@@ -64,14 +64,29 @@ pub fn children_of(pid: u32) -> Vec<(u32, char)> {
 /// Live processes started for the daemon `daemon_id`: its guard, the CLI and anything
 /// the CLI started, wherever they were reparented.
 pub fn processes_of_daemon(daemon_id: &str) -> Vec<u32> {
-    let needle = format!("CLAUDE_CODED_DAEMON_ID={daemon_id}");
+    processes_with_env(&format!("CLAUDE_CODED_DAEMON_ID={daemon_id}"))
+}
+
+/// Live processes (other than this one) whose environment holds `entry` (`NAME=value`),
+/// wherever they were reparented: e.g. `HOME=<sandbox>` finds everything a test started.
+pub fn processes_with_env(entry: &str) -> Vec<u32> {
+    let me = std::process::id();
     all_pids()
         .into_iter()
+        .filter(|pid| *pid != me)
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == entry.as_bytes()))
         })
         .filter(|pid| alive(*pid))
+        .collect()
+}
+
+/// Every pid in `/proc` with its parent, one read of each `stat`.
+pub fn process_table() -> Vec<(u32, u32)> {
+    all_pids()
+        .into_iter()
+        .filter_map(|pid| state_and_parent(pid).map(|(_, parent)| (pid, parent)))
         .collect()
 }
 

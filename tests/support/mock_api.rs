@@ -24,6 +24,14 @@
 //! Any other path (e.g. `/v1/messages/count_tokens`) gets a 200 JSON answer.
 //! Every request is recorded (`MockApi::requests`). Self-test:
 //! `tests/mock_api_selftest.rs`.
+//!
+//! Two CLIs on one mock (the real CLI as an MCP host whose MCP server runs another CLI):
+//! [`Script::host`] sends the requests of the conversation whose first user prompt starts
+//! with a marker to an [`OuterModel`] (planned tool calls, loading deferred MCP tools
+//! through the host's `ToolSearch` first, then a text that quotes the last tool result),
+//! and every other request to the inner script. [`tool_results`] and
+//! [`MockApi::tool_result_of`] give back the `tool_result` blocks exactly as the host sent
+//! them to its model.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::collections::VecDeque;
@@ -91,6 +99,16 @@ impl RecordedRequest {
     /// Text the behaviour was chosen from (see [`last_user_prompt`]).
     pub fn prompt(&self) -> String {
         last_user_prompt(&self.body)
+    }
+
+    /// The prompt the conversation started with (see [`first_user_prompt`]).
+    pub fn first_prompt(&self) -> String {
+        first_user_prompt(&self.body)
+    }
+
+    /// The `tool_result` blocks of the last user message (see [`tool_results`]).
+    pub fn tool_results(&self) -> Vec<ToolResult> {
+        tool_results(&self.body)
     }
 }
 
@@ -192,6 +210,24 @@ impl Script {
             Script::Queue(q) => lock(q).pop_front(),
             Script::Func(f) => f(call),
         }
+    }
+}
+
+impl Script {
+    /// One mock for an MCP host CLI and the CLI its MCP server runs: requests of the
+    /// conversation `outer` owns (see [`OuterModel::owns`]) get its next step, all others
+    /// go to `inner` (`None` means prompt parsing, as without a script).
+    pub fn host(
+        outer: OuterModel,
+        inner: impl Fn(&MessagesCall<'_>) -> Option<Behavior> + Send + Sync + 'static,
+    ) -> Self {
+        Script::func(move |call| {
+            if outer.owns(&call.request.body) {
+                Some(outer.step(&call.request.body))
+            } else {
+                inner(call)
+            }
+        })
     }
 }
 
@@ -315,6 +351,27 @@ impl MockApi {
     /// (what an interrupt looks like from the API side).
     pub fn aborted_streams(&self) -> usize {
         self.shared.aborted_streams.load(Ordering::SeqCst)
+    }
+
+    /// The first `tool_result` the host sent back for a call of the tool `name`, from the
+    /// `/v1/messages` requests in arrival order (see [`tool_results`]).
+    pub fn tool_result_of(&self, name: &str) -> Option<ToolResult> {
+        self.tool_results_of(name).into_iter().next()
+    }
+
+    /// Every `tool_result` the host sent back for calls of the tool `name`, each once
+    /// (a result stays in the history of later requests), in the order of the calls.
+    pub fn tool_results_of(&self, name: &str) -> Vec<ToolResult> {
+        let mut seen: Vec<ToolResult> = Vec::new();
+        for request in self.messages_requests() {
+            for result in request.tool_results() {
+                let new = !seen.iter().any(|r| r.tool_use_id == result.tool_use_id);
+                if result.tool_name.as_deref() == Some(name) && new {
+                    seen.push(result);
+                }
+            }
+        }
+        seen
     }
 
     /// Polls until `pred` holds for the recorded requests or `timeout` passes;
@@ -701,6 +758,225 @@ fn content_text(content: Option<&Value>) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         _ => String::new(),
+    }
+}
+
+/// The text of a user message: its string content, or its last text block (the CLI puts
+/// `<system-reminder>` blocks before the prompt).
+fn user_text(message: &Value) -> Option<String> {
+    match message.get("content") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .rev()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .find_map(|b| b.get("text").and_then(Value::as_str))
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+fn messages_of(body: &Value) -> &[Value] {
+    body.get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The prompt a conversation started with: the text of the first `role: user` message
+/// (its last text block). Every request of one CLI session carries it, so it tells two
+/// CLIs that share a mock apart (an MCP host and the CLI its server runs).
+pub fn first_user_prompt(body: &Value) -> String {
+    messages_of(body)
+        .iter()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .and_then(user_text)
+        .unwrap_or_default()
+}
+
+/// Names in the request's `tools` list: the tools whose schemas the model was given. A
+/// deferred MCP tool is listed only once `ToolSearch` has loaded it (with
+/// `defer_loading: true`); before that its name appears only in the text of the messages.
+pub fn tool_names(body: &Value) -> Vec<String> {
+    body.get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+/// A `tool_use` block the model made, as the conversation history carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolUse {
+    pub id: String,
+    pub name: String,
+    pub input: Value,
+}
+
+/// Every `tool_use` block of the `assistant` messages, in order.
+pub fn tool_uses(body: &Value) -> Vec<ToolUse> {
+    messages_of(body)
+        .iter()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .filter_map(|m| m.get("content").and_then(Value::as_array))
+        .flatten()
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+        .map(|b| ToolUse {
+            id: b["id"].as_str().unwrap_or_default().to_string(),
+            name: b["name"].as_str().unwrap_or_default().to_string(),
+            input: b.get("input").cloned().unwrap_or(Value::Null),
+        })
+        .collect()
+}
+
+/// A `tool_result` block as the host sent it to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    pub tool_use_id: String,
+    /// The tool of the matching `tool_use` in the same request, if it is there.
+    pub tool_name: Option<String>,
+    pub is_error: bool,
+    /// `content` exactly as received: a string, or an array of content blocks.
+    pub content: Value,
+}
+
+impl ToolResult {
+    /// What the model reads: the string content byte for byte, or the text blocks
+    /// joined with newlines.
+    pub fn text(&self) -> String {
+        content_text(Some(&self.content))
+    }
+
+    /// Size of [`ToolResult::text`] in bytes (UTF-8).
+    pub fn bytes(&self) -> usize {
+        self.text().len()
+    }
+}
+
+/// The `tool_result` blocks of the last `role: user` message, with the tool name taken
+/// from the matching `tool_use` earlier in the same request.
+pub fn tool_results(body: &Value) -> Vec<ToolResult> {
+    let uses = tool_uses(body);
+    let Some(last_user) = messages_of(body)
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+    else {
+        return Vec::new();
+    };
+    last_user
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+        .map(|b| {
+            let id = b["tool_use_id"].as_str().unwrap_or_default().to_string();
+            ToolResult {
+                tool_name: uses.iter().find(|u| u.id == id).map(|u| u.name.clone()),
+                tool_use_id: id,
+                is_error: b.get("is_error").and_then(Value::as_bool) == Some(true),
+                content: b.get("content").cloned().unwrap_or(Value::Null),
+            }
+        })
+        .collect()
+}
+
+/// The host's tool that loads the schemas of deferred tools (Claude Code 2.1.x defers
+/// MCP tools: the model sees their names and must load them before the first call).
+pub const TOOL_SEARCH: &str = "ToolSearch";
+
+/// The `ToolSearch` input that loads exactly the tool `name` (the form the host's
+/// system prompt asks for: `select:<name>[,<name>...]`).
+pub fn tool_search_input(name: &str) -> Value {
+    json!({"query": format!("select:{name}"), "max_results": 1})
+}
+
+/// One tool call of an [`OuterModel`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub name: String,
+    pub input: Value,
+}
+
+impl ToolCall {
+    pub fn new(name: &str, input: Value) -> ToolCall {
+        ToolCall {
+            name: name.to_string(),
+            input,
+        }
+    }
+}
+
+/// A scripted model for the host side: makes its planned tool calls one per request, in
+/// order, then ends the turn with a text that quotes the last tool result.
+///
+/// It decides from the request alone (no state), so it survives retries: the calls
+/// already made are the non-`ToolSearch` `tool_use` blocks of the history. A planned tool
+/// the request's `tools` list does not carry yet is first loaded with `ToolSearch`; if it
+/// is still missing after that, the model gives up with a text saying so instead of
+/// asking again.
+#[derive(Debug, Clone)]
+pub struct OuterModel {
+    marker: String,
+    calls: Vec<ToolCall>,
+}
+
+impl OuterModel {
+    /// `marker` must start the outer CLI's prompt and no other conversation's.
+    pub fn new(marker: &str, calls: Vec<ToolCall>) -> OuterModel {
+        OuterModel {
+            marker: marker.to_string(),
+            calls,
+        }
+    }
+
+    /// True when the conversation started with the marker.
+    pub fn owns(&self, body: &Value) -> bool {
+        first_user_prompt(body).starts_with(&self.marker)
+    }
+
+    /// The next answer in this conversation.
+    pub fn step(&self, body: &Value) -> Behavior {
+        let uses = tool_uses(body);
+        let made = uses.iter().filter(|u| u.name != TOOL_SEARCH).count();
+        let Some(next) = self.calls.get(made) else {
+            return Behavior::Text(quote_last_tool_result(body));
+        };
+        if tool_names(body).contains(&next.name) {
+            return Behavior::ToolUse {
+                name: next.name.clone(),
+                input: next.input.clone(),
+            };
+        }
+        let search = tool_search_input(&next.name);
+        if uses
+            .iter()
+            .any(|u| u.name == TOOL_SEARCH && u.input == search)
+        {
+            return Behavior::Text(format!(
+                "outer model: {TOOL_SEARCH} did not load {}",
+                next.name
+            ));
+        }
+        Behavior::ToolUse {
+            name: TOOL_SEARCH.to_string(),
+            input: search,
+        }
+    }
+}
+
+/// `outer model got <tool> (is_error=..): <whole text>` for the last tool result, or
+/// `outer model: done` when the last user message has none.
+fn quote_last_tool_result(body: &Value) -> String {
+    match tool_results(body).pop() {
+        Some(r) => format!(
+            "outer model got {} (is_error={}): {}",
+            r.tool_name.as_deref().unwrap_or("?"),
+            r.is_error,
+            r.text()
+        ),
+        None => "outer model: done".to_string(),
     }
 }
 

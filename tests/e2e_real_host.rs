@@ -1,0 +1,618 @@
+//! End to end with the real Claude Code CLI as claude-coded's MCP host, and the real CLI
+//! as claude-coded's child too, offline.
+//!
+//! The outer CLI runs `claude -p "OUTER: ..." --output-format stream-json --verbose` in a
+//! sandbox project with claude-coded registered the way the README says (`claude mcp add
+//! --scope project`, which writes `.mcp.json`) or with `--mcp-config FILE`; its three
+//! tools are allowed with `--allowedTools` (no permission prompt, no
+//! `--dangerously-skip-permissions`). Both CLIs talk to one mock Messages API
+//! (`tests/support/mock_api.rs`): the conversation whose first prompt starts with
+//! `OUTER:` is the outer model, which loads the deferred MCP tool with `ToolSearch`, calls
+//! it, and quotes the `tool_result` the host hands back; every other request is the inner
+//! CLI's. What the outer model read is taken byte for byte from the recorded requests.
+//!
+//! ```sh
+//! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test e2e_real_host -- --nocapture
+//! ```
+//!
+//! `--nocapture` shows the measurements (sizes, process counts, stop times). Without
+//! `CLAUDE_BIN` each test says `NOT RUN` on stderr and returns; under `CI=true` or `CI=1`
+//! it fails instead. The tests run one at a time (each starts two or more ~200 MB CLIs).
+
+mod common;
+mod host_support;
+#[path = "support/mock_api.rs"]
+mod mock_api;
+mod proc_info;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Bridge, Options, TempDir};
+use host_support::{
+    ASK, CLEANUP_DEADLINE, EVENTS, Kind, STATUS, Sandbox, claude_bin, describe_pids, offline_env,
+    serial, snapshot,
+};
+use mock_api::{Behavior, MessagesCall, MockApi, OuterModel, Script, ToolCall, ToolResult};
+use serde_json::{Value, json};
+
+/// Starts the outer CLI's prompt, and no inner prompt.
+const MARKER: &str = "OUTER:";
+const OUTER_PROMPT: &str = "OUTER: use claude-coded for this task";
+
+/// The size targets of issue 8 for what the outer model reads.
+const ASK_12000_LIMIT: usize = 12_600;
+const STATUS_LIMIT: usize = 800;
+const EVENT_LIMIT: usize = 120;
+/// A generous bound for claude-coded to exit after a signal (the 100 ms target of
+/// issue 8 is for a benchmark, not a test on a shared two-core machine).
+const STOP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A mock whose outer model makes `calls`; inner requests go to `inner` (None: the
+/// prompt keywords and the default `mock reply #N to: <prompt>`).
+fn host_mock(
+    calls: Vec<ToolCall>,
+    inner: impl Fn(&MessagesCall<'_>) -> Option<Behavior> + Send + Sync + 'static,
+) -> MockApi {
+    MockApi::start_with(Script::host(OuterModel::new(MARKER, calls), inner))
+}
+
+fn ask(prompt: &str) -> ToolCall {
+    ToolCall::new(ASK, json!({ "prompt": prompt }))
+}
+
+/// The inner CLI's default answer to `prompt`: `mock reply #N to: <prompt>`, N counting
+/// every `/v1/messages` request of the mock (outer ones too) up to that one.
+fn inner_default_reply(mock: &MockApi, prompt: &str) -> String {
+    let requests = mock.messages_requests();
+    let n = requests
+        .iter()
+        .position(|r| r.prompt() == prompt && !r.first_prompt().starts_with(MARKER))
+        .unwrap_or_else(|| panic!("the inner CLI never sent {prompt:?} to the API"))
+        + 1;
+    format!("mock reply #{n} to: {prompt}")
+}
+
+/// The result of the `index`-th call of `tool` that the host gave back to the outer model.
+fn nth_result(mock: &MockApi, tool: &str, index: usize) -> ToolResult {
+    mock.tool_results_of(tool)
+        .into_iter()
+        .nth(index)
+        .unwrap_or_else(|| {
+            let prompts: Vec<String> = mock
+                .messages_requests()
+                .iter()
+                .map(|r| r.prompt().chars().take(200).collect())
+                .collect();
+            panic!("the outer model never got result #{index} of {tool}; prompts: {prompts:#?}")
+        })
+}
+
+/// The outer CLI finished its turn without error.
+fn assert_outer_ok(run: &host_support::OuterRun) {
+    assert!(run.exit.success(), "{}", run.dump());
+    assert_eq!(run.result()["is_error"], false, "{}", run.dump());
+}
+
+/// How the host gave the result's content to its model: one string, or text blocks.
+fn content_form(result: &ToolResult) -> String {
+    match &result.content {
+        Value::String(_) => "one string".to_string(),
+        Value::Array(blocks) => format!("{} content blocks", blocks.len()),
+        other => format!("{other}"),
+    }
+}
+
+/// Events in an `events` tool result: the `events` array of its JSON, else its `#<seq>`
+/// lines.
+fn event_count(text: &str) -> usize {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) if value["events"].is_array() => value["events"].as_array().map_or(0, Vec::len),
+        _ => text.lines().filter(|l| l.starts_with('#')).count(),
+    }
+}
+
+#[test]
+fn registered_with_claude_mcp_add_the_outer_model_asks_and_reads_the_inner_answer() {
+    let Some(sandbox) = Sandbox::new() else {
+        return;
+    };
+    let inner_prompt = "say hello from inside";
+    let mock = host_mock(vec![ask(inner_prompt)], |_| None);
+    sandbox.register_with_mcp_add(&mock, &[]);
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &[]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+
+    let expected = inner_default_reply(&mock, inner_prompt);
+    let result = nth_result(&mock, ASK, 0);
+    eprintln!(
+        "ask tool_result: {} bytes in {}, is_error={}: {}",
+        result.bytes(),
+        content_form(&result),
+        result.is_error,
+        result.text()
+    );
+    assert!(!result.is_error, "{result:?}");
+    assert!(result.text().contains(&expected), "{result:?}");
+    // The whole chain: the outer model's final answer quotes the inner CLI's.
+    assert!(run.result_text().contains(&expected), "{}", run.dump());
+    // The inner CLI got the prompt exactly once.
+    let inner_asks = mock
+        .messages_requests()
+        .iter()
+        .filter(|r| r.prompt() == inner_prompt)
+        .count();
+    assert_eq!(inner_asks, 1);
+    // The host started the server it was told to (and loaded it from .mcp.json).
+    let init = run
+        .lines
+        .iter()
+        .find(|l| l["subtype"] == "init")
+        .expect("system/init line");
+    let servers = init["mcp_servers"].to_string();
+    assert!(servers.contains("\"claude-coded\""), "{servers}");
+    assert!(servers.contains("\"connected\""), "{servers}");
+}
+
+#[test]
+fn given_with_mcp_config_the_outer_model_asks_and_no_claude_coded_nests() {
+    let Some(sandbox) = Sandbox::new() else {
+        return;
+    };
+    let inner_prompt = "say hello through mcp-config";
+    let mock = host_mock(vec![ask(inner_prompt)], |_| None);
+    let config = sandbox.write_mcp_config(&[]);
+    let config = config.display().to_string();
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &["--mcp-config", &config]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    let expected = inner_default_reply(&mock, inner_prompt);
+    let result = nth_result(&mock, ASK, 0);
+    assert!(!result.is_error, "{result:?}");
+    assert!(result.text().contains(&expected), "{result:?}");
+    assert!(run.result_text().contains(&expected), "{}", run.dump());
+    // `--mcp-config` is not inherited: the inner CLI starts no claude-coded.
+    assert_eq!(
+        run.tree.count(Kind::Server, 1),
+        1,
+        "{}",
+        run.tree.describe()
+    );
+    assert_eq!(run.tree.count(Kind::Cli, 1), 1, "{}", run.tree.describe());
+    assert_eq!(run.tree.count_at_or_below(2), 0, "{}", run.tree.describe());
+}
+
+#[test]
+fn status_and_events_calls_reach_the_outer_model_after_an_ask() {
+    let Some(sandbox) = Sandbox::new() else {
+        return;
+    };
+    let mock = host_mock(
+        vec![
+            ask("hello"),
+            ToolCall::new(STATUS, json!({})),
+            ToolCall::new(EVENTS, json!({"limit": 50})),
+        ],
+        |_| None,
+    );
+    let config = sandbox.write_mcp_config(&[]).display().to_string();
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &["--mcp-config", &config]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    let status = nth_result(&mock, STATUS, 0);
+    let events = nth_result(&mock, EVENTS, 0);
+    eprintln!(
+        "status tool_result ({} bytes): {}",
+        status.bytes(),
+        status.text()
+    );
+    eprintln!(
+        "events tool_result ({} bytes): {}",
+        events.bytes(),
+        events.text()
+    );
+    assert!(!status.is_error, "{status:?}");
+    assert!(status.text().contains("ready"), "{status:?}");
+    assert!(!events.is_error, "{events:?}");
+    assert!(events.text().contains("child.started"), "{events:?}");
+    assert!(event_count(&events.text()) > 0, "{events:?}");
+    assert!(
+        run.result_text().contains("child.started"),
+        "the outer model quoted the events: {}",
+        run.dump()
+    );
+}
+
+#[test]
+fn an_inner_api_error_reaches_the_outer_model_as_a_readable_error() {
+    let Some(sandbox) = Sandbox::new() else {
+        return;
+    };
+    let mock = host_mock(
+        vec![ask("ERR400 refuse this"), ask("ERR500 fail this")],
+        |_| None,
+    );
+    let config = sandbox.write_mcp_config(&[]).display().to_string();
+    // One retry instead of ten (about 170 s) for the 500.
+    let run = sandbox.run_outer_with_env(
+        &mock,
+        OUTER_PROMPT,
+        &["--mcp-config", &config],
+        &[("CLAUDE_CODE_MAX_RETRIES", "1")],
+    );
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    for (index, status) in [(0, "400"), (1, "500")] {
+        let result = nth_result(&mock, ASK, index);
+        let text = result.text();
+        eprintln!(
+            "inner {status}: tool_result ({} bytes in {}, is_error={}): {text}",
+            result.bytes(),
+            content_form(&result),
+            result.is_error
+        );
+        assert!(
+            result.is_error,
+            "an API {status} is a failed ask: {result:?}"
+        );
+        // Readable: it names the API error (status and the API's own message) in words.
+        assert!(text.contains(status), "{result:?}");
+        assert!(text.contains(&format!("mock {status}")), "{result:?}");
+    }
+}
+
+#[test]
+fn an_inner_timeout_gives_the_outer_model_a_timeout_error_and_claude_coded_serves_on() {
+    let Some(sandbox) = Sandbox::new() else {
+        return;
+    };
+    let mock = host_mock(
+        vec![
+            ToolCall::new(
+                ASK,
+                json!({"prompt": "SLOW ms=300 chunks=30", "timeoutMs": 1000}),
+            ),
+            ask("after the timeout"),
+        ],
+        |_| None,
+    );
+    let config = sandbox.write_mcp_config(&[]).display().to_string();
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &["--mcp-config", &config]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    let timed_out = nth_result(&mock, ASK, 0);
+    eprintln!(
+        "timeout: tool_result ({} bytes, is_error={}): {}",
+        timed_out.bytes(),
+        timed_out.is_error,
+        timed_out.text()
+    );
+    assert!(timed_out.is_error, "{timed_out:?}");
+    let lower = timed_out.text().to_lowercase();
+    assert!(
+        lower.contains("timed out") || lower.contains("timeout"),
+        "{timed_out:?}"
+    );
+    assert!(
+        timed_out.text().contains("1000"),
+        "names the limit: {timed_out:?}"
+    );
+    let after = nth_result(&mock, ASK, 1);
+    assert!(!after.is_error, "{after:?}");
+    assert!(after.text().contains("to: after the timeout"), "{after:?}");
+    // The same claude-coded answered both calls.
+    assert_eq!(
+        run.tree.count(Kind::Server, 1),
+        1,
+        "{}",
+        run.tree.describe()
+    );
+}
+
+/// The contract of the depth limit (default `--max-depth 1`): the inner CLI, started in
+/// the same project and HOME, loads the same `.mcp.json` and starts claude-coded again,
+/// but that one starts no CLI of its own.
+#[test]
+fn with_the_default_depth_limit_a_round_trip_runs_one_inner_cli_and_at_most_one_nested_claude_coded()
+ {
+    let Some(sandbox) = Sandbox::new() else {
+        return;
+    };
+    // About 2 s of inner stream: time for a nested claude-coded to start a CLI if it would.
+    let mock = host_mock(vec![ask("SLOW ms=200 chunks=10")], |_| None);
+    sandbox.register_with_mcp_add(&mock, &[]);
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &[]);
+    eprintln!("{}", run.summary());
+    eprintln!("processes:\n{}", run.tree.describe());
+    assert_outer_ok(&run);
+    let tree = &run.tree;
+    let counts = format!(
+        "outer CLI {}, top claude-coded {}, inner CLI {}, nested claude-coded {}, second \
+         inner CLI {}, CLIs and claude-codeds deeper {}; deepest level {}",
+        tree.count(Kind::Cli, 0),
+        tree.count(Kind::Server, 1),
+        tree.count(Kind::Cli, 1),
+        tree.count(Kind::Server, 2),
+        tree.count(Kind::Cli, 2),
+        tree.count_at_or_below(3),
+        tree.deepest()
+    );
+    eprintln!("{counts}");
+    let result = nth_result(&mock, ASK, 0);
+    assert!(!result.is_error, "{result:?}");
+    assert_eq!(tree.count(Kind::Cli, 0), 1, "{counts}");
+    assert_eq!(tree.count(Kind::Server, 1), 1, "{counts}");
+    assert_eq!(tree.count(Kind::Cli, 1), 1, "{counts}");
+    assert!(tree.count(Kind::Server, 2) <= 1, "{counts}");
+    assert_eq!(tree.count(Kind::Cli, 2), 0, "{counts}");
+    assert_eq!(tree.count_at_or_below(3), 0, "{counts}");
+}
+
+/// 12,000 bytes of text without leading or trailing blanks (the CLI trims those).
+fn answer_of_12000_bytes() -> String {
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 12_000 {
+        text.push_str(&format!("word{i:05} "));
+        i += 1;
+    }
+    text.truncate(11_999);
+    text.push('.');
+    assert_eq!(text.len(), 12_000);
+    text
+}
+
+#[test]
+fn what_the_outer_model_reads_stays_within_the_size_targets() {
+    let Some(sandbox) = Sandbox::new() else {
+        return;
+    };
+    let answer = answer_of_12000_bytes();
+    let inner_answer = answer.clone();
+    let mock = host_mock(
+        vec![
+            ask("BIG answer please"),
+            ToolCall::new(STATUS, json!({})),
+            ToolCall::new(EVENTS, json!({"limit": 50})),
+        ],
+        move |call| {
+            (call.prompt == "BIG answer please").then(|| Behavior::Text(inner_answer.clone()))
+        },
+    );
+    let config = sandbox.write_mcp_config(&[]).display().to_string();
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &["--mcp-config", &config]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    let asked = nth_result(&mock, ASK, 0);
+    let status = nth_result(&mock, STATUS, 0);
+    let events = nth_result(&mock, EVENTS, 0);
+    let count = event_count(&events.text());
+    let per_event = events.bytes() / count.max(1);
+    let wire: usize = mock
+        .messages_requests()
+        .iter()
+        .filter(|r| !r.tool_results().is_empty() && r.first_prompt().starts_with(MARKER))
+        .map(|r| r.body_len)
+        .max()
+        .unwrap_or(0);
+    eprintln!(
+        "sizes the outer model read: ask of a 12,000-byte answer {} bytes (target <= \
+         {ASK_12000_LIMIT}); status {} bytes (target <= {STATUS_LIMIT}); events {} bytes for \
+         {count} events = {per_event} bytes/event (target <= {EVENT_LIMIT}); largest outer \
+         request body {wire} bytes",
+        asked.bytes(),
+        status.bytes(),
+        events.bytes()
+    );
+    assert!(!asked.is_error && !status.is_error && !events.is_error);
+    assert!(asked.text().contains(&answer), "the answer is all there");
+    assert!(count > 0, "{events:?}");
+    let mut misses = Vec::new();
+    if asked.bytes() > ASK_12000_LIMIT {
+        misses.push(format!(
+            "ask: {} bytes > {ASK_12000_LIMIT} (the answer is {} bytes; {} times in it)",
+            asked.bytes(),
+            answer.len(),
+            asked.text().matches(&answer).count()
+        ));
+    }
+    if status.bytes() > STATUS_LIMIT {
+        misses.push(format!("status: {} bytes > {STATUS_LIMIT}", status.bytes()));
+    }
+    if per_event > EVENT_LIMIT {
+        misses.push(format!(
+            "events: {per_event} bytes/event > {EVENT_LIMIT} ({} bytes, {count} events)",
+            events.bytes()
+        ));
+    }
+    assert!(
+        misses.is_empty(),
+        "over the size targets:\n{}",
+        misses.join("\n")
+    );
+}
+
+/// Fails with the survivors, the process tree of the run and how the host stopped us.
+fn assert_sandbox_empties(sandbox: &Sandbox, run: &host_support::OuterRun) {
+    match sandbox.wait_empty(CLEANUP_DEADLINE) {
+        Ok(took) => eprintln!("every process of the sandbox was gone {took:?} after the outer CLI"),
+        Err(left) => panic!(
+            "left {CLEANUP_DEADLINE:?} after the outer CLI exited:\n{}\nthe run's processes:\n{}\n\
+             host log: {}",
+            describe_pids(&left),
+            run.tree.describe(),
+            run.host_log.summary()
+        ),
+    }
+}
+
+#[test]
+fn no_claude_coded_or_cli_is_left_after_the_outer_cli_exits() {
+    let Some(sandbox) = Sandbox::new() else {
+        return;
+    };
+    // Registered as the README says, so the inner CLI starts claude-coded again too.
+    let mock = host_mock(vec![ask("hello")], |_| None);
+    sandbox.register_with_mcp_add(&mock, &[]);
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &[]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    assert!(!nth_result(&mock, ASK, 0).is_error);
+    assert!(run.tree.count(Kind::Cli, 1) >= 1, "{}", run.tree.describe());
+    assert_sandbox_empties(&sandbox, &run);
+}
+
+#[test]
+fn a_background_process_the_inner_agent_started_is_gone_after_the_outer_cli_exits() {
+    let Some(sandbox) = Sandbox::new() else {
+        return;
+    };
+    // The inner agent may run Bash (so it is not denied); it starts a process that
+    // outlives its tool call, as `npm run dev &` would.
+    let tool = "touch tool-ran; sleep 47 >/dev/null 2>&1 &";
+    let mock = host_mock(vec![ask(&format!("RUN_TOOL {tool}"))], |_| None);
+    let config = sandbox
+        .write_mcp_config(&["--claude-arg", "--allowedTools", "--claude-arg", "Bash"])
+        .display()
+        .to_string();
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &["--mcp-config", &config]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    let result = nth_result(&mock, ASK, 0);
+    assert!(!result.is_error, "{result:?}");
+    assert!(
+        sandbox.project().join("tool-ran").is_file(),
+        "the inner agent ran its Bash tool: {result:?}"
+    );
+    assert_sandbox_empties(&sandbox, &run);
+}
+
+/// Starts claude-coded over the real CLI as an MCP server (initialize handshake), stops
+/// it with `signal` during the CLI's warm-up and, in a second run, once an ask has been
+/// answered; prints the exit times and fails past [`STOP_DEADLINE`] or on a survivor.
+fn stop_by_signal(signal: i32) {
+    let Some(bin) = claude_bin() else {
+        return;
+    };
+    let _serial = serial();
+    let cli_exe = std::fs::canonicalize(&bin).expect("resolve CLAUDE_BIN");
+    let bridge_exe = std::fs::canonicalize(common::BRIDGE).expect("resolve claude-coded");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut report = Vec::new();
+    for ready in [false, true] {
+        let state = if ready {
+            "after an ask"
+        } else {
+            "during warm-up"
+        };
+        let mock = MockApi::start();
+        let dir = TempDir::new("real-host-signal");
+        let home = dir.path().to_path_buf();
+        let tmp = home.join("tmp");
+        std::fs::create_dir_all(&tmp).expect("create TMPDIR");
+        let mut options = Options::default()
+            .claude_bin(bin.to_str().expect("utf-8 path"))
+            .clean_env()
+            .dir(dir);
+        options.env = offline_env(&mock);
+        options
+            .env
+            .push(("TMPDIR".to_string(), tmp.display().to_string()));
+        let (exit_after, all_gone_after) = runtime.block_on(async {
+            let mut bridge = Bridge::start_with(options);
+            let pid = bridge.pid() as u32;
+            let init = bridge
+                .call(
+                    "initialize",
+                    json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                           "clientInfo": {"name": "e2e_real_host", "version": "0"}}),
+                )
+                .await;
+            assert!(init.get("result").is_some(), "{init}");
+            bridge
+                .send_raw(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+                .await;
+            if ready {
+                let answer = bridge
+                    .call(
+                        "tools/call",
+                        json!({"name": "ask", "arguments": {"prompt": "hello"}}),
+                    )
+                    .await;
+                assert_ne!(answer["result"]["isError"], true, "{answer}");
+                assert!(answer.get("result").is_some(), "{answer}");
+            }
+            // The CLI has been started (during warm-up: it is still starting).
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !snapshot(pid, &cli_exe, &bridge_exe)
+                .iter()
+                .any(|(_, kind, _, _)| *kind == Kind::Cli)
+            {
+                assert!(Instant::now() < deadline, "claude-coded started no CLI");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let sent = Instant::now();
+            // SAFETY: kill(2) on the claude-coded this test started.
+            assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+            let status = tokio::time::timeout(Duration::from_secs(30), bridge.child.wait())
+                .await
+                .expect("claude-coded exits after the signal")
+                .expect("wait");
+            let exit_after = sent.elapsed();
+            let left = wait_home_empty(&home, Duration::from_secs(30));
+            assert!(
+                left.is_empty(),
+                "left after claude-coded exited:\n{}",
+                describe_pids(&left)
+            );
+            eprintln!("  {state}: exit {status}");
+            (exit_after, sent.elapsed())
+        });
+        report.push((state, exit_after, all_gone_after));
+    }
+    let name = if signal == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    for (state, exit_after, gone_after) in &report {
+        eprintln!(
+            "{name} {state}: claude-coded exited after {exit_after:?}, its processes were all \
+             gone after {gone_after:?}"
+        );
+    }
+    for (state, exit_after, gone_after) in report {
+        assert!(
+            exit_after <= STOP_DEADLINE && gone_after <= STOP_DEADLINE,
+            "{name} {state}: exit after {exit_after:?}, all gone after {gone_after:?} \
+             (limit {STOP_DEADLINE:?})"
+        );
+    }
+}
+
+/// Waits up to `limit` for no process with `HOME=<home>`; returns the survivors.
+fn wait_home_empty(home: &Path, limit: Duration) -> Vec<u32> {
+    let entry = format!("HOME={}", home.display());
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = proc_info::processes_with_env(&entry);
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn sigint_stops_claude_coded_and_its_cli_within_five_seconds_in_warm_up_and_after_an_ask() {
+    stop_by_signal(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_stops_claude_coded_and_its_cli_within_five_seconds_in_warm_up_and_after_an_ask() {
+    stop_by_signal(libc::SIGTERM);
+}
