@@ -16,10 +16,12 @@
 //! - [`state_dir`]: `identity.json`, `daemon-state.json` (atomic), file modes.
 //! - [`plain`]: the plain JSON-RPC surface: line framing, dispatch through jsonrpsee's
 //!   `RpcModule`, `ask/event` notifications, the single stdout writer.
-//! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `events` over the same core;
-//!   a turn's messages become `notifications/progress` (raw ones opt-in), cancelling a call
-//!   interrupts its turn, and the event log streams as `notifications/message`. An
-//!   `ask`'s response waits until the client has read the turn's last notification.
+//! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `events` over the same core,
+//!   with compact, answer-first results written for the model that reads them
+//!   (`mcp::output`) and portable schemas; a turn's messages become
+//!   `notifications/progress` (raw ones opt-in), cancelling a call interrupts its turn,
+//!   and the event log streams as `notifications/message`. An `ask`'s response waits until
+//!   the client has read the turn's last notification.
 //! - [`surface`]: picks MCP or plain from the first message (or `--surface`).
 //! - [`rpc_error`]: the error-code table and the one mapping from errors to JSON-RPC.
 //! - [`redact`]: masks the environment's secrets in everything claude-coded records.
@@ -30,7 +32,10 @@
 //! At start the daemon opens its state directory and starts the supervisor, which spawns
 //! `claude --input-format stream-json --output-format stream-json --verbose` at once and
 //! sends it an `initialize` control request; the answer marks the child `ready`, so the
-//! first `ask` does not pay the CLI's cold start.
+//! first `ask` does not pay the CLI's cold start. The child loads the user's MCP
+//! configuration and may start claude-coded again: [`nesting`] tells each child its depth
+//! and counts the guards above, so a nested server starts its child only on its first
+//! ask, and one at `--max-depth` never does (its asks fail at once).
 //!
 //! An `ask` becomes an [`supervisor::AskRequest`] in the actor's bounded FIFO. When the
 //! child is ready and idle, the actor writes the prompt as a stream-json user message;
@@ -45,8 +50,9 @@
 //! event in the ring buffer and in `events.jsonl`, and the actor publishes a snapshot
 //! after each step, which `status` reads and a small task persists to `daemon-state.json`.
 //!
-//! Stopping (stdin EOF after the pending requests finish, or SIGTERM/SIGINT/SIGHUP) closes
-//! the child's stdin, waits, then signals its process group with TERM and KILL. The CLI
+//! Stopping on stdin EOF (after the pending requests finish) closes the child's stdin,
+//! waits, then signals its process group with TERM and KILL; a SIGTERM/SIGINT/SIGHUP
+//! sends TERM at once, since hosts escalate within 100 ms. The CLI
 //! runs under a small guard process (this binary, `__guard`) that leads its process group
 //! and has `PR_SET_PDEATHSIG`: when the bridge dies, even by SIGKILL, the guard kills the
 //! whole group, the CLI's own tool processes included.
