@@ -9,8 +9,7 @@ cd "$(dirname "$0")/.."
 CLAUDE_BIN="$(scripts/install-claude-cli.sh)"
 export CLAUDE_BIN
 
+# CLAUDE_BIN is exported before the build: it turns the real-CLI tests on (build.rs).
 cargo test
 
-if [ -x scripts/test-mcp-clients.sh ]; then
-    scripts/test-mcp-clients.sh
-fi
+scripts/test-mcp-clients.sh

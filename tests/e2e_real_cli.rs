@@ -8,8 +8,10 @@
 //! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test e2e_real_cli
 //! ```
 //!
-//! Without `CLAUDE_BIN` each test prints how to enable it and passes, except under
-//! `CI=true`, where a missing binary fails the run (CI must not go green by skipping).
+//! Built without `CLAUDE_BIN` the tests are ignored, with the reason (see `build.rs`), so
+//! a skip never counts as a pass; under `CI=true` or `CI=1` the test
+//! `in_ci_the_real_cli_tests_are_built_to_run` fails then (CI must not go green by
+//! skipping).
 //!
 //! Every test gets its own mock, HOME, cwd, TMPDIR and state dir; claude-coded starts
 //! with a cleared environment plus the variables that keep the CLI on loopback, and
@@ -22,7 +24,6 @@ mod mcp_support;
 #[path = "support/mock_api.rs"]
 mod mock_api;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -39,30 +40,24 @@ const CLI_VERSION: &str = "2.1.332";
 /// per-test runtimes and is not poisoned by a failing test.
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
-/// `CLAUDE_BIN`, or `None` (with the skip message) when the tests should not run.
-fn claude_bin() -> Option<String> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    match std::env::var("CLAUDE_BIN") {
-        Ok(bin) if !bin.is_empty() => {
-            assert!(
-                Path::new(&bin).is_file(),
-                "CLAUDE_BIN={bin} is not a file; set CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
-            );
-            Some(bin)
-        }
-        _ if ci => panic!(
-            "CI=true but CLAUDE_BIN is not set: the real-CLI tests must run in CI; \
-             set CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
-        ),
-        _ => {
-            // Straight to fd 2: libtest captures `eprintln!` of passing tests, and a skip
-            // nobody sees looks like a pass.
-            let _ = std::io::stderr().write_all(
-                b"skipped: set CLAUDE_BIN=$(scripts/install-claude-cli.sh) to run the real-CLI tests\n",
-            );
-            None
-        }
-    }
+/// `CLAUDE_BIN`: set when these tests were built (`cfg(real_cli)`), so it must be set now.
+fn claude_bin() -> String {
+    let bin = std::env::var("CLAUDE_BIN").unwrap_or_default();
+    assert!(
+        Path::new(&bin).is_file(),
+        "CLAUDE_BIN={bin:?} is not a file; set CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+    );
+    bin
+}
+
+#[test]
+fn in_ci_the_real_cli_tests_are_built_to_run() {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(
+        !ci || cfg!(real_cli),
+        "CI is set but these tests were built without CLAUDE_BIN, so they are ignored; \
+         build with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+    );
 }
 
 /// What keeps the real CLI offline on the mock (claude-coded passes it to the child):
@@ -91,14 +86,14 @@ struct Real {
 }
 
 impl Real {
-    /// Starts the pair, or returns `None` when the real-CLI tests are skipped.
-    async fn start() -> Option<Real> {
+    /// Starts the pair.
+    async fn start() -> Real {
         Real::start_with(MockApi::start(), |o| o).await
     }
 
     /// Like [`Real::start`] with this mock and extra claude-coded options.
-    async fn start_with(mock: MockApi, options: impl FnOnce(Options) -> Options) -> Option<Real> {
-        let bin = claude_bin()?;
+    async fn start_with(mock: MockApi, options: impl FnOnce(Options) -> Options) -> Real {
+        let bin = claude_bin();
         let serial = SERIAL.lock().await;
         let dir = TempDir::new("real-cli");
         let home = dir.path().to_path_buf();
@@ -107,12 +102,12 @@ impl Real {
         let mut base = Options::default().claude_bin(&bin).clean_env().dir(dir);
         base.env = offline_env(&mock, &tmp);
         let bridge = Bridge::start_with(options(base));
-        Some(Real {
+        Real {
             bridge,
             mock,
             home,
             _serial: serial,
-        })
+        }
     }
 
     /// Waits for the warm-up (`initialize` answered) and returns the status.
@@ -261,10 +256,12 @@ fn approx(value: &Value, expected: f64) -> bool {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn ask_round_trip_returns_the_real_result_line_with_session_cost_and_usage() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     let status = real.ready().await;
     // The warm-up `initialize` answered with the CLI's version before any ask.
     assert_eq!(status["child"]["cliVersion"], CLI_VERSION, "{status}");
@@ -329,10 +326,12 @@ async fn ask_round_trip_returns_the_real_result_line_with_session_cost_and_usage
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn usage_numbers_flow_into_per_turn_cost_and_the_totals() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     let first = real.bridge.ask_ok("USAGE 1234 567").await;
     assert_eq!(first["usage"]["input_tokens"], 1234);
     assert_eq!(first["usage"]["output_tokens"], 567);
@@ -350,10 +349,12 @@ async fn usage_numbers_flow_into_per_turn_cost_and_the_totals() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn two_asks_share_one_process_and_session_and_the_second_is_warm() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     real.ready().await;
     let pid = real.child_pid().await;
     let started = Instant::now();
@@ -388,10 +389,12 @@ async fn two_asks_share_one_process_and_session_and_the_second_is_warm() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn a_timeout_during_a_slow_stream_interrupts_and_the_child_keeps_its_session() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     let before = real.bridge.ask_ok("warm up").await;
     let pid = real.child_pid().await;
     // ~5.4 s of stream; the timeout fires after the first block was printed.
@@ -454,10 +457,12 @@ async fn a_timeout_during_a_slow_stream_interrupts_and_the_child_keeps_its_sessi
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn sigkill_of_the_cli_mid_turn_fails_the_ask_then_the_restarted_cli_continues_the_session() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     let before = real.bridge.ask_ok("remember the word banana").await;
     let session = before["sessionId"]
         .as_str()
@@ -511,10 +516,12 @@ async fn sigkill_of_the_cli_mid_turn_fails_the_ask_then_the_restarted_cli_contin
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn a_session_the_restarted_cli_cannot_resume_falls_back_to_a_fresh_one() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     // A finished turn: the CLI has saved the session, so a restart will try to resume it.
     let first = real.bridge.ask_ok("remember banana").await;
     let lost = first["sessionId"].clone();
@@ -541,10 +548,12 @@ async fn a_session_the_restarted_cli_cannot_resume_falls_back_to_a_fresh_one() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn a_cli_killed_in_its_first_turn_restarts_without_resuming() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     real.ready().await;
     let (_, old_cli) = real.pids().await;
     let id = real
@@ -570,10 +579,12 @@ async fn a_cli_killed_in_its_first_turn_restarts_without_resuming() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn a_tool_needing_permission_is_denied_in_default_mode_and_reported() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     let id = real
         .bridge
         .request(
@@ -618,10 +629,12 @@ async fn a_tool_needing_permission_is_denied_in_default_mode_and_reported() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn an_api_400_ends_the_turn_with_ok_false_and_the_status() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     real.ready().await;
     let pid = real.child_pid().await;
     let result = real.bridge.ask_ok("ERR400").await;
@@ -645,12 +658,13 @@ async fn an_api_400_ends_the_turn_with_ok_false_and_the_status() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn api_500_and_429_with_one_retry_end_the_turn_quickly_with_the_status() {
-    let Some(mut real) =
-        Real::start_with(MockApi::start(), |o| o.env("CLAUDE_CODE_MAX_RETRIES", "1")).await
-    else {
-        return;
-    };
+    let mut real =
+        Real::start_with(MockApi::start(), |o| o.env("CLAUDE_CODE_MAX_RETRIES", "1")).await;
     real.ready().await;
     let pid = real.child_pid().await;
     for status_code in [500, 429] {
@@ -685,10 +699,12 @@ async fn api_500_and_429_with_one_retry_end_the_turn_quickly_with_the_status() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn stdin_eof_stops_the_real_child_and_leaves_no_process() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     real.bridge.ask_ok("hello").await;
     let (child, cli) = real.pids().await;
     let bridge = real.bridge.pid();
@@ -741,10 +757,12 @@ async fn transcript(bridge: &mut Bridge, prompt: &str) -> (Vec<String>, Value) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn the_double_answers_like_the_real_cli_through_claude_coded() {
-    let Some(mut real) = Real::start().await else {
-        return;
-    };
+    let mut real = Real::start().await;
     let mut double = Bridge::start();
     // The fixtures check the double line by line; this checks what claude-coded makes of
     // it, for the prompts the other integration tests lean on.
@@ -824,13 +842,13 @@ struct RealMcp {
 }
 
 impl RealMcp {
-    async fn start() -> Option<RealMcp> {
+    async fn start() -> RealMcp {
         RealMcp::start_with_env(&[]).await
     }
 
     /// Like [`RealMcp::start`] with extra environment for claude-coded and its CLI.
-    async fn start_with_env(extra: &[(&str, &str)]) -> Option<RealMcp> {
-        let bin = claude_bin()?;
+    async fn start_with_env(extra: &[(&str, &str)]) -> RealMcp {
+        let bin = claude_bin();
         let serial = SERIAL.lock().await;
         let mock = MockApi::start();
         let tmp = TempDir::new("real-cli-mcp-tmp");
@@ -843,13 +861,13 @@ impl RealMcp {
             ..Connect::default()
         })
         .await;
-        Some(RealMcp {
+        RealMcp {
             home: bridge.dir.path().to_path_buf(),
             bridge: Some(bridge),
             mock,
             _tmp: tmp,
             _serial: serial,
-        })
+        }
     }
 
     fn bridge(&self) -> &McpBridge {
@@ -881,10 +899,12 @@ impl Drop for RealMcp {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn mcp_ask_round_trip_with_the_real_cli() {
-    let Some(real) = RealMcp::start().await else {
-        return;
-    };
+    let real = RealMcp::start().await;
     let status = real
         .bridge()
         .wait_status("the real CLI to be ready", |s| s["child"]["ready"] == true)
@@ -925,10 +945,12 @@ async fn mcp_ask_round_trip_with_the_real_cli() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn mcp_cancel_interrupts_the_real_cli_which_keeps_its_session() {
-    let Some(real) = RealMcp::start().await else {
-        return;
-    };
+    let real = RealMcp::start().await;
     let warm = structured(
         &real
             .bridge()
@@ -989,11 +1011,13 @@ async fn mcp_cancel_interrupts_the_real_cli_which_keeps_its_session() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn mcp_progress_reports_the_real_clis_api_retries() {
     // Without this, an inner API error kept the outer call silent while the CLI retried.
-    let Some(real) = RealMcp::start_with_env(&[("CLAUDE_CODE_MAX_RETRIES", "2")]).await else {
-        return;
-    };
+    let real = RealMcp::start_with_env(&[("CLAUDE_CODE_MAX_RETRIES", "2")]).await;
     let handle = real
         .bridge()
         .start_call("ask", json!({"prompt": "ERR500"}))

@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,37 +40,14 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 /// One real CLI tree at a time: two would share two cores with ~200 MB CLIs each.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// `CLAUDE_BIN`, or `None` (after saying so on fd 2) when the real-host tests cannot run.
-/// Under `CI=true` or `CI=1` a missing binary fails the test: CI must not go green by
-/// skipping.
-pub fn claude_bin() -> Option<PathBuf> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    match std::env::var("CLAUDE_BIN") {
-        Ok(bin) if !bin.is_empty() => {
-            assert!(
-                Path::new(&bin).is_file(),
-                "CLAUDE_BIN={bin} is not a file; set CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
-            );
-            Some(PathBuf::from(bin))
-        }
-        _ if ci => panic!(
-            "CI is set but CLAUDE_BIN is not: the real-host tests must run in CI; \
-             set CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
-        ),
-        _ => {
-            // libtest names each test's thread after the test.
-            let thread = std::thread::current();
-            let test = thread.name().unwrap_or("a real-host test");
-            // Straight to fd 2: libtest captures `eprintln!` of passing tests, and a skip
-            // nobody sees looks like a pass.
-            let _ = writeln!(
-                std::io::stderr(),
-                "NOT RUN {test}: set CLAUDE_BIN=$(scripts/install-claude-cli.sh) to run the \
-                 real-host tests"
-            );
-            None
-        }
-    }
+/// `CLAUDE_BIN`: set when these tests were built (`cfg(real_cli)`), so it must be set now.
+pub fn claude_bin() -> PathBuf {
+    let bin = std::env::var("CLAUDE_BIN").unwrap_or_default();
+    assert!(
+        Path::new(&bin).is_file(),
+        "CLAUDE_BIN={bin:?} is not a file; set CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+    );
+    PathBuf::from(bin)
 }
 
 /// Locks the one-tree-at-a-time lock (a failed test poisons nothing).
@@ -107,9 +84,8 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// `None` when the tests are not run (see [`claude_bin`]).
-    pub fn new() -> Option<Sandbox> {
-        let cli = claude_bin()?;
+    pub fn new() -> Sandbox {
+        let cli = claude_bin();
         let serial = serial();
         let dir = TempDir::new("real-host");
         let cli_exe = std::fs::canonicalize(&cli).expect("resolve CLAUDE_BIN");
@@ -127,7 +103,7 @@ impl Sandbox {
             .expect("link claude");
         std::os::unix::fs::symlink(&sandbox.bridge_exe, sandbox.bin().join(SERVER))
             .expect("link claude-coded");
-        Some(sandbox)
+        sandbox
     }
 
     pub fn root(&self) -> &Path {
