@@ -373,12 +373,8 @@ async fn two_asks_share_one_process_and_session_and_the_second_is_warm() {
     let status = real.bridge.status().await;
     assert_eq!(status["child"]["pid"], json!(pid));
     assert_eq!(status["child"]["restartCount"], 0);
-    // A cold `claude -p` costs ~0.5 s on two cores; a warm turn ~50 ms. The bound is
-    // loose so a loaded CI machine does not flake, yet far below a cold start plus turn.
-    assert!(
-        second_took < Duration::from_millis(600),
-        "a warm ask took {second_took:?}"
-    );
+    // How fast a warm turn is belongs to `cargo bench --bench real_cli_latency`; here the
+    // proof of warmth is one process and one `child.started`.
     let started: Vec<Value> = real
         .events()
         .await
@@ -397,13 +393,13 @@ async fn a_timeout_during_a_slow_stream_interrupts_and_the_child_keeps_its_sessi
     let mut real = Real::start().await;
     let before = real.bridge.ask_ok("warm up").await;
     let pid = real.child_pid().await;
-    // ~5.4 s of stream; the timeout fires after the first block was printed.
+    // ~30 s of stream; the timeout fires after the first block was printed.
     let started = Instant::now();
     let id = real
         .bridge
         .request(
             "ask",
-            json!({"prompt": "SLOW ms=300 chunks=20", "timeoutMs": 1000}),
+            json!({"prompt": "SLOW ms=300 chunks=100", "timeoutMs": 1000}),
         )
         .await;
     let (response, notes) = real.bridge.response_for(&id).await;
@@ -411,7 +407,7 @@ async fn a_timeout_during_a_slow_stream_interrupts_and_the_child_keeps_its_sessi
     assert_eq!(error_code(&response), Some(-32001), "{response}");
     assert_eq!(response["error"]["data"]["timeoutMs"], 1000);
     assert!(
-        waited < Duration::from_secs(3),
+        waited < Duration::from_secs(15),
         "timeout answered after {waited:?}"
     );
     assert!(
@@ -425,7 +421,7 @@ async fn a_timeout_during_a_slow_stream_interrupts_and_the_child_keeps_its_sessi
     assert_eq!(finished["detail"]["terminalReason"], "aborted_streaming");
     assert_eq!(finished["detail"]["ok"], false);
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(15),
         "aborted after {:?}",
         started.elapsed()
     );
@@ -477,13 +473,8 @@ async fn sigkill_of_the_cli_mid_turn_fails_the_ask_then_the_restarted_cli_contin
         .await;
     wait_streaming(&mut real.bridge, &id).await;
     kill(old_cli);
-    let started = Instant::now();
+    // Answered with the exit itself: without it, only the 20 s read deadline would end this.
     let (response, _) = real.bridge.response_for(&id).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "the crash was reported after {:?}",
-        started.elapsed()
-    );
     assert_eq!(error_code(&response), Some(-32002), "{response}");
     assert_eq!(response["error"]["data"]["signal"], 9, "{response}");
     assert!(wait_gone(old_cli, Duration::from_secs(5)).await);
@@ -503,16 +494,14 @@ async fn sigkill_of_the_cli_mid_turn_fails_the_ask_then_the_restarted_cli_contin
     let status = real.bridge.status().await;
     assert_eq!(status["child"]["sessionId"], after["sessionId"]);
     assert_eq!(status["totals"]["asksErrored"], 1);
-    if status["child"].get("resumedFrom").is_some() {
-        // This build restarts with `--resume`: the real CLI really continued the
-        // conversation, so the model saw the turn from before the crash.
-        assert_eq!(status["child"]["resumedFrom"], json!(session), "{status}");
-        assert_eq!(after["sessionId"], json!(session));
-        let last = real.mock.messages_requests().pop().expect("a request");
-        let history = last.body["messages"].to_string();
-        assert!(history.contains("remember the word banana"), "{history}");
-        assert!(history.contains("mock reply #1 to: remember"), "{history}");
-    }
+    // Restarted with `--resume` (the default): the real CLI really continued the
+    // conversation, so the model saw the turn from before the crash.
+    assert_eq!(status["child"]["resumedFrom"], json!(session), "{status}");
+    assert_eq!(after["sessionId"], json!(session));
+    let last = real.mock.messages_requests().pop().expect("a request");
+    let history = last.body["messages"].to_string();
+    assert!(history.contains("remember the word banana"), "{history}");
+    assert!(history.contains("mock reply #1 to: remember"), "{history}");
 }
 
 #[tokio::test]
@@ -679,8 +668,9 @@ async fn api_500_and_429_with_one_retry_end_the_turn_quickly_with_the_status() {
         assert_eq!(result["ok"], false, "{response}");
         assert_eq!(result["apiErrorStatus"], status_code);
         assert_eq!(result["terminalReason"], "api_error");
+        // With the CLI's default 10 retries this would take about 170 s.
         assert!(
-            took < Duration::from_secs(5),
+            took < Duration::from_secs(60),
             "ERR{status_code} took {took:?}"
         );
         let retries: Vec<&Value> = notes
@@ -716,14 +706,7 @@ async fn stdin_eof_stops_the_real_child_and_leaves_no_process() {
     real.bridge.stdin = None;
     let (response, _) = real.bridge.response_for(&id).await;
     assert_eq!(response["result"]["ok"], true, "{response}");
-    let started = Instant::now();
     assert_eq!(real.bridge.wait_exit().await, 0);
-    // The CLI exits on its own when its stdin closes (no TERM/KILL needed).
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "exit took {:?}",
-        started.elapsed()
-    );
     assert!(
         !process_alive(child),
         "the child {child} outlived claude-coded"
@@ -960,7 +943,7 @@ async fn mcp_cancel_interrupts_the_real_cli_which_keeps_its_session() {
     let before = real.bridge().status().await;
     let handle = real
         .bridge()
-        .start_call("ask", json!({"prompt": "SLOW ms=300 chunks=20"}))
+        .start_call("ask", json!({"prompt": "SLOW ms=300 chunks=100"}))
         .await;
     // Cancel once the stream is visibly running (system/init and the first block).
     real.bridge()
@@ -976,9 +959,9 @@ async fn mcp_cancel_interrupts_the_real_cli_which_keeps_its_session() {
             s["turn"].is_null() && s["child"]["ready"] == true
         })
         .await;
-    // The 5 s stream ended at the interrupt, not by running out.
+    // The 30 s stream ended at the interrupt, not by running out.
     assert!(
-        cancelled_at.elapsed() < Duration::from_secs(3),
+        cancelled_at.elapsed() < Duration::from_secs(15),
         "the turn ended {:?} after the cancel",
         cancelled_at.elapsed()
     );

@@ -56,11 +56,7 @@ fn main() {
         ),
         ("a_few_real_turns_stream_then_answer", 12, turn_lines),
     ];
-    // Like libtest: bare arguments are name filters (`cargo test <filter>`), flags are ignored.
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filters = name_filters(std::env::args().skip(1));
     let (mut passed, mut failed) = (0, 0);
     for (name, cases, property) in properties {
         if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
@@ -83,6 +79,31 @@ fn main() {
     }
     println!("\nfuzz_inputs: {passed} passed, {failed} failed");
     std::process::exit(if failed == 0 { 0 } else { 101 });
+}
+
+/// Like libtest: bare arguments are name filters (`cargo test <filter>`), flags are
+/// ignored, and so is the value of a libtest flag written apart (`--test-threads 1`),
+/// which would otherwise filter out every property and pass with none run.
+fn name_filters(args: impl Iterator<Item = String>) -> Vec<String> {
+    const TAKES_A_VALUE: [&str; 7] = [
+        "--test-threads",
+        "--skip",
+        "--format",
+        "--color",
+        "--logfile",
+        "-Z",
+        "--shuffle-seed",
+    ];
+    let mut filters = Vec::new();
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        if TAKES_A_VALUE.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            filters.push(arg);
+        }
+    }
+    filters
 }
 
 /// Runs `check` on `cases` generated inputs; on failure, the shrunk input and the reason.

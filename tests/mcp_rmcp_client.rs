@@ -7,8 +7,6 @@
 mod common;
 mod mcp_support;
 
-use std::time::Duration;
-
 use claude_coded::api::StatusResult;
 use claude_coded::mcp::output::{AskReply, EventsPage, StatusReport};
 use rmcp::model::{
@@ -346,7 +344,7 @@ async fn ping_is_answered() {
 async fn log_lines_follow_the_level_the_client_set() {
     let bridge = McpBridge::start().await;
     bridge.call("ask", json!({ "prompt": "before" })).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    bridge.round_trip().await;
     assert!(
         bridge.seen.logs().is_empty(),
         "no log lines before logging/setLevel"
@@ -377,7 +375,7 @@ async fn log_lines_follow_the_level_the_client_set() {
         .expect("setLevel");
     let seen_before = bridge.seen.logs().len();
     bridge.call("ask", json!({ "prompt": "quiet" })).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    bridge.round_trip().await;
     assert_eq!(bridge.seen.logs().len(), seen_before, "nothing below error");
     bridge.close().await;
 }
@@ -386,7 +384,7 @@ async fn log_lines_follow_the_level_the_client_set() {
 async fn raw_child_events_only_for_clients_that_opt_in() {
     let plain = McpBridge::start().await;
     plain.call("ask", json!({ "prompt": "MULTI" })).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    plain.round_trip().await;
     assert!(plain.seen.custom().is_empty());
     plain.close().await;
 

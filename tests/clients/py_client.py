@@ -50,6 +50,12 @@ async def check(name: str, body) -> None:
         print(f"not ok - py: {name}: {detail}", flush=True)
 
 
+
+def expect(condition: object, detail: object = "") -> None:
+    """An assertion that stays under `python -O` (a bare `assert` is stripped there)."""
+    if not condition:
+        raise AssertionError(detail)
+
 def server_params(home: Path) -> StdioServerParameters:
     cwd = home / "cwd"
     cwd.mkdir(parents=True, exist_ok=True)
@@ -74,26 +80,26 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
 
     async def initialize() -> None:
         result = await session.initialize()
-        assert result.protocol_version == "2025-11-25", result.protocol_version
-        assert result.server_info.name == "claude-coded"
-        assert result.server_info.title and result.server_info.version
-        assert "ask" in (result.instructions or "")
-        assert result.capabilities.tools is not None and result.capabilities.logging is not None
+        expect(result.protocol_version == "2025-11-25", result.protocol_version)
+        expect(result.server_info.name == "claude-coded")
+        expect(result.server_info.title and result.server_info.version)
+        expect("ask" in (result.instructions or ""))
+        expect(result.capabilities.tools is not None and result.capabilities.logging is not None)
 
     async def list_tools() -> None:
         tools = (await session.list_tools()).tools
-        assert sorted(t.name for t in tools) == ["ask", "events", "status"], tools
+        expect(sorted(t.name for t in tools) == ["ask", "events", "status"], tools)
         for tool in tools:
-            assert tool.output_schema, tool.name
-            assert tool.annotations.read_only_hint == (tool.name != "ask"), tool.name
+            expect(tool.output_schema, tool.name)
+            expect(tool.annotations.read_only_hint == (tool.name != "ask"), tool.name)
 
     async def status() -> None:
         result = await session.call_tool("status", {})
-        assert not result.is_error
-        assert result.structured_content["state"] in ("starting", "ready"), result
-        assert "full" not in result.structured_content, result
+        expect(not result.is_error)
+        expect(result.structured_content["state"] in ("starting", "ready"), result)
+        expect("full" not in result.structured_content, result)
         full = await session.call_tool("status", {"full": True})
-        assert full.structured_content["full"]["client"]["name"], full
+        expect(full.structured_content["full"]["client"]["name"], full)
 
     async def ask_with_progress() -> None:
         progress: list[tuple[float, str | None]] = []
@@ -102,22 +108,22 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
             progress.append((value, message))
 
         result = await session.call_tool("ask", {"prompt": "RUN_TOOL ls"}, progress_callback=on_progress)
-        assert not result.is_error
+        expect(not result.is_error)
         # call_tool has already validated structured_content against the outputSchema.
-        assert result.structured_content["ok"] is True
-        assert first_text(result) == result.structured_content["result"]
+        expect(result.structured_content["ok"] is True)
+        expect(first_text(result) == result.structured_content["result"])
         values = [v for v, _ in progress]
-        assert len(values) >= 4 and values == sorted(set(values)), values
+        expect(len(values) >= 4 and values == sorted(set(values)), values)
         messages = [m for _, m in progress]
-        assert messages[0].startswith("turn started"), messages
-        assert "tool use: Bash" in messages, messages
-        assert messages[-1] == "result: success", messages
+        expect(messages[0].startswith("turn started"), messages)
+        expect("tool use: Bash" in messages, messages)
+        expect(messages[-1] == "result: success", messages)
 
     async def failed_turn() -> None:
         result = await session.call_tool("ask", {"prompt": "ERR400"})
-        assert result.is_error
-        assert result.structured_content["ok"] is False
-        assert "API Error: 400" in first_text(result)
+        expect(result.is_error)
+        expect(result.structured_content["ok"] is False)
+        expect("API Error: 400" in first_text(result))
 
     async def cancel_then_ask() -> None:
         streaming = anyio.Event()
@@ -136,10 +142,10 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
             await streaming.wait()
             group.cancel_scope.cancel()  # sends notifications/cancelled
         result = await session.call_tool("ask", {"prompt": "after"})
-        assert not result.is_error
-        assert first_text(result).endswith("to: after"), first_text(result)
+        expect(not result.is_error)
+        expect(first_text(result).endswith("to: after"), first_text(result))
         status = await session.call_tool("status", {})
-        assert status.structured_content["restarts"] == 0, status
+        expect(status.structured_content["restarts"] == 0, status)
 
     async def logging() -> None:
         await session.set_logging_level("info")
@@ -147,12 +153,12 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
         with anyio.fail_after(5):
             while not any(entry.data.get("type") == "turn.started" for entry in logs):
                 await anyio.sleep(0.02)
-        assert all(entry.logger == "claude-coded" and entry.level != "debug" for entry in logs)
+        expect(all(entry.logger == "claude-coded" and entry.level != "debug" for entry in logs))
 
     async def events() -> None:
         result = await session.call_tool("events", {"since": 0, "level": "info"})
-        assert not result.is_error
-        assert any(" turn.cancelled: " in e for e in result.structured_content["events"]), result
+        expect(not result.is_error)
+        expect(any(" turn.cancelled: " in e for e in result.structured_content["events"]), result)
 
     async def ping() -> None:
         await session.send_ping()
@@ -188,18 +194,18 @@ async def modern_checks(home: Path) -> None:
 
     async def discover_and_ask() -> None:
         async with client:
-            assert client.protocol_version == "2026-07-28", client.protocol_version
+            expect(client.protocol_version == "2026-07-28", client.protocol_version)
             progress: list[str | None] = []
 
             async def on_progress(value: float, total: float | None, message: str | None) -> None:
                 progress.append(message)
 
             result = await client.call_tool("ask", {"prompt": "modern"}, progress_callback=on_progress)
-            assert not result.is_error
-            assert first_text(result) == "mock reply #1 to: modern", first_text(result)
-            assert progress and progress[-1] == "result: success", progress
+            expect(not result.is_error)
+            expect(first_text(result) == "mock reply #1 to: modern", first_text(result))
+            expect(progress and progress[-1] == "result: success", progress)
             # The request's `_meta` log level opted it in to its own log lines.
-            assert any(entry.data.get("type") == "turn.started" for entry in logs), logs
+            expect(any(entry.data.get("type") == "turn.started" for entry in logs), logs)
 
     await check("2026-07-28 via server/discover (auto mode)", discover_and_ask)
 
@@ -221,7 +227,7 @@ async def main() -> int:
         await modern_checks(Path(modern_home))
 
     async def stdout_was_json() -> None:
-        assert not transport_errors, [repr(e) for e in transport_errors]
+        expect(not transport_errors, [repr(e) for e in transport_errors])
 
     await check("stdout carried only JSON-RPC", stdout_was_json)
     print(f"{results['passed']} passed, {results['failed']} failed", flush=True)

@@ -168,6 +168,17 @@ impl McpBridge {
         structured(&self.call("status", json!({"full": true})).await)["full"].clone()
     }
 
+    /// A ping round trip: whatever the server wrote before its answer has been read and
+    /// handled by then, so an absence checked afterwards is not a message merely late.
+    pub async fn round_trip(&self) {
+        let request = ClientRequest::PingRequest(Default::default());
+        let response = self.client.peer().send_request(request).await;
+        assert!(
+            matches!(response, Ok(ServerResult::EmptyResult(_))),
+            "ping: {response:?}"
+        );
+    }
+
     /// Waits until `status` satisfies `pred`, or panics with the last one.
     pub async fn wait_status(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + READ_TIMEOUT;

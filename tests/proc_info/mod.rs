@@ -40,6 +40,12 @@ pub fn alive(pid: u32) -> bool {
     state_and_parent(pid).is_some_and(|(state, _)| state != 'Z')
 }
 
+/// init (pid 1), kthreadd (pid 2) and the kernel threads it parents: their environment
+/// is unreadable, and no test starts them.
+fn is_system_process(pid: u32) -> bool {
+    pid <= 2 || state_and_parent(pid).is_some_and(|(_, parent)| parent == 2)
+}
+
 fn all_pids() -> Vec<u32> {
     std::fs::read_dir("/proc")
         .map(|entries| {
@@ -74,9 +80,16 @@ pub fn processes_with_env(entry: &str) -> Vec<u32> {
     all_pids()
         .into_iter()
         .filter(|pid| *pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == entry.as_bytes()))
+        .filter(|pid| match std::fs::read(format!("/proc/{pid}/environ")) {
+            Ok(env) => env.split(|b| *b == 0).any(|var| var == entry.as_bytes()),
+            // Gone meanwhile: not a leak.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
+            // init and kernel threads are never ours; for anything else, a check that cannot
+            // look must not pass as "nothing left".
+            Err(err) if alive(*pid) && !is_system_process(*pid) => {
+                panic!("cannot read /proc/{pid}/environ to look for leaked processes: {err}")
+            }
+            Err(_) => false,
         })
         .filter(|pid| alive(*pid))
         .collect()
