@@ -82,8 +82,13 @@ pub fn processes_with_env(entry: &str) -> Vec<u32> {
         .filter(|pid| *pid != me)
         .filter(|pid| match std::fs::read(format!("/proc/{pid}/environ")) {
             Ok(env) => env.split(|b| *b == 0).any(|var| var == entry.as_bytes()),
-            // Gone meanwhile: not a leak.
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
+            // Gone meanwhile (or exiting: ESRCH): not a leak.
+            Err(err)
+                if err.kind() == std::io::ErrorKind::NotFound
+                    || err.raw_os_error() == Some(libc::ESRCH) =>
+            {
+                false
+            }
             // init and kernel threads are never ours; for anything else, a check that cannot
             // look must not pass as "nothing left".
             Err(err) if alive(*pid) && !is_system_process(*pid) => {
