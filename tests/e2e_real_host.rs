@@ -157,6 +157,12 @@ fn registered_with_claude_mcp_add_the_outer_model_asks_and_reads_the_inner_answe
         .filter(|r| r.prompt() == inner_prompt)
         .count();
     assert_eq!(inner_asks, 1);
+    // Quiet under a host: the host logs every stderr line of a server as an error.
+    assert_eq!(
+        run.host_log.stderr_entries, 0,
+        "claude-coded wrote to stderr: {:?}",
+        run.host_log.server_lines
+    );
     // The host started the server it was told to (and loaded it from .mcp.json).
     let init = run
         .lines
