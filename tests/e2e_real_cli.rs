@@ -41,40 +41,20 @@ const CLI_VERSION: &str = "2.1.332";
 /// per-test runtimes and is not poisoned by a failing test.
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
-/// `CLAUDE_BIN`: set when these tests were built (`cfg(real_cli)`), so it must be set now.
 fn claude_bin() -> String {
-    let bin = std::env::var("CLAUDE_BIN").unwrap_or_default();
-    assert!(
-        Path::new(&bin).is_file(),
-        "CLAUDE_BIN={bin:?} is not a file; set CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
-    );
-    bin
+    common::real_cli_bin().display().to_string()
 }
 
 #[test]
 fn in_ci_the_real_cli_tests_are_built_to_run() {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(
-        !ci || cfg!(real_cli),
-        "CI is set but these tests were built without CLAUDE_BIN, so they are ignored; \
-         build with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
-    );
+    common::assert_real_cli_tests_run_in_ci();
 }
 
-/// What keeps the real CLI offline on the mock (claude-coded passes it to the child):
-/// loopback API with a dummy key, no telemetry, no update checks, its own TMPDIR.
+/// What keeps the real CLI offline on the mock, with its own TMPDIR.
 fn offline_env(mock: &MockApi, tmp: &Path) -> Vec<(String, String)> {
-    [
-        ("TMPDIR", tmp.to_str().expect("utf-8 temp path")),
-        ("ANTHROPIC_BASE_URL", &mock.base_url()),
-        ("ANTHROPIC_API_KEY", "test-key"),
-        ("DISABLE_TELEMETRY", "1"),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
-        ("DISABLE_AUTOUPDATER", "1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    let mut env = common::offline_env(&mock.base_url());
+    env.push(("TMPDIR".into(), tmp.display().to_string()));
+    env
 }
 
 /// A mock API and claude-coded over the real CLI, in a sandbox of their own.

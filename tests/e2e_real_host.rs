@@ -39,12 +39,7 @@ use serde_json::{Value, json};
 
 #[test]
 fn in_ci_the_real_host_tests_are_built_to_run() {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(
-        !ci || cfg!(real_cli),
-        "CI is set but these tests were built without CLAUDE_BIN, so they are ignored; \
-         build with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
-    );
+    common::assert_real_cli_tests_run_in_ci();
 }
 
 /// Starts the outer CLI's prompt, and no inner prompt.

@@ -40,14 +40,9 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 /// One real CLI tree at a time: two would share two cores with ~200 MB CLIs each.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// `CLAUDE_BIN`: set when these tests were built (`cfg(real_cli)`), so it must be set now.
+/// `CLAUDE_BIN` (see `common::real_cli_bin`).
 pub fn claude_bin() -> PathBuf {
-    let bin = std::env::var("CLAUDE_BIN").unwrap_or_default();
-    assert!(
-        Path::new(&bin).is_file(),
-        "CLAUDE_BIN={bin:?} is not a file; set CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
-    );
-    PathBuf::from(bin)
+    crate::common::real_cli_bin()
 }
 
 /// Locks the one-tree-at-a-time lock (a failed test poisons nothing).
@@ -58,16 +53,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
 /// What keeps a real CLI offline on the mock: loopback API with a dummy key, no telemetry,
 /// no update checks. claude-coded passes its environment on to its CLI.
 pub fn offline_env(mock: &MockApi) -> Vec<(String, String)> {
-    [
-        ("ANTHROPIC_BASE_URL", mock.base_url().as_str()),
-        ("ANTHROPIC_API_KEY", "test-key"),
-        ("DISABLE_TELEMETRY", "1"),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
-        ("DISABLE_AUTOUPDATER", "1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    crate::common::offline_env(&mock.base_url())
 }
 
 /// A directory tree for one outer CLI and everything it starts: `home/` (HOME of all of
