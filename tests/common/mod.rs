@@ -150,6 +150,15 @@ impl Bridge {
         id
     }
 
+    /// Reads the next stdout line as written; panics on timeout or EOF.
+    pub async fn next_line(&mut self) -> String {
+        tokio::time::timeout(READ_TIMEOUT, self.stdout.next_line())
+            .await
+            .expect("timed out waiting for a line from claude-coded")
+            .expect("read stdout")
+            .expect("claude-coded closed stdout")
+    }
+
     /// Reads the next stdout line as JSON; panics on timeout, EOF or non-JSON output.
     pub async fn next_message(&mut self) -> Value {
         let line = tokio::time::timeout(READ_TIMEOUT, self.stdout.next_line())
@@ -231,7 +240,14 @@ impl Bridge {
 pub fn bridge_command(dir: &Path, options: &Options) -> Command {
     let cwd = dir.join("cwd");
     std::fs::create_dir_all(&cwd).expect("create cwd");
-    let mut command = Command::new(options.bridge.as_deref().unwrap_or(Path::new(BRIDGE)));
+    // CLAUDE_CODED_TEST_BRIDGE runs the tests against another build (an older commit's,
+    // to see a new test fail there).
+    let bridge = options
+        .bridge
+        .clone()
+        .or_else(|| std::env::var_os("CLAUDE_CODED_TEST_BRIDGE").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(BRIDGE));
+    let mut command = Command::new(bridge);
     if options.clean_env {
         command
             .env_clear()
