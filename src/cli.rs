@@ -107,7 +107,7 @@ fn init_tracing(level: Option<&str>) -> LogLevel {
     let (filter, handle) = reload::Layer::new(chosen.unwrap_or_else(|| EnvFilter::new("warn")));
     // stdout belongs to the protocol; every log line goes to stderr.
     let output = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::RedactedStderr)
         .with_ansi(false);
     tracing_subscriber::registry()
         .with(filter)

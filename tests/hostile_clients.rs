@@ -521,3 +521,78 @@ async fn raw_events_carry_the_client_id_exactly_as_written() {
     }
     assert_eq!(bridge.close_and_wait().await, 0);
 }
+
+#[tokio::test]
+async fn a_secret_in_a_prompt_shows_nowhere_but_in_the_turn_itself() {
+    const SECRET: &str = "sk-ant-test-0123456789abcdef";
+    for surface in ["mcp", "plain"] {
+        let logs = common::TempDir::new("secret-logs");
+        let stderr = logs.path().join("stderr.log");
+        let options = Options {
+            env: vec![
+                ("ANTHROPIC_API_KEY".into(), SECRET.into()),
+                // Everything, rmcp's own debug lines (whole requests) included.
+                ("RUST_LOG".into(), "debug".into()),
+            ],
+            stderr_file: Some(stderr.clone()),
+            ..Options::default()
+        };
+        let mut bridge = session(surface, options).await;
+        let running = format!("SLOW ms=300 chunks=4 the key is {SECRET} ok");
+        let queued = format!("{SECRET} comes first here");
+        for (id, prompt) in [(1, &running), (2, &queued)] {
+            let params = json!({"prompt": prompt});
+            let line = match surface {
+                "mcp" => tools_call(&id.to_string(), "ask", params),
+                _ => json!({"jsonrpc":"2.0","id":id,"method":"ask","params":params}).to_string(),
+            };
+            bridge.send_raw(line.as_bytes()).await;
+        }
+        // While the first turn runs and the second waits: status and the state file.
+        let state_file = bridge.state_dir().join("daemon-state.json");
+        let deadline = Instant::now() + common::READ_TIMEOUT;
+        let state = loop {
+            let state = std::fs::read_to_string(&state_file).unwrap_or_default();
+            let parsed: Value = serde_json::from_str(&state).unwrap_or_default();
+            if parsed["queue"]["length"] == 1 && parsed["turn"].is_object() {
+                break state;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{surface}: no waiting ask in {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(
+            !state.contains(SECRET),
+            "{surface}: daemon-state.json: {state}"
+        );
+        assert!(state.contains("[REDACTED]"), "{surface}: {state}");
+        let status = match surface {
+            "mcp" => tools_call("3", "status", json!({"full": true})),
+            _ => r#"{"jsonrpc":"2.0","id":3,"method":"status"}"#.to_string(),
+        };
+        bridge.send_raw(status.as_bytes()).await;
+        let mut answered = 0;
+        while answered < 3 {
+            let line = bridge.next_line().await;
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == 3 {
+                assert!(!line.contains(SECRET), "{surface}: status: {line}");
+                assert!(line.contains("[REDACTED]"), "{surface}: status: {line}");
+            }
+            if message.get("id").is_some() {
+                answered += 1;
+            }
+        }
+        assert_eq!(bridge.close_and_wait().await, 0);
+        for file in [stderr, bridge.state_dir().join("events.jsonl")] {
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(!text.is_empty(), "{file:?} is empty");
+            assert!(
+                !text.contains(SECRET),
+                "{surface}: {file:?} holds the secret"
+            );
+        }
+    }
+}

@@ -84,8 +84,11 @@ impl Turn {
     }
 }
 
+/// The start of a prompt for `status` (and so `daemon-state.json`) and events, with the
+/// environment's secrets masked first: masking after cutting would miss a secret cut in two.
 pub fn preview(prompt: &str) -> String {
-    truncate_chars(prompt.replace(['\n', '\r'], " "), PREVIEW_CHARS)
+    let masked = crate::redact::redact(prompt);
+    truncate_chars(masked.replace(['\n', '\r'], " "), PREVIEW_CHARS)
 }
 
 /// Builds the answer from the child's `result` line.

@@ -65,6 +65,8 @@ pub struct Options {
     pub clean_env: bool,
     /// Run this copy of claude-coded instead of the one cargo built.
     pub bridge: Option<PathBuf>,
+    /// Send claude-coded's stderr to this file instead of the test's stderr.
+    pub stderr_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -108,10 +110,14 @@ impl Bridge {
     pub fn start_with(mut options: Options) -> Bridge {
         let dir = options.dir.take().unwrap_or_else(|| TempDir::new("bridge"));
         let mut command = bridge_command(dir.path(), &options);
+        let stderr = match &options.stderr_file {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("create stderr file")),
+            None => Stdio::inherit(),
+        };
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true);
         let mut child = command.spawn().expect("spawn claude-coded");
         let stdin = child.stdin.take();
