@@ -596,3 +596,28 @@ async fn a_secret_in_a_prompt_shows_nowhere_but_in_the_turn_itself() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_state_dir_that_is_a_symlink_is_refused_with_a_clear_error() {
+    let elsewhere = common::TempDir::new("link-target");
+    std::fs::set_permissions(
+        elsewhere.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let dir = common::TempDir::new("link");
+    let link = dir.path().join("state");
+    std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
+    let mut bridge = Bridge::start_with(Options::default().dir(dir));
+    let status = bridge.status().await;
+    let error = status["daemon"]["stateError"].as_str().unwrap_or_default();
+    assert!(error.contains("symbolic link"), "{status}");
+    assert_eq!(bridge.close_and_wait().await, 0);
+    let mode = std::fs::metadata(elsewhere.path()).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o755,
+        "the link's target was chmodded"
+    );
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+}
