@@ -57,7 +57,8 @@
 //! sends TERM at once, since hosts escalate within 100 ms. The CLI
 //! runs under a small guard process (this binary, `__guard`) that leads its process group
 //! and has `PR_SET_PDEATHSIG`: when the bridge dies, even by SIGKILL, the guard kills the
-//! whole group, the CLI's own tool processes included.
+//! whole group, the CLI's own tool processes included; as a child subreaper it also
+//! adopts, and then ends, tool processes that left the group.
 //!
 //! # Embedding
 //!

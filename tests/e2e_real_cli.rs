@@ -23,6 +23,7 @@ mod common;
 mod mcp_support;
 #[path = "support/mock_api.rs"]
 mod mock_api;
+mod proc_info;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -565,6 +566,49 @@ async fn a_cli_killed_in_its_first_turn_restarts_without_resuming() {
         real.bridge.status().await["child"]["resumedFrom"],
         Value::Null
     );
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn a_bash_tool_process_that_left_the_group_does_not_outlive_claude_coded() {
+    // Issue 9: the guard's group kill missed `setsid nohup sleep 307 &`.
+    let bypass = |o: Options| {
+        o.args(&["--permission-mode", "bypassPermissions"])
+            // The CLI refuses to bypass permissions as root outside a sandbox.
+            .env("IS_SANDBOX", "1")
+    };
+    let mut real = Real::start_with(MockApi::start(), bypass).await;
+    let status = real.ready().await;
+    let daemon_id = status["identity"]["daemonId"].as_str().unwrap().to_string();
+    let result = real
+        .bridge
+        .call(
+            "ask",
+            json!({"prompt": "RUN_TOOL setsid nohup sleep 307 >/dev/null 2>&1 &", "timeoutMs": 30000}),
+        )
+        .await;
+    assert_eq!(result["result"]["ok"], true, "{result}");
+    let sleeper = proc_info::processes_of_daemon(&daemon_id)
+        .into_iter()
+        .find(|pid| proc_info::command_line(*pid).contains("sleep 307"))
+        .expect("the tool's sleep 307 is running");
+    let guard = status["child"]["pid"].as_i64().unwrap() as i32;
+    // SAFETY: getpgid only reads the process table.
+    assert_ne!(
+        unsafe { libc::getpgid(sleeper as i32) },
+        guard,
+        "still in the group"
+    );
+    assert_eq!(real.bridge.close_and_wait().await, 0);
+    let left = proc_info::survivors_of_daemon(&daemon_id, Duration::from_secs(3));
+    for pid in &left {
+        // SAFETY: kills what this test started, so nothing outlives it.
+        unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+    }
+    assert!(left.is_empty(), "outlived claude-coded: {left:?}");
 }
 
 #[tokio::test]

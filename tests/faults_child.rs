@@ -222,6 +222,113 @@ async fn a_graceful_stop_also_ends_the_childs_tool_processes() {
     assert!(wait_gone(grandchild, Duration::from_secs(10)).await);
 }
 
+/// Asks the double to start `setsid nohup sleep 1000 &`, as a Bash tool may; its pid.
+async fn spawn_detached(bridge: &mut Bridge) -> i32 {
+    let reply = bridge.ask_ok("SPAWN_DETACHED").await;
+    let text = reply["result"].as_str().unwrap_or_default().to_string();
+    let pid: i32 = text
+        .trim_start_matches("detached ")
+        .parse()
+        .unwrap_or_else(|_| panic!("{text}"));
+    assert!(process_alive(pid), "{text}");
+    let guard = bridge.status().await["child"]["pid"].as_i64().unwrap() as i32;
+    // SAFETY: getpgid and getsid only read the process table.
+    let (group, session) = unsafe { (libc::getpgid(pid), libc::getsid(pid)) };
+    assert_ne!(
+        group, guard,
+        "the detached process is still in the child's group"
+    );
+    assert_ne!(
+        session,
+        unsafe { libc::getsid(guard) },
+        "still in the session"
+    );
+    pid
+}
+
+/// Kills `pid` if a test failed with it alive, so no sleeper outlives the suite.
+struct Reap(i32);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        // SAFETY: signals a process this test started (through the double).
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+    }
+}
+
+#[tokio::test]
+async fn a_tool_process_that_left_the_group_ends_with_a_graceful_stop() {
+    let mut bridge = Bridge::start();
+    let detached = spawn_detached(&mut bridge).await;
+    let _reap = Reap(detached);
+    assert_eq!(bridge.close_and_wait().await, 0);
+    assert!(
+        wait_gone(detached, Duration::from_secs(2)).await,
+        "setsid'd tool process {detached} survived the stop"
+    );
+}
+
+#[tokio::test]
+async fn a_tool_process_that_left_the_group_ends_when_the_bridge_is_sigkilled() {
+    let mut bridge = Bridge::start();
+    let detached = spawn_detached(&mut bridge).await;
+    let _reap = Reap(detached);
+    unsafe { libc::kill(bridge.pid(), libc::SIGKILL) };
+    bridge.wait_exit().await;
+    assert!(
+        wait_gone(detached, Duration::from_secs(2)).await,
+        "setsid'd tool process {detached} survived the bridge's SIGKILL"
+    );
+}
+
+#[tokio::test]
+async fn a_tool_process_that_left_the_group_ends_when_the_child_is_killed_for_a_restart() {
+    let mut bridge = Bridge::start();
+    let detached = spawn_detached(&mut bridge).await;
+    let _reap = Reap(detached);
+    let restart = bridge.call("restart", json!({})).await;
+    assert_eq!(restart["result"]["restarting"], true, "{restart}");
+    assert!(
+        wait_gone(detached, Duration::from_secs(2)).await,
+        "setsid'd tool process {detached} survived the restart"
+    );
+    bridge
+        .wait_status("a new child", |s| s["child"]["ready"] == true)
+        .await;
+    assert_eq!(bridge.close_and_wait().await, 0);
+}
+
+#[tokio::test]
+async fn the_guard_adopts_an_orphaned_tool_process_and_reaps_it_when_it_exits() {
+    let mut bridge = Bridge::start();
+    let detached = spawn_detached(&mut bridge).await;
+    let _reap = Reap(detached);
+    let guard = bridge.status().await["child"]["pid"].as_i64().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{detached}/stat")).unwrap();
+    let parent: i64 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        parent, guard,
+        "the orphan went to {parent}, not to the guard {guard}"
+    );
+    unsafe { libc::kill(detached, libc::SIGKILL) };
+    // Reaped, not left a zombie of the guard: its /proc entry goes away.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while std::path::Path::new(&format!("/proc/{detached}")).exists() {
+        assert!(Instant::now() < deadline, "{detached} left as a zombie");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(bridge.ask_ok("still fine").await["ok"], true);
+    assert_eq!(bridge.close_and_wait().await, 0);
+}
+
 #[tokio::test]
 async fn restarts_keep_working_after_the_binary_is_replaced_on_disk() {
     // An upgrade (cargo install, a package manager) replaces the file under a running daemon.

@@ -121,6 +121,7 @@
 //! | `UNKNOWN` | `{"type":"system","subtype":"brand_new_subtype",..}`, `{"type":"rate_limit_event",..}`; then the default reply | success |
 //! | `KEEPALIVE [ms=100] [n=5]` | n `{"type":"keep_alive"}` lines, ms apart; then the default reply | success |
 //! | `SPAWN_GRANDCHILD` | spawns `sleep 1000` (in the double's process group, like a tool); assistant text `grandchild <pid>` | success, same text |
+//! | `SPAWN_DETACHED` | runs `sh -c 'setsid nohup sleep 1000 >/dev/null 2>&1 & echo $!'`, as a Bash tool may: the `sleep` leaves the process group and session, and is orphaned when `sh` exits; assistant text `detached <pid>` | success, same text |
 //! | `LEAK <VAR>` | stderr `double: leaking VAR=<value>`, a non-JSON stdout line containing the value; then the default reply | success |
 //! | `MULTI` | one API call: assistant `thinking`, assistant text `multi text 1`, assistant text `multi text 2`; then `system/status` (`status:null`) | success, `result` = `multi text 1multi text 2` |
 //!
@@ -1004,6 +1005,7 @@ enum Directive {
     Multi,
     KeepAlive { ms: u64, count: u32 },
     SpawnGrandchild,
+    SpawnDetached,
     Leak { var: String },
 }
 
@@ -1048,6 +1050,7 @@ fn parse_directive(prompt: &str) -> Directive {
             count: keyed(&rest, "n").or_else(|| bare(&rest, 1)).unwrap_or(5),
         },
         "SPAWN_GRANDCHILD" => Directive::SpawnGrandchild,
+        "SPAWN_DETACHED" => Directive::SpawnDetached,
         "LEAK" => Directive::Leak {
             var: rest.first().map(|v| v.to_string()).unwrap_or_default(),
         },
@@ -1297,6 +1300,19 @@ impl Session {
                 let text = match std::process::Command::new("sleep").arg("1000").spawn() {
                     Ok(child) => format!("grandchild {}", child.id()),
                     Err(e) => format!("grandchild spawn failed: {e}"),
+                };
+                self.single_text(t, text).await;
+            }
+            Directive::SpawnDetached => {
+                // A tool process that leaves the group and is orphaned (`setsid nohup ... &`).
+                let script = "setsid nohup sleep 1000 >/dev/null 2>&1 & echo $!";
+                let spawned = std::process::Command::new("sh")
+                    .args(["-c", script])
+                    .stdin(std::process::Stdio::null())
+                    .output();
+                let text = match spawned {
+                    Ok(out) => format!("detached {}", String::from_utf8_lossy(&out.stdout).trim()),
+                    Err(e) => format!("detached spawn failed: {e}"),
                 };
                 self.single_text(t, text).await;
             }
