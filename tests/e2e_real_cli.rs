@@ -453,6 +453,49 @@ async fn a_timeout_during_a_slow_stream_interrupts_and_the_child_keeps_its_sessi
     assert!(!kinds.contains(&json!("child.killing")), "{kinds:?}");
 }
 
+/// Rounds of an ask abandoned the moment it is sent (issue 9: 4 of 20 got the child killed).
+const START_ROUNDS: usize = 12;
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn a_timeout_as_the_turn_starts_interrupts_it_without_killing_the_child() {
+    let mut real = Real::start().await;
+    real.bridge.ask_ok("warm up").await;
+    let pid = real.child_pid().await;
+    for _ in 0..START_ROUNDS {
+        // 30 s of stream, abandoned after 1 ms.
+        let ask = json!({"prompt": "SLOW ms=1000 chunks=30", "timeoutMs": 1});
+        let response = real.bridge.call("ask", ask).await;
+        assert_eq!(error_code(&response), Some(-32001), "{response}");
+        real.bridge
+            .wait_status("the abandoned turn to end", |s| {
+                s["turn"].is_null() && s["child"]["ready"] == true
+            })
+            .await;
+    }
+    // Each turn ended at an interrupt (within the wait, far short of its 30 s), never by
+    // a kill after the grace period.
+    let status = real.bridge.status().await;
+    assert_eq!(status["child"]["pid"], json!(pid), "{status}");
+    assert_eq!(status["child"]["restartCount"], 0, "{status}");
+    let events = real.events().await;
+    let kinds: Vec<&Value> = events.iter().map(|e| &e["type"]).collect();
+    assert!(!kinds.contains(&&json!("child.killing")), "{kinds:?}");
+    let aborted = events
+        .iter()
+        .filter(|e| e["type"] == "turn.abandoned.finished")
+        .filter(|e| e["detail"]["subtype"] == "error_during_execution")
+        .count();
+    assert!(
+        aborted > 0,
+        "no interrupted turn among the events: {kinds:?}"
+    );
+    assert_eq!(real.bridge.ask_ok("after the rounds").await["ok"], true);
+}
+
 #[tokio::test]
 #[cfg_attr(
     not(real_cli),
@@ -968,6 +1011,48 @@ async fn mcp_ask_round_trip_with_the_real_cli() {
     let second = structured(&real.bridge().call("ask", json!({"prompt": "again"})).await);
     assert_eq!(second["sessionId"], answer["sessionId"]);
     assert_eq!(real.mock.messages_requests().len(), 2);
+    real.close().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn an_mcp_cancel_right_after_the_ask_interrupts_without_killing_the_child() {
+    let real = RealMcp::start().await;
+    real.bridge()
+        .call("ask", json!({"prompt": "warm up"}))
+        .await;
+    let before = real.bridge().status().await;
+    for _ in 0..START_ROUNDS {
+        let handle = real
+            .bridge()
+            .start_call("ask", json!({"prompt": "SLOW ms=1000 chunks=30"}))
+            .await;
+        // No pause: the cancel reaches the child right behind the prompt.
+        handle.cancel(Some("test".into())).await.expect("cancel");
+        real.bridge()
+            .wait_status("the cancelled turn to end", |s| {
+                s["turn"].is_null() && s["queue"]["length"] == 0 && s["child"]["ready"] == true
+            })
+            .await;
+    }
+    // A 30 s turn that ended within the wait above ended at an interrupt; one the CLI
+    // ignored would have run into the grace period and a kill.
+    let after = real.bridge().status().await;
+    assert_eq!(after["child"]["pid"], before["child"]["pid"], "{after}");
+    assert_eq!(after["child"]["restartCount"], 0, "{after}");
+    let events = structured(&real.bridge().call("events", json!({"limit": 1000})).await);
+    let kinds: Vec<Value> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert!(!kinds.contains(&json!("child.killing")), "{kinds:?}");
+    let next = structured(&real.bridge().call("ask", json!({"prompt": "after"})).await);
+    assert_eq!(next["ok"], true, "{next}");
     real.close().await;
 }
 

@@ -350,3 +350,120 @@ async fn restarts_keep_working_after_the_binary_is_replaced_on_disk() {
         .await;
     assert_eq!(bridge.ask_ok("after").await["ok"], true);
 }
+
+/// The double takes 100 ms from reading a prompt to starting its turn; an interrupt in
+/// that window is answered and ignored, as the real CLI sometimes does (issue 9).
+fn slow_to_start() -> Options {
+    Options::default()
+        .env("DOUBLE_TURN_START_DELAY_MS", "100")
+        .args(&["--interrupt-grace-ms", "3000"])
+}
+
+/// After an abandoned turn: it ended by the interrupt, well within the grace period, and
+/// the same child serves the next ask.
+async fn interrupted_not_killed(bridge: &mut Bridge, started: Instant, pid: &Value) {
+    bridge
+        .wait_status("the abandoned turn to end", |s| s["turn"].is_null())
+        .await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "the turn ended after {took:?}"
+    );
+    let status = bridge.status().await;
+    assert_eq!(&status["child"]["pid"], pid, "{status}");
+    assert_eq!(status["child"]["restartCount"], 0, "{status}");
+    let events = bridge.call("events", json!({"limit": 1000})).await["result"]["events"].clone();
+    let finished = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["type"] == "turn.abandoned.finished")
+        .cloned()
+        .unwrap_or_else(|| panic!("no interrupted result: {events}"));
+    assert_eq!(finished["detail"]["subtype"], "error_during_execution");
+}
+
+#[tokio::test]
+async fn a_timeout_before_the_turn_started_still_interrupts_it_without_a_kill() {
+    let mut bridge = Bridge::start_with(slow_to_start());
+    bridge.ask_ok("warm up").await;
+    let pid = bridge.status().await["child"]["pid"].clone();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let ask = json!({"prompt": "SLOW ms=500 chunks=20", "timeoutMs": 1});
+        let response = bridge.call("ask", ask).await;
+        assert_eq!(error_code(&response), Some(-32001), "{response}");
+        interrupted_not_killed(&mut bridge, started, &pid).await;
+    }
+    assert_eq!(bridge.ask_ok("after").await["ok"], true);
+}
+
+#[tokio::test]
+async fn an_mcp_cancel_right_behind_the_prompt_interrupts_without_a_kill() {
+    let mut bridge = Bridge::start_with(slow_to_start());
+    let init = json!({"protocolVersion": "2025-11-25", "capabilities": {},
+                      "clientInfo": {"name": "cancel-at-start", "version": "0"}});
+    assert!(bridge.call("initialize", init).await["result"].is_object());
+    bridge
+        .send_raw(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    let status = json!({"name": "status", "arguments": {"full": true}});
+    let pid = bridge.call("tools/call", status.clone()).await["result"]["structuredContent"]
+        ["full"]["child"]["pid"]
+        .clone();
+    for round in 0..3 {
+        let started = Instant::now();
+        let id = format!("slow-{round}");
+        let ask = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                         "params": {"name": "ask", "arguments": {"prompt": "SLOW ms=500 chunks=20"}}});
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                            "params": {"requestId": id}});
+        bridge.send_raw(ask.to_string().as_bytes()).await;
+        // The turn is dispatched (the ask left the queue) but has not started in the child.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let s = bridge.call("tools/call", status.clone()).await;
+            let s = &s["result"]["structuredContent"]["full"];
+            if s["turn"].is_object() && s["turn"]["messages"] == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never dispatched: {s}");
+        }
+        bridge.send_raw(cancel.to_string().as_bytes()).await;
+        loop {
+            let s = bridge.call("tools/call", status.clone()).await;
+            let s = s["result"]["structuredContent"]["full"].clone();
+            if s["turn"].is_null() {
+                let took = started.elapsed();
+                assert!(
+                    took < Duration::from_secs(2),
+                    "the turn ended after {took:?}"
+                );
+                assert_eq!(s["child"]["pid"], pid, "{s}");
+                assert_eq!(s["child"]["restartCount"], 0, "{s}");
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "{s}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(bridge.close_and_wait().await, 0);
+}
+
+#[tokio::test]
+async fn an_interrupt_the_child_did_not_heed_is_sent_again_before_any_kill() {
+    let mut bridge = Bridge::start_with(
+        Options::default()
+            .env("DOUBLE_IGNORE_INTERRUPTS", "1")
+            .args(&["--interrupt-grace-ms", "3000"]),
+    );
+    bridge.ask_ok("warm up").await;
+    let pid = bridge.status().await["child"]["pid"].clone();
+    let started = Instant::now();
+    // The timeout fires mid-stream; the first interrupt is answered and ignored.
+    let ask = json!({"prompt": "SLOW ms=200 chunks=30", "timeoutMs": 300});
+    let response = bridge.call("ask", ask).await;
+    assert_eq!(error_code(&response), Some(-32001), "{response}");
+    interrupted_not_killed(&mut bridge, started, &pid).await;
+}

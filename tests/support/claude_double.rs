@@ -49,6 +49,8 @@
 //! | `DOUBLE_STDERR_LINES=<n>` | write n lines of 100 bytes (`double: stderr filler line i ...`) to stderr before reading stdin, blocking if nobody drains the pipe |
 //! | `DOUBLE_RESUME_FAILS=1` | with `--resume ID`: like the real CLI for an unknown session: stderr `No conversation found with session ID: ID`, an `error_during_execution` result line, exit 1 |
 //! | `DOUBLE_INIT_DELAY_MS=<ms>` | delay the `initialize` answer (default 0; other input keeps being read meanwhile) |
+//! | `DOUBLE_IGNORE_INTERRUPTS=<n>` | answer the first n interrupts that find a running turn, but do not act on them (default 0) |
+//! | `DOUBLE_TURN_START_DELAY_MS=<ms>` | wait this long after taking a user message before its turn starts (`system/init`); an interrupt in between finds no turn and is answered but ignored, as the real CLI does with an interrupt right behind a prompt (default 0) |
 //!
 //! # Control protocol (stdin `{"type":"control_request","request_id":ID,"request":{"subtype":..}}`)
 //!
@@ -655,6 +657,8 @@ struct State {
     /// Our `can_use_tool` requests waiting for the host's answer, by request_id.
     pending: HashMap<String, oneshot::Sender<Value>>,
     stdin_closed: bool,
+    /// Interrupts still to be ignored (`DOUBLE_IGNORE_INTERRUPTS`).
+    ignore_interrupts: u32,
 }
 
 struct Shared {
@@ -697,6 +701,10 @@ async fn run(args: Args) {
         turn: None,
         pending: HashMap::new(),
         stdin_closed: false,
+        ignore_interrupts: std::env::var("DOUBLE_IGNORE_INTERRUPTS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
     };
     let shared = Arc::new(Shared {
         out: Out {
@@ -719,7 +727,14 @@ async fn run(args: Args) {
         cost_usd: 0.0,
         turns_by_model: BTreeMap::new(),
     };
+    let start_delay = std::env::var("DOUBLE_TURN_START_DELAY_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis);
     while let Some(prompt) = session.queue.recv().await {
+        if let Some(delay) = start_delay {
+            tokio::time::sleep(delay).await;
+        }
         session.turn(prompt).await;
     }
 }
@@ -853,7 +868,10 @@ async fn handle_control(sh: &Arc<Shared>, msg: &Value) -> Option<tokio::task::Jo
                     obj! { "still_queued" => Vec::<J>::new() },
                 ))
                 .await;
-            if let Some(turn) = &sh.state().turn
+            let mut state = sh.state();
+            if state.turn.is_some() && state.ignore_interrupts > 0 {
+                state.ignore_interrupts -= 1;
+            } else if let Some(turn) = &state.turn
                 && turn.interruptible
             {
                 turn.interrupt.send_replace(true);
