@@ -263,7 +263,7 @@ async fn a_tool_process_that_left_the_group_ends_with_a_graceful_stop() {
     let _reap = Reap(detached);
     assert_eq!(bridge.close_and_wait().await, 0);
     assert!(
-        wait_gone(detached, Duration::from_secs(2)).await,
+        wait_gone(detached, Duration::from_secs(10)).await,
         "setsid'd tool process {detached} survived the stop"
     );
 }
@@ -276,7 +276,7 @@ async fn a_tool_process_that_left_the_group_ends_when_the_bridge_is_sigkilled() 
     unsafe { libc::kill(bridge.pid(), libc::SIGKILL) };
     bridge.wait_exit().await;
     assert!(
-        wait_gone(detached, Duration::from_secs(2)).await,
+        wait_gone(detached, Duration::from_secs(10)).await,
         "setsid'd tool process {detached} survived the bridge's SIGKILL"
     );
 }
@@ -289,7 +289,7 @@ async fn a_tool_process_that_left_the_group_ends_when_the_child_is_killed_for_a_
     let restart = bridge.call("restart", json!({})).await;
     assert_eq!(restart["result"]["restarting"], true, "{restart}");
     assert!(
-        wait_gone(detached, Duration::from_secs(2)).await,
+        wait_gone(detached, Duration::from_secs(10)).await,
         "setsid'd tool process {detached} survived the restart"
     );
     bridge
@@ -320,9 +320,12 @@ async fn the_guard_adopts_an_orphaned_tool_process_and_reaps_it_when_it_exits() 
     );
     unsafe { libc::kill(detached, libc::SIGKILL) };
     // Reaped, not left a zombie of the guard: its /proc entry goes away.
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while std::path::Path::new(&format!("/proc/{detached}")).exists() {
-        assert!(Instant::now() < deadline, "{detached} left as a zombie");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{detached} left as a zombie"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(bridge.ask_ok("still fine").await["ok"], true);
@@ -351,25 +354,26 @@ async fn restarts_keep_working_after_the_binary_is_replaced_on_disk() {
     assert_eq!(bridge.ask_ok("after").await["ok"], true);
 }
 
+/// A turn of 30 s (30 chunks, 1 s apart): one that ends within a test's waits was ended
+/// by an interrupt.
+const LONG_TURN: &str = "SLOW ms=1000 chunks=30";
+/// Far below the 30 s turn, far above how long an honoured interrupt takes.
+const GRACE: [&str; 2] = ["--interrupt-grace-ms", "10000"];
+
 /// The double takes 100 ms from reading a prompt to starting its turn; an interrupt in
 /// that window is answered and ignored, as the real CLI sometimes does (issue 9).
 fn slow_to_start() -> Options {
     Options::default()
         .env("DOUBLE_TURN_START_DELAY_MS", "100")
-        .args(&["--interrupt-grace-ms", "3000"])
+        .args(&GRACE)
 }
 
-/// After an abandoned turn: it ended by the interrupt, well within the grace period, and
-/// the same child serves the next ask.
-async fn interrupted_not_killed(bridge: &mut Bridge, started: Instant, pid: &Value) {
+/// After an abandoned turn: it ended by an interrupt (an interrupted result, no kill at
+/// the end of the grace period), and the same child serves on.
+async fn interrupted_not_killed(bridge: &mut Bridge, pid: &Value) {
     bridge
         .wait_status("the abandoned turn to end", |s| s["turn"].is_null())
         .await;
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_secs(2),
-        "the turn ended after {took:?}"
-    );
     let status = bridge.status().await;
     assert_eq!(&status["child"]["pid"], pid, "{status}");
     assert_eq!(status["child"]["restartCount"], 0, "{status}");
@@ -390,11 +394,10 @@ async fn a_timeout_before_the_turn_started_still_interrupts_it_without_a_kill() 
     bridge.ask_ok("warm up").await;
     let pid = bridge.status().await["child"]["pid"].clone();
     for _ in 0..3 {
-        let started = Instant::now();
-        let ask = json!({"prompt": "SLOW ms=500 chunks=20", "timeoutMs": 1});
+        let ask = json!({"prompt": LONG_TURN, "timeoutMs": 1});
         let response = bridge.call("ask", ask).await;
         assert_eq!(error_code(&response), Some(-32001), "{response}");
-        interrupted_not_killed(&mut bridge, started, &pid).await;
+        interrupted_not_killed(&mut bridge, &pid).await;
     }
     assert_eq!(bridge.ask_ok("after").await["ok"], true);
 }
@@ -409,44 +412,39 @@ async fn an_mcp_cancel_right_behind_the_prompt_interrupts_without_a_kill() {
         .send_raw(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
         .await;
     let status = json!({"name": "status", "arguments": {"full": true}});
-    let pid = bridge.call("tools/call", status.clone()).await["result"]["structuredContent"]
-        ["full"]["child"]["pid"]
-        .clone();
+    let full = |answer: Value| answer["result"]["structuredContent"]["full"].clone();
+    let pid = full(bridge.call("tools/call", status.clone()).await)["child"]["pid"].clone();
     for round in 0..3 {
-        let started = Instant::now();
         let id = format!("slow-{round}");
         let ask = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                         "params": {"name": "ask", "arguments": {"prompt": "SLOW ms=500 chunks=20"}}});
+                         "params": {"name": "ask", "arguments": {"prompt": LONG_TURN}}});
         let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                             "params": {"requestId": id}});
         bridge.send_raw(ask.to_string().as_bytes()).await;
-        // The turn is dispatched (the ask left the queue) but has not started in the child.
-        let deadline = Instant::now() + Duration::from_secs(5);
+        // Cancel once the turn is dispatched (out of the queue) but not started in the child.
         loop {
-            let s = bridge.call("tools/call", status.clone()).await;
-            let s = &s["result"]["structuredContent"]["full"];
-            if s["turn"].is_object() && s["turn"]["messages"] == 0 {
+            let s = full(bridge.call("tools/call", status.clone()).await);
+            if s["turn"].is_object() {
+                assert_eq!(s["turn"]["messages"], 0, "the double started the turn: {s}");
                 break;
             }
-            assert!(Instant::now() < deadline, "never dispatched: {s}");
         }
         bridge.send_raw(cancel.to_string().as_bytes()).await;
-        loop {
-            let s = bridge.call("tools/call", status.clone()).await;
-            let s = s["result"]["structuredContent"]["full"].clone();
+        let deadline = tokio::time::Instant::now() + common::READ_TIMEOUT;
+        let s = loop {
+            let s = full(bridge.call("tools/call", status.clone()).await);
             if s["turn"].is_null() {
-                let took = started.elapsed();
-                assert!(
-                    took < Duration::from_secs(2),
-                    "the turn ended after {took:?}"
-                );
-                assert_eq!(s["child"]["pid"], pid, "{s}");
-                assert_eq!(s["child"]["restartCount"], 0, "{s}");
-                break;
+                break s;
             }
-            assert!(started.elapsed() < Duration::from_secs(10), "{s}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the turn never ended: {s}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        };
+        // Within the wait, far short of its 30 s: ended by an interrupt, not by a kill.
+        assert_eq!(s["child"]["pid"], pid, "{s}");
+        assert_eq!(s["child"]["restartCount"], 0, "{s}");
     }
     assert_eq!(bridge.close_and_wait().await, 0);
 }
@@ -456,14 +454,13 @@ async fn an_interrupt_the_child_did_not_heed_is_sent_again_before_any_kill() {
     let mut bridge = Bridge::start_with(
         Options::default()
             .env("DOUBLE_IGNORE_INTERRUPTS", "1")
-            .args(&["--interrupt-grace-ms", "3000"]),
+            .args(&GRACE),
     );
     bridge.ask_ok("warm up").await;
     let pid = bridge.status().await["child"]["pid"].clone();
-    let started = Instant::now();
     // The timeout fires mid-stream; the first interrupt is answered and ignored.
-    let ask = json!({"prompt": "SLOW ms=200 chunks=30", "timeoutMs": 300});
+    let ask = json!({"prompt": LONG_TURN, "timeoutMs": 1500});
     let response = bridge.call("ask", ask).await;
     assert_eq!(error_code(&response), Some(-32001), "{response}");
-    interrupted_not_killed(&mut bridge, started, &pid).await;
+    interrupted_not_killed(&mut bridge, &pid).await;
 }
