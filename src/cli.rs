@@ -107,7 +107,7 @@ fn init_tracing(level: Option<&str>) -> LogLevel {
     let (filter, handle) = reload::Layer::new(chosen.unwrap_or_else(|| EnvFilter::new("warn")));
     // stdout belongs to the protocol; every log line goes to stderr.
     let output = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::RedactedStderr)
         .with_ansi(false);
     tracing_subscriber::registry()
         .with(filter)
@@ -164,15 +164,15 @@ async fn serve_stdio(config: Config, surface: Surface, logs: LogLevel) -> std::i
     logs.surface_chosen(chosen);
     tracing::info!(surface = ?chosen, "serving on stdio");
     let stdout = tokio::io::stdout();
+    let input = opening.into_input(Some(libc::STDIN_FILENO));
     match chosen {
         Surface::Mcp => {
             let drain = crate::mcp::OutputDrain::stdout();
-            crate::mcp::run(opening.into_reader(), stdout, drain, daemon, shutdown).await
+            crate::mcp::run(input, stdout, drain, daemon, shutdown).await
         }
         Surface::Plain | Surface::Auto => {
             daemon.record_client(crate::api::ClientSession::plain());
-            let first = Some(opening.first);
-            crate::plain::serve(first, opening.rest, stdout, daemon, shutdown).await
+            crate::plain::serve(input, stdout, daemon, shutdown).await
         }
     }
 }

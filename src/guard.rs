@@ -7,6 +7,13 @@
 //! asks for SIGTERM when the bridge dies, starts the CLI in the same group with
 //! inherited stdio, and on that signal kills the group. Otherwise it only waits and
 //! exits the way the CLI did, so the bridge sees the CLI's own exit code or signal.
+//!
+//! A tool process can leave the group (`setsid nohup sleep 307 &` in a Bash tool), and
+//! once its parent exits it would be adopted by init, out of reach. The guard is a child
+//! subreaper (`PR_SET_CHILD_SUBREAPER`), so such orphans are adopted by the guard
+//! instead: every process the CLI ever started stays a descendant of the guard, and is
+//! ended with the group ([`kill_descendants`], by the guard or by the bridge before it
+//! SIGKILLs the group). The guard reaps the orphans it adopts as they exit.
 
 use std::ffi::OsString;
 
@@ -39,6 +46,8 @@ fn run(program: OsString, args: Vec<OsString>) -> i32 {
         // Blocked here, so the waiting thread below takes them with sigwait.
         libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut());
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        // Orphaned descendants become ours, not init's (see the module doc).
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
     }
     if parent_gone(parent) {
         kill_group();
@@ -56,7 +65,7 @@ fn run(program: OsString, args: Vec<OsString>) -> i32 {
             Ok(())
         });
     }
-    let mut child = match command.spawn() {
+    let child = match command.spawn() {
         Ok(child) => child,
         Err(err) => {
             eprintln!(
@@ -68,14 +77,106 @@ fn run(program: OsString, args: Vec<OsString>) -> i32 {
     };
     release_stdio();
     std::thread::spawn(move || watch_parent(signals, parent));
-    let status = child.wait();
+    let status = wait_reaping(child.id() as libc::pid_t);
     // The CLI may exit on its own as the bridge dies (its stdin closes first), before we
     // notice; its tool processes must not outlive it either way.
     kill_rest_of_group();
+    // SAFETY: getpid has no preconditions.
+    kill_descendants(unsafe { libc::getpid() });
     match status {
-        Ok(status) => mirror(status),
-        Err(_) => 1,
+        Some(status) => mirror(status),
+        None => 1,
     }
+}
+
+/// Waits for the CLI, reaping the orphans adopted meanwhile (a subreaper must, or they
+/// stay zombies); returns the CLI's status.
+#[cfg(target_os = "linux")]
+fn wait_reaping(cli: libc::pid_t) -> Option<std::process::ExitStatus> {
+    use std::os::unix::process::ExitStatusExt;
+    loop {
+        let mut raw = 0;
+        // SAFETY: waits for any child of ours, writing its status into `raw`.
+        let pid = unsafe { libc::waitpid(-1, &mut raw, 0) };
+        if pid == cli {
+            return Some(std::process::ExitStatus::from_raw(raw));
+        }
+        if pid < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
+}
+
+/// SIGKILLs every live descendant of `root` (not `root` itself), whatever its process
+/// group or session: the children of the CLI and theirs, and the orphans a subreaper
+/// `root` adopted. Repeats while a scan finds any, since one may fork while we kill.
+#[cfg(target_os = "linux")]
+pub fn kill_descendants(root: libc::pid_t) {
+    for _ in 0..20 {
+        let found = descendants(root);
+        if found.is_empty() {
+            return;
+        }
+        for pid in found {
+            // SAFETY: signals a process that descends from `root`.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn kill_descendants(_root: libc::pid_t) {}
+
+/// Live (not zombie) descendants of `root`, from one pass over /proc.
+#[cfg(target_os = "linux")]
+fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut children: std::collections::HashMap<libc::pid_t, Vec<(libc::pid_t, bool)>> =
+        std::collections::HashMap::new();
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::pid_t>().ok()) {
+        if let Some(stat) = stat_fields(pid) {
+            children
+                .entry(stat.parent)
+                .or_default()
+                .push((pid, stat.zombie));
+        }
+    }
+    let mut found = Vec::new();
+    let mut pending = vec![root];
+    while let Some(parent) = pending.pop() {
+        for (pid, zombie) in children.get(&parent).into_iter().flatten() {
+            pending.push(*pid);
+            if !zombie {
+                found.push(*pid);
+            }
+        }
+    }
+    found
+}
+
+/// What /proc/<pid>/stat says about a process.
+#[cfg(target_os = "linux")]
+struct Stat {
+    zombie: bool,
+    parent: libc::pid_t,
+    group: libc::pid_t,
+}
+
+#[cfg(target_os = "linux")]
+fn stat_fields(pid: libc::pid_t) -> Option<Stat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (which may hold spaces and parentheses): state, ppid, pgrp.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let zombie = fields.next()? == "Z";
+    let parent = fields.next()?.parse().ok()?;
+    let group = fields.next()?.parse().ok()?;
+    Some(Stat {
+        zombie,
+        parent,
+        group,
+    })
 }
 
 /// SIGKILLs every other member of our process group (we lead it), found through /proc.
@@ -105,18 +206,7 @@ fn group_members(group: libc::pid_t) -> Vec<libc::pid_t> {
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::pid_t>().ok())
         .filter(|pid| *pid != group)
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // After the command name: state, ppid, pgrp.
-            let mut fields = stat
-                .rsplit_once(')')
-                .map(|(_, rest)| rest)
-                .unwrap_or("")
-                .split_whitespace();
-            let state = fields.next();
-            let pgrp = fields.nth(1).and_then(|g| g.parse::<libc::pid_t>().ok());
-            pgrp == Some(group) && state != Some("Z")
-        })
+        .filter(|pid| stat_fields(*pid).is_some_and(|s| s.group == group && !s.zombie))
         .collect()
 }
 
@@ -194,6 +284,9 @@ fn parent_gone(parent: libc::pid_t) -> bool {
 
 #[cfg(target_os = "linux")]
 fn kill_group() {
+    // Those outside the group first: once we are gone they would be init's.
+    // SAFETY: getpid has no preconditions.
+    kill_descendants(unsafe { libc::getpid() });
     // SAFETY: signals our own process group, this process included.
     unsafe {
         libc::killpg(0, libc::SIGKILL);

@@ -14,8 +14,8 @@
 //! - [`guard`]: `claude-coded __guard`, the process that takes the CLI's group down with the bridge.
 //! - [`events`]: ring buffer, counters and `events.jsonl`.
 //! - [`state_dir`]: `identity.json`, `daemon-state.json` (atomic), file modes.
-//! - [`plain`]: the plain JSON-RPC surface: line framing, dispatch through jsonrpsee's
-//!   `RpcModule`, `ask/event` notifications, the single stdout writer.
+//! - [`plain`]: the plain JSON-RPC surface: validation, dispatch through jsonrpsee's
+//!   `RpcModule`, `ask/event` notifications.
 //! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `events` over the same core,
 //!   with compact, answer-first results written for the model that reads them
 //!   (`mcp::output`) and portable schemas; a turn's messages become
@@ -26,6 +26,8 @@
 //! - [`rpc_error`]: the error-code table and the one mapping from errors to JSON-RPC.
 //! - [`redact`]: masks the environment's secrets in everything claude-coded records.
 //! - [`lines`]: size-limited newline framing used for stdin and the child's stdout.
+//! - [`inbox`]: reading stdin for both surfaces, paused while the client does not read.
+//! - [`outbox`]: the one stdout writer of both surfaces, with its backlog and stall clock.
 //!
 //! # Theory of operation
 //!
@@ -55,7 +57,8 @@
 //! sends TERM at once, since hosts escalate within 100 ms. The CLI
 //! runs under a small guard process (this binary, `__guard`) that leads its process group
 //! and has `PR_SET_PDEATHSIG`: when the bridge dies, even by SIGKILL, the guard kills the
-//! whole group, the CLI's own tool processes included.
+//! whole group, the CLI's own tool processes included; as a child subreaper it also
+//! adopts, and then ends, tool processes that left the group.
 //!
 //! # Embedding
 //!
@@ -72,9 +75,11 @@ pub mod config;
 pub mod daemon;
 pub mod events;
 pub mod guard;
+pub mod inbox;
 pub mod lines;
 pub mod mcp;
 pub mod nesting;
+pub mod outbox;
 pub mod plain;
 pub mod redact;
 pub mod rpc_error;

@@ -1,5 +1,5 @@
-//! Keeping secrets out of what claude-coded records: status, events, the event log,
-//! error messages and its own logs.
+//! Keeping secrets out of what claude-coded records: status (prompt previews), the state
+//! file, events, the event log, error messages and its stderr log.
 //!
 //! The child inherits the environment (that is how its API key reaches it), and may echo
 //! a key on stderr or in a stray line. The values of variables whose names say they are
@@ -70,6 +70,42 @@ pub fn redact_value(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(redact_value),
         Value::Object(map) => map.values_mut().for_each(redact_value),
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// stderr for the log, with every secret masked. Our own log lines carry no prompt, but
+/// the libraries underneath log whole requests at debug level (rmcp does), so each line is
+/// masked as a whole on its way out.
+pub struct RedactedStderr;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
+    type Writer = RedactedLine;
+
+    fn make_writer(&'a self) -> RedactedLine {
+        RedactedLine(Vec::new())
+    }
+}
+
+/// One log event, gathered whole (the formatter may write it in pieces, and a piece
+/// could split a secret) and written to stderr masked when the event is done.
+pub struct RedactedLine(Vec<u8>);
+
+impl std::io::Write for RedactedLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactedLine {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        // Nowhere to report a failed write of the log itself.
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), redact(&text).as_bytes());
     }
 }
 

@@ -41,6 +41,26 @@ pub enum StateError {
     },
     #[error("all {MAX_INSTANCES} instance directories under {base} are locked by running daemons")]
     AllInstancesBusy { base: PathBuf },
+    #[error("{path} is a symbolic link; claude-coded does not follow links in its state directory")]
+    Symlink { path: PathBuf },
+}
+
+impl StateError {
+    /// `source` from opening `path`, named plainly when the cause is a refused link.
+    fn open(path: &Path, source: std::io::Error) -> StateError {
+        // O_NOFOLLOW says ELOOP, or ENOTDIR together with O_DIRECTORY.
+        let refused_link = matches!(source.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR))
+            && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        match refused_link {
+            true => StateError::Symlink {
+                path: path.to_path_buf(),
+            },
+            false => StateError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
 }
 
 /// Who this daemon is, kept across restarts of the bridge.
@@ -122,12 +142,17 @@ impl StateDir {
     /// Reads `identity.json`, creating or replacing it when missing or corrupt.
     pub fn load_identity(&self) -> Result<IdentityLoad, StateError> {
         let path = self.path(IDENTITY_FILE);
-        let problem = match std::fs::read(&path) {
+        let problem = match read_no_follow(&path) {
             Ok(bytes) => match serde_json::from_slice::<Identity>(&bytes) {
                 Ok(identity) => return Ok(IdentityLoad::Existing(identity)),
                 Err(err) => format!("corrupt: {err}"),
             },
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            // Someone else's identity, adopted through a link, would merge two daemons'
+            // records; refuse like any other link in the directory.
+            Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(StateError::Symlink { path });
+            }
             Err(err) => format!("unreadable: {err}"),
         };
         let identity = Identity {
@@ -173,7 +198,7 @@ impl StateDir {
     /// Opens `events.jsonl` for appending (0600).
     pub fn open_event_log(&self) -> Result<File, StateError> {
         let path = self.path(EVENTS_FILE);
-        private_file(&path, true).map_err(|source| StateError::Open { path, source })
+        private_file(&path, true).map_err(|source| StateError::open(&path, source))
     }
 
     fn move_aside(&self, path: &Path) -> Option<PathBuf> {
@@ -182,6 +207,9 @@ impl StateDir {
     }
 }
 
+/// Creates `root` (and its parents) 0700, or tightens an existing one to 0700. `root`
+/// itself must be a directory, not a link to one: a link would have us chmod and write
+/// into whatever it points at. (Links among its parents, such as a linked home, are fine.)
 fn create_private_dir(root: &Path) -> Result<(), StateError> {
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -191,18 +219,33 @@ fn create_private_dir(root: &Path) -> Result<(), StateError> {
             path: root.to_path_buf(),
             source,
         })?;
-    // An existing directory keeps its mode otherwise; tighten it.
-    let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700));
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(root)
+        .map_err(|source| StateError::open(root, source))?;
+    // An existing directory keeps its mode otherwise; tighten it (through the descriptor
+    // just checked, so a link swapped in meanwhile is not followed either).
+    let _ = dir.set_permissions(std::fs::Permissions::from_mode(0o700));
     Ok(())
+}
+
+/// Reads a whole file, refusing to follow a link in its last component (ELOOP).
+fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The lock file, locked; `None` when another process holds it.
 fn try_lock(path: &Path) -> Result<Option<File>, StateError> {
     use std::os::fd::AsRawFd;
-    let file = private_file(path, true).map_err(|source| StateError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = private_file(path, true).map_err(|source| StateError::open(path, source))?;
     // SAFETY: flock on a file descriptor we own.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc == 0 {
@@ -286,6 +329,49 @@ mod tests {
         std::os::unix::fs::symlink(&target, dir.path(EVENTS_FILE)).unwrap();
         assert!(dir.open_event_log().is_err());
         assert!(!target.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_state_dir_that_is_a_link_is_refused_and_its_target_left_alone() {
+        let root = temp_root("dirlink");
+        let target = temp_root("dirlink-target");
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&target, &root).unwrap();
+        let err = StateDir::open(&root).unwrap_err();
+        assert!(matches!(err, StateError::Symlink { .. }), "{err}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755, "the link's target was chmodded");
+        assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+        std::fs::remove_file(&root).unwrap();
+        std::fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn a_linked_identity_is_refused_not_adopted() {
+        let root = temp_root("idlink");
+        let dir = StateDir::open(&root).unwrap();
+        let foreign = root.join("someone-elses.json");
+        let theirs = Identity {
+            daemon_id: "not-ours".into(),
+            created_at: now_rfc3339(),
+        };
+        std::fs::write(&foreign, serde_json::to_vec(&theirs).unwrap()).unwrap();
+        std::os::unix::fs::symlink(&foreign, dir.path(IDENTITY_FILE)).unwrap();
+        let err = dir.load_identity().unwrap_err();
+        assert!(matches!(err, StateError::Symlink { .. }), "{err}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_linked_event_log_is_refused_by_name() {
+        let root = temp_root("loglink");
+        let dir = StateDir::open(&root).unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere"), dir.path(EVENTS_FILE)).unwrap();
+        let err = dir.open_event_log().unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 

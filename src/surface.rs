@@ -3,8 +3,11 @@
 use clap::ValueEnum;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, BufReader};
+use std::os::fd::RawFd;
 
+use tokio::io::AsyncBufRead;
+
+use crate::inbox::Input;
 use crate::lines::{Frame, LineReader};
 
 /// Which protocol to speak on stdio.
@@ -39,17 +42,15 @@ pub struct Opening<R> {
     pub rest: R,
 }
 
-impl<R: AsyncBufRead + Unpin + Send + 'static> Opening<R> {
-    /// A reader that yields the first line again, then the rest (for rmcp's transport).
-    pub fn into_reader(self) -> BufReader<impl AsyncRead + Unpin + Send + 'static> {
-        let replay = match self.first {
-            Frame::Line(mut line) => {
-                line.push(b'\n');
-                line
-            }
-            Frame::TooLong { .. } | Frame::Eof => Vec::new(),
-        };
-        BufReader::new(std::io::Cursor::new(replay).chain(self.rest))
+impl<R> Opening<R> {
+    /// The input for a surface: the first frame, then the rest of the stream read from
+    /// `fd` (`None` for an in-process stream).
+    pub fn into_input(self, fd: Option<RawFd>) -> Input<R> {
+        Input {
+            first: Some(self.first),
+            reader: self.rest,
+            hangup_fd: fd,
+        }
     }
 }
 
@@ -98,16 +99,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn replays_everything_it_read() {
+    async fn hands_over_the_first_line_and_the_rest_unread() {
+        use tokio::io::{AsyncReadExt, BufReader};
         let input: &[u8] = b"\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\nsecond\n";
         let (surface, opening) = detect(BufReader::new(input), 1024).await.unwrap();
         assert_eq!(surface, Surface::Plain);
-        let mut rest = opening.into_reader();
-        let mut all = String::new();
-        rest.read_to_string(&mut all).await.unwrap();
+        let mut input = opening.into_input(None);
         assert_eq!(
-            all,
-            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\nsecond\n"
+            input.first,
+            Some(Frame::Line(
+                b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}".to_vec()
+            ))
         );
+        let mut rest = String::new();
+        input.reader.read_to_string(&mut rest).await.unwrap();
+        assert_eq!(rest, "second\n");
     }
 }

@@ -423,6 +423,49 @@ async fn a_timeout_during_a_slow_stream_interrupts_and_the_child_keeps_its_sessi
     assert!(!kinds.contains(&json!("child.killing")), "{kinds:?}");
 }
 
+/// Rounds of an ask abandoned the moment it is sent (issue 9: 4 of 20 got the child killed).
+const START_ROUNDS: usize = 12;
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn a_timeout_as_the_turn_starts_interrupts_it_without_killing_the_child() {
+    let mut real = Real::start().await;
+    real.bridge.ask_ok("warm up").await;
+    let pid = real.child_pid().await;
+    for _ in 0..START_ROUNDS {
+        // 30 s of stream, abandoned after 1 ms.
+        let ask = json!({"prompt": "SLOW ms=1000 chunks=30", "timeoutMs": 1});
+        let response = real.bridge.call("ask", ask).await;
+        assert_eq!(error_code(&response), Some(-32001), "{response}");
+        real.bridge
+            .wait_status("the abandoned turn to end", |s| {
+                s["turn"].is_null() && s["child"]["ready"] == true
+            })
+            .await;
+    }
+    // Each turn ended at an interrupt (within the wait, far short of its 30 s), never by
+    // a kill after the grace period.
+    let status = real.bridge.status().await;
+    assert_eq!(status["child"]["pid"], json!(pid), "{status}");
+    assert_eq!(status["child"]["restartCount"], 0, "{status}");
+    let events = real.events().await;
+    let kinds: Vec<&Value> = events.iter().map(|e| &e["type"]).collect();
+    assert!(!kinds.contains(&&json!("child.killing")), "{kinds:?}");
+    let aborted = events
+        .iter()
+        .filter(|e| e["type"] == "turn.abandoned.finished")
+        .filter(|e| e["detail"]["subtype"] == "error_during_execution")
+        .count();
+    assert!(
+        aborted > 0,
+        "no interrupted turn among the events: {kinds:?}"
+    );
+    assert_eq!(real.bridge.ask_ok("after the rounds").await["ok"], true);
+}
+
 #[tokio::test]
 #[cfg_attr(
     not(real_cli),
@@ -536,6 +579,49 @@ async fn a_cli_killed_in_its_first_turn_restarts_without_resuming() {
         real.bridge.status().await["child"]["resumedFrom"],
         Value::Null
     );
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn a_bash_tool_process_that_left_the_group_does_not_outlive_claude_coded() {
+    // Issue 9: the guard's group kill missed `setsid nohup sleep 307 &`.
+    let bypass = |o: Options| {
+        o.args(&["--permission-mode", "bypassPermissions"])
+            // The CLI refuses to bypass permissions as root outside a sandbox.
+            .env("IS_SANDBOX", "1")
+    };
+    let mut real = Real::start_with(MockApi::start(), bypass).await;
+    let status = real.ready().await;
+    let daemon_id = status["identity"]["daemonId"].as_str().unwrap().to_string();
+    let result = real
+        .bridge
+        .call(
+            "ask",
+            json!({"prompt": "RUN_TOOL setsid nohup sleep 307 >/dev/null 2>&1 &", "timeoutMs": 30000}),
+        )
+        .await;
+    assert_eq!(result["result"]["ok"], true, "{result}");
+    let sleeper = proc_info::processes_of_daemon(&daemon_id)
+        .into_iter()
+        .find(|pid| proc_info::command_line(*pid).contains("sleep 307"))
+        .expect("the tool's sleep 307 is running");
+    let guard = status["child"]["pid"].as_i64().unwrap() as i32;
+    // SAFETY: getpgid only reads the process table.
+    assert_ne!(
+        unsafe { libc::getpgid(sleeper as i32) },
+        guard,
+        "still in the group"
+    );
+    assert_eq!(real.bridge.close_and_wait().await, 0);
+    let left = proc_info::survivors_of_daemon(&daemon_id, Duration::from_secs(3));
+    for pid in &left {
+        // SAFETY: kills what this test started, so nothing outlives it.
+        unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+    }
+    assert!(left.is_empty(), "outlived claude-coded: {left:?}");
 }
 
 #[tokio::test]
@@ -952,6 +1038,48 @@ async fn mcp_ask_round_trip_with_the_real_cli() {
     let second = structured(&real.bridge().call("ask", json!({"prompt": "again"})).await);
     assert_eq!(second["sessionId"], answer["sessionId"]);
     assert_eq!(real.mock.messages_requests().len(), 2);
+    real.close().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn an_mcp_cancel_right_after_the_ask_interrupts_without_killing_the_child() {
+    let real = RealMcp::start().await;
+    real.bridge()
+        .call("ask", json!({"prompt": "warm up"}))
+        .await;
+    let before = real.bridge().status().await;
+    for _ in 0..START_ROUNDS {
+        let handle = real
+            .bridge()
+            .start_call("ask", json!({"prompt": "SLOW ms=1000 chunks=30"}))
+            .await;
+        // No pause: the cancel reaches the child right behind the prompt.
+        handle.cancel(Some("test".into())).await.expect("cancel");
+        real.bridge()
+            .wait_status("the cancelled turn to end", |s| {
+                s["turn"].is_null() && s["queue"]["length"] == 0 && s["child"]["ready"] == true
+            })
+            .await;
+    }
+    // A 30 s turn that ended within the wait above ended at an interrupt; one the CLI
+    // ignored would have run into the grace period and a kill.
+    let after = real.bridge().status().await;
+    assert_eq!(after["child"]["pid"], before["child"]["pid"], "{after}");
+    assert_eq!(after["child"]["restartCount"], 0, "{after}");
+    let events = structured(&real.bridge().call("events", json!({"limit": 1000})).await);
+    let kinds: Vec<Value> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert!(!kinds.contains(&json!("child.killing")), "{kinds:?}");
+    let next = structured(&real.bridge().call("ask", json!({"prompt": "after"})).await);
+    assert_eq!(next["ok"], true, "{next}");
     real.close().await;
 }
 

@@ -319,6 +319,8 @@ fn answer_owed(line: &[u8]) -> Option<Value> {
     match object.get("method") {
         // A response from the client: we send no requests, so there is nothing to answer.
         None if object.contains_key("result") || object.contains_key("error") => None,
+        // A notification is never answered, whatever its params.
+        Some(Value::String(_)) if id.is_none() => None,
         Some(Value::String(_)) => match object.get("params") {
             None | Some(Value::Null | Value::Object(_)) => id,
             Some(_) => or_null(),

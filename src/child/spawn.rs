@@ -194,8 +194,13 @@ fn set_parent_death_signal(command: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn set_parent_death_signal(_command: &mut Command) {}
 
-/// Sends `signal` to the child's whole process group.
+/// Sends `signal` to the child's whole process group. A SIGKILL first goes to every
+/// descendant of the guard: tool processes that left the group are still descendants
+/// (the guard is their subreaper), but the guard dies with the group and cannot end them.
 pub fn signal_group(pid: u32, signal: libc::c_int) {
+    if signal == libc::SIGKILL {
+        crate::guard::kill_descendants(pid as libc::pid_t);
+    }
     // SAFETY: killpg has no memory-safety preconditions; an exited group gives ESRCH.
     let rc = unsafe { libc::killpg(pid as libc::pid_t, signal) };
     if rc != 0 {

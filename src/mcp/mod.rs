@@ -8,6 +8,12 @@
 //! opted in, raw events); `logging` streams the event log as `notifications/message`;
 //! `render` builds the tool results.
 //!
+//! rmcp does not read stdio itself: `wire` does, in front of it, so that whatever the
+//! client sends, every request gets exactly one answer under its own id (malformed lines
+//! answered, duplicate ids refused, stray messages before the session ignored, asks
+//! queued in arrival order by `order`), and stdin EOF ends the session only once those
+//! answers are out. Output goes through the shared [`crate::outbox`].
+//!
 //! Raw child events are opt-in because strict clients reject unknown notification
 //! methods: a client that declares [`EVENTS_CAPABILITY`] under `experimental` (or
 //! `extensions`) gets every child message of its asks as [`EVENT_METHOD`] with the
@@ -15,28 +21,35 @@
 
 mod drain;
 mod logging;
+mod order;
 pub mod output;
 mod progress;
 mod render;
 mod schema;
 mod server;
 mod text;
+mod wire;
 
 use std::future::Future;
 use std::time::Duration;
 
-use rmcp::ServiceExt;
 use rmcp::service::ServerInitializeError;
-use rmcp::transport::async_rw::AsyncRwTransport;
+use rmcp::{ServerHandler, ServiceExt};
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncBufRead, AsyncWrite};
 
 use crate::daemon::Daemon;
+use crate::inbox::{Input, spawn_reader};
+use crate::outbox::Outbox;
 
 pub use drain::OutputDrain;
+pub use order::AskTicket;
 pub use progress::EVENT_METHOD;
 pub use render::ERROR_META_KEY;
 pub use server::McpServer;
+
+/// Why the session ended when the client stopped reading and closed stdin.
+const CLIENT_GONE: &str = "the client is gone";
 
 /// On a stop signal, how long tool calls in flight get to answer once the child is gone.
 const STOP_ANSWER_WAIT: Duration = Duration::from_secs(2);
@@ -69,47 +82,43 @@ pub fn tool_schemas() -> Vec<(String, serde_json::Value)> {
     schemas
 }
 
-/// Serves MCP on `reader`/`writer` until EOF or `shutdown`, then stops the daemon.
+/// Serves MCP on `input`/`writer` until EOF or `shutdown`, then stops the daemon.
 /// `drain` says how to tell that the client has read what `writer` carried.
 pub async fn run<R, W>(
-    reader: R,
+    input: Input<R>,
     writer: W,
     drain: OutputDrain,
     daemon: Daemon,
     shutdown: impl Future<Output = &'static str>,
 ) -> std::io::Result<()>
 where
-    R: AsyncRead + Unpin + Send + 'static,
+    R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let max_line = daemon.config().max_request_bytes;
-    let transport = AsyncRwTransport::new_server(reader, writer).with_max_line_length(max_line);
-    let outcome = serve(
-        McpServer::new(daemon.clone(), drain),
-        transport,
-        &daemon,
-        shutdown,
-    )
-    .await;
+    let (out, writer_task) = Outbox::spawn(writer);
+    let frames = spawn_reader(input, max_line, out.clone());
+    let server = McpServer::new(daemon.clone(), drain);
+    let supported = server.supported_protocol_versions().into_owned();
+    let transport = wire::WireTransport::new(frames, out.clone(), max_line, supported);
+    let outcome = serve(server, transport, &daemon, &out, shutdown).await;
     let reason = match &outcome {
         Ok(reason) => reason,
         Err(_) => "MCP session failed",
     };
     daemon.shutdown(reason).await;
+    out.finish(writer_task).await;
     outcome.map(|_| ()).map_err(std::io::Error::other)
 }
 
 /// Runs the session; returns why it ended.
-async fn serve<R, W>(
+async fn serve(
     server: McpServer,
-    transport: AsyncRwTransport<rmcp::RoleServer, R, W>,
+    transport: wire::WireTransport,
     daemon: &Daemon,
+    out: &Outbox,
     shutdown: impl Future<Output = &'static str>,
-) -> Result<&'static str, McpError>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
+) -> Result<&'static str, McpError> {
     tokio::pin!(shutdown);
     let mut calls = server.calls_in_flight();
     let running = tokio::select! {
@@ -120,27 +129,31 @@ where
             Err(err) => return Err(McpError::Start(Box::new(err))),
         },
         reason = &mut shutdown => return Ok(reason),
+        _ = out.gone() => return Ok(CLIENT_GONE),
     };
     let stop = running.cancellation_token();
     let waiting = running.waiting();
     tokio::pin!(waiting);
-    tokio::select! {
+    let reason = tokio::select! {
         quit = &mut waiting => {
             quit?;
-            Ok("stdin closed")
+            return Ok("stdin closed");
         }
-        reason = &mut shutdown => {
-            // Stop the child first so asks in flight end with a "stopping" result, let
-            // the calls answer, then end the session (rmcp still writes answers already
-            // made while it drains).
-            daemon.shutdown(reason).await;
-            let answered = calls.wait_for(|n| *n == 0);
-            if tokio::time::timeout(STOP_ANSWER_WAIT, answered).await.is_err() {
-                tracing::warn!("tool calls still running at stop; ending the session anyway");
-            }
-            stop.cancel();
-            waiting.await?;
-            Ok(reason)
-        }
+        reason = &mut shutdown => reason,
+        _ = out.gone() => CLIENT_GONE,
+    };
+    // Stop the child first so asks in flight end with a "stopping" result, let the calls
+    // answer, then end the session (rmcp still writes answers already made while it
+    // drains; to a client that is gone they fail at once).
+    daemon.shutdown(reason).await;
+    let answered = calls.wait_for(|n| *n == 0);
+    if tokio::time::timeout(STOP_ANSWER_WAIT, answered)
+        .await
+        .is_err()
+    {
+        tracing::warn!("tool calls still running at stop; ending the session anyway");
     }
+    stop.cancel();
+    waiting.await?;
+    Ok(reason)
 }

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::drain::OutputDrain;
 use super::logging::LogStream;
+use super::order::{AskTicket, ask_in_turn};
 use super::output::{AskReply, EventsPage, EventsToolParams, StatusReport, StatusToolParams};
 use super::progress::TurnReporter;
 use super::{EVENTS_CAPABILITY, render, schema, text};
@@ -121,7 +122,9 @@ impl McpServer {
                 .then(|| context.id.clone().into_json_value()),
             drain: self.drain,
         };
-        let turn = self.run_turn(params, reporter);
+        // Queued in arrival order: see `order.rs`.
+        let ticket = context.extensions.get::<AskTicket>().cloned();
+        let turn = self.run_turn(params, reporter, ticket.as_ref());
         // rmcp cancels this token on `notifications/cancelled` (and when the session ends)
         // and drops the response; dropping `turn` here is what interrupts the child or
         // takes the ask out of the queue.
@@ -167,13 +170,18 @@ impl McpServer {
 impl McpServer {
     /// Runs the turn and streams its messages; returns only after the last notification
     /// about it was written.
-    async fn run_turn(&self, params: AskParams, reporter: TurnReporter) -> CallToolResult {
+    async fn run_turn(
+        &self,
+        params: AskParams,
+        reporter: TurnReporter,
+        ticket: Option<&AskTicket>,
+    ) -> CallToolResult {
         let answer = if reporter.is_silent() {
-            self.daemon.ask(params, None).await
+            ask_in_turn(&self.daemon, ticket, params, None).await
         } else {
             let (sink, messages) = mpsc::channel(TURN_BUFFER);
             let (answer, ()) = tokio::join!(
-                self.daemon.ask(params, Some(sink)),
+                ask_in_turn(&self.daemon, ticket, params, Some(sink)),
                 reporter.forward(messages)
             );
             answer

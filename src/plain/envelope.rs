@@ -36,9 +36,7 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, Rejected> {
         id: Value::Null,
         error: Box::new(RpcError::Parse(parse_problem(bytes, &err))),
     })?;
-    let lossy_id = value
-        .get("id")
-        .is_some_and(|id| id.is_number() && id.as_i64().is_none() && id.as_u64().is_none());
+    let lossy_id = value.get("id").is_some_and(is_lossy);
     let incoming = classify_value(value)?;
     Ok(match incoming {
         Incoming::Call {
@@ -51,6 +49,20 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, Rejected> {
         },
         other => other,
     })
+}
+
+/// A number no 64-bit integer holds: its text is the only exact form of it.
+fn is_lossy(id: &Value) -> bool {
+    id.is_number() && id.as_i64().is_none() && id.as_u64().is_none()
+}
+
+/// The key of an id written as `raw` (in a cancellation, say): the same text
+/// [`Incoming::Call::raw_id`] holds for a request with that id.
+pub fn id_key(raw: &serde_json::value::RawValue) -> String {
+    match serde_json::from_str::<Value>(raw.get()) {
+        Ok(id) if !is_lossy(&id) => id.to_string(),
+        _ => raw.get().to_string(),
+    }
 }
 
 /// The `id` member's text exactly as it appears in the line.
@@ -104,6 +116,8 @@ fn classify(mut object: Map<String, Value>) -> Result<Incoming, Rejected> {
     let params = match object.remove("params") {
         None | Some(Value::Null) => None,
         Some(params @ Value::Object(_)) => Some(params),
+        // A notification is never answered, however wrong its params.
+        Some(_) if id.is_none() => return Ok(Incoming::Notification { method }),
         Some(Value::Array(_)) => {
             return Err(Rejected {
                 id: reply_id,
@@ -173,6 +187,16 @@ mod tests {
                 method: "ask".into()
             }
         );
+        // Never answered, so never rejected for its params either.
+        for params in ["[]", "\"x\"", "7"] {
+            let line = format!(r#"{{"jsonrpc":"2.0","method":"ask","params":{params}}}"#);
+            assert_eq!(
+                parse(line.as_bytes()).unwrap(),
+                Incoming::Notification {
+                    method: "ask".into()
+                }
+            );
+        }
         let resp = parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#).unwrap();
         assert_eq!(resp, Incoming::Response { id: json!("a") });
     }
@@ -286,10 +310,14 @@ mod proptests {
                 sent_id,
                 None | Some(Value::String(_) | Value::Number(_) | Value::Null)
             );
-            let well_formed = object.get("jsonrpc") == Some(&Value::from("2.0"))
+            let envelope_ok = object.get("jsonrpc") == Some(&Value::from("2.0"))
+                && object.get("method").is_some_and(Value::is_string);
+            // A notification's params are never checked: it is never answered.
+            let notification = envelope_ok && sent_id.is_none();
+            let well_formed = envelope_ok
                 && id_ok
-                && object.get("method").is_some_and(Value::is_string)
-                && matches!(object.get("params"), None | Some(Value::Null | Value::Object(_)));
+                && (notification
+                    || matches!(object.get("params"), None | Some(Value::Null | Value::Object(_))));
             match parse(line.as_bytes()) {
                 Ok(Incoming::Call { id, method, .. }) => {
                     prop_assert!(well_formed);
@@ -297,8 +325,7 @@ mod proptests {
                     prop_assert_eq!(Some(&Value::from(method)), object.get("method"));
                 }
                 Ok(Incoming::Notification { .. }) => {
-                    prop_assert!(well_formed);
-                    prop_assert!(sent_id.is_none());
+                    prop_assert!(notification);
                 }
                 Ok(Incoming::Response { id }) => {
                     prop_assert!(!object.contains_key("method"));
@@ -306,7 +333,7 @@ mod proptests {
                     prop_assert_eq!(&id, sent_id.unwrap_or(&Value::Null));
                 }
                 Err(Rejected { id, .. }) => {
-                    prop_assert!(!well_formed);
+                    prop_assert!(!well_formed && !notification);
                     // Never an id the client did not send.
                     prop_assert!(id.is_null() || Some(&id) == sent_id);
                 }

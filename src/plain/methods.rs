@@ -14,6 +14,7 @@ use crate::child::protocol::kind_of;
 use std::sync::{Arc, Mutex};
 
 use crate::daemon::{Daemon, DaemonError};
+use crate::outbox::Outbox;
 use crate::rpc_error::RpcError;
 use crate::supervisor::{Pending, TurnMessage};
 
@@ -29,7 +30,7 @@ pub struct RequestCtx {
     /// The request's id as the client wrote it, for its notifications.
     pub id: RequestId,
     /// Lines for stdout (notifications); the response itself is written by the loop.
-    pub out: mpsc::Sender<String>,
+    pub out: Outbox,
     /// An `ask` the loop already queued, in arrival order (request tasks start in any order).
     pub submitted: Arc<Mutex<Option<Submitted>>>,
 }
@@ -137,7 +138,7 @@ async fn forward(mut messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx) {
             tracing::warn!(seq, "cannot serialise an ask/event notification; skipped");
             continue;
         };
-        if ctx.out.send(line).await.is_err() {
+        if ctx.out.push(line).await.is_err() {
             return;
         }
     }

@@ -2,12 +2,12 @@
 //! notifications one per line on stdout, no handshake.
 //!
 //! [`run`] takes any reader and writer so tests can drive it in-process. One task reads
-//! and frames lines, this loop validates and dispatches them (each request in its own
-//! task, so `status` answers while an `ask` runs), and one writer task owns the output.
+//! and frames lines ([`crate::inbox`]), this loop validates and dispatches them (each
+//! request in its own task, so `status` answers while an `ask` runs), and one writer task
+//! owns the output ([`crate::outbox`]).
 
-mod envelope;
+pub(crate) mod envelope;
 pub mod methods;
-pub mod writer;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -18,19 +18,16 @@ use jsonrpsee::{ConnectionId, Extensions, MethodCallback, RpcModule};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncBufRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::api::RequestId;
 use crate::daemon::Daemon;
-use crate::lines::{Frame, LineReader};
+use crate::inbox::{Input, spawn_reader};
+use crate::lines::Frame;
+use crate::outbox::Outbox;
 use crate::rpc_error::RpcError;
 use envelope::{Incoming, Rejected};
 use methods::RequestCtx;
-
-/// Lines waiting for stdout. Bounded: a client that stops reading slows the turns'
-/// forwarders (whose own buffers then drop and count), never grows memory.
-const OUT_BUFFER: usize = 256;
 
 /// Serves `reader` until EOF or `shutdown`, then stops the daemon.
 ///
@@ -46,13 +43,16 @@ where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    serve(None, reader, writer, daemon, shutdown).await
+    serve(Input::new(reader), writer, daemon, shutdown).await
 }
 
-/// [`run`], with a first frame already read (by surface detection) served before `reader`.
+/// [`run`], with a first frame already read (by surface detection) served before the rest.
+///
+/// A client that stops reading stdout is not read from either (see [`crate::inbox`]);
+/// one that also closed stdin and stays silent for 5 s is gone: the daemon stops as on a
+/// signal and claude-coded exits without waiting for a pipe nobody reads.
 pub async fn serve<R, W>(
-    first: Option<Frame>,
-    reader: R,
+    input: Input<R>,
     writer: W,
     daemon: Daemon,
     shutdown: impl Future<Output = &'static str>,
@@ -61,75 +61,44 @@ where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (out, out_rx) = mpsc::channel(OUT_BUFFER);
-    let writer_task = tokio::spawn(writer::write_lines(writer, out_rx));
+    let (out, writer_task) = Outbox::spawn(writer);
     let module = methods::module(daemon.clone()).map_err(std::io::Error::other)?;
     let mut server = Server {
         daemon: daemon.clone(),
         module: Arc::new(module),
-        out,
+        out: out.clone(),
         in_flight: Arc::new(Mutex::new(HashSet::new())),
         tasks: JoinSet::new(),
     };
-    let mut frames = spawn_reader(first, reader, daemon.config().max_request_bytes);
+    let max = daemon.config().max_request_bytes;
+    let mut frames = spawn_reader(input, max, out.clone());
     tokio::pin!(shutdown);
     let reason = loop {
         tokio::select! {
             frame = frames.recv() => match frame {
                 Some(Frame::Line(line)) => server.on_line(&line),
-                Some(Frame::TooLong { len }) => server.on_too_long(len, daemon.config().max_request_bytes),
+                Some(Frame::TooLong { len }) => server.on_too_long(len, max),
                 Some(Frame::Eof) | None => break None,
             },
             reason = &mut shutdown => break Some(reason),
             Some(_) = server.tasks.join_next(), if !server.tasks.is_empty() => {}
         }
     };
-    match reason {
-        None => {
-            // stdin closed: let the requests already received finish, unless a signal comes.
-            tokio::select! {
-                _ = server.finish() => daemon.shutdown("stdin closed").await,
-                reason = &mut shutdown => {
-                    daemon.shutdown(reason).await;
-                    server.finish().await;
-                }
-            }
-        }
-        Some(reason) => {
-            daemon.shutdown(reason).await;
-            server.finish().await;
-        }
-    }
+    let reason = match reason {
+        Some(reason) => reason,
+        // stdin closed: let the requests already received finish, unless a signal comes
+        // or the client turns out to be gone.
+        None => tokio::select! {
+            _ = server.finish() => "stdin closed",
+            reason = &mut shutdown => reason,
+            _ = out.abandon_when_stalled() => "the client is gone",
+        },
+    };
+    daemon.shutdown(reason).await;
+    server.finish().await;
     drop(server);
-    writer_task.await.map_err(std::io::Error::other)?
-}
-
-/// Reads frames in a task of its own: framing is not cancel-safe, the channel is.
-fn spawn_reader<R>(first: Option<Frame>, reader: R, max: usize) -> mpsc::Receiver<Frame>
-where
-    R: AsyncBufRead + Unpin + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(async move {
-        if let Some(frame) = first {
-            let eof = frame == Frame::Eof;
-            if tx.send(frame).await.is_err() || eof {
-                return;
-            }
-        }
-        let mut lines = LineReader::new(reader, max);
-        loop {
-            let frame = lines.next_frame().await.unwrap_or_else(|err| {
-                tracing::warn!(%err, "reading stdin failed; treating it as closed");
-                Frame::Eof
-            });
-            let eof = frame == Frame::Eof;
-            if tx.send(frame).await.is_err() || eof {
-                return;
-            }
-        }
-    });
-    rx
+    out.finish(writer_task).await;
+    Ok(())
 }
 
 struct Server {
@@ -137,7 +106,7 @@ struct Server {
     daemon: Daemon,
     module: Arc<RpcModule<Daemon>>,
     /// Every stdout line goes through here to the one writer task.
-    out: mpsc::Sender<String>,
+    out: Outbox,
     /// Ids of requests being served, to refuse duplicates.
     in_flight: Arc<Mutex<HashSet<String>>>,
     tasks: JoinSet<()>,
@@ -195,7 +164,7 @@ impl Server {
         self.tasks.spawn(async move {
             let line = call(callback, params, ctx).await;
             lock(&in_flight).remove(&key);
-            let _ = out.send(with_id(&key, &line)).await;
+            let _ = out.push(with_id(&key, &line)).await;
         });
     }
 
@@ -206,11 +175,9 @@ impl Server {
             "error": error.to_error_object(),
         })
         .to_string();
-        let out = self.out.clone();
-        // Through a task, so a full output buffer never stalls reading.
-        self.tasks.spawn(async move {
-            let _ = out.send(line).await;
-        });
+        // Queued at once and not waited for: reading goes on (or pauses) by the
+        // outbox's backlog, not by how fast this one line drains.
+        drop(self.out.push(line));
     }
 
     async fn finish(&mut self) {

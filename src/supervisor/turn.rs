@@ -28,10 +28,28 @@ pub struct Turn {
     pub messages: u64,
     /// Lines of this turn that were not usable JSON messages.
     pub skipped_lines: u64,
-    /// Set when an interrupt was sent; the child is killed if no result comes by then.
+    /// Set when the turn was abandoned; the child is killed if no result comes by then.
     pub kill_at: Option<Instant>,
+    /// Where the interrupt of an abandoned turn stands.
+    pub interrupt: Interrupt,
     /// When the child last printed anything (keep_alive included), for the stall watchdog.
     pub last_output: Instant,
+}
+
+/// The interrupt of an abandoned turn.
+///
+/// The CLI answers an interrupt that arrives before it has really started the turn (the
+/// prompt still queued inside it) and then ignores it: the turn runs to its end, and a
+/// long one got the child killed after the grace period. So an interrupt waits for the
+/// turn's first line, and is sent again while no result follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// The turn was not abandoned.
+    NotNeeded,
+    /// Abandoned before the turn printed anything: sent with its first line.
+    Deferred,
+    /// Sent `count` times, last at `at`.
+    Sent { at: Instant, count: u32 },
 }
 
 impl Turn {
@@ -49,6 +67,7 @@ impl Turn {
             messages: 0,
             skipped_lines: 0,
             kill_at: None,
+            interrupt: Interrupt::NotNeeded,
             last_output: now,
         }
     }
@@ -84,8 +103,11 @@ impl Turn {
     }
 }
 
+/// The start of a prompt for `status` (and so `daemon-state.json`) and events, with the
+/// environment's secrets masked first: masking after cutting would miss a secret cut in two.
 pub fn preview(prompt: &str) -> String {
-    truncate_chars(prompt.replace(['\n', '\r'], " "), PREVIEW_CHARS)
+    let masked = crate::redact::redact(prompt);
+    truncate_chars(masked.replace(['\n', '\r'], " "), PREVIEW_CHARS)
 }
 
 /// Builds the answer from the child's `result` line.

@@ -65,6 +65,8 @@ pub struct Options {
     pub clean_env: bool,
     /// Run this copy of claude-coded instead of the one cargo built.
     pub bridge: Option<PathBuf>,
+    /// Send claude-coded's stderr to this file instead of the test's stderr.
+    pub stderr_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -108,10 +110,14 @@ impl Bridge {
     pub fn start_with(mut options: Options) -> Bridge {
         let dir = options.dir.take().unwrap_or_else(|| TempDir::new("bridge"));
         let mut command = bridge_command(dir.path(), &options);
+        let stderr = match &options.stderr_file {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("create stderr file")),
+            None => Stdio::inherit(),
+        };
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true);
         let mut child = command.spawn().expect("spawn claude-coded");
         let stdin = child.stdin.take();
@@ -148,6 +154,15 @@ impl Bridge {
         let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         self.send_raw(line.to_string().as_bytes()).await;
         id
+    }
+
+    /// Reads the next stdout line as written; panics on timeout or EOF.
+    pub async fn next_line(&mut self) -> String {
+        tokio::time::timeout(READ_TIMEOUT, self.stdout.next_line())
+            .await
+            .expect("timed out waiting for a line from claude-coded")
+            .expect("read stdout")
+            .expect("claude-coded closed stdout")
     }
 
     /// Reads the next stdout line as JSON; panics on timeout, EOF or non-JSON output.
@@ -231,7 +246,14 @@ impl Bridge {
 pub fn bridge_command(dir: &Path, options: &Options) -> Command {
     let cwd = dir.join("cwd");
     std::fs::create_dir_all(&cwd).expect("create cwd");
-    let mut command = Command::new(options.bridge.as_deref().unwrap_or(Path::new(BRIDGE)));
+    // CLAUDE_CODED_TEST_BRIDGE runs the tests against another build (an older commit's,
+    // to see a new test fail there).
+    let bridge = options
+        .bridge
+        .clone()
+        .or_else(|| std::env::var_os("CLAUDE_CODED_TEST_BRIDGE").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(BRIDGE));
+    let mut command = Command::new(bridge);
     if options.clean_env {
         command
             .env_clear()

@@ -49,6 +49,8 @@
 //! | `DOUBLE_STDERR_LINES=<n>` | write n lines of 100 bytes (`double: stderr filler line i ...`) to stderr before reading stdin, blocking if nobody drains the pipe |
 //! | `DOUBLE_RESUME_FAILS=1` | with `--resume ID`: like the real CLI for an unknown session: stderr `No conversation found with session ID: ID`, an `error_during_execution` result line, exit 1 |
 //! | `DOUBLE_INIT_DELAY_MS=<ms>` | delay the `initialize` answer (default 0; other input keeps being read meanwhile) |
+//! | `DOUBLE_IGNORE_INTERRUPTS=<n>` | answer the first n interrupts that find a running turn, but do not act on them (default 0) |
+//! | `DOUBLE_TURN_START_DELAY_MS=<ms>` | wait this long after taking a user message before its turn starts (`system/init`); an interrupt in between finds no turn and is answered but ignored, as the real CLI does with an interrupt right behind a prompt (default 0) |
 //!
 //! # Control protocol (stdin `{"type":"control_request","request_id":ID,"request":{"subtype":..}}`)
 //!
@@ -121,6 +123,7 @@
 //! | `UNKNOWN` | `{"type":"system","subtype":"brand_new_subtype",..}`, `{"type":"rate_limit_event",..}`; then the default reply | success |
 //! | `KEEPALIVE [ms=100] [n=5]` | n `{"type":"keep_alive"}` lines, ms apart; then the default reply | success |
 //! | `SPAWN_GRANDCHILD` | spawns `sleep 1000` (in the double's process group, like a tool); assistant text `grandchild <pid>` | success, same text |
+//! | `SPAWN_DETACHED` | runs `sh -c 'setsid nohup sleep 1000 >/dev/null 2>&1 & echo $!'`, as a Bash tool may: the `sleep` leaves the process group and session, and is orphaned when `sh` exits; assistant text `detached <pid>` | success, same text |
 //! | `LEAK <VAR>` | stderr `double: leaking VAR=<value>`, a non-JSON stdout line containing the value; then the default reply | success |
 //! | `MULTI` | one API call: assistant `thinking`, assistant text `multi text 1`, assistant text `multi text 2`; then `system/status` (`status:null`) | success, `result` = `multi text 1multi text 2` |
 //!
@@ -654,6 +657,8 @@ struct State {
     /// Our `can_use_tool` requests waiting for the host's answer, by request_id.
     pending: HashMap<String, oneshot::Sender<Value>>,
     stdin_closed: bool,
+    /// Interrupts still to be ignored (`DOUBLE_IGNORE_INTERRUPTS`).
+    ignore_interrupts: u32,
 }
 
 struct Shared {
@@ -696,6 +701,10 @@ async fn run(args: Args) {
         turn: None,
         pending: HashMap::new(),
         stdin_closed: false,
+        ignore_interrupts: std::env::var("DOUBLE_IGNORE_INTERRUPTS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
     };
     let shared = Arc::new(Shared {
         out: Out {
@@ -718,7 +727,14 @@ async fn run(args: Args) {
         cost_usd: 0.0,
         turns_by_model: BTreeMap::new(),
     };
+    let start_delay = std::env::var("DOUBLE_TURN_START_DELAY_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis);
     while let Some(prompt) = session.queue.recv().await {
+        if let Some(delay) = start_delay {
+            tokio::time::sleep(delay).await;
+        }
         session.turn(prompt).await;
     }
 }
@@ -852,7 +868,10 @@ async fn handle_control(sh: &Arc<Shared>, msg: &Value) -> Option<tokio::task::Jo
                     obj! { "still_queued" => Vec::<J>::new() },
                 ))
                 .await;
-            if let Some(turn) = &sh.state().turn
+            let mut state = sh.state();
+            if state.turn.is_some() && state.ignore_interrupts > 0 {
+                state.ignore_interrupts -= 1;
+            } else if let Some(turn) = &state.turn
                 && turn.interruptible
             {
                 turn.interrupt.send_replace(true);
@@ -1004,6 +1023,7 @@ enum Directive {
     Multi,
     KeepAlive { ms: u64, count: u32 },
     SpawnGrandchild,
+    SpawnDetached,
     Leak { var: String },
 }
 
@@ -1048,6 +1068,7 @@ fn parse_directive(prompt: &str) -> Directive {
             count: keyed(&rest, "n").or_else(|| bare(&rest, 1)).unwrap_or(5),
         },
         "SPAWN_GRANDCHILD" => Directive::SpawnGrandchild,
+        "SPAWN_DETACHED" => Directive::SpawnDetached,
         "LEAK" => Directive::Leak {
             var: rest.first().map(|v| v.to_string()).unwrap_or_default(),
         },
@@ -1297,6 +1318,19 @@ impl Session {
                 let text = match std::process::Command::new("sleep").arg("1000").spawn() {
                     Ok(child) => format!("grandchild {}", child.id()),
                     Err(e) => format!("grandchild spawn failed: {e}"),
+                };
+                self.single_text(t, text).await;
+            }
+            Directive::SpawnDetached => {
+                // A tool process that leaves the group and is orphaned (`setsid nohup ... &`).
+                let script = "setsid nohup sleep 1000 >/dev/null 2>&1 & echo $!";
+                let spawned = std::process::Command::new("sh")
+                    .args(["-c", script])
+                    .stdin(std::process::Stdio::null())
+                    .output();
+                let text = match spawned {
+                    Ok(out) => format!("detached {}", String::from_utf8_lossy(&out.stdout).trim()),
+                    Err(e) => format!("detached spawn failed: {e}"),
                 };
                 self.single_text(t, text).await;
             }

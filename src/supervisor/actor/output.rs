@@ -35,6 +35,7 @@ impl Actor {
                 if !turn.stream(&message) {
                     self.state.totals.notifications_dropped += 1;
                 }
+                self.turn_printed();
             }
             None => {
                 self.events.record(
@@ -163,10 +164,11 @@ impl Actor {
             format!("refused the child's {subtype} request"),
             json!({ "requestId": request_id, "subtype": subtype }),
         );
-        if let Some(turn) = self.turn.as_mut()
-            && !turn.stream(&message)
-        {
-            self.state.totals.notifications_dropped += 1;
+        if let Some(turn) = self.turn.as_mut() {
+            if !turn.stream(&message) {
+                self.state.totals.notifications_dropped += 1;
+            }
+            self.turn_printed();
         }
     }
 

@@ -1,6 +1,11 @@
 //! Turns: dispatch from the FIFO, abandoning and failing them, and the timers that watch them.
 
 use super::*;
+use crate::supervisor::turn::Interrupt;
+
+/// An interrupted turn ends within tens of milliseconds (the real CLI: 30-100 ms); with
+/// no result this long after an interrupt, it was not heeded and is sent again.
+const INTERRUPT_AGAIN_AFTER: Duration = Duration::from_millis(500);
 
 impl Actor {
     /// Starts the next waiting ask when the child is ready and idle.
@@ -36,6 +41,7 @@ impl Actor {
     /// Answers the caller now with `error` and interrupts the child; the turn stays in
     /// flight (no new turn starts) until its result arrives or the child is killed.
     pub(super) fn abandon_turn(&mut self, error: AskError) {
+        let grace = self.interrupt_grace();
         let Some(turn) = self.turn.as_mut() else {
             return;
         };
@@ -46,12 +52,50 @@ impl Actor {
         // Closing the stream lets the caller's side finish now, not when the child does.
         turn.sink = None;
         if turn.kill_at.is_none() {
-            turn.kill_at =
-                Some(Instant::now() + Duration::from_millis(self.config.interrupt_grace_ms));
-            let id = format!("interrupt-{}", turn.id);
-            if let Some(child) = self.child.as_ref() {
-                child.send(control_request(&id, "interrupt"));
+            turn.kill_at = Some(Instant::now() + grace);
+            // Nothing printed yet: the CLI may not have started the turn, and would
+            // acknowledge an interrupt now and then ignore it (see `Interrupt`).
+            match turn.messages {
+                0 => turn.interrupt = Interrupt::Deferred,
+                _ => self.send_interrupt(),
             }
+        }
+    }
+
+    fn interrupt_grace(&self) -> Duration {
+        Duration::from_millis(self.config.interrupt_grace_ms)
+    }
+
+    /// Sends the running turn's child an interrupt (again, if one went unheeded).
+    fn send_interrupt(&mut self) {
+        let grace = self.interrupt_grace();
+        let Some(turn) = self.turn.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        let count = match turn.interrupt {
+            Interrupt::Sent { count, .. } => count + 1,
+            Interrupt::NotNeeded | Interrupt::Deferred => {
+                // The grace period runs from the interrupt the turn can act on.
+                turn.kill_at = turn.kill_at.max(Some(now + grace));
+                1
+            }
+        };
+        turn.interrupt = Interrupt::Sent { at: now, count };
+        let id = format!("interrupt-{}-{count}", turn.id);
+        if let Some(child) = self.child.as_ref() {
+            child.send(control_request(&id, "interrupt"));
+        }
+    }
+
+    /// The turn printed a line: it has really started, so a deferred interrupt goes now.
+    pub(super) fn turn_printed(&mut self) {
+        if self
+            .turn
+            .as_ref()
+            .is_some_and(|t| t.interrupt == Interrupt::Deferred)
+        {
+            self.send_interrupt();
         }
     }
 
@@ -78,9 +122,10 @@ impl Actor {
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        let turn = self.turn.as_ref().map(|t| match t.kill_at {
-            Some(kill) => kill,
-            None => self
+        let turn = self.turn.as_ref().map(|t| match (t.kill_at, t.interrupt) {
+            (Some(kill), Interrupt::Sent { at, .. }) => kill.min(at + INTERRUPT_AGAIN_AFTER),
+            (Some(kill), _) => kill,
+            (None, _) => self
                 .stall_deadline(t)
                 .map_or(t.deadline, |stall| stall.min(t.deadline)),
         });
@@ -111,8 +156,16 @@ impl Actor {
         let Some(turn) = self.turn.as_ref() else {
             return;
         };
+        let unheeded = match turn.interrupt {
+            Interrupt::Sent { at, .. } => at + INTERRUPT_AGAIN_AFTER <= now,
+            Interrupt::NotNeeded | Interrupt::Deferred => false,
+        };
         if turn.kill_at.is_some_and(|at| at <= now) {
             self.kill_child("no result within the interrupt grace period");
+        } else if unheeded {
+            // Still no result: the CLI may have taken the interrupt before the turn was
+            // really under way. Only this turn can be running, so another is harmless.
+            self.send_interrupt();
         } else if turn.kill_at.is_none() && self.stall_deadline(turn).is_some_and(|at| at <= now) {
             let silent_ms = turn.last_output.elapsed().as_millis() as u64;
             self.events.record(
