@@ -347,7 +347,9 @@ async fn drive(settings: &Settings, dir: &Path, report: &mut Report) -> Result<(
         .arg("--cwd")
         .arg(&cwd)
         .args(["--surface", "plain", "--queue-size", &queue])
-        .args(["--stall-timeout-ms", "500", "--interrupt-grace-ms", "300"])
+        // The watchdog must catch HANG, never a turn that is merely slow on a loaded
+        // machine: the slowest prompt prints a line every 9 ms, 200 times inside this.
+        .args(["--stall-timeout-ms", "2000", "--interrupt-grace-ms", "300"])
         .args(["--backoff-initial-ms", "50", "--backoff-max-ms", "200"])
         .args(["--crash-loop-max", "1000"])
         .env("HOME", dir)
