@@ -140,10 +140,17 @@ impl Outbox {
     /// Resolves once the client is gone, with the reason.
     pub async fn gone(&self) -> String {
         let mut gone = self.shared.gone.subscribe();
-        match gone.wait_for(Option::is_some).await {
-            Ok(reason) => reason.clone().unwrap_or_default(),
+        // The guard the wait returns is let go of here, before anything else is awaited
+        // (it is not `Send`, and the surfaces' futures must be).
+        let reason = gone
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .map(|reason| reason.clone().unwrap_or_default());
+        match reason {
+            Some(reason) => reason,
             // The sender lives in `shared`, which `self` holds: never closed.
-            Err(_) => std::future::pending().await,
+            None => std::future::pending().await,
         }
     }
 

@@ -1,7 +1,8 @@
-//! Property tests of the plain JSON-RPC surface end to end, in process: generated stdin
-//! (random bytes, random JSON, requests and notifications of every shape with ids of
-//! every JSON type) goes through `plain::run` to a real `Daemon` whose child is the CLI
-//! double, and the whole stdout is checked:
+//! Property tests of both surfaces end to end, in process: generated stdin (random bytes,
+//! random JSON, requests and notifications of every shape with ids of every JSON type;
+//! for MCP, generated message sequences of handshakes, tool calls, cancellations, stray
+//! notifications and client responses) goes through `plain::run` or `mcp::run` to a real
+//! `Daemon` whose child is the CLI double, and the whole stdout is checked:
 //!
 //! - nothing panics and nothing hangs (each case must finish within `CASE_LIMIT`);
 //! - every output line is one JSON-RPC 2.0 message: a response with exactly one of
@@ -11,7 +12,10 @@
 //!   the id cannot be known), and notifications and client responses get none;
 //! - an answered ask's notifications are numbered 1..=n without gaps, `n` is the
 //!   result's `messages`, and they all come before its response;
-//! - once `run` returns, no process of the daemon is left.
+//! - once `run` returns, no process of the daemon is left;
+//! - MCP: every request is answered exactly once under its own id (at most once when the
+//!   client cancelled it), asks queue in arrival order, and the server does not exit
+//!   while its stdin is open.
 //!
 //! Runs without libtest (`harness = false` in Cargo.toml): the daemon starts its child
 //! under a guard that is the current executable (`<exe> __guard <cli> ...`, see
@@ -22,6 +26,8 @@
 #[path = "support/arb_json.rs"]
 mod arb_json;
 mod common;
+#[path = "fuzz_mcp/mod.rs"]
+mod mcp;
 mod proc_info;
 
 use std::collections::{BTreeMap, HashSet};
@@ -47,7 +53,7 @@ fn main() {
     if let Some(code) = claude_coded::guard::main_if_guard() {
         std::process::exit(code);
     }
-    let properties: [(&str, u32, Property); 3] = [
+    let properties: [(&str, u32, Property); 5] = [
         ("any_lines_get_well_formed_answers", 48, any_lines),
         (
             "requests_of_every_shape_are_answered_once",
@@ -55,6 +61,12 @@ fn main() {
             request_lines,
         ),
         ("a_few_real_turns_stream_then_answer", 12, turn_lines),
+        (
+            "mcp_sequences_answer_every_request_once_under_its_id",
+            48,
+            mcp::sequences,
+        ),
+        ("mcp_asks_queue_in_arrival_order", 12, mcp::ask_order),
     ];
     let filters = name_filters(std::env::args().skip(1));
     let (mut passed, mut failed) = (0, 0);
@@ -349,30 +361,9 @@ fn ask_ids(lines: &[Vec<u8>]) -> BTreeMap<String, usize> {
 /// processes still alive once `run` returned.
 fn serve(lines: &[Vec<u8>]) -> Result<(Vec<u8>, Vec<u32>), String> {
     let dir = TempDir::new("fuzz");
-    // An explicit, empty config file: the developer's own config must not change the test.
-    let config_file = dir.path().join("config.json");
-    std::fs::write(&config_file, "{}").map_err(|e| e.to_string())?;
-    let args = ConfigArgs {
-        claude_bin: Some(DOUBLE.to_string()),
-        cwd: Some(dir.path().to_path_buf()),
-        state_dir: Some(dir.path().join("state")),
-        backoff_initial_ms: Some(20),
-        backoff_max_ms: Some(100),
-        interrupt_grace_ms: Some(300),
-        stop_grace_ms: Some(2000),
-        ..ConfigArgs::default()
-    };
-    let config = Config::resolve(&args, Some(&config_file)).map_err(|e| e.to_string())?;
-    let mut input = Vec::new();
-    for line in lines {
-        input.extend_from_slice(line);
-        input.push(b'\n');
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let config = case_config(&dir)?;
+    let input = joined(lines);
+    let runtime = case_runtime()?;
     runtime.block_on(async move {
         let daemon = Daemon::start(config);
         let daemon_id = daemon.status().identity.daemon_id;
@@ -402,6 +393,42 @@ fn serve(lines: &[Vec<u8>]) -> Result<(Vec<u8>, Vec<u32>), String> {
         let left = proc_info::survivors_of_daemon(&daemon_id, Duration::from_secs(5));
         Ok((out, left))
     })
+}
+
+/// The daemon's configuration for one case, in `dir`: the double, quick restarts.
+fn case_config(dir: &TempDir) -> Result<Config, String> {
+    // An explicit, empty config file: the developer's own config must not change the test.
+    let config_file = dir.path().join("config.json");
+    std::fs::write(&config_file, "{}").map_err(|e| e.to_string())?;
+    let args = ConfigArgs {
+        claude_bin: Some(DOUBLE.to_string()),
+        cwd: Some(dir.path().to_path_buf()),
+        state_dir: Some(dir.path().join("state")),
+        backoff_initial_ms: Some(20),
+        backoff_max_ms: Some(100),
+        interrupt_grace_ms: Some(300),
+        stop_grace_ms: Some(2000),
+        ..ConfigArgs::default()
+    };
+    Config::resolve(&args, Some(&config_file)).map_err(|e| e.to_string())
+}
+
+/// The lines as stdin bytes, each ended by a newline.
+fn joined(lines: &[Vec<u8>]) -> Vec<u8> {
+    let mut input = Vec::new();
+    for line in lines {
+        input.extend_from_slice(line);
+        input.push(b'\n');
+    }
+    input
+}
+
+fn case_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 fn check_session(Lines(lines): Lines) -> Result<(), TestCaseError> {

@@ -177,6 +177,18 @@ async fn known_methods_with_bad_params_get_invalid_params_under_their_own_id() {
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(mentions), "{line}: {answer}");
     }
+    // An unknown method: rmcp's -32601 said only the name (nothing at all for "").
+    for method in ["", "tools/nope"] {
+        let line = format!(r#"{{"jsonrpc":"2.0","id":11,"method":"{method}","params":{{}}}}"#);
+        let answer = answer_to(&mut bridge, line.as_bytes()).await;
+        assert_eq!(error_code(&answer), Some(-32601), "{answer}");
+        assert_eq!(
+            answer["error"]["message"],
+            format!("method not found: {method}"),
+            "{answer}"
+        );
+        assert_eq!(answer["error"]["data"]["method"], method, "{answer}");
+    }
     still_serving(&mut bridge, "after bad params").await;
     assert_eq!(bridge.close_and_wait().await, 0);
 }

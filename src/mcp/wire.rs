@@ -53,7 +53,7 @@ use crate::api::{AskEventParams, RequestId};
 use crate::lines::Frame;
 use crate::outbox::{Outbox, OutboxError};
 use crate::plain::envelope::{self, Incoming, Rejected};
-use crate::rpc_error::RpcError;
+use crate::rpc_error::{RpcError, code};
 
 /// RFC 8259 lets a parser skip a leading byte order mark; rmcp did, so we do.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -89,7 +89,7 @@ struct Book {
 struct InFlight {
     /// The client's id as it wrote it.
     theirs: String,
-    initialize: bool,
+    method: String,
 }
 
 impl WireTransport {
@@ -180,7 +180,7 @@ impl WireTransport {
             ours,
             InFlight {
                 theirs: theirs.clone(),
-                initialize: method == "initialize",
+                method,
             },
         );
         self.book.theirs.insert(theirs, ours);
@@ -264,16 +264,29 @@ impl WireTransport {
     fn outgoing(&mut self, message: ServerJsonRpcMessage) -> Option<String> {
         let line = match message {
             JsonRpcMessage::Response(response) => {
-                let theirs = self.answered(&response.id, Some(&response.result))?;
+                let request = self.answered(&response.id, Some(&response.result))?;
+                let theirs = request.theirs;
                 let result = serde_json::to_string(&response.result);
                 result.map(|r| format!(r#"{{"jsonrpc":"2.0","id":{theirs},"result":{r}}}"#))
             }
             JsonRpcMessage::Error(error) => {
-                let theirs = match &error.id {
-                    Some(id) => self.answered(id, None)?,
-                    None => "null".to_string(),
+                let Some(id) = &error.id else {
+                    let body = serde_json::to_string(&error.error);
+                    return body
+                        .map(|e| format!(r#"{{"jsonrpc":"2.0","id":null,"error":{e}}}"#))
+                        .ok();
                 };
-                let body = serde_json::to_string(&error.error);
+                let request = self.answered(id, None)?;
+                let theirs = &request.theirs;
+                // rmcp's -32601 says only the method's name (an empty message for ""): give
+                // it the plain surface's message and `data.method`.
+                let body = match error.error.code.0 {
+                    code::METHOD_NOT_FOUND => {
+                        let error = RpcError::MethodNotFound(request.method);
+                        Ok(json!(error.to_error_object()).to_string())
+                    }
+                    _ => serde_json::to_string(&error.error),
+                };
                 body.map(|e| format!(r#"{{"jsonrpc":"2.0","id":{theirs},"error":{e}}}"#))
             }
             JsonRpcMessage::Notification(notification) => {
@@ -288,9 +301,9 @@ impl WireTransport {
             .ok()
     }
 
-    /// The client's id for the answer to our `id`, or `None` for a request the client
-    /// cancelled. Notes the session's revision when this answers `initialize`.
-    fn answered(&mut self, id: &RmcpId, result: Option<&ServerResult>) -> Option<String> {
+    /// The request our `id` answers, or `None` for one the client cancelled. Notes the
+    /// session's revision when this answers `initialize`.
+    fn answered(&mut self, id: &RmcpId, result: Option<&ServerResult>) -> Option<InFlight> {
         let RmcpId::Number(ours) = id else {
             tracing::warn!(%id, "an answer under an id we never gave out; dropped");
             return None;
@@ -302,10 +315,12 @@ impl WireTransport {
         if self.book.theirs.get(&request.theirs) == Some(ours) {
             self.book.theirs.remove(&request.theirs);
         }
-        if let (true, Some(ServerResult::InitializeResult(init))) = (request.initialize, result) {
+        if let (true, Some(ServerResult::InitializeResult(init))) =
+            (request.method == "initialize", result)
+        {
             self.book.session = Some(init.protocol_version.clone());
         }
-        Some(request.theirs)
+        Some(request)
     }
 
     /// A raw child event carries the ask's id: ours, from rmcp's context; give it the
