@@ -6,8 +6,12 @@
 //! problem. The same driver runs 100 asks in CI (`tests/soak_short.rs`).
 //!
 //! ```sh
-//! cargo run --release --example soak -- --asks 1000 [--seed N] [--in-flight N]
+//! cargo run --release --example soak -- --asks 1000 [--seed N] [--in-flight N] [--mcp]
 //! ```
+//!
+//! `--mcp` drives the MCP surface instead (tools/call, raw events opted in), with asks
+//! cancelled right behind their prompt in the mix: each must get no answer, and its turn
+//! must end at the interrupt, never by a kill after the grace period.
 //!
 //! The bridge and the double are the `claude-coded` and `claude-double` binaries of the
 //! same build (built first when missing); `--bridge PATH` and `--double PATH` override.
@@ -23,14 +27,18 @@ fn main() {
         Err(message) => {
             eprintln!("soak: {message}");
             eprintln!(
-                "usage: soak [--asks N] [--seed N] [--in-flight N] [--bridge PATH] [--double PATH]"
+                "usage: soak [--asks N] [--seed N] [--in-flight N] [--mcp] [--bridge PATH] [--double PATH]"
             );
             std::process::exit(2);
         }
     };
     println!(
-        "soak: {} asks, seed {}, up to {} in flight (rerun with --seed {})",
-        settings.asks, settings.seed, settings.max_in_flight, settings.seed
+        "soak: {} asks on {}, seed {}, up to {} in flight (rerun with --seed {})",
+        settings.asks,
+        settings.surface.flag(),
+        settings.seed,
+        settings.max_in_flight,
+        settings.seed
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -53,6 +61,7 @@ fn settings() -> Result<soak::Settings, String> {
     let mut in_flight = 8;
     let mut bridge = None;
     let mut double = None;
+    let mut surface = soak::SoakSurface::Plain;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -63,6 +72,7 @@ fn settings() -> Result<soak::Settings, String> {
             "--in-flight" => in_flight = (number(value()?)? as usize).max(1),
             "--bridge" => bridge = Some(PathBuf::from(value()?)),
             "--double" => double = Some(PathBuf::from(value()?)),
+            "--mcp" => surface = soak::SoakSurface::Mcp,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -82,6 +92,7 @@ fn settings() -> Result<soak::Settings, String> {
         max_in_flight: in_flight,
         bridge,
         double,
+        surface,
     })
 }
 

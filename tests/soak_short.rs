@@ -1,22 +1,44 @@
-//! The soak in CI: 100 asks of the seeded random mix through a spawned bridge (the long
-//! run is `cargo run --release --example soak -- --asks 1000`; the driver and what it
-//! checks are in `tests/soak/mod.rs`). The seed is printed; `SOAK_SEED` replays one.
+//! The soak in CI: 100 asks of the seeded random mix through a spawned bridge, on each
+//! surface (MCP with asks cancelled right behind their prompt); the long run is
+//! `cargo run --release --example soak -- --asks 1000 [--mcp]`, the driver and what it
+//! checks are in `tests/soak/mod.rs`. The seed is printed; `SOAK_SEED` replays one.
 
 mod soak;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_mixed_asks_are_each_answered_once_and_nothing_is_left_behind() {
+fn settings(surface: soak::SoakSurface) -> soak::Settings {
     let seed = std::env::var("SOAK_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(soak::clock_seed);
-    let settings = soak::Settings {
+    soak::Settings {
         asks: 100,
         seed,
         max_in_flight: 6,
         bridge: env!("CARGO_BIN_EXE_claude-coded").into(),
         double: env!("CARGO_BIN_EXE_claude-double").into(),
-    };
+        surface,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_mixed_mcp_asks_with_cancels_at_turn_start_kill_no_child() {
+    let settings = settings(soak::SoakSurface::Mcp);
+    let seed = settings.seed;
+    let report = soak::run(&settings).await;
+    println!("{}", report.render());
+    assert!(
+        report.problems.is_empty(),
+        "soak failed (SOAK_SEED={seed}):\n{}",
+        report.render()
+    );
+    assert_eq!(report.asks_answered + report.asks_cancelled, 100);
+    assert_eq!(report.exit_code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_mixed_asks_are_each_answered_once_and_nothing_is_left_behind() {
+    let settings = settings(soak::SoakSurface::Plain);
+    let seed = settings.seed;
     let report = soak::run(&settings).await;
     println!("{}", report.render());
     assert!(

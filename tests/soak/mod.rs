@@ -1,8 +1,14 @@
 //! The soak driver shared by `examples/soak.rs` (long runs) and `tests/soak_short.rs`
-//! (CI): one claude-coded bridge on the plain surface over the CLI double, fed a seeded
-//! random mix of asks (normal, failing turns, crashes, kills, hangs caught by the timeout
-//! or by the stall watchdog, garbage output, slow and huge turns, tool processes), up to
-//! `max_in_flight` pipelined, with `status` polled along the way.
+//! (CI): one claude-coded bridge on the plain or the MCP surface over the CLI double, fed a
+//! seeded random mix of asks (normal, failing turns, crashes, kills, hangs caught by the
+//! timeout or by the stall watchdog, garbage output, slow and huge turns, tool processes;
+//! on MCP also asks cancelled right behind their prompt), up to `max_in_flight`
+//! pipelined, with `status` polled along the way.
+//!
+//! On MCP the double takes 20 ms from a prompt to its turn's start, the window in which
+//! the real CLI acknowledges an interrupt and then ignores it (issue 9): a cancel at turn
+//! start that got the child killed would show as more kills after an unheeded interrupt
+//! than asks that hang.
 //!
 //! It checks what "never hang, never orphan, never lose" means from the outside: every
 //! ask gets exactly one answer, of the kind its prompt calls for; no id is answered
@@ -13,6 +19,9 @@
 
 #[path = "../proc_info/mod.rs"]
 pub mod proc_info;
+mod surface;
+
+pub use surface::SoakSurface;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -39,6 +48,7 @@ pub struct Settings {
     pub max_in_flight: usize,
     pub bridge: PathBuf,
     pub double: PathBuf,
+    pub surface: SoakSurface,
 }
 
 /// What an ask asks the double to do, and so what its answer must be.
@@ -57,7 +67,13 @@ pub enum Prompt {
     Kill,
     HangTimeout,
     HangStall,
+    /// MCP: a slow ask cancelled right behind its prompt; it must get no answer, and its
+    /// turn must end at the interrupt (not by a kill after the grace period).
+    CancelAtStart,
 }
+
+/// Weight of [`Prompt::CancelAtStart`] in the MCP mix.
+const CANCEL_WEIGHT: u64 = 8;
 
 /// Relative weights of the mix.
 const MIX: [(Prompt, u64); 13] = [
@@ -91,6 +107,8 @@ impl Prompt {
             Prompt::Crash => format!("CRASH {}", 1 + rng.below(9)),
             Prompt::Kill => "KILL".into(),
             Prompt::HangTimeout | Prompt::HangStall => "HANG".into(),
+            // 10 s of stream: only an interrupt ends it within the grace period.
+            Prompt::CancelAtStart => "SLOW 500 20".into(),
         };
         match self {
             Prompt::HangTimeout => json!({"prompt": prompt, "timeoutMs": 200}),
@@ -105,6 +123,7 @@ impl Prompt {
             Prompt::Crash | Prompt::Kill => Answer::Error(-32002),
             Prompt::HangTimeout => Answer::Error(-32001),
             Prompt::HangStall => Answer::Error(-32008),
+            Prompt::CancelAtStart => Answer::Withdrawn,
             _ => Answer::Ok,
         }
     }
@@ -121,6 +140,8 @@ pub enum Answer {
     Error(i64),
     /// A line that is neither.
     Malformed,
+    /// No answer: the client cancelled the request (MCP says not to answer it).
+    Withdrawn,
 }
 
 impl std::fmt::Display for Answer {
@@ -130,17 +151,8 @@ impl std::fmt::Display for Answer {
             Answer::NotOk => write!(f, "result ok:false"),
             Answer::Error(code) => write!(f, "error {code}"),
             Answer::Malformed => write!(f, "malformed"),
+            Answer::Withdrawn => write!(f, "cancelled, no answer"),
         }
-    }
-}
-
-fn classify(response: &Value) -> Answer {
-    if let Some(ok) = response.pointer("/result/ok").and_then(Value::as_bool) {
-        return if ok { Answer::Ok } else { Answer::NotOk };
-    }
-    match response.pointer("/error/code").and_then(Value::as_i64) {
-        Some(code) => Answer::Error(code),
-        None => Answer::Malformed,
     }
 }
 
@@ -149,8 +161,15 @@ fn classify(response: &Value) -> Answer {
 pub struct Report {
     pub seed: u64,
     pub max_in_flight: usize,
+    pub surface: Option<SoakSurface>,
     pub asks_sent: usize,
     pub asks_answered: usize,
+    /// Asks cancelled right behind their prompt (MCP), which get no answer.
+    pub asks_cancelled: usize,
+    /// Kills after an interrupt that went unheeded for the grace period, and the asks
+    /// that hang (the only ones that should need one).
+    pub grace_kills: usize,
+    pub hanging_asks: usize,
     /// (prompt, answer) -> count.
     pub outcomes: BTreeMap<(Prompt, Answer), usize>,
     pub answers: BTreeMap<Answer, usize>,
@@ -177,8 +196,11 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "soak: seed {} ({} asks, up to {} in flight)",
-            self.seed, self.asks_sent, self.max_in_flight
+            "soak: seed {} ({} asks on {}, up to {} in flight)",
+            self.seed,
+            self.asks_sent,
+            self.surface.map_or("?", SoakSurface::flag),
+            self.max_in_flight
         );
         let _ = writeln!(out, "{:<12} {:>6}  answers", "prompt", "sent");
         let mut by_prompt: BTreeMap<Prompt, Vec<(Answer, usize)>> = BTreeMap::new();
@@ -203,6 +225,11 @@ impl Report {
         let rows: Vec<(String, String)> = vec![
             ("asks sent".into(), self.asks_sent.to_string()),
             ("asks answered".into(), self.asks_answered.to_string()),
+            ("asks cancelled".into(), self.asks_cancelled.to_string()),
+            (
+                "grace kills".into(),
+                format!("{} ({} asks hang)", self.grace_kills, self.hanging_asks),
+            ),
         ]
         .into_iter()
         .chain(
@@ -285,10 +312,15 @@ impl Rng {
         self.next() % n.max(1)
     }
 
-    fn pick(&mut self) -> Prompt {
-        let total: u64 = MIX.iter().map(|(_, w)| w).sum();
+    fn pick(&mut self, surface: SoakSurface) -> Prompt {
+        let cancel = match surface {
+            SoakSurface::Mcp => CANCEL_WEIGHT,
+            SoakSurface::Plain => 0,
+        };
+        let mix = MIX.into_iter().chain([(Prompt::CancelAtStart, cancel)]);
+        let total: u64 = mix.clone().map(|(_, w)| w).sum();
         let mut at = self.below(total);
-        for (prompt, weight) in MIX {
+        for (prompt, weight) in mix {
             if at < weight {
                 return prompt;
             }
@@ -318,6 +350,7 @@ pub async fn run(settings: &Settings) -> Report {
     let started = Instant::now();
     let mut report = Report {
         seed: settings.seed,
+        surface: Some(settings.surface),
         max_in_flight: settings.max_in_flight,
         ..Report::default()
     };
@@ -336,92 +369,19 @@ pub async fn run(settings: &Settings) -> Report {
 }
 
 async fn drive(settings: &Settings, dir: &Path, report: &mut Report) -> Result<(), String> {
-    let cwd = dir.join("cwd");
-    std::fs::create_dir_all(&cwd).map_err(|e| format!("create {}: {e}", cwd.display()))?;
-    let queue = (settings.max_in_flight + 2).to_string();
-    let mut child = Command::new(&settings.bridge)
-        .arg("--claude-bin")
-        .arg(&settings.double)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .arg("--cwd")
-        .arg(&cwd)
-        .args(["--surface", "plain", "--queue-size", &queue])
-        // The watchdog must catch HANG, never a turn that is merely slow on a loaded
-        // machine: the slowest prompt prints a line every 9 ms, 200 times inside this.
-        .args(["--stall-timeout-ms", "2000", "--interrupt-grace-ms", "300"])
-        .args(["--backoff-initial-ms", "50", "--backoff-max-ms", "200"])
-        .args(["--crash-loop-max", "1000"])
-        .env("HOME", dir)
-        // The bridge logs every crash the mix provokes; SOAK_LOG=warn (or debug) shows them.
-        .env(
-            "RUST_LOG",
-            std::env::var("SOAK_LOG").unwrap_or_else(|_| "off".into()),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", settings.bridge.display()))?;
+    let mut child = spawn_bridge(settings, dir)?;
     let bridge_pid = child.id().ok_or("bridge has no pid")?;
     let mut stdin = child.stdin.take().ok_or("no stdin")?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let reader = tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let out = match serde_json::from_str::<Value>(&line) {
-                Ok(v) if v.get("method").is_some() => Out::Notification(v),
-                Ok(v) => Out::Response(v),
-                Err(_) => Out::Garbled(line),
-            };
-            if tx.send(out).is_err() {
-                break;
-            }
-        }
-    });
-
-    let mut rng = Rng::new(settings.seed);
-    let mut state = State::default();
-    let mut depth = 1;
-    let mut next_status = 0usize;
-    while state.answered < settings.asks {
-        // A new phase now and then: sequential asks, or a pipeline of random depth.
-        if rng.below(20) == 0 {
-            depth = 1 + rng.below(settings.max_in_flight as u64) as usize;
-        }
-        while state.pending.len() < depth && report.asks_sent < settings.asks {
-            let n = report.asks_sent;
-            let prompt = rng.pick();
-            let line = json!({"jsonrpc": "2.0", "id": n, "method": "ask",
-                              "params": prompt.params(n, &mut rng)});
-            write_line(&mut stdin, &line).await?;
-            state.pending.insert(n as u64, prompt);
-            state.prompts.insert(n as u64, prompt);
-            report.asks_sent += 1;
-        }
-        if state.answered >= next_status {
-            next_status = state.answered + STATUS_EVERY;
-            state.status_sent += 1;
-            let id = format!("status-{}", state.status_sent);
-            write_line(
-                &mut stdin,
-                &json!({"jsonrpc": "2.0", "id": id, "method": "status"}),
-            )
-            .await?;
-        }
-        let out = tokio::time::timeout(SILENCE_LIMIT, rx.recv())
-            .await
-            .map_err(|_| {
-                format!(
-                    "no output for {SILENCE_LIMIT:?} with asks in flight: {:?}",
-                    state.pending
-                )
-            })?
-            .ok_or("the bridge closed stdout while asks were in flight")?;
-        state.take(out, report);
-    }
+    let reader = tokio::spawn(read_lines(stdout, tx));
+    let surface = settings.surface;
+    let mut state = State {
+        surface: Some(surface),
+        ..State::default()
+    };
+    handshake(surface, &mut stdin, &mut rx).await?;
+    feed(settings, &mut stdin, &mut rx, &mut state, report).await?;
 
     // Settle: answers to the last statuses, then one status with a ready child.
     let last = loop {
@@ -433,19 +393,7 @@ async fn drive(settings: &Settings, dir: &Path, report: &mut Report) -> Result<(
     };
     report.restarts = last["child"]["restartCount"].as_u64().unwrap_or(0);
     report.notifications_dropped = last["totals"]["notificationsDropped"].as_u64().unwrap_or(0);
-    // Reaped: the bridge's only child is the current guard (a zombie would be listed too).
-    let current = last["child"]["pid"].as_u64().map(|p| p as u32);
-    let children = proc_info::children_of(bridge_pid);
-    if children
-        .iter()
-        .map(|(pid, _)| Some(*pid))
-        .collect::<Vec<_>>()
-        != vec![current]
-    {
-        report.problems.push(format!(
-            "children of the bridge {children:?}, expected only the current child {current:?}"
-        ));
-    }
+    only_the_current_child(bridge_pid, &last, report);
     report.peak_rss_kib = proc_info::peak_rss_kib(bridge_pid);
     let daemon_id = last["identity"]["daemonId"]
         .as_str()
@@ -467,17 +415,208 @@ async fn drive(settings: &Settings, dir: &Path, report: &mut Report) -> Result<(
     }
     let _ = reader.await;
     state.finish(report);
+    check_processes(&dir.join("state"), &daemon_id, report);
+    Ok(())
+}
 
-    let started = started_children(&dir.join("state"));
+/// Starts claude-coded over the double with the soak's short timers.
+fn spawn_bridge(settings: &Settings, dir: &Path) -> Result<tokio::process::Child, String> {
+    let cwd = dir.join("cwd");
+    std::fs::create_dir_all(&cwd).map_err(|e| format!("create {}: {e}", cwd.display()))?;
+    let queue = (settings.max_in_flight + 2).to_string();
+    let mut command = Command::new(&settings.bridge);
+    command
+        .arg("--claude-bin")
+        .arg(&settings.double)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--cwd")
+        .arg(&cwd)
+        .args(["--surface", settings.surface.flag(), "--queue-size", &queue])
+        // The watchdog must catch HANG, never a turn that is merely slow on a loaded
+        // machine: the slowest prompt prints a line every 9 ms, 200 times inside this.
+        .args(["--stall-timeout-ms", "2000", "--interrupt-grace-ms", "300"])
+        .args(["--backoff-initial-ms", "50", "--backoff-max-ms", "200"])
+        .args(["--crash-loop-max", "1000"])
+        .env("HOME", dir)
+        // The bridge logs every crash the mix provokes; SOAK_LOG=warn (or debug) shows them.
+        .env(
+            "RUST_LOG",
+            std::env::var("SOAK_LOG").unwrap_or_else(|_| "off".into()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    if settings.surface == SoakSurface::Mcp {
+        // The window in which an interrupt right behind a prompt is answered and ignored.
+        command.env("DOUBLE_TURN_START_DELAY_MS", "20");
+    }
+    command
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", settings.bridge.display()))
+}
+
+async fn read_lines(stdout: tokio::process::ChildStdout, tx: mpsc::UnboundedSender<Out>) {
+    let mut lines = BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let out = match serde_json::from_str::<Value>(&line) {
+            Ok(v) if v.get("method").is_some() => Out::Notification(v),
+            Ok(v) => Out::Response(v),
+            Err(_) => Out::Garbled(line),
+        };
+        if tx.send(out).is_err() {
+            break;
+        }
+    }
+}
+
+/// The MCP handshake (nothing on the plain surface).
+async fn handshake(
+    surface: SoakSurface,
+    stdin: &mut tokio::process::ChildStdin,
+    rx: &mut mpsc::UnboundedReceiver<Out>,
+) -> Result<(), String> {
+    let Some((init, id)) = surface.handshake() else {
+        return Ok(());
+    };
+    write_line(stdin, &init).await?;
+    loop {
+        let out = tokio::time::timeout(SILENCE_LIMIT, rx.recv())
+            .await
+            .map_err(|_| "no answer to initialize".to_string())?
+            .ok_or("stdout closed before initialize was answered")?;
+        if let Out::Response(response) = out {
+            if response["id"] != id || response.get("result").is_none() {
+                return Err(format!("initialize failed: {response}"));
+            }
+            break;
+        }
+    }
+    match surface.initialized() {
+        Some(note) => write_line(stdin, &note).await,
+        None => Ok(()),
+    }
+}
+
+/// Sends the mix, pipelined, polling `status`, until every ask is resolved.
+async fn feed(
+    settings: &Settings,
+    stdin: &mut tokio::process::ChildStdin,
+    rx: &mut mpsc::UnboundedReceiver<Out>,
+    state: &mut State,
+    report: &mut Report,
+) -> Result<(), String> {
+    let surface = settings.surface;
+    let mut rng = Rng::new(settings.seed);
+    let mut depth = 1;
+    let mut next_status = 0usize;
+    while state.answered + state.cancelled.len() < settings.asks {
+        // A new phase now and then: sequential asks, or a pipeline of random depth.
+        if rng.below(20) == 0 {
+            depth = 1 + rng.below(settings.max_in_flight as u64) as usize;
+        }
+        while state.pending.len() < depth && report.asks_sent < settings.asks {
+            let n = report.asks_sent as u64;
+            let prompt = rng.pick(surface);
+            write_line(stdin, &surface.ask(n, prompt.params(n as usize, &mut rng))).await?;
+            state.prompts.insert(n, prompt);
+            report.asks_sent += 1;
+            if matches!(prompt, Prompt::HangTimeout | Prompt::HangStall) {
+                report.hanging_asks += 1;
+            }
+            match surface
+                .cancel(n)
+                .filter(|_| prompt == Prompt::CancelAtStart)
+            {
+                // Right behind the prompt: the cancel lands as its turn starts.
+                Some(cancel) => {
+                    write_line(stdin, &cancel).await?;
+                    state.cancelled.insert(n);
+                    report.asks_cancelled += 1;
+                    *report
+                        .outcomes
+                        .entry((prompt, Answer::Withdrawn))
+                        .or_insert(0) += 1;
+                    *report.answers.entry(Answer::Withdrawn).or_insert(0) += 1;
+                }
+                None => {
+                    state.pending.insert(n, prompt);
+                }
+            }
+        }
+        if state.answered >= next_status {
+            next_status = state.answered + STATUS_EVERY;
+            state.status_sent += 1;
+            let id = format!("status-{}", state.status_sent);
+            write_line(stdin, &surface.status(&id)).await?;
+        }
+        if state.pending.is_empty() && report.asks_sent >= settings.asks {
+            break;
+        }
+        let out = tokio::time::timeout(SILENCE_LIMIT, rx.recv())
+            .await
+            .map_err(|_| {
+                format!(
+                    "no output for {SILENCE_LIMIT:?} with asks in flight: {:?}",
+                    state.pending
+                )
+            })?
+            .ok_or("the bridge closed stdout while asks were in flight")?;
+        state.take(out, report);
+    }
+    Ok(())
+}
+
+/// Reaped: the bridge's only child is the current guard (a zombie would be listed too).
+fn only_the_current_child(bridge_pid: u32, last: &Value, report: &mut Report) {
+    let current = last["child"]["pid"].as_u64().map(|p| p as u32);
+    let children = proc_info::children_of(bridge_pid);
+    if children
+        .iter()
+        .map(|(pid, _)| Some(*pid))
+        .collect::<Vec<_>>()
+        != vec![current]
+    {
+        report.problems.push(format!(
+            "children of the bridge {children:?}, expected only the current child {current:?}"
+        ));
+    }
+}
+
+/// After the exit: no process of this bridge left, and no child killed after an unheeded
+/// interrupt beyond the asks that hang.
+fn check_processes(state_dir: &Path, daemon_id: &str, report: &mut Report) {
+    let events = logged_events(state_dir);
+    let started: Vec<u32> = events
+        .iter()
+        .filter(|event| event["type"] == "child.started")
+        .filter_map(|event| event["detail"]["pid"].as_u64())
+        .map(|pid| pid as u32)
+        .collect();
     report.children_started = started.len();
     report.child_pids.extend(started);
+    report.grace_kills = events
+        .iter()
+        .filter(|event| event["type"] == "child.killing")
+        .filter(|event| {
+            event["detail"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("interrupt grace"))
+        })
+        .count();
+    if report.grace_kills > report.hanging_asks {
+        report.problems.push(format!(
+            "{} kills after an unheeded interrupt, but only {} asks hang",
+            report.grace_kills, report.hanging_asks
+        ));
+    }
     // Nothing of this bridge may be left: by the daemon id every process of it inherits,
     // and by every pid it ever reported.
-    let mut left: BTreeSet<u32> =
-        proc_info::survivors_of_daemon(&daemon_id, Duration::from_secs(5))
-            .into_iter()
-            .collect();
-    let ours = |pid: &u32| proc_info::processes_of_daemon(&daemon_id).contains(pid);
+    let mut left: BTreeSet<u32> = proc_info::survivors_of_daemon(daemon_id, Duration::from_secs(5))
+        .into_iter()
+        .collect();
+    let ours = |pid: &u32| proc_info::processes_of_daemon(daemon_id).contains(pid);
     left.extend(report.child_pids.iter().filter(|p| ours(p)));
     left.extend(report.grandchildren.iter().filter(|p| ours(p)));
     report.leaked = left
@@ -489,15 +628,13 @@ async fn drive(settings: &Settings, dir: &Path, report: &mut Report) -> Result<(
             .problems
             .push(format!("processes left: {:?}", report.leaked));
     }
-    Ok(())
 }
 
-/// Pids of every child the bridge started, from its event log (`child.started`).
-fn started_children(state_dir: &Path) -> Vec<u32> {
+/// Every event in the bridge's event log (`events.jsonl` and any rotated siblings).
+fn logged_events(state_dir: &Path) -> Vec<Value> {
     let Ok(entries) = std::fs::read_dir(state_dir) else {
         return Vec::new();
     };
-    // `events.jsonl` and any rotated siblings.
     entries
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with("events"))
@@ -505,9 +642,6 @@ fn started_children(state_dir: &Path) -> Vec<u32> {
         .flat_map(|text| {
             text.lines()
                 .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-                .filter(|event| event["type"] == "child.started")
-                .filter_map(|event| event["detail"]["pid"].as_u64())
-                .map(|pid| pid as u32)
                 .collect::<Vec<_>>()
         })
         .collect()
@@ -531,11 +665,8 @@ async fn status_now(
 ) -> Result<Value, String> {
     state.status_sent += 1;
     let id = format!("status-{}", state.status_sent);
-    write_line(
-        stdin,
-        &json!({"jsonrpc": "2.0", "id": id, "method": "status"}),
-    )
-    .await?;
+    let surface = state.surface.unwrap_or(SoakSurface::Plain);
+    write_line(stdin, &surface.status(&id)).await?;
     loop {
         let out = tokio::time::timeout(SILENCE_LIMIT, rx.recv())
             .await
@@ -544,7 +675,7 @@ async fn status_now(
         if let Out::Response(response) = &out
             && response["id"] == id.as_str()
         {
-            let status = response["result"].clone();
+            let status = surface.status_result(response);
             state.take(out, report);
             return Ok(status);
         }
@@ -554,8 +685,11 @@ async fn status_now(
 
 #[derive(Default)]
 struct State {
+    surface: Option<SoakSurface>,
     /// Asks sent and not answered yet.
     pending: BTreeMap<u64, Prompt>,
+    /// Asks cancelled right behind their prompt: owed no answer.
+    cancelled: BTreeSet<u64>,
     /// Every ask sent, by id.
     prompts: HashMap<u64, Prompt>,
     answered: usize,
@@ -576,7 +710,9 @@ impl State {
             Out::Notification(note) => {
                 report.notifications += 1;
                 let id = note["params"]["requestId"].as_u64();
-                match id.filter(|id| self.pending.contains_key(id)) {
+                match id.filter(|id| self.pending.contains_key(id) || self.cancelled.contains(id)) {
+                    // Events of a cancelled ask may come before the cancel was taken.
+                    Some(id) if self.cancelled.contains(&id) => {}
                     Some(id) => {
                         let seq = note["params"]["seq"].as_u64().unwrap_or(0);
                         self.seqs.entry(id).or_default().push(seq);
@@ -592,11 +728,12 @@ impl State {
     }
 
     fn on_response(&mut self, response: Value, report: &mut Report) {
+        let surface = self.surface.unwrap_or(SoakSurface::Plain);
         if let Some(id) = response["id"].as_str()
             && id.starts_with("status-")
         {
             report.statuses += 1;
-            let result = &response["result"];
+            let result = &surface.status_result(&response);
             for key in ["pid", "cliPid"] {
                 if let Some(pid) = result["child"][key].as_u64() {
                     report.child_pids.insert(pid as u32);
@@ -614,6 +751,8 @@ impl State {
         let Some(prompt) = self.pending.remove(&id) else {
             let what = if self.done.contains(&id) {
                 "answered twice"
+            } else if self.cancelled.contains(&id) {
+                "answered after it was cancelled"
             } else {
                 "never sent"
             };
@@ -623,7 +762,7 @@ impl State {
         self.done.insert(id);
         self.answered += 1;
         report.asks_answered += 1;
-        let answer = classify(&response);
+        let answer = surface.classify(&response);
         *report.outcomes.entry((prompt, answer)).or_insert(0) += 1;
         *report.answers.entry(answer).or_insert(0) += 1;
         if answer != prompt.expected() {
@@ -633,13 +772,12 @@ impl State {
                 response.to_string()
             ));
         }
-        if let Some(messages) = response.pointer("/result/messages").and_then(Value::as_u64) {
+        if let Some(messages) = surface.messages(&response) {
             self.messages.insert(id, messages);
         }
         if prompt == Prompt::Grandchild
-            && let Some(pid) = response
-                .pointer("/result/result")
-                .and_then(Value::as_str)
+            && let Some(pid) = surface
+                .result_text(&response)
                 .and_then(|t| t.strip_prefix("grandchild "))
                 .and_then(|p| p.parse().ok())
         {

@@ -4,7 +4,8 @@ use super::*;
 use crate::supervisor::turn::Interrupt;
 
 /// An interrupted turn ends within tens of milliseconds (the real CLI: 30-100 ms); with
-/// no result this long after an interrupt, it was not heeded and is sent again.
+/// no result this long after an interrupt (or a third of a shorter grace period, so a
+/// repeat still comes before the kill), it was not heeded and is sent again.
 const INTERRUPT_AGAIN_AFTER: Duration = Duration::from_millis(500);
 
 impl Actor {
@@ -66,6 +67,11 @@ impl Actor {
         Duration::from_millis(self.config.interrupt_grace_ms)
     }
 
+    /// How long an interrupt may go without a result before it is sent again.
+    fn interrupt_again_after(&self) -> Duration {
+        INTERRUPT_AGAIN_AFTER.min(self.interrupt_grace() / 3)
+    }
+
     /// Sends the running turn's child an interrupt (again, if one went unheeded).
     fn send_interrupt(&mut self) {
         let grace = self.interrupt_grace();
@@ -122,8 +128,9 @@ impl Actor {
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let again = self.interrupt_again_after();
         let turn = self.turn.as_ref().map(|t| match (t.kill_at, t.interrupt) {
-            (Some(kill), Interrupt::Sent { at, .. }) => kill.min(at + INTERRUPT_AGAIN_AFTER),
+            (Some(kill), Interrupt::Sent { at, .. }) => kill.min(at + again),
             (Some(kill), _) => kill,
             (None, _) => self
                 .stall_deadline(t)
@@ -157,7 +164,7 @@ impl Actor {
             return;
         };
         let unheeded = match turn.interrupt {
-            Interrupt::Sent { at, .. } => at + INTERRUPT_AGAIN_AFTER <= now,
+            Interrupt::Sent { at, .. } => at + self.interrupt_again_after() <= now,
             Interrupt::NotNeeded | Interrupt::Deferred => false,
         };
         if turn.kill_at.is_some_and(|at| at <= now) {
