@@ -11,6 +11,8 @@
 //!   client has read the last progress notification);
 //! - how long claude-coded takes to exit after SIGINT (what Claude Code sends, escalating
 //!   to SIGTERM after 100 ms) while its child warms up, when it is ready, and mid-turn.
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

@@ -17,6 +17,8 @@
 //!
 //! Every process gets a sandbox HOME, cwd and TMPDIR and an environment of `PATH` plus the
 //! variables that keep the CLI on loopback (as in `tests/e2e_real_cli.rs`).
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[path = "../tests/support/mock_api.rs"]
 mod mock_api;

@@ -177,6 +177,8 @@ async fn serve_stdio(config: Config, surface: Surface, logs: LogLevel) -> std::i
     }
 }
 
+// The `status` subcommand's output is its answer; it serves no protocol on stdout.
+#[allow(clippy::print_stdout)]
 fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
     let dir = match instance {
         1 => config.state_dir.clone(),
@@ -207,6 +209,8 @@ fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
     0
 }
 
+// The `status --json` and `config` subcommands' output; no protocol is served there.
+#[allow(clippy::print_stdout)]
 fn print_json<T: serde::Serialize>(value: &T) -> i32 {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {

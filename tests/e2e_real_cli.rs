@@ -18,6 +18,8 @@
 //! passes it on to the child. The tests run one at a time (a static lock): the CLI takes
 //! ~0.5 s and ~200 MB to start, and the warm-latency check must not share two cores
 //! with another CLI starting.
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 mod mcp_support;

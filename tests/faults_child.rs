@@ -1,5 +1,7 @@
 //! Faults of the child beyond crashes: stalls, crash loops, resume after a restart,
 //! and the whole process group going away.
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! Faults around the bridge: several daemons for one project, a state directory that
 //! cannot be used, secrets in the environment, and the event log's size.
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 

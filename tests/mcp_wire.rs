@@ -2,6 +2,8 @@
 //! no SDK hides: revision negotiation, `server/discover`, the 2026-07-28 lifecycle
 //! without `initialize`, ordering of progress against the response, no response for a
 //! cancelled request, and nothing but JSON on stdout.
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! Self-test of the mock Anthropic API in `tests/support/mock_api.rs`, with a
 //! small hand-written HTTP/1.1 client (no real CLI needed).
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[path = "support/mock_api.rs"]
 mod mock_api;

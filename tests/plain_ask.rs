@@ -1,4 +1,6 @@
 //! `ask` over the plain surface, end to end through the real binary and the CLI double.
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! `schemas/` must match the Rust types. Regenerate with:
 //! `UPDATE_SCHEMAS=1 cargo test --test schemas`
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::path::Path;
 

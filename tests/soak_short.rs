@@ -2,6 +2,8 @@
 //! surface (MCP with asks cancelled right behind their prompt); the long run is
 //! `cargo run --release --example soak -- --asks 1000 [--mcp]`, the driver and what it
 //! checks are in `tests/soak/mod.rs`. The seed is printed; `SOAK_SEED` replays one.
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod soak;
 
