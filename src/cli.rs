@@ -177,8 +177,6 @@ async fn serve_stdio(config: Config, surface: Surface, logs: LogLevel) -> std::i
     }
 }
 
-// The `status` subcommand's output is its answer; it serves no protocol on stdout.
-#[allow(clippy::print_stdout)]
 fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
     let dir = match instance {
         1 => config.state_dir.clone(),
@@ -205,20 +203,29 @@ fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
     if json {
         return print_json(&value);
     }
-    println!("{}", crate::status_text::render(&value));
-    0
+    print_out(&crate::status_text::render(&value))
 }
 
-// The `status --json` and `config` subcommands' output; no protocol is served there.
-#[allow(clippy::print_stdout)]
 fn print_json<T: serde::Serialize>(value: &T) -> i32 {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => {
-            println!("{text}");
-            0
-        }
+        Ok(text) => print_out(&text),
         Err(err) => {
             eprintln!("claude-coded: {err}");
+            1
+        }
+    }
+}
+
+/// A subcommand's answer on stdout (no protocol is served there). A reader that went away
+/// (`claude-coded config | head`) is not an error worth a panic.
+fn print_out(text: &str) -> i32 {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Ok(()) => 0,
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(err) => {
+            eprintln!("claude-coded: cannot write to stdout: {err}");
             1
         }
     }

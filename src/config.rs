@@ -3,6 +3,10 @@
 //! clap merges flags and `CLAUDE_CODED_*` variables into [`ConfigArgs`]; the JSON config
 //! file fills what both left unset; [`Config`] is the resolved result that the rest of
 //! the program reads (and that `status` and `claude-coded config` show).
+//!
+//! Each setting is declared once, in the `settings!` invocation below: name, type,
+//! default, help, variable (the flag and the file key follow from the name). Adding a
+//! setting is one entry there and a row in the README's table, which a test checks.
 
 use std::path::{Path, PathBuf};
 
@@ -34,135 +38,175 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// Settings that can come from flags, `CLAUDE_CODED_*` variables or the config file.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConfigArgs {
-    /// Claude Code CLI to run (a path, or a name looked up on PATH) [default: claude]
-    #[arg(
-        long,
-        global = true,
-        env = "CLAUDE_CODED_CLAUDE_BIN",
-        value_name = "PATH"
-    )]
-    pub claude_bin: Option<String>,
-    /// Extra argument for the CLI (repeat for several), after the stream-json flags;
-    /// CLAUDE_CODED_CLAUDE_ARGS takes a JSON array of strings
-    #[arg(
-        long = "claude-arg",
-        global = true,
-        value_name = "ARG",
-        allow_hyphen_values = true
-    )]
-    #[serde(default)]
-    pub claude_args: Vec<String>,
-    /// Model for the child (`--model` of the CLI)
-    #[arg(long, global = true, env = "CLAUDE_CODED_MODEL")]
-    pub model: Option<String>,
-    /// Permission mode for the child (`--permission-mode` of the CLI); unset keeps the CLI's default
-    #[arg(long, global = true, env = "CLAUDE_CODED_PERMISSION_MODE")]
-    pub permission_mode: Option<String>,
-    /// Working directory of the child [default: the current directory]
-    #[arg(long, global = true, env = "CLAUDE_CODED_CWD", value_name = "DIR")]
-    pub cwd: Option<PathBuf>,
-    /// Directory for identity.json, daemon-state.json and events.jsonl
-    /// [default: $XDG_STATE_HOME/claude-coded/CWD-KEY]
-    #[arg(
-        long,
-        global = true,
-        env = "CLAUDE_CODED_STATE_DIR",
-        value_name = "DIR"
-    )]
-    pub state_dir: Option<PathBuf>,
-    /// Asks that may wait behind the running one before "busy" errors [default: 16]
-    #[arg(long, global = true, env = "CLAUDE_CODED_QUEUE_SIZE")]
-    pub queue_size: Option<usize>,
-    /// Default turn timeout in ms [default: 300000]
-    #[arg(long, global = true, env = "CLAUDE_CODED_TURN_TIMEOUT_MS")]
-    pub turn_timeout_ms: Option<u64>,
-    /// After a timeout's interrupt, how long to wait for the result before killing the child, in ms [default: 5000]
-    #[arg(long, global = true, env = "CLAUDE_CODED_INTERRUPT_GRACE_MS")]
-    pub interrupt_grace_ms: Option<u64>,
-    /// Events kept in memory for `events` [default: 50]
-    #[arg(long, global = true, env = "CLAUDE_CODED_EVENTS_RING_SIZE")]
-    pub events_ring_size: Option<usize>,
-    /// Longest line accepted from the child, in bytes [default: 67108864]
-    #[arg(long, global = true, env = "CLAUDE_CODED_MAX_CHILD_LINE_BYTES")]
-    pub max_child_line_bytes: Option<usize>,
-    /// Longest request line accepted on stdin, in bytes [default: 16777216]
-    #[arg(long, global = true, env = "CLAUDE_CODED_MAX_REQUEST_BYTES")]
-    pub max_request_bytes: Option<usize>,
-    /// First restart delay in ms; doubles per failed start [default: 1000]
-    #[arg(long, global = true, env = "CLAUDE_CODED_BACKOFF_INITIAL_MS")]
-    pub backoff_initial_ms: Option<u64>,
-    /// Longest restart delay in ms [default: 60000]
-    #[arg(long, global = true, env = "CLAUDE_CODED_BACKOFF_MAX_MS")]
-    pub backoff_max_ms: Option<u64>,
-    /// A child that ran this long (ms) counts as healthy and resets the backoff [default: 10000]
-    #[arg(long, global = true, env = "CLAUDE_CODED_HEALTHY_AFTER_MS")]
-    pub healthy_after_ms: Option<u64>,
-    /// On stop, how long the child may take to exit after its stdin closes, in ms [default: 5000]
-    #[arg(long, global = true, env = "CLAUDE_CODED_STOP_GRACE_MS")]
-    pub stop_grace_ms: Option<u64>,
-    /// A turn whose child prints nothing for this long (ms) is interrupted, then killed;
-    /// 0 turns the watchdog off [default: 120000]
-    #[arg(long, global = true, env = "CLAUDE_CODED_STALL_TIMEOUT_MS")]
-    pub stall_timeout_ms: Option<u64>,
-    /// Failed starts within --crash-loop-window-ms that mark the child `failed` [default: 5]
-    #[arg(long, global = true, env = "CLAUDE_CODED_CRASH_LOOP_MAX")]
-    pub crash_loop_max: Option<u32>,
-    /// Window for counting failed starts, in ms [default: 60000]
-    #[arg(long, global = true, env = "CLAUDE_CODED_CRASH_LOOP_WINDOW_MS")]
-    pub crash_loop_window_ms: Option<u64>,
-    /// After the child dies, start the next one with `--resume <sessionId>` [default: true]
-    #[arg(
-        long,
-        global = true,
-        env = "CLAUDE_CODED_RESUME_ON_RESTART",
-        value_name = "BOOL"
-    )]
-    pub resume_on_restart: Option<bool>,
-    /// events.jsonl is rotated past this size in bytes [default: 10485760]
-    #[arg(long, global = true, env = "CLAUDE_CODED_EVENT_LOG_MAX_BYTES")]
-    pub event_log_max_bytes: Option<u64>,
-    /// Rotated event logs kept (events.jsonl.1 ... .N) [default: 3]
-    #[arg(long, global = true, env = "CLAUDE_CODED_EVENT_LOG_KEEP")]
-    pub event_log_keep: Option<usize>,
-    /// How many claude-coded may run nested in each other's Claude Code (1 to 8): at the
-    /// default, a sub-agent cannot delegate through claude-coded again [default: 1]
-    #[arg(long, global = true, env = "CLAUDE_CODED_MAX_DEPTH")]
-    pub max_depth: Option<u32>,
+/// One setting with a default, as declared: for `--help`, the README's table and its test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The field name (`queue_size`): the flag is `--queue-size`, the file key `queueSize`.
+    pub name: &'static str,
+    /// The environment variable.
+    pub env: &'static str,
+    /// The default as the docs show it.
+    pub default: &'static str,
 }
 
-/// The resolved configuration.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Config {
-    pub claude_bin: String,
-    pub claude_args: Vec<String>,
-    pub model: Option<String>,
-    pub permission_mode: Option<String>,
-    pub cwd: PathBuf,
-    pub state_dir: PathBuf,
-    pub queue_size: usize,
-    pub turn_timeout_ms: u64,
-    pub interrupt_grace_ms: u64,
-    pub events_ring_size: usize,
-    pub max_child_line_bytes: usize,
-    pub max_request_bytes: usize,
-    pub backoff_initial_ms: u64,
-    pub backoff_max_ms: u64,
-    pub healthy_after_ms: u64,
-    pub stop_grace_ms: u64,
-    pub stall_timeout_ms: u64,
-    pub crash_loop_max: u32,
-    pub crash_loop_window_ms: u64,
-    pub resume_on_restart: bool,
-    pub event_log_max_bytes: u64,
-    pub event_log_keep: usize,
-    pub max_depth: u32,
-    /// The config file that was read, if any.
-    pub config_file: Option<PathBuf>,
+/// Declares every setting once and derives the rest: [`ConfigArgs`] (flags, variables and
+/// file keys, all optional), [`Config`] (resolved), the field-by-field merge, the defaults
+/// and [`SETTINGS`]. `special` settings have no plain default (they are resolved by hand
+/// in [`Config::resolve`]); `defaulted` ones have one, shown in `--help` and the docs.
+macro_rules! settings {
+    (
+        special {
+            $( $(#[$smeta:meta])* $sname:ident : $sin:ty => $sout:ty ; )*
+        }
+        defaulted {
+            $(
+                $name:ident : $ty:ty = $default:expr , shown $shown:literal ,
+                env $env:literal $(, value_name $value_name:literal)? , help $help:literal ;
+            )*
+        }
+    ) => {
+        /// Settings that can come from flags, `CLAUDE_CODED_*` variables or the config file.
+        #[derive(Debug, Clone, Default, Args, Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct ConfigArgs {
+            $( $(#[$smeta])* pub $sname: $sin, )*
+            $(
+                #[doc = $help]
+                #[arg(
+                    long,
+                    global = true,
+                    env = $env,
+                    help = concat!($help, " [default: ", $shown, "]")
+                    $(, value_name = $value_name)?
+                )]
+                pub $name: Option<$ty>,
+            )*
+        }
+
+        /// The resolved configuration.
+        #[derive(Debug, Clone, Serialize, PartialEq)]
+        #[serde(rename_all = "camelCase")]
+        pub struct Config {
+            $( pub $sname: $sout, )*
+            $( pub $name: $ty, )*
+            /// The config file that was read, if any.
+            pub config_file: Option<PathBuf>,
+        }
+
+        /// The special settings, resolved by hand.
+        struct Special {
+            $( $sname: $sout, )*
+        }
+
+        /// Flags and environment win over the file, field by field.
+        fn merge(args: &ConfigArgs, file: ConfigArgs) -> ConfigArgs {
+            let a = args.clone();
+            ConfigArgs {
+                $( $sname: Merge::over(a.$sname, file.$sname), )*
+                $( $name: a.$name.or(file.$name), )*
+            }
+        }
+
+        impl Config {
+            /// The special settings as resolved, the others from `merged` or their defaults.
+            fn assemble(special: Special, merged: &ConfigArgs, config_file: Option<PathBuf>) -> Config {
+                Config {
+                    $( $sname: special.$sname, )*
+                    $( $name: merged.$name.clone().unwrap_or_else(|| $default), )*
+                    config_file,
+                }
+            }
+        }
+
+        /// Every setting with a default, in declaration order.
+        pub const SETTINGS: &[Setting] = &[
+            $( Setting { name: stringify!($name), env: $env, default: $shown }, )*
+        ];
+    };
+}
+
+/// How a special setting given in two places combines: the first (flags and environment)
+/// wins when it says anything.
+trait Merge {
+    fn over(first: Self, second: Self) -> Self;
+}
+
+impl<T> Merge for Option<T> {
+    fn over(first: Self, second: Self) -> Self {
+        first.or(second)
+    }
+}
+
+impl<T> Merge for Vec<T> {
+    fn over(first: Self, second: Self) -> Self {
+        if first.is_empty() { second } else { first }
+    }
+}
+
+settings! {
+    special {
+        /// Extra argument for the CLI (repeat for several), after the stream-json flags;
+        /// CLAUDE_CODED_CLAUDE_ARGS takes a JSON array of strings
+        #[arg(
+            long = "claude-arg",
+            global = true,
+            value_name = "ARG",
+            allow_hyphen_values = true
+        )]
+        #[serde(default)]
+        claude_args: Vec<String> => Vec<String>;
+        /// Model for the child (`--model` of the CLI)
+        #[arg(long, global = true, env = "CLAUDE_CODED_MODEL")]
+        model: Option<String> => Option<String>;
+        /// Permission mode for the child (`--permission-mode` of the CLI); unset keeps the CLI's default
+        #[arg(long, global = true, env = "CLAUDE_CODED_PERMISSION_MODE")]
+        permission_mode: Option<String> => Option<String>;
+        /// Working directory of the child [default: the current directory]
+        #[arg(long, global = true, env = "CLAUDE_CODED_CWD", value_name = "DIR")]
+        cwd: Option<PathBuf> => PathBuf;
+        /// Directory for identity.json, daemon-state.json and events.jsonl
+        /// [default: $XDG_STATE_HOME/claude-coded/CWD-KEY]
+        #[arg(long, global = true, env = "CLAUDE_CODED_STATE_DIR", value_name = "DIR")]
+        state_dir: Option<PathBuf> => PathBuf;
+    }
+    defaulted {
+        claude_bin: String = "claude".to_string(), shown "claude", env "CLAUDE_CODED_CLAUDE_BIN", value_name "PATH",
+            help "Claude Code CLI to run (a path, or a name looked up on PATH)";
+        queue_size: usize = 16, shown "16", env "CLAUDE_CODED_QUEUE_SIZE",
+            help "Asks that may wait behind the running one before \"busy\" errors";
+        turn_timeout_ms: u64 = 300_000, shown "300000", env "CLAUDE_CODED_TURN_TIMEOUT_MS",
+            help "Default turn timeout in ms";
+        interrupt_grace_ms: u64 = 5_000, shown "5000", env "CLAUDE_CODED_INTERRUPT_GRACE_MS",
+            help "After a timeout's interrupt, how long to wait for the result before killing the child, in ms";
+        events_ring_size: usize = 50, shown "50", env "CLAUDE_CODED_EVENTS_RING_SIZE",
+            help "Events kept in memory for `events`";
+        max_child_line_bytes: usize = 64 << 20, shown "67108864", env "CLAUDE_CODED_MAX_CHILD_LINE_BYTES",
+            help "Longest line accepted from the child, in bytes";
+        max_request_bytes: usize = 16 << 20, shown "16777216", env "CLAUDE_CODED_MAX_REQUEST_BYTES",
+            help "Longest request line accepted on stdin, in bytes";
+        backoff_initial_ms: u64 = 1_000, shown "1000", env "CLAUDE_CODED_BACKOFF_INITIAL_MS",
+            help "First restart delay in ms; doubles per failed start";
+        backoff_max_ms: u64 = 60_000, shown "60000", env "CLAUDE_CODED_BACKOFF_MAX_MS",
+            help "Longest restart delay in ms";
+        healthy_after_ms: u64 = 10_000, shown "10000", env "CLAUDE_CODED_HEALTHY_AFTER_MS",
+            help "A child that ran this long (ms) counts as healthy and resets the backoff";
+        stop_grace_ms: u64 = 5_000, shown "5000", env "CLAUDE_CODED_STOP_GRACE_MS",
+            help "On stop, how long the child may take to exit after its stdin closes, in ms";
+        stall_timeout_ms: u64 = 120_000, shown "120000", env "CLAUDE_CODED_STALL_TIMEOUT_MS",
+            help "A turn whose child prints nothing for this long (ms) is interrupted, then killed; 0 turns the watchdog off";
+        crash_loop_max: u32 = 5, shown "5", env "CLAUDE_CODED_CRASH_LOOP_MAX",
+            help "Failed starts within --crash-loop-window-ms that mark the child `failed`";
+        crash_loop_window_ms: u64 = 60_000, shown "60000", env "CLAUDE_CODED_CRASH_LOOP_WINDOW_MS",
+            help "Window for counting failed starts, in ms";
+        resume_on_restart: bool = true, shown "true", env "CLAUDE_CODED_RESUME_ON_RESTART", value_name "BOOL",
+            help "After the child dies, start the next one with `--resume <sessionId>`";
+        event_log_max_bytes: u64 = 10 << 20, shown "10485760", env "CLAUDE_CODED_EVENT_LOG_MAX_BYTES",
+            help "events.jsonl is rotated past this size in bytes";
+        event_log_keep: usize = 3, shown "3", env "CLAUDE_CODED_EVENT_LOG_KEEP",
+            help "Rotated event logs kept (events.jsonl.1 ... .N)";
+        max_depth: u32 = 1, shown "1", env "CLAUDE_CODED_MAX_DEPTH",
+            help "How many claude-coded may run nested in each other's Claude Code (1 to 8): at the default, a sub-agent cannot delegate through claude-coded again";
+    }
 }
 
 impl Config {
@@ -178,37 +222,19 @@ impl Config {
         {
             merged.claude_args = env_args;
         }
-        let cwd = resolve_cwd(merged.cwd)?;
-        let state_dir = match merged.state_dir {
-            Some(dir) => absolute(&dir),
+        let cwd = resolve_cwd(merged.cwd.clone())?;
+        let state_dir = match &merged.state_dir {
+            Some(dir) => absolute(dir),
             None => default_state_dir(&cwd),
         };
-        let config = Config {
-            claude_bin: merged.claude_bin.unwrap_or_else(|| "claude".to_string()),
-            claude_args: merged.claude_args,
-            model: merged.model,
-            permission_mode: merged.permission_mode,
+        let special = Special {
+            claude_args: std::mem::take(&mut merged.claude_args),
+            model: merged.model.take(),
+            permission_mode: merged.permission_mode.take(),
             cwd,
             state_dir,
-            queue_size: merged.queue_size.unwrap_or(16),
-            turn_timeout_ms: merged.turn_timeout_ms.unwrap_or(300_000),
-            interrupt_grace_ms: merged.interrupt_grace_ms.unwrap_or(5_000),
-            events_ring_size: merged.events_ring_size.unwrap_or(50),
-            max_child_line_bytes: merged.max_child_line_bytes.unwrap_or(64 << 20),
-            max_request_bytes: merged.max_request_bytes.unwrap_or(16 << 20),
-            backoff_initial_ms: merged.backoff_initial_ms.unwrap_or(1_000),
-            backoff_max_ms: merged.backoff_max_ms.unwrap_or(60_000),
-            healthy_after_ms: merged.healthy_after_ms.unwrap_or(10_000),
-            stop_grace_ms: merged.stop_grace_ms.unwrap_or(5_000),
-            stall_timeout_ms: merged.stall_timeout_ms.unwrap_or(120_000),
-            crash_loop_max: merged.crash_loop_max.unwrap_or(5),
-            crash_loop_window_ms: merged.crash_loop_window_ms.unwrap_or(60_000),
-            resume_on_restart: merged.resume_on_restart.unwrap_or(true),
-            event_log_max_bytes: merged.event_log_max_bytes.unwrap_or(10 << 20),
-            event_log_keep: merged.event_log_keep.unwrap_or(3),
-            max_depth: merged.max_depth.unwrap_or(1),
-            config_file: file_path,
         };
+        let config = Config::assemble(special, &merged, file_path);
         config.validate()?;
         Ok(config)
     }
@@ -306,40 +332,6 @@ fn load_file(explicit: Option<&Path>) -> Result<(ConfigArgs, Option<PathBuf>), C
         source,
     })?;
     Ok((args, Some(path)))
-}
-
-/// Flags and environment win over the file, field by field.
-fn merge(args: &ConfigArgs, file: ConfigArgs) -> ConfigArgs {
-    let a = args.clone();
-    ConfigArgs {
-        claude_bin: a.claude_bin.or(file.claude_bin),
-        claude_args: if a.claude_args.is_empty() {
-            file.claude_args
-        } else {
-            a.claude_args
-        },
-        model: a.model.or(file.model),
-        permission_mode: a.permission_mode.or(file.permission_mode),
-        cwd: a.cwd.or(file.cwd),
-        state_dir: a.state_dir.or(file.state_dir),
-        queue_size: a.queue_size.or(file.queue_size),
-        turn_timeout_ms: a.turn_timeout_ms.or(file.turn_timeout_ms),
-        interrupt_grace_ms: a.interrupt_grace_ms.or(file.interrupt_grace_ms),
-        events_ring_size: a.events_ring_size.or(file.events_ring_size),
-        max_child_line_bytes: a.max_child_line_bytes.or(file.max_child_line_bytes),
-        max_request_bytes: a.max_request_bytes.or(file.max_request_bytes),
-        backoff_initial_ms: a.backoff_initial_ms.or(file.backoff_initial_ms),
-        backoff_max_ms: a.backoff_max_ms.or(file.backoff_max_ms),
-        healthy_after_ms: a.healthy_after_ms.or(file.healthy_after_ms),
-        stop_grace_ms: a.stop_grace_ms.or(file.stop_grace_ms),
-        stall_timeout_ms: a.stall_timeout_ms.or(file.stall_timeout_ms),
-        crash_loop_max: a.crash_loop_max.or(file.crash_loop_max),
-        crash_loop_window_ms: a.crash_loop_window_ms.or(file.crash_loop_window_ms),
-        resume_on_restart: a.resume_on_restart.or(file.resume_on_restart),
-        event_log_max_bytes: a.event_log_max_bytes.or(file.event_log_max_bytes),
-        event_log_keep: a.event_log_keep.or(file.event_log_keep),
-        max_depth: a.max_depth.or(file.max_depth),
-    }
 }
 
 fn resolve_cwd(cwd: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
@@ -448,6 +440,95 @@ mod tests {
         let err = Config::resolve(&args, Some(&file)).unwrap_err();
         assert!(matches!(err, ConfigError::BadCwd { .. }), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The rows of the README's command-line table: flag (`--queue-size`), variable, default.
+    fn readme_rows() -> Vec<(String, String, String)> {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        readme
+            .lines()
+            .filter(|l| l.starts_with("| `--"))
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                let flag = cells[1]
+                    .trim_matches('`')
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
+                let env = cells[2].split('`').nth(1).unwrap_or_default();
+                (flag.to_string(), env.to_string(), cells[3].replace('`', ""))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_table_shows_every_setting_with_its_variable_and_default() {
+        let rows = readme_rows();
+        for setting in SETTINGS {
+            let flag = format!("--{}", setting.name.replace('_', "-"));
+            let row = rows.iter().find(|(f, _, _)| *f == flag);
+            let (_, env, default) = row.unwrap_or_else(|| panic!("README lacks {flag}"));
+            assert_eq!(env, setting.env, "{flag}");
+            assert_eq!(
+                default.split_whitespace().next(),
+                Some(setting.default),
+                "{flag}: README says {default:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_flag_in_the_readme_table_exists() {
+        use clap::CommandFactory;
+        let command = crate::cli::Cli::command();
+        let longs: Vec<String> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        for (flag, _, _) in readme_rows() {
+            assert!(
+                longs.contains(&flag),
+                "README documents {flag}, which the CLI lacks"
+            );
+        }
+    }
+
+    #[test]
+    fn the_defaults_shown_are_the_defaults_used() {
+        let dir = std::env::temp_dir();
+        let args = ConfigArgs {
+            cwd: Some(dir.clone()),
+            ..ConfigArgs::default()
+        };
+        let missing = dir.join(format!("cc-no-config-{}.json", std::process::id()));
+        std::fs::write(&missing, "{}").unwrap();
+        let config = serde_json::to_value(Config::resolve(&args, Some(&missing)).unwrap()).unwrap();
+        std::fs::remove_file(&missing).unwrap();
+        for setting in SETTINGS {
+            let key = camel(setting.name);
+            let value = match &config[&key] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(value, setting.default, "{key}");
+        }
+    }
+
+    fn camel(snake: &str) -> String {
+        let mut out = String::new();
+        let mut upper = false;
+        for c in snake.chars() {
+            match (c, upper) {
+                ('_', _) => upper = true,
+                (c, true) => {
+                    out.extend(c.to_uppercase());
+                    upper = false;
+                }
+                (c, false) => out.push(c),
+            }
+        }
+        out
     }
 
     #[test]

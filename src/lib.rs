@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`cli`]: the command line (`serve`, `status`, `config`); `main.rs` only calls it.
-//! - [`config`]: flags over `CLAUDE_CODED_*` variables over the JSON config file over defaults.
+//! - [`config`]: flags over `CLAUDE_CODED_*` variables over the JSON config file over defaults;
+//!   each setting is declared once (`settings!`), and a test holds the README's table to it.
 //! - [`api`]: the wire types of the methods (camelCase, `JsonSchema`; `schemas/` is generated).
 //! - [`daemon`]: the core both surfaces call: validation, identity, state file, event record.
 //! - [`supervisor`]: one actor task per child owning the process, its queue and its turn.
