@@ -19,6 +19,7 @@ use crate::events::EventLog;
 use crate::nesting::Nesting;
 use crate::state_dir::{Identity, IdentityLoad, STATE_FILE, StateDir};
 use crate::supervisor::{AskError, Pending, Snapshot, Supervisor, TurnSink};
+use crate::sync::lock;
 
 /// How long state changes are gathered before `daemon-state.json` is rewritten.
 const PERSIST_DEBOUNCE: Duration = Duration::from_millis(50);
@@ -391,10 +392,6 @@ fn record_identity(load: &IdentityLoad, events: &EventLog) {
             );
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

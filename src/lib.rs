@@ -89,6 +89,7 @@ pub mod state_dir;
 pub mod status_text;
 pub mod supervisor;
 pub mod surface;
+mod sync;
 
 // proptest generators shared with tests/fuzz_inputs.rs.
 #[cfg(test)]

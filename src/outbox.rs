@@ -20,6 +20,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::sync::lock;
+
 /// Lines waiting for stdout above which the surfaces stop reading requests.
 pub const HIGH_WATER: usize = 128;
 /// Reading resumes once the backlog is down to this.
@@ -251,10 +253,6 @@ async fn write_tracking<W: AsyncWrite + Unpin>(
 /// The client took bytes: restart the stall clock.
 fn progressed(shared: &Shared) {
     *lock(&shared.since) = Instant::now();
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

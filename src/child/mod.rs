@@ -23,6 +23,4 @@ pub enum ChildError {
         program: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write to the child's stdin: {0}")]
-    Write(std::io::Error),
 }

@@ -36,7 +36,7 @@ impl StderrTail {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<String>> {
-        self.lines.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.lines)
     }
 }
 
