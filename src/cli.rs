@@ -183,8 +183,16 @@ fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
         n => config.state_dir.join("instances").join(n.to_string()),
     };
     let path = dir.join(STATE_FILE);
-    let text = match std::fs::read_to_string(&path) {
+    // Like the daemon, never through a link: it could show another daemon's state.
+    let text = match crate::state_dir::read_no_follow(&path) {
         Ok(text) => text,
+        Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+            eprintln!(
+                "claude-coded: {} is a symbolic link; claude-coded does not follow links in its state directory",
+                path.display()
+            );
+            return 1;
+        }
         Err(err) => {
             eprintln!(
                 "claude-coded: no state at {} ({err}); has a daemon run for this cwd?",
@@ -193,7 +201,7 @@ fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
             return 1;
         }
     };
-    let value: serde_json::Value = match serde_json::from_str(&text) {
+    let value: serde_json::Value = match serde_json::from_slice(&text) {
         Ok(value) => value,
         Err(err) => {
             eprintln!("claude-coded: {} is not valid JSON: {err}", path.display());

@@ -231,7 +231,7 @@ fn create_private_dir(root: &Path) -> Result<(), StateError> {
 }
 
 /// Reads a whole file, refusing to follow a link in its last component (ELOOP).
-fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut file = OpenOptions::new()
         .read(true)

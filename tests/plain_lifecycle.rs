@@ -324,6 +324,24 @@ async fn status_and_config_subcommands() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no state"));
+    // A state file that is a link (to another daemon's state, say) is not followed.
+    let linked = common::TempDir::new("linked-state");
+    std::os::unix::fs::symlink(
+        state.join("daemon-state.json"),
+        linked.path().join("daemon-state.json"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(BRIDGE)
+        .args(["status", "--state-dir"])
+        .arg(linked.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("symbolic link"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bad = std::process::Command::new(BRIDGE)
         .args(["--cwd", "/nonexistent/dir"])
         .output()
