@@ -6,6 +6,9 @@
 //! step so `status` never waits behind a running turn.
 
 mod actor;
+mod backend;
+#[cfg(test)]
+mod fake;
 mod process;
 mod snapshot;
 mod turn;
@@ -139,13 +142,29 @@ impl Supervisor {
         nesting: Nesting,
         events: EventLog,
     ) -> Supervisor {
+        let backend = backend::Processes {
+            config: config.clone(),
+            daemon_id,
+            nesting,
+        };
+        Supervisor::with_backend(config, nesting, events, Box::new(backend))
+    }
+
+    /// Starts an actor whose children come from `backend`. Each call is an independent
+    /// unit (its own task, queue and child), so one process can run many.
+    pub(crate) fn with_backend(
+        config: Arc<Config>,
+        nesting: Nesting,
+        events: EventLog,
+        backend: Box<dyn backend::Backend>,
+    ) -> Supervisor {
         let (control, control_rx) = mpsc::channel(1024);
         let (snapshot_tx, snapshot) = watch::channel(Snapshot::initial(&config));
         let actor = actor::Setup {
             config,
-            daemon_id,
             nesting,
             events,
+            backend,
         };
         tokio::spawn(actor::run(actor, control_rx, snapshot_tx));
         Supervisor {

@@ -2,11 +2,11 @@
 //! all reporting to the actor through one channel tagged with the child's generation.
 
 use std::process::ExitStatus;
-use std::time::Instant;
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::ChildStdin;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::child::ChildError;
 use crate::child::protocol::{ChildLine, parse_line};
@@ -76,11 +76,22 @@ impl Running {
         tokio::spawn(wait_exit(child, drained, generation, events));
         let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
         tokio::spawn(write_stdin(stdin, stdin_rx, pid));
-        Ok(Running {
+        Ok(Running::new(generation, pid, stdin_tx, stderr_tail))
+    }
+
+    /// The actor's view of a child whose stdin lines go to `stdin`; what plays the child
+    /// (pipe tasks, or a test's fake) reports its events tagged with `generation`.
+    pub(crate) fn new(
+        generation: u64,
+        pid: u32,
+        stdin: mpsc::UnboundedSender<String>,
+        stderr_tail: StderrTail,
+    ) -> Running {
+        Running {
             generation,
             pid,
             started: Instant::now(),
-            stdin: Some(stdin_tx),
+            stdin: Some(stdin),
             stderr_tail,
             init_request: format!("init-{generation}"),
             ready_at: None,
@@ -88,7 +99,7 @@ impl Running {
             stdout_closed: false,
             resumed: None,
             turns_done: 0,
-        })
+        }
     }
 
     /// Queues a line for the child's stdin; false when stdin is already closed.

@@ -6,35 +6,28 @@ impl Actor {
     pub(super) fn spawn_child(&mut self) {
         self.restart_at = None;
         let resume = self.resume.clone();
-        let spec = SpawnSpec::from_config(
-            &self.config,
-            &self.daemon_id,
-            &self.nesting,
-            resume.as_deref(),
-        );
-        let spec = match spec {
-            Ok(spec) => spec,
+        // A generation is used only once a child runs, so event details number children.
+        let generation = self.generation + 1;
+        let started = self
+            .backend
+            .start(generation, resume.as_deref(), self.child_tx.clone());
+        let Started {
+            mut running,
+            program,
+            args,
+        } = match started {
+            Ok(started) => started,
             Err(err) => return self.spawn_failed(err),
         };
-        self.generation += 1;
-        let running = Running::start(
-            &spec,
-            self.generation,
-            self.config.max_child_line_bytes,
-            self.child_tx.clone(),
-        );
-        let mut running = match running {
-            Ok(running) => running,
-            Err(err) => return self.spawn_failed(err),
-        };
+        self.generation = generation;
         running.resumed = resume.clone();
         // Warm-up: the answer to `initialize` is the readiness signal.
         running.send(control_request(&running.init_request, "initialize"));
         self.events.record(
             Level::Info,
             "child.started",
-            format!("started {} (pid {})", spec.program.display(), running.pid),
-            json!({ "pid": running.pid, "program": spec.program, "args": spec.args,
+            format!("started {} (pid {})", program.display(), running.pid),
+            json!({ "pid": running.pid, "program": program, "args": args,
                     "generation": self.generation }),
         );
         let child = &mut self.state.child;
@@ -95,7 +88,7 @@ impl Actor {
         };
         self.linger_until = None;
         // Tool processes the CLI left in its group belong to a dead session.
-        signal_group(child.pid, libc::SIGKILL);
+        self.backend.signal(child.pid, libc::SIGKILL);
         let (exit_code, signal) = match &status {
             Ok(s) => (s.code(), std::os::unix::process::ExitStatusExt::signal(s)),
             Err(_) => (None, None),
@@ -272,17 +265,23 @@ impl Actor {
     }
 
     pub(super) fn kill_child(&mut self, reason: &str) {
-        if let Some(child) = self.child.as_mut() {
+        let Self {
+            child,
+            backend,
+            events,
+            ..
+        } = self;
+        if let Some(child) = child.as_mut() {
             if child.kill_reason.is_none() {
                 child.kill_reason = Some(reason.to_string());
-                self.events.record(
+                events.record(
                     Level::Warn,
                     "child.killing",
                     format!("killing the child (pid {}): {reason}", child.pid),
                     json!({ "pid": child.pid, "reason": reason }),
                 );
             }
-            signal_group(child.pid, libc::SIGKILL);
+            backend.signal(child.pid, libc::SIGKILL);
         }
     }
 }

@@ -7,17 +7,20 @@ mod commands;
 mod lifecycle;
 mod output;
 mod stop;
+#[cfg(test)]
+mod tests;
 mod turns;
 
 use std::collections::VecDeque;
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
-use tokio::time::sleep_until;
+use tokio::time::{Instant, sleep_until};
 
+use super::backend::{Backend, Started};
 use super::process::{ChildEvent, Running, Tagged};
 use super::snapshot::Snapshot;
 use super::turn::{Turn, account, ask_result, preview};
@@ -25,7 +28,6 @@ use super::{AskError, AskRequest, Control, RestartOutcome};
 use crate::api::{AskResult, ChildStatus, Level, QueuedInfo};
 use crate::child::ChildError;
 use crate::child::protocol::{ChildLine, control_error, control_request, kind_of, user_message};
-use crate::child::spawn::{SpawnSpec, signal_group};
 use crate::child::stderr::truncate_chars;
 use crate::clock::{now_rfc3339, rfc3339};
 use crate::config::Config;
@@ -42,14 +44,15 @@ const TERM_GRACE: Duration = Duration::from_millis(300);
 const PROMPT_TERM_GRACE: Duration = Duration::from_millis(40);
 
 /// What the actor is started with.
-pub struct Setup {
-    pub config: Arc<Config>,
-    pub daemon_id: String,
-    pub nesting: Nesting,
-    pub events: EventLog,
+pub(crate) struct Setup {
+    pub(crate) config: Arc<Config>,
+    pub(crate) nesting: Nesting,
+    pub(crate) events: EventLog,
+    /// What starts and signals the children (real processes, or a test's fake).
+    pub(crate) backend: Box<dyn Backend>,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     setup: Setup,
     control: mpsc::Receiver<Control>,
     snapshot: watch::Sender<Snapshot>,
@@ -58,16 +61,16 @@ pub async fn run(
     let (child_tx, child_rx) = mpsc::channel(256);
     let Setup {
         config,
-        daemon_id,
         nesting,
         events,
+        backend,
     } = setup;
     let mut actor = Actor {
         state: Snapshot::initial(&config),
         config,
-        daemon_id,
         nesting,
         events,
+        backend,
         child_tx,
         child: None,
         generation: 0,
@@ -91,9 +94,9 @@ pub async fn run(
 
 struct Actor {
     config: Arc<Config>,
-    daemon_id: String,
     nesting: Nesting,
     events: EventLog,
+    backend: Box<dyn Backend>,
     /// Given to each child's pipe tasks; their events come back on the loop's receiver.
     child_tx: mpsc::Sender<Tagged>,
     child: Option<Running>,
@@ -144,7 +147,7 @@ impl Actor {
                         self.on_child_event(event);
                     }
                 }
-                _ = sleep_until(timer.unwrap_or_else(far_future).into()), if timer.is_some() => {
+                _ = sleep_until(timer.unwrap_or_else(far_future)), if timer.is_some() => {
                     self.on_timer();
                 }
             }

@@ -37,19 +37,19 @@ impl Actor {
                 false => Duration::from_millis(self.config.stop_grace_ms),
             };
             if !self.wait_exit(child_rx, grace).await {
-                signal_group(pid, libc::SIGTERM);
+                self.backend.signal(pid, libc::SIGTERM);
                 let term_grace = if prompt {
                     PROMPT_TERM_GRACE
                 } else {
                     TERM_GRACE
                 };
                 if !self.wait_exit(child_rx, term_grace).await {
-                    signal_group(pid, libc::SIGKILL);
+                    self.backend.signal(pid, libc::SIGKILL);
                     self.wait_exit(child_rx, term_grace).await;
                 }
             }
             // Anything the CLI started in its group (tool processes) goes with it.
-            signal_group(pid, libc::SIGKILL);
+            self.backend.signal(pid, libc::SIGKILL);
         }
         self.turn = None;
         self.set_status(ChildStatus::Stopped);
@@ -64,7 +64,7 @@ impl Actor {
     ) -> bool {
         let deadline = Instant::now() + limit;
         while self.child.is_some() {
-            let next = tokio::time::timeout_at(deadline.into(), child_rx.recv()).await;
+            let next = tokio::time::timeout_at(deadline, child_rx.recv()).await;
             match next {
                 Ok(Some((generation, event))) if self.is_current(generation) => {
                     self.on_child_event(event)
