@@ -213,6 +213,11 @@ impl FakeChild {
             .await;
     }
 
+    /// Prints a line over the size limit (the reader reports only its length).
+    pub(crate) async fn too_long(&self, len: usize) {
+        self.send(ChildEvent::TooLong { len }).await;
+    }
+
     /// Closes stdout but keeps running.
     pub(crate) async fn close_stdout(&self) {
         self.send(ChildEvent::StdoutClosed).await;

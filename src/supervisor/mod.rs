@@ -3,7 +3,8 @@
 //! [`Supervisor`] is a cloneable handle; one task (`actor`) owns the process, the FIFO of
 //! waiting asks and the turn in flight, and is driven by [`Control`] messages, events
 //! from the child's pipes, and timers. The actor publishes a [`Snapshot`] after every
-//! step so `status` never waits behind a running turn.
+//! step so `status` never waits behind a running turn. Children come from a `Backend`
+//! (`backend`): real processes, or in the unit tests a fake child played in-process.
 
 mod actor;
 mod backend;

@@ -48,7 +48,8 @@ pub struct Running {
     pub ready_at: Option<Instant>,
     /// Why we are killing it, when we are.
     pub kill_reason: Option<String>,
-    pub stdout_closed: bool,
+    /// Set when stdout closed: the process is killed if it is still running then.
+    pub linger_until: Option<Instant>,
     /// The session this child was started to continue (`--resume`), if any.
     pub resumed: Option<String>,
     /// Turns that ended with a result in this process.
@@ -96,7 +97,7 @@ impl Running {
             init_request: format!("init-{generation}"),
             ready_at: None,
             kill_reason: None,
-            stdout_closed: false,
+            linger_until: None,
             resumed: None,
             turns_done: 0,
         }

@@ -679,3 +679,70 @@ async fn many_actors_run_side_by_side_each_with_its_own_child() {
     assert_eq!(answer(a).await.map(|r| r.result), Ok(Some("1".into())));
     assert_eq!(answer(b).await.map(|r| r.result), Ok(Some("2".into())));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_request_kills_the_running_child_and_starts_the_next_at_once() {
+    let (harness, child) = Harness::ready(config()).await;
+    let outcome = harness.supervisor.restart().await.expect("restarted");
+    assert_eq!(outcome.killed_pid, Some(child.pid));
+    let requested = Instant::now();
+    let next = harness.fake.next_child().await;
+    assert_eq!((requested.elapsed(), next.generation), (Duration::ZERO, 2));
+    let info = harness.supervisor.snapshot().child;
+    assert_eq!((info.restart_count, info.consecutive_failures), (1, 0));
+    assert_eq!(info.status, ChildStatus::Starting);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_oversized_line_fails_the_turn_and_replaces_the_child() {
+    let (harness, mut child) = Harness::ready(config()).await;
+    let asked = harness.ask("big", LONG);
+    expect_line(&mut child, "user", None).await;
+    child
+        .print(json!({"type": "assistant", "message": {}}))
+        .await;
+    child.too_long(2 << 20).await;
+    let failed = answer(asked).await;
+    assert!(
+        matches!(failed, Err(AskError::OutputTooLarge { len, .. }) if len == 2 << 20),
+        "{failed:?}"
+    );
+    let next = harness.fake.next_child().await;
+    assert_eq!(next.generation, 2);
+    assert_eq!(
+        harness.fake.signals().first(),
+        Some(&(child.pid, libc::SIGKILL))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permission_request_from_the_child_is_refused_at_once() {
+    let (harness, mut child) = Harness::ready(config()).await;
+    let _asked = harness.ask("use a tool", LONG);
+    expect_line(&mut child, "user", None).await;
+    child
+        .print(json!({"type": "control_request", "request_id": "perm-1",
+            "request": {"subtype": "can_use_tool", "tool_name": "Bash"}}))
+        .await;
+    let refusal = expect_line(&mut child, "control_response", None).await;
+    assert_eq!(refusal["response"]["subtype"], "error");
+    assert_eq!(refusal["response"]["request_id"], "perm-1");
+    assert_eq!(harness.recorded("child.control.request"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_during_backoff_cancels_the_restart() {
+    let harness = Harness::start(config(), TOP);
+    harness.fake.next_child().await.exit(1).await;
+    harness.status_becomes(ChildStatus::Backoff).await;
+    let due = harness.supervisor.snapshot().child.next_restart_at;
+    assert!(due.is_some());
+    harness.supervisor.stop(false).await;
+    let info = harness.supervisor.snapshot().child;
+    assert_eq!(
+        (info.status, info.next_restart_at),
+        (ChildStatus::Stopped, None)
+    );
+    sleep(Duration::from_secs(60)).await;
+    assert_eq!(harness.fake.starts().len(), 1, "no restart after a stop");
+}
