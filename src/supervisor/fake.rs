@@ -41,6 +41,8 @@ struct Shared {
     live: Vec<(u32, u64, mpsc::Sender<Tagged>)>,
     /// Starts fail with "not found" while this is set.
     missing: bool,
+    /// Starts fail with an I/O error (a binary found but not startable) while this is set.
+    broken: bool,
     /// TERM is ignored while this is set (KILL never is).
     ignore_term: bool,
 }
@@ -61,6 +63,11 @@ impl Fake {
     /// Makes the next starts fail as a missing binary does (or not).
     pub(crate) fn set_missing(&self, missing: bool) {
         self.lock().missing = missing;
+    }
+
+    /// Makes the next starts fail as an unstartable binary does (or not).
+    pub(crate) fn set_broken(&self, broken: bool) {
+        self.lock().broken = broken;
     }
 
     /// Makes the fake children ignore TERM, as a CLI busy in a tool may.
@@ -112,6 +119,12 @@ impl Backend for FakeBackend {
         if shared.missing {
             return Err(ChildError::NotFound {
                 program: "claude".to_string(),
+            });
+        }
+        if shared.broken {
+            return Err(ChildError::Spawn {
+                program: PathBuf::from("claude"),
+                source: std::io::Error::from_raw_os_error(libc::ETXTBSY),
             });
         }
         let pid = 1000 + generation as u32;

@@ -19,7 +19,7 @@ const STDERR_SETTLE: std::time::Duration = std::time::Duration::from_millis(250)
 
 /// What the child's tasks report.
 #[derive(Debug)]
-pub enum ChildEvent {
+pub(crate) enum ChildEvent {
     Line(ChildLine),
     /// A stdout line over the size limit (skipped, not kept).
     TooLong {
@@ -33,32 +33,32 @@ pub enum ChildEvent {
 
 /// An event with the generation of the child that produced it; events of an older
 /// child arriving after a restart are ignored.
-pub type Tagged = (u64, ChildEvent);
+pub(crate) type Tagged = (u64, ChildEvent);
 
 /// The actor's view of one child process.
-pub struct Running {
-    pub generation: u64,
-    pub pid: u32,
-    pub started: Instant,
+pub(crate) struct Running {
+    pub(crate) generation: u64,
+    pub(crate) pid: u32,
+    pub(crate) started: Instant,
     /// Lines for the child's stdin; dropping it closes stdin.
-    pub stdin: Option<mpsc::UnboundedSender<String>>,
-    pub stderr_tail: StderrTail,
+    pub(crate) stdin: Option<mpsc::UnboundedSender<String>>,
+    pub(crate) stderr_tail: StderrTail,
     /// Request id of the warm-up `initialize`.
-    pub init_request: String,
-    pub ready_at: Option<Instant>,
+    pub(crate) init_request: String,
+    pub(crate) ready_at: Option<Instant>,
     /// Why we are killing it, when we are.
-    pub kill_reason: Option<String>,
+    pub(crate) kill_reason: Option<String>,
     /// Set when stdout closed: the process is killed if it is still running then.
-    pub linger_until: Option<Instant>,
+    pub(crate) linger_until: Option<Instant>,
     /// The session this child was started to continue (`--resume`), if any.
-    pub resumed: Option<String>,
+    pub(crate) resumed: Option<String>,
     /// Turns that ended with a result in this process.
-    pub turns_done: u64,
+    pub(crate) turns_done: u64,
 }
 
 impl Running {
     /// Spawns the child and its pipe tasks.
-    pub fn start(
+    pub(crate) fn start(
         spec: &SpawnSpec,
         generation: u64,
         max_line: usize,
@@ -104,7 +104,7 @@ impl Running {
     }
 
     /// Queues a line for the child's stdin; false when stdin is already closed.
-    pub fn send(&self, line: String) -> bool {
+    pub(crate) fn send(&self, line: String) -> bool {
         self.stdin.as_ref().is_some_and(|tx| tx.send(line).is_ok())
     }
 }

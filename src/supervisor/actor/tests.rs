@@ -746,3 +746,84 @@ async fn a_stop_during_backoff_cancels_the_restart() {
     sleep(Duration::from_secs(60)).await;
     assert_eq!(harness.fake.starts().len(), 1, "no restart after a stop");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_actor_whose_binary_is_missing_fails_its_first_ask() {
+    let harness = Harness::start(config(), Nesting { depth: 1, limit: 2 });
+    harness.fake.set_missing(true);
+    let refused = answer(harness.ask("hello", LONG)).await;
+    assert!(
+        matches!(refused, Err(AskError::Unavailable { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(harness.status(), ChildStatus::Failed);
+    assert_eq!(harness.recorded("child.spawn.failed"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_binary_that_cannot_start_backs_off_and_fails_waiting_asks_at_once() {
+    let harness = Harness::start(config(), TOP);
+    let child = harness.fake.next_child().await;
+    harness.fake.set_broken(true);
+    let waiting = harness.ask("waits for the next child", LONG);
+    child.exit(1).await;
+    harness.status_becomes(ChildStatus::Backoff).await;
+    assert!(matches!(
+        answer(waiting).await,
+        Err(AskError::Unavailable { .. })
+    ));
+    // The timer's start fails too: another backoff, one step longer, not a dead end.
+    sleep(Duration::from_millis(1_500)).await;
+    let info = harness.supervisor.snapshot().child;
+    assert_eq!(
+        (info.status, info.consecutive_failures),
+        (ChildStatus::Backoff, 2)
+    );
+    assert!(info.last_error.is_some_and(|e| e.contains("cannot start")));
+    harness.fake.set_broken(false);
+    sleep(Duration::from_secs(2)).await;
+    assert!(
+        harness.fake.has_fresh_child(),
+        "started once the binary works"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_binary_gone_missing_during_backoff_is_a_failure_the_next_ask_retries() {
+    let harness = Harness::start(config(), TOP);
+    harness.fake.next_child().await.exit(1).await;
+    harness.status_becomes(ChildStatus::Backoff).await;
+    harness.fake.set_missing(true);
+    harness.status_becomes(ChildStatus::Failed).await;
+    assert_eq!(harness.fake.starts().len(), 1);
+    harness.fake.set_missing(false);
+    let _asked = harness.ask("retry", LONG);
+    harness.fake.next_child().await;
+    assert_eq!(harness.status(), ChildStatus::Starting);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_that_exits_when_its_stdin_closes_stops_without_a_signal() {
+    let (harness, mut child) = Harness::ready(config()).await;
+    let player = tokio::spawn(async move {
+        while child.read().await.is_some() {}
+        child.exit(0).await;
+        child.pid
+    });
+    let stopped_at = Instant::now();
+    harness.supervisor.stop(false).await;
+    assert_eq!(stopped_at.elapsed(), Duration::ZERO);
+    let pid = player.await.unwrap_or_default();
+    // Only the clean-up of the group after the exit: no TERM was needed.
+    assert_eq!(
+        harness.fake.signals(),
+        [(pid, libc::SIGKILL), (pid, libc::SIGKILL)]
+    );
+    assert_eq!(harness.status(), ChildStatus::Stopped);
+    let exited = harness.events.query(&EventsParams::default()).events;
+    let exit = exited.iter().find(|e| e.kind == "child.exited");
+    assert!(
+        exit.is_some_and(|e| e.level == crate::api::Level::Info),
+        "an asked-for exit"
+    );
+}
