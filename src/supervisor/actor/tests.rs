@@ -59,7 +59,11 @@ type Answer = JoinHandle<Result<AskResult, AskError>>;
 
 impl Harness {
     fn start(config: Config, nesting: Nesting) -> Harness {
-        let fake = Fake::default();
+        Harness::with_fake(Fake::default(), config, nesting)
+    }
+
+    /// An actor on `fake`, which a test may set up (a missing binary) before the start.
+    fn with_fake(fake: Fake, config: Config, nesting: Nesting) -> Harness {
         let events = EventLog::new(1_000);
         let supervisor =
             Supervisor::with_backend(Arc::new(config), nesting, events.clone(), fake.backend());
@@ -563,14 +567,7 @@ async fn a_resumed_child_that_dies_before_ready_starts_a_new_session_at_once() {
 async fn a_missing_binary_fails_asks_at_once_and_the_next_ask_tries_again() {
     let fake = Fake::default();
     fake.set_missing(true);
-    let events = EventLog::new(1_000);
-    let supervisor =
-        Supervisor::with_backend(Arc::new(config()), TOP, events.clone(), fake.backend());
-    let harness = Harness {
-        supervisor,
-        fake,
-        events,
-    };
+    let harness = Harness::with_fake(fake, config(), TOP);
     harness.status_becomes(ChildStatus::Failed).await;
     let refused = answer(harness.ask("hello", LONG)).await;
     let Err(AskError::Unavailable { reason, .. }) = refused else {
