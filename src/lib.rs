@@ -8,7 +8,10 @@
 //!   each setting is declared once (`settings!`), and a test holds the README's table to it.
 //! - [`api`]: the wire types of the methods (camelCase, `JsonSchema`; `schemas/` is generated).
 //! - [`daemon`]: the core both surfaces call: validation, identity, state file, event record.
-//! - [`supervisor`]: one actor task per child owning the process, its queue and its turn.
+//! - [`supervisor`]: one actor task per child owning the process, its queue and its turn;
+//!   its state is one enum (idle, starting, ready, busy with its turn, backoff until,
+//!   failed with the reason, stopping) plus a crash window, and it gets its children
+//!   through a small `Backend` seam (real processes, or the unit tests' fake child).
 //! - [`child`]: spawning (process group, parent-death signal), stream-json lines, stderr.
 //! - [`nesting`]: how deep this server runs inside other claude-coded, and whether it may
 //!   start a child.
@@ -45,6 +48,11 @@
 //! every line the child prints in that turn goes to the ask's sink (and on to the client
 //! as `ask/event` notifications) until the `result` line, which becomes the answer.
 //! The CLI is sequential, so one turn runs at a time.
+//!
+//! The actor decides from its own state, never from the wire: the `status` fields
+//! (`status`, `ready`, `nextRestartAt`, `consecutiveFailures`, `sessionId`) are derived
+//! from it each time a snapshot is published. Each actor is an independent unit (its own
+//! task, queue and child), so one process can run several.
 //!
 //! Things go wrong in a few ways, each handled in the actor: a turn that outlives its
 //! timeout gets an `interrupt`, then a kill after a grace period; a child that exits fails

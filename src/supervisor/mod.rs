@@ -3,9 +3,13 @@
 //! [`Supervisor`] is a cloneable handle; one task (`actor`) owns the process, the FIFO of
 //! waiting asks and the turn in flight, and is driven by [`Control`] messages, events
 //! from the child's pipes, and timers. The actor publishes a [`Snapshot`] after every
-//! step so `status` never waits behind a running turn.
+//! step so `status` never waits behind a running turn. Children come from a `Backend`
+//! (`backend`): real processes, or in the unit tests a fake child played in-process.
 
 mod actor;
+mod backend;
+#[cfg(test)]
+mod fake;
 mod process;
 mod snapshot;
 mod turn;
@@ -139,13 +143,29 @@ impl Supervisor {
         nesting: Nesting,
         events: EventLog,
     ) -> Supervisor {
+        let backend = backend::Processes {
+            config: config.clone(),
+            daemon_id,
+            nesting,
+        };
+        Supervisor::with_backend(config, nesting, events, Box::new(backend))
+    }
+
+    /// Starts an actor whose children come from `backend`. Each call is an independent
+    /// unit (its own task, queue and child), so one process can run many.
+    pub(crate) fn with_backend(
+        config: Arc<Config>,
+        nesting: Nesting,
+        events: EventLog,
+        backend: Box<dyn backend::Backend>,
+    ) -> Supervisor {
         let (control, control_rx) = mpsc::channel(1024);
         let (snapshot_tx, snapshot) = watch::channel(Snapshot::initial(&config));
         let actor = actor::Setup {
             config,
-            daemon_id,
             nesting,
             events,
+            backend,
         };
         tokio::spawn(actor::run(actor, control_rx, snapshot_tx));
         Supervisor {

@@ -2,11 +2,11 @@
 //! all reporting to the actor through one channel tagged with the child's generation.
 
 use std::process::ExitStatus;
-use std::time::Instant;
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::ChildStdin;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::child::ChildError;
 use crate::child::protocol::{ChildLine, parse_line};
@@ -19,7 +19,7 @@ const STDERR_SETTLE: std::time::Duration = std::time::Duration::from_millis(250)
 
 /// What the child's tasks report.
 #[derive(Debug)]
-pub enum ChildEvent {
+pub(crate) enum ChildEvent {
     Line(ChildLine),
     /// A stdout line over the size limit (skipped, not kept).
     TooLong {
@@ -33,31 +33,32 @@ pub enum ChildEvent {
 
 /// An event with the generation of the child that produced it; events of an older
 /// child arriving after a restart are ignored.
-pub type Tagged = (u64, ChildEvent);
+pub(crate) type Tagged = (u64, ChildEvent);
 
 /// The actor's view of one child process.
-pub struct Running {
-    pub generation: u64,
-    pub pid: u32,
-    pub started: Instant,
+pub(crate) struct Running {
+    pub(crate) generation: u64,
+    pub(crate) pid: u32,
+    pub(crate) started: Instant,
     /// Lines for the child's stdin; dropping it closes stdin.
-    pub stdin: Option<mpsc::UnboundedSender<String>>,
-    pub stderr_tail: StderrTail,
+    pub(crate) stdin: Option<mpsc::UnboundedSender<String>>,
+    pub(crate) stderr_tail: StderrTail,
     /// Request id of the warm-up `initialize`.
-    pub init_request: String,
-    pub ready_at: Option<Instant>,
+    pub(crate) init_request: String,
+    pub(crate) ready_at: Option<Instant>,
     /// Why we are killing it, when we are.
-    pub kill_reason: Option<String>,
-    pub stdout_closed: bool,
+    pub(crate) kill_reason: Option<String>,
+    /// Set when stdout closed: the process is killed if it is still running then.
+    pub(crate) linger_until: Option<Instant>,
     /// The session this child was started to continue (`--resume`), if any.
-    pub resumed: Option<String>,
+    pub(crate) resumed: Option<String>,
     /// Turns that ended with a result in this process.
-    pub turns_done: u64,
+    pub(crate) turns_done: u64,
 }
 
 impl Running {
     /// Spawns the child and its pipe tasks.
-    pub fn start(
+    pub(crate) fn start(
         spec: &SpawnSpec,
         generation: u64,
         max_line: usize,
@@ -76,23 +77,34 @@ impl Running {
         tokio::spawn(wait_exit(child, drained, generation, events));
         let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
         tokio::spawn(write_stdin(stdin, stdin_rx, pid));
-        Ok(Running {
+        Ok(Running::new(generation, pid, stdin_tx, stderr_tail))
+    }
+
+    /// The actor's view of a child whose stdin lines go to `stdin`; what plays the child
+    /// (pipe tasks, or a test's fake) reports its events tagged with `generation`.
+    pub(crate) fn new(
+        generation: u64,
+        pid: u32,
+        stdin: mpsc::UnboundedSender<String>,
+        stderr_tail: StderrTail,
+    ) -> Running {
+        Running {
             generation,
             pid,
             started: Instant::now(),
-            stdin: Some(stdin_tx),
+            stdin: Some(stdin),
             stderr_tail,
             init_request: format!("init-{generation}"),
             ready_at: None,
             kill_reason: None,
-            stdout_closed: false,
+            linger_until: None,
             resumed: None,
             turns_done: 0,
-        })
+        }
     }
 
     /// Queues a line for the child's stdin; false when stdin is already closed.
-    pub fn send(&self, line: String) -> bool {
+    pub(crate) fn send(&self, line: String) -> bool {
         self.stdin.as_ref().is_some_and(|tx| tx.send(line).is_ok())
     }
 }

@@ -1,6 +1,6 @@
 //! The state the actor publishes after every step.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use crate::api::{ChildInfo, ChildStatus, QueueInfo, Totals, TurnInfo};
 use crate::clock::now_rfc3339;

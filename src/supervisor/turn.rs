@@ -1,9 +1,10 @@
 //! One turn: the ask being served, and how the child's `result` line becomes an answer.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::{AskError, AskRequest, TurnMessage, TurnSink};
 use crate::api::{AskResult, Totals, TurnInfo};

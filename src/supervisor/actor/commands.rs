@@ -17,8 +17,8 @@ impl Actor {
     }
 
     pub(super) fn on_ask(&mut self, request: AskRequest) {
-        self.state.totals.asks += 1;
-        if self.stopping {
+        self.record.totals.asks += 1;
+        if self.state.is_stopping() {
             return self.refuse(request, AskError::Stopping);
         }
         if self.queue.len() >= self.config.queue_size {
@@ -36,21 +36,23 @@ impl Actor {
             };
             return self.refuse(request, error);
         }
-        match self.state.child.status {
+        match self.state {
             // A nested server starts its child on the first ask.
-            ChildStatus::Idle => self.spawn_child(),
-            ChildStatus::Failed => {
+            State::Idle => self.spawn_child(),
+            State::Failed { .. } => {
                 // Maybe the user fixed the cause (installed the CLI): try once more now.
                 self.spawn_child();
             }
-            ChildStatus::Backoff if self.last_start_failed() => {
+            State::Backoff {
+                start_failed: true, ..
+            } => {
                 // The last start failed: say so now instead of holding the ask for the
                 // restart, which goes on in the background.
                 return self.refuse(request, self.start_failure());
             }
             _ => {}
         }
-        if self.state.child.status == ChildStatus::Failed {
+        if matches!(self.state, State::Failed { .. }) {
             return self.refuse(request, self.start_failure());
         }
         self.events.record(
@@ -70,7 +72,7 @@ impl Actor {
             }
             return;
         }
-        let running = self.turn.as_ref().is_some_and(|t| t.id == turn_id);
+        let running = self.state.turn().is_some_and(|t| t.id == turn_id);
         if running {
             self.record_cancel(turn_id, "interrupting the running turn");
             self.abandon_turn(AskError::Cancelled);
@@ -78,12 +80,11 @@ impl Actor {
     }
 
     pub(super) fn on_restart(&mut self) -> RestartOutcome {
-        self.failed_starts.clear();
-        self.state.child.consecutive_failures = 0;
-        if self.stopping {
+        self.crashes.clear();
+        if self.state.is_stopping() {
             return RestartOutcome { killed_pid: None };
         }
-        let killed_pid = self.child.as_ref().map(|c| c.pid);
+        let killed_pid = self.state.child().map(|c| c.pid);
         self.events.record(
             Level::Info,
             "child.restart.requested",
@@ -94,7 +95,7 @@ impl Actor {
             // The exit path restarts it at once (a deliberate kill is not a failure).
             Some(_) => self.kill_child("restart requested"),
             None => {
-                self.state.child.restart_count += 1;
+                self.record.child.restart_count += 1;
                 self.spawn_child();
             }
         }
@@ -111,7 +112,7 @@ impl Actor {
     }
 
     pub(super) fn refuse(&mut self, request: AskRequest, error: AskError) {
-        self.state.totals.asks_errored += 1;
+        self.record.totals.asks_errored += 1;
         self.events.record(
             Level::Warn,
             "turn.rejected",

@@ -3,58 +3,50 @@
 use super::*;
 
 impl Actor {
+    /// Starts a child (from Idle, Backoff or Failed: there is none); the state stays as
+    /// it was when the start fails, so the failure is judged against it.
     pub(super) fn spawn_child(&mut self) {
-        self.restart_at = None;
         let resume = self.resume.clone();
-        let spec = SpawnSpec::from_config(
-            &self.config,
-            &self.daemon_id,
-            &self.nesting,
-            resume.as_deref(),
-        );
-        let spec = match spec {
-            Ok(spec) => spec,
+        // A generation is used only once a child runs, so event details number children.
+        let generation = self.generation + 1;
+        let started = self
+            .backend
+            .start(generation, resume.as_deref(), self.child_tx.clone());
+        let Started {
+            mut running,
+            program,
+            args,
+        } = match started {
+            Ok(started) => started,
             Err(err) => return self.spawn_failed(err),
         };
-        self.generation += 1;
-        let running = Running::start(
-            &spec,
-            self.generation,
-            self.config.max_child_line_bytes,
-            self.child_tx.clone(),
-        );
-        let mut running = match running {
-            Ok(running) => running,
-            Err(err) => return self.spawn_failed(err),
-        };
+        self.generation = generation;
         running.resumed = resume.clone();
         // Warm-up: the answer to `initialize` is the readiness signal.
         running.send(control_request(&running.init_request, "initialize"));
         self.events.record(
             Level::Info,
             "child.started",
-            format!("started {} (pid {})", spec.program.display(), running.pid),
-            json!({ "pid": running.pid, "program": spec.program, "args": spec.args,
+            format!("started {} (pid {})", program.display(), running.pid),
+            json!({ "pid": running.pid, "program": program, "args": args,
                     "generation": self.generation }),
         );
-        let child = &mut self.state.child;
+        let child = &mut self.record.child;
         child.pid = Some(running.pid);
         child.started_at = Some(now_rfc3339());
         child.ready_at = None;
         child.cli_pid = None;
         // A resumed child continues that session; a fresh one reports its id at the first turn.
-        child.session_id = resume.clone();
+        self.session = resume.clone();
         child.resumed_from = resume;
         child.cli_version = None;
         self.last_total_cost = None;
-        self.child = Some(running);
-        self.set_status(ChildStatus::Starting);
+        self.state = State::Starting { child: running };
     }
 
     pub(super) fn spawn_failed(&mut self, err: ChildError) {
-        self.start_failed = true;
         let message = err.to_string();
-        self.state.child.last_error = Some(message.clone());
+        self.record.child.last_error = Some(message.clone());
         self.events.record(
             Level::Error,
             "child.spawn.failed",
@@ -65,14 +57,14 @@ impl Actor {
             // Retrying a missing binary on a timer only repeats the error; the next ask retries.
             self.enter_failed(message);
         } else {
-            self.restart_after_failure(&message);
+            self.restart_after_failure(&message, true);
             self.fail_all_waiting(self.start_failure());
         }
     }
 
     pub(super) fn on_child_event(&mut self, event: ChildEvent) {
         if let (Some(turn), ChildEvent::Line(_) | ChildEvent::TooLong { .. }) =
-            (self.turn.as_mut(), &event)
+            (self.state.turn_mut(), &event)
         {
             turn.last_output = Instant::now();
         }
@@ -80,9 +72,8 @@ impl Actor {
             ChildEvent::Line(line) => self.on_line(line),
             ChildEvent::TooLong { len } => self.on_too_long(len),
             ChildEvent::StdoutClosed => {
-                if let Some(child) = self.child.as_mut() {
-                    child.stdout_closed = true;
-                    self.linger_until = Some(Instant::now() + STDOUT_CLOSED_GRACE);
+                if let Some(child) = self.state.child_mut() {
+                    child.linger_until = Some(Instant::now() + STDOUT_CLOSED_GRACE);
                 }
             }
             ChildEvent::Exited(status) => self.on_exit(status),
@@ -90,12 +81,24 @@ impl Actor {
     }
 
     pub(super) fn on_exit(&mut self, status: std::io::Result<ExitStatus>) {
-        let Some(child) = self.child.take() else {
+        if self.state.child().is_none() {
+            return;
+        }
+        let stopping = self.state.is_stopping();
+        // Until the restart is decided there is no child; a stop goes on without one.
+        let after = match stopping {
+            true => State::Stopping {
+                child: None,
+                turn: None,
+                shown: self.state.status(),
+            },
+            false => State::Idle,
+        };
+        let (Some(child), turn) = self.state.take(after) else {
             return;
         };
-        self.linger_until = None;
         // Tool processes the CLI left in its group belong to a dead session.
-        signal_group(child.pid, libc::SIGKILL);
+        self.backend.signal(child.pid, libc::SIGKILL);
         let (exit_code, signal) = match &status {
             Ok(s) => (s.code(), std::os::unix::process::ExitStatusExt::signal(s)),
             Err(_) => (None, None),
@@ -107,22 +110,18 @@ impl Actor {
             (None, None, None) => "exited".to_string(),
         };
         let stderr_tail = child.stderr_tail.snapshot();
-        let info = &mut self.state.child;
+        let info = &mut self.record.child;
         info.exited_at = Some(now_rfc3339());
         info.exit_code = exit_code;
         info.signal = signal;
         info.stderr_tail = stderr_tail.clone();
         // An exit we asked for is not an error; `lastError` keeps the last real one.
-        if !self.stopping {
+        if !stopping {
             info.last_error = Some(format!("the child {how}"));
         }
         let uptime = child.started.elapsed();
         self.events.record(
-            if self.stopping {
-                Level::Info
-            } else {
-                Level::Warn
-            },
+            if stopping { Level::Info } else { Level::Warn },
             "child.exited",
             format!(
                 "the child (pid {}) {how} after {} ms",
@@ -138,53 +137,52 @@ impl Actor {
             signal,
             stderr_tail,
         };
-        self.finish_turn_with_error(error);
-        if self.stopping {
-            return;
+        self.finish_turn_with_error(turn, error);
+        if !stopping {
+            self.after_exit(&child, &how);
         }
+    }
+
+    /// What follows an unexpected exit: which session the next child continues, and when
+    /// it starts.
+    fn after_exit(&mut self, child: &Running, how: &str) {
         if child.resumed.is_some() && child.ready_at.is_none() {
             // `--resume` of a session the CLI cannot find exits before it is ready.
-            return self.drop_resume(&how);
+            return self.drop_resume(how);
         }
         // The CLI saves its session during the first turn: a child that never finished
         // one (and was not itself resuming) has nothing on disk to resume.
         if !self.config.resume_on_restart {
             self.resume = None;
         } else if child.turns_done > 0 || child.resumed.is_some() {
-            self.resume = self.state.child.session_id.clone();
+            self.resume = self.session.clone();
         }
         let healthy = child.ready_at.is_some()
-            && uptime >= Duration::from_millis(self.config.healthy_after_ms);
+            && child.started.elapsed() >= Duration::from_millis(self.config.healthy_after_ms);
         if healthy || child.kill_reason.is_some() {
-            self.state.child.consecutive_failures = 0;
+            self.crashes.in_a_row = 0;
         }
-        self.start_failed = child.ready_at.is_none() && child.kill_reason.is_none();
+        let start_failed = child.ready_at.is_none() && child.kill_reason.is_none();
         match child.kill_reason {
-            Some(_) => self.schedule_restart(false),
-            None if healthy => self.schedule_restart(true),
-            None => self.restart_after_failure(&format!("the child {how}")),
+            Some(_) => self.schedule_restart(false, false),
+            None if healthy => self.schedule_restart(true, false),
+            None => self.restart_after_failure(&format!("the child {how}"), start_failed),
         }
-        if self.start_failed {
+        if start_failed {
             // Nobody should wait out the backoff for a child that cannot start.
             self.fail_all_waiting(self.start_failure());
         }
     }
 
-    /// Whether the last child failed to start (it exited before it was ready, or could not
-    /// be spawned): asks then fail at once instead of waiting for the next try.
-    pub(super) fn last_start_failed(&self) -> bool {
-        self.start_failed
-    }
-
     /// The error for an ask that finds the child unable to start: why, with its stderr.
     pub(super) fn start_failure(&self) -> AskError {
-        let child = &self.state.child;
-        let mut reason = child
-            .last_error
-            .clone()
-            .unwrap_or_else(|| "the child could not be started".to_string());
-        if let Some(at) = &child.next_restart_at {
-            reason.push_str(&format!("; the next start is due at {at}"));
+        let child = &self.record.child;
+        let mut reason = match (&self.state, &child.last_error) {
+            (State::Failed { reason }, _) | (_, Some(reason)) => reason.clone(),
+            _ => "the child could not be started".to_string(),
+        };
+        if let State::Backoff { due, .. } = &self.state {
+            reason.push_str(&format!("; the next start is due at {due}"));
         }
         AskError::Unavailable {
             reason,
@@ -200,89 +198,80 @@ impl Actor {
             format!("the child resuming session {session:?} {how} before it was ready; starting a new session"),
             json!({ "sessionId": session }),
         );
-        self.state.child.session_id = None;
-        self.schedule_restart(false);
+        self.session = None;
+        self.schedule_restart(false, false);
     }
 
     /// Counts an unhealthy exit or failed spawn; too many in the window is a crash loop.
-    pub(super) fn restart_after_failure(&mut self, what: &str) {
-        let now = Instant::now();
-        let window = Duration::from_millis(self.config.crash_loop_window_ms);
-        self.failed_starts.push_back(now);
-        while self
-            .failed_starts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > window)
-        {
-            self.failed_starts.pop_front();
-        }
-        let count = self.failed_starts.len();
+    pub(super) fn restart_after_failure(&mut self, what: &str, start_failed: bool) {
+        let count = self.crashes.record(Instant::now());
         if count < self.config.crash_loop_max as usize {
-            return self.schedule_restart(true);
+            return self.schedule_restart(true, start_failed);
         }
+        let window_ms = self.config.crash_loop_window_ms;
         let reason = format!(
             "crash loop: {count} failed starts within {} s (last: {what}); the next ask or a restart request tries again",
-            window.as_secs()
+            window_ms / 1000
         );
         self.events.record(
             Level::Error,
             "child.crashloop",
             reason.clone(),
-            json!({ "failedStarts": count, "windowMs": self.config.crash_loop_window_ms,
-                    "stderrTail": self.state.child.stderr_tail }),
+            json!({ "failedStarts": count, "windowMs": window_ms,
+                    "stderrTail": self.record.child.stderr_tail }),
         );
         self.enter_failed(reason);
     }
 
     /// No more automatic restarts: waiting asks fail now, later ones try once more.
     pub(super) fn enter_failed(&mut self, reason: String) {
-        self.restart_at = None;
-        self.state.child.last_error = Some(reason);
+        self.record.child.last_error = Some(reason.clone());
         self.fail_all_waiting(self.start_failure());
-        self.set_status(ChildStatus::Failed);
+        self.state = State::Failed { reason };
     }
 
-    /// Backoff: 1 s doubling to the cap per failed start in a row; a deliberate kill
-    /// (timeout, oversized output) restarts at once.
-    pub(super) fn schedule_restart(&mut self, failure: bool) {
-        let delay = if failure {
-            let failures = &mut self.state.child.consecutive_failures;
-            *failures = failures.saturating_add(1);
-            let exp = (*failures - 1).min(20);
-            let ms = self
-                .config
-                .backoff_initial_ms
-                .saturating_mul(1 << exp)
-                .min(self.config.backoff_max_ms);
-            Duration::from_millis(ms)
-        } else {
-            Duration::ZERO
+    /// Backoff: 1 s doubling to the cap per failed start in a row (`failure`); a
+    /// deliberate kill (timeout, oversized output) restarts at once. `start_failed`: the
+    /// child never got ready, so asks fail at once until the next one is.
+    pub(super) fn schedule_restart(&mut self, failure: bool, start_failed: bool) {
+        let delay = match failure {
+            true => self
+                .crashes
+                .next_backoff(self.config.backoff_initial_ms, self.config.backoff_max_ms),
+            false => Duration::ZERO,
         };
-        let at = SystemTime::now() + delay;
-        self.restart_at = Some(Instant::now() + delay);
-        self.state.child.next_restart_at = Some(rfc3339(at));
         self.events.record(
             Level::Info,
             "child.restart.scheduled",
             format!("restarting the child in {} ms", delay.as_millis()),
             json!({ "delayMs": delay.as_millis() as u64,
-                    "consecutiveFailures": self.state.child.consecutive_failures }),
+                    "consecutiveFailures": self.crashes.in_a_row }),
         );
-        self.set_status(ChildStatus::Backoff);
+        self.state = State::Backoff {
+            until: Instant::now() + delay,
+            due: rfc3339(SystemTime::now() + delay),
+            start_failed,
+        };
     }
 
     pub(super) fn kill_child(&mut self, reason: &str) {
-        if let Some(child) = self.child.as_mut() {
+        let Self {
+            state,
+            backend,
+            events,
+            ..
+        } = self;
+        if let Some(child) = state.child_mut() {
             if child.kill_reason.is_none() {
                 child.kill_reason = Some(reason.to_string());
-                self.events.record(
+                events.record(
                     Level::Warn,
                     "child.killing",
                     format!("killing the child (pid {}): {reason}", child.pid),
                     json!({ "pid": child.pid, "reason": reason }),
                 );
             }
-            signal_group(child.pid, libc::SIGKILL);
+            backend.signal(child.pid, libc::SIGKILL);
         }
     }
 }

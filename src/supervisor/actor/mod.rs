@@ -1,23 +1,28 @@
 //! The task that owns the child: spawn and warm-up, turns, timeouts, restarts, stop.
 //!
-//! The state and the loop live here; the steps are split by subject: [`commands`],
-//! [`lifecycle`], [`output`], [`turns`] and [`stop`], each an `impl Actor` block.
+//! The loop lives here and the state in [`state`]; the steps are split by subject:
+//! [`commands`], [`lifecycle`], [`output`], [`turns`] and [`stop`], each an `impl Actor`
+//! block. Its tests run it in-process with a fake child on a paused clock.
 
 mod commands;
 mod lifecycle;
 mod output;
+mod state;
 mod stop;
+#[cfg(test)]
+mod tests;
 mod turns;
 
 use std::collections::VecDeque;
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
-use tokio::time::sleep_until;
+use tokio::time::{Instant, sleep_until};
 
+use super::backend::{Backend, Started};
 use super::process::{ChildEvent, Running, Tagged};
 use super::snapshot::Snapshot;
 use super::turn::{Turn, account, ask_result, preview};
@@ -25,12 +30,12 @@ use super::{AskError, AskRequest, Control, RestartOutcome};
 use crate::api::{AskResult, ChildStatus, Level, QueuedInfo};
 use crate::child::ChildError;
 use crate::child::protocol::{ChildLine, control_error, control_request, kind_of, user_message};
-use crate::child::spawn::{SpawnSpec, signal_group};
 use crate::child::stderr::truncate_chars;
 use crate::clock::{now_rfc3339, rfc3339};
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
+use state::{Crashes, State};
 
 /// After stdout closes, how long the process may linger before it is killed.
 const STDOUT_CLOSED_GRACE: Duration = Duration::from_secs(1);
@@ -42,14 +47,15 @@ const TERM_GRACE: Duration = Duration::from_millis(300);
 const PROMPT_TERM_GRACE: Duration = Duration::from_millis(40);
 
 /// What the actor is started with.
-pub struct Setup {
-    pub config: Arc<Config>,
-    pub daemon_id: String,
-    pub nesting: Nesting,
-    pub events: EventLog,
+pub(crate) struct Setup {
+    pub(crate) config: Arc<Config>,
+    pub(crate) nesting: Nesting,
+    pub(crate) events: EventLog,
+    /// What starts and signals the children (real processes, or a test's fake).
+    pub(crate) backend: Box<dyn Backend>,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     setup: Setup,
     control: mpsc::Receiver<Control>,
     snapshot: watch::Sender<Snapshot>,
@@ -58,27 +64,24 @@ pub async fn run(
     let (child_tx, child_rx) = mpsc::channel(256);
     let Setup {
         config,
-        daemon_id,
         nesting,
         events,
+        backend,
     } = setup;
     let mut actor = Actor {
-        state: Snapshot::initial(&config),
+        record: Snapshot::initial(&config),
+        shown: ChildStatus::Idle,
+        crashes: Crashes::new(Duration::from_millis(config.crash_loop_window_ms)),
         config,
-        daemon_id,
         nesting,
         events,
+        backend,
         child_tx,
-        child: None,
+        state: State::Idle,
         generation: 0,
         queue: VecDeque::new(),
-        turn: None,
-        restart_at: None,
-        linger_until: None,
         last_total_cost: None,
-        stopping: false,
-        start_failed: false,
-        failed_starts: VecDeque::new(),
+        session: None,
         resume: None,
     };
     // Warm up at once only at the top: a nested server may never be asked.
@@ -91,30 +94,28 @@ pub async fn run(
 
 struct Actor {
     config: Arc<Config>,
-    daemon_id: String,
     nesting: Nesting,
     events: EventLog,
+    backend: Box<dyn Backend>,
     /// Given to each child's pipe tasks; their events come back on the loop's receiver.
     child_tx: mpsc::Sender<Tagged>,
-    child: Option<Running>,
+    /// The child, its turn, and where the lifecycle stands: what every decision reads.
+    state: State,
+    /// Failed starts in a row and within the crash window.
+    crashes: Crashes,
     generation: u64,
     queue: VecDeque<AskRequest>,
-    turn: Option<Turn>,
-    /// When the next start is due (backoff).
-    restart_at: Option<Instant>,
-    /// When a child whose stdout closed is killed if it has not exited.
-    linger_until: Option<Instant>,
     /// The child's running cost before the current turn, to report per-turn cost.
     last_total_cost: Option<f64>,
-    stopping: bool,
-    /// The last child could not start (see `last_start_failed`).
-    start_failed: bool,
-    /// When recent unhealthy exits happened, to detect a crash loop.
-    failed_starts: VecDeque<Instant>,
+    /// The current child's session, as far as it is known (`sessionId` in `status`).
+    session: Option<String>,
     /// Session to continue in the next child (`--resume`), after an unexpected exit.
     resume: Option<String>,
-    /// What `status` shows; kept up to date as things happen.
-    state: Snapshot,
+    /// The history `status` shows (pids, times, exit, last error, totals), written as
+    /// things happen; the status fields are filled in from `state` when published.
+    record: Snapshot,
+    /// The status last published, to know when `statusSince` moves.
+    shown: ChildStatus,
 }
 
 impl Actor {
@@ -144,7 +145,7 @@ impl Actor {
                         self.on_child_event(event);
                     }
                 }
-                _ = sleep_until(timer.unwrap_or_else(far_future).into()), if timer.is_some() => {
+                _ = sleep_until(timer.unwrap_or_else(far_future)), if timer.is_some() => {
                     self.on_timer();
                 }
             }
@@ -154,30 +155,35 @@ impl Actor {
     }
 
     fn is_current(&self, generation: u64) -> bool {
-        self.child
-            .as_ref()
+        self.state
+            .child()
             .is_some_and(|c| c.generation == generation)
     }
 
-    fn set_status(&mut self, status: ChildStatus) {
-        let child = &mut self.state.child;
-        if child.status != status {
-            child.status = status;
+    /// Publishes the record, with the status fields derived from the state.
+    fn publish(&mut self, snapshot: &watch::Sender<Snapshot>) {
+        let status = self.state.status();
+        let child = &mut self.record.child;
+        if status != self.shown {
+            self.shown = status;
             child.status_since = now_rfc3339();
         }
+        child.status = status;
         child.ready = matches!(status, ChildStatus::Ready | ChildStatus::Busy);
-        if status != ChildStatus::Backoff {
-            child.next_restart_at = None;
+        match &self.state {
+            State::Backoff { due, .. } => child.next_restart_at = Some(due.clone()),
+            // A stop shows the state it found (a due restart included) until it is done.
+            State::Stopping { .. } => {}
+            _ => child.next_restart_at = None,
         }
-    }
-
-    fn publish(&mut self, snapshot: &watch::Sender<Snapshot>) {
-        if let Some(child) = self.child.as_ref() {
-            self.state.child.stderr_tail = child.stderr_tail.snapshot();
+        child.consecutive_failures = self.crashes.in_a_row;
+        child.session_id = self.session.clone();
+        if let Some(running) = self.state.child() {
+            child.stderr_tail = running.stderr_tail.snapshot();
         }
-        self.state.turn = self.turn.as_ref().map(|t| (t.info(), t.started));
-        self.state.queue.length = self.queue.len();
-        self.state.queue.waiting = self
+        self.record.turn = self.state.turn().map(|t| (t.info(), t.started));
+        self.record.queue.length = self.queue.len();
+        self.record.queue.waiting = self
             .queue
             .iter()
             .map(|r| QueuedInfo {
@@ -186,7 +192,7 @@ impl Actor {
                 prompt_preview: preview(&r.prompt),
             })
             .collect();
-        snapshot.send_replace(self.state.clone());
+        snapshot.send_replace(self.record.clone());
     }
 }
 

@@ -28,12 +28,12 @@ impl Actor {
             && subtype.as_deref() == Some("init")
             && let Some(session) = message.get("session_id").and_then(Value::as_str)
         {
-            self.state.child.session_id = Some(session.to_string());
+            self.session = Some(session.to_string());
         }
-        match self.turn.as_mut() {
+        match self.state.turn_mut() {
             Some(turn) => {
                 if !turn.stream(&message) {
-                    self.state.totals.notifications_dropped += 1;
+                    self.record.totals.notifications_dropped += 1;
                 }
                 self.turn_printed();
             }
@@ -49,7 +49,7 @@ impl Actor {
     }
 
     pub(super) fn on_result(&mut self, value: Value) {
-        let Some(mut turn) = self.turn.take() else {
+        let Some(mut turn) = self.state.end_turn() else {
             self.events.record(
                 Level::Warn,
                 "child.output.unexpected",
@@ -59,7 +59,7 @@ impl Actor {
             return;
         };
         if !turn.stream(&value) {
-            self.state.totals.notifications_dropped += 1;
+            self.record.totals.notifications_dropped += 1;
         }
         let previous = self.last_total_cost;
         self.last_total_cost = value
@@ -67,15 +67,14 @@ impl Actor {
             .and_then(Value::as_f64)
             .or(previous);
         let result = ask_result(value, previous, turn.messages);
-        if let Some(child) = self.child.as_mut() {
+        if let Some(child) = self.state.child_mut() {
             child.turns_done += 1;
         }
-        account(&mut self.state.totals, &result);
+        account(&mut self.record.totals, &result);
         self.record_turn_end(&turn, &result);
         if let Some(reply) = turn.reply.take() {
             let _ = reply.send(Ok(result));
         }
-        self.set_status(ChildStatus::Ready);
     }
 
     pub(super) fn record_turn_end(&self, turn: &Turn, result: &AskResult) {
@@ -105,7 +104,7 @@ impl Actor {
     }
 
     pub(super) fn on_control_response(&mut self, request_id: &str, outcome: Result<Value, String>) {
-        let Some(child) = self.child.as_mut() else {
+        let Some(child) = self.state.child_mut() else {
             return;
         };
         if request_id != child.init_request {
@@ -120,7 +119,7 @@ impl Actor {
         child.ready_at = Some(Instant::now());
         let startup_ms = child.started.elapsed().as_millis() as u64;
         let pid = child.pid;
-        let info = &mut self.state.child;
+        let info = &mut self.record.child;
         info.ready_at = Some(now_rfc3339());
         match &outcome {
             Ok(response) => {
@@ -143,19 +142,19 @@ impl Actor {
             json!({ "pid": pid, "startupMs": startup_ms, "cliVersion": info.cli_version,
                     "initializeError": outcome.err() }),
         );
-        let status = if self.turn.is_some() {
-            ChildStatus::Busy
-        } else {
-            ChildStatus::Ready
-        };
-        self.set_status(status);
+        // Only a starting child becomes ready; a repeated answer changes nothing.
+        if let State::Starting { .. } = self.state
+            && let (Some(child), _) = self.state.take(State::Idle)
+        {
+            self.state = State::Ready { child };
+        }
     }
 
     /// Requests from the child (`can_use_tool`, ...). There is no relay yet, so each is
     /// refused at once: a request left unanswered would hang the child forever.
     pub(super) fn on_control_request(&mut self, request_id: &str, subtype: &str, message: Value) {
         let error = format!("claude-coded does not answer {subtype} requests; refused");
-        if let Some(child) = self.child.as_ref() {
+        if let Some(child) = self.state.child() {
             child.send(control_error(request_id, &error));
         }
         self.events.record(
@@ -164,9 +163,9 @@ impl Actor {
             format!("refused the child's {subtype} request"),
             json!({ "requestId": request_id, "subtype": subtype }),
         );
-        if let Some(turn) = self.turn.as_mut() {
+        if let Some(turn) = self.state.turn_mut() {
             if !turn.stream(&message) {
-                self.state.totals.notifications_dropped += 1;
+                self.record.totals.notifications_dropped += 1;
             }
             self.turn_printed();
         }
@@ -175,7 +174,7 @@ impl Actor {
     /// A line that is not a typed JSON message: skipped, but recorded.
     pub(super) fn on_garbage(&mut self, text: String) {
         let len = text.len();
-        if let Some(turn) = self.turn.as_mut() {
+        if let Some(turn) = self.state.turn_mut() {
             turn.skipped_lines += 1;
         }
         self.events.record(
@@ -194,7 +193,7 @@ impl Actor {
             format!("the child printed a line of {len} bytes (limit {limit})"),
             json!({ "length": len, "limit": limit }),
         );
-        if self.turn.is_some() {
+        if self.state.turn().is_some() {
             self.abandon_turn(AskError::OutputTooLarge { len, limit });
             self.kill_child("it printed a line over the size limit");
         }

@@ -10,21 +10,25 @@ impl Actor {
         snapshot: &watch::Sender<Snapshot>,
         prompt: bool,
     ) {
-        self.stopping = true;
-        self.restart_at = None;
+        // `status` goes on showing what the stop found until the child is gone; no
+        // restart is due any more.
+        let shown = self.state.status();
+        let (child, turn) = self.state.take(State::Idle);
+        self.state = State::Stopping { child, turn, shown };
         self.fail_all_waiting(AskError::Stopping);
-        if let Some(reply) = self.turn.as_mut().and_then(|t| t.reply.take()) {
-            self.state.totals.asks_errored += 1;
+        if let Some(reply) = self.state.turn_mut().and_then(|t| t.reply.take()) {
+            self.record.totals.asks_errored += 1;
             let _ = reply.send(Err(AskError::Stopping));
         }
         self.publish(snapshot);
-        if let Some(child) = self.child.as_mut() {
+        let interrupt = self
+            .state
+            .turn()
+            .map(|turn| control_request(&format!("interrupt-{}", turn.id), "interrupt"));
+        if let Some(child) = self.state.child_mut() {
             // The CLI finishes a running turn before it exits on EOF: end the turn first.
-            if let Some(turn) = self.turn.as_ref() {
-                child.send(control_request(
-                    &format!("interrupt-{}", turn.id),
-                    "interrupt",
-                ));
+            if let Some(interrupt) = interrupt {
+                child.send(interrupt);
             }
             // Closing stdin asks the CLI to finish and exit on its own.
             child.stdin = None;
@@ -37,22 +41,21 @@ impl Actor {
                 false => Duration::from_millis(self.config.stop_grace_ms),
             };
             if !self.wait_exit(child_rx, grace).await {
-                signal_group(pid, libc::SIGTERM);
+                self.backend.signal(pid, libc::SIGTERM);
                 let term_grace = if prompt {
                     PROMPT_TERM_GRACE
                 } else {
                     TERM_GRACE
                 };
                 if !self.wait_exit(child_rx, term_grace).await {
-                    signal_group(pid, libc::SIGKILL);
+                    self.backend.signal(pid, libc::SIGKILL);
                     self.wait_exit(child_rx, term_grace).await;
                 }
             }
             // Anything the CLI started in its group (tool processes) goes with it.
-            signal_group(pid, libc::SIGKILL);
+            self.backend.signal(pid, libc::SIGKILL);
         }
-        self.turn = None;
-        self.set_status(ChildStatus::Stopped);
+        self.state = State::Stopped;
         self.publish(snapshot);
     }
 
@@ -63,8 +66,8 @@ impl Actor {
         limit: Duration,
     ) -> bool {
         let deadline = Instant::now() + limit;
-        while self.child.is_some() {
-            let next = tokio::time::timeout_at(deadline.into(), child_rx.recv()).await;
+        while self.state.child().is_some() {
+            let next = tokio::time::timeout_at(deadline, child_rx.recv()).await;
             match next {
                 Ok(Some((generation, event))) if self.is_current(generation) => {
                     self.on_child_event(event)

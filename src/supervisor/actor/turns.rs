@@ -11,17 +11,13 @@ const INTERRUPT_AGAIN_AFTER: Duration = Duration::from_millis(500);
 impl Actor {
     /// Starts the next waiting ask when the child is ready and idle.
     pub(super) fn dispatch(&mut self) {
-        while self.turn.is_none() && self.state.child.status == ChildStatus::Ready {
+        while let State::Ready { child } = &self.state {
             let Some(request) = self.queue.pop_front() else {
                 return;
             };
             if request.reply.is_closed() {
                 continue;
             }
-            let Some(child) = self.child.as_ref() else {
-                self.queue.push_front(request);
-                return;
-            };
             if !child.send(user_message(&request.prompt)) {
                 self.queue.push_front(request);
                 return;
@@ -34,8 +30,9 @@ impl Actor {
                 json!({ "turnId": turn.id, "timeoutMs": turn.timeout.as_millis() as u64,
                         "promptPreview": turn.prompt_preview }),
             );
-            self.turn = Some(turn);
-            self.set_status(ChildStatus::Busy);
+            if let (Some(child), _) = self.state.take(State::Idle) {
+                self.state = State::Busy { child, turn };
+            }
         }
     }
 
@@ -43,11 +40,11 @@ impl Actor {
     /// flight (no new turn starts) until its result arrives or the child is killed.
     pub(super) fn abandon_turn(&mut self, error: AskError) {
         let grace = self.interrupt_grace();
-        let Some(turn) = self.turn.as_mut() else {
+        let Some(turn) = self.state.turn_mut() else {
             return;
         };
         if let Some(reply) = turn.reply.take() {
-            self.state.totals.asks_errored += 1;
+            self.record.totals.asks_errored += 1;
             let _ = reply.send(Err(error));
         }
         // Closing the stream lets the caller's side finish now, not when the child does.
@@ -75,7 +72,7 @@ impl Actor {
     /// Sends the running turn's child an interrupt (again, if one went unheeded).
     fn send_interrupt(&mut self) {
         let grace = self.interrupt_grace();
-        let Some(turn) = self.turn.as_mut() else {
+        let Some(turn) = self.state.turn_mut() else {
             return;
         };
         let now = Instant::now();
@@ -89,7 +86,7 @@ impl Actor {
         };
         turn.interrupt = Interrupt::Sent { at: now, count };
         let id = format!("interrupt-{}-{count}", turn.id);
-        if let Some(child) = self.child.as_ref() {
+        if let Some(child) = self.state.child() {
             child.send(control_request(&id, "interrupt"));
         }
     }
@@ -97,16 +94,17 @@ impl Actor {
     /// The turn printed a line: it has really started, so a deferred interrupt goes now.
     pub(super) fn turn_printed(&mut self) {
         if self
-            .turn
-            .as_ref()
+            .state
+            .turn()
             .is_some_and(|t| t.interrupt == Interrupt::Deferred)
         {
             self.send_interrupt();
         }
     }
 
-    pub(super) fn finish_turn_with_error(&mut self, error: AskError) {
-        if let Some(mut turn) = self.turn.take() {
+    /// Fails `turn`, taken from the state by the caller (its child is gone).
+    pub(super) fn finish_turn_with_error(&mut self, turn: Option<Turn>, error: AskError) {
+        if let Some(mut turn) = turn {
             self.events.record(
                 Level::Error,
                 "turn.failed",
@@ -114,7 +112,7 @@ impl Actor {
                 json!({ "turnId": turn.id }),
             );
             if let Some(reply) = turn.reply.take() {
-                self.state.totals.asks_errored += 1;
+                self.record.totals.asks_errored += 1;
                 let _ = reply.send(Err(error));
             }
         }
@@ -122,24 +120,26 @@ impl Actor {
 
     pub(super) fn fail_all_waiting(&mut self, error: AskError) {
         for request in std::mem::take(&mut self.queue) {
-            self.state.totals.asks_errored += 1;
+            self.record.totals.asks_errored += 1;
             let _ = request.reply.send(Err(error.clone()));
         }
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let again = self.interrupt_again_after();
-        let turn = self.turn.as_ref().map(|t| match (t.kill_at, t.interrupt) {
+        let turn = self.state.turn().map(|t| match (t.kill_at, t.interrupt) {
             (Some(kill), Interrupt::Sent { at, .. }) => kill.min(at + again),
             (Some(kill), _) => kill,
             (None, _) => self
                 .stall_deadline(t)
                 .map_or(t.deadline, |stall| stall.min(t.deadline)),
         });
-        [self.restart_at, self.linger_until, turn]
-            .into_iter()
-            .flatten()
-            .min()
+        let restart = match &self.state {
+            State::Backoff { until, .. } => Some(*until),
+            _ => None,
+        };
+        let linger = self.state.child().and_then(|c| c.linger_until);
+        [restart, linger, turn].into_iter().flatten().min()
     }
 
     /// When the stall watchdog fires for `turn` (never when it is off).
@@ -152,15 +152,16 @@ impl Actor {
 
     pub(super) fn on_timer(&mut self) {
         let now = Instant::now();
-        if self.restart_at.is_some_and(|at| at <= now) && self.child.is_none() && !self.stopping {
-            self.state.child.restart_count += 1;
+        if matches!(self.state, State::Backoff { until, .. } if until <= now) {
+            self.record.child.restart_count += 1;
             self.spawn_child();
         }
-        if self.linger_until.is_some_and(|at| at <= now) {
-            self.linger_until = None;
+        let child = self.state.child_mut();
+        if let Some(child) = child.filter(|c| c.linger_until.is_some_and(|at| at <= now)) {
+            child.linger_until = None;
             self.kill_child("its stdout closed but it kept running");
         }
-        let Some(turn) = self.turn.as_ref() else {
+        let Some(turn) = self.state.turn() else {
             return;
         };
         let unheeded = match turn.interrupt {

@@ -1,0 +1,68 @@
+//! How the actor gets a child: the one seam between the actor and real processes.
+//!
+//! The actor asks a [`Backend`] to start a child and to signal it; everything else already
+//! goes through channels (lines for stdin on the child's [`Running::stdin`], its stdout,
+//! stderr and exit as [`Tagged`] events). So a backend that plays the child in-process
+//! (the tests' fake) drives the very same actor code, without a binary, under tokio's
+//! paused clock.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::process::{Running, Tagged};
+use crate::child::ChildError;
+use crate::child::spawn::{SpawnSpec, signal_group};
+use crate::config::Config;
+use crate::nesting::Nesting;
+
+/// Starts children for one actor and signals them.
+pub(crate) trait Backend: Send + 'static {
+    /// Starts child `generation`, continuing session `resume` if any; the child's pipe
+    /// tasks report to `events`, tagged with `generation`.
+    fn start(
+        &mut self,
+        generation: u64,
+        resume: Option<&str>,
+        events: mpsc::Sender<Tagged>,
+    ) -> Result<Started, ChildError>;
+
+    /// Sends `signal` to the process group led by `pid`.
+    fn signal(&mut self, pid: u32, signal: libc::c_int);
+}
+
+/// A child that was started, and what was run (for the `child.started` event).
+pub(crate) struct Started {
+    pub(crate) running: Running,
+    pub(crate) program: PathBuf,
+    pub(crate) args: Vec<String>,
+}
+
+/// The real thing: the CLI under this executable's guard, in its own process group.
+pub(crate) struct Processes {
+    pub(crate) config: Arc<Config>,
+    pub(crate) daemon_id: String,
+    pub(crate) nesting: Nesting,
+}
+
+impl Backend for Processes {
+    fn start(
+        &mut self,
+        generation: u64,
+        resume: Option<&str>,
+        events: mpsc::Sender<Tagged>,
+    ) -> Result<Started, ChildError> {
+        let spec = SpawnSpec::from_config(&self.config, &self.daemon_id, &self.nesting, resume)?;
+        let running = Running::start(&spec, generation, self.config.max_child_line_bytes, events)?;
+        Ok(Started {
+            running,
+            program: spec.program,
+            args: spec.args,
+        })
+    }
+
+    fn signal(&mut self, pid: u32, signal: libc::c_int) {
+        signal_group(pid, signal);
+    }
+}
