@@ -2,8 +2,8 @@
 //! notifications one per line on stdout, no handshake.
 //!
 //! [`run`] takes any reader and writer so tests can drive it in-process. One task reads
-//! and frames lines ([`crate::inbox`]), this loop validates them ([`envelope`]) and calls
-//! the method table ([`methods`], a jsonrpsee `RpcModule`) the way jsonrpsee's own
+//! and frames lines ([`crate::inbox`]), this loop validates them (`envelope`) and calls
+//! the method table (`methods`, a jsonrpsee `RpcModule`) the way jsonrpsee's own
 //! `Methods::raw_json_request` does, and one writer task owns the output
 //! ([`crate::outbox`]). The loop knows no method by name.
 //!
