@@ -4,7 +4,8 @@
 //! A method parses its own params (once, with [`parse`]) and returns its result or an
 //! error object from [`crate::rpc_error`]. The stdio adapter (`super`) starts each call
 //! in arrival order, up to the method's first `.await`: whatever a method must do in the
-//! order requests came (an `ask` taking its place in the queue) it does before that.
+//! order requests came (an `ask` taking its place in the queue) it does before that, and
+//! nothing slow: until then it holds up the reading of the next request.
 
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{Extensions, RpcModule};
