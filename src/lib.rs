@@ -18,8 +18,10 @@
 //! - [`guard`]: `claude-coded __guard`, the process that takes the CLI's group down with the bridge.
 //! - [`events`]: ring buffer, counters and `events.jsonl`.
 //! - [`state_dir`]: `identity.json`, `daemon-state.json` (atomic), file modes.
-//! - [`plain`]: the plain JSON-RPC surface: validation, dispatch through jsonrpsee's
-//!   `RpcModule`, `ask/event` notifications.
+//! - [`plain`]: the plain JSON-RPC surface: envelope checks (`plain::envelope`), the method
+//!   table (`plain::methods`, a jsonrpsee `RpcModule`: adding a method is registering it
+//!   there), a thin stdio adapter that starts calls in arrival order and answers each
+//!   under its own id, and `ask/event` notifications.
 //! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `events` over the same core,
 //!   with compact, answer-first results written for the model that reads them
 //!   (`mcp::output`) and portable schemas; a turn's messages become
@@ -43,10 +45,11 @@
 //! and counts the guards above, so a nested server starts its child only on its first
 //! ask, and one at `--max-depth` never does (its asks fail at once).
 //!
-//! An `ask` becomes an [`supervisor::AskRequest`] in the actor's bounded FIFO. When the
-//! child is ready and idle, the actor writes the prompt as a stream-json user message;
-//! every line the child prints in that turn goes to the ask's sink (and on to the client
-//! as `ask/event` notifications) until the `result` line, which becomes the answer.
+//! An `ask` becomes an [`supervisor::AskRequest`] in the actor's bounded FIFO, taking its
+//! place as its line is read, so pipelined asks keep their order. When the child is ready
+//! and idle, the actor writes the prompt as a stream-json user message; every line the
+//! child prints in that turn goes to the ask's sink (and on to the client as `ask/event`
+//! notifications) until the `result` line, which becomes the answer.
 //! The CLI is sequential, so one turn runs at a time.
 //!
 //! The actor decides from its own state, never from the wire: the `status` fields

@@ -1,4 +1,11 @@
-//! The method table of the plain surface, on jsonrpsee's `RpcModule`.
+//! The method table of the plain surface, on jsonrpsee's `RpcModule`: adding a method
+//! is registering it in [`module`], and nothing else names it.
+//!
+//! A method parses its own params (once, with [`parse`]) and returns its result or an
+//! error object from [`crate::rpc_error`]. The stdio adapter (`super`) starts each call
+//! in arrival order, up to the method's first `.await`: whatever a method must do in the
+//! order requests came (an `ask` taking its place in the queue) it does before that, and
+//! nothing slow: until then it holds up the reading of the next request.
 
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{Extensions, RpcModule};
@@ -11,56 +18,34 @@ use crate::api::{
     StatusResult,
 };
 use crate::child::protocol::kind_of;
-use std::sync::{Arc, Mutex};
-
 use crate::daemon::{Daemon, DaemonError};
 use crate::outbox::Outbox;
 use crate::rpc_error::RpcError;
 use crate::supervisor::{Pending, TurnMessage};
 
 /// Method name of the notifications streamed during an `ask`.
-pub const ASK_EVENT: &str = "ask/event";
+pub(crate) const ASK_EVENT: &str = "ask/event";
 
 /// Messages a turn may buffer for a slow client before the excess is dropped (and counted).
 const TURN_BUFFER: usize = 1024;
 
-/// Per-request facts the server loop passes to a method through its `Extensions`.
+/// Per-request facts the adapter passes to a method through its `Extensions`.
 #[derive(Clone)]
-pub struct RequestCtx {
+pub(crate) struct RequestCtx {
     /// The request's id as the client wrote it, for its notifications.
-    pub id: RequestId,
-    /// Lines for stdout (notifications); the response itself is written by the loop.
-    pub out: Outbox,
-    /// An `ask` the loop already queued, in arrival order (request tasks start in any order).
-    pub submitted: Arc<Mutex<Option<Submitted>>>,
-}
-
-/// A queued ask and the stream of its turn's messages, or why it could not be queued.
-pub type Submitted = Result<(Pending, mpsc::Receiver<TurnMessage>), ErrorObjectOwned>;
-
-/// Queues an `ask` now, from the server loop. `None` when the params do not parse: the
-/// method itself then answers with the precise error.
-pub fn submit_ask(daemon: &Daemon, params: Option<&Value>) -> Option<Submitted> {
-    let params: AskParams = serde_json::from_value(params.cloned().unwrap_or(json!({}))).ok()?;
-    let (sink, messages) = mpsc::channel(TURN_BUFFER);
-    Some(
-        daemon
-            .submit_ask(params, Some(sink))
-            .map(|pending| (pending, messages))
-            .map_err(|e| RpcError::from(e).to_error_object()),
-    )
+    pub(crate) id: RequestId,
+    /// Lines for stdout (notifications); the response itself is written by the adapter.
+    pub(crate) out: Outbox,
 }
 
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
 
 /// Builds the method table: `ask`, `status`, `events`, `restart`, `ping`.
-pub fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
+pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     let mut module = RpcModule::new(daemon);
     let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
     module
-        .register_async_method("ask", |params, daemon, ext| async move {
-            ask(params, &daemon, &ext).await
-        })
+        .register_async_method("ask", |params, daemon, ext| ask(&params, &daemon, &ext))
         .map_err(register)?;
     module
         .register_method("status", |params, daemon, _| status(params, daemon))
@@ -86,34 +71,38 @@ pub fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     Ok(module)
 }
 
-async fn ask(
-    params: Params<'static>,
+/// Queues the ask, then streams its turn and waits for the answer.
+///
+/// Queueing is done before the future is built, not inside it, so it cannot slip behind
+/// an `.await`: the adapter starts calls in arrival order (up to their first `.await`),
+/// and pipelined asks must take their places in the queue in that order.
+fn ask(
+    params: &Params<'_>,
     daemon: &Daemon,
     ext: &Extensions,
-) -> MethodResult<AskResult> {
+) -> impl Future<Output = MethodResult<AskResult>> + use<> {
+    let queued = queue_ask(params, daemon, ext);
+    async move {
+        let (pending, messages, ctx) = queued?;
+        let (answer, ()) = tokio::join!(pending.wait(), forward(messages, &ctx));
+        answer.map_err(|e| RpcError::from(DaemonError::from(e)).to_error_object())
+    }
+}
+
+/// An ask in the queue, the stream of its turn's messages, and where they go.
+type Queued = (Pending, mpsc::Receiver<TurnMessage>, RequestCtx);
+
+fn queue_ask(params: &Params<'_>, daemon: &Daemon, ext: &Extensions) -> MethodResult<Queued> {
     let ctx = ext
         .get::<RequestCtx>()
         .cloned()
         .ok_or_else(|| RpcError::Internal("request context missing".into()).to_error_object())?;
-    let submitted = ctx
-        .submitted
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    let (pending, messages) = match submitted {
-        Some(submitted) => submitted?,
-        // Not queued by the loop: the params did not parse; say precisely why.
-        None => {
-            let params: AskParams = parse(&params)?;
-            let (sink, messages) = mpsc::channel(TURN_BUFFER);
-            let pending = daemon
-                .submit_ask(params, Some(sink))
-                .map_err(|e| RpcError::from(e).to_error_object())?;
-            (pending, messages)
-        }
-    };
-    let (answer, ()) = tokio::join!(pending.wait(), forward(messages, &ctx));
-    answer.map_err(|e| RpcError::from(DaemonError::from(e)).to_error_object())
+    let params: AskParams = parse(params)?;
+    let (sink, messages) = mpsc::channel(TURN_BUFFER);
+    let pending = daemon
+        .submit_ask(params, Some(sink))
+        .map_err(|e| RpcError::from(e).to_error_object())?;
+    Ok((pending, messages, ctx))
 }
 
 /// Writes each streamed message as an `ask/event` notification, in order; returns when

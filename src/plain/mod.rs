@@ -2,21 +2,27 @@
 //! notifications one per line on stdout, no handshake.
 //!
 //! [`run`] takes any reader and writer so tests can drive it in-process. One task reads
-//! and frames lines ([`crate::inbox`]), this loop validates and dispatches them (each
-//! request in its own task, so `status` answers while an `ask` runs), and one writer task
-//! owns the output ([`crate::outbox`]).
+//! and frames lines ([`crate::inbox`]), this loop validates them (`envelope`) and calls
+//! the method table (`methods`, a jsonrpsee `RpcModule`) the way jsonrpsee's own
+//! `Methods::raw_json_request` does, and one writer task owns the output
+//! ([`crate::outbox`]). The loop knows no method by name.
+//!
+//! A call starts here, in arrival order, and goes on in a task of its own (so `status`
+//! answers while an `ask` runs). Its answer is the one jsonrpsee builds, under the
+//! request's id exactly as the client wrote it.
 
 pub(crate) mod envelope;
-pub mod methods;
+pub(crate) mod methods;
 
 use std::collections::HashSet;
-use std::future::Future;
+use std::future::{Future, ready};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use jsonrpsee::types::{Id, Params};
-use jsonrpsee::{ConnectionId, Extensions, MethodCallback, RpcModule};
+use jsonrpsee::{ConnectionId, Extensions, MethodCallback, MethodResponse, Methods};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use tokio::io::{AsyncBufRead, AsyncWrite};
 use tokio::task::JoinSet;
 
@@ -62,10 +68,9 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (out, writer_task) = Outbox::spawn(writer);
-    let module = methods::module(daemon.clone()).map_err(std::io::Error::other)?;
+    let methods = methods::module(daemon.clone()).map_err(std::io::Error::other)?;
     let mut server = Server {
-        daemon: daemon.clone(),
-        module: Arc::new(module),
+        methods: methods.into(),
         out: out.clone(),
         in_flight: Arc::new(Mutex::new(HashSet::new())),
         tasks: JoinSet::new(),
@@ -102,12 +107,12 @@ where
 }
 
 struct Server {
-    /// For queueing asks in arrival order, before their tasks start.
-    daemon: Daemon,
-    module: Arc<RpcModule<Daemon>>,
+    /// The method table, as jsonrpsee's servers take it; the loop looks methods up here
+    /// and nowhere else.
+    methods: Methods,
     /// Every stdout line goes through here to the one writer task.
     out: Outbox,
-    /// Ids of requests being served, to refuse duplicates.
+    /// Ids of requests being served (as the client wrote them), to refuse duplicates.
     in_flight: Arc<Mutex<HashSet<String>>>,
     tasks: JoinSet<()>,
 }
@@ -123,61 +128,53 @@ impl Server {
                 raw_id,
                 method,
                 params,
-            }) => self.on_call(id, raw_id, method, params),
+            }) => self.on_call(&id, raw_id, &method, params),
             Ok(Incoming::Notification { method }) => {
                 tracing::debug!(%method, "ignoring a notification (no id, so no answer is owed)");
             }
             Ok(Incoming::Response { id }) => {
                 tracing::warn!(%id, "ignoring a response from the client: this server sends no requests");
             }
-            Err(Rejected { id, error }) => self.reply_error(id, &error),
+            Err(Rejected { id, error }) => self.reply_error(&id.to_string(), &error),
         }
     }
 
     fn on_too_long(&mut self, len: usize, limit: usize) {
-        self.reply_error(Value::Null, &RpcError::RequestTooLarge { len, limit });
+        self.reply_error("null", &RpcError::RequestTooLarge { len, limit });
     }
 
-    fn on_call(&mut self, id: Value, raw_id: String, method: String, params: Option<Value>) {
-        let key = raw_id;
-        if !lock(&self.in_flight).insert(key.clone()) {
+    /// Starts the call now and answers it from a task of its own.
+    fn on_call(&mut self, id: &Value, raw_id: String, method: &str, params: Option<Value>) {
+        if lock(&self.in_flight).contains(&raw_id) {
             let error = RpcError::InvalidRequest(format!(
-                "id {key} is already used by a request in flight"
+                "id {raw_id} is already used by a request in flight"
             ));
-            return self.reply_error(id, &error);
+            return self.reply_error(&raw_id, &error);
         }
-        let Some(callback) = self.module.method(&method).cloned() else {
-            lock(&self.in_flight).remove(&key);
-            return self.reply_error(id, &RpcError::MethodNotFound(method));
+        let Some(callback) = self.methods.method(method) else {
+            return self.reply_error(&raw_id, &RpcError::MethodNotFound(method.to_string()));
         };
-        let submitted = match method.as_str() {
-            "ask" => methods::submit_ask(&self.daemon, params.as_ref()),
-            _ => None,
-        };
+        lock(&self.in_flight).insert(raw_id.clone());
         let ctx = RequestCtx {
-            id: RequestId::from_text(&key, &id),
+            id: RequestId::from_text(&raw_id, id),
             out: self.out.clone(),
-            submitted: Arc::new(Mutex::new(submitted)),
         };
+        let call = start(callback, params, ctx);
         let in_flight = self.in_flight.clone();
         let out = self.out.clone();
         self.tasks.spawn(async move {
-            let line = call(callback, params, ctx).await;
-            lock(&in_flight).remove(&key);
-            let _ = out.push(with_id(&key, &line)).await;
+            let response = call.await;
+            lock(&in_flight).remove(&raw_id);
+            let _ = out.push(with_id(&raw_id, response)).await;
         });
     }
 
-    fn reply_error(&mut self, id: Value, error: &RpcError) {
-        let line = serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "error": error.to_error_object(),
-        })
-        .to_string();
+    /// Answers under `raw_id` (JSON text) with `error`, without calling a method.
+    fn reply_error(&mut self, raw_id: &str, error: &RpcError) {
+        let response = MethodResponse::error(Id::Null, error.to_error_object());
         // Queued at once and not waited for: reading goes on (or pauses) by the
         // outbox's backlog, not by how fast this one line drains.
-        drop(self.out.push(line));
+        drop(self.out.push(with_id(raw_id, response)));
     }
 
     async fn finish(&mut self) {
@@ -185,56 +182,114 @@ impl Server {
     }
 }
 
-/// Runs one method and returns jsonrpsee's response JSON.
-async fn call(callback: MethodCallback, params: Option<Value>, ctx: RequestCtx) -> String {
-    let raw = params.map(|p| p.to_string());
-    let params = Params::new(raw.as_deref()).into_owned();
+/// The rest of a call, to run in its task.
+type Call = Pin<Box<dyn Future<Output = MethodResponse> + Send>>;
+
+/// Starts a call here, in the loop, as jsonrpsee's `Methods` would call it, and returns
+/// the rest of it.
+///
+/// Tasks start in any order, lines arrive in one: so a sync method runs to its end here,
+/// and an async one up to its first `.await` (an `ask` takes its place in the queue
+/// there). That first poll uses a waker that does nothing; the task that takes the call
+/// over polls it again at once, with its own.
+fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> Call {
+    let text = params.map(|p| p.to_string());
+    let params = Params::new(text.as_deref()).into_owned();
     let mut extensions = Extensions::new();
     extensions.insert(ctx);
-    // The id is ours to put back (jsonrpsee ids cannot hold every JSON number).
-    let response = match callback {
-        MethodCallback::Async(cb) => {
-            (cb)(Id::Null, params, ConnectionId(0), usize::MAX, extensions).await
+    // jsonrpsee's `Id` holds no negative, fractional or over-64-bit number, so calls are
+    // made under a null id and [`with_id`] writes the request's own.
+    let id = Id::Null;
+    match callback {
+        MethodCallback::Sync(method) => Box::pin(ready(method(id, params, usize::MAX, extensions))),
+        MethodCallback::Async(method) => {
+            let mut call = method(id, params, ConnectionId(0), usize::MAX, extensions);
+            match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(response) => Box::pin(ready(response)),
+                Poll::Pending => call,
+            }
         }
-        MethodCallback::Sync(cb) => (cb)(Id::Null, params, usize::MAX, extensions),
         MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
-            return error_body(&RpcError::Internal("subscriptions are not offered".into()));
+            let error = RpcError::Internal("subscriptions are not offered".into());
+            Box::pin(ready(MethodResponse::error(id, error.to_error_object())))
         }
-    };
-    response.into_parts().0.get().to_string()
-}
-
-fn error_body(error: &RpcError) -> String {
-    serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": error.to_error_object() })
-        .to_string()
-}
-
-/// Re-frames jsonrpsee's response under the request's own id.
-fn with_id(id: &str, response: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct Body<'a> {
-        #[serde(borrow)]
-        result: Option<&'a RawValue>,
-        #[serde(borrow)]
-        error: Option<&'a RawValue>,
     }
-    match serde_json::from_str::<Body>(response) {
-        Ok(Body {
-            result: Some(r), ..
-        }) => format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{}}}"#, r.get()),
-        Ok(Body { error: Some(e), .. }) => {
-            format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#, e.get())
-        }
-        _ => {
-            let error = RpcError::Internal("the method produced no response".into());
-            format!(
-                r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#,
-                serde_json::json!(error.to_error_object())
-            )
-        }
+}
+
+/// How jsonrpsee begins every response made under a null id; the result or the error
+/// follows.
+const NULL_ID_HEAD: &str = r#"{"jsonrpc":"2.0","id":null,"#;
+
+/// The response's line, with the request's id (JSON text, exactly as the client wrote
+/// it) in place of jsonrpsee's null: the response is not parsed again.
+fn with_id(raw_id: &str, response: MethodResponse) -> String {
+    let json = response.into_json();
+    match json.get().strip_prefix(NULL_ID_HEAD) {
+        Some(rest) => format!(r#"{{"jsonrpc":"2.0","id":{raw_id},{rest}"#),
+        // Only if a jsonrpsee upgrade changed its layout (a unit test pins it).
+        None => format!(
+            r#"{{"jsonrpc":"2.0","id":{raw_id},"error":{{"code":{},"message":"internal error: the method's response has an unknown layout"}}}}"#,
+            crate::rpc_error::code::INTERNAL_ERROR
+        ),
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonrpsee::{ResponsePayload, RpcModule};
+    use serde_json::json;
+
+    fn ctx() -> RequestCtx {
+        RequestCtx {
+            id: RequestId::from_value(&json!(1)),
+            out: Outbox::spawn(tokio::io::sink()).0,
+        }
+    }
+
+    #[test]
+    fn an_answer_carries_the_request_id_exactly_as_written() {
+        let big = "123456789012345678901234567890";
+        let ok = MethodResponse::response(
+            Id::Null,
+            ResponsePayload::success(json!({"a": 1})),
+            usize::MAX,
+        );
+        assert_eq!(
+            with_id(big, ok),
+            format!(r#"{{"jsonrpc":"2.0","id":{big},"result":{{"a":1}}}}"#)
+        );
+        let error = RpcError::MethodNotFound("nope".into()).to_error_object();
+        let line = with_id("-1.50", MethodResponse::error(Id::Null, error));
+        assert!(line.starts_with(r#"{"jsonrpc":"2.0","id":-1.50,"error":{"code":-32601,"#));
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["error"]["data"], json!({"method": "nope"}));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_has_run_up_to_its_first_await_when_it_is_started() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut module = RpcModule::from_arc(seen.clone());
+        module
+            .register_async_method("note", |params, seen, _| async move {
+                let n: u32 = params.one().unwrap_or_default();
+                lock(&seen).push(n);
+                tokio::task::yield_now().await;
+                n
+            })
+            .unwrap();
+        let note = module.method("note").unwrap().clone();
+        let calls: Vec<Call> = (0..20u32)
+            .map(|n| start(&note, Some(json!([n])), ctx()))
+            .collect();
+        // Each call noted its number before any task ran: in the order they came.
+        assert_eq!(*lock(&seen), (0..20).collect::<Vec<_>>());
+        for call in calls {
+            assert!(call.await.is_success());
+        }
+    }
 }
