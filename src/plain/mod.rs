@@ -32,6 +32,7 @@ use crate::inbox::{Input, spawn_reader};
 use crate::lines::Frame;
 use crate::outbox::Outbox;
 use crate::rpc_error::RpcError;
+use crate::sync::lock;
 use envelope::{Incoming, Rejected};
 use methods::RequestCtx;
 
@@ -232,10 +233,6 @@ fn with_id(raw_id: &str, response: MethodResponse) -> String {
             crate::rpc_error::code::INTERNAL_ERROR
         ),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
