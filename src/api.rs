@@ -129,6 +129,149 @@ pub struct EventsParams {
     pub level: Option<Level>,
 }
 
+/// What an event is about: its dotted type on the wire (`"type"`), one per kind of fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+pub enum EventKind {
+    /// The bridge (claude-coded) started.
+    #[serde(rename = "daemon.started")]
+    DaemonStarted,
+    /// A stop began (stdin closed, a signal, the client gone).
+    #[serde(rename = "daemon.stopping")]
+    DaemonStopping,
+    /// The stop ended; the final state is written.
+    #[serde(rename = "daemon.stopped")]
+    DaemonStopped,
+    /// A new daemon identity was made (first start, or the old one was unusable).
+    #[serde(rename = "identity.created")]
+    IdentityCreated,
+    /// A state file was unreadable and was moved aside.
+    #[serde(rename = "state.corrupt")]
+    StateCorrupt,
+    /// The state directory cannot be used; serving goes on without persistence.
+    #[serde(rename = "state.unavailable")]
+    StateUnavailable,
+    /// Daemon-state.json could not be written.
+    #[serde(rename = "state.write.failed")]
+    StateWriteFailed,
+    /// A client said who it is (surface, revision, name, capabilities).
+    #[serde(rename = "client.connected")]
+    ClientConnected,
+    /// The CLI was spawned.
+    #[serde(rename = "child.started")]
+    ChildStarted,
+    /// The CLI answered its warm-up.
+    #[serde(rename = "child.ready")]
+    ChildReady,
+    /// The CLI exited.
+    #[serde(rename = "child.exited")]
+    ChildExited,
+    /// The CLI could not be spawned.
+    #[serde(rename = "child.spawn.failed")]
+    ChildSpawnFailed,
+    /// A restart is due after a backoff.
+    #[serde(rename = "child.restart.scheduled")]
+    ChildRestartScheduled,
+    /// A client asked for a restart.
+    #[serde(rename = "child.restart.requested")]
+    ChildRestartRequested,
+    /// The CLI is being killed (timeout, stall, restart, ...).
+    #[serde(rename = "child.killing")]
+    ChildKilling,
+    /// Too many failed starts: automatic restarts stop.
+    #[serde(rename = "child.crashloop")]
+    ChildCrashloop,
+    /// The CLI could not resume the session; a new one starts.
+    #[serde(rename = "child.resume.failed")]
+    ChildResumeFailed,
+    /// The CLI printed a line that is not stream-json.
+    #[serde(rename = "child.output.garbage")]
+    ChildOutputGarbage,
+    /// The CLI printed a line over the limit.
+    #[serde(rename = "child.output.too_large")]
+    ChildOutputTooLarge,
+    /// The CLI printed a message outside a turn.
+    #[serde(rename = "child.output.unexpected")]
+    ChildOutputUnexpected,
+    /// The CLI asked something (and was answered).
+    #[serde(rename = "child.control.request")]
+    ChildControlRequest,
+    /// The CLI answered a control request.
+    #[serde(rename = "child.control.response")]
+    ChildControlResponse,
+    /// An ask waits for the CLI.
+    #[serde(rename = "turn.queued")]
+    TurnQueued,
+    /// A turn began.
+    #[serde(rename = "turn.started")]
+    TurnStarted,
+    /// A turn ended with a result.
+    #[serde(rename = "turn.finished")]
+    TurnFinished,
+    /// A turn ended without success (the CLI's error, or a crash).
+    #[serde(rename = "turn.failed")]
+    TurnFailed,
+    /// A turn outlived its timeout and is being interrupted.
+    #[serde(rename = "turn.timeout")]
+    TurnTimeout,
+    /// The CLI was silent past the stall watchdog.
+    #[serde(rename = "turn.stalled")]
+    TurnStalled,
+    /// The caller withdrew its ask.
+    #[serde(rename = "turn.cancelled")]
+    TurnCancelled,
+    /// An ask was refused (busy, unavailable, nesting limit, ...).
+    #[serde(rename = "turn.rejected")]
+    TurnRejected,
+    /// A turn whose caller left (timeout, cancel) ended.
+    #[serde(rename = "turn.abandoned.finished")]
+    TurnAbandonedFinished,
+}
+
+impl EventKind {
+    /// The dotted type, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::DaemonStarted => "daemon.started",
+            EventKind::DaemonStopping => "daemon.stopping",
+            EventKind::DaemonStopped => "daemon.stopped",
+            EventKind::IdentityCreated => "identity.created",
+            EventKind::StateCorrupt => "state.corrupt",
+            EventKind::StateUnavailable => "state.unavailable",
+            EventKind::StateWriteFailed => "state.write.failed",
+            EventKind::ClientConnected => "client.connected",
+            EventKind::ChildStarted => "child.started",
+            EventKind::ChildReady => "child.ready",
+            EventKind::ChildExited => "child.exited",
+            EventKind::ChildSpawnFailed => "child.spawn.failed",
+            EventKind::ChildRestartScheduled => "child.restart.scheduled",
+            EventKind::ChildRestartRequested => "child.restart.requested",
+            EventKind::ChildKilling => "child.killing",
+            EventKind::ChildCrashloop => "child.crashloop",
+            EventKind::ChildResumeFailed => "child.resume.failed",
+            EventKind::ChildOutputGarbage => "child.output.garbage",
+            EventKind::ChildOutputTooLarge => "child.output.too_large",
+            EventKind::ChildOutputUnexpected => "child.output.unexpected",
+            EventKind::ChildControlRequest => "child.control.request",
+            EventKind::ChildControlResponse => "child.control.response",
+            EventKind::TurnQueued => "turn.queued",
+            EventKind::TurnStarted => "turn.started",
+            EventKind::TurnFinished => "turn.finished",
+            EventKind::TurnFailed => "turn.failed",
+            EventKind::TurnTimeout => "turn.timeout",
+            EventKind::TurnStalled => "turn.stalled",
+            EventKind::TurnCancelled => "turn.cancelled",
+            EventKind::TurnRejected => "turn.rejected",
+            EventKind::TurnAbandonedFinished => "turn.abandoned.finished",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One recorded event, as in the original daemon.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -140,7 +283,7 @@ pub struct Event {
     pub level: Level,
     /// Dotted event type: `daemon.started`, `child.exited`, `turn.finished`, ...
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventKind,
     /// One human sentence.
     pub message: String,
     /// Structured facts about the event.

@@ -10,8 +10,8 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::api::{
-    AskParams, AskResult, ClientSession, DaemonInfo, EventsParams, EventsResult, IdentityInfo,
-    Level, MAX_TIMEOUT_MS, RestartResult, StatusResult,
+    AskParams, AskResult, ClientSession, DaemonInfo, EventKind, EventsParams, EventsResult,
+    IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult, StatusResult,
 };
 use crate::clock::now_rfc3339;
 use crate::config::Config;
@@ -86,7 +86,7 @@ impl Daemon {
         };
         daemon.inner.events.record(
             Level::Info,
-            "daemon.started",
+            EventKind::DaemonStarted,
             format!(
                 "claude-coded {} started (pid {})",
                 crate::VERSION,
@@ -196,7 +196,7 @@ impl Daemon {
             .map_or(String::new(), |v| format!(" (MCP {v})"));
         self.inner.events.record(
             Level::Info,
-            "client.connected",
+            EventKind::ClientConnected,
             format!("serving {who} on the {} surface{revision}", session.surface),
             serde_json::to_value(&session).unwrap_or_default(),
         );
@@ -210,7 +210,7 @@ impl Daemon {
         }
         self.inner.events.record(
             Level::Info,
-            "daemon.stopping",
+            EventKind::DaemonStopping,
             format!("stopping: {reason}"),
             json!({ "reason": reason }),
         );
@@ -220,7 +220,7 @@ impl Daemon {
             .await;
         self.inner.events.record(
             Level::Info,
-            "daemon.stopped",
+            EventKind::DaemonStopped,
             "stopped",
             json!({ "uptimeMs": self.inner.started.elapsed().as_millis() as u64 }),
         );
@@ -281,7 +281,7 @@ impl Daemon {
                 if error.as_deref() != Some(message.as_str()) {
                     self.inner.events.record(
                         Level::Error,
-                        "state.write.failed",
+                        EventKind::StateWriteFailed,
                         message.clone(),
                         json!({ "file": STATE_FILE }),
                     );
@@ -336,7 +336,7 @@ fn open_state(config: &Config, events: &EventLog) -> (Option<StateDir>, Identity
     let failed = |message: String| {
         events.record(
             Level::Error,
-            "state.unavailable",
+            EventKind::StateUnavailable,
             format!("{message}; running without persisted state"),
             json!({ "stateDir": config.state_dir }),
         );
@@ -371,7 +371,7 @@ fn record_identity(load: &IdentityLoad, events: &EventLog) {
         IdentityLoad::Created(id) => {
             events.record(
                 Level::Info,
-                "identity.created",
+                EventKind::IdentityCreated,
                 format!("new daemon identity {}", id.daemon_id),
                 json!({ "daemonId": id.daemon_id }),
             );
@@ -383,7 +383,7 @@ fn record_identity(load: &IdentityLoad, events: &EventLog) {
         } => {
             events.record(
                 Level::Warn,
-                "state.corrupt",
+                EventKind::StateCorrupt,
                 format!(
                     "identity.json was {reason}; replaced with {}",
                     identity.daemon_id

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::api::{Event, EventCounters, EventsParams, EventsResult, Level};
+use crate::api::{Event, EventCounters, EventKind, EventsParams, EventsResult, Level};
 use crate::clock::now_rfc3339;
 use crate::redact::{redact, redact_value};
 use crate::state_dir::private_file;
@@ -114,7 +114,7 @@ impl EventLog {
     pub fn record(
         &self,
         level: Level,
-        kind: &str,
+        kind: EventKind,
         message: impl Into<String>,
         detail: Value,
     ) -> u64 {
@@ -127,7 +127,7 @@ impl EventLog {
             seq: inner.next_seq,
             created_at: now_rfc3339(),
             level,
-            kind: kind.to_string(),
+            kind,
             message,
             detail,
         };
@@ -216,7 +216,8 @@ impl Inner {
     }
 }
 
-fn trace_event(level: Level, kind: &str, message: &str, detail: &Value) {
+fn trace_event(level: Level, kind: EventKind, message: &str, detail: &Value) {
+    let kind = kind.as_str();
     match level {
         Level::Debug => tracing::debug!(event = kind, %detail, "{message}"),
         Level::Info => tracing::info!(event = kind, %detail, "{message}"),
@@ -238,7 +239,12 @@ mod tests {
             } else {
                 Level::Debug
             };
-            log.record(level, "test.event", format!("event {i}"), json!({ "i": i }));
+            log.record(
+                level,
+                EventKind::TurnQueued,
+                format!("event {i}"),
+                json!({ "i": i }),
+            );
         }
         log
     }
@@ -284,7 +290,7 @@ mod tests {
         for i in 0..100 {
             log.record(
                 Level::Info,
-                "test.event",
+                EventKind::TurnQueued,
                 format!("event {i}"),
                 json!({ "i": i }),
             );
@@ -315,8 +321,8 @@ mod tests {
             .unwrap();
         let log = EventLog::new(10);
         log.attach_file(PathBuf::from("/dev/full"), full, u64::MAX, 0);
-        log.record(Level::Info, "test.event", "one", json!({}));
-        log.record(Level::Info, "test.event", "two", json!({}));
+        log.record(Level::Info, EventKind::TurnQueued, "one", json!({}));
+        log.record(Level::Info, EventKind::TurnQueued, "two", json!({}));
         assert_eq!(log.counters().log_write_failures, 2);
         assert_eq!(log.query(&EventsParams::default()).events.len(), 2);
     }

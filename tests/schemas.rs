@@ -73,3 +73,31 @@ fn the_diff_shows_what_changed() {
     let d = diff("a\nb\nc\n", "a\nB\nc\n");
     assert_eq!(d, "@@ line 2 @@\n-b\n+B");
 }
+
+#[test]
+fn the_docs_list_every_event_type_and_no_other() {
+    let schema = serde_json::to_value(schemars::schema_for!(claude_coded::api::EventKind))
+        .expect("schema as JSON");
+    let mut kinds: Vec<String> = schema["oneOf"]
+        .as_array()
+        .expect("one branch per kind")
+        .iter()
+        .map(|k| k["const"].as_str().expect("a const").to_string())
+        .collect();
+    kinds.sort();
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/protocol.md"))
+            .expect("docs/protocol.md");
+    let mut documented: Vec<String> = docs
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|k| k.contains('.') && !k.contains(' '))
+        .map(str::to_string)
+        .collect();
+    documented.sort();
+    assert_eq!(
+        documented, kinds,
+        "docs/protocol.md's event table vs EventKind"
+    );
+}

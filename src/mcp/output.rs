@@ -382,7 +382,7 @@ mod tests {
             seq: 12,
             created_at: "2026-11-30T09:49:12.123Z".into(),
             level: Level::Info,
-            kind: "turn.started".into(),
+            kind: crate::api::EventKind::TurnStarted,
             message: "x".repeat(500),
             detail: json!({"turnId": 3}),
         };

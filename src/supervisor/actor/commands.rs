@@ -57,7 +57,7 @@ impl Actor {
         }
         self.events.record(
             Level::Debug,
-            "turn.queued",
+            EventKind::TurnQueued,
             format!("ask {} queued", request.turn_id),
             json!({ "turnId": request.turn_id, "waiting": self.queue.len() }),
         );
@@ -87,7 +87,7 @@ impl Actor {
         let killed_pid = self.state.child().map(|c| c.pid);
         self.events.record(
             Level::Info,
-            "child.restart.requested",
+            EventKind::ChildRestartRequested,
             "restart requested",
             json!({ "pid": killed_pid }),
         );
@@ -105,7 +105,7 @@ impl Actor {
     pub(super) fn record_cancel(&self, turn_id: u64, what: &str) {
         self.events.record(
             Level::Info,
-            "turn.cancelled",
+            EventKind::TurnCancelled,
             format!("ask {turn_id} cancelled by the caller: {what}"),
             json!({ "turnId": turn_id }),
         );
@@ -115,7 +115,7 @@ impl Actor {
         self.record.totals.asks_errored += 1;
         self.events.record(
             Level::Warn,
-            "turn.rejected",
+            EventKind::TurnRejected,
             format!("ask {} rejected: {error}", request.turn_id),
             json!({ "turnId": request.turn_id }),
         );

@@ -26,7 +26,7 @@ impl Actor {
         running.send(control_request(&running.init_request, "initialize"));
         self.events.record(
             Level::Info,
-            "child.started",
+            EventKind::ChildStarted,
             format!("started {} (pid {})", program.display(), running.pid),
             json!({ "pid": running.pid, "program": program, "args": args,
                     "generation": self.generation }),
@@ -49,7 +49,7 @@ impl Actor {
         self.record.child.last_error = Some(message.clone());
         self.events.record(
             Level::Error,
-            "child.spawn.failed",
+            EventKind::ChildSpawnFailed,
             message.clone(),
             json!({ "program": self.config.claude_bin }),
         );
@@ -122,7 +122,7 @@ impl Actor {
         let uptime = child.started.elapsed();
         self.events.record(
             if stopping { Level::Info } else { Level::Warn },
-            "child.exited",
+            EventKind::ChildExited,
             format!(
                 "the child (pid {}) {how} after {} ms",
                 child.pid,
@@ -194,7 +194,7 @@ impl Actor {
         let session = self.resume.take();
         self.events.record(
             Level::Warn,
-            "child.resume.failed",
+            EventKind::ChildResumeFailed,
             format!("the child resuming session {session:?} {how} before it was ready; starting a new session"),
             json!({ "sessionId": session }),
         );
@@ -215,7 +215,7 @@ impl Actor {
         );
         self.events.record(
             Level::Error,
-            "child.crashloop",
+            EventKind::ChildCrashloop,
             reason.clone(),
             json!({ "failedStarts": count, "windowMs": window_ms,
                     "stderrTail": self.record.child.stderr_tail }),
@@ -242,7 +242,7 @@ impl Actor {
         };
         self.events.record(
             Level::Info,
-            "child.restart.scheduled",
+            EventKind::ChildRestartScheduled,
             format!("restarting the child in {} ms", delay.as_millis()),
             json!({ "delayMs": delay.as_millis() as u64,
                     "consecutiveFailures": self.crashes.in_a_row }),
@@ -266,7 +266,7 @@ impl Actor {
                 child.kill_reason = Some(reason.to_string());
                 events.record(
                     Level::Warn,
-                    "child.killing",
+                    EventKind::ChildKilling,
                     format!("killing the child (pid {}): {reason}", child.pid),
                     json!({ "pid": child.pid, "reason": reason }),
                 );

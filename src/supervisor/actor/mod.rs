@@ -27,7 +27,7 @@ use super::process::{ChildEvent, Running, Tagged};
 use super::snapshot::Snapshot;
 use super::turn::{Turn, account, ask_result, preview};
 use super::{AskError, AskRequest, Control, RestartOutcome};
-use crate::api::{AskResult, ChildStatus, Level, QueuedInfo};
+use crate::api::{AskResult, ChildStatus, EventKind, Level, QueuedInfo};
 use crate::child::ChildError;
 use crate::child::protocol::{ChildLine, control_error, control_request, kind_of, user_message};
 use crate::child::stderr::truncate_chars;

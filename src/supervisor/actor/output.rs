@@ -40,7 +40,7 @@ impl Actor {
             None => {
                 self.events.record(
                     Level::Debug,
-                    "child.output.unexpected",
+                    EventKind::ChildOutputUnexpected,
                     format!("the child printed a {kind} message outside a turn"),
                     json!({ "message": message }),
                 );
@@ -52,7 +52,7 @@ impl Actor {
         let Some(mut turn) = self.state.end_turn() else {
             self.events.record(
                 Level::Warn,
-                "child.output.unexpected",
+                EventKind::ChildOutputUnexpected,
                 "the child printed a result outside a turn",
                 json!({ "message": value }),
             );
@@ -81,11 +81,11 @@ impl Actor {
         let (level, kind, verb) = match (turn.reply.is_some(), result.ok) {
             (false, _) => (
                 Level::Info,
-                "turn.abandoned.finished",
+                EventKind::TurnAbandonedFinished,
                 "ended after its caller left",
             ),
-            (true, true) => (Level::Info, "turn.finished", "finished"),
-            (true, false) => (Level::Warn, "turn.failed", "failed"),
+            (true, true) => (Level::Info, EventKind::TurnFinished, "finished"),
+            (true, false) => (Level::Warn, EventKind::TurnFailed, "failed"),
         };
         self.events.record(
             level,
@@ -110,7 +110,7 @@ impl Actor {
         if request_id != child.init_request {
             self.events.record(
                 Level::Debug,
-                "child.control.response",
+                EventKind::ChildControlResponse,
                 format!("the child answered control request {request_id}"),
                 json!({ "requestId": request_id, "ok": outcome.is_ok() }),
             );
@@ -137,7 +137,7 @@ impl Actor {
         }
         self.events.record(
             Level::Info,
-            "child.ready",
+            EventKind::ChildReady,
             format!("the child (pid {pid}) is ready after {startup_ms} ms"),
             json!({ "pid": pid, "startupMs": startup_ms, "cliVersion": info.cli_version,
                     "initializeError": outcome.err() }),
@@ -159,7 +159,7 @@ impl Actor {
         }
         self.events.record(
             Level::Warn,
-            "child.control.request",
+            EventKind::ChildControlRequest,
             format!("refused the child's {subtype} request"),
             json!({ "requestId": request_id, "subtype": subtype }),
         );
@@ -179,7 +179,7 @@ impl Actor {
         }
         self.events.record(
             Level::Warn,
-            "child.output.garbage",
+            EventKind::ChildOutputGarbage,
             format!("skipped a {len}-byte line from the child that is not a stream-json message"),
             json!({ "length": len, "preview": truncate_chars(text, 200) }),
         );
@@ -189,7 +189,7 @@ impl Actor {
         let limit = self.config.max_child_line_bytes;
         self.events.record(
             Level::Error,
-            "child.output.too_large",
+            EventKind::ChildOutputTooLarge,
             format!("the child printed a line of {len} bytes (limit {limit})"),
             json!({ "length": len, "limit": limit }),
         );

@@ -116,7 +116,7 @@ impl Harness {
             .query(&params)
             .events
             .into_iter()
-            .map(|e| e.kind)
+            .map(|e| e.kind.as_str().to_string())
             .collect()
     }
 
@@ -818,7 +818,9 @@ async fn a_child_that_exits_when_its_stdin_closes_stops_without_a_signal() {
     );
     assert_eq!(harness.status(), ChildStatus::Stopped);
     let exited = harness.events.query(&EventsParams::default()).events;
-    let exit = exited.iter().find(|e| e.kind == "child.exited");
+    let exit = exited
+        .iter()
+        .find(|e| e.kind == crate::api::EventKind::ChildExited);
     assert!(
         exit.is_some_and(|e| e.level == crate::api::Level::Info),
         "an asked-for exit"

@@ -25,7 +25,7 @@ impl Actor {
             let turn = Turn::begin(request);
             self.events.record(
                 Level::Info,
-                "turn.started",
+                EventKind::TurnStarted,
                 format!("turn {} started: {}", turn.id, turn.prompt_preview),
                 json!({ "turnId": turn.id, "timeoutMs": turn.timeout.as_millis() as u64,
                         "promptPreview": turn.prompt_preview }),
@@ -107,7 +107,7 @@ impl Actor {
         if let Some(mut turn) = turn {
             self.events.record(
                 Level::Error,
-                "turn.failed",
+                EventKind::TurnFailed,
                 format!("turn {} failed: {error}", turn.id),
                 json!({ "turnId": turn.id }),
             );
@@ -178,7 +178,7 @@ impl Actor {
             let silent_ms = turn.last_output.elapsed().as_millis() as u64;
             self.events.record(
                 Level::Warn,
-                "turn.stalled",
+                EventKind::TurnStalled,
                 format!(
                     "turn {} stalled: no output for {silent_ms} ms; interrupting",
                     turn.id
@@ -190,7 +190,7 @@ impl Actor {
             let after_ms = turn.timeout.as_millis() as u64;
             self.events.record(
                 Level::Warn,
-                "turn.timeout",
+                EventKind::TurnTimeout,
                 format!(
                     "turn {} timed out after {after_ms} ms; interrupting",
                     turn.id
