@@ -3,8 +3,14 @@
 //! Run: `cargo bench --bench ask_overhead` (release build). Prints the median and p90
 //! of (a) an `ask` through claude-coded and (b) the same turn written straight to the
 //! double, and their difference: what the bridge adds per ask.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};

@@ -11,8 +11,14 @@
 //!   client has read the last progress notification);
 //! - how long claude-coded takes to exit after SIGINT (what Claude Code sends, escalating
 //!   to SIGTERM after 100 ms) while its child warms up, when it is ready, and mid-turn.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

@@ -17,8 +17,14 @@
 //!
 //! Every process gets a sandbox HOME, cwd and TMPDIR and an environment of `PATH` plus the
 //! variables that keep the CLI on loopback (as in `tests/e2e_real_cli.rs`).
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 #[path = "../tests/support/mock_api.rs"]
 mod mock_api;

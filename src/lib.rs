@@ -80,31 +80,32 @@
 //! when it returns `Some`.
 
 pub mod api;
-pub mod child;
+mod child;
 pub mod cli;
-pub mod clock;
+mod clock;
 pub mod config;
 pub mod daemon;
-pub mod events;
+mod events;
 pub mod guard;
 pub mod inbox;
-pub mod lines;
+mod lines;
 pub mod mcp;
 pub mod nesting;
-pub mod outbox;
+mod outbox;
 pub mod plain;
-pub mod redact;
-pub mod rpc_error;
-pub mod shutdown;
-pub mod state_dir;
-pub mod status_text;
-pub mod supervisor;
-pub mod surface;
+mod redact;
+mod rpc_error;
+mod shutdown;
+mod state_dir;
+mod status_text;
+mod supervisor;
+mod surface;
 mod sync;
 
-// proptest generators shared with tests/fuzz_inputs.rs.
+// proptest generators shared with tests/fuzz_inputs.rs (whose crate needs them `pub`).
 #[cfg(test)]
 #[path = "../tests/support/arb_json.rs"]
+#[allow(unreachable_pub)]
 mod arb_json;
 
 /// claude-coded's version, as reported in `status` and `--version`.

@@ -18,18 +18,18 @@ pub enum Frame {
 }
 
 /// Reads lines of at most `max` bytes (a trailing `\r` counts toward the limit).
-pub struct LineReader<R> {
+pub(crate) struct LineReader<R> {
     reader: R,
     max: usize,
 }
 
 impl<R: AsyncBufRead + Unpin> LineReader<R> {
-    pub fn new(reader: R, max: usize) -> Self {
+    pub(crate) fn new(reader: R, max: usize) -> Self {
         LineReader { reader, max }
     }
 
     /// The next frame. Cancel-safe only between frames: do not drop a pending call.
-    pub async fn next_frame(&mut self) -> std::io::Result<Frame> {
+    pub(crate) async fn next_frame(&mut self) -> std::io::Result<Frame> {
         let mut line = Vec::new();
         let mut len = 0usize;
         loop {

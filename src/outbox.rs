@@ -23,13 +23,13 @@ use tokio::time::Instant;
 use crate::sync::lock;
 
 /// Lines waiting for stdout above which the surfaces stop reading requests.
-pub const HIGH_WATER: usize = 128;
+pub(crate) const HIGH_WATER: usize = 128;
 /// Reading resumes once the backlog is down to this.
-pub const LOW_WATER: usize = HIGH_WATER / 2;
+pub(crate) const LOW_WATER: usize = HIGH_WATER / 2;
 /// With stdin closed, a client that has not read for this long is taken as gone.
-pub const GONE_AFTER: Duration = Duration::from_secs(5);
+pub(crate) const GONE_AFTER: Duration = Duration::from_secs(5);
 /// How often waiting readers look at the backlog and the stall clock.
-pub const POLL: Duration = Duration::from_millis(20);
+pub(crate) const POLL: Duration = Duration::from_millis(20);
 /// Bytes gathered into one write when lines are queued faster than they drain.
 const BATCH_BYTES: usize = 256 * 1024;
 

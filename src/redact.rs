@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 /// What a secret becomes.
-pub const MASK: &str = "[REDACTED]";
+pub(crate) const MASK: &str = "[REDACTED]";
 /// Shorter values are too likely to occur by chance to be worth masking.
 const MIN_SECRET_LEN: usize = 8;
 /// Name fragments that mark a variable as secret.
@@ -31,7 +31,7 @@ fn secrets() -> &'static [String] {
 }
 
 /// The secret values among `vars`, longest first (so a key containing another is masked whole).
-pub fn secrets_in(vars: impl Iterator<Item = (String, String)>) -> Vec<String> {
+pub(crate) fn secrets_in(vars: impl Iterator<Item = (String, String)>) -> Vec<String> {
     let mut found: Vec<String> = vars
         .filter(|(name, value)| {
             let upper = name.to_ascii_uppercase();
@@ -45,7 +45,7 @@ pub fn secrets_in(vars: impl Iterator<Item = (String, String)>) -> Vec<String> {
 }
 
 /// `text` with every secret of the environment masked.
-pub fn redact(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     redact_with(text, secrets())
 }
 
@@ -60,7 +60,7 @@ fn redact_with<'a>(text: &'a str, secrets: &[String]) -> Cow<'a, str> {
 }
 
 /// Masks secrets in every string of a JSON value, in place.
-pub fn redact_value(value: &mut Value) {
+pub(crate) fn redact_value(value: &mut Value) {
     match value {
         Value::String(s) => {
             if let Cow::Owned(masked) = redact(s) {
@@ -76,7 +76,7 @@ pub fn redact_value(value: &mut Value) {
 /// stderr for the log, with every secret masked. Our own log lines carry no prompt, but
 /// the libraries underneath log whole requests at debug level (rmcp does), so each line is
 /// masked as a whole on its way out.
-pub struct RedactedStderr;
+pub(crate) struct RedactedStderr;
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
     type Writer = RedactedLine;
@@ -88,7 +88,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
 
 /// One log event, gathered whole (the formatter may write it in pieces, and a piece
 /// could split a secret) and written to stderr masked when the event is done.
-pub struct RedactedLine(Vec<u8>);
+pub(crate) struct RedactedLine(Vec<u8>);
 
 impl std::io::Write for RedactedLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

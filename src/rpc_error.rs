@@ -8,37 +8,37 @@ use crate::daemon::DaemonError;
 use crate::supervisor::AskError;
 
 /// JSON-RPC error codes. The standard ones, then ours in the server range.
-pub mod code {
-    pub const PARSE_ERROR: i32 = -32700;
-    pub const INVALID_REQUEST: i32 = -32600;
-    pub const METHOD_NOT_FOUND: i32 = -32601;
-    pub const INVALID_PARAMS: i32 = -32602;
-    pub const INTERNAL_ERROR: i32 = -32603;
+pub(crate) mod code {
+    pub(crate) const PARSE_ERROR: i32 = -32700;
+    pub(crate) const INVALID_REQUEST: i32 = -32600;
+    pub(crate) const METHOD_NOT_FOUND: i32 = -32601;
+    pub(crate) const INVALID_PARAMS: i32 = -32602;
+    pub(crate) const INTERNAL_ERROR: i32 = -32603;
     /// The queue of waiting asks is full.
-    pub const BUSY: i32 = -32000;
+    pub(crate) const BUSY: i32 = -32000;
     /// The turn did not finish within its timeout.
-    pub const TIMEOUT: i32 = -32001;
+    pub(crate) const TIMEOUT: i32 = -32001;
     /// The child exited or was killed during the turn.
-    pub const CHILD_EXITED: i32 = -32002;
+    pub(crate) const CHILD_EXITED: i32 = -32002;
     /// The child cannot be started (for example the CLI is not installed).
-    pub const UNAVAILABLE: i32 = -32003;
+    pub(crate) const UNAVAILABLE: i32 = -32003;
     /// claude-coded is shutting down.
-    pub const STOPPING: i32 = -32004;
+    pub(crate) const STOPPING: i32 = -32004;
     /// A request line was longer than the configured limit.
-    pub const REQUEST_TOO_LARGE: i32 = -32005;
+    pub(crate) const REQUEST_TOO_LARGE: i32 = -32005;
     /// The child printed a line longer than the configured limit.
-    pub const OUTPUT_TOO_LARGE: i32 = -32006;
+    pub(crate) const OUTPUT_TOO_LARGE: i32 = -32006;
     /// The ask was cancelled by the caller.
-    pub const CANCELLED: i32 = -32007;
+    pub(crate) const CANCELLED: i32 = -32007;
     /// The child printed nothing for the stall timeout during the turn.
-    pub const STALLED: i32 = -32008;
+    pub(crate) const STALLED: i32 = -32008;
     /// This claude-coded runs nested at its depth limit and starts no child (`--max-depth`).
-    pub const NESTING_LIMIT: i32 = -32009;
+    pub(crate) const NESTING_LIMIT: i32 = -32009;
 }
 
 /// Errors of the protocol layer: what a request line can be wrong with, or the core's error.
 #[derive(Debug, Clone, Error, PartialEq)]
-pub enum RpcError {
+pub(crate) enum RpcError {
     #[error("parse error: {0}")]
     Parse(String),
     #[error("invalid request: {0}")]
@@ -61,7 +61,7 @@ pub enum RpcError {
 
 impl RpcError {
     /// The JSON-RPC error object: code from the table, the message, and structured data.
-    pub fn to_error_object(&self) -> ErrorObjectOwned {
+    pub(crate) fn to_error_object(&self) -> ErrorObjectOwned {
         let (code, data) = self.code_and_data();
         ErrorObjectOwned::owned(code, self.to_string(), data)
     }
@@ -90,7 +90,7 @@ impl RpcError {
 
 /// Code, message and structured data of a core error, for surfaces that report it inside
 /// a result rather than as a JSON-RPC error (MCP tool results with `isError: true`).
-pub fn daemon_error_parts(error: &DaemonError) -> (i32, String, Option<Value>) {
+pub(crate) fn daemon_error_parts(error: &DaemonError) -> (i32, String, Option<Value>) {
     let rpc = RpcError::Daemon(error.clone());
     let (code, data) = rpc.code_and_data();
     (code, rpc.to_string(), data)

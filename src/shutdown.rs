@@ -7,7 +7,7 @@
 use tokio::signal::unix::{SignalKind, signal as listen};
 
 /// Resolves with the signal's name on SIGTERM, SIGINT or SIGHUP.
-pub async fn signal() -> &'static str {
+pub(crate) async fn signal() -> &'static str {
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         listen(SignalKind::terminate()),
         listen(SignalKind::interrupt()),
@@ -27,6 +27,6 @@ pub async fn signal() -> &'static str {
 const SIGNALS: [&str; 3] = ["SIGTERM", "SIGINT", "SIGHUP"];
 
 /// Whether a stop reason is a signal, which asks for a prompt stop.
-pub fn is_signal(reason: &str) -> bool {
+pub(crate) fn is_signal(reason: &str) -> bool {
     SIGNALS.contains(&reason)
 }

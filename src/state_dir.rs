@@ -14,16 +14,16 @@ use thiserror::Error;
 
 use crate::clock::now_rfc3339;
 
-pub const IDENTITY_FILE: &str = "identity.json";
-pub const STATE_FILE: &str = "daemon-state.json";
-pub const EVENTS_FILE: &str = "events.jsonl";
-pub const LOCK_FILE: &str = "instance.lock";
+pub(crate) const IDENTITY_FILE: &str = "identity.json";
+pub(crate) const STATE_FILE: &str = "daemon-state.json";
+pub(crate) const EVENTS_FILE: &str = "events.jsonl";
+pub(crate) const LOCK_FILE: &str = "instance.lock";
 /// Instances per project before giving up (hosts start one per conversation).
 const MAX_INSTANCES: u32 = 64;
 
 /// Errors of this layer: a file of the state directory cannot be used.
 #[derive(Debug, Error)]
-pub enum StateError {
+pub(crate) enum StateError {
     #[error("cannot create state directory {path}: {source}")]
     CreateDir {
         path: PathBuf,
@@ -66,14 +66,14 @@ impl StateError {
 /// Who this daemon is, kept across restarts of the bridge.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Identity {
+pub(crate) struct Identity {
     pub daemon_id: String,
     pub created_at: String,
 }
 
 /// What loading the identity found, so the caller can record it as an event.
 #[derive(Debug)]
-pub enum IdentityLoad {
+pub(crate) enum IdentityLoad {
     Existing(Identity),
     Created(Identity),
     /// The old file was unreadable or corrupt; it was moved to `moved_to` and replaced.
@@ -85,7 +85,7 @@ pub enum IdentityLoad {
 }
 
 impl IdentityLoad {
-    pub fn identity(&self) -> &Identity {
+    pub(crate) fn identity(&self) -> &Identity {
         match self {
             IdentityLoad::Existing(i) | IdentityLoad::Created(i) => i,
             IdentityLoad::Replaced { identity, .. } => identity,
@@ -95,7 +95,7 @@ impl IdentityLoad {
 
 /// The state directory of one daemon instance, locked for as long as this value lives.
 #[derive(Debug, Clone)]
-pub struct StateDir {
+pub(crate) struct StateDir {
     root: PathBuf,
     instance: u32,
     /// Holds the `flock` on `instance.lock`; the kernel drops it when the process dies.
@@ -105,7 +105,7 @@ pub struct StateDir {
 impl StateDir {
     /// Takes the first free instance directory under `base`: `base` itself (instance 1),
     /// then `base/instances/2`, `3`, ... Several daemons for one project never share a file.
-    pub fn open(base: &Path) -> Result<StateDir, StateError> {
+    pub(crate) fn open(base: &Path) -> Result<StateDir, StateError> {
         for instance in 1..=MAX_INSTANCES {
             let root = match instance {
                 1 => base.to_path_buf(),
@@ -126,21 +126,21 @@ impl StateDir {
         })
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// 1 for the first daemon of a project, 2, 3, ... for the others running beside it.
-    pub fn instance(&self) -> u32 {
+    pub(crate) fn instance(&self) -> u32 {
         self.instance
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
 
     /// Reads `identity.json`, creating or replacing it when missing or corrupt.
-    pub fn load_identity(&self) -> Result<IdentityLoad, StateError> {
+    pub(crate) fn load_identity(&self) -> Result<IdentityLoad, StateError> {
         let path = self.path(IDENTITY_FILE);
         let problem = match read_no_follow(&path) {
             Ok(bytes) => match serde_json::from_slice::<Identity>(&bytes) {
@@ -178,7 +178,11 @@ impl StateDir {
 
     /// Writes `value` as JSON to `name` via a temp file and a rename, so readers never
     /// see a half-written file.
-    pub fn write_json_atomic<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StateError> {
+    pub(crate) fn write_json_atomic<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> Result<(), StateError> {
         let path = self.path(name);
         let tmp = self.path(&format!(".{name}.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
@@ -196,7 +200,7 @@ impl StateDir {
     }
 
     /// Opens `events.jsonl` for appending (0600).
-    pub fn open_event_log(&self) -> Result<File, StateError> {
+    pub(crate) fn open_event_log(&self) -> Result<File, StateError> {
         let path = self.path(EVENTS_FILE);
         private_file(&path, true).map_err(|source| StateError::open(&path, source))
     }

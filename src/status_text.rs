@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 /// A few aligned lines from the state file's JSON.
-pub fn render(status: &Value) -> String {
+pub(crate) fn render(status: &Value) -> String {
     let get = |path: &str| -> String {
         let value = path
             .split('.')

@@ -24,7 +24,7 @@ pub enum Surface {
 }
 
 /// Does this first line open an MCP session?
-pub fn is_mcp_opening(line: &[u8]) -> bool {
+pub(crate) fn is_mcp_opening(line: &[u8]) -> bool {
     let Ok(value) = serde_json::from_slice::<Value>(line) else {
         return false;
     };
@@ -37,7 +37,7 @@ pub fn is_mcp_opening(line: &[u8]) -> bool {
 }
 
 /// What detection read: the first frame, and the reader positioned after it.
-pub struct Opening<R> {
+pub(crate) struct Opening<R> {
     pub first: Frame,
     pub rest: R,
 }
@@ -45,7 +45,7 @@ pub struct Opening<R> {
 impl<R> Opening<R> {
     /// The input for a surface: the first frame, then the rest of the stream read from
     /// `fd` (`None` for an in-process stream).
-    pub fn into_input(self, fd: Option<RawFd>) -> Input<R> {
+    pub(crate) fn into_input(self, fd: Option<RawFd>) -> Input<R> {
         Input {
             first: Some(self.first),
             reader: self.rest,
@@ -55,7 +55,10 @@ impl<R> Opening<R> {
 }
 
 /// Reads up to the first non-blank line and decides the surface from it.
-pub async fn detect<R>(mut reader: R, max_line: usize) -> std::io::Result<(Surface, Opening<R>)>
+pub(crate) async fn detect<R>(
+    mut reader: R,
+    max_line: usize,
+) -> std::io::Result<(Surface, Opening<R>)>
 where
     R: AsyncBufRead + Unpin + Send + 'static,
 {

@@ -3,8 +3,14 @@
 //! responses aimed at a request in flight, a burst of 10,000 requests, and a client that
 //! stops reading while an ask streams. Every case gets its sane answer (or none), the
 //! bridge keeps serving, and its memory stays bounded (VmHWM, a bound and not a timing).
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 mod common;
 mod proc_info;

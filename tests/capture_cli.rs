@@ -18,8 +18,14 @@
 //! users in tests/fixtures/cli/README.md), the same code that feeds the CLI
 //! double in tests/double_shapes.rs, so a fixture replays there as it was
 //! captured here. Every wait times out after 30 s.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 #[path = "support/mock_api.rs"]
 mod mock_api;

@@ -24,8 +24,14 @@
 //! The stdin lines are written by the runner rules of tests/support/replay.rs, the same code
 //! the capture tool (tests/capture_cli.rs) feeds the real CLI with, so the double sees its
 //! input at the same points of a turn as the real CLI did. Every wait times out after 10 s.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 #[path = "support/replay.rs"]
 mod replay;

@@ -18,8 +18,14 @@
 //! passes it on to the child. The tests run one at a time (a static lock): the CLI takes
 //! ~0.5 s and ~200 MB to start, and the warm-latency check must not share two cores
 //! with another CLI starting.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 mod common;
 mod mcp_support;

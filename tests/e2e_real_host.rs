@@ -19,8 +19,14 @@
 //! without `CLAUDE_BIN` the tests are ignored, with the reason (see `build.rs`); under
 //! `CI=true` or `CI=1` the test `in_ci_the_real_host_tests_are_built_to_run` fails then.
 //! The tests run one at a time (each starts two or more ~200 MB CLIs).
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 mod common;
 mod host_support;

@@ -22,8 +22,14 @@
 //! `src/guard.rs`), so this binary must act as that guard when started that way.
 //! Case counts are small (the daemon and its child are started per case) so the file
 //! runs in seconds; `PROPTEST_CASES` raises them for a longer hunt.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 #[path = "support/arb_json.rs"]
 mod arb_json;

@@ -6,8 +6,14 @@
 //! exits while stdin is open.
 //!
 //! `CLAUDE_CODED_TEST_BRIDGE=<older build>` runs these against another binary.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 mod common;
 mod proc_info;

@@ -2,8 +2,14 @@
 //! tool's `structuredContent` being the compact form of the plain method's `result`
 //! (the answer, the session, rounded cost, duration, model calls, refused tools; no
 //! raw line, no `null`s).
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 mod common;
 

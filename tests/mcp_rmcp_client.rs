@@ -1,8 +1,14 @@
 //! The MCP surface driven by rmcp's client over a spawned `claude-coded` (with the CLI
 //! double as its child): handshake, tools/list, each tool, progress, cancellation,
 //! logging, the raw-event opt-in, ping, and the 2026-07-28 discover lifecycle.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the bridge still serves it.
 
 mod common;

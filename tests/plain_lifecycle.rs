@@ -1,7 +1,13 @@
 //! Start, stop and what is left on disk: EOF and signals, no orphans, identity,
 //! the event log, status and events, and the `status`/`config` subcommands.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 mod common;
 

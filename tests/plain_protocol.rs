@@ -1,7 +1,13 @@
 //! Malformed and unusual input on the plain surface: every case gets a clear answer
 //! (or, for notifications, none) and the bridge keeps serving.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 mod common;
 

@@ -1,7 +1,13 @@
 //! `schemas/` must match the Rust types. Regenerate with:
 //! `UPDATE_SCHEMAS=1 cargo test --test schemas`
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 use std::path::Path;
 

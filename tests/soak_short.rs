@@ -2,8 +2,14 @@
 //! surface (MCP with asks cancelled right behind their prompt); the long run is
 //! `cargo run --release --example soak -- --asks 1000 [--mcp]`, the driver and what it
 //! checks are in `tests/soak/mod.rs`. The seed is printed; `SOAK_SEED` replays one.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 mod soak;
 

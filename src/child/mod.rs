@@ -1,9 +1,9 @@
 //! The Claude Code child process: how it is spawned, what its stream-json lines mean,
 //! and how its stderr is drained.
 
-pub mod protocol;
-pub mod spawn;
-pub mod stderr;
+pub(crate) mod protocol;
+pub(crate) mod spawn;
+pub(crate) mod stderr;
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use thiserror::Error;
 
 /// Errors of this layer: the child cannot be started or talked to.
 #[derive(Debug, Error)]
-pub enum ChildError {
+pub(crate) enum ChildError {
     #[error(
         "cannot find the Claude Code CLI `{program}` (looked on PATH). Install it with \
          `npm install -g @anthropic-ai/claude-code`, or point --claude-bin \

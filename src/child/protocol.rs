@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 /// What one line of the child's stdout is.
 #[derive(Debug, PartialEq)]
-pub enum ChildLine {
+pub(crate) enum ChildLine {
     /// End of a turn.
     Result(Value),
     /// Answer to one of our control requests.
@@ -33,7 +33,7 @@ pub enum ChildLine {
 }
 
 /// Classifies one line (without its newline).
-pub fn parse_line(bytes: &[u8]) -> ChildLine {
+pub(crate) fn parse_line(bytes: &[u8]) -> ChildLine {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(_) => return ChildLine::NotJson(String::from_utf8_lossy(bytes).into_owned()),
@@ -90,7 +90,7 @@ fn str_field(value: &Value, key: &str) -> Option<String> {
 }
 
 /// `type` and `subtype` of a message, for notifications and events.
-pub fn kind_of(message: &Value) -> (String, Option<String>) {
+pub(crate) fn kind_of(message: &Value) -> (String, Option<String>) {
     let kind = message
         .get("type")
         .and_then(Value::as_str)
@@ -100,7 +100,7 @@ pub fn kind_of(message: &Value) -> (String, Option<String>) {
 }
 
 /// A user turn, as one stdin line (with its newline).
-pub fn user_message(prompt: &str) -> String {
+pub(crate) fn user_message(prompt: &str) -> String {
     line(&json!({
         "type": "user",
         "message": { "role": "user", "content": prompt },
@@ -110,7 +110,7 @@ pub fn user_message(prompt: &str) -> String {
 }
 
 /// A control request from us, as one stdin line.
-pub fn control_request(request_id: &str, subtype: &str) -> String {
+pub(crate) fn control_request(request_id: &str, subtype: &str) -> String {
     line(&json!({
         "type": "control_request",
         "request_id": request_id,
@@ -119,7 +119,7 @@ pub fn control_request(request_id: &str, subtype: &str) -> String {
 }
 
 /// An error answer to a control request from the child, as one stdin line.
-pub fn control_error(request_id: &str, error: &str) -> String {
+pub(crate) fn control_error(request_id: &str, error: &str) -> String {
     line(&json!({
         "type": "control_response",
         "response": { "subtype": "error", "request_id": request_id, "error": error },

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::nesting::Nesting;
 
 /// Flags that make the CLI speak stream-json on stdin/stdout.
-pub const STREAM_JSON_ARGS: [&str; 5] = [
+pub(crate) const STREAM_JSON_ARGS: [&str; 5] = [
     "--input-format",
     "stream-json",
     "--output-format",
@@ -23,7 +23,7 @@ const REMOVED_ENV: [&str; 1] = ["CLAUDECODE"];
 
 /// What to run, resolved from the config.
 #[derive(Debug, Clone)]
-pub struct SpawnSpec {
+pub(crate) struct SpawnSpec {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub cwd: PathBuf,
@@ -33,7 +33,7 @@ pub struct SpawnSpec {
 
 impl SpawnSpec {
     /// The command line for `config`; `resume` continues a session after a restart.
-    pub fn from_config(
+    pub(crate) fn from_config(
         config: &Config,
         daemon_id: &str,
         nesting: &Nesting,
@@ -62,7 +62,7 @@ impl SpawnSpec {
 }
 
 /// A running child with its three pipes.
-pub struct Spawned {
+pub(crate) struct Spawned {
     pub child: Child,
     pub pid: u32,
     pub stdin: ChildStdin,
@@ -71,7 +71,7 @@ pub struct Spawned {
 }
 
 /// Finds `program` the way a shell would: a path as is, a bare name on PATH.
-pub fn resolve_program(program: &str) -> Result<PathBuf, ChildError> {
+pub(crate) fn resolve_program(program: &str) -> Result<PathBuf, ChildError> {
     let not_found = || ChildError::NotFound {
         program: program.to_string(),
     };
@@ -98,7 +98,7 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// Starts the child in its own process group, set to die with the bridge.
-pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
+pub(crate) fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
     let mut command = guarded(spec);
     command
         .current_dir(&spec.cwd)
@@ -197,7 +197,7 @@ fn set_parent_death_signal(_command: &mut Command) {}
 /// Sends `signal` to the child's whole process group. A SIGKILL first goes to every
 /// descendant of the guard: tool processes that left the group are still descendants
 /// (the guard is their subreaper), but the guard dies with the group and cannot end them.
-pub fn signal_group(pid: u32, signal: libc::c_int) {
+pub(crate) fn signal_group(pid: u32, signal: libc::c_int) {
     if signal == libc::SIGKILL {
         crate::guard::kill_descendants(pid as libc::pid_t);
     }

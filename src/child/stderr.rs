@@ -18,12 +18,12 @@ const MAX_STDERR_LINE: usize = 64 * 1024;
 
 /// The last lines the child wrote to stderr; cloneable, shared with the drain task.
 #[derive(Clone, Default)]
-pub struct StderrTail {
+pub(crate) struct StderrTail {
     lines: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl StderrTail {
-    pub fn snapshot(&self) -> Vec<String> {
+    pub(crate) fn snapshot(&self) -> Vec<String> {
         self.lock().iter().cloned().collect()
     }
 
@@ -41,7 +41,7 @@ impl StderrTail {
 }
 
 /// Reads `stderr` to its end, logging each line and keeping the tail.
-pub async fn drain(stderr: ChildStderr, pid: u32, tail: StderrTail) {
+pub(crate) async fn drain(stderr: ChildStderr, pid: u32, tail: StderrTail) {
     let mut reader = LineReader::new(BufReader::new(stderr), MAX_STDERR_LINE);
     loop {
         let line = match reader.next_frame().await {
@@ -59,7 +59,7 @@ pub async fn drain(stderr: ChildStderr, pid: u32, tail: StderrTail) {
 }
 
 /// Cuts `text` to at most `max` characters, marking the cut.
-pub fn truncate_chars(text: String, max: usize) -> String {
+pub(crate) fn truncate_chars(text: String, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,

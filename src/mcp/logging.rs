@@ -24,14 +24,14 @@ const LOGGER: &str = "claude-coded";
 const PAGE: usize = 1000;
 
 /// The level the client asked for, and the one task that streams events at it.
-pub struct LogStream {
+pub(super) struct LogStream {
     events: EventLog,
     level: watch::Sender<Option<LoggingLevel>>,
     started: AtomicBool,
 }
 
 impl LogStream {
-    pub fn new(events: EventLog) -> LogStream {
+    pub(super) fn new(events: EventLog) -> LogStream {
         LogStream {
             events,
             level: watch::Sender::new(None),
@@ -40,13 +40,13 @@ impl LogStream {
     }
 
     /// Did the client set a session level (`logging/setLevel`)?
-    pub fn has_session_level(&self) -> bool {
+    pub(super) fn has_session_level(&self) -> bool {
         self.level.borrow().is_some()
     }
 
     /// Sets the session level; the first call starts streaming to `peer` for the rest
     /// of the session.
-    pub fn set_level(&self, level: LoggingLevel, peer: &Peer<RoleServer>) {
+    pub(super) fn set_level(&self, level: LoggingLevel, peer: &Peer<RoleServer>) {
         self.level.send_replace(Some(level));
         if self.started.swap(true, Ordering::SeqCst) {
             return;
@@ -60,7 +60,7 @@ impl LogStream {
     /// Runs `work` (one request) while streaming the events it causes at `level`: the
     /// 2026-07-28 way, where a request opts in with a log level in its `_meta`. The events
     /// recorded by the end of `work` are all sent before it returns.
-    pub async fn during<T>(
+    pub(super) async fn during<T>(
         &self,
         level: LoggingLevel,
         peer: &Peer<RoleServer>,
@@ -149,7 +149,7 @@ fn log_line(event: &Event) -> LoggingMessageNotificationParam {
 }
 
 /// The MCP (syslog) level of an event level.
-pub fn mcp_level(level: Level) -> LoggingLevel {
+pub(super) fn mcp_level(level: Level) -> LoggingLevel {
     match level {
         Level::Debug => LoggingLevel::Debug,
         Level::Info => LoggingLevel::Info,
@@ -159,7 +159,7 @@ pub fn mcp_level(level: Level) -> LoggingLevel {
 }
 
 /// Is an event at `level` wanted by a client that asked for `min` and above?
-pub fn passes(level: Level, min: LoggingLevel) -> bool {
+pub(super) fn passes(level: Level, min: LoggingLevel) -> bool {
     severity(mcp_level(level)) >= severity(min)
 }
 

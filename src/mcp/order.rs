@@ -18,7 +18,7 @@ use crate::supervisor::TurnSink;
 
 /// Hands out tickets and says whose turn it is to queue.
 #[derive(Default)]
-pub struct AskOrder {
+pub(super) struct AskOrder {
     issued: Mutex<u64>,
     state: watch::Sender<Turns>,
 }
@@ -32,12 +32,12 @@ struct Turns {
 }
 
 impl AskOrder {
-    pub fn new() -> Arc<AskOrder> {
+    pub(super) fn new() -> Arc<AskOrder> {
         Arc::new(AskOrder::default())
     }
 
     /// The next ticket, in the order of calls.
-    pub fn issue(self: &Arc<AskOrder>) -> AskTicket {
+    pub(super) fn issue(self: &Arc<AskOrder>) -> AskTicket {
         let mut issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
         let seq = *issued;
         *issued += 1;
@@ -94,7 +94,7 @@ impl AskTicket {
 }
 
 /// [`Daemon::ask`], queued in `ticket`'s turn.
-pub async fn ask_in_turn(
+pub(super) async fn ask_in_turn(
     daemon: &Daemon,
     ticket: Option<&AskTicket>,
     params: AskParams,

@@ -36,7 +36,7 @@ const REFILL: Duration = Duration::from_millis(250);
 const TEXT_PREVIEW: usize = 80;
 
 /// Where one `ask`'s messages go.
-pub struct TurnReporter {
+pub(super) struct TurnReporter {
     pub peer: Peer<RoleServer>,
     /// The request's `progressToken`, if it sent one.
     pub progress_token: Option<ProgressToken>,
@@ -54,13 +54,13 @@ struct Step {
 
 impl TurnReporter {
     /// True when the client asked for neither progress nor raw events.
-    pub fn is_silent(&self) -> bool {
+    pub(super) fn is_silent(&self) -> bool {
         self.progress_token.is_none() && self.raw_events_for.is_none()
     }
 
     /// Sends notifications for the turn's messages until the turn drops its sink, then
     /// waits until the client has read the last one (see [`OutputDrain`]).
-    pub async fn forward(&self, mut messages: mpsc::Receiver<TurnMessage>) {
+    pub(super) async fn forward(&self, mut messages: mpsc::Receiver<TurnMessage>) {
         let mut throttle = Throttle::new(Instant::now());
         let mut pending: Option<Step> = None;
         let mut sent_any = false;
@@ -133,7 +133,7 @@ impl TurnReporter {
 
 /// A short human message for a meaningful child message, `None` for the rest
 /// (status lines, partial stream events, rate-limit notices, ...).
-pub fn describe(message: &Value) -> Option<String> {
+pub(super) fn describe(message: &Value) -> Option<String> {
     let (kind, subtype) = kind_of(message);
     match (kind.as_str(), subtype.as_deref()) {
         ("system", Some("init")) => {

@@ -20,7 +20,7 @@ pub const ERROR_META_KEY: &str = "claude-coded/error";
 
 /// The answer of a turn: the reply text first, then one line of facts.
 /// A turn the child reports as failed is `isError` but keeps its structured content.
-pub fn ask(result: &AskResult) -> CallToolResult {
+pub(super) fn ask(result: &AskResult) -> CallToolResult {
     let reply = AskReply::from_result(result);
     let first = match (&reply.result, &reply.error) {
         (Some(text), Some(error)) => format!("{error}\n{text}"),
@@ -40,7 +40,7 @@ pub fn ask(result: &AskResult) -> CallToolResult {
     rendered
 }
 
-pub fn status(status: &StatusResult, nesting: Nesting, full: bool) -> CallToolResult {
+pub(super) fn status(status: &StatusResult, nesting: Nesting, full: bool) -> CallToolResult {
     let report = StatusReport::from_status(status, nesting, full);
     let mut text = status_text(&report);
     if let Some(full) = report
@@ -56,7 +56,7 @@ pub fn status(status: &StatusResult, nesting: Nesting, full: bool) -> CallToolRe
     rendered
 }
 
-pub fn events(page: &EventsResult, full: bool) -> CallToolResult {
+pub(super) fn events(page: &EventsResult, full: bool) -> CallToolResult {
     let page = EventsPage::from_result(page, full);
     let mut lines = page.events.clone();
     if lines.is_empty() {
@@ -84,7 +84,7 @@ pub fn events(page: &EventsResult, full: bool) -> CallToolResult {
 ///
 /// No structured content: it would not match the tool's `outputSchema`, and clients
 /// validate structured content even on errors.
-pub fn failure(error: &DaemonError) -> CallToolResult {
+pub(super) fn failure(error: &DaemonError) -> CallToolResult {
     let (code, message, data) = daemon_error_parts(error);
     let mut rendered = CallToolResult::error(vec![ContentBlock::text(format!(
         "claude-coded error {code}: {message}"

@@ -21,7 +21,7 @@ use schemars::JsonSchema;
 use serde_json::Value;
 
 /// `inputSchema` of a tool taking `T`.
-pub fn input<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+pub(super) fn input<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     match schema_for_input::<T>() {
         Ok(schema) => portable(&schema),
         Err(err) => {
@@ -33,7 +33,7 @@ pub fn input<T: JsonSchema + 'static>() -> Arc<JsonObject> {
 }
 
 /// `outputSchema` of a tool returning `T`.
-pub fn output<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+pub(super) fn output<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     portable(&schema_for_output::<T>())
 }
 

@@ -7,14 +7,14 @@
 use crate::config::Config;
 
 /// What `serverInfo.title` shows in a host's server list.
-pub const SERVER_TITLE: &str = "Claude Code (claude-coded)";
+pub(super) const SERVER_TITLE: &str = "Claude Code (claude-coded)";
 
 /// One line for `serverInfo.description`.
-pub const SERVER_DESCRIPTION: &str = "A supervised, always-warm Claude Code CLI served as a sub-agent: \
+pub(super) const SERVER_DESCRIPTION: &str = "A supervised, always-warm Claude Code CLI served as a sub-agent: \
      ask it to do coding work in its working directory, check its health, read its event log.";
 
 /// `instructions` of the `initialize` answer, naming what the agent may do here.
-pub fn instructions(config: &Config) -> String {
+pub(super) fn instructions(config: &Config) -> String {
     format!(
         "\
 This server runs one Claude Code agent (the Claude Code CLI) in {cwd} and keeps it warm \
@@ -42,7 +42,7 @@ happened (starts, restarts, turns, errors), newest after `since`.",
 }
 
 /// The `ask` tool's description, naming what the agent may do here.
-pub fn ask_description(config: &Config) -> String {
+pub(super) fn ask_description(config: &Config) -> String {
     format!(
         "Send one prompt to the Claude Code agent working in {cwd} and wait for its final answer. \
 It remembers earlier asks in the same session. {permissions} The result is the agent's reply, \
@@ -83,14 +83,14 @@ fn permissions(config: &Config) -> String {
     )
 }
 
-pub const STATUS_DESCRIPTION: &str = "\
+pub(super) const STATUS_DESCRIPTION: &str = "\
 Report the health of the Claude Code agent: whether it is ready, busy, starting, restarting \
 or failed (with the last error), the turn in flight, how many asks wait, totals (asks, cost) \
 and where and in which permission mode it works. `full: true` adds everything (process ids, \
 counters, configuration, the connected client). Read-only and instant; safe to call while an \
 ask runs.";
 
-pub const EVENTS_DESCRIPTION: &str = "\
+pub(super) const EVENTS_DESCRIPTION: &str = "\
 List recent events of the bridge, oldest first, one short line each: agent starts, \
 readiness, exits and restarts, turns started, finished, failed, timed out or cancelled, and \
 problems such as unexpected output. Pass `since` (the previous answer's `nextSeq - 1`) to get \

@@ -59,7 +59,7 @@ use crate::rpc_error::{RpcError, code};
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// rmcp's transport over our framed stdin and the [`Outbox`].
-pub struct WireTransport {
+pub(super) struct WireTransport {
     frames: mpsc::Receiver<Frame>,
     out: Outbox,
     max_line: usize,
@@ -93,7 +93,7 @@ struct InFlight {
 }
 
 impl WireTransport {
-    pub fn new(
+    pub(super) fn new(
         frames: mpsc::Receiver<Frame>,
         out: Outbox,
         max_line: usize,

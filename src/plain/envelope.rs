@@ -6,7 +6,7 @@ use crate::rpc_error::RpcError;
 
 /// What a well-formed line asks for.
 #[derive(Debug, PartialEq)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     /// A request: must be answered.
     Call {
         id: Value,
@@ -24,14 +24,14 @@ pub enum Incoming {
 
 /// A line that cannot be served, with the id to answer under (`null` when unknown).
 #[derive(Debug, PartialEq)]
-pub struct Rejected {
+pub(crate) struct Rejected {
     pub id: Value,
     /// Boxed: the error type is large and rejections are rare.
     pub error: Box<RpcError>,
 }
 
 /// Parses and checks one line.
-pub fn parse(bytes: &[u8]) -> Result<Incoming, Rejected> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Incoming, Rejected> {
     let value: Value = serde_json::from_slice(bytes).map_err(|err| Rejected {
         id: Value::Null,
         error: Box::new(RpcError::Parse(parse_problem(bytes, &err))),
@@ -58,7 +58,7 @@ fn is_lossy(id: &Value) -> bool {
 
 /// The key of an id written as `raw` (in a cancellation, say): the same text
 /// [`Incoming::Call::raw_id`] holds for a request with that id.
-pub fn id_key(raw: &serde_json::value::RawValue) -> String {
+pub(crate) fn id_key(raw: &serde_json::value::RawValue) -> String {
     match serde_json::from_str::<Value>(raw.get()) {
         Ok(id) if !is_lossy(&id) => id.to_string(),
         _ => raw.get().to_string(),

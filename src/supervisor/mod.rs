@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
 
-pub use snapshot::Snapshot;
+pub(crate) use snapshot::Snapshot;
 
 /// Errors of this layer: why an ask got no result from the child.
 #[derive(Debug, Clone, Error, PartialEq)]
@@ -85,10 +85,10 @@ pub struct TurnMessage {
 
 /// Where a turn's messages go. Bounded: the actor never waits for a slow reader, it
 /// drops and counts instead.
-pub type TurnSink = mpsc::Sender<TurnMessage>;
+pub(crate) type TurnSink = mpsc::Sender<TurnMessage>;
 
 /// Messages to the actor.
-pub enum Control {
+pub(crate) enum Control {
     /// Queue a turn; the answer arrives on `reply`.
     Ask(AskRequest),
     /// The caller lost interest: drop it from the queue, or interrupt it if running.
@@ -107,13 +107,13 @@ pub enum Control {
 
 /// What a restart request did.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RestartOutcome {
+pub(crate) struct RestartOutcome {
     /// The pid of the child that was killed, if one was running.
     pub killed_pid: Option<u32>,
 }
 
 /// One ask on its way to the child.
-pub struct AskRequest {
+pub(crate) struct AskRequest {
     pub turn_id: u64,
     pub prompt: String,
     pub timeout: Duration,
@@ -124,7 +124,7 @@ pub struct AskRequest {
 
 /// Cloneable handle to one supervised child.
 #[derive(Clone)]
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     /// Commands to the actor; bounded so a flood of asks waits instead of growing memory.
     control: mpsc::Sender<Control>,
     /// Latest state, published by the actor after every step.
@@ -137,7 +137,7 @@ impl Supervisor {
     /// Starts the actor. A top-level server starts the child at once (warm-up begins
     /// before the first ask); a nested one waits for its first ask, so an unused nested
     /// server costs no CLI; one at the nesting limit never starts a child.
-    pub fn start(
+    pub(crate) fn start(
         config: Arc<Config>,
         daemon_id: String,
         nesting: Nesting,
@@ -175,20 +175,9 @@ impl Supervisor {
         }
     }
 
-    /// Runs one turn. Dropping the returned future cancels the ask (interrupting the child
-    /// if the turn already started).
-    pub async fn ask(
-        &self,
-        prompt: String,
-        timeout: Duration,
-        sink: Option<TurnSink>,
-    ) -> Result<AskResult, AskError> {
-        self.submit(prompt, timeout, sink)?.wait().await
-    }
-
     /// Puts a turn in the actor's FIFO now, without waiting: asks submitted one after the
     /// other run in that order. [`Pending::wait`] gives the answer.
-    pub fn submit(
+    pub(crate) fn submit(
         &self,
         prompt: String,
         timeout: Duration,
@@ -222,7 +211,7 @@ impl Supervisor {
     }
 
     /// Restarts the child at once, clearing the crash-loop state.
-    pub async fn restart(&self) -> Result<RestartOutcome, AskError> {
+    pub(crate) async fn restart(&self) -> Result<RestartOutcome, AskError> {
         let (done, finished) = oneshot::channel();
         self.control
             .send(Control::Restart { done })
@@ -233,7 +222,7 @@ impl Supervisor {
 
     /// Stops the child (stdin closed, then TERM, then KILL) and waits until it is gone;
     /// `prompt` sends TERM at once.
-    pub async fn stop(&self, prompt: bool) {
+    pub(crate) async fn stop(&self, prompt: bool) {
         let (done, finished) = oneshot::channel();
         if self
             .control
@@ -246,12 +235,12 @@ impl Supervisor {
     }
 
     /// The latest published state.
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         self.snapshot.borrow().clone()
     }
 
     /// A receiver that wakes on every state change (for persisting the state file).
-    pub fn watch(&self) -> watch::Receiver<Snapshot> {
+    pub(crate) fn watch(&self) -> watch::Receiver<Snapshot> {
         self.snapshot.clone()
     }
 }

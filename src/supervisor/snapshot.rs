@@ -8,7 +8,7 @@ use crate::config::Config;
 
 /// A consistent picture of one supervised child.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub child: ChildInfo,
     /// The turn in flight; `elapsed_ms` is filled in by [`Snapshot::turn_now`].
     pub turn: Option<(TurnInfo, Instant)>,
@@ -17,7 +17,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn initial(config: &Config) -> Snapshot {
+    pub(crate) fn initial(config: &Config) -> Snapshot {
         Snapshot {
             child: ChildInfo {
                 status: ChildStatus::Idle,
@@ -50,7 +50,7 @@ impl Snapshot {
     }
 
     /// The turn in flight with its elapsed time as of now.
-    pub fn turn_now(&self) -> Option<TurnInfo> {
+    pub(crate) fn turn_now(&self) -> Option<TurnInfo> {
         self.turn.as_ref().map(|(info, started)| TurnInfo {
             elapsed_ms: started.elapsed().as_millis() as u64,
             ..info.clone()

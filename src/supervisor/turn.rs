@@ -12,10 +12,10 @@ use crate::child::stderr::truncate_chars;
 use crate::clock::now_rfc3339;
 
 /// Characters of a prompt shown in `status` and events.
-pub const PREVIEW_CHARS: usize = 80;
+pub(super) const PREVIEW_CHARS: usize = 80;
 
 /// The turn in flight.
-pub struct Turn {
+pub(super) struct Turn {
     pub id: u64,
     pub prompt_preview: String,
     pub started: Instant,
@@ -44,7 +44,7 @@ pub struct Turn {
 /// long one got the child killed after the grace period. So an interrupt waits for the
 /// turn's first line, and is sent again while no result follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interrupt {
+pub(super) enum Interrupt {
     /// The turn was not abandoned.
     NotNeeded,
     /// Abandoned before the turn printed anything: sent with its first line.
@@ -54,7 +54,7 @@ pub enum Interrupt {
 }
 
 impl Turn {
-    pub fn begin(request: AskRequest) -> Turn {
+    pub(super) fn begin(request: AskRequest) -> Turn {
         let now = Instant::now();
         Turn {
             id: request.turn_id,
@@ -74,7 +74,7 @@ impl Turn {
     }
 
     /// Streams one message to the caller; returns false when it had to be dropped.
-    pub fn stream(&mut self, message: &Value) -> bool {
+    pub(super) fn stream(&mut self, message: &Value) -> bool {
         self.messages += 1;
         let Some(sink) = &self.sink else {
             return true;
@@ -91,7 +91,7 @@ impl Turn {
         }
     }
 
-    pub fn info(&self) -> TurnInfo {
+    pub(super) fn info(&self) -> TurnInfo {
         TurnInfo {
             turn_id: self.id,
             started_at: self.started_at.clone(),
@@ -106,7 +106,7 @@ impl Turn {
 
 /// The start of a prompt for `status` (and so `daemon-state.json`) and events, with the
 /// environment's secrets masked first: masking after cutting would miss a secret cut in two.
-pub fn preview(prompt: &str) -> String {
+pub(super) fn preview(prompt: &str) -> String {
     let masked = crate::redact::redact(prompt);
     truncate_chars(masked.replace(['\n', '\r'], " "), PREVIEW_CHARS)
 }
@@ -115,7 +115,7 @@ pub fn preview(prompt: &str) -> String {
 ///
 /// `previous_total` is the child's running cost before this turn (the CLI reports a
 /// total per process), so the turn's own cost is the difference.
-pub fn ask_result(raw: Value, previous_total: Option<f64>, messages: u64) -> AskResult {
+pub(super) fn ask_result(raw: Value, previous_total: Option<f64>, messages: u64) -> AskResult {
     let str_of = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
     let u64_of = |key: &str| raw.get(key).and_then(Value::as_u64);
     let is_error = raw
@@ -166,7 +166,7 @@ fn error_text(value: &Value) -> String {
 }
 
 /// Adds a finished turn to the running totals.
-pub fn account(totals: &mut Totals, result: &AskResult) {
+pub(super) fn account(totals: &mut Totals, result: &AskResult) {
     if result.ok {
         totals.turns_ok += 1;
     } else {

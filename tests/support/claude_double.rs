@@ -142,8 +142,14 @@
 //!   (`[{tool_name,tool_use_id,tool_input}]`).
 //!
 //! then assistant text `tool result was (is_error=True|False): <tool result text>`.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
