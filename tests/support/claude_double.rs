@@ -170,8 +170,10 @@ const INTERRUPTED_TEXT: &str = "[Request interrupted by user]";
 const TOOL_DESCRIPTION: &str = "Run a test command";
 
 // ---------------------------------------------------------------------------------------
-// Ordered JSON: serde_json's Map sorts keys (no preserve_order feature here), but the real
-// CLI's key order matters to tests (e.g. `type` is not first in `result` lines).
+// Ordered JSON: the real CLI's key order matters to tests (e.g. `type` is not first in
+// `result` lines). This package builds serde_json with `preserve_order`, so a `Map` would
+// keep the order too; `J` states it in the double itself instead of leaning on a feature
+// chosen for the bridge (a double split into a crate of its own keeps working).
 // ---------------------------------------------------------------------------------------
 
 /// A JSON value whose objects keep their keys in insertion order.
