@@ -102,9 +102,8 @@ mod supervisor;
 mod surface;
 mod sync;
 
-// proptest generators shared with tests/fuzz_inputs.rs (whose crate needs them `pub`).
+// proptest generators, shared with tests/fuzz_inputs.rs (whose crate needs them `pub`).
 #[cfg(test)]
-#[path = "../tests/support/arb_json.rs"]
 #[allow(unreachable_pub)]
 mod arb_json;
 

@@ -31,7 +31,7 @@
     unreachable_pub
 )]
 
-#[path = "support/arb_json.rs"]
+#[path = "../src/arb_json.rs"]
 mod arb_json;
 mod common;
 #[path = "fuzz_mcp/mod.rs"]
