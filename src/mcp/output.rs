@@ -308,11 +308,13 @@ pub fn event_line(event: &Event) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn result(ok: bool, text: Option<&str>) -> AskResult {
+    /// A turn's result as the core gives it (with a refused `touch`), for this module's
+    /// tests and `render`'s.
+    pub(in crate::mcp) fn result(ok: bool, text: Option<&str>) -> AskResult {
         AskResult {
             ok,
             result: text.map(str::to_owned),

@@ -189,41 +189,8 @@ fn drop_nulls(value: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::output::tests::result as answer;
     use crate::supervisor::AskError;
-
-    fn answer(ok: bool, result: Option<&str>) -> AskResult {
-        AskResult {
-            ok,
-            result: result.map(str::to_owned),
-            session_id: Some("s".into()),
-            cost_usd: Some(0.1),
-            session_cost_usd: Some(0.1),
-            duration_ms: Some(5),
-            duration_api_ms: Some(4),
-            num_turns: Some(1),
-            is_error: !ok,
-            subtype: Some(
-                if ok {
-                    "success"
-                } else {
-                    "error_during_execution"
-                }
-                .into(),
-            ),
-            terminal_reason: Some(if ok { "completed" } else { "aborted_streaming" }.into()),
-            stop_reason: None,
-            api_error_status: None,
-            errors: if ok {
-                vec![]
-            } else {
-                vec!["interrupted".into()]
-            },
-            usage: json!({}),
-            permission_denials: vec![],
-            messages: 3,
-            raw: json!({ "result": result }),
-        }
-    }
 
     fn texts(result: &CallToolResult) -> Vec<String> {
         result
@@ -238,7 +205,11 @@ mod tests {
         let rendered = ask(&answer(true, Some("done")));
         let texts = texts(&rendered);
         assert_eq!(texts[0], "done");
-        assert_eq!(texts[1], "ok · session s · $0.1 · 0.0 s · 1 model calls");
+        assert_eq!(
+            texts[1],
+            "ok · session s-1 · $0.0123 · 1.2 s · 2 model calls\n\
+             refused by the permission mode: Bash (touch created.txt)"
+        );
         assert_ne!(rendered.is_error, Some(true));
         let structured = rendered.structured_content.unwrap();
         assert_eq!(structured["result"], "done");
@@ -249,16 +220,11 @@ mod tests {
     fn failed_turn_is_an_error_that_says_why() {
         let rendered = ask(&answer(false, None));
         assert_eq!(rendered.is_error, Some(true));
-        assert!(texts(&rendered)[0].contains("error_during_execution, aborted_streaming"));
-        assert!(texts(&rendered)[0].contains("interrupted"));
+        assert!(texts(&rendered)[0].contains("error_during_execution, api_error"));
+        assert!(texts(&rendered)[0].contains("boom"));
         let structured = rendered.structured_content.unwrap();
         assert_eq!(structured["ok"], false);
-        assert!(
-            structured["error"]
-                .as_str()
-                .unwrap()
-                .contains("interrupted")
-        );
+        assert!(structured["error"].as_str().unwrap().contains("boom"));
     }
 
     #[test]
