@@ -112,16 +112,19 @@ pub fn hung_up(fd: RawFd) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::fs::File;
     use std::io::Write;
     use std::os::fd::{AsRawFd, FromRawFd};
     use std::os::unix::net::UnixStream;
 
-    fn pipe() -> (File, File) {
+    /// A pipe as (read end, write end), for the tests here and in `mcp::drain`.
+    pub(crate) fn pipe() -> (File, File) {
         let mut fds = [0; 2];
+        // SAFETY: pipe(2) fills the two-element array it is given.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors were just opened and are owned by nothing else.
         unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
     }
 

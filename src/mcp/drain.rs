@@ -92,16 +92,11 @@ fn unread_bytes(fd: RawFd, request: libc::Ioctl) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inbox::tests::pipe;
     use std::fs::File;
     use std::io::{Read, Write};
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
-
-    fn pipe() -> (File, File) {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
-    }
 
     #[test]
     fn a_pipe_is_looked_into_and_a_file_is_not() {
