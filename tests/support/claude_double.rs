@@ -1395,7 +1395,7 @@ impl Session {
         for i in 1..=chunks {
             let chunk = format!("slow chunk {i}");
             tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(ms)) => {}
+                () = pause(ms) => {}
                 () = interrupted(&mut t.interrupt) => {
                     // Like the real CLI: the block being streamed comes out marked aborted.
                     let mut line = self.assistant_line(t, &api, block_json(&Block::Text(chunk)));
@@ -1996,6 +1996,15 @@ impl Session {
         line.push("result_index", result_index);
         line.push("model_usage_since_last_result", since_last);
         self.sh.out.send(&line).await;
+    }
+}
+
+/// Waits `ms` between chunks; `0` only yields (a timer would round it up to 1 ms, which
+/// makes a flood of 20,000 chunks take 20 s).
+async fn pause(ms: u64) {
+    match ms {
+        0 => tokio::task::yield_now().await,
+        ms => tokio::time::sleep(Duration::from_millis(ms)).await,
     }
 }
 
