@@ -306,22 +306,23 @@ pub struct EventsResult {
 }
 
 /// Params of the `ask/event` notification: one child message streamed during an `ask`.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AskEventParams {
     /// The JSON-RPC id of the `ask` this message belongs to.
     #[schemars(with = "Value")]
     pub request_id: RequestId,
-    /// 1, 2, 3, ... within the `ask`; a gap means notifications were dropped because the
-    /// client did not read its stdout fast enough.
+    /// 1, 2, 3, ... within the `ask`, without gaps: when the client reads slowly, the
+    /// child is slowed down instead.
     pub seq: u64,
     /// The child message's `type` (`system`, `assistant`, `user`, `result`, ...).
     #[serde(rename = "type")]
     pub kind: String,
     /// The child message's `subtype`, when it has one.
     pub subtype: Option<String>,
-    /// The child's message exactly as it printed it.
-    pub message: Value,
+    /// The child's message exactly as it printed it (its text, not re-encoded).
+    #[schemars(with = "Value")]
+    pub message: Box<RawValue>,
 }
 
 /// A JSON-RPC id exactly as the client wrote it, so an integer beyond 64 bits (which a
@@ -538,7 +539,9 @@ pub struct Totals {
     pub output_tokens: u64,
     pub cache_creation_input_tokens: u64,
     pub cache_read_input_tokens: u64,
-    /// Streamed notifications dropped because the client was not reading.
+    /// Turn messages not streamed because their caller was gone (it closed its output,
+    /// disconnected or cancelled while its turn still ran). A caller that reads, however
+    /// slowly, gets every one: the child is slowed down instead.
     pub notifications_dropped: u64,
 }
 
@@ -587,21 +590,21 @@ mod tests {
             seq: 1,
             kind: "assistant".into(),
             subtype: None,
-            message: serde_json::json!({"type": "assistant"}),
+            message: RawValue::from_string(r#"{"type": "assistant"}"#.into()).unwrap(),
         };
         let text = serde_json::to_string(&params).unwrap();
         assert!(
             text.starts_with(r#"{"requestId":18446744073709551617,"#),
             "{text}"
         );
-        // Read back from text, the id is the same; from a `Value`, it is what the value held.
+        // The message goes out as the child wrote it, spaces and all.
+        assert!(
+            text.ends_with(r#""message":{"type": "assistant"}}"#),
+            "{text}"
+        );
+        // Read back from text, the id and the message are the same.
         let back: AskEventParams = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, params);
-        let via_value: AskEventParams =
-            serde_json::from_value(serde_json::json!({"requestId": "a", "seq": 2, "type": "x",
-                "subtype": null, "message": {}}))
-            .unwrap();
-        assert_eq!(via_value.request_id.as_json(), r#""a""#);
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
     }
 
     #[test]

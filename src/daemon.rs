@@ -10,8 +10,8 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::api::{
-    AskParams, AskResult, ClientSession, DaemonInfo, EventKind, EventsParams, EventsResult,
-    IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult, StatusResult,
+    AskParams, ClientSession, DaemonInfo, EventKind, EventsParams, EventsResult, IdentityInfo,
+    Level, MAX_TIMEOUT_MS, RestartResult, StatusResult,
 };
 use crate::clock::now_rfc3339;
 use crate::config::Config;
@@ -102,17 +102,8 @@ impl Daemon {
         daemon
     }
 
-    /// Runs one turn. `sink` receives the child's messages while it runs.
-    pub async fn ask(
-        &self,
-        params: AskParams,
-        sink: Option<TurnSink>,
-    ) -> Result<AskResult, DaemonError> {
-        Ok(self.submit_ask(params, sink)?.wait().await?)
-    }
-
     /// Validates and queues a turn at once; asks submitted in order run in that order.
-    pub fn submit_ask(
+    pub(crate) fn submit_ask(
         &self,
         params: AskParams,
         sink: Option<TurnSink>,

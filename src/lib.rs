@@ -34,6 +34,8 @@
 //! - [`lines`]: size-limited newline framing used for stdin and the child's stdout.
 //! - [`inbox`]: reading stdin for both surfaces, paused while the client does not read.
 //! - [`outbox`]: the one stdout writer of both surfaces, with its backlog and stall clock.
+//! - `event_lines`: a turn's messages as notification lines (plain `ask/event`, MCP raw
+//!   events), batched into the outbox with the child's text spliced in unchanged.
 //!
 //! # Theory of operation
 //!
@@ -49,7 +51,10 @@
 //! place as its line is read, so pipelined asks keep their order. When the child is ready
 //! and idle, the actor writes the prompt as a stream-json user message; every line the
 //! child prints in that turn goes to the ask's sink (and on to the client as `ask/event`
-//! notifications) until the `result` line, which becomes the answer.
+//! notifications, the child's text spliced in unchanged) until the `result` line, which
+//! becomes the answer. The sink is bounded and lossless: while it is full the actor reads
+//! no more of the child's stdout, so a slow client slows the child down (its pipe fills),
+//! while commands and timers go on being served.
 //! The CLI is sequential, so one turn runs at a time.
 //!
 //! The actor decides from its own state, never from the wire: the `status` fields
@@ -85,6 +90,7 @@ pub mod cli;
 mod clock;
 pub mod config;
 pub mod daemon;
+mod event_lines;
 mod events;
 pub mod guard;
 pub mod inbox;

@@ -66,7 +66,7 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
 }
 
 fn memchr_newline(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|b| *b == b'\n')
+    memchr::memchr(b'\n', buf)
 }
 
 fn trim_cr(mut line: Vec<u8>) -> Vec<u8> {

@@ -1,15 +1,27 @@
 //! The CLI's stream-json lines: what we write and how we read what it prints.
 //!
-//! Lines are classified by their `type` field, never by key order, and the whole JSON
-//! value is kept: new message types and fields appear often and must reach the caller.
+//! Lines are classified by their `type` field, never by key order, and the child's text
+//! is kept as it came: new message types and fields appear often and must reach the
+//! caller. A turn's messages are the bulk of what the child prints, so for them only the
+//! few fields the supervisor reads are decoded (`type`, `subtype`, `session_id`), in one
+//! pass that also checks the whole line is JSON; the text itself travels on and is
+//! spliced into the notification as it is, never rebuilt as a `Value` and serialised
+//! again. Lines the supervisor acts on (results, control messages) are decoded whole.
+//!
+//! The check is JSON's grammar: a message with a lone surrogate escape (`"\ud800"`) or
+//! a number beyond `f64` is passed on as the child wrote it, where a full decode would
+//! refuse it; [`ChildMessage::value`] is then `Null`.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// What one line of the child's stdout is.
 #[derive(Debug, PartialEq)]
 pub(crate) enum ChildLine {
-    /// End of a turn.
-    Result(Value),
+    /// End of a turn: the line, and the same decoded.
+    Result { message: ChildMessage, value: Value },
     /// Answer to one of our control requests.
     ControlResponse {
         request_id: String,
@@ -20,32 +32,129 @@ pub(crate) enum ChildLine {
     ControlRequest {
         request_id: String,
         subtype: String,
-        message: Value,
+        message: ChildMessage,
     },
     /// Sign of life between messages.
     KeepAlive,
     /// Any other message of a turn (`system`, `assistant`, `user`, `stream_event`, new kinds).
-    Message(Value),
+    Message(ChildMessage),
     /// A JSON value that is not an object with a string `type`.
     Untyped(Value),
     /// Not JSON at all (some builds print such lines); kept as lossy text for the record.
     NotJson(String),
 }
 
-/// Classifies one line (without its newline).
-pub(crate) fn parse_line(bytes: &[u8]) -> ChildLine {
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(_) => return ChildLine::NotJson(String::from_utf8_lossy(bytes).into_owned()),
+/// One JSON object the child printed, as it printed it, with the fields we read.
+///
+/// Only this module makes one, and only from a line that passed a JSON check, so `text`
+/// is always one JSON object and may be written out as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChildMessage {
+    /// Its `type`.
+    pub(crate) kind: String,
+    /// Its `subtype`, when that is a string.
+    pub(crate) subtype: Option<String>,
+    /// The `session_id` of a `system`/`init` message (the others are not read).
+    pub(crate) init_session: Option<String>,
+    /// The line, without its newline.
+    text: String,
+}
+
+impl ChildMessage {
+    /// The line as the child printed it: one JSON object.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The message decoded, for the few places that read more than its head; `Null`
+    /// for the rare text that JSON's grammar allows and a full decode refuses.
+    pub(crate) fn value(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    fn new(kind: String, subtype: Option<String>, session: Option<String>, text: String) -> Self {
+        let is_init = kind == "system" && subtype.as_deref() == Some("init");
+        ChildMessage {
+            kind,
+            subtype,
+            init_session: session.filter(|_| is_init),
+            text,
+        }
+    }
+}
+
+/// The fields read from every line, borrowed from it where they have no escapes.
+/// Decoding it checks the whole line (the other fields are skipped, not trusted).
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    subtype: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    session_id: Option<Cow<'a, str>>,
+}
+
+/// Classifies one line (without its newline), keeping its bytes.
+///
+/// The fast path decodes the head only; anything else (a result or control line, a
+/// `type` or `subtype` that is not a string, a repeated key, not an object) takes the
+/// slow path through a `Value`, which decides as before.
+pub(crate) fn parse_line(bytes: impl Into<Vec<u8>>) -> ChildLine {
+    let text = match String::from_utf8(bytes.into()) {
+        Ok(text) => text,
+        Err(err) => {
+            return ChildLine::NotJson(String::from_utf8_lossy(err.as_bytes()).into_owned());
+        }
     };
-    let kind = value.get("type").and_then(Value::as_str).map(str::to_owned);
-    match kind.as_deref() {
-        Some("result") => ChildLine::Result(value),
-        Some("control_response") => parse_control_response(value),
-        Some("control_request") => parse_control_request(value),
-        Some("keep_alive") => ChildLine::KeepAlive,
-        Some(_) => ChildLine::Message(value),
-        None => ChildLine::Untyped(value),
+    // A struct also deserialises from an array; only an object can be a message.
+    if !text.trim_start().starts_with('{') {
+        return parse_value(text);
+    }
+    let (kind, subtype, session) = match serde_json::from_str::<Head<'_>>(&text) {
+        Ok(Head {
+            kind: Some(kind),
+            subtype,
+            session_id,
+        }) => {
+            if matches!(&*kind, "result" | "control_response" | "control_request") {
+                return parse_value(text);
+            }
+            // Only an `init` message's session is read: no copy for the others.
+            let session = session_id.filter(|_| kind == "system").map(Cow::into_owned);
+            (kind.into_owned(), subtype.map(Cow::into_owned), session)
+        }
+        _ => return parse_value(text),
+    };
+    match kind.as_str() {
+        "keep_alive" => ChildLine::KeepAlive,
+        _ => ChildLine::Message(ChildMessage::new(kind, subtype, session, text)),
+    }
+}
+
+/// The slow path: the whole line as a `Value`.
+fn parse_value(text: String) -> ChildLine {
+    let value: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(_) => return ChildLine::NotJson(text),
+    };
+    let Some(kind) = value.get("type").and_then(Value::as_str).map(str::to_owned) else {
+        return ChildLine::Untyped(value);
+    };
+    let field = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    let (subtype, session) = (field("subtype"), field("session_id"));
+    match kind.as_str() {
+        "control_response" => parse_control_response(value),
+        "control_request" => {
+            let message = ChildMessage::new(kind, subtype, session, text);
+            parse_control_request(value, message)
+        }
+        "keep_alive" => ChildLine::KeepAlive,
+        "result" => ChildLine::Result {
+            message: ChildMessage::new(kind, subtype, session, text),
+            value,
+        },
+        _ => ChildLine::Message(ChildMessage::new(kind, subtype, session, text)),
     }
 }
 
@@ -69,7 +178,7 @@ fn parse_control_response(value: Value) -> ChildLine {
     }
 }
 
-fn parse_control_request(value: Value) -> ChildLine {
+fn parse_control_request(value: Value, message: ChildMessage) -> ChildLine {
     let request_id = str_field(&value, "request_id");
     let subtype = value
         .get("request")
@@ -79,7 +188,7 @@ fn parse_control_request(value: Value) -> ChildLine {
         Some(request_id) => ChildLine::ControlRequest {
             request_id,
             subtype,
-            message: value,
+            message,
         },
         None => ChildLine::Untyped(value),
     }
@@ -87,16 +196,6 @@ fn parse_control_request(value: Value) -> ChildLine {
 
 fn str_field(value: &Value, key: &str) -> Option<String> {
     value.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-/// `type` and `subtype` of a message, for notifications and events.
-pub(crate) fn kind_of(message: &Value) -> (String, Option<String>) {
-    let kind = message
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown")
-        .to_string();
-    (kind, str_field(message, "subtype"))
 }
 
 /// A user turn, as one stdin line (with its newline).
@@ -139,7 +238,7 @@ mod tests {
     #[test]
     fn classifies_by_type_not_key_order() {
         let result = br#"{"subtype":"success","is_error":false,"type":"result"}"#;
-        assert!(matches!(parse_line(result), ChildLine::Result(_)));
+        assert!(matches!(parse_line(result), ChildLine::Result { .. }));
         let init = br#"{"type":"system","subtype":"init","session_id":"s"}"#;
         assert!(matches!(parse_line(init), ChildLine::Message(_)));
         assert!(matches!(
@@ -223,7 +322,7 @@ mod proptests {
         #[test]
         fn any_bytes_are_classified_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let is_json = serde_json::from_slice::<Value>(&bytes).is_ok();
-            match parse_line(&bytes) {
+            match parse_line(bytes.clone()) {
                 ChildLine::NotJson(text) => {
                     prop_assert!(!is_json);
                     prop_assert_eq!(text, String::from_utf8_lossy(&bytes).into_owned());
@@ -249,7 +348,13 @@ mod proptests {
             let has_id = |v: &Value| v.get("request_id").is_some_and(Value::is_string);
             let got = parse_line(line.as_bytes());
             match kind.as_str() {
-                "result" => prop_assert_eq!(got, ChildLine::Result(parsed)),
+                "result" => {
+                    let ChildLine::Result { message, value } = got else {
+                        return Err(TestCaseError::fail(format!("not a result: {got:?}")));
+                    };
+                    prop_assert_eq!(value, parsed);
+                    prop_assert_eq!(message.text(), line.as_str());
+                }
                 "keep_alive" => prop_assert_eq!(got, ChildLine::KeepAlive),
                 "control_response" if has_id(&parsed["response"]) => {
                     let is_response = matches!(got, ChildLine::ControlResponse { .. });
@@ -263,7 +368,16 @@ mod proptests {
                 "control_response" | "control_request" => {
                     prop_assert_eq!(got, ChildLine::Untyped(parsed))
                 }
-                _ => prop_assert_eq!(got, ChildLine::Message(parsed)),
+                _ => {
+                    let ChildLine::Message(message) = got else {
+                        return Err(TestCaseError::fail(format!("not a message: {got:?}")));
+                    };
+                    prop_assert_eq!(&message.kind, &kind);
+                    prop_assert_eq!(message.subtype.as_deref(), parsed["subtype"].as_str());
+                    prop_assert_eq!(message.value(), parsed);
+                    // The text goes on as the child printed it.
+                    prop_assert_eq!(message.text(), line.as_str());
+                }
             }
         }
 

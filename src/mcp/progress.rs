@@ -10,18 +10,20 @@
 
 use std::time::Duration;
 
-use rmcp::model::{
-    CustomNotification, ProgressNotificationParam, ProgressToken, ServerNotification,
-};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::{Peer, RoleServer};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::drain::OutputDrain;
-use crate::api::{AskEventParams, RequestId};
-use crate::child::protocol::kind_of;
+use super::wire::RawEventRoute;
+use crate::child::protocol::ChildMessage;
 use crate::child::stderr::truncate_chars;
+use crate::event_lines::EventLines;
 use crate::supervisor::TurnMessage;
 
 /// Method of the opt-in raw event notification.
@@ -40,8 +42,8 @@ pub(super) struct TurnReporter {
     pub peer: Peer<RoleServer>,
     /// The request's `progressToken`, if it sent one.
     pub progress_token: Option<ProgressToken>,
-    /// The request's id, when the client opted in to raw events.
-    pub raw_events_for: Option<Value>,
+    /// Where raw events go, when the client opted in to them.
+    pub raw_events: Option<RawEventRoute>,
     /// How the response waits until the client has read the last notification.
     pub drain: OutputDrain,
 }
@@ -55,12 +57,18 @@ struct Step {
 impl TurnReporter {
     /// True when the client asked for neither progress nor raw events.
     pub(super) fn is_silent(&self) -> bool {
-        self.progress_token.is_none() && self.raw_events_for.is_none()
+        self.progress_token.is_none() && self.raw_events.is_none()
     }
 
     /// Sends notifications for the turn's messages until the turn drops its sink, then
     /// waits until the client has read the last one (see [`OutputDrain`]).
+    ///
+    /// Raw events are lossless: written in batches straight to the outbox (not through
+    /// rmcp), and this waits while the client is behind, which holds the child back.
+    /// Progress is for people and rate-limited. Each batch of raw events is queued
+    /// before the progress step that follows it, so the order on the wire is the turn's.
     pub(super) async fn forward(&self, mut messages: mpsc::Receiver<TurnMessage>) {
+        let mut raw = self.raw_events.as_ref().map(RawEventRoute::lines);
         let mut throttle = Throttle::new(Instant::now());
         let mut pending: Option<Step> = None;
         let mut sent_any = false;
@@ -69,10 +77,14 @@ impl TurnReporter {
             tokio::select! {
                 received = messages.recv() => {
                     let Some(item) = received else { break };
-                    sent_any |= self.send_raw(&item).await;
-                    if let Some(message) = describe(&item.message) {
-                        pending = Some(Step { progress: item.seq, message });
+                    self.take(item, raw.as_mut(), &mut pending);
+                    while raw.as_ref().is_some_and(|(lines, _)| lines.wants_more()) {
+                        match messages.try_recv() {
+                            Ok(item) => self.take(item, raw.as_mut(), &mut pending),
+                            Err(_) => break,
+                        }
                     }
+                    sent_any |= send_raw(&mut raw).await;
                 }
                 () = tokio::time::sleep_until(wake), if pending.is_some() => {}
             }
@@ -80,10 +92,36 @@ impl TurnReporter {
                 sent_any |= self.send_progress(pending.take()).await;
             }
         }
+        if let Some((lines, withdrawn)) = &mut raw
+            && !withdrawn.load(Ordering::Acquire)
+            && let Err(err) = lines.finish().await
+        {
+            tracing::debug!(%err, "cannot send raw event notifications");
+        }
         // The last step, usually the result, is never held back.
         sent_any |= self.send_progress(pending.take()).await;
         if sent_any {
             self.drain.wait().await;
+        }
+    }
+
+    /// One message: the progress step it makes (if any), and its raw event line.
+    fn take(
+        &self,
+        item: TurnMessage,
+        raw: Option<&mut (EventLines, Arc<AtomicBool>)>,
+        pending: &mut Option<Step>,
+    ) {
+        if self.progress_token.is_some()
+            && let Some(message) = describe_message(&item.message)
+        {
+            *pending = Some(Step {
+                progress: item.seq,
+                message,
+            });
+        }
+        if let Some((lines, _)) = raw {
+            lines.add(item);
         }
     }
 
@@ -102,40 +140,42 @@ impl TurnReporter {
             }
         }
     }
+}
 
-    /// Returns whether a notification was sent.
-    async fn send_raw(&self, item: &TurnMessage) -> bool {
-        let Some(request_id) = &self.raw_events_for else {
-            return false;
-        };
-        let (kind, subtype) = kind_of(&item.message);
-        let params = AskEventParams {
-            request_id: RequestId::from_value(request_id),
-            seq: item.seq,
-            kind,
-            subtype,
-            message: item.message.clone(),
-        };
-        let Ok(params) = serde_json::to_value(params) else {
-            return false;
-        };
-        let notification = CustomNotification::new(EVENT_METHOD, Some(params));
-        let sent = self
-            .peer
-            .send_notification(ServerNotification::CustomNotification(notification))
-            .await;
-        if let Err(err) = &sent {
-            tracing::debug!(%err, "cannot send a raw event notification");
+/// Hands the gathered raw events to the outbox; returns whether any were sent. Stops
+/// for good once the client withdrew the request or is gone.
+async fn send_raw(raw: &mut Option<(EventLines, Arc<AtomicBool>)>) -> bool {
+    let Some((lines, withdrawn)) = raw else {
+        return false;
+    };
+    if withdrawn.load(Ordering::Acquire) {
+        *raw = None;
+        return false;
+    }
+    match lines.send().await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::debug!(%err, "cannot send raw event notifications");
+            *raw = None;
+            false
         }
-        sent.is_ok()
+    }
+}
+
+/// [`describe`] for a streamed message; decodes only the kinds that can say something.
+fn describe_message(message: &ChildMessage) -> Option<String> {
+    match (message.kind.as_str(), message.subtype.as_deref()) {
+        ("result", subtype) => Some(format!("result: {}", subtype.unwrap_or("unknown"))),
+        ("system" | "assistant" | "user", _) => describe(&message.value()),
+        _ => None,
     }
 }
 
 /// A short human message for a meaningful child message, `None` for the rest
 /// (status lines, partial stream events, rate-limit notices, ...).
 pub(super) fn describe(message: &Value) -> Option<String> {
-    let (kind, subtype) = kind_of(message);
-    match (kind.as_str(), subtype.as_deref()) {
+    let text = |key: &str| message.get(key).and_then(Value::as_str);
+    match (text("type").unwrap_or("unknown"), text("subtype")) {
         ("system", Some("init")) => {
             let model = message
                 .get("model")

@@ -24,6 +24,7 @@ use super::logging::LogStream;
 use super::order::{AskTicket, ask_in_turn};
 use super::output::{AskReply, EventsPage, EventsToolParams, StatusReport, StatusToolParams};
 use super::progress::TurnReporter;
+use super::wire::RawEventRoute;
 use super::{EVENTS_CAPABILITY, render, schema, text};
 use crate::api::{AskParams, ClientSession};
 use crate::daemon::{Daemon, DaemonError};
@@ -118,8 +119,9 @@ impl McpServer {
         let reporter = TurnReporter {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
-            raw_events_for: wants_raw_events(&context)
-                .then(|| context.id.clone().into_json_value()),
+            raw_events: wants_raw_events(&context)
+                .then(|| context.extensions.get::<RawEventRoute>().cloned())
+                .flatten(),
             drain: self.drain,
         };
         // Queued in arrival order: see `order.rs`.

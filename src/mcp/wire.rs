@@ -32,14 +32,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rmcp::RoleServer;
 use rmcp::model::{
     CallToolRequest, ClientJsonRpcMessage, ClientRequest, CompleteRequest, DiscoverRequest,
     GetMeta, GetPromptRequest, InitializeRequest, JsonRpcMessage, ListPromptsRequest,
     ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PingRequest,
-    ProtocolVersion, ReadResourceRequest, RequestId as RmcpId, ServerJsonRpcMessage,
-    ServerNotification, ServerResult, SetLevelRequest, SubscribeRequest, UnsubscribeRequest,
+    ProtocolVersion, ReadResourceRequest, RequestId as RmcpId, ServerJsonRpcMessage, ServerResult,
+    SetLevelRequest, SubscribeRequest, UnsubscribeRequest,
 };
 use rmcp::transport::Transport;
 use serde::de::DeserializeOwned;
@@ -49,7 +50,8 @@ use tokio::sync::mpsc;
 
 use super::order::AskOrder;
 use super::progress::EVENT_METHOD;
-use crate::api::{AskEventParams, RequestId};
+use crate::api::RequestId;
+use crate::event_lines::EventLines;
 use crate::lines::Frame;
 use crate::outbox::{Outbox, OutboxError};
 use crate::plain::envelope::{self, Incoming, Rejected};
@@ -90,6 +92,25 @@ struct InFlight {
     /// The client's id as it wrote it.
     theirs: String,
     method: String,
+    /// Set when the client cancels it; an `ask` stops sending raw events then.
+    withdrawn: Arc<AtomicBool>,
+}
+
+/// Where an `ask` writes its raw child events: straight to the outbox, under the
+/// client's own id, never through rmcp (which would decode and re-encode each one).
+#[derive(Clone)]
+pub(super) struct RawEventRoute {
+    out: Outbox,
+    theirs: RequestId,
+    withdrawn: Arc<AtomicBool>,
+}
+
+impl RawEventRoute {
+    /// The line writer for this ask's raw events, and its withdrawn flag.
+    pub(super) fn lines(&self) -> (EventLines, Arc<AtomicBool>) {
+        let lines = EventLines::new(self.out.clone(), EVENT_METHOD, self.theirs.clone());
+        (lines, self.withdrawn.clone())
+    }
 }
 
 impl WireTransport {
@@ -168,10 +189,16 @@ impl WireTransport {
             Err(error) => return self.refuse(&theirs, &error),
         };
         self.book.last = ours;
+        let withdrawn = Arc::new(AtomicBool::new(false));
         if let ClientRequest::CallToolRequest(call) = &mut request
             && call.params.name == "ask"
         {
             call.extensions.insert(self.asks.issue());
+            call.extensions.insert(RawEventRoute {
+                out: self.out.clone(),
+                theirs: RequestId::from_text(&theirs, &Value::Null),
+                withdrawn: withdrawn.clone(),
+            });
         }
         if self.book.session.is_none() {
             self.book.session = self.opens_inline_session(&request);
@@ -181,6 +208,7 @@ impl WireTransport {
             InFlight {
                 theirs: theirs.clone(),
                 method,
+                withdrawn,
             },
         );
         self.book.theirs.insert(theirs, ours);
@@ -234,7 +262,9 @@ impl WireTransport {
             tracing::debug!(id = %key, "ignoring a cancellation of no request in flight");
             return None;
         };
-        self.book.ours.remove(&ours);
+        if let Some(request) = self.book.ours.remove(&ours) {
+            request.withdrawn.store(true, Ordering::Release);
+        }
         Some(ours)
     }
 
@@ -289,12 +319,7 @@ impl WireTransport {
                 };
                 body.map(|e| format!(r#"{{"jsonrpc":"2.0","id":{theirs},"error":{e}}}"#))
             }
-            JsonRpcMessage::Notification(notification) => {
-                if let Some(line) = self.raw_event(&notification.notification) {
-                    return line;
-                }
-                serde_json::to_string(&notification)
-            }
+            JsonRpcMessage::Notification(notification) => serde_json::to_string(&notification),
             request @ JsonRpcMessage::Request(_) => serde_json::to_string(&request),
         };
         line.inspect_err(|err| tracing::error!(%err, "cannot serialise a message; dropped"))
@@ -322,43 +347,6 @@ impl WireTransport {
         }
         Some(request)
     }
-
-    /// A raw child event carries the ask's id: ours, from rmcp's context; give it the
-    /// client's. `Some(None)` drops an event of an ask the client cancelled.
-    fn raw_event(&self, notification: &ServerNotification) -> Option<Option<String>> {
-        let ServerNotification::CustomNotification(custom) = notification else {
-            return None;
-        };
-        if custom.method != EVENT_METHOD {
-            return None;
-        }
-        let mut params: AskEventParams = serde_json::from_value(custom.params.clone()?).ok()?;
-        let theirs = params
-            .request_id
-            .as_json()
-            .parse::<i64>()
-            .ok()
-            .and_then(|ours| self.book.ours.get(&ours));
-        let Some(request) = theirs else {
-            return Some(None);
-        };
-        params.request_id = RequestId::from_text(&request.theirs, &Value::Null);
-        // Serialised straight to text: through a `Value` a big id would become a float.
-        let event = EventNotification {
-            jsonrpc: "2.0",
-            method: EVENT_METHOD,
-            params,
-        };
-        Some(serde_json::to_string(&event).ok())
-    }
-}
-
-/// A raw child event as written to the client.
-#[derive(serde::Serialize)]
-struct EventNotification {
-    jsonrpc: &'static str,
-    method: &'static str,
-    params: AskEventParams,
 }
 
 /// The `requestId` of a `notifications/cancelled` line, as the key of that request.

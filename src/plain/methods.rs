@@ -14,11 +14,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::api::{
-    AskEventParams, AskParams, AskResult, EventsParams, EventsResult, RequestId, StatusParams,
-    StatusResult,
+    AskParams, AskResult, EventsParams, EventsResult, RequestId, StatusParams, StatusResult,
 };
-use crate::child::protocol::kind_of;
 use crate::daemon::{Daemon, DaemonError};
+use crate::event_lines::EventLines;
 use crate::outbox::Outbox;
 use crate::rpc_error::RpcError;
 use crate::supervisor::{Pending, TurnMessage};
@@ -26,7 +25,7 @@ use crate::supervisor::{Pending, TurnMessage};
 /// Method name of the notifications streamed during an `ask`.
 pub(crate) const ASK_EVENT: &str = "ask/event";
 
-/// Messages a turn may buffer for a slow client before the excess is dropped (and counted).
+/// Messages a turn may buffer for a slow client before the child is held back.
 const TURN_BUFFER: usize = 1024;
 
 /// Per-request facts the adapter passes to a method through its `Extensions`.
@@ -106,39 +105,23 @@ fn queue_ask(params: &Params<'_>, daemon: &Daemon, ext: &Extensions) -> MethodRe
 }
 
 /// Writes each streamed message as an `ask/event` notification, in order; returns when
-/// the turn drops its sink, so every notification precedes the response.
+/// the turn drops its sink and all of them were written, so every notification precedes
+/// the response. Waiting here when the client reads slowly is what slows the child down.
 async fn forward(mut messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx) {
-    while let Some(TurnMessage { seq, message }) = messages.recv().await {
-        let (kind, subtype) = kind_of(&message);
-        let params = AskEventParams {
-            request_id: ctx.id.clone(),
-            seq,
-            kind,
-            subtype,
-            message,
-        };
-        // Serialised straight to text: through a `Value` the raw id would become a float.
-        let notification = EventNotification {
-            jsonrpc: "2.0",
-            method: ASK_EVENT,
-            params,
-        };
-        let Ok(line) = serde_json::to_string(&notification) else {
-            tracing::warn!(seq, "cannot serialise an ask/event notification; skipped");
-            continue;
-        };
-        if ctx.out.push(line).await.is_err() {
+    let mut lines = EventLines::new(ctx.out.clone(), ASK_EVENT, ctx.id.clone());
+    while let Some(item) = messages.recv().await {
+        lines.add(item);
+        while lines.wants_more() {
+            match messages.try_recv() {
+                Ok(item) => lines.add(item),
+                Err(_) => break,
+            }
+        }
+        if lines.send().await.is_err() {
             return;
         }
     }
-}
-
-/// The `ask/event` notification as written.
-#[derive(serde::Serialize)]
-struct EventNotification {
-    jsonrpc: &'static str,
-    method: &'static str,
-    params: AskEventParams,
+    let _ = lines.finish().await;
 }
 
 fn status(params: Params<'_>, daemon: &Daemon) -> MethodResult<StatusResult> {

@@ -56,8 +56,9 @@ where
 /// [`run`], with a first frame already read (by surface detection) served before the rest.
 ///
 /// A client that stops reading stdout is not read from either (see [`crate::inbox`]);
-/// one that also closed stdin and stays silent for 5 s is gone: the daemon stops as on a
-/// signal and claude-coded exits without waiting for a pipe nobody reads.
+/// one that also closed stdin and stays silent for 5 s is gone, and so is one whose
+/// stdout is broken (it closed its end): the daemon stops as on a signal and
+/// claude-coded exits without waiting for a pipe nobody reads.
 pub async fn serve<R, W>(
     input: Input<R>,
     writer: W,
@@ -87,6 +88,11 @@ where
                 Some(Frame::Eof) | None => break None,
             },
             reason = &mut shutdown => break Some(reason),
+            // stdout is broken: nothing can reach the client any more; stop as MCP does.
+            reason = out.gone() => {
+                tracing::warn!(%reason, "the client is gone; stopping");
+                break Some("the client is gone");
+            }
             Some(_) = server.tasks.join_next(), if !server.tasks.is_empty() => {}
         }
     };

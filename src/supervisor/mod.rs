@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::AskResult;
+use crate::child::protocol::ChildMessage;
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
@@ -77,14 +77,16 @@ fn tail_suffix(tail: &[String]) -> String {
 
 /// One child message streamed while a turn runs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TurnMessage {
-    /// 1, 2, 3, ... within the turn; a gap means messages were dropped for a slow reader.
-    pub seq: u64,
-    pub message: Value,
+pub(crate) struct TurnMessage {
+    /// 1, 2, 3, ... within the turn.
+    pub(crate) seq: u64,
+    /// The line as the child printed it, with its `type` and `subtype`.
+    pub(crate) message: ChildMessage,
 }
 
-/// Where a turn's messages go. Bounded: the actor never waits for a slow reader, it
-/// drops and counts instead.
+/// Where a turn's messages go. Bounded, and lossless: when it is full the actor stops
+/// reading the child's stdout until the caller has taken some (the child then waits
+/// on its pipe), so what is buffered stays bounded whatever the turn's size.
 pub(crate) type TurnSink = mpsc::Sender<TurnMessage>;
 
 /// Messages to the actor.
@@ -246,13 +248,13 @@ impl Supervisor {
 }
 
 /// A submitted ask. Dropping it before the answer arrives cancels the ask.
-pub struct Pending {
+pub(crate) struct Pending {
     answer: oneshot::Receiver<Result<AskResult, AskError>>,
     _cancel: CancelOnDrop,
 }
 
 impl Pending {
-    pub async fn wait(mut self) -> Result<AskResult, AskError> {
+    pub(crate) async fn wait(mut self) -> Result<AskResult, AskError> {
         let outcome = (&mut self.answer).await.unwrap_or(Err(AskError::Stopping));
         self._cancel.turn_id = 0;
         outcome

@@ -119,7 +119,7 @@ async fn read_stdout(
     loop {
         let event = match reader.next_frame().await {
             Ok(Frame::Line(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
-            Ok(Frame::Line(bytes)) => ChildEvent::Line(parse_line(&bytes)),
+            Ok(Frame::Line(bytes)) => ChildEvent::Line(parse_line(bytes)),
             Ok(Frame::TooLong { len }) => ChildEvent::TooLong { len },
             Ok(Frame::Eof) => ChildEvent::StdoutClosed,
             Err(err) => {

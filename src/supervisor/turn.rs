@@ -3,11 +3,14 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::mpsc::OwnedPermit;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{AskError, AskRequest, TurnMessage, TurnSink};
 use crate::api::{AskResult, Totals, TurnInfo};
+use crate::child::protocol::ChildMessage;
 use crate::child::stderr::truncate_chars;
 use crate::clock::now_rfc3339;
 
@@ -24,7 +27,8 @@ pub(super) struct Turn {
     pub deadline: Instant,
     /// `None` once the caller has its answer (after a timeout or cancel).
     pub reply: Option<oneshot::Sender<Result<AskResult, AskError>>>,
-    pub sink: Option<TurnSink>,
+    /// Where the turn's messages go.
+    pub out: Stream,
     /// Messages received in this turn (the next notification's seq is this plus one).
     pub messages: u64,
     /// Lines of this turn that were not usable JSON messages.
@@ -35,6 +39,30 @@ pub(super) struct Turn {
     pub interrupt: Interrupt,
     /// When the child last printed anything (keep_alive included), for the stall watchdog.
     pub last_output: Instant,
+    /// Set while the child's output waits for the caller to take what it was given: the
+    /// child is not silent then, so the stall watchdog does not count the time.
+    pub held_back: bool,
+}
+
+/// Where a turn's messages go.
+pub(super) enum Stream {
+    /// To a caller that reads them; `permit` is a slot reserved for the next one.
+    Open {
+        tx: TurnSink,
+        permit: Option<OwnedPermit<TurnMessage>>,
+    },
+    /// Nowhere: no stream was asked for, or the caller has its answer already.
+    Off,
+    /// The caller stopped reading (its receiver is gone): what follows is dropped, and
+    /// counted in `notificationsDropped`.
+    Gone,
+}
+
+/// Whether the actor may read the child's next line.
+pub(super) enum Room {
+    Ready,
+    /// Not before this sender has room: the caller is behind, so the child waits.
+    WaitFor(TurnSink),
 }
 
 /// The interrupt of an abandoned turn.
@@ -64,31 +92,85 @@ impl Turn {
             timeout: request.timeout,
             deadline: now + request.timeout,
             reply: Some(request.reply),
-            sink: request.sink,
+            out: match request.sink {
+                Some(tx) => Stream::Open { tx, permit: None },
+                None => Stream::Off,
+            },
             messages: 0,
             skipped_lines: 0,
             kill_at: None,
             interrupt: Interrupt::NotNeeded,
             last_output: now,
+            held_back: false,
         }
     }
 
-    /// Streams one message to the caller; returns false when it had to be dropped.
-    pub(super) fn stream(&mut self, message: &Value) -> bool {
+    /// Streams one message to the caller; returns false when the caller did not get it
+    /// (it is gone). The actor reads a line only once [`Turn::room`] said there is room
+    /// for it, so a caller that reads never misses one.
+    pub(super) fn stream(&mut self, message: ChildMessage) -> bool {
         self.messages += 1;
-        let Some(sink) = &self.sink else {
-            return true;
-        };
         let item = TurnMessage {
             seq: self.messages,
-            message: message.clone(),
+            message,
         };
-        match sink.try_send(item) {
-            Ok(()) => true,
-            // Closed means the caller is gone; nothing is lost that anyone waits for.
-            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => true,
-            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => false,
+        let Stream::Open { tx, permit } = &mut self.out else {
+            return !matches!(self.out, Stream::Gone);
+        };
+        if let Some(permit) = permit.take() {
+            permit.send(item);
+            return true;
         }
+        match tx.try_send(item) {
+            Ok(()) => true,
+            Err(TrySendError::Closed(_)) => {
+                self.out = Stream::Gone;
+                false
+            }
+            // Only a line read without asking for room lands here (the stop sequence's).
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!(turn = self.id, "a turn message found no room; dropped");
+                false
+            }
+        }
+    }
+
+    /// Whether the next line may be read: `Ready` when nothing waits for room (no
+    /// stream, or a slot is reserved), else the sender whose room to wait for.
+    pub(super) fn room(&mut self) -> Room {
+        let Stream::Open { tx, permit } = &mut self.out else {
+            return Room::Ready;
+        };
+        if permit.is_some() {
+            return Room::Ready;
+        }
+        match tx.clone().try_reserve_owned() {
+            Ok(reserved) => {
+                *permit = Some(reserved);
+                Room::Ready
+            }
+            Err(TrySendError::Full(tx)) => {
+                self.held_back = true;
+                Room::WaitFor(tx)
+            }
+            Err(TrySendError::Closed(_)) => {
+                self.out = Stream::Gone;
+                Room::Ready
+            }
+        }
+    }
+
+    /// The slot waited for with [`Room::WaitFor`]; `None` when the caller went away.
+    pub(super) fn on_room(&mut self, reserved: Option<OwnedPermit<TurnMessage>>) {
+        if let Stream::Open { permit, .. } = &mut self.out {
+            match reserved {
+                Some(reserved) => *permit = Some(reserved),
+                None => self.out = Stream::Gone,
+            }
+        }
+        // The child was not silent while it waited for the caller: its clock restarts.
+        self.held_back = false;
+        self.last_output = Instant::now();
     }
 
     pub(super) fn info(&self) -> TurnInfo {

@@ -19,17 +19,20 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
+use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::backend::{Backend, Started};
 use super::process::{ChildEvent, Running, Tagged};
 use super::snapshot::Snapshot;
-use super::turn::{Turn, account, ask_result, preview};
-use super::{AskError, AskRequest, Control, RestartOutcome};
+use super::turn::{Room, Turn, account, ask_result, preview};
+use super::{AskError, AskRequest, Control, RestartOutcome, TurnMessage, TurnSink};
 use crate::api::{AskResult, ChildStatus, EventKind, Level, QueuedInfo};
 use crate::child::ChildError;
-use crate::child::protocol::{ChildLine, control_error, control_request, kind_of, user_message};
+use crate::child::protocol::{
+    ChildLine, ChildMessage, control_error, control_request, user_message,
+};
 use crate::child::stderr::truncate_chars;
 use crate::clock::{now_rfc3339, rfc3339};
 use crate::config::Config;
@@ -45,6 +48,9 @@ const TERM_GRACE: Duration = Duration::from_millis(300);
 /// The same on a prompt stop (a signal), whose whole budget is 100 ms: the guard ends
 /// whatever is left of the group when the bridge exits.
 const PROMPT_TERM_GRACE: Duration = Duration::from_millis(40);
+
+/// Child events handled in a row before the actor publishes a snapshot.
+const BATCH: usize = 64;
 
 /// What the actor is started with.
 pub(crate) struct Setup {
@@ -126,6 +132,9 @@ impl Actor {
         snapshot: &watch::Sender<Snapshot>,
     ) {
         loop {
+            // The caller of the turn may be behind: then the child's lines stay in its
+            // pipe until there is room (backpressure), while commands and timers go on.
+            let room = self.room();
             let timer = self.next_deadline();
             tokio::select! {
                 command = control.recv() => match command {
@@ -140,9 +149,15 @@ impl Actor {
                         return;
                     }
                 },
-                Some((generation, event)) = child_rx.recv() => {
+                reserved = wait_for_room(room.clone()), if room.is_some() => {
+                    if let Some(turn) = self.state.turn_mut() {
+                        turn.on_room(reserved);
+                    }
+                }
+                Some((generation, event)) = child_rx.recv(), if room.is_none() => {
                     if self.is_current(generation) {
                         self.on_child_event(event);
+                        self.take_more(&mut child_rx);
                     }
                 }
                 _ = sleep_until(timer.unwrap_or_else(far_future)), if timer.is_some() => {
@@ -151,6 +166,31 @@ impl Actor {
             }
             self.dispatch();
             self.publish(snapshot);
+        }
+    }
+
+    /// The sender to wait on before the next line may be read, if any.
+    fn room(&mut self) -> Option<TurnSink> {
+        match self.state.turn_mut()?.room() {
+            Room::Ready => None,
+            Room::WaitFor(tx) => Some(tx),
+        }
+    }
+
+    /// Handles the lines already waiting (up to a batch) while they have room, so a
+    /// flood of messages costs one snapshot per batch instead of one per line.
+    fn take_more(&mut self, child_rx: &mut mpsc::Receiver<Tagged>) {
+        for _ in 0..BATCH {
+            if self.room().is_some() {
+                return;
+            }
+            match child_rx.try_recv() {
+                Ok((generation, event)) if self.is_current(generation) => {
+                    self.on_child_event(event);
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
         }
     }
 
@@ -194,6 +234,11 @@ impl Actor {
             .collect();
         snapshot.send_replace(self.record.clone());
     }
+}
+
+/// Waits until `tx` has room and reserves it; `None` when its receiver is gone.
+async fn wait_for_room(tx: Option<TurnSink>) -> Option<OwnedPermit<TurnMessage>> {
+    tx?.reserve_owned().await.ok()
 }
 
 fn far_future() -> Instant {

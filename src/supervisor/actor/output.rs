@@ -5,7 +5,7 @@ use super::*;
 impl Actor {
     pub(super) fn on_line(&mut self, line: ChildLine) {
         match line {
-            ChildLine::Result(value) => self.on_result(value),
+            ChildLine::Result { message, value } => self.on_result(message, value),
             ChildLine::ControlResponse {
                 request_id,
                 outcome,
@@ -16,39 +16,36 @@ impl Actor {
                 message,
             } => self.on_control_request(&request_id, &subtype, message),
             ChildLine::KeepAlive => {}
-            ChildLine::Message(value) => self.on_message(value),
+            ChildLine::Message(message) => self.on_message(message),
             ChildLine::Untyped(value) => self.on_garbage(value.to_string()),
             ChildLine::NotJson(text) => self.on_garbage(text),
         }
     }
 
-    pub(super) fn on_message(&mut self, message: Value) {
-        let (kind, subtype) = kind_of(&message);
-        if kind == "system"
-            && subtype.as_deref() == Some("init")
-            && let Some(session) = message.get("session_id").and_then(Value::as_str)
-        {
-            self.session = Some(session.to_string());
+    pub(super) fn on_message(&mut self, message: ChildMessage) {
+        if let Some(session) = &message.init_session {
+            self.session = Some(session.clone());
         }
         match self.state.turn_mut() {
             Some(turn) => {
-                if !turn.stream(&message) {
+                if !turn.stream(message) {
                     self.record.totals.notifications_dropped += 1;
                 }
                 self.turn_printed();
             }
             None => {
+                let kind = &message.kind;
                 self.events.record(
                     Level::Debug,
                     EventKind::ChildOutputUnexpected,
                     format!("the child printed a {kind} message outside a turn"),
-                    json!({ "message": message }),
+                    json!({ "message": message.value() }),
                 );
             }
         }
     }
 
-    pub(super) fn on_result(&mut self, value: Value) {
+    pub(super) fn on_result(&mut self, message: ChildMessage, value: Value) {
         let Some(mut turn) = self.state.end_turn() else {
             self.events.record(
                 Level::Warn,
@@ -58,7 +55,7 @@ impl Actor {
             );
             return;
         };
-        if !turn.stream(&value) {
+        if !turn.stream(message) {
             self.record.totals.notifications_dropped += 1;
         }
         let previous = self.last_total_cost;
@@ -152,7 +149,12 @@ impl Actor {
 
     /// Requests from the child (`can_use_tool`, ...). There is no relay yet, so each is
     /// refused at once: a request left unanswered would hang the child forever.
-    pub(super) fn on_control_request(&mut self, request_id: &str, subtype: &str, message: Value) {
+    pub(super) fn on_control_request(
+        &mut self,
+        request_id: &str,
+        subtype: &str,
+        message: ChildMessage,
+    ) {
         let error = format!("claude-coded does not answer {subtype} requests; refused");
         if let Some(child) = self.state.child() {
             child.send(control_error(request_id, &error));
@@ -164,7 +166,7 @@ impl Actor {
             json!({ "requestId": request_id, "subtype": subtype }),
         );
         if let Some(turn) = self.state.turn_mut() {
-            if !turn.stream(&message) {
+            if !turn.stream(message) {
                 self.record.totals.notifications_dropped += 1;
             }
             self.turn_printed();

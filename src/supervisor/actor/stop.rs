@@ -1,6 +1,7 @@
 //! Stopping: fail what waits, end the turn, close stdin, then TERM and KILL the group.
 
 use super::*;
+use crate::supervisor::turn::Stream;
 
 impl Actor {
     /// Stops the child; `prompt` (a stop signal) skips the wait for it to exit on its own.
@@ -16,9 +17,14 @@ impl Actor {
         let (child, turn) = self.state.take(State::Idle);
         self.state = State::Stopping { child, turn, shown };
         self.fail_all_waiting(AskError::Stopping);
-        if let Some(reply) = self.state.turn_mut().and_then(|t| t.reply.take()) {
-            self.record.totals.asks_errored += 1;
-            let _ = reply.send(Err(AskError::Stopping));
+        if let Some(turn) = self.state.turn_mut() {
+            // The caller has its answer: the stream ends with it, and the lines the
+            // child prints while it stops need no room.
+            turn.out = Stream::Off;
+            if let Some(reply) = turn.reply.take() {
+                self.record.totals.asks_errored += 1;
+                let _ = reply.send(Err(AskError::Stopping));
+            }
         }
         self.publish(snapshot);
         let interrupt = self

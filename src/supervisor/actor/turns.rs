@@ -1,7 +1,7 @@
 //! Turns: dispatch from the FIFO, abandoning and failing them, and the timers that watch them.
 
 use super::*;
-use crate::supervisor::turn::Interrupt;
+use crate::supervisor::turn::{Interrupt, Stream};
 
 /// An interrupted turn ends within tens of milliseconds (the real CLI: 30-100 ms); with
 /// no result this long after an interrupt (or a third of a shorter grace period, so a
@@ -48,7 +48,7 @@ impl Actor {
             let _ = reply.send(Err(error));
         }
         // Closing the stream lets the caller's side finish now, not when the child does.
-        turn.sink = None;
+        turn.out = Stream::Off;
         if turn.kill_at.is_none() {
             turn.kill_at = Some(Instant::now() + grace);
             // Nothing printed yet: the CLI may not have started the turn, and would
@@ -145,6 +145,7 @@ impl Actor {
     /// When the stall watchdog fires for `turn` (never when it is off).
     pub(super) fn stall_deadline(&self, turn: &Turn) -> Option<Instant> {
         match self.config.stall_timeout_ms {
+            _ if turn.held_back => None,
             0 => None,
             ms => Some(turn.last_output + Duration::from_millis(ms)),
         }
