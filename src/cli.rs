@@ -211,7 +211,17 @@ fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
     if json {
         return print_json(&value);
     }
-    print_out(&crate::status_text::render(&value))
+    match serde_json::from_value::<crate::api::StatusResult>(value.clone()) {
+        Ok(status) => print_out(&crate::status_text::render(&status)),
+        // Written by another version: show it whole rather than guess at its fields.
+        Err(err) => {
+            eprintln!(
+                "claude-coded: {} is not in this version's status format ({err}); here it is as JSON",
+                path.display()
+            );
+            print_json(&value)
+        }
+    }
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> i32 {

