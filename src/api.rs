@@ -559,6 +559,211 @@ pub struct EventCounters {
     pub log_write_failures: u64,
 }
 
+/// The facts of an event whose shape is stable, typed: each type names its kind, so an
+/// event of that kind always carries these fields (`schemas/event.<kind>.detail.json`).
+/// The other kinds carry a free-form object.
+pub trait EventDetail: Serialize {
+    /// The kind of event these facts describe.
+    fn kind(&self) -> EventKind;
+}
+
+/// `child.started`: a CLI process was spawned.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildStarted {
+    /// The guard leading the CLI's process group.
+    pub pid: u32,
+    pub program: String,
+    pub args: Vec<String>,
+    /// 1 for the first child, counting every start.
+    pub generation: u64,
+}
+
+/// `child.ready`: the CLI answered the warm-up `initialize`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildReady {
+    pub pid: u32,
+    /// From spawn to the answer.
+    pub startup_ms: u64,
+    pub cli_version: Option<String>,
+    /// Set when `initialize` was refused (the child still takes turns).
+    pub initialize_error: Option<String>,
+}
+
+/// `child.exited`: the CLI process ended.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildExited {
+    pub pid: u32,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub uptime_ms: u64,
+    /// Its last stderr lines.
+    pub stderr_tail: Vec<String>,
+}
+
+/// `turn.queued`: an ask is waiting for the child.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnQueued {
+    pub turn_id: u64,
+    /// Asks already waiting ahead of it.
+    pub waiting: usize,
+}
+
+/// `turn.started`: the prompt was written to the child.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnStarted {
+    pub turn_id: u64,
+    pub timeout_ms: u64,
+    /// The start of the prompt, secrets masked.
+    pub prompt_preview: String,
+}
+
+/// Which end a turn came to.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum TurnEnd {
+    /// `turn.finished`: a result with `ok`.
+    #[serde(rename = "turn.finished")]
+    Finished,
+    /// `turn.failed`: a result that is not `ok`, or no result (the child died).
+    #[serde(rename = "turn.failed")]
+    Failed,
+    /// `turn.abandoned.finished`: the result of a turn whose caller had left.
+    #[serde(rename = "turn.abandoned.finished")]
+    AbandonedFinished,
+}
+
+/// `turn.finished`, `turn.failed`, `turn.abandoned.finished`: how a turn ended.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnEnded {
+    /// Which of the three kinds this is (not written: it is the event's `type`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub end: Option<TurnEnd>,
+    pub turn_id: u64,
+    pub ok: bool,
+    /// The result's `subtype` and `terminal_reason`; absent when no result came.
+    pub subtype: Option<String>,
+    pub terminal_reason: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub duration_ms: u64,
+    /// Messages the turn printed, and lines of it that were not stream-json.
+    pub messages: u64,
+    pub skipped_lines: u64,
+    /// Why it failed without a result (the child exited, was killed, ...).
+    pub error: Option<String>,
+}
+
+/// `turn.timeout`: a turn outlived its timeout and is being interrupted.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnTimedOut {
+    pub turn_id: u64,
+    pub timeout_ms: u64,
+}
+
+/// `turn.stalled`: the child printed nothing for the stall timeout.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnStalled {
+    pub turn_id: u64,
+    pub silent_ms: u64,
+}
+
+impl EventDetail for ChildStarted {
+    fn kind(&self) -> EventKind {
+        EventKind::ChildStarted
+    }
+}
+
+impl EventDetail for ChildReady {
+    fn kind(&self) -> EventKind {
+        EventKind::ChildReady
+    }
+}
+
+impl EventDetail for ChildExited {
+    fn kind(&self) -> EventKind {
+        EventKind::ChildExited
+    }
+}
+
+impl EventDetail for TurnQueued {
+    fn kind(&self) -> EventKind {
+        EventKind::TurnQueued
+    }
+}
+
+impl EventDetail for TurnStarted {
+    fn kind(&self) -> EventKind {
+        EventKind::TurnStarted
+    }
+}
+
+impl EventDetail for TurnEnded {
+    fn kind(&self) -> EventKind {
+        match self.end {
+            Some(TurnEnd::Finished) => EventKind::TurnFinished,
+            Some(TurnEnd::AbandonedFinished) => EventKind::TurnAbandonedFinished,
+            Some(TurnEnd::Failed) | None => EventKind::TurnFailed,
+        }
+    }
+}
+
+impl EventDetail for TurnTimedOut {
+    fn kind(&self) -> EventKind {
+        EventKind::TurnTimeout
+    }
+}
+
+impl EventDetail for TurnStalled {
+    fn kind(&self) -> EventKind {
+        EventKind::TurnStalled
+    }
+}
+
+/// The schemas of the typed event details, by the kinds that carry them.
+fn detail_schemas() -> Vec<(&'static str, schemars::Schema)> {
+    let ended = schemars::schema_for!(TurnEnded);
+    vec![
+        (
+            "event.child.started.detail.json",
+            schemars::schema_for!(ChildStarted),
+        ),
+        (
+            "event.child.ready.detail.json",
+            schemars::schema_for!(ChildReady),
+        ),
+        (
+            "event.child.exited.detail.json",
+            schemars::schema_for!(ChildExited),
+        ),
+        (
+            "event.turn.queued.detail.json",
+            schemars::schema_for!(TurnQueued),
+        ),
+        (
+            "event.turn.started.detail.json",
+            schemars::schema_for!(TurnStarted),
+        ),
+        ("event.turn.finished.detail.json", ended.clone()),
+        ("event.turn.failed.detail.json", ended.clone()),
+        ("event.turn.abandoned.finished.detail.json", ended),
+        (
+            "event.turn.timeout.detail.json",
+            schemars::schema_for!(TurnTimedOut),
+        ),
+        (
+            "event.turn.stalled.detail.json",
+            schemars::schema_for!(TurnStalled),
+        ),
+    ]
+}
+
 /// Every published schema: file name in `schemas/` and the JSON Schema of that type.
 pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
     vec![
@@ -574,11 +779,84 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("events.result.json", schemars::schema_for!(EventsResult)),
         ("restart.result.json", schemars::schema_for!(RestartResult)),
     ]
+    .into_iter()
+    .chain(detail_schemas())
+    .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_typed_detail_has_the_schema_file_of_its_kind() {
+        let ended = |end| TurnEnded {
+            end: Some(end),
+            turn_id: 1,
+            ok: true,
+            subtype: None,
+            terminal_reason: None,
+            cost_usd: None,
+            duration_ms: 0,
+            messages: 0,
+            skipped_lines: 0,
+            error: None,
+        };
+        let kinds = [
+            ChildStarted {
+                pid: 1,
+                program: "claude".into(),
+                args: vec![],
+                generation: 1,
+            }
+            .kind(),
+            ChildReady {
+                pid: 1,
+                startup_ms: 0,
+                cli_version: None,
+                initialize_error: None,
+            }
+            .kind(),
+            ChildExited {
+                pid: 1,
+                exit_code: None,
+                signal: None,
+                uptime_ms: 0,
+                stderr_tail: vec![],
+            }
+            .kind(),
+            TurnQueued {
+                turn_id: 1,
+                waiting: 0,
+            }
+            .kind(),
+            TurnStarted {
+                turn_id: 1,
+                timeout_ms: 1,
+                prompt_preview: String::new(),
+            }
+            .kind(),
+            ended(TurnEnd::Finished).kind(),
+            ended(TurnEnd::Failed).kind(),
+            ended(TurnEnd::AbandonedFinished).kind(),
+            TurnTimedOut {
+                turn_id: 1,
+                timeout_ms: 1,
+            }
+            .kind(),
+            TurnStalled {
+                turn_id: 1,
+                silent_ms: 1,
+            }
+            .kind(),
+        ];
+        let files: Vec<&str> = detail_schemas().iter().map(|(name, _)| *name).collect();
+        let expected: Vec<String> = kinds
+            .iter()
+            .map(|kind| format!("event.{}.detail.json", kind.as_str()))
+            .collect();
+        assert_eq!(files, expected);
+    }
 
     #[test]
     fn a_request_id_keeps_the_text_of_any_number() {

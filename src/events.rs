@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::api::{Event, EventCounters, EventKind, EventsParams, EventsResult, Level};
+use crate::api::{Event, EventCounters, EventDetail, EventKind, EventsParams, EventsResult, Level};
 use crate::clock::now_rfc3339;
 use crate::redact::{redact, redact_value};
 use crate::state_dir::private_file;
@@ -111,6 +111,18 @@ impl EventLog {
     }
 
     /// Records one event and returns its sequence number.
+    /// Records an event whose facts are typed: its kind comes with them.
+    pub(crate) fn record_detail<D: EventDetail>(
+        &self,
+        level: Level,
+        message: impl Into<String>,
+        detail: &D,
+    ) -> u64 {
+        // These types are plain data; serialising them into a `Value` cannot fail.
+        let value = serde_json::to_value(detail).unwrap_or_default();
+        self.record(level, detail.kind(), message, value)
+    }
+
     pub fn record(
         &self,
         level: Level,

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{AskError, AskRequest, TurnMessage, TurnSink};
-use crate::api::{AskResult, Totals, TurnInfo};
+use crate::api::{AskResult, Totals, TurnEnd, TurnEnded, TurnInfo};
 use crate::child::protocol::ChildMessage;
 use crate::child::stderr::truncate_chars;
 use crate::clock::now_rfc3339;
@@ -171,6 +171,26 @@ impl Turn {
         // The child was not silent while it waited for the caller: its clock restarts.
         self.held_back = false;
         self.last_output = Instant::now();
+    }
+
+    /// The facts of this turn's end, for its event; the caller adds the result's.
+    pub(super) fn ended(&self, ok: bool) -> TurnEnded {
+        TurnEnded {
+            end: Some(if ok {
+                TurnEnd::Finished
+            } else {
+                TurnEnd::Failed
+            }),
+            turn_id: self.id,
+            ok,
+            subtype: None,
+            terminal_reason: None,
+            cost_usd: None,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            messages: self.messages,
+            skipped_lines: self.skipped_lines,
+            error: None,
+        }
     }
 
     pub(super) fn info(&self) -> TurnInfo {

@@ -55,11 +55,13 @@ impl Actor {
         if matches!(self.state, State::Failed { .. }) {
             return self.refuse(request, self.start_failure());
         }
-        self.events.record(
+        self.events.record_detail(
             Level::Debug,
-            EventKind::TurnQueued,
             format!("ask {} queued", request.turn_id),
-            json!({ "turnId": request.turn_id, "waiting": self.queue.len() }),
+            &api::TurnQueued {
+                turn_id: request.turn_id,
+                waiting: self.queue.len(),
+            },
         );
         self.queue.push_back(request);
     }

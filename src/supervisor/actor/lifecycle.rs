@@ -24,12 +24,15 @@ impl Actor {
         running.resumed = resume.clone();
         // Warm-up: the answer to `initialize` is the readiness signal.
         running.send(control_request(&running.init_request, "initialize"));
-        self.events.record(
+        self.events.record_detail(
             Level::Info,
-            EventKind::ChildStarted,
             format!("started {} (pid {})", program.display(), running.pid),
-            json!({ "pid": running.pid, "program": program, "args": args,
-                    "generation": self.generation }),
+            &api::ChildStarted {
+                pid: running.pid,
+                program: program.display().to_string(),
+                args,
+                generation: self.generation,
+            },
         );
         let child = &mut self.record.child;
         child.pid = Some(running.pid);
@@ -120,16 +123,20 @@ impl Actor {
             info.last_error = Some(format!("the child {how}"));
         }
         let uptime = child.started.elapsed();
-        self.events.record(
+        self.events.record_detail(
             if stopping { Level::Info } else { Level::Warn },
-            EventKind::ChildExited,
             format!(
                 "the child (pid {}) {how} after {} ms",
                 child.pid,
                 uptime.as_millis()
             ),
-            json!({ "pid": child.pid, "exitCode": exit_code, "signal": signal,
-                    "uptimeMs": uptime.as_millis() as u64, "stderrTail": stderr_tail }),
+            &api::ChildExited {
+                pid: child.pid,
+                exit_code,
+                signal,
+                uptime_ms: uptime.as_millis() as u64,
+                stderr_tail: stderr_tail.clone(),
+            },
         );
         let error = AskError::ChildExited {
             how: how.clone(),

@@ -28,7 +28,7 @@ use super::process::{ChildEvent, Running, Tagged};
 use super::snapshot::Snapshot;
 use super::turn::{Room, Turn, account, ask_result, preview};
 use super::{AskError, AskRequest, Control, RestartOutcome, TurnMessage, TurnSink};
-use crate::api::{AskResult, ChildStatus, EventKind, Level, QueuedInfo};
+use crate::api::{self, AskResult, ChildStatus, EventKind, Level, QueuedInfo, TurnEnd, TurnEnded};
 use crate::child::ChildError;
 use crate::child::protocol::{
     ChildLine, ChildMessage, control_error, control_request, user_message,

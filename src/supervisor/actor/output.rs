@@ -75,28 +75,30 @@ impl Actor {
     }
 
     pub(super) fn record_turn_end(&self, turn: &Turn, result: &AskResult) {
-        let (level, kind, verb) = match (turn.reply.is_some(), result.ok) {
+        let (level, end, verb) = match (turn.reply.is_some(), result.ok) {
             (false, _) => (
                 Level::Info,
-                EventKind::TurnAbandonedFinished,
+                TurnEnd::AbandonedFinished,
                 "ended after its caller left",
             ),
-            (true, true) => (Level::Info, EventKind::TurnFinished, "finished"),
-            (true, false) => (Level::Warn, EventKind::TurnFailed, "failed"),
+            (true, true) => (Level::Info, TurnEnd::Finished, "finished"),
+            (true, false) => (Level::Warn, TurnEnd::Failed, "failed"),
         };
-        self.events.record(
+        self.events.record_detail(
             level,
-            kind,
             format!(
                 "turn {} {verb} in {} ms ({})",
                 turn.id,
                 turn.started.elapsed().as_millis(),
                 outcome_label(result)
             ),
-            json!({ "turnId": turn.id, "ok": result.ok, "subtype": result.subtype,
-                    "terminalReason": result.terminal_reason, "costUsd": result.cost_usd,
-                    "durationMs": turn.started.elapsed().as_millis() as u64,
-                    "messages": turn.messages, "skippedLines": turn.skipped_lines }),
+            &TurnEnded {
+                end: Some(end),
+                subtype: result.subtype.clone(),
+                terminal_reason: result.terminal_reason.clone(),
+                cost_usd: result.cost_usd,
+                ..turn.ended(result.ok)
+            },
         );
     }
 
@@ -132,12 +134,15 @@ impl Actor {
             // The CLI is running and reading; a failed warm-up does not stop turns.
             Err(error) => info.last_error = Some(format!("initialize failed: {error}")),
         }
-        self.events.record(
+        self.events.record_detail(
             Level::Info,
-            EventKind::ChildReady,
             format!("the child (pid {pid}) is ready after {startup_ms} ms"),
-            json!({ "pid": pid, "startupMs": startup_ms, "cliVersion": info.cli_version,
-                    "initializeError": outcome.err() }),
+            &api::ChildReady {
+                pid,
+                startup_ms,
+                cli_version: info.cli_version.clone(),
+                initialize_error: outcome.err(),
+            },
         );
         // Only a starting child becomes ready; a repeated answer changes nothing.
         if let State::Starting { .. } = self.state

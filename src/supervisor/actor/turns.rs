@@ -23,12 +23,14 @@ impl Actor {
                 return;
             }
             let turn = Turn::begin(request);
-            self.events.record(
+            self.events.record_detail(
                 Level::Info,
-                EventKind::TurnStarted,
                 format!("turn {} started: {}", turn.id, turn.prompt_preview),
-                json!({ "turnId": turn.id, "timeoutMs": turn.timeout.as_millis() as u64,
-                        "promptPreview": turn.prompt_preview }),
+                &api::TurnStarted {
+                    turn_id: turn.id,
+                    timeout_ms: turn.timeout.as_millis() as u64,
+                    prompt_preview: turn.prompt_preview.clone(),
+                },
             );
             if let (Some(child), _) = self.state.take(State::Idle) {
                 self.state = State::Busy { child, turn };
@@ -105,11 +107,13 @@ impl Actor {
     /// Fails `turn`, taken from the state by the caller (its child is gone).
     pub(super) fn finish_turn_with_error(&mut self, turn: Option<Turn>, error: AskError) {
         if let Some(mut turn) = turn {
-            self.events.record(
+            self.events.record_detail(
                 Level::Error,
-                EventKind::TurnFailed,
                 format!("turn {} failed: {error}", turn.id),
-                json!({ "turnId": turn.id }),
+                &TurnEnded {
+                    error: Some(error.to_string()),
+                    ..turn.ended(false)
+                },
             );
             if let Some(reply) = turn.reply.take() {
                 self.record.totals.asks_errored += 1;
@@ -177,26 +181,30 @@ impl Actor {
             self.send_interrupt();
         } else if turn.kill_at.is_none() && self.stall_deadline(turn).is_some_and(|at| at <= now) {
             let silent_ms = turn.last_output.elapsed().as_millis() as u64;
-            self.events.record(
+            self.events.record_detail(
                 Level::Warn,
-                EventKind::TurnStalled,
                 format!(
                     "turn {} stalled: no output for {silent_ms} ms; interrupting",
                     turn.id
                 ),
-                json!({ "turnId": turn.id, "silentMs": silent_ms }),
+                &api::TurnStalled {
+                    turn_id: turn.id,
+                    silent_ms,
+                },
             );
             self.abandon_turn(AskError::Stalled { silent_ms });
         } else if turn.kill_at.is_none() && turn.deadline <= now {
             let after_ms = turn.timeout.as_millis() as u64;
-            self.events.record(
+            self.events.record_detail(
                 Level::Warn,
-                EventKind::TurnTimeout,
                 format!(
                     "turn {} timed out after {after_ms} ms; interrupting",
                     turn.id
                 ),
-                json!({ "turnId": turn.id, "timeoutMs": after_ms }),
+                &api::TurnTimedOut {
+                    turn_id: turn.id,
+                    timeout_ms: after_ms,
+                },
             );
             self.abandon_turn(AskError::Timeout { after_ms });
         }
