@@ -10,12 +10,13 @@ use serde_json::Value;
 use serde_json::value::{RawValue, to_raw_value};
 
 use crate::nesting::Nesting;
+use crate::permissions::PermissionMode;
 
 /// Upper bound for `timeoutMs`: a day. Anything longer is almost certainly a unit mistake.
 pub const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Parameters of `ask`.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AskParams {
     /// The user message for Claude Code. Must not be empty.
@@ -26,6 +27,88 @@ pub struct AskParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 86_400_000))]
     pub timeout_ms: Option<u64>,
+    /// Permission mode for this turn only, up to the ceiling the user configured (by
+    /// default the configured mode: a mode that allows more is refused). The next ask
+    /// without it runs in the configured mode again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<PermissionMode>,
+    /// Model for this turn only (`--model` of the CLI); the next ask without it uses the
+    /// configured one again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Plain surface only: `client` sends this client a `permission/request` for each
+    /// permission question of the turn and waits for its answer (up to the configured
+    /// deadline); without it, questions get the policy's fallback at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<PermissionRelay>,
+}
+
+/// Params of `permission/request`: a request the server sends a plain client whose
+/// `ask` set `permissions: "client"`, for each question the agent asks in that turn.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionRequestParams {
+    /// The id of the `ask` whose turn asks, as the client wrote it.
+    #[schemars(with = "Value")]
+    pub request_id: RequestId,
+    /// The tool the agent wants to use (`Bash`, `Write`, `mcp__github__create_issue`,
+    /// `AskUserQuestion` to ask the user something).
+    pub tool: String,
+    /// What it would do, in a line (`run \`touch x\``, `write /p/a.rs (12 bytes)`).
+    pub summary: String,
+    /// The tool's input as the agent gave it (environment secrets masked).
+    pub input: Value,
+    /// Why the CLI asks, and the path it guards, when it says.
+    pub reason: Option<String>,
+    pub blocked_path: Option<String>,
+    /// Whether `remember: true` can allow the same use for the rest of the session.
+    pub can_remember: bool,
+    /// For `AskUserQuestion`: the questions, to answer in `answers`.
+    pub questions: Vec<UserQuestionInfo>,
+    /// The answer must come within this many ms, or the tool is denied.
+    pub deadline_ms: u64,
+}
+
+/// One question of `AskUserQuestion`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserQuestionInfo {
+    pub question: String,
+    /// The labels to choose from.
+    pub options: Vec<String>,
+    pub multi_select: bool,
+}
+
+/// The client's answer to `permission/request` (its result).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PermissionAnswer {
+    pub behavior: Behavior,
+    /// For `deny`: told to the agent.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// For `allow`: allow the same use for the rest of the session.
+    #[serde(default)]
+    pub remember: bool,
+    /// For `AskUserQuestion`: question text to the chosen label (several joined by ", ").
+    #[serde(default)]
+    pub answers: serde_json::Map<String, Value>,
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Behavior {
+    Allow,
+    Deny,
+}
+
+/// Who answers the permission questions of a plain-surface ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PermissionRelay {
+    /// The client that sent the ask, through `permission/request`.
+    Client,
 }
 
 /// The answer to `ask`: the child's `result` line, in camelCase.
@@ -198,6 +281,13 @@ pub enum EventKind {
     /// The CLI answered a control request.
     #[serde(rename = "child.control.response")]
     ChildControlResponse,
+    /// The agent asked permission to use a tool (or asked the user a question).
+    #[serde(rename = "permission.requested")]
+    PermissionRequested,
+    /// A permission question was decided (by the policy, the client, the fallback, the
+    /// deadline or a cancel), or withdrawn by the agent.
+    #[serde(rename = "permission.decided")]
+    PermissionDecided,
     /// An ask waits for the CLI.
     #[serde(rename = "turn.queued")]
     TurnQueued,
@@ -253,6 +343,8 @@ impl EventKind {
             EventKind::ChildOutputUnexpected => "child.output.unexpected",
             EventKind::ChildControlRequest => "child.control.request",
             EventKind::ChildControlResponse => "child.control.response",
+            EventKind::PermissionRequested => "permission.requested",
+            EventKind::PermissionDecided => "permission.decided",
             EventKind::TurnQueued => "turn.queued",
             EventKind::TurnStarted => "turn.started",
             EventKind::TurnFinished => "turn.finished",
@@ -543,6 +635,13 @@ pub struct Totals {
     /// disconnected or cancelled while its turn still ran). A caller that reads, however
     /// slowly, gets every one: the child is slowed down instead.
     pub notifications_dropped: u64,
+    /// Permission questions the agent asked, and how they were decided.
+    #[serde(default)]
+    pub permissions_requested: u64,
+    #[serde(default)]
+    pub permissions_allowed: u64,
+    #[serde(default)]
+    pub permissions_denied: u64,
 }
 
 /// Event counters.
@@ -778,6 +877,14 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("events.params.json", schemars::schema_for!(EventsParams)),
         ("events.result.json", schemars::schema_for!(EventsResult)),
         ("restart.result.json", schemars::schema_for!(RestartResult)),
+        (
+            "permission-request.params.json",
+            schemars::schema_for!(PermissionRequestParams),
+        ),
+        (
+            "permission-request.result.json",
+            schemars::schema_for!(PermissionAnswer),
+        ),
     ]
     .into_iter()
     .chain(detail_schemas())

@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+
+use crate::permissions::{Decider, PermissionMode};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -160,7 +162,21 @@ settings! {
         model: Option<String> => Option<String>;
         /// Permission mode for the child (`--permission-mode` of the CLI); unset keeps the CLI's default
         #[arg(long, global = true, env = "CLAUDE_CODED_PERMISSION_MODE")]
-        permission_mode: Option<String> => Option<String>;
+        permission_mode: Option<PermissionMode> => Option<PermissionMode>;
+        /// The most permissive mode an ask may choose with its `permissionMode`
+        /// [default: the permission mode, or `default`]
+        #[arg(long, global = true, env = "CLAUDE_CODED_PERMISSION_CEILING", value_name = "MODE")]
+        permission_ceiling: Option<PermissionMode> => PermissionMode;
+        /// A rule the CLI allows without asking, in its syntax (`Bash(git diff:*)`, `Edit`,
+        /// `mcp__github__*`); repeat for several; CLAUDE_CODED_ALLOW_TOOLS takes a JSON array
+        #[arg(long = "allow-tool", global = true, value_name = "RULE")]
+        #[serde(default)]
+        allow_tools: Vec<String> => Vec<String>;
+        /// A rule the CLI denies without asking (the same syntax); repeat for several;
+        /// CLAUDE_CODED_DENY_TOOLS takes a JSON array
+        #[arg(long = "deny-tool", global = true, value_name = "RULE")]
+        #[serde(default)]
+        deny_tools: Vec<String> => Vec<String>;
         /// Working directory of the child [default: the current directory]
         #[arg(long, global = true, env = "CLAUDE_CODED_CWD", value_name = "DIR")]
         cwd: Option<PathBuf> => PathBuf;
@@ -204,6 +220,10 @@ settings! {
             help "events.jsonl is rotated past this size in bytes";
         event_log_keep: usize = 3, shown "3", env "CLAUDE_CODED_EVENT_LOG_KEEP",
             help "Rotated event logs kept (events.jsonl.1 ... .N)";
+        permission_decider: Decider = Decider::Relay, shown "relay", env "CLAUDE_CODED_PERMISSION_DECIDER", value_name "WHO",
+            help "Who decides what the permission rules leave open: `relay` (ask the client, deny when it cannot be asked), `deny` or `allow`";
+        permission_timeout_ms: u64 = 60_000, shown "60000", env "CLAUDE_CODED_PERMISSION_TIMEOUT_MS",
+            help "How long a relayed permission question waits for the client before it is denied, in ms";
         max_depth: u32 = 1, shown "1", env "CLAUDE_CODED_MAX_DEPTH",
             help "How many claude-coded may run nested in each other's Claude Code (1 to 8): at the default, a sub-agent cannot delegate through claude-coded again";
     }
@@ -218,9 +238,19 @@ impl Config {
         let (file, file_path) = load_file(config_file)?;
         let mut merged = merge(args, file);
         if args.claude_args.is_empty()
-            && let Some(env_args) = claude_args_from_env()?
+            && let Some(env_args) = list_from_env("CLAUDE_CODED_CLAUDE_ARGS")?
         {
             merged.claude_args = env_args;
+        }
+        if args.allow_tools.is_empty()
+            && let Some(rules) = list_from_env("CLAUDE_CODED_ALLOW_TOOLS")?
+        {
+            merged.allow_tools = rules;
+        }
+        if args.deny_tools.is_empty()
+            && let Some(rules) = list_from_env("CLAUDE_CODED_DENY_TOOLS")?
+        {
+            merged.deny_tools = rules;
         }
         let cwd = resolve_cwd(merged.cwd.clone())?;
         let state_dir = match &merged.state_dir {
@@ -230,7 +260,13 @@ impl Config {
         let special = Special {
             claude_args: std::mem::take(&mut merged.claude_args),
             model: merged.model.take(),
+            permission_ceiling: merged
+                .permission_ceiling
+                .or(merged.permission_mode)
+                .unwrap_or(PermissionMode::Default),
             permission_mode: merged.permission_mode.take(),
+            allow_tools: std::mem::take(&mut merged.allow_tools),
+            deny_tools: std::mem::take(&mut merged.deny_tools),
             cwd,
             state_dir,
         };
@@ -240,7 +276,18 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(&'static str, bool, &str); 9] = [
+        let mode = self.permission_mode.unwrap_or(PermissionMode::Default);
+        let checks: [(&'static str, bool, &str); 11] = [
+            (
+                "permissionCeiling",
+                mode.within(self.permission_ceiling),
+                "must not be below permissionMode",
+            ),
+            (
+                "permissionTimeoutMs",
+                self.permission_timeout_ms >= 1,
+                "must be at least 1",
+            ),
             (
                 "maxDepth",
                 (1..=crate::nesting::MAX_DEPTH_CAP).contains(&self.max_depth),
@@ -297,15 +344,16 @@ impl Config {
     }
 }
 
-/// `CLAUDE_CODED_CLAUDE_ARGS` as a JSON array, so arguments with spaces need no quoting rules.
-fn claude_args_from_env() -> Result<Option<Vec<String>>, ConfigError> {
-    let Some(raw) = std::env::var_os("CLAUDE_CODED_CLAUDE_ARGS") else {
+/// A list setting's variable as a JSON array, so items with spaces or commas need no
+/// quoting rules.
+fn list_from_env(name: &'static str) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(raw) = std::env::var_os(name) else {
         return Ok(None);
     };
     serde_json::from_str(&raw.to_string_lossy())
         .map(Some)
         .map_err(|e| ConfigError::Invalid {
-            name: "CLAUDE_CODED_CLAUDE_ARGS",
+            name,
             reason: format!("must be a JSON array of strings ({e})"),
         })
 }

@@ -17,8 +17,9 @@ use crate::clock::now_rfc3339;
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
+use crate::permissions::Asker;
 use crate::state_dir::{Identity, IdentityLoad, STATE_FILE, StateDir};
-use crate::supervisor::{AskError, Pending, Snapshot, Supervisor, TurnSink};
+use crate::supervisor::{AskError, NewTurn, Pending, Snapshot, Supervisor, TurnSink};
 use crate::sync::lock;
 
 /// How long state changes are gathered before `daemon-state.json` is rewritten.
@@ -107,14 +108,35 @@ impl Daemon {
         &self,
         params: AskParams,
         sink: Option<TurnSink>,
+        asker: Option<Asker>,
     ) -> Result<Pending, DaemonError> {
         validate_ask(&params)?;
         if self.inner.stopping.load(Ordering::SeqCst) {
             return Err(AskError::Stopping.into());
         }
-        let default_ms = self.inner.config.turn_timeout_ms;
-        let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(default_ms));
-        Ok(self.inner.supervisor.submit(params.prompt, timeout, sink)?)
+        let config = &self.inner.config;
+        if let Some(mode) = params.permission_mode
+            && !mode.within(config.permission_ceiling)
+        {
+            return Err(DaemonError::InvalidParams {
+                field: "permissionMode",
+                reason: format!(
+                    "`{mode}` lets the agent do more than this server's ceiling `{}` allows \
+                     (only the user can raise it, with --permission-ceiling)",
+                    config.permission_ceiling
+                ),
+            });
+        }
+        let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(config.turn_timeout_ms));
+        let turn = NewTurn {
+            prompt: params.prompt,
+            timeout,
+            mode: params.permission_mode,
+            model: params.model,
+            sink,
+            asker,
+        };
+        Ok(self.inner.supervisor.submit(turn)?)
     }
 
     /// Restarts the child now; also the way out of the `failed` state.
@@ -297,6 +319,12 @@ fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {
             reason: "must not be empty".into(),
         });
     }
+    if params.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+        return Err(DaemonError::InvalidParams {
+            field: "model",
+            reason: "must not be empty".into(),
+        });
+    }
     match params.timeout_ms {
         Some(ms) if ms == 0 || ms > MAX_TIMEOUT_MS => Err(DaemonError::InvalidParams {
             field: "timeoutMs",
@@ -395,6 +423,7 @@ mod tests {
             validate_ask(&AskParams {
                 prompt: prompt.into(),
                 timeout_ms,
+                ..AskParams::default()
             })
             .unwrap_err()
             .to_string()
@@ -405,7 +434,8 @@ mod tests {
         assert!(
             validate_ask(&AskParams {
                 prompt: "hi".into(),
-                timeout_ms: Some(5)
+                timeout_ms: Some(5),
+                ..AskParams::default()
             })
             .is_ok()
         );

@@ -98,6 +98,7 @@ mod lines;
 pub mod mcp;
 pub mod nesting;
 mod outbox;
+pub mod permissions;
 pub mod plain;
 mod redact;
 mod rpc_error;

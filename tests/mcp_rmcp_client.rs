@@ -218,7 +218,7 @@ async fn failures_are_error_results_with_reasons() {
     let meta = empty.meta.as_ref().expect("error meta");
     assert_eq!(meta.0["claude-coded/error"]["code"], -32602);
     let unknown = bridge
-        .call("ask", json!({ "prompt": "x", "model": "y" }))
+        .call("ask", json!({ "prompt": "x", "colour": "y" }))
         .await;
     assert_eq!(unknown.is_error, Some(true));
     let bad_limit = bridge.call("events", json!({ "limit": 0 })).await;

@@ -217,6 +217,27 @@ pub(crate) fn control_request(request_id: &str, subtype: &str) -> String {
     }))
 }
 
+/// A control request from us with fields beside its subtype (`set_model`, ...).
+pub(crate) fn control_request_with(request_id: &str, subtype: &str, fields: Value) -> String {
+    let mut request = json!({ "subtype": subtype });
+    if let (Value::Object(request), Value::Object(fields)) = (&mut request, fields) {
+        request.extend(fields);
+    }
+    line(&json!({
+        "type": "control_request",
+        "request_id": request_id,
+        "request": request,
+    }))
+}
+
+/// A success answer to a control request from the child, as one stdin line.
+pub(crate) fn control_success(request_id: &str, response: Value) -> String {
+    line(&json!({
+        "type": "control_response",
+        "response": { "subtype": "success", "request_id": request_id, "response": response },
+    }))
+}
+
 /// An error answer to a control request from the child, as one stdin line.
 pub(crate) fn control_error(request_id: &str, error: &str) -> String {
     line(&json!({

@@ -43,9 +43,17 @@ impl SpawnSpec {
         if let Some(model) = &config.model {
             args.extend(["--model".to_string(), model.clone()]);
         }
-        if let Some(mode) = &config.permission_mode {
-            args.extend(["--permission-mode".to_string(), mode.clone()]);
+        if let Some(mode) = config.permission_mode {
+            args.extend(["--permission-mode".to_string(), mode.as_str().to_string()]);
         }
+        // What the rules leave open comes to us as `can_use_tool`, never to a terminal.
+        args.extend(["--permission-prompt-tool".to_string(), "stdio".to_string()]);
+        // One `--flag=rule` each: the CLI's list flags take every following word otherwise.
+        let rules = |flag: &str, rules: &[String]| -> Vec<String> {
+            rules.iter().map(|rule| format!("{flag}={rule}")).collect()
+        };
+        args.extend(rules("--allowedTools", &config.allow_tools));
+        args.extend(rules("--disallowedTools", &config.deny_tools));
         if let Some(session) = resume {
             args.extend(["--resume".to_string(), session.to_string()]);
         }

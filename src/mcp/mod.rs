@@ -23,6 +23,7 @@ mod drain;
 mod logging;
 mod order;
 pub mod output;
+mod permissions;
 mod progress;
 mod render;
 mod schema;

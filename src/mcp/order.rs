@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::api::{AskParams, AskResult};
 use crate::daemon::{Daemon, DaemonError};
+use crate::permissions::Asker;
 use crate::supervisor::TurnSink;
 
 /// Hands out tickets and says whose turn it is to queue.
@@ -99,8 +100,9 @@ pub(super) async fn ask_in_turn(
     ticket: Option<&AskTicket>,
     params: AskParams,
     sink: Option<TurnSink>,
+    asker: Option<Asker>,
 ) -> Result<AskResult, DaemonError> {
-    let pending = AskTicket::in_turn(ticket, || daemon.submit_ask(params, sink)).await?;
+    let pending = AskTicket::in_turn(ticket, || daemon.submit_ask(params, sink, asker)).await?;
     Ok(pending.wait().await?)
 }
 

@@ -16,13 +16,16 @@ use rmcp::model::{
     ProtocolVersion, ServerCapabilities, ServerConfig, SetLevelRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext};
-use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use tokio::sync::{mpsc, watch};
 
 use super::drain::OutputDrain;
 use super::logging::LogStream;
 use super::order::{AskTicket, ask_in_turn};
-use super::output::{AskReply, EventsPage, EventsToolParams, StatusReport, StatusToolParams};
+use super::output::{
+    AskReply, AskToolParams, EventsPage, EventsToolParams, StatusReport, StatusToolParams,
+};
+use super::permissions;
 use super::progress::TurnReporter;
 use super::wire::RawEventRoute;
 use super::{EVENTS_CAPABILITY, render, schema, text};
@@ -101,7 +104,7 @@ impl McpServer {
         title = "Ask Claude Code",
         // Replaced in `new` by one that names the configured permission mode.
         description = "Send one prompt to the Claude Code agent and wait for its answer.",
-        input_schema = schema::input::<AskParams>(),
+        input_schema = schema::input::<AskToolParams>(),
         output_schema = schema::output::<AskReply>(),
         annotations(
             title = "Ask Claude Code",
@@ -113,9 +116,10 @@ impl McpServer {
     )]
     async fn ask(
         &self,
-        Parameters(params): Parameters<AskParams>,
+        Parameters(params): Parameters<AskToolParams>,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
+        let params = AskParams::from(params);
         let reporter = TurnReporter {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
@@ -126,7 +130,7 @@ impl McpServer {
         };
         // Queued in arrival order: see `order.rs`.
         let ticket = context.extensions.get::<AskTicket>().cloned();
-        let turn = self.run_turn(params, reporter, ticket.as_ref());
+        let turn = self.run_turn(params, reporter, ticket.as_ref(), &context.peer);
         // rmcp cancels this token on `notifications/cancelled` (and when the session ends)
         // and drops the response; dropping `turn` here is what interrupts the child or
         // takes the ask out of the queue.
@@ -177,14 +181,23 @@ impl McpServer {
         params: AskParams,
         reporter: TurnReporter,
         ticket: Option<&AskTicket>,
+        peer: &Peer<RoleServer>,
     ) -> CallToolResult {
+        let (asker, questions) = permissions::asker_for(peer).unzip();
+        let cwd = self.daemon.config().cwd.clone();
+        let relay = permissions::relay(peer.clone(), questions, &cwd);
         let answer = if reporter.is_silent() {
-            ask_in_turn(&self.daemon, ticket, params, None).await
+            let (answer, ()) = tokio::join!(
+                ask_in_turn(&self.daemon, ticket, params, None, asker),
+                relay
+            );
+            answer
         } else {
             let (sink, messages) = mpsc::channel(TURN_BUFFER);
-            let (answer, ()) = tokio::join!(
-                ask_in_turn(&self.daemon, ticket, params, Some(sink)),
-                reporter.forward(messages)
+            let (answer, (), ()) = tokio::join!(
+                ask_in_turn(&self.daemon, ticket, params, Some(sink), asker),
+                reporter.forward(messages),
+                relay,
             );
             answer
         };

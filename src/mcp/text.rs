@@ -5,6 +5,7 @@
 //! the agent may do under the permission mode the user configured.
 
 use crate::config::Config;
+use crate::permissions::PermissionMode;
 
 /// What `serverInfo.title` shows in a host's server list.
 pub(super) const SERVER_TITLE: &str = "Claude Code (claude-coded)";
@@ -56,7 +57,10 @@ interrupted and the call fails. A failed turn returns isError with the reason.",
 
 /// What the configured permission mode lets the agent do, and who can change it.
 fn permissions(config: &Config) -> String {
-    let mode = config.permission_mode.as_deref().unwrap_or("default");
+    let mode = config
+        .permission_mode
+        .unwrap_or(PermissionMode::Default)
+        .as_str();
     let can = match mode {
         "bypassPermissions" => {
             "may read and edit files and run any command there without asking anyone"

@@ -13,17 +13,26 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use tokio::task::JoinSet;
+
+use super::client_requests::{self, ClientRequests};
 use crate::api::{
-    AskParams, AskResult, EventsParams, EventsResult, RequestId, StatusParams, StatusResult,
+    AskParams, AskResult, Behavior, EventsParams, EventsResult, PermissionAnswer, PermissionRelay,
+    PermissionRequestParams, RequestId, StatusParams, StatusResult, UserQuestionInfo,
 };
 use crate::daemon::{Daemon, DaemonError};
 use crate::event_lines::EventLines;
 use crate::outbox::Outbox;
+use crate::permissions::{Asked, Decision, Question};
 use crate::rpc_error::RpcError;
 use crate::supervisor::{Pending, TurnMessage};
 
 /// Method name of the notifications streamed during an `ask`.
 pub(crate) const ASK_EVENT: &str = "ask/event";
+/// Method name of the request that asks the client a permission question.
+const PERMISSION_REQUEST: &str = "permission/request";
+/// Questions of one turn that may wait to be sent to the client.
+const QUESTIONS: usize = 16;
 
 /// Messages a turn may buffer for a slow client before the child is held back.
 const TURN_BUFFER: usize = 1024;
@@ -35,6 +44,8 @@ pub(crate) struct RequestCtx {
     pub(crate) id: RequestId,
     /// Lines for stdout (notifications); the response itself is written by the adapter.
     pub(crate) out: Outbox,
+    /// Requests to the client (`permission/request`) and their responses.
+    pub(crate) client: ClientRequests,
 }
 
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
@@ -82,14 +93,29 @@ fn ask(
 ) -> impl Future<Output = MethodResult<AskResult>> + use<> {
     let queued = queue_ask(params, daemon, ext);
     async move {
-        let (pending, messages, ctx) = queued?;
-        let (answer, ()) = tokio::join!(pending.wait(), forward(messages, &ctx));
+        let Queued {
+            pending,
+            messages,
+            questions,
+            ctx,
+            deadline_ms,
+        } = queued?;
+        let relay = relay(questions, &ctx, deadline_ms);
+        let (answer, (), ()) = tokio::join!(pending.wait(), forward(messages, &ctx), relay);
         answer.map_err(|e| RpcError::from(DaemonError::from(e)).to_error_object())
     }
 }
 
-/// An ask in the queue, the stream of its turn's messages, and where they go.
-type Queued = (Pending, mpsc::Receiver<TurnMessage>, RequestCtx);
+/// An ask in the queue, the stream of its turn's messages and questions, and where
+/// they go.
+struct Queued {
+    pending: Pending,
+    messages: mpsc::Receiver<TurnMessage>,
+    /// Its permission questions, when the ask said `permissions: "client"`.
+    questions: Option<mpsc::Receiver<Asked>>,
+    ctx: RequestCtx,
+    deadline_ms: u64,
+}
 
 fn queue_ask(params: &Params<'_>, daemon: &Daemon, ext: &Extensions) -> MethodResult<Queued> {
     let ctx = ext
@@ -98,10 +124,122 @@ fn queue_ask(params: &Params<'_>, daemon: &Daemon, ext: &Extensions) -> MethodRe
         .ok_or_else(|| RpcError::Internal("request context missing".into()).to_error_object())?;
     let params: AskParams = parse(params)?;
     let (sink, messages) = mpsc::channel(TURN_BUFFER);
+    let (asker, questions) = match params.permissions {
+        Some(PermissionRelay::Client) => {
+            let (asker, questions) = mpsc::channel(QUESTIONS);
+            (Some(asker), Some(questions))
+        }
+        None => (None, None),
+    };
     let pending = daemon
-        .submit_ask(params, Some(sink))
+        .submit_ask(params, Some(sink), asker)
         .map_err(|e| RpcError::from(e).to_error_object())?;
-    Ok((pending, messages, ctx))
+    Ok(Queued {
+        pending,
+        messages,
+        questions,
+        ctx,
+        deadline_ms: daemon.config().permission_timeout_ms,
+    })
+}
+
+/// Asks the client each question of the turn (`permission/request`), several at once
+/// if the agent asks them so; returns when the turn can ask no more.
+async fn relay(questions: Option<mpsc::Receiver<Asked>>, ctx: &RequestCtx, deadline_ms: u64) {
+    let Some(mut questions) = questions else {
+        return;
+    };
+    let mut open = JoinSet::new();
+    loop {
+        tokio::select! {
+            asked = questions.recv() => match asked {
+                Some(asked) => {
+                    open.spawn(ask_client(ctx.clone(), asked, deadline_ms));
+                }
+                None => break,
+            },
+            Some(_) = open.join_next(), if !open.is_empty() => {}
+        }
+    }
+    while open.join_next().await.is_some() {}
+}
+
+/// One `permission/request` and its answer; gives up when the question is decided
+/// without it (the deadline, a cancel).
+async fn ask_client(ctx: RequestCtx, asked: Asked, deadline_ms: u64) {
+    let Asked {
+        question,
+        mut reply,
+    } = asked;
+    let params = permission_request(&question, &ctx.id, deadline_ms);
+    let response = {
+        let decided_elsewhere = reply.closed();
+        let call = ctx
+            .client
+            .call(&ctx.out, PERMISSION_REQUEST, params, decided_elsewhere);
+        call.await
+    };
+    let Some(response) = response else {
+        return;
+    };
+    let _ = reply.send(decision_of(response));
+}
+
+/// The params of a `permission/request` for `question`.
+fn permission_request(question: &Question, ask_id: &RequestId, deadline_ms: u64) -> Value {
+    let mut input = question.input.clone();
+    crate::redact::redact_value(&mut input);
+    let params = PermissionRequestParams {
+        request_id: ask_id.clone(),
+        tool: question.tool_name.clone(),
+        summary: crate::redact::redact(&question.summary).into_owned(),
+        input,
+        reason: question.reason.clone(),
+        blocked_path: question.blocked_path.clone(),
+        can_remember: question.session_rule.is_some(),
+        questions: question
+            .user_questions
+            .iter()
+            .map(|q| UserQuestionInfo {
+                question: q.question.clone(),
+                options: q.options.clone(),
+                multi_select: q.multi_select,
+            })
+            .collect(),
+        deadline_ms,
+    };
+    serde_json::to_value(params).unwrap_or_default()
+}
+
+/// The client's response as a decision; anything but a valid answer denies.
+fn decision_of(response: client_requests::Response) -> Decision {
+    let answer = match response {
+        Ok(result) => serde_json::from_value::<PermissionAnswer>(result),
+        Err(error) => {
+            let message = format!(
+                "Denied: the client answered the permission request with an error ({error})."
+            );
+            return Decision::Deny { message };
+        }
+    };
+    match answer {
+        Ok(PermissionAnswer {
+            behavior: Behavior::Allow,
+            remember,
+            answers,
+            ..
+        }) => Decision::Allow { remember, answers },
+        Ok(PermissionAnswer {
+            behavior: Behavior::Deny,
+            message,
+            ..
+        }) => Decision::Deny {
+            message: message.unwrap_or_else(|| "The user denied this.".to_string()),
+        },
+        Err(err) => Decision::Deny {
+            message: format!("Denied: the client's answer was not understood ({err})."),
+        },
+    }
 }
 
 /// Writes each streamed message as an `ask/event` notification, in order; returns when

@@ -11,6 +11,7 @@
 //! answers while an `ask` runs). Its answer is the one jsonrpsee builds, under the
 //! request's id exactly as the client wrote it.
 
+mod client_requests;
 pub(crate) mod envelope;
 pub(crate) mod methods;
 
@@ -33,6 +34,7 @@ use crate::lines::Frame;
 use crate::outbox::Outbox;
 use crate::rpc_error::RpcError;
 use crate::sync::lock;
+use client_requests::ClientRequests;
 use envelope::{Incoming, Rejected};
 use methods::RequestCtx;
 
@@ -75,6 +77,7 @@ where
         methods: methods.into(),
         out: out.clone(),
         in_flight: Arc::new(Mutex::new(HashSet::new())),
+        client: ClientRequests::default(),
         tasks: JoinSet::new(),
     };
     let max = daemon.config().max_request_bytes;
@@ -121,6 +124,8 @@ struct Server {
     out: Outbox,
     /// Ids of requests being served (as the client wrote them), to refuse duplicates.
     in_flight: Arc<Mutex<HashSet<String>>>,
+    /// Our requests to the client (`permission/request`) waiting for its response.
+    client: ClientRequests,
     tasks: JoinSet<()>,
 }
 
@@ -140,7 +145,9 @@ impl Server {
                 tracing::debug!(%method, "ignoring a notification (no id, so no answer is owed)");
             }
             Ok(Incoming::Response { id }) => {
-                tracing::warn!(%id, "ignoring a response from the client: this server sends no requests");
+                if !self.client.on_response(line) {
+                    tracing::warn!(%id, "ignoring a response that answers no open request of ours");
+                }
             }
             Err(Rejected { id, error }) => self.reply_error(&id.to_string(), &error),
         }
@@ -165,6 +172,7 @@ impl Server {
         let ctx = RequestCtx {
             id: RequestId::from_text(&raw_id, id),
             out: self.out.clone(),
+            client: self.client.clone(),
         };
         let call = start(callback, params, ctx);
         let in_flight = self.in_flight.clone();
@@ -251,6 +259,7 @@ mod tests {
         RequestCtx {
             id: RequestId::from_value(&json!(1)),
             out: Outbox::spawn(tokio::io::sink()).0,
+            client: ClientRequests::default(),
         }
     }
 

@@ -26,6 +26,7 @@ use crate::child::protocol::ChildMessage;
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
+use crate::permissions::{Asker, PermissionMode};
 
 pub(crate) use snapshot::Snapshot;
 
@@ -114,12 +115,24 @@ pub(crate) struct RestartOutcome {
     pub killed_pid: Option<u32>,
 }
 
+/// A turn to queue: the prompt, how it runs, and who hears about it.
+pub(crate) struct NewTurn {
+    pub prompt: String,
+    pub timeout: Duration,
+    /// The permission mode and model for this turn; `None` means the configured one
+    /// (checked against the ceiling before it gets here).
+    pub mode: Option<PermissionMode>,
+    pub model: Option<String>,
+    /// Where the turn's messages go.
+    pub sink: Option<TurnSink>,
+    /// Who is asked the child's permission questions, when the surface can ask anyone.
+    pub asker: Option<Asker>,
+}
+
 /// One ask on its way to the child.
 pub(crate) struct AskRequest {
     pub turn_id: u64,
-    pub prompt: String,
-    pub timeout: Duration,
-    pub sink: Option<TurnSink>,
+    pub turn: NewTurn,
     pub enqueued_at: String,
     pub reply: oneshot::Sender<Result<AskResult, AskError>>,
 }
@@ -179,19 +192,12 @@ impl Supervisor {
 
     /// Puts a turn in the actor's FIFO now, without waiting: asks submitted one after the
     /// other run in that order. [`Pending::wait`] gives the answer.
-    pub(crate) fn submit(
-        &self,
-        prompt: String,
-        timeout: Duration,
-        sink: Option<TurnSink>,
-    ) -> Result<Pending, AskError> {
+    pub(crate) fn submit(&self, turn: NewTurn) -> Result<Pending, AskError> {
         let turn_id = self.next_turn.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
         let request = AskRequest {
             turn_id,
-            prompt,
-            timeout,
-            sink,
+            turn,
             enqueued_at: crate::clock::now_rfc3339(),
             reply,
         };

@@ -13,6 +13,7 @@ use crate::child::protocol::{ChildLine, parse_line};
 use crate::child::spawn::{SpawnSpec, Spawned, spawn};
 use crate::child::stderr::{StderrTail, drain};
 use crate::lines::{Frame, LineReader};
+use crate::permissions::PermissionMode;
 
 /// How long an exit waits for the child's last stderr lines.
 const STDERR_SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -54,6 +55,10 @@ pub(crate) struct Running {
     pub(crate) resumed: Option<String>,
     /// Turns that ended with a result in this process.
     pub(crate) turns_done: u64,
+    /// The permission mode and model it runs with now (`None`: the CLI's default), so a
+    /// turn that needs others switches them first, and the next one switches back.
+    pub(crate) mode: Option<PermissionMode>,
+    pub(crate) model: Option<String>,
 }
 
 impl Running {
@@ -100,6 +105,8 @@ impl Running {
             linger_until: None,
             resumed: None,
             turns_done: 0,
+            mode: None,
+            model: None,
         }
     }
 

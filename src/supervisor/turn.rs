@@ -1,5 +1,6 @@
 //! One turn: the ask being served, and how the child's `result` line becomes an answer.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -8,11 +9,12 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{AskError, AskRequest, TurnMessage, TurnSink};
+use super::{AskError, AskRequest, NewTurn, TurnMessage, TurnSink};
 use crate::api::{AskResult, Totals, TurnEnd, TurnEnded, TurnInfo};
 use crate::child::protocol::ChildMessage;
 use crate::child::stderr::truncate_chars;
 use crate::clock::now_rfc3339;
+use crate::permissions::{Asker, Question};
 
 /// Characters of a prompt shown in `status` and events.
 pub(super) const PREVIEW_CHARS: usize = 80;
@@ -29,6 +31,10 @@ pub(super) struct Turn {
     pub reply: Option<oneshot::Sender<Result<AskResult, AskError>>>,
     /// Where the turn's messages go.
     pub out: Stream,
+    /// Who is asked this turn's permission questions (`None`: nobody can be).
+    pub asker: Option<Asker>,
+    /// Questions relayed and not yet decided, by the child's request id.
+    pub questions: HashMap<String, Question>,
     /// Messages received in this turn (the next notification's seq is this plus one).
     pub messages: u64,
     /// Lines of this turn that were not usable JSON messages.
@@ -84,18 +90,27 @@ pub(super) enum Interrupt {
 impl Turn {
     pub(super) fn begin(request: AskRequest) -> Turn {
         let now = Instant::now();
+        let NewTurn {
+            prompt,
+            timeout,
+            sink,
+            asker,
+            ..
+        } = request.turn;
         Turn {
             id: request.turn_id,
-            prompt_preview: preview(&request.prompt),
+            prompt_preview: preview(&prompt),
             started: now,
             started_at: now_rfc3339(),
-            timeout: request.timeout,
-            deadline: now + request.timeout,
+            timeout,
+            deadline: now + timeout,
             reply: Some(request.reply),
-            out: match request.sink {
+            out: match sink {
                 Some(tx) => Stream::Open { tx, permit: None },
                 None => Stream::Off,
             },
+            asker,
+            questions: HashMap::new(),
             messages: 0,
             skipped_lines: 0,
             kill_at: None,

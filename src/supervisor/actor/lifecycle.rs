@@ -22,6 +22,8 @@ impl Actor {
         };
         self.generation = generation;
         running.resumed = resume.clone();
+        running.mode = self.config.permission_mode;
+        running.model = self.config.model.clone();
         // Warm-up: the answer to `initialize` is the readiness signal.
         running.send(control_request(&running.init_request, "initialize"));
         self.events.record_detail(

@@ -7,6 +7,7 @@
 mod commands;
 mod lifecycle;
 mod output;
+mod permissions;
 mod state;
 mod stop;
 #[cfg(test)]
@@ -68,6 +69,8 @@ pub(crate) async fn run(
 ) {
     // Bounded: the child's readers wait when the actor is behind, instead of buffering.
     let (child_tx, child_rx) = mpsc::channel(256);
+    // Relayed permission questions come back here (each waiter is bounded by a deadline).
+    let (decided_tx, decided_rx) = mpsc::unbounded_channel();
     let Setup {
         config,
         nesting,
@@ -83,6 +86,7 @@ pub(crate) async fn run(
         events,
         backend,
         child_tx,
+        decided_tx,
         state: State::Idle,
         generation: 0,
         queue: VecDeque::new(),
@@ -95,7 +99,7 @@ pub(crate) async fn run(
         actor.spawn_child();
     }
     actor.publish(&snapshot);
-    actor.serve(control, child_rx, &snapshot).await;
+    actor.serve(control, child_rx, decided_rx, &snapshot).await;
 }
 
 struct Actor {
@@ -105,6 +109,8 @@ struct Actor {
     backend: Box<dyn Backend>,
     /// Given to each child's pipe tasks; their events come back on the loop's receiver.
     child_tx: mpsc::Sender<Tagged>,
+    /// Given to each relayed question's waiter; outcomes come back on the loop's receiver.
+    decided_tx: mpsc::UnboundedSender<permissions::Decided>,
     /// The child, its turn, and where the lifecycle stands: what every decision reads.
     state: State,
     /// Failed starts in a row and within the crash window.
@@ -129,6 +135,7 @@ impl Actor {
         &mut self,
         mut control: mpsc::Receiver<Control>,
         mut child_rx: mpsc::Receiver<Tagged>,
+        mut decided_rx: mpsc::UnboundedReceiver<permissions::Decided>,
         snapshot: &watch::Sender<Snapshot>,
     ) {
         loop {
@@ -160,6 +167,7 @@ impl Actor {
                         self.take_more(&mut child_rx);
                     }
                 }
+                Some(decided) = decided_rx.recv() => self.on_decided(decided),
                 _ = sleep_until(timer.unwrap_or_else(far_future)), if timer.is_some() => {
                     self.on_timer();
                 }
@@ -229,7 +237,7 @@ impl Actor {
             .map(|r| QueuedInfo {
                 turn_id: r.turn_id,
                 enqueued_at: r.enqueued_at.clone(),
-                prompt_preview: preview(&r.prompt),
+                prompt_preview: preview(&r.turn.prompt),
             })
             .collect();
         snapshot.send_replace(self.record.clone());

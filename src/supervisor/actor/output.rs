@@ -26,6 +26,9 @@ impl Actor {
         if let Some(session) = &message.init_session {
             self.session = Some(session.clone());
         }
+        if message.kind == "control_cancel_request" {
+            self.on_cancel_request(&message);
+        }
         match self.state.turn_mut() {
             Some(turn) => {
                 if !turn.stream(message) {
@@ -152,14 +155,24 @@ impl Actor {
         }
     }
 
-    /// Requests from the child (`can_use_tool`, ...). There is no relay yet, so each is
-    /// refused at once: a request left unanswered would hang the child forever.
+    /// Requests from the child: `can_use_tool` goes to the permission policy; any other
+    /// is refused at once (a request left unanswered would hang the child forever).
     pub(super) fn on_control_request(
         &mut self,
         request_id: &str,
         subtype: &str,
         message: ChildMessage,
     ) {
+        if subtype == "can_use_tool" {
+            self.on_permission_request(request_id, &message);
+            if let Some(turn) = self.state.turn_mut() {
+                if !turn.stream(message) {
+                    self.record.totals.notifications_dropped += 1;
+                }
+                self.turn_printed();
+            }
+            return;
+        }
         let error = format!("claude-coded does not answer {subtype} requests; refused");
         if let Some(child) = self.state.child() {
             child.send(control_error(request_id, &error));

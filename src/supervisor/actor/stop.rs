@@ -17,6 +17,7 @@ impl Actor {
         let (child, turn) = self.state.take(State::Idle);
         self.state = State::Stopping { child, turn, shown };
         self.fail_all_waiting(AskError::Stopping);
+        self.deny_open_questions();
         if let Some(turn) = self.state.turn_mut() {
             // The caller has its answer: the stream ends with it, and the lines the
             // child prints while it stops need no room.

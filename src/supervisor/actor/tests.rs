@@ -14,8 +14,9 @@ use crate::api::{AskResult, ChildStatus, EventsParams};
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
+use crate::permissions::{Asked, Decider, Decision, PermissionMode};
 use crate::supervisor::fake::{Fake, FakeChild};
-use crate::supervisor::{AskError, Supervisor, TurnMessage};
+use crate::supervisor::{AskError, NewTurn, Supervisor, TurnMessage};
 
 const TOP: Nesting = Nesting { depth: 0, limit: 1 };
 const LONG: Duration = Duration::from_secs(300);
@@ -26,6 +27,11 @@ fn config() -> Config {
         claude_args: Vec::new(),
         model: None,
         permission_mode: None,
+        permission_ceiling: PermissionMode::Default,
+        allow_tools: Vec::new(),
+        deny_tools: Vec::new(),
+        permission_decider: Decider::Relay,
+        permission_timeout_ms: 60_000,
         cwd: PathBuf::from("/"),
         state_dir: PathBuf::from("/nonexistent"),
         queue_size: 4,
@@ -93,7 +99,14 @@ impl Harness {
         timeout: Duration,
         sink: Option<mpsc::Sender<TurnMessage>>,
     ) -> Answer {
-        let pending = self.supervisor.submit(prompt.to_string(), timeout, sink);
+        let pending = self.supervisor.submit(NewTurn {
+            prompt: prompt.to_string(),
+            timeout,
+            mode: None,
+            model: None,
+            sink,
+            asker: None,
+        });
         tokio::spawn(async move { pending?.wait().await })
     }
 
@@ -713,21 +726,6 @@ async fn an_oversized_line_fails_the_turn_and_replaces_the_child() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_permission_request_from_the_child_is_refused_at_once() {
-    let (harness, mut child) = Harness::ready(config()).await;
-    let _asked = harness.ask("use a tool", LONG);
-    expect_line(&mut child, "user", None).await;
-    child
-        .print(json!({"type": "control_request", "request_id": "perm-1",
-            "request": {"subtype": "can_use_tool", "tool_name": "Bash"}}))
-        .await;
-    let refusal = expect_line(&mut child, "control_response", None).await;
-    assert_eq!(refusal["response"]["subtype"], "error");
-    assert_eq!(refusal["response"]["request_id"], "perm-1");
-    assert_eq!(harness.recorded("child.control.request"), 1);
-}
-
-#[tokio::test(start_paused = true)]
 async fn a_stop_during_backoff_cancels_the_restart() {
     let harness = Harness::start(config(), TOP);
     harness.fake.next_child().await.exit(1).await;
@@ -943,4 +941,210 @@ async fn a_caller_gone_mid_turn_frees_the_child_and_what_it_missed_is_counted() 
     // 1 was read; 2 sat in the buffer when the reader went; 3..6 found nobody.
     let dropped = harness.supervisor.snapshot().totals.notifications_dropped;
     assert!((4..=5).contains(&dropped), "{dropped}");
+}
+
+/// A `can_use_tool` request as the CLI prints it.
+fn can_use_tool(request_id: &str, command: &str) -> serde_json::Value {
+    json!({"type": "control_request", "request_id": request_id,
+           "request": {"subtype": "can_use_tool", "tool_name": "Bash",
+                       "input": {"command": command},
+                       "permission_suggestions": [{"type": "addRules", "behavior": "allow",
+                           "rules": [{"toolName": "Bash", "ruleContent": command}],
+                           "destination": "localSettings"}],
+                       "tool_use_id": "toolu_1"}})
+}
+
+impl Harness {
+    /// An ask whose permission questions come to the returned receiver.
+    fn ask_asking(&self, prompt: &str, timeout: Duration) -> (Answer, mpsc::Receiver<Asked>) {
+        let (asker, questions) = mpsc::channel(4);
+        let pending = self.supervisor.submit(NewTurn {
+            prompt: prompt.to_string(),
+            timeout,
+            mode: None,
+            model: None,
+            sink: None,
+            asker: Some(asker),
+        });
+        (
+            tokio::spawn(async move { pending?.wait().await }),
+            questions,
+        )
+    }
+}
+
+/// The child's next stdin line, which must answer `request_id`: its `response`.
+async fn answer_to(child: &mut FakeChild, request_id: &str) -> serde_json::Value {
+    let line = expect_line(child, "control_response", None).await;
+    assert_eq!(line["response"]["subtype"], "success", "{line}");
+    assert_eq!(line["response"]["request_id"], request_id, "{line}");
+    line["response"]["response"].clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_question_with_nobody_to_ask_is_denied_at_once_saying_how_to_allow_it() {
+    let (harness, mut child) = Harness::ready(config()).await;
+    let _asked = harness.ask("use a tool", LONG);
+    expect_line(&mut child, "user", None).await;
+    child.print(can_use_tool("p1", "touch x")).await;
+    let answer = answer_to(&mut child, "p1").await;
+    assert_eq!(answer["behavior"], "deny");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("--allow-tool 'Bash(touch x)'"),
+        "{message}"
+    );
+    assert_eq!(harness.recorded("permission.requested"), 1);
+    assert_eq!(harness.recorded("permission.decided"), 1);
+    let totals = harness.supervisor.snapshot().totals;
+    assert_eq!(
+        (totals.permissions_requested, totals.permissions_denied),
+        (1, 1)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_policy_can_allow_or_deny_without_asking_anyone() {
+    for (decider, behavior) in [(Decider::Allow, "allow"), (Decider::Deny, "deny")] {
+        let config = Config {
+            permission_decider: decider,
+            ..config()
+        };
+        let (harness, mut child) = Harness::ready(config).await;
+        let (_asked, mut questions) = harness.ask_asking("use a tool", LONG);
+        expect_line(&mut child, "user", None).await;
+        child.print(can_use_tool("p1", "ls")).await;
+        assert_eq!(answer_to(&mut child, "p1").await["behavior"], behavior);
+        assert!(questions.try_recv().is_err(), "the client was asked");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relayed_question_gets_the_clients_decision_and_a_remembered_allow_stays_in_the_session()
+{
+    let (harness, mut child) = Harness::ready(config()).await;
+    let (asked, mut questions) = harness.ask_asking("use a tool", LONG);
+    expect_line(&mut child, "user", None).await;
+    child.print(can_use_tool("p1", "touch x")).await;
+    let question = questions.recv().await.expect("a question");
+    assert_eq!(question.question.summary, "run `touch x`");
+    let decision = Decision::Allow {
+        remember: true,
+        answers: serde_json::Map::new(),
+    };
+    assert!(question.reply.send(decision).is_ok());
+    let answer = answer_to(&mut child, "p1").await;
+    assert_eq!(answer["behavior"], "allow");
+    assert_eq!(answer["updatedInput"], json!({"command": "touch x"}));
+    let rule = &answer["updatedPermissions"][0];
+    assert_eq!(rule["destination"], "session", "{rule}");
+    child.result("done").await;
+    assert!(answer_of(asked).await.ok);
+    assert_eq!(harness.supervisor.snapshot().totals.permissions_allowed, 1);
+}
+
+async fn answer_of(asked: Answer) -> AskResult {
+    answer(asked).await.expect("an answer")
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_question_is_denied_at_the_deadline_and_a_late_answer_is_ignored() {
+    let (harness, mut child) = Harness::ready(Config {
+        permission_timeout_ms: 2_000,
+        ..config()
+    })
+    .await;
+    let (_asked, mut questions) = harness.ask_asking("use a tool", LONG);
+    expect_line(&mut child, "user", None).await;
+    let since = Instant::now();
+    child.print(can_use_tool("p1", "touch x")).await;
+    let question = questions.recv().await.expect("a question");
+    let answer = answer_to(&mut child, "p1").await;
+    assert_eq!(since.elapsed(), Duration::from_secs(2));
+    assert_eq!(answer["behavior"], "deny");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("within 2 s")
+    );
+    // The client answers late: nobody takes it, and the child hears nothing more.
+    let late = Decision::Allow {
+        remember: false,
+        answers: serde_json::Map::new(),
+    };
+    assert!(question.reply.send(late).is_err());
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(child.try_read(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_question_the_agent_withdraws_or_the_ask_abandons_is_never_answered_twice() {
+    let (harness, mut child) = Harness::ready(config()).await;
+    let (asked, mut questions) = harness.ask_asking("use tools", Duration::from_secs(10));
+    expect_line(&mut child, "user", None).await;
+    child.print(can_use_tool("p1", "a")).await;
+    let first = questions.recv().await.expect("a question");
+    // The agent withdraws it: no answer is owed, and the client's comes to nothing.
+    child
+        .print(json!({"type": "control_cancel_request", "request_id": "p1"}))
+        .await;
+    sleep(Duration::from_millis(10)).await;
+    let ignored = Decision::Deny {
+        message: "no".into(),
+    };
+    let _ = first.reply.send(ignored);
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(child.try_read(), None);
+    // A second question is open when the ask times out: it is denied as cancelled.
+    child.print(can_use_tool("p2", "b")).await;
+    let _second = questions.recv().await.expect("a question");
+    let timed_out = answer(asked).await;
+    assert!(
+        matches!(timed_out, Err(AskError::Timeout { .. })),
+        "{timed_out:?}"
+    );
+    let answer = answer_to(&mut child, "p2").await;
+    assert_eq!(answer["behavior"], "deny");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cancelled")
+    );
+    expect_line(&mut child, "control_request", Some("interrupt")).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_with_its_own_mode_and_model_switches_the_child_and_the_next_one_switches_back() {
+    let (harness, mut child) = Harness::ready(config()).await;
+    let pending = harness.supervisor.submit(NewTurn {
+        prompt: "edit".into(),
+        timeout: LONG,
+        mode: Some(PermissionMode::AcceptEdits),
+        model: Some("claude-haiku".into()),
+        sink: None,
+        asker: None,
+    });
+    let first = tokio::spawn(async move { pending?.wait().await });
+    let mode = expect_line(&mut child, "control_request", Some("set_permission_mode")).await;
+    assert_eq!(mode["request"]["mode"], "acceptEdits");
+    let model = expect_line(&mut child, "control_request", Some("set_model")).await;
+    assert_eq!(model["request"]["model"], "claude-haiku");
+    expect_line(&mut child, "user", None).await;
+    child.result("one").await;
+    answer_of(first).await;
+    let second = harness.ask("plain", LONG);
+    let mode = expect_line(&mut child, "control_request", Some("set_permission_mode")).await;
+    assert_eq!(mode["request"]["mode"], "default");
+    let model = expect_line(&mut child, "control_request", Some("set_model")).await;
+    assert!(model["request"].get("model").is_none(), "{model}");
+    expect_line(&mut child, "user", None).await;
+    child.result("two").await;
+    answer_of(second).await;
+    // A third ask like the second needs no switch.
+    let third = harness.ask("plain again", LONG);
+    expect_line(&mut child, "user", None).await;
+    child.result("three").await;
+    answer_of(third).await;
 }

@@ -1,6 +1,8 @@
 //! Turns: dispatch from the FIFO, abandoning and failing them, and the timers that watch them.
 
 use super::*;
+use crate::child::protocol::control_request_with;
+use crate::permissions::PermissionMode;
 use crate::supervisor::turn::{Interrupt, Stream};
 
 /// An interrupted turn ends within tens of milliseconds (the real CLI: 30-100 ms); with
@@ -11,14 +13,23 @@ const INTERRUPT_AGAIN_AFTER: Duration = Duration::from_millis(500);
 impl Actor {
     /// Starts the next waiting ask when the child is ready and idle.
     pub(super) fn dispatch(&mut self) {
-        while let State::Ready { child } = &self.state {
+        while let State::Ready { child } = &mut self.state {
             let Some(request) = self.queue.pop_front() else {
                 return;
             };
             if request.reply.is_closed() {
                 continue;
             }
-            if !child.send(user_message(&request.prompt)) {
+            // The ask's mode and model, or the configured ones again after an ask that
+            // changed them; the CLI applies both from its next turn on.
+            let mode = request.turn.mode.or(self.config.permission_mode);
+            let model = request
+                .turn
+                .model
+                .clone()
+                .or_else(|| self.config.model.clone());
+            switch_settings(child, request.turn_id, mode, model);
+            if !child.send(user_message(&request.turn.prompt)) {
                 self.queue.push_front(request);
                 return;
             }
@@ -41,6 +52,8 @@ impl Actor {
     /// Answers the caller now with `error` and interrupts the child; the turn stays in
     /// flight (no new turn starts) until its result arrives or the child is killed.
     pub(super) fn abandon_turn(&mut self, error: AskError) {
+        // Its questions are moot: the agent is told so before it is interrupted.
+        self.deny_open_questions();
         let grace = self.interrupt_grace();
         let Some(turn) = self.state.turn_mut() else {
             return;
@@ -51,6 +64,7 @@ impl Actor {
         }
         // Closing the stream lets the caller's side finish now, not when the child does.
         turn.out = Stream::Off;
+        turn.asker = None;
         if turn.kill_at.is_none() {
             turn.kill_at = Some(Instant::now() + grace);
             // Nothing printed yet: the CLI may not have started the turn, and would
@@ -208,5 +222,35 @@ impl Actor {
             );
             self.abandon_turn(AskError::Timeout { after_ms });
         }
+    }
+}
+
+/// Sends `set_permission_mode` and `set_model` when the turn needs other ones than the
+/// child runs with.
+fn switch_settings(
+    child: &mut Running,
+    turn_id: u64,
+    mode: Option<PermissionMode>,
+    model: Option<String>,
+) {
+    let effective = |m: Option<PermissionMode>| m.unwrap_or(PermissionMode::Default);
+    if effective(mode) != effective(child.mode) {
+        let mode_name = effective(mode).as_str();
+        let id = format!("mode-{turn_id}");
+        child.send(control_request_with(
+            &id,
+            "set_permission_mode",
+            json!({ "mode": mode_name }),
+        ));
+        child.mode = mode;
+    }
+    if model != child.model {
+        let id = format!("model-{turn_id}");
+        // No model: back to the CLI's default one.
+        let fields = model
+            .as_ref()
+            .map_or_else(|| json!({}), |m| json!({ "model": m }));
+        child.send(control_request_with(&id, "set_model", fields));
+        child.model = model;
     }
 }

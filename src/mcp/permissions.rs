@@ -1,0 +1,288 @@
+//! The agent's permission questions, asked of an MCP client as form elicitations.
+//!
+//! Only a client that declared the `elicitation` capability (form mode) is asked, and
+//! only on revisions that allow a server to send requests (up to 2025-11-25); any other
+//! gets the policy's fallback at once, explained in the tool result. A tool question is
+//! a form with one choice (allow once, allow for this session when the CLI suggested a
+//! rule, deny) and an optional message to the agent; an `AskUserQuestion` is a form with
+//! one field per question. Declining or dismissing the form denies.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rmcp::model::{
+    ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, ProtocolVersion,
+};
+use rmcp::service::ElicitationMode;
+use rmcp::{Peer, RoleServer};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::permissions::{Asked, Asker, Decision, Question};
+
+/// Questions of one turn that may wait to be put to the client.
+const QUESTIONS: usize = 16;
+
+const ALLOW_ONCE: &str = "Allow once";
+const ALLOW_SESSION: &str = "Allow for the rest of this session";
+const DENY: &str = "Deny";
+
+/// An asker for this client's turns, if it can answer questions.
+pub(super) fn asker_for(peer: &Peer<RoleServer>) -> Option<(Asker, mpsc::Receiver<Asked>)> {
+    let form = peer
+        .supported_elicitation_modes()
+        .contains(&ElicitationMode::Form);
+    // A 2026-07-28 client may not be sent requests mid-call.
+    let allowed = peer
+        .peer_info()
+        .is_some_and(|info| info.protocol_version < ProtocolVersion::V_2026_07_28);
+    (form && allowed).then(|| mpsc::channel(QUESTIONS))
+}
+
+/// Puts each question of the turn to the client (several at once if the agent asks so);
+/// returns when the turn can ask no more.
+pub(super) async fn relay(
+    peer: Peer<RoleServer>,
+    questions: Option<mpsc::Receiver<Asked>>,
+    cwd: &Path,
+) {
+    let Some(mut questions) = questions else {
+        return;
+    };
+    let mut open = JoinSet::new();
+    loop {
+        tokio::select! {
+            asked = questions.recv() => match asked {
+                Some(asked) => {
+                    open.spawn(elicit(peer.clone(), asked, cwd.display().to_string()));
+                }
+                None => break,
+            },
+            Some(_) = open.join_next(), if !open.is_empty() => {}
+        }
+    }
+    while open.join_next().await.is_some() {}
+}
+
+/// One form and its answer; gives up when the question is decided without it.
+async fn elicit(peer: Peer<RoleServer>, asked: Asked, cwd: String) {
+    let Asked {
+        question,
+        mut reply,
+    } = asked;
+    let (message, schema) = form(&question, &cwd);
+    let params = ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message,
+        requested_schema: schema,
+    };
+    let result = tokio::select! {
+        result = peer.create_elicitation(params) => result,
+        () = reply.closed() => return,
+    };
+    let decision = match result {
+        Ok(result) => decision_of(&question, result),
+        Err(err) => Decision::Deny {
+            message: format!("Denied: the client could not be asked ({err})."),
+        },
+    };
+    let _ = reply.send(decision);
+}
+
+/// The form's message and schema for `question`.
+fn form(question: &Question, cwd: &str) -> (String, ElicitationSchema) {
+    if question.is_user_question() {
+        return user_question_form(question);
+    }
+    let mut message = format!(
+        "Claude Code (working in {cwd}) wants to {}.",
+        question.summary
+    );
+    if let Some(reason) = &question.reason {
+        message.push_str(&format!("\nWhy: {reason}"));
+    }
+    if let Some(path) = &question.blocked_path {
+        message.push_str(&format!("\nPath: {path}"));
+    }
+    let mut choices = vec![ALLOW_ONCE];
+    if question.session_rule.is_some() {
+        choices.push(ALLOW_SESSION);
+    }
+    choices.push(DENY);
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "decision": { "type": "string", "title": "Decision", "enum": choices },
+            "message": { "type": "string", "title": "Message to the agent",
+                         "description": "Optional: why, or what to do instead" }
+        },
+        "required": ["decision"]
+    });
+    (message, schema_of(schema))
+}
+
+/// One field per question of an `AskUserQuestion`: a choice, or text for several.
+fn user_question_form(question: &Question) -> (String, ElicitationSchema) {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for (n, q) in question.user_questions.iter().enumerate() {
+        let key = format!("answer{}", n + 1);
+        let field = match (q.multi_select, q.options.is_empty()) {
+            (false, false) => json!({ "type": "string", "title": q.question, "enum": q.options }),
+            _ => json!({ "type": "string", "title": q.question,
+                         "description": format!("One or more of: {}", q.options.join(", ")) }),
+        };
+        properties.insert(key.clone(), field);
+        required.push(key);
+    }
+    let schema = json!({ "type": "object", "properties": properties, "required": required });
+    ("Claude Code asks you:".to_string(), schema_of(schema))
+}
+
+fn schema_of(schema: Value) -> ElicitationSchema {
+    // The forms above are objects of primitive fields, which always convert; an empty
+    // form stands in should rmcp's rules ever tighten.
+    serde_json::from_value(schema).unwrap_or_else(|err| {
+        tracing::error!(%err, "an elicitation form was refused by rmcp");
+        ElicitationSchema::new(Default::default())
+    })
+}
+
+/// The client's answer as a decision; anything but an accepted allow denies.
+fn decision_of(question: &Question, result: ElicitResult) -> Decision {
+    let content = result.content.unwrap_or_default();
+    let text = |key: &str| content.get(key).and_then(Value::as_str).map(str::to_owned);
+    match result.action {
+        ElicitationAction::Accept if question.is_user_question() => Decision::Allow {
+            remember: false,
+            answers: user_answers(question, &content),
+        },
+        ElicitationAction::Accept => match text("decision").as_deref() {
+            Some(ALLOW_ONCE) => allow(false),
+            Some(ALLOW_SESSION) => allow(true),
+            _ => Decision::Deny {
+                message: text("message")
+                    .filter(|m| !m.trim().is_empty())
+                    .unwrap_or_else(|| "The user denied this.".to_string()),
+            },
+        },
+        ElicitationAction::Decline => Decision::Deny {
+            message: "The user declined.".to_string(),
+        },
+        // Cancel, and any action a later revision adds.
+        _ => Decision::Deny {
+            message: "The user dismissed the question without answering.".to_string(),
+        },
+    }
+}
+
+fn allow(remember: bool) -> Decision {
+    Decision::Allow {
+        remember,
+        answers: Map::new(),
+    }
+}
+
+/// `AskUserQuestion`'s answers: question text to what was chosen.
+fn user_answers(question: &Question, content: &Value) -> Map<String, Value> {
+    let mut seen = HashSet::new();
+    question
+        .user_questions
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| seen.insert(q.question.clone()))
+        .filter_map(|(n, q)| {
+            let answer = content.get(format!("answer{}", n + 1))?.as_str()?;
+            Some((q.question.clone(), Value::from(answer)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::permissions::Question;
+
+    fn bash() -> Question {
+        Question::from_request(
+            "r1",
+            &json!({"tool_name": "Bash", "input": {"command": "touch x"},
+                    "description": "Make x", "blocked_path": "/p/x",
+                    "permission_suggestions": [{"type": "addRules", "behavior": "allow",
+                        "rules": [{"toolName": "Bash", "ruleContent": "touch x"}]}]}),
+        )
+    }
+
+    #[test]
+    fn a_tool_question_is_a_form_that_names_the_command_the_reason_and_the_place() {
+        let (message, schema) = form(&bash(), "/p");
+        assert!(message.contains("working in /p"), "{message}");
+        assert!(message.contains("run `touch x`") && message.contains("Why: Make x"));
+        let schema = serde_json::to_value(schema).unwrap();
+        assert_eq!(
+            schema["properties"]["decision"]["enum"],
+            json!([ALLOW_ONCE, ALLOW_SESSION, DENY])
+        );
+        assert_eq!(schema["required"], json!(["decision"]));
+    }
+
+    #[test]
+    fn the_forms_answers_become_decisions() {
+        let result = |action, content: Value| ElicitResult::new(action).with_content(content);
+        let q = bash();
+        let once = decision_of(
+            &q,
+            result(ElicitationAction::Accept, json!({"decision": ALLOW_ONCE})),
+        );
+        assert_eq!(once, allow(false));
+        let session = decision_of(
+            &q,
+            result(
+                ElicitationAction::Accept,
+                json!({"decision": ALLOW_SESSION}),
+            ),
+        );
+        assert_eq!(session, allow(true));
+        let deny = decision_of(
+            &q,
+            result(
+                ElicitationAction::Accept,
+                json!({"decision": DENY, "message": "use ls"}),
+            ),
+        );
+        assert_eq!(
+            deny,
+            Decision::Deny {
+                message: "use ls".into()
+            }
+        );
+        let declined = decision_of(&q, result(ElicitationAction::Decline, json!({})));
+        assert!(matches!(declined, Decision::Deny { .. }));
+    }
+
+    #[test]
+    fn a_user_question_is_a_form_with_a_field_per_question() {
+        let q = Question::from_request(
+            "r2",
+            &json!({"tool_name": "AskUserQuestion", "input": {"questions": [
+                {"question": "Colour?", "options": [{"label": "Red"}, {"label": "Blue"}]},
+                {"question": "Toppings?", "multiSelect": true,
+                 "options": [{"label": "Ham"}, {"label": "Egg"}]}]}}),
+        );
+        let (_, schema) = form(&q, "/p");
+        let schema = serde_json::to_value(schema).unwrap();
+        assert_eq!(
+            schema["properties"]["answer1"]["enum"],
+            json!(["Red", "Blue"])
+        );
+        assert_eq!(schema["properties"]["answer2"]["type"], "string");
+        let answers = json!({"answer1": "Blue", "answer2": "Ham, Egg"});
+        let result = ElicitResult::new(ElicitationAction::Accept).with_content(answers);
+        let Decision::Allow { answers, .. } = decision_of(&q, result) else {
+            panic!("not allowed");
+        };
+        assert_eq!(answers["Colour?"], "Blue");
+        assert_eq!(answers["Toppings?"], "Ham, Egg");
+    }
+}
