@@ -637,7 +637,7 @@ async fn a_bash_tool_process_that_left_the_group_does_not_outlive_claude_coded()
     not(real_cli),
     ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
 )]
-async fn a_tool_needing_permission_is_denied_in_default_mode_and_reported() {
+async fn with_nobody_to_ask_a_tool_is_denied_at_once_saying_what_to_allow() {
     let mut real = Real::start().await;
     let id = real
         .bridge
@@ -656,30 +656,104 @@ async fn a_tool_needing_permission_is_denied_in_default_mode_and_reported() {
         denials[0]["tool_input"]["command"],
         "touch created_by_tool.txt"
     );
-    // The model saw the denial as an error tool result (the mock echoes it).
+    // The model saw our denial as an error tool result (the mock echoes it): it names
+    // the rule the user could add.
     let text = result["result"].as_str().expect("result text");
-    assert!(
-        text.starts_with("tool result was (is_error=True)"),
-        "{text}"
-    );
+    assert!(text.starts_with("tool result was (is_error=True)"), "{text}");
+    assert!(text.contains("--allow-tool 'Bash(touch created_by_tool.txt)'"), "{text}");
     assert!(!real.bridge.cwd().join("created_by_tool.txt").exists());
     let kinds = note_kinds(&notes);
-    assert!(
-        kinds.iter().any(|k| k == "system/permission_denied"),
-        "{kinds:?}"
-    );
-    // Without a permission prompt tool the CLI decides alone: nothing to answer, no hang.
+    assert!(kinds.iter().any(|k| k == "control_request"), "{kinds:?}");
     let events = real.events().await;
-    assert!(
-        !events.iter().any(|e| e["type"] == "child.control.request"),
-        "{events:?}"
-    );
+    let decided = events
+        .iter()
+        .find(|e| e["type"] == "permission.decided")
+        .expect("a decision event");
+    assert_eq!(decided["detail"]["decidedBy"], "fallback", "{decided}");
     assert_eq!(real.mock.messages_requests().len(), 2);
     let status = real.bridge.status().await;
     assert_eq!(status["child"]["status"], "ready", "{status}");
     assert_eq!(status["child"]["restartCount"], 0);
     assert_eq!(status["turn"], Value::Null);
     assert_eq!(status["totals"]["turnsOk"], 1);
+}
+
+/// Answers the next `permission/request` of the ask `id` with `answer`; returns the
+/// ask's response.
+async fn answer_question(bridge: &mut Bridge, id: &Value, answer: Value) -> Value {
+    loop {
+        let message = bridge.next_message().await;
+        if message["method"] == "permission/request" {
+            assert_eq!(message["params"]["requestId"], *id, "{message}");
+            let line = json!({"jsonrpc": "2.0", "id": message["id"], "result": answer});
+            bridge.send_raw(line.to_string().as_bytes()).await;
+            return bridge.response_for(id).await.0;
+        }
+        assert!(message.get("id") != Some(id), "answered without asking: {message}");
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn the_client_allows_or_denies_a_real_tool_use_and_a_session_allow_is_not_asked_again() {
+    let mut real = Real::start().await;
+    let cwd = real.bridge.cwd();
+    let ask = |file: &str| {
+        json!({"prompt": format!("RUN_TOOL touch {file}"), "permissions": "client",
+               "timeoutMs": 30000})
+    };
+    // Deny: no file, and the agent got the message.
+    let id = real.bridge.request("ask", ask("denied.txt")).await;
+    let denied = json!({"behavior": "deny", "message": "not in this repo"});
+    let response = answer_question(&mut real.bridge, &id, denied).await;
+    let text = response["result"]["result"].as_str().unwrap_or_default();
+    assert!(text.contains("not in this repo"), "{response}");
+    assert!(!cwd.join("denied.txt").exists());
+    // Allow once: the real command ran.
+    let id = real.bridge.request("ask", ask("allowed.txt")).await;
+    let once = json!({"behavior": "allow"});
+    let response = answer_question(&mut real.bridge, &id, once).await;
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    assert!(cwd.join("allowed.txt").exists());
+    // Allow for the session: the same use later runs without a question.
+    let id = real.bridge.request("ask", ask("again.txt")).await;
+    let remember = json!({"behavior": "allow", "remember": true});
+    answer_question(&mut real.bridge, &id, remember).await;
+    std::fs::remove_file(cwd.join("again.txt")).expect("the file was made");
+    let id = real.bridge.request("ask", ask("again.txt")).await;
+    let (response, notes) = real.bridge.response_for(&id).await;
+    assert!(
+        notes.iter().all(|n| n["method"] != "permission/request"),
+        "asked again: {notes:?}"
+    );
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    assert!(cwd.join("again.txt").exists());
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn a_rule_the_user_configured_lets_the_tool_run_without_a_question() {
+    let mut real = Real::start_with(MockApi::start(), |o| {
+        o.args(&["--allow-tool", "Bash(touch ruled.txt)"])
+    })
+    .await;
+    let id = real
+        .bridge
+        .request(
+            "ask",
+            json!({"prompt": "RUN_TOOL touch ruled.txt", "permissions": "client"}),
+        )
+        .await;
+    let (response, notes) = real.bridge.response_for(&id).await;
+    assert!(notes.iter().all(|n| n["method"] != "permission/request"));
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    assert!(real.bridge.cwd().join("ruled.txt").exists());
 }
 
 #[tokio::test]
