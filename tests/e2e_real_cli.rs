@@ -659,8 +659,14 @@ async fn with_nobody_to_ask_a_tool_is_denied_at_once_saying_what_to_allow() {
     // The model saw our denial as an error tool result (the mock echoes it): it names
     // the rule the user could add.
     let text = result["result"].as_str().expect("result text");
-    assert!(text.starts_with("tool result was (is_error=True)"), "{text}");
-    assert!(text.contains("--allow-tool 'Bash(touch created_by_tool.txt)'"), "{text}");
+    assert!(
+        text.starts_with("tool result was (is_error=True)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--allow-tool 'Bash(touch created_by_tool.txt)'"),
+        "{text}"
+    );
     assert!(!real.bridge.cwd().join("created_by_tool.txt").exists());
     let kinds = note_kinds(&notes);
     assert!(kinds.iter().any(|k| k == "control_request"), "{kinds:?}");
@@ -689,7 +695,10 @@ async fn answer_question(bridge: &mut Bridge, id: &Value, answer: Value) -> Valu
             bridge.send_raw(line.to_string().as_bytes()).await;
             return bridge.response_for(id).await.0;
         }
-        assert!(message.get("id") != Some(id), "answered without asking: {message}");
+        assert!(
+            message.get("id") != Some(id),
+            "answered without asking: {message}"
+        );
     }
 }
 

@@ -69,10 +69,17 @@ async fn a_client_that_opted_in_is_asked_and_its_answer_is_what_the_agent_gets()
     let answer = json!({"behavior": "deny", "message": "use the sandbox instead"});
     reply(&mut bridge, &question, answer).await;
     let text = result_text(&mut bridge, &ask).await;
-    assert!(text.contains("is_error=True") && text.contains("use the sandbox instead"), "{text}");
+    assert!(
+        text.contains("is_error=True") && text.contains("use the sandbox instead"),
+        "{text}"
+    );
     let totals = bridge.status().await["totals"].clone();
     assert_eq!(
-        (&totals["permissionsRequested"], &totals["permissionsAllowed"], &totals["permissionsDenied"]),
+        (
+            &totals["permissionsRequested"],
+            &totals["permissionsAllowed"],
+            &totals["permissionsDenied"]
+        ),
         (&json!(2), &json!(1), &json!(1))
     );
     assert_eq!(bridge.close_and_wait().await, 0);
@@ -113,7 +120,10 @@ async fn a_client_that_never_answers_meets_the_deadline_and_a_late_answer_is_ign
     let asked_at = Instant::now();
     let text = result_text(&mut bridge, &ask).await;
     assert!(asked_at.elapsed() >= Duration::from_millis(500));
-    assert!(text.contains("is_error=True") && text.contains("within 0.7 s"), "{text}");
+    assert!(
+        text.contains("is_error=True") && text.contains("within 0.7 s"),
+        "{text}"
+    );
     // Answering now changes nothing, and the bridge goes on serving.
     reply(&mut bridge, &question, json!({"behavior": "allow"})).await;
     assert_eq!(bridge.ask_ok("after").await["ok"], true);
@@ -130,17 +140,24 @@ async fn an_answer_that_is_an_error_or_nonsense_denies() {
     let line = json!({"jsonrpc": "2.0", "id": question["id"],
                       "error": {"code": -1, "message": "no UI"}});
     bridge.send_raw(line.to_string().as_bytes()).await;
-    assert!(result_text(&mut bridge, &ask).await.contains("is_error=True"));
+    assert!(
+        result_text(&mut bridge, &ask)
+            .await
+            .contains("is_error=True")
+    );
     let ask = bridge.request("ask", params).await;
     let question = next_question(&mut bridge).await;
     reply(&mut bridge, &question, json!({"behavior": "maybe"})).await;
-    assert!(result_text(&mut bridge, &ask).await.contains("not understood"));
+    assert!(
+        result_text(&mut bridge, &ask)
+            .await
+            .contains("not understood")
+    );
     assert_eq!(bridge.close_and_wait().await, 0);
 }
 
 #[tokio::test]
-async fn an_ask_may_pick_a_mode_up_to_the_ceiling_and_the_next_ask_is_back_in_the_configured_one()
-{
+async fn an_ask_may_pick_a_mode_up_to_the_ceiling_and_the_next_ask_is_back_in_the_configured_one() {
     let mut bridge = Bridge::start();
     // The default ceiling is the configured mode: nothing above it.
     for mode in ["acceptEdits", "bypassPermissions"] {
@@ -166,12 +183,18 @@ async fn an_ask_may_pick_a_mode_up_to_the_ceiling_and_the_next_ask_is_back_in_th
             .map(|n| n["params"]["message"]["permissionMode"].clone())
     };
     let ask = bridge
-        .request("ask", json!({"prompt": "hi", "permissionMode": "acceptEdits", "model": "claude-haiku-9"}))
+        .request(
+            "ask",
+            json!({"prompt": "hi", "permissionMode": "acceptEdits", "model": "claude-haiku-9"}),
+        )
         .await;
     let (response, notes) = bridge.response_for(&ask).await;
     assert_eq!(response["result"]["ok"], true, "{response}");
     assert_eq!(init_mode(&notes), Some(json!("acceptEdits")));
-    let model = notes.iter().find(|n| n["params"]["subtype"] == "init").unwrap();
+    let model = notes
+        .iter()
+        .find(|n| n["params"]["subtype"] == "init")
+        .unwrap();
     assert_eq!(model["params"]["message"]["model"], "claude-haiku-9");
     let ask = bridge.request("ask", json!({"prompt": "again"})).await;
     let (_, notes) = bridge.response_for(&ask).await;

@@ -5,7 +5,7 @@
 //! the agent may do under the permission mode the user configured.
 
 use crate::config::Config;
-use crate::permissions::PermissionMode;
+use crate::permissions::{Decider, PermissionMode};
 
 /// What `serverInfo.title` shows in a host's server list.
 pub(super) const SERVER_TITLE: &str = "Claude Code (claude-coded)";
@@ -74,16 +74,30 @@ fn permissions(config: &Config) -> String {
             "may read and edit files and run commands that Claude Code judges safe; others are refused"
         }
         "default" => {
-            "may read and search files there; editing files and shell commands that need approval \
-             are refused, because nobody is asked to approve them"
+            "may read and search files there; editing files and shell commands need approval"
         }
         _ => {
             "works under a permission mode this server does not know; refused actions are reported"
         }
     };
+    let who = match config.permission_decider {
+        Decider::Relay => {
+            "What needs approval is asked of the user through this client when it supports \
+             elicitation (a form shows the command or edit); otherwise it is refused and the \
+             result says which setting would allow it"
+        }
+        Decider::Deny => {
+            "What needs approval is refused; the result says which setting would allow it"
+        }
+        Decider::Allow => {
+            "What needs approval is allowed without asking, unless a deny rule forbids it"
+        }
+    };
     format!(
-        "In permission mode `{mode}` the agent {can}. Only the user can change this, in the \
-         server's configuration (--permission-mode, or --claude-arg --allowedTools ...)."
+        "In permission mode `{mode}` the agent {can}. {who}. `permissionMode` may pick a mode \
+         for one ask, up to `{ceiling}`. Only the user can widen this, in the server's \
+         configuration (--permission-mode, --permission-ceiling, --allow-tool).",
+        ceiling = config.permission_ceiling
     )
 }
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client, ClientSession
+from mcp import Client, ClientSession, types
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPDeprecationWarning
 
@@ -210,6 +210,60 @@ async def modern_checks(home: Path) -> None:
     await check("2026-07-28 via server/discover (auto mode)", discover_and_ask)
 
 
+async def elicitation_checks(home: Path) -> None:
+    """Permission questions as form elicitations: the answers are what the agent gets."""
+    params = server_params(home)
+    params.args += ["--permission-timeout-ms", "1500"]
+    plan: list[Any] = []
+    asked: list[Any] = []
+
+    async def on_elicit(context: Any, request: Any) -> Any:
+        asked.append(request)
+        answer = plan.pop(0)
+        if answer == "never":
+            await anyio.sleep(5)
+            return types.ElicitResult(action="cancel")
+        action, content = answer
+        return types.ElicitResult(action=action, content=content)
+
+    async def ask(decision: Any) -> str:
+        plan.append(decision)
+        result = await session.call_tool("ask", {"prompt": "RUN_TOOL touch asked.txt"})
+        expect(not result.is_error, result)
+        return first_text(result)
+
+    async def allow_once() -> None:
+        text = await ask(("accept", {"decision": "Allow once"}))
+        expect("is_error=False" in text, text)
+        form = asked[-1]
+        expect("run `touch asked.txt`" in form.message, form.message)
+        choices = form.requested_schema["properties"]["decision"]["enum"]
+        expect("Allow for the rest of this session" in choices, choices)
+
+    async def deny_with_message() -> None:
+        text = await ask(("accept", {"decision": "Deny", "message": "not today"}))
+        expect("is_error=True" in text and "not today" in text, text)
+
+    async def decline() -> None:
+        text = await ask(("decline", None))
+        expect("is_error=True" in text and "declined" in text, text)
+
+    async def no_answer() -> None:
+        text = await ask("never")
+        expect("is_error=True" in text and "within 1.5 s" in text, text)
+
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write, elicitation_callback=on_elicit, message_handler=on_message) as session:
+            await session.initialize()
+            for name, body in [
+                ("elicitation: allow once", allow_once),
+                ("elicitation: deny with a message for the agent", deny_with_message),
+                ("elicitation: decline denies", decline),
+                ("elicitation: no answer is denied at the deadline", no_answer),
+            ]:
+                await check(name, body)
+
+
 async def main() -> int:
     if not BRIDGE or not DOUBLE:
         print("set CLAUDE_CODED_BIN and CLAUDE_DOUBLE_BIN", file=sys.stderr)
@@ -225,6 +279,8 @@ async def main() -> int:
                 await session_checks(session, logs)
     with tempfile.TemporaryDirectory(prefix="claude-coded-py-") as modern_home:
         await modern_checks(Path(modern_home))
+    with tempfile.TemporaryDirectory(prefix="claude-coded-py-") as elicit_home:
+        await elicitation_checks(Path(elicit_home))
 
     async def stdout_was_json() -> None:
         expect(not transport_errors, [repr(e) for e in transport_errors])
