@@ -12,7 +12,10 @@ import { join } from 'node:path';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ElicitRequestSchema,
+  LoggingMessageNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 
 const BRIDGE = process.env.CLAUDE_CODED_BIN;
 const DOUBLE = process.env.CLAUDE_DOUBLE_BIN;
@@ -43,7 +46,7 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function connect(dir) {
+async function connect(dir, capabilities = {}) {
   const cwd = join(dir, 'cwd');
   mkdirSync(cwd, { recursive: true });
   const transport = new StdioClientTransport({
@@ -52,7 +55,7 @@ async function connect(dir) {
     env: { RUST_LOG: 'warn', HOME: dir },
     stderr: 'inherit',
   });
-  const client = new Client({ name: 'claude-coded-ts-test', version: '0.0.0' });
+  const client = new Client({ name: 'claude-coded-ts-test', version: '0.0.0' }, { capabilities });
   // Framing errors (a line that is not JSON, or not JSON-RPC) are what this run must never
   // see. Other errors reported here are protocol races a client tolerates, such as a
   // progress notification already in flight when the client aborted its request.
@@ -179,6 +182,45 @@ async function main() {
   }
 }
 
+// Permission questions as form elicitations: the client's answer is what the agent gets.
+async function elicitation() {
+  const dir = mkdtempSync(join(tmpdir(), 'claude-coded-ts-'));
+  let client;
+  try {
+    client = await connect(dir, { elicitation: { form: {} } });
+    const answers = [];
+    const forms = [];
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      forms.push(request.params);
+      return answers.shift();
+    });
+    const ask = async () => {
+      const result = await withTimeout(
+        client.callTool({ name: 'ask', arguments: { prompt: 'RUN_TOOL touch ts.txt' } }),
+        20000,
+        'ask',
+      );
+      assert.ok(!result.isError, JSON.stringify(result));
+      return text(result);
+    };
+    await check('elicitation: allow once', async () => {
+      answers.push({ action: 'accept', content: { decision: 'Allow once' } });
+      const reply = await ask();
+      assert.ok(reply.includes('is_error=False'), reply);
+      assert.ok(forms.at(-1).message.includes('run `touch ts.txt`'), forms.at(-1).message);
+    });
+    await check('elicitation: deny with a message for the agent', async () => {
+      answers.push({ action: 'accept', content: { decision: 'Deny', message: 'not from ts' } });
+      const reply = await ask();
+      assert.ok(reply.includes('is_error=True') && reply.includes('not from ts'), reply);
+    });
+  } finally {
+    await client?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 await main();
+await elicitation();
 console.log(`${results.passed} passed, ${results.failed} failed`);
 process.exit(results.failed === 0 ? 0 : 1);
