@@ -773,36 +773,30 @@ pub struct TurnStalled {
     pub silent_ms: u64,
 }
 
-impl EventDetail for ChildStarted {
-    fn kind(&self) -> EventKind {
-        EventKind::ChildStarted
-    }
+/// Each typed detail with the one kind it describes.
+macro_rules! event_details {
+    ($($detail:ident => $kind:ident),* $(,)?) => {
+        $(
+            impl EventDetail for $detail {
+                fn kind(&self) -> EventKind {
+                    EventKind::$kind
+                }
+            }
+        )*
+    };
 }
 
-impl EventDetail for ChildReady {
-    fn kind(&self) -> EventKind {
-        EventKind::ChildReady
-    }
+event_details! {
+    ChildStarted => ChildStarted,
+    ChildReady => ChildReady,
+    ChildExited => ChildExited,
+    TurnQueued => TurnQueued,
+    TurnStarted => TurnStarted,
+    TurnTimedOut => TurnTimeout,
+    TurnStalled => TurnStalled,
 }
 
-impl EventDetail for ChildExited {
-    fn kind(&self) -> EventKind {
-        EventKind::ChildExited
-    }
-}
-
-impl EventDetail for TurnQueued {
-    fn kind(&self) -> EventKind {
-        EventKind::TurnQueued
-    }
-}
-
-impl EventDetail for TurnStarted {
-    fn kind(&self) -> EventKind {
-        EventKind::TurnStarted
-    }
-}
-
+/// The three ends of a turn share their facts; which one it is decides the kind.
 impl EventDetail for TurnEnded {
     fn kind(&self) -> EventKind {
         match self.end {
@@ -810,18 +804,6 @@ impl EventDetail for TurnEnded {
             Some(TurnEnd::AbandonedFinished) => EventKind::TurnAbandonedFinished,
             Some(TurnEnd::Failed) | None => EventKind::TurnFailed,
         }
-    }
-}
-
-impl EventDetail for TurnTimedOut {
-    fn kind(&self) -> EventKind {
-        EventKind::TurnTimeout
-    }
-}
-
-impl EventDetail for TurnStalled {
-    fn kind(&self) -> EventKind {
-        EventKind::TurnStalled
     }
 }
 

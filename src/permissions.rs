@@ -158,6 +158,32 @@ pub(crate) struct Asked {
 /// How an ask's surface is asked questions (given by the surface with the ask).
 pub(crate) type Asker = mpsc::Sender<Asked>;
 
+/// Runs `ask` for each question of a turn, several at once if the agent asks them so;
+/// returns when the turn can ask no more (its asker is dropped) and every `ask` is done.
+/// Each surface supplies how it asks its client.
+pub(crate) async fn relay_each<F, Fut>(questions: Option<mpsc::Receiver<Asked>>, ask: F)
+where
+    F: Fn(Asked) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(mut questions) = questions else {
+        return;
+    };
+    let mut open = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            asked = questions.recv() => match asked {
+                Some(asked) => {
+                    open.spawn(ask(asked));
+                }
+                None => break,
+            },
+            Some(_) = open.join_next(), if !open.is_empty() => {}
+        }
+    }
+    while open.join_next().await.is_some() {}
+}
+
 impl Question {
     /// The question in a `can_use_tool` request (`request` is its `request` object).
     pub(crate) fn from_request(request_id: &str, request: &Value) -> Question {

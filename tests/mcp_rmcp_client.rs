@@ -221,6 +221,12 @@ async fn failures_are_error_results_with_reasons() {
         .call("ask", json!({ "prompt": "x", "colour": "y" }))
         .await;
     assert_eq!(unknown.is_error, Some(true));
+    // The plain surface's relay opt-in is refused with the reason, not ignored.
+    let plain_only = bridge
+        .call("ask", json!({ "prompt": "x", "permissions": "client" }))
+        .await;
+    assert_eq!(plain_only.is_error, Some(true));
+    assert!(texts(&plain_only)[0].contains("elicitation"), "{plain_only:?}");
     let bad_limit = bridge.call("events", json!({ "limit": 0 })).await;
     assert_eq!(bad_limit.is_error, Some(true));
 

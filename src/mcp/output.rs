@@ -12,12 +12,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::{
-    AskParams, AskResult, ChildStatus, Event, EventsParams, EventsResult, Level, StatusResult,
-};
+use crate::api::{AskResult, ChildStatus, Event, EventsParams, EventsResult, Level, StatusResult};
 use crate::child::stderr::truncate_chars;
 use crate::nesting::Nesting;
-use crate::permissions::PermissionMode;
 
 /// Characters of a prompt quoted in a status.
 const PROMPT_CHARS: usize = 60;
@@ -27,38 +24,6 @@ const EVENT_MESSAGE_CHARS: usize = 72;
 const DENIAL_INPUT_CHARS: usize = 120;
 /// Stderr lines quoted when the child cannot start.
 const STDERR_LINES: usize = 3;
-
-/// Arguments of the `ask` tool: those of the plain `ask` but `permissions` (on MCP the
-/// client is asked through elicitation when it supports it).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AskToolParams {
-    /// The user message for Claude Code. Must not be empty.
-    pub prompt: String,
-    /// Turn timeout in milliseconds (1 to 86400000); on timeout the agent is interrupted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 86_400_000))]
-    pub timeout_ms: Option<u64>,
-    /// Permission mode for this turn only, up to the ceiling the user configured; a mode
-    /// that allows more is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub permission_mode: Option<PermissionMode>,
-    /// Model for this turn only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-}
-
-impl From<AskToolParams> for AskParams {
-    fn from(params: AskToolParams) -> AskParams {
-        AskParams {
-            prompt: params.prompt,
-            timeout_ms: params.timeout_ms,
-            permission_mode: params.permission_mode,
-            model: params.model,
-            permissions: None,
-        }
-    }
-}
 
 /// Arguments of the `status` tool.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

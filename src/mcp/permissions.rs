@@ -17,9 +17,8 @@ use rmcp::service::ElicitationMode;
 use rmcp::{Peer, RoleServer};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
-use crate::permissions::{Asked, Asker, Decision, Question};
+use crate::permissions::{Asked, Asker, Decision, Question, relay_each};
 
 /// Questions of one turn that may wait to be put to the client.
 const QUESTIONS: usize = 16;
@@ -40,29 +39,14 @@ pub(super) fn asker_for(peer: &Peer<RoleServer>) -> Option<(Asker, mpsc::Receive
     (form && allowed).then(|| mpsc::channel(QUESTIONS))
 }
 
-/// Puts each question of the turn to the client (several at once if the agent asks so);
-/// returns when the turn can ask no more.
+/// Puts each question of the turn to the client; returns when the turn can ask no more.
 pub(super) async fn relay(
     peer: Peer<RoleServer>,
     questions: Option<mpsc::Receiver<Asked>>,
     cwd: &Path,
 ) {
-    let Some(mut questions) = questions else {
-        return;
-    };
-    let mut open = JoinSet::new();
-    loop {
-        tokio::select! {
-            asked = questions.recv() => match asked {
-                Some(asked) => {
-                    open.spawn(elicit(peer.clone(), asked, cwd.display().to_string()));
-                }
-                None => break,
-            },
-            Some(_) = open.join_next(), if !open.is_empty() => {}
-        }
-    }
-    while open.join_next().await.is_some() {}
+    let cwd = cwd.display().to_string();
+    relay_each(questions, |asked| elicit(peer.clone(), asked, cwd.clone())).await;
 }
 
 /// One form and its answer; gives up when the question is decided without it.

@@ -32,6 +32,20 @@ pub(super) fn input<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     }
 }
 
+/// `inputSchema` of `ask`: the plain `ask`'s params but `permissions`, which only the
+/// plain surface takes (MCP clients are asked through elicitation).
+pub(super) fn ask_input() -> Arc<JsonObject> {
+    let mut schema = (*input::<crate::api::AskParams>()).clone();
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        properties.remove("permissions");
+    }
+    // `PermissionRelay` was only used by that field.
+    if let Some(Value::Object(defs)) = schema.get_mut("$defs") {
+        defs.remove("PermissionRelay");
+    }
+    Arc::new(schema)
+}
+
 /// `outputSchema` of a tool returning `T`.
 pub(super) fn output<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     portable(&schema_for_output::<T>())

@@ -22,9 +22,7 @@ use tokio::sync::{mpsc, watch};
 use super::drain::OutputDrain;
 use super::logging::LogStream;
 use super::order::{AskTicket, ask_in_turn};
-use super::output::{
-    AskReply, AskToolParams, EventsPage, EventsToolParams, StatusReport, StatusToolParams,
-};
+use super::output::{AskReply, EventsPage, EventsToolParams, StatusReport, StatusToolParams};
 use super::permissions;
 use super::progress::TurnReporter;
 use super::wire::RawEventRoute;
@@ -104,7 +102,7 @@ impl McpServer {
         title = "Ask Claude Code",
         // Replaced in `new` by one that names the configured permission mode.
         description = "Send one prompt to the Claude Code agent and wait for its answer.",
-        input_schema = schema::input::<AskToolParams>(),
+        input_schema = schema::ask_input(),
         output_schema = schema::output::<AskReply>(),
         annotations(
             title = "Ask Claude Code",
@@ -116,10 +114,17 @@ impl McpServer {
     )]
     async fn ask(
         &self,
-        Parameters(params): Parameters<AskToolParams>,
+        Parameters(params): Parameters<AskParams>,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let params = AskParams::from(params);
+        if params.permissions.is_some() {
+            return render::failure(&DaemonError::InvalidParams {
+                field: "permissions",
+                reason: "is for the plain surface; an MCP client is asked through \
+                         elicitation when it declares that capability"
+                    .into(),
+            });
+        }
         let reporter = TurnReporter {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),

@@ -13,8 +13,6 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use tokio::task::JoinSet;
-
 use super::client_requests::{self, ClientRequests};
 use crate::api::{
     AskParams, AskResult, Behavior, EventsParams, EventsResult, PermissionAnswer, PermissionRelay,
@@ -23,7 +21,7 @@ use crate::api::{
 use crate::daemon::{Daemon, DaemonError};
 use crate::event_lines::EventLines;
 use crate::outbox::Outbox;
-use crate::permissions::{Asked, Decision, Question};
+use crate::permissions::{Asked, Decision, Question, relay_each};
 use crate::rpc_error::RpcError;
 use crate::supervisor::{Pending, TurnMessage};
 
@@ -143,25 +141,13 @@ fn queue_ask(params: &Params<'_>, daemon: &Daemon, ext: &Extensions) -> MethodRe
     })
 }
 
-/// Asks the client each question of the turn (`permission/request`), several at once
-/// if the agent asks them so; returns when the turn can ask no more.
+/// Asks the client each question of the turn (`permission/request`); returns when the
+/// turn can ask no more.
 async fn relay(questions: Option<mpsc::Receiver<Asked>>, ctx: &RequestCtx, deadline_ms: u64) {
-    let Some(mut questions) = questions else {
-        return;
-    };
-    let mut open = JoinSet::new();
-    loop {
-        tokio::select! {
-            asked = questions.recv() => match asked {
-                Some(asked) => {
-                    open.spawn(ask_client(ctx.clone(), asked, deadline_ms));
-                }
-                None => break,
-            },
-            Some(_) = open.join_next(), if !open.is_empty() => {}
-        }
-    }
-    while open.join_next().await.is_some() {}
+    relay_each(questions, |asked| {
+        ask_client(ctx.clone(), asked, deadline_ms)
+    })
+    .await;
 }
 
 /// One `permission/request` and its answer; gives up when the question is decided
