@@ -201,3 +201,47 @@ async fn an_ask_may_pick_a_mode_up_to_the_ceiling_and_the_next_ask_is_back_in_th
     assert_eq!(init_mode(&notes), Some(json!("default")));
     assert_eq!(bridge.close_and_wait().await, 0);
 }
+
+const ELICITING: &str = r#"{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{"form":{}}},"clientInfo":{"name":"forms","version":"0"}}}"#;
+
+#[tokio::test]
+async fn cancelling_an_mcp_ask_while_its_form_is_open_denies_it_and_keeps_the_session() {
+    let mut bridge = Bridge::start();
+    bridge.send_raw(ELICITING.as_bytes()).await;
+    let answer = bridge.next_message().await;
+    assert!(answer["result"].is_object(), "{answer}");
+    bridge
+        .send_raw(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    let call = json!({"name": "ask", "arguments": {"prompt": "RUN_TOOL touch x.txt"}});
+    let asked = bridge.request("tools/call", call).await;
+    // The form arrives; it is never answered.
+    let form = loop {
+        let message = bridge.next_message().await;
+        if message["method"] == "elicitation/create" {
+            break message;
+        }
+    };
+    let text = form["params"]["message"].as_str().unwrap_or_default();
+    assert!(text.contains("run `touch x.txt`"), "{form}");
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                        "params": {"requestId": asked, "reason": "changed my mind"}});
+    bridge.send_raw(cancel.to_string().as_bytes()).await;
+    // The turn ends at once (no deadline to wait out) and the session goes on.
+    let started = Instant::now();
+    let call = json!({"name": "ask", "arguments": {"prompt": "after"}});
+    let next = bridge.request("tools/call", call).await;
+    let (response, seen) = bridge.response_for(&next).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(seen.iter().all(|m| m.get("id") != Some(&asked)), "{seen:?}");
+    assert_eq!(response["result"]["isError"], false, "{response}");
+    let call = json!({"name": "events", "arguments": {"full": true, "level": "info"}});
+    let events = bridge.call("tools/call", call).await;
+    let cancelled = events["result"]["structuredContent"]["full"]
+        .as_array()
+        .expect("the full events")
+        .iter()
+        .any(|e| e["type"] == "permission.decided" && e["detail"]["decidedBy"] == "cancelled");
+    assert!(cancelled, "{events}");
+    assert_eq!(bridge.close_and_wait().await, 0);
+}
