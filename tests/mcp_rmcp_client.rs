@@ -226,7 +226,10 @@ async fn failures_are_error_results_with_reasons() {
         .call("ask", json!({ "prompt": "x", "permissions": "client" }))
         .await;
     assert_eq!(plain_only.is_error, Some(true));
-    assert!(texts(&plain_only)[0].contains("elicitation"), "{plain_only:?}");
+    assert!(
+        texts(&plain_only)[0].contains("elicitation"),
+        "{plain_only:?}"
+    );
     let bad_limit = bridge.call("events", json!({ "limit": 0 })).await;
     assert_eq!(bad_limit.is_error, Some(true));
 
@@ -451,4 +454,70 @@ async fn the_2026_07_28_discover_lifecycle_works() {
         .wait_seen("progress on 2026-07-28", |seen| !seen.progress().is_empty())
         .await;
     bridge.close().await;
+}
+
+/// The text of a form's message.
+fn form_message(form: &rmcp::model::ElicitRequestParams) -> String {
+    match form {
+        rmcp::model::ElicitRequestParams::FormElicitationParams { message, .. } => message.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn permission_questions_are_forms_on_2025_11_25_and_input_rounds_on_2026_07_28() {
+    for discover in [false, true] {
+        let options = Connect {
+            version: Some(ProtocolVersion::V_2025_11_25),
+            discover,
+            elicitation: true,
+            ..Connect::default()
+        };
+        let bridge = McpBridge::connect(options).await;
+        let era = if discover { "2026-07-28" } else { "2025-11-25" };
+        bridge.seen.answer_next(json!({ "decision": "Allow once" }));
+        let allowed = bridge
+            .call_in_rounds("ask", json!({ "prompt": "RUN_TOOL touch rounds.txt" }))
+            .await;
+        assert_eq!(allowed.is_error, Some(false), "{era}: {allowed:?}");
+        assert!(
+            texts(&allowed)[0].contains("is_error=False"),
+            "{era}: {allowed:?}"
+        );
+        let form = form_message(&bridge.seen.forms()[0]);
+        assert!(form.contains("run `touch rounds.txt`"), "{era}: {form}");
+        bridge
+            .seen
+            .answer_next(json!({ "decision": "Deny", "message": "not now" }));
+        let denied = bridge
+            .call_in_rounds("ask", json!({ "prompt": "RUN_TOOL touch rounds.txt" }))
+            .await;
+        assert!(texts(&denied)[0].contains("not now"), "{era}: {denied:?}");
+        if discover {
+            // On 2026-07-28 the question ends the call: `input_required` with the form
+            // and a handle; a retry under an unknown handle is refused.
+            let params = rmcp::model::CallToolRequestParams::new("ask").with_arguments(
+                json!({ "prompt": "RUN_TOOL touch once.txt" })
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            );
+            let first = bridge.client.call_tool_once(params.clone()).await.unwrap();
+            let rmcp::model::CallToolResponse::InputRequired(round) = first else {
+                panic!("not an input_required round: {first:?}");
+            };
+            assert!(round.request_state.is_some());
+            let inputs = round.input_requests.unwrap_or_default();
+            assert_eq!(inputs.keys().collect::<Vec<_>>(), ["permission1"]);
+            let stale = params.with_request_state("ask-999");
+            let refused = bridge.client.call_tool_once(stale).await.unwrap();
+            let rmcp::model::CallToolResponse::Complete(refused) = refused else {
+                panic!("{refused:?}");
+            };
+            assert!(texts(&refused)[0].contains("requestState"), "{refused:?}");
+        }
+        // The session goes on after the rounds (an abandoned round's turn is interrupted
+        // once its question's deadline and grace pass, so only a plain ask is checked).
+        bridge.close().await;
+    }
 }

@@ -26,6 +26,7 @@ pub mod output;
 mod permissions;
 mod progress;
 mod render;
+mod rounds;
 mod schema;
 mod server;
 mod text;

@@ -13,7 +13,7 @@ use std::path::Path;
 use rmcp::model::{
     ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, ProtocolVersion,
 };
-use rmcp::service::ElicitationMode;
+use rmcp::service::{ElicitationMode, RequestContext};
 use rmcp::{Peer, RoleServer};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
@@ -26,6 +26,20 @@ const QUESTIONS: usize = 16;
 const ALLOW_ONCE: &str = "Allow once";
 const ALLOW_SESSION: &str = "Allow for the rest of this session";
 const DENY: &str = "Deny";
+
+/// Whether this call's client takes questions as `input_required` rounds: on 2026-07-28,
+/// when its request declares form elicitation.
+pub(super) fn answers_in_rounds(context: &RequestContext<RoleServer>) -> bool {
+    let modern = context
+        .protocol_version()
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+    let form = context
+        .client_capabilities()
+        .and_then(|capabilities| capabilities.elicitation)
+        // Neither mode named means form (as rmcp reads it).
+        .is_some_and(|e| e.form.is_some() || e.url.is_none());
+    modern && form
+}
 
 /// An asker for this client's turns, if it can answer questions.
 pub(super) fn asker_for(peer: &Peer<RoleServer>) -> Option<(Asker, mpsc::Receiver<Asked>)> {
@@ -75,7 +89,7 @@ async fn elicit(peer: Peer<RoleServer>, asked: Asked, cwd: String) {
 }
 
 /// The form's message and schema for `question`.
-fn form(question: &Question, cwd: &str) -> (String, ElicitationSchema) {
+pub(super) fn form(question: &Question, cwd: &str) -> (String, ElicitationSchema) {
     if question.is_user_question() {
         return user_question_form(question);
     }
@@ -134,7 +148,7 @@ fn schema_of(schema: Value) -> ElicitationSchema {
 }
 
 /// The client's answer as a decision; anything but an accepted allow denies.
-fn decision_of(question: &Question, result: ElicitResult) -> Decision {
+pub(super) fn decision_of(question: &Question, result: ElicitResult) -> Decision {
     let content = result.content.unwrap_or_default();
     let text = |key: &str| content.get(key).and_then(Value::as_str).map(str::to_owned);
     match result.action {

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use rmcp::handler::server::tool::{ToolCallContext, ToolRouter};
+use rmcp::handler::server::tool::{InputResponses, RequestState, ToolCallContext, ToolRouter};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, Implementation,
@@ -25,15 +25,18 @@ use super::order::{AskTicket, ask_in_turn};
 use super::output::{AskReply, EventsPage, EventsToolParams, StatusReport, StatusToolParams};
 use super::permissions;
 use super::progress::TurnReporter;
+use super::rounds::{RoundEnd, Rounds, Run};
 use super::wire::RawEventRoute;
 use super::{EVENTS_CAPABILITY, render, schema, text};
 use crate::api::{AskParams, ClientSession};
 use crate::daemon::{Daemon, DaemonError};
 use crate::supervisor::AskError;
 
-/// Child messages a turn may buffer for a slow client before the excess is dropped
-/// (and counted in `status`), as on the plain surface.
+/// Child messages a turn may buffer for a slow client before the child is held back,
+/// as on the plain surface.
 const TURN_BUFFER: usize = 1024;
+/// Questions of one turn that may wait to be put to the client.
+const QUESTIONS: usize = 16;
 
 /// Every revision this server was tested with; rmcp negotiates among them (answering an
 /// unknown `initialize` version with the newest handshake revision) and lists them in
@@ -55,6 +58,8 @@ pub struct McpServer {
     calls: watch::Sender<usize>,
     /// How an `ask` response waits for the client to read its notifications.
     drain: OutputDrain,
+    /// Asks waiting for their client's next round (2026-07-28 permission questions).
+    rounds: Rounds,
 }
 
 impl McpServer {
@@ -70,6 +75,7 @@ impl McpServer {
             logs,
             calls: watch::Sender::new(0),
             drain,
+            rounds: Rounds::default(),
         }
     }
 
@@ -115,15 +121,17 @@ impl McpServer {
     async fn ask(
         &self,
         Parameters(params): Parameters<AskParams>,
+        RequestState(state): RequestState,
+        InputResponses(responses): InputResponses,
         context: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> CallToolResponse {
         if params.permissions.is_some() {
-            return render::failure(&DaemonError::InvalidParams {
+            return CallToolResponse::Complete(render::failure(&DaemonError::InvalidParams {
                 field: "permissions",
                 reason: "is for the plain surface; an MCP client is asked through \
                          elicitation when it declares that capability"
                     .into(),
-            });
+            }));
         }
         let reporter = TurnReporter {
             peer: context.peer.clone(),
@@ -135,7 +143,23 @@ impl McpServer {
         };
         // Queued in arrival order: see `order.rs`.
         let ticket = context.extensions.get::<AskTicket>().cloned();
-        let turn = self.run_turn(params, reporter, ticket.as_ref(), &context.peer);
+        let turn = async {
+            match state {
+                Some(state) => {
+                    // A later round queues nothing: let the next ask queue now.
+                    AskTicket::in_turn(ticket.as_ref(), || ()).await;
+                    let responses = responses.unwrap_or_default();
+                    self.resume(&state, &responses, reporter).await
+                }
+                None if permissions::answers_in_rounds(&context) => {
+                    self.first_round(params, reporter, ticket.as_ref()).await
+                }
+                None => CallToolResponse::Complete(
+                    self.run_turn(params, reporter, ticket.as_ref(), &context.peer)
+                        .await,
+                ),
+            }
+        };
         // rmcp cancels this token on `notifications/cancelled` (and when the session ends)
         // and drops the response; dropping `turn` here is what interrupts the child or
         // takes the ask out of the queue.
@@ -145,7 +169,7 @@ impl McpServer {
                 tracing::info!(id = %context.id, "ask cancelled");
                 // Dropped by rmcp after `notifications/cancelled`; written when the session
                 // ends under a running ask.
-                render::failure(&DaemonError::from(AskError::Cancelled))
+                CallToolResponse::Complete(render::failure(&DaemonError::from(AskError::Cancelled)))
             }
         }
     }
@@ -179,6 +203,66 @@ impl McpServer {
 }
 
 impl McpServer {
+    /// The first round of an ask whose client answers questions in rounds (2026-07-28).
+    async fn first_round(
+        &self,
+        params: AskParams,
+        reporter: TurnReporter,
+        ticket: Option<&AskTicket>,
+    ) -> CallToolResponse {
+        let (sink, messages) = mpsc::channel(TURN_BUFFER);
+        let (asker, questions) = mpsc::channel(QUESTIONS);
+        let submit = || self.daemon.submit_ask(params, Some(sink), Some(asker));
+        let pending = match AskTicket::in_turn(ticket, submit).await {
+            Ok(pending) => pending,
+            Err(err) => return CallToolResponse::Complete(render::failure(&err)),
+        };
+        let run = Run {
+            pending,
+            messages: Some(messages),
+            questions,
+        };
+        self.round(run, reporter).await
+    }
+
+    /// The next round of the ask waiting under `state`.
+    async fn resume(
+        &self,
+        state: &str,
+        responses: &rmcp::model::InputResponses,
+        reporter: TurnReporter,
+    ) -> CallToolResponse {
+        match self.rounds.resume(state, responses) {
+            Some(run) => self.round(run, reporter).await,
+            None => CallToolResponse::Complete(render::failure(&DaemonError::InvalidParams {
+                field: "requestState",
+                reason: "names no ask waiting for its next round (it ended, or its client \
+                         did not come back in time)"
+                    .into(),
+            })),
+        }
+    }
+
+    /// Streams the turn under this call until its answer, or until it asks something:
+    /// then the call ends with the forms, and the turn waits for the next round.
+    async fn round(&self, mut run: Run, reporter: TurnReporter) -> CallToolResponse {
+        let (round, messages) = mpsc::channel(TURN_BUFFER);
+        let (end, ()) = tokio::join!(run.round(round), reporter.forward(messages));
+        match end {
+            RoundEnd::Done(answer) => CallToolResponse::Complete(match *answer {
+                Ok(result) => render::ask(&result),
+                Err(err) => render::failure(&err),
+            }),
+            RoundEnd::Questions(questions) => {
+                let config = self.daemon.config();
+                let cwd = config.cwd.display().to_string();
+                let deadline = std::time::Duration::from_millis(config.permission_timeout_ms);
+                let forms = self.rounds.suspend(run, questions, &cwd, deadline);
+                CallToolResponse::InputRequired(forms)
+            }
+        }
+    }
+
     /// Runs the turn and streams its messages; returns only after the last notification
     /// about it was written.
     async fn run_turn(

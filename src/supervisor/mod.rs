@@ -261,6 +261,12 @@ pub(crate) struct Pending {
 
 impl Pending {
     pub(crate) async fn wait(mut self) -> Result<AskResult, AskError> {
+        self.answer().await
+    }
+
+    /// The answer, awaited in place (an ask that spans several calls keeps its
+    /// `Pending` between them). Await it to its end once only.
+    pub(crate) async fn answer(&mut self) -> Result<AskResult, AskError> {
         let outcome = (&mut self.answer).await.unwrap_or(Err(AskError::Stopping));
         self._cancel.turn_id = 0;
         outcome

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
-    CustomNotification, Implementation, LoggingMessageNotificationParam, ProgressNotificationParam,
-    ProtocolVersion, Request, ServerResult,
+    CustomNotification, ElicitRequestParams, ElicitResult, ElicitationAction, Implementation,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion, Request,
+    ServerResult,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RequestHandle,
@@ -29,6 +30,10 @@ pub struct Seen {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
     pub logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
     pub custom: Arc<Mutex<Vec<CustomNotification>>>,
+    /// Forms the server put to this client (elicitations, direct or in rounds).
+    pub forms: Arc<Mutex<Vec<ElicitRequestParams>>>,
+    /// How the next forms are answered, in order (declined when none is left).
+    pub answers: Arc<Mutex<std::collections::VecDeque<ElicitResult>>>,
 }
 
 impl Seen {
@@ -41,6 +46,14 @@ impl Seen {
     pub fn custom(&self) -> MutexGuard<'_, Vec<CustomNotification>> {
         self.custom.lock().unwrap()
     }
+    pub fn forms(&self) -> MutexGuard<'_, Vec<ElicitRequestParams>> {
+        self.forms.lock().unwrap()
+    }
+    /// Answers the next form with `content` (accepted).
+    pub fn answer_next(&self, content: Value) {
+        let result = ElicitResult::new(ElicitationAction::Accept).with_content(content);
+        self.answers.lock().unwrap().push_back(result);
+    }
 }
 
 pub struct TestClient {
@@ -49,6 +62,16 @@ pub struct TestClient {
 }
 
 impl ClientHandler for TestClient {
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, rmcp::ErrorData> {
+        self.seen.forms().push(request);
+        let next = self.seen.answers.lock().unwrap().pop_front();
+        Ok(next.unwrap_or_else(|| ElicitResult::new(ElicitationAction::Decline)))
+    }
+
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
@@ -85,6 +108,8 @@ pub struct Connect {
     pub version: Option<ProtocolVersion>,
     /// Declare `experimental: {"claude-coded/events": {}}`.
     pub raw_events: bool,
+    /// Declare form elicitation (permission questions come to `Seen::forms`).
+    pub elicitation: bool,
     /// Use `server/discover` and per-request `_meta` (2026-07-28) instead of `initialize`.
     pub discover: bool,
     pub args: Vec<String>,
@@ -144,6 +169,16 @@ impl McpBridge {
     }
 
     /// Calls a tool and waits for its result (a JSON-RPC error panics).
+    /// A tool call whose `input_required` rounds (2026-07-28) the client drives, answering
+    /// the forms from `Seen::answers`.
+    pub async fn call_in_rounds(&self, tool: &str, arguments: Value) -> CallToolResult {
+        let call = self.client.call_tool(call_params(tool, arguments));
+        tokio::time::timeout(READ_TIMEOUT, call)
+            .await
+            .expect("tool call timed out")
+            .unwrap_or_else(|e| panic!("{tool} failed: {e}"))
+    }
+
     pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
         let params = call_params(tool, arguments);
         let call = self.client.peer().call_tool(params);
@@ -258,6 +293,10 @@ fn client_config(options: &Connect) -> ClientConfig {
         let mut experimental = std::collections::BTreeMap::new();
         experimental.insert("claude-coded/events".to_string(), serde_json::Map::new());
         capabilities.experimental = Some(experimental);
+    }
+    if options.elicitation {
+        capabilities.elicitation =
+            Some(serde_json::from_value(json!({"form": {}})).expect("an elicitation capability"));
     }
     let mut config =
         ClientConfig::new(capabilities, Implementation::new("claude-coded-tests", "0"));
