@@ -660,3 +660,43 @@ fn sigint_stops_claude_coded_and_its_cli_within_five_seconds_in_warm_up_and_afte
 fn sigterm_stops_claude_coded_and_its_cli_within_five_seconds_in_warm_up_and_after_an_ask() {
     stop_by_signal(libc::SIGTERM);
 }
+
+#[test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+fn a_permission_question_reaches_the_real_host_as_an_input_round_and_never_hangs() {
+    let sandbox = Sandbox::new();
+    let mock = host_mock(vec![ask("RUN_TOOL touch hosted.txt")], |_| None);
+    sandbox.register_with_mcp_add(&mock, &[]);
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &[]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    let result = nth_result(&mock, ASK, 0);
+    eprintln!(
+        "ask tool_result: is_error={}: {}",
+        result.is_error,
+        result.text()
+    );
+    // The host took the question as an input round (2026-07-28) and, in print mode with
+    // nobody at a terminal, dismissed the form; its retry brought that answer, the turn
+    // went on with the tool denied, and the call completed.
+    let received = run
+        .host_log
+        .server_lines
+        .iter()
+        .any(|l| l.contains("Elicitation request received") && l.contains("decision"));
+    assert!(received, "{:?}", run.host_log.server_lines);
+    assert!(!result.is_error, "{result:?}");
+    assert!(
+        result.text().contains("dismissed the question"),
+        "{result:?}"
+    );
+    assert!(!sandbox.project().join("hosted.txt").exists());
+    assert_eq!(
+        run.host_log.stderr_entries, 0,
+        "{:?}",
+        run.host_log.server_lines
+    );
+}
