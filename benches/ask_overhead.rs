@@ -20,7 +20,7 @@ const ROUNDS: usize = 300;
 const WARMUP: usize = 20;
 
 fn main() -> std::io::Result<()> {
-    let double = env!("CARGO_BIN_EXE_claude-double");
+    let double = test_support::bins::double();
     let bridge = env!("CARGO_BIN_EXE_claude-coded");
     let dir = std::env::temp_dir().join(format!("cc-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

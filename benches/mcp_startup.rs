@@ -173,7 +173,7 @@ fn spawn_with(dir: &Path, init_delay: Option<&str>) -> std::io::Result<Io> {
     }
     let mut child = command
         .arg("--claude-bin")
-        .arg(env!("CARGO_BIN_EXE_claude-double"))
+        .arg(test_support::bins::double())
         .arg("--state-dir")
         .arg(dir.join("state"))
         .arg("--cwd")

@@ -27,7 +27,7 @@
 #[path = "../tests/soak/mod.rs"]
 mod soak;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn main() {
     let settings = match settings() {
@@ -104,37 +104,11 @@ fn settings() -> Result<soak::Settings, String> {
     })
 }
 
-/// `claude-coded` and `claude-double` beside this example's target directory, built with
-/// the same profile by cargo (`cargo run --example` does not build the package's binaries).
+/// `claude-coded` and `claude-double` of this build, built with the same profile by cargo
+/// (`cargo run --example` does not build the package's binaries, and the double is a
+/// package of its own).
 fn binaries() -> Result<(PathBuf, PathBuf), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    // target/<profile>/examples/soak -> target/<profile>/
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("cannot find the target directory")?
-        .to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = std::process::Command::new(cargo);
-    build.args(["build", "--bin", "claude-coded", "--bin", "claude-double"]);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    if let Ok(manifest) = std::env::var("CARGO_MANIFEST_DIR") {
-        build.current_dir(manifest);
-    }
-    let status = build
-        .status()
-        .map_err(|e| format!("cannot run cargo to build the binaries: {e}"))?;
-    if !status.success() {
-        return Err(format!("building the binaries failed: {status}"));
-    }
-    let bridge = dir.join("claude-coded");
-    let double = dir.join("claude-double");
-    for path in [&bridge, &double] {
-        if !path.is_file() {
-            return Err(format!("{} not found", path.display()));
-        }
-    }
+    let bridge = test_support::bins::cargo_build("claude-coded", "claude-coded")?;
+    let double = test_support::bins::cargo_build("claude-double", "claude-double")?;
     Ok((bridge, double))
 }

@@ -17,7 +17,10 @@ venv="$root/.cache/mcp-clients-venv"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
 echo "== building claude-coded and claude-double"
-cargo build --quiet --bin claude-coded --bin claude-double
+# Two builds, as the tests do them (the double is a package of its own, see
+# crates/test-support/src/bins.rs), so both share what they compiled.
+cargo build --quiet --bin claude-coded
+cargo build --quiet -p claude-double --bin claude-double
 export CLAUDE_CODED_BIN="$target/debug/claude-coded"
 export CLAUDE_DOUBLE_BIN="$target/debug/claude-double"
 

@@ -1,4 +1,4 @@
-//! Checks that the CLI double (`claude-double`, tests/support/claude_double.rs) prints what the real
+//! Checks that the CLI double (`claude-double`, crates/claude-double) prints what the real
 //! Claude Code CLI prints, shape for shape.
 //!
 //! For every scenario `tests/fixtures/cli/<name>.stdin.jsonl` with its
@@ -47,7 +47,6 @@ use replay::{Replay, Step, default_args, read_stdin_file, type_of};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
-const DOUBLE: &str = env!("CARGO_BIN_EXE_claude-double");
 
 /// Objects below these keys of a line are compared recursively.
 const RECURSE_KEYS: &[&str] = &["message", "usage", "event", "request", "response"];
@@ -232,7 +231,8 @@ impl Runner {
 
 /// Feeds the scenario's stdin to a fresh double; returns its stdout lines.
 fn run_double(f: &Fixture, cwd: &Path) -> Result<Vec<Value>, String> {
-    let mut cmd = Command::new(DOUBLE);
+    let double = test_support::bins::double();
+    let mut cmd = Command::new(double);
     cmd.args(&f.args)
         .current_dir(cwd)
         .stdin(Stdio::piped())
@@ -243,7 +243,10 @@ fn run_double(f: &Fixture, cwd: &Path) -> Result<Vec<Value>, String> {
             cmd.env_remove(key);
         }
     }
-    let mut child = Guard(cmd.spawn().map_err(|e| format!("spawn {DOUBLE}: {e}"))?);
+    let mut child = Guard(
+        cmd.spawn()
+            .map_err(|e| format!("spawn {}: {e}", double.display()))?,
+    );
     let stdout = child.0.stdout.take().ok_or("no stdout pipe")?;
     let mut stderr = child.0.stderr.take().ok_or("no stderr pipe")?;
     let (tx, rx) = mpsc::channel();

@@ -89,7 +89,9 @@ async fn secrets_never_reach_status_events_logs_or_errors() {
     let cwd = dir.path().join("cwd");
     std::fs::create_dir_all(&cwd).unwrap();
     let mut child = tokio::process::Command::new(BRIDGE)
-        .args(["--claude-bin", common::DOUBLE, "--state-dir"])
+        .arg("--claude-bin")
+        .arg(common::double())
+        .arg("--state-dir")
         .arg(&state)
         .arg("--cwd")
         .arg(&cwd)

@@ -49,7 +49,7 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
 use arb_json::{json, scalar};
-use common::{DOUBLE, TempDir};
+use common::{TempDir, double};
 
 /// A case that takes longer than this hung.
 const CASE_LIMIT: Duration = Duration::from_secs(30);
@@ -409,7 +409,7 @@ fn case_config(dir: &TempDir) -> Result<Config, String> {
     let config_file = dir.path().join("config.json");
     std::fs::write(&config_file, "{}").map_err(|e| e.to_string())?;
     let args = ConfigArgs {
-        claude_bin: Some(DOUBLE.to_string()),
+        claude_bin: Some(double().display().to_string()),
         cwd: Some(dir.path().to_path_buf()),
         state_dir: Some(dir.path().join("state")),
         backoff_initial_ms: Some(20),

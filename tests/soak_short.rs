@@ -23,7 +23,7 @@ fn settings(surface: soak::SoakSurface) -> soak::Settings {
         seed,
         max_in_flight: 6,
         bridge: env!("CARGO_BIN_EXE_claude-coded").into(),
-        double: env!("CARGO_BIN_EXE_claude-double").into(),
+        double: test_support::bins::double().to_path_buf(),
         surface,
     }
 }

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 pub const BRIDGE: &str = env!("CARGO_BIN_EXE_claude-coded");
-pub const DOUBLE: &str = env!("CARGO_BIN_EXE_claude-double");
+pub use test_support::bins::double;
 /// Upper bound for any single read; generous so a loaded CI machine does not flake.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -260,7 +260,10 @@ pub fn bridge_command(dir: &Path, options: &Options) -> Command {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default());
     }
     if !options.args.iter().any(|a| a == "--claude-bin") {
-        let bin = options.claude_bin.as_deref().unwrap_or(DOUBLE);
+        let bin = options
+            .claude_bin
+            .as_deref()
+            .map_or(double().as_os_str(), std::ffi::OsStr::new);
         command.arg("--claude-bin").arg(bin);
     }
     if !options.args.iter().any(|a| a == "--state-dir") {
