@@ -10,6 +10,7 @@ CLAUDE_BIN="$(scripts/install-claude-cli.sh)"
 export CLAUDE_BIN
 
 # CLAUDE_BIN is exported before the build: it turns the real-CLI tests on (build.rs).
-cargo test
+# --workspace: the test tools under crates/ have tests of their own.
+cargo test --workspace
 
 scripts/test-mcp-clients.sh
