@@ -26,9 +26,6 @@
     unreachable_pub
 )]
 
-#[path = "../tests/support/mock_api.rs"]
-mod mock_api;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};

@@ -27,8 +27,6 @@
     unreachable_pub
 )]
 
-#[path = "support/mock_api.rs"]
-mod mock_api;
 #[path = "support/replay.rs"]
 mod replay;
 

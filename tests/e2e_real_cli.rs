@@ -1,7 +1,7 @@
 //! End to end with the real Claude Code CLI as claude-coded's child, offline.
 //!
 //! The pinned CLI (`scripts/install-claude-cli.sh` installs it and prints its path) talks
-//! to the mock Messages API of `tests/support/mock_api.rs` on 127.0.0.1: no internet, no
+//! to the mock Messages API of `crates/mock-api` on 127.0.0.1: no internet, no
 //! API key. Run:
 //!
 //! ```sh
@@ -29,8 +29,6 @@
 
 mod common;
 mod mcp_support;
-#[path = "support/mock_api.rs"]
-mod mock_api;
 mod proc_info;
 
 use std::path::{Path, PathBuf};

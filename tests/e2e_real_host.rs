@@ -6,7 +6,7 @@
 //! --scope project`, which writes `.mcp.json`) or with `--mcp-config FILE`; its three
 //! tools are allowed with `--allowedTools` (no permission prompt, no
 //! `--dangerously-skip-permissions`). Both CLIs talk to one mock Messages API
-//! (`tests/support/mock_api.rs`): the conversation whose first prompt starts with
+//! (`crates/mock-api`): the conversation whose first prompt starts with
 //! `OUTER:` is the outer model, which loads the deferred MCP tool with `ToolSearch`, calls
 //! it, and quotes the `tool_result` the host hands back; every other request is the inner
 //! CLI's. What the outer model read is taken byte for byte from the recorded requests.
@@ -30,8 +30,6 @@
 
 mod common;
 mod host_support;
-#[path = "support/mock_api.rs"]
-mod mock_api;
 mod proc_info;
 
 use std::path::Path;

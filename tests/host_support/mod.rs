@@ -4,8 +4,7 @@
 //! CLI run with a timeout while a sampler records its process tree, and the host's own
 //! debug log read back (how it logged our stderr, how it stopped us).
 //!
-//! Needs `mod common; mod proc_info; #[path = "support/mock_api.rs"] mod mock_api;` in
-//! the test crate.
+//! Needs `mod common; mod proc_info;` in the test crate.
 
 #![allow(dead_code)]
 
@@ -20,8 +19,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{BRIDGE, TempDir};
-use crate::mock_api::MockApi;
 use crate::proc_info;
+use mock_api::MockApi;
 
 /// The MCP server name, as `claude mcp add` registers it; tools are `mcp__<name>__<tool>`.
 pub const SERVER: &str = "claude-coded";

@@ -1,16 +1,7 @@
-//! Self-test of the mock Anthropic API in `tests/support/mock_api.rs`, with a
-//! small hand-written HTTP/1.1 client (no real CLI needed).
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
-
-#[path = "support/mock_api.rs"]
-mod mock_api;
+//! Self-test of the mock Anthropic API (this crate), with a small hand-written HTTP/1.1
+//! client (no real CLI needed).
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
