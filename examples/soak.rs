@@ -15,8 +15,7 @@
 //!
 //! The bridge and the double are the `claude-coded` and `claude-double` binaries of the
 //! same build (built first when missing); `--bridge PATH` and `--double PATH` override.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
+// Test code: a failed unwrap is a failed test, and its output is the report.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,10 +23,9 @@
     unreachable_pub
 )]
 
-#[path = "../tests/soak/mod.rs"]
-mod soak;
-
 use std::path::PathBuf;
+
+use test_support::soak;
 
 fn main() {
     let settings = match settings() {

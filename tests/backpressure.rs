@@ -11,8 +11,6 @@
     unreachable_pub
 )]
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -20,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
-use common::{Bridge, Options, TempDir};
+use test_support::{Bridge, Options, TempDir};
 
 /// Assistant lines in the flooding turns: far more than every buffer between the child
 /// and the client holds (the turn's queue, the outbox, two pipes).
@@ -120,7 +118,11 @@ async fn a_turn_timeout_fires_while_the_output_is_held_back() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (response, notes) = bridge.response_for(&ask).await;
-    assert_eq!(common::error_code(&response), Some(-32001), "{response}");
+    assert_eq!(
+        test_support::error_code(&response),
+        Some(-32001),
+        "{response}"
+    );
     // What was streamed before the timeout came whole and in order.
     let seqs: Vec<u64> = notes
         .iter()
@@ -177,7 +179,7 @@ async fn a_cancel_is_heard_while_the_output_is_held_back() {
 #[tokio::test]
 async fn a_client_that_closes_its_stdout_mid_turn_does_not_hold_the_child() {
     let dir = TempDir::new("closes-stdout");
-    let mut command = common::bridge_command(dir.path(), &Options::default());
+    let mut command = test_support::bridge_command(dir.path(), &Options::default());
     command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -192,11 +194,11 @@ async fn a_client_that_closes_its_stdout_mid_turn_does_not_hold_the_child() {
         .await
         .unwrap();
     for _ in 0..10 {
-        let line = tokio::time::timeout(common::READ_TIMEOUT, stdout.next_line()).await;
+        let line = tokio::time::timeout(test_support::READ_TIMEOUT, stdout.next_line()).await;
         assert!(line.unwrap().unwrap().is_some());
     }
     let state_file = dir.path().join("state").join("daemon-state.json");
-    let deadline = Instant::now() + common::READ_TIMEOUT;
+    let deadline = Instant::now() + test_support::READ_TIMEOUT;
     let child = loop {
         let pid = std::fs::read_to_string(&state_file)
             .ok()
@@ -216,7 +218,7 @@ async fn a_client_that_closes_its_stdout_mid_turn_does_not_hold_the_child() {
         .expect("wait");
     assert!(exit.code().is_some() || exit.success(), "{exit:?}");
     assert!(
-        common::wait_gone(child, Duration::from_secs(10)).await,
+        test_support::wait_gone(child, Duration::from_secs(10)).await,
         "the child {child} outlived the bridge"
     );
     drop(stdin);

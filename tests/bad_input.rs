@@ -12,14 +12,13 @@
     unreachable_pub
 )]
 
-mod common;
-mod proc_info;
+use test_support::proc_info;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Bridge, READ_TIMEOUT, error_code};
 use serde_json::{Value, json};
+use test_support::{Bridge, READ_TIMEOUT, error_code};
 use tokio::io::AsyncWriteExt;
 
 /// Peak RSS the bridge may reach in these tests: far below the 100 MiB it is fed, far

@@ -27,8 +27,7 @@
     unreachable_pub
 )]
 
-#[path = "support/replay.rs"]
-mod replay;
+use test_support::replay;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

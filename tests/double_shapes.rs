@@ -33,8 +33,7 @@
     unreachable_pub
 )]
 
-#[path = "support/replay.rs"]
-mod replay;
+use test_support::replay;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -231,7 +230,7 @@ impl Runner {
 
 /// Feeds the scenario's stdin to a fresh double; returns its stdout lines.
 fn run_double(f: &Fixture, cwd: &Path) -> Result<Vec<Value>, String> {
-    let double = test_support::bins::double();
+    let double = test_support::double();
     let mut cmd = Command::new(double);
     cmd.args(&f.args)
         .current_dir(cwd)

@@ -27,17 +27,16 @@
     unreachable_pub
 )]
 
-mod common;
-mod mcp_support;
-mod proc_info;
+use test_support::mcp;
+use test_support::proc_info;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Bridge, Options, READ_TIMEOUT, TempDir, error_code, process_alive, wait_gone};
-use mcp_support::{Connect, McpBridge, call_result, structured, texts};
+use mcp::{Connect, McpBridge, call_result, structured, texts};
 use mock_api::MockApi;
 use serde_json::{Value, json};
+use test_support::{Bridge, Options, READ_TIMEOUT, TempDir, error_code, process_alive, wait_gone};
 use tokio::sync::{Mutex, MutexGuard};
 
 /// The pinned CLI version; `install-claude-cli.sh` installs exactly this one.
@@ -48,17 +47,17 @@ const CLI_VERSION: &str = "2.1.332";
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
 fn claude_bin() -> String {
-    common::real_cli_bin().display().to_string()
+    test_support::real_cli_bin().display().to_string()
 }
 
 #[test]
 fn in_ci_the_real_cli_tests_are_built_to_run() {
-    common::assert_real_cli_tests_run_in_ci();
+    test_support::assert_real_cli_tests_run_in_ci(cfg!(real_cli));
 }
 
 /// What keeps the real CLI offline on the mock, with its own TMPDIR.
 fn offline_env(mock: &MockApi, tmp: &Path) -> Vec<(String, String)> {
-    let mut env = common::offline_env(&mock.base_url());
+    let mut env = test_support::offline_env(&mock.base_url());
     env.push(("TMPDIR".into(), tmp.display().to_string()));
     env
 }

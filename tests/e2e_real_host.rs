@@ -28,24 +28,23 @@
     unreachable_pub
 )]
 
-mod common;
 mod host_support;
-mod proc_info;
+use test_support::proc_info;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Bridge, Options, TempDir};
 use host_support::{
     ASK, CLEANUP_DEADLINE, EVENTS, Kind, STATUS, Sandbox, claude_bin, describe_pids, offline_env,
     serial, snapshot,
 };
 use mock_api::{Behavior, MessagesCall, MockApi, OuterModel, Script, ToolCall, ToolResult};
 use serde_json::{Value, json};
+use test_support::{Bridge, Options, TempDir};
 
 #[test]
 fn in_ci_the_real_host_tests_are_built_to_run() {
-    common::assert_real_cli_tests_run_in_ci();
+    test_support::assert_real_cli_tests_run_in_ci(cfg!(real_cli));
 }
 
 /// Starts the outer CLI's prompt, and no inner prompt.
@@ -531,7 +530,7 @@ fn stop_by_signal(signal: i32) {
     let bin = claude_bin();
     let _serial = serial();
     let cli_exe = std::fs::canonicalize(&bin).expect("resolve CLAUDE_BIN");
-    let bridge_exe = std::fs::canonicalize(common::BRIDGE).expect("resolve claude-coded");
+    let bridge_exe = std::fs::canonicalize(test_support::bridge()).expect("resolve claude-coded");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

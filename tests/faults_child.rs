@@ -9,12 +9,10 @@
     unreachable_pub
 )]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Bridge, Options, TempDir, error_code, process_alive, wait_gone};
 use serde_json::{Value, json};
+use test_support::{Bridge, Options, TempDir, error_code, process_alive, wait_gone};
 
 #[tokio::test]
 async fn a_silent_child_is_reported_as_stalled_then_killed_and_restarted() {
@@ -345,7 +343,7 @@ async fn restarts_keep_working_after_the_binary_is_replaced_on_disk() {
     // An upgrade (cargo install, a package manager) replaces the file under a running daemon.
     let dir = TempDir::new("upgrade");
     let copy = dir.path().join("claude-coded");
-    std::fs::copy(common::BRIDGE, &copy).unwrap();
+    std::fs::copy(test_support::bridge(), &copy).unwrap();
     let mut bridge = Bridge::start_with(Options {
         bridge: Some(copy.clone()),
         ..Options::default()
@@ -438,7 +436,7 @@ async fn an_mcp_cancel_right_behind_the_prompt_interrupts_without_a_kill() {
             }
         }
         bridge.send_raw(cancel.to_string().as_bytes()).await;
-        let deadline = tokio::time::Instant::now() + common::READ_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + test_support::READ_TIMEOUT;
         let s = loop {
             let s = full(bridge.call("tools/call", status.clone()).await);
             if s["turn"].is_null() {

@@ -9,12 +9,10 @@
     unreachable_pub
 )]
 
-mod common;
-
 use std::process::Stdio;
 
-use common::{BRIDGE, Bridge, Options, TempDir};
 use serde_json::{Value, json};
+use test_support::{Bridge, Options, TempDir};
 
 #[tokio::test]
 async fn two_daemons_for_one_project_take_separate_instances() {
@@ -88,9 +86,9 @@ async fn secrets_never_reach_status_events_logs_or_errors() {
     let state = dir.path().join("state");
     let cwd = dir.path().join("cwd");
     std::fs::create_dir_all(&cwd).unwrap();
-    let mut child = tokio::process::Command::new(BRIDGE)
+    let mut child = tokio::process::Command::new(test_support::bridge())
         .arg("--claude-bin")
-        .arg(common::double())
+        .arg(test_support::double())
         .arg("--state-dir")
         .arg(&state)
         .arg("--cwd")
@@ -118,7 +116,7 @@ async fn secrets_never_reach_status_events_logs_or_errors() {
             .unwrap();
     }
     drop(stdin);
-    let output = tokio::time::timeout(common::READ_TIMEOUT, child.wait_with_output())
+    let output = tokio::time::timeout(test_support::READ_TIMEOUT, child.wait_with_output())
         .await
         .unwrap()
         .unwrap();

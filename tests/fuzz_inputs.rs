@@ -33,10 +33,9 @@
 
 #[path = "../src/arb_json.rs"]
 mod arb_json;
-mod common;
 #[path = "fuzz_mcp/mod.rs"]
 mod mcp;
-mod proc_info;
+use test_support::proc_info;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -49,7 +48,7 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
 use arb_json::{json, scalar};
-use common::{TempDir, double};
+use test_support::{TempDir, double};
 
 /// A case that takes longer than this hung.
 const CASE_LIMIT: Duration = Duration::from_secs(30);

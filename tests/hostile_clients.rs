@@ -15,8 +15,7 @@
     unreachable_pub
 )]
 
-mod common;
-mod proc_info;
+use test_support::proc_info;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -24,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use common::{Bridge, Options, error_code};
+use test_support::{Bridge, Options, error_code};
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"hostile","version":"0"}}}"#;
 const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
@@ -487,7 +486,7 @@ async fn stdin_eof_with_stdout_never_read_exits_within_the_documented_time() {
         );
         assert_eq!(exit.code(), Some(0), "{surface}");
         assert!(
-            common::wait_gone(child, Duration::from_secs(10)).await,
+            test_support::wait_gone(child, Duration::from_secs(10)).await,
             "{surface}: the child {child} outlived the bridge"
         );
     }
@@ -495,7 +494,7 @@ async fn stdin_eof_with_stdout_never_read_exits_within_the_documented_time() {
 
 /// The guard's pid, once the persisted state shows a ready child.
 async fn wait_for_child_pid(state: &std::path::Path) -> i32 {
-    let deadline = Instant::now() + common::READ_TIMEOUT;
+    let deadline = Instant::now() + test_support::READ_TIMEOUT;
     loop {
         let pid = std::fs::read_to_string(state)
             .ok()
@@ -548,7 +547,7 @@ async fn raw_events_carry_the_client_id_exactly_as_written() {
 async fn a_secret_in_a_prompt_shows_nowhere_but_in_the_turn_itself() {
     const SECRET: &str = "sk-ant-test-0123456789abcdef";
     for surface in ["mcp", "plain"] {
-        let logs = common::TempDir::new("secret-logs");
+        let logs = test_support::TempDir::new("secret-logs");
         let stderr = logs.path().join("stderr.log");
         let options = Options {
             env: vec![
@@ -572,7 +571,7 @@ async fn a_secret_in_a_prompt_shows_nowhere_but_in_the_turn_itself() {
         }
         // While the first turn runs and the second waits: status and the state file.
         let state_file = bridge.state_dir().join("daemon-state.json");
-        let deadline = Instant::now() + common::READ_TIMEOUT;
+        let deadline = Instant::now() + test_support::READ_TIMEOUT;
         let state = loop {
             let state = std::fs::read_to_string(&state_file).unwrap_or_default();
             let parsed: Value = serde_json::from_str(&state).unwrap_or_default();
@@ -621,13 +620,13 @@ async fn a_secret_in_a_prompt_shows_nowhere_but_in_the_turn_itself() {
 
 #[tokio::test]
 async fn a_state_dir_that_is_a_symlink_is_refused_with_a_clear_error() {
-    let elsewhere = common::TempDir::new("link-target");
+    let elsewhere = test_support::TempDir::new("link-target");
     std::fs::set_permissions(
         elsewhere.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let dir = common::TempDir::new("link");
+    let dir = test_support::TempDir::new("link");
     let link = dir.path().join("state");
     std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
     let mut bridge = Bridge::start_with(Options::default().dir(dir));

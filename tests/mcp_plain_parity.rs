@@ -11,11 +11,9 @@
     unreachable_pub
 )]
 
-mod common;
-
 use serde_json::{Value, json};
 
-use common::Bridge;
+use test_support::Bridge;
 
 const PROMPTS: [&str; 5] = ["hello", "RUN_TOOL ls", "MULTI", "ERR400", "MAXTURNS"];
 
@@ -75,7 +73,8 @@ fn mcp_reply(structured: &Value, plain: &Value) -> Value {
 }
 
 async fn plain_answers() -> Vec<Value> {
-    let mut bridge = Bridge::start_with(common::Options::default().args(&["--surface", "plain"]));
+    let mut bridge =
+        Bridge::start_with(test_support::Options::default().args(&["--surface", "plain"]));
     let mut answers = Vec::new();
     for prompt in PROMPTS {
         let answer = bridge.ask_ok(prompt).await;

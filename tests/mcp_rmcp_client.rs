@@ -11,8 +11,7 @@
 )]
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the bridge still serves it.
 
-mod common;
-mod mcp_support;
+use test_support::mcp;
 
 use claude_coded::api::StatusResult;
 use claude_coded::mcp::output::{AskReply, EventsPage, StatusReport};
@@ -21,7 +20,7 @@ use rmcp::model::{
 };
 use serde_json::{Value, json};
 
-use mcp_support::{Connect, McpBridge, call_result, structured, texts};
+use mcp::{Connect, McpBridge, call_result, structured, texts};
 
 #[tokio::test]
 async fn handshake_counter_offers_and_describes_the_server() {

@@ -11,13 +11,11 @@
     unreachable_pub
 )]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::{Bridge, Options, error_code};
+use test_support::{Bridge, Options, error_code};
 
 const HANDSHAKE_REVISIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 const ALL_REVISIONS: [&str; 5] = [
@@ -303,8 +301,8 @@ fn ask_response_waits_until_the_client_has_read_the_last_progress() {
     use std::os::unix::net::UnixStream;
 
     for transport in ["pipe", "socket"] {
-        let dir = common::TempDir::new("drain");
-        let mut command = common::bridge_command(dir.path(), &Options::default()).into_std();
+        let dir = test_support::TempDir::new("drain");
+        let mut command = test_support::bridge_command(dir.path(), &Options::default()).into_std();
         command
             .stdin(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit());
@@ -331,7 +329,7 @@ fn ask_response_waits_until_the_client_has_read_the_last_progress() {
         let pid = child.id() as i32;
         let (done, finished) = std::sync::mpsc::channel::<()>();
         let watchdog = std::thread::spawn(move || {
-            let waited = finished.recv_timeout(common::READ_TIMEOUT);
+            let waited = finished.recv_timeout(test_support::READ_TIMEOUT);
             if waited == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }

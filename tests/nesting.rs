@@ -11,12 +11,10 @@
     unreachable_pub
 )]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Bridge, Options, error_code};
 use serde_json::{Value, json};
+use test_support::{Bridge, Options, error_code};
 
 /// The environment of a running process, as `KEY=VALUE` strings.
 fn environ(pid: i64) -> Vec<String> {
@@ -78,11 +76,11 @@ async fn a_nested_server_cannot_raise_the_limit_it_inherited() {
 async fn a_reset_depth_variable_does_not_hide_the_guard_above() {
     // Started under a guard (as claude-coded starts every child) with the variables
     // claiming the top level, as an MCP config's `env` could: the guard counts.
-    let dir = common::TempDir::new("reset");
+    let dir = test_support::TempDir::new("reset");
     let wrapper = dir.path().join("under-a-guard.sh");
     let script = format!(
         "#!/bin/sh\nexec {bridge} __guard {bridge} \"$@\"\n",
-        bridge = common::BRIDGE
+        bridge = test_support::bridge().display()
     );
     std::fs::write(&wrapper, script).expect("write wrapper");
     std::fs::set_permissions(

@@ -10,14 +10,12 @@
     unreachable_pub
 )]
 
-mod common;
-
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use common::{Bridge, Options, error_code};
+use test_support::{Bridge, Options, error_code};
 
 /// Reads until the next `permission/request`, returning it (notifications are skipped).
 async fn next_question(bridge: &mut Bridge) -> Value {

@@ -8,10 +8,8 @@
     unreachable_pub
 )]
 
-mod common;
-
-use common::{Bridge, Options, error_code};
 use serde_json::{Value, json};
+use test_support::{Bridge, Options, error_code};
 
 #[tokio::test]
 async fn ask_round_trip() {
@@ -215,7 +213,7 @@ async fn garbage_lines_are_skipped_and_recorded() {
 
 #[tokio::test]
 async fn the_child_gets_a_clean_environment_and_the_stream_json_flags() {
-    let dir = common::TempDir::new("env");
+    let dir = test_support::TempDir::new("env");
     let record = dir.path().join("record.jsonl");
     let mut bridge = Bridge::start_with(
         Options::default()

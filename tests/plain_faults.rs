@@ -8,12 +8,10 @@
     unreachable_pub
 )]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Bridge, Options, error_code, process_alive, wait_gone};
 use serde_json::json;
+use test_support::{Bridge, Options, error_code, process_alive, wait_gone};
 
 #[tokio::test]
 async fn timeout_interrupts_the_turn_and_the_child_keeps_its_session() {
@@ -113,7 +111,7 @@ async fn a_child_killed_by_a_signal_is_reported_with_the_signal() {
 
 #[tokio::test]
 async fn failed_starts_fail_asks_fast_while_restarts_go_on_and_backoff_grows() {
-    let dir = common::TempDir::new("crashcount");
+    let dir = test_support::TempDir::new("crashcount");
     let counter = dir.path().join("starts");
     let mut bridge = Bridge::start_with(
         Options::default()

@@ -9,13 +9,11 @@
     unreachable_pub
 )]
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::{BRIDGE, Bridge, Options, TempDir, error_code, process_alive, wait_gone};
 use serde_json::{Value, json};
+use test_support::{Bridge, Options, TempDir, error_code, process_alive, wait_gone};
 
 fn child_pid(status: &Value) -> i32 {
     status["child"]["pid"].as_i64().expect("child pid") as i32
@@ -294,7 +292,7 @@ async fn status_and_config_subcommands() {
     bridge.ask_ok("hello").await;
     assert_eq!(bridge.close_and_wait().await, 0);
     let state = bridge.state_dir();
-    let out = std::process::Command::new(BRIDGE)
+    let out = std::process::Command::new(test_support::bridge())
         .args(["status", "--json", "--state-dir"])
         .arg(&state)
         .output()
@@ -307,7 +305,7 @@ async fn status_and_config_subcommands() {
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["daemon"]["state"], "stopped");
     assert_eq!(status["totals"]["turnsOk"], 1);
-    let out = std::process::Command::new(BRIDGE)
+    let out = std::process::Command::new(test_support::bridge())
         .args(["status", "--state-dir"])
         .arg(&state)
         .output()
@@ -320,13 +318,13 @@ async fn status_and_config_subcommands() {
         "{text}"
     );
     // A state file in another version's format is shown whole, with a word on why.
-    let older = common::TempDir::new("older-state");
+    let older = test_support::TempDir::new("older-state");
     std::fs::write(
         older.path().join("daemon-state.json"),
         r#"{"daemon":{"state":"stopped"},"child":{"status":"ready"}}"#,
     )
     .unwrap();
-    let out = std::process::Command::new(BRIDGE)
+    let out = std::process::Command::new(test_support::bridge())
         .args(["status", "--state-dir"])
         .arg(older.path())
         .output()
@@ -336,7 +334,7 @@ async fn status_and_config_subcommands() {
     assert_eq!(shown["child"]["status"], "ready");
     let why = String::from_utf8_lossy(&out.stderr);
     assert!(why.contains("not in this version's status format"), "{why}");
-    let out = std::process::Command::new(BRIDGE)
+    let out = std::process::Command::new(test_support::bridge())
         .args(["config", "--queue-size", "3", "--cwd"])
         .arg(bridge.cwd())
         .env("CLAUDE_CODED_TURN_TIMEOUT_MS", "1234")
@@ -346,20 +344,20 @@ async fn status_and_config_subcommands() {
     assert_eq!(config["queueSize"], 3);
     assert_eq!(config["turnTimeoutMs"], 1234);
     assert_eq!(config["claudeBin"], "claude");
-    let missing = std::process::Command::new(BRIDGE)
+    let missing = std::process::Command::new(test_support::bridge())
         .args(["status", "--state-dir", "/nonexistent/cc"])
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no state"));
     // A state file that is a link (to another daemon's state, say) is not followed.
-    let linked = common::TempDir::new("linked-state");
+    let linked = test_support::TempDir::new("linked-state");
     std::os::unix::fs::symlink(
         state.join("daemon-state.json"),
         linked.path().join("daemon-state.json"),
     )
     .unwrap();
-    let out = std::process::Command::new(BRIDGE)
+    let out = std::process::Command::new(test_support::bridge())
         .args(["status", "--state-dir"])
         .arg(linked.path())
         .output()
@@ -370,7 +368,7 @@ async fn status_and_config_subcommands() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let bad = std::process::Command::new(BRIDGE)
+    let bad = std::process::Command::new(test_support::bridge())
         .args(["--cwd", "/nonexistent/dir"])
         .output()
         .unwrap();
@@ -381,7 +379,7 @@ async fn status_and_config_subcommands() {
 #[tokio::test]
 async fn claude_args_come_from_a_json_array_in_the_environment() {
     let dir = TempDir::new("cfg");
-    let out = std::process::Command::new(BRIDGE)
+    let out = std::process::Command::new(test_support::bridge())
         .args(["config", "--cwd"])
         .arg(dir.path())
         .env(
@@ -395,7 +393,7 @@ async fn claude_args_come_from_a_json_array_in_the_environment() {
         config["claudeArgs"],
         json!(["--append-system-prompt", "Be brief"])
     );
-    let out = std::process::Command::new(BRIDGE)
+    let out = std::process::Command::new(test_support::bridge())
         .args(["config", "--cwd"])
         .arg(dir.path())
         .env("CLAUDE_CODED_CLAUDE_ARGS", "--oops")

@@ -9,10 +9,8 @@
     unreachable_pub
 )]
 
-mod common;
-
-use common::{Bridge, Options, error_code};
 use serde_json::{Value, json};
+use test_support::{Bridge, Options, error_code};
 
 async fn raw(bridge: &mut Bridge, line: &[u8]) -> Value {
     bridge.send_raw(line).await;

@@ -11,7 +11,7 @@
     unreachable_pub
 )]
 
-mod soak;
+use test_support::soak;
 
 fn settings(surface: soak::SoakSurface) -> soak::Settings {
     let seed = std::env::var("SOAK_SEED")
@@ -23,7 +23,7 @@ fn settings(surface: soak::SoakSurface) -> soak::Settings {
         seed,
         max_in_flight: 6,
         bridge: env!("CARGO_BIN_EXE_claude-coded").into(),
-        double: test_support::bins::double().to_path_buf(),
+        double: test_support::double().to_path_buf(),
         surface,
     }
 }

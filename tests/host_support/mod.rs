@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{BRIDGE, TempDir};
-use crate::proc_info;
 use mock_api::MockApi;
+use test_support::TempDir;
+use test_support::proc_info;
 
 /// The MCP server name, as `claude mcp add` registers it; tools are `mcp__<name>__<tool>`.
 pub const SERVER: &str = "claude-coded";
@@ -39,9 +39,9 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 /// One real CLI tree at a time: two would share two cores with ~200 MB CLIs each.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// `CLAUDE_BIN` (see `common::real_cli_bin`).
+/// `CLAUDE_BIN` (see `test_support::real_cli_bin`).
 pub fn claude_bin() -> PathBuf {
-    crate::common::real_cli_bin()
+    test_support::real_cli_bin()
 }
 
 /// Locks the one-tree-at-a-time lock (a failed test poisons nothing).
@@ -52,7 +52,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
 /// What keeps a real CLI offline on the mock: loopback API with a dummy key, no telemetry,
 /// no update checks. claude-coded passes its environment on to its CLI.
 pub fn offline_env(mock: &MockApi) -> Vec<(String, String)> {
-    crate::common::offline_env(&mock.base_url())
+    test_support::offline_env(&mock.base_url())
 }
 
 /// A directory tree for one outer CLI and everything it starts: `home/` (HOME of all of
@@ -74,7 +74,8 @@ impl Sandbox {
         let serial = serial();
         let dir = TempDir::new("real-host");
         let cli_exe = std::fs::canonicalize(&cli).expect("resolve CLAUDE_BIN");
-        let bridge_exe = std::fs::canonicalize(BRIDGE).expect("resolve claude-coded");
+        let bridge_exe =
+            std::fs::canonicalize(test_support::bridge()).expect("resolve claude-coded");
         let sandbox = Sandbox {
             dir,
             cli_exe,

@@ -2,8 +2,6 @@
 //! belongs to one daemon (found by the `CLAUDE_CODED_DAEMON_ID` its child and the
 //! child's own processes inherit, so a leak is found even after reparenting to init).
 
-#![allow(dead_code)]
-
 /// Peak resident set size (`VmHWM`) of `pid`, in KiB.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     status_field_kib(pid, "VmHWM:")

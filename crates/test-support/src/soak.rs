@@ -15,10 +15,6 @@
 //! twice or invented; streamed notifications add up; the bridge exits 0 on stdin EOF;
 //! no process of this bridge (guards, CLIs, their tool processes) outlives it.
 
-#![allow(dead_code)]
-
-#[path = "../proc_info/mod.rs"]
-pub mod proc_info;
 mod surface;
 
 pub use surface::SoakSurface;
@@ -33,6 +29,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
+
+use crate::proc_info;
 
 /// Longest wait for any answer: a bridge silent this long with asks in flight has hung.
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
@@ -293,14 +291,14 @@ impl Report {
 }
 
 /// SplitMix64: tiny, seedable, good enough to pick a mix (no dependency needed).
-pub struct Rng(u64);
+struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    fn new(seed: u64) -> Rng {
         Rng(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -308,7 +306,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    pub fn below(&mut self, n: u64) -> u64 {
+    fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 

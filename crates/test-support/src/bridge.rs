@@ -1,7 +1,5 @@
-//! Shared harness: spawn the real `claude-coded` binary with the CLI double as its child
-//! and talk to it over pipes, with a timeout on every read.
-
-#![allow(dead_code)]
+//! The harness that runs the real `claude-coded` binary (with the CLI double as its child,
+//! unless told otherwise) and talks to it over pipes, with a timeout on every read.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,35 +9,11 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-pub const BRIDGE: &str = env!("CARGO_BIN_EXE_claude-coded");
-pub use test_support::bins::double;
+use crate::bins::{bridge, double};
+use crate::temp_dir::TempDir;
+
 /// Upper bound for any single read; generous so a loaded CI machine does not flake.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "claude-coded-test-{tag}-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A running bridge with its pipes.
 pub struct Bridge {
@@ -252,7 +226,7 @@ pub fn bridge_command(dir: &Path, options: &Options) -> Command {
         .bridge
         .clone()
         .or_else(|| std::env::var_os("CLAUDE_CODED_TEST_BRIDGE").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(BRIDGE));
+        .unwrap_or_else(|| bridge().to_path_buf());
     let mut command = Command::new(bridge);
     if options.clean_env {
         command
@@ -312,41 +286,4 @@ pub async fn wait_gone(pid: i32, limit: Duration) -> bool {
 /// The error code of a JSON-RPC response, if it is an error.
 pub fn error_code(response: &Value) -> Option<i64> {
     response.pointer("/error/code").and_then(Value::as_i64)
-}
-
-/// `CLAUDE_BIN`, for the tests built with it (`cfg(real_cli)`, see `build.rs`): it must
-/// be set when they run too.
-pub fn real_cli_bin() -> PathBuf {
-    let bin = std::env::var("CLAUDE_BIN").unwrap_or_default();
-    assert!(
-        Path::new(&bin).is_file(),
-        "CLAUDE_BIN={bin:?} is not a file; set CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
-    );
-    PathBuf::from(bin)
-}
-
-/// Fails under `CI=true` or `CI=1` when the real-CLI tests were built without
-/// `CLAUDE_BIN` (and so are ignored): CI must not go green by skipping them.
-pub fn assert_real_cli_tests_run_in_ci() {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(
-        !ci || cfg!(real_cli),
-        "CI is set but the real-CLI tests were built without CLAUDE_BIN, so they are \
-         ignored; build with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
-    );
-}
-
-/// What keeps the real CLI offline on a mock API at `base_url`: a dummy key, no
-/// telemetry, no update checks (claude-coded passes its environment on to the CLI).
-pub fn offline_env(base_url: &str) -> Vec<(String, String)> {
-    [
-        ("ANTHROPIC_BASE_URL", base_url),
-        ("ANTHROPIC_API_KEY", "test-key"),
-        ("DISABLE_TELEMETRY", "1"),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
-        ("DISABLE_AUTOUPDATER", "1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
 }

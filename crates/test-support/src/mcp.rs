@@ -1,7 +1,6 @@
 //! Harness for the MCP tests that use rmcp's client: spawn `claude-coded` (over the CLI
 //! double) as a child process and record every notification the client receives.
 
-#![allow(dead_code)]
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the bridge still serves it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +21,8 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::common::{Options, READ_TIMEOUT, TempDir, wait_gone};
+use crate::bridge::{Options, READ_TIMEOUT, wait_gone};
+use crate::temp_dir::TempDir;
 
 /// Everything the client was sent besides responses.
 #[derive(Clone, Default)]
@@ -314,5 +314,5 @@ fn bridge_command(dir: &TempDir, options: &Connect) -> Command {
         clean_env: options.clean_env,
         ..Options::default()
     };
-    crate::common::bridge_command(dir.path(), &options)
+    crate::bridge::bridge_command(dir.path(), &options)
 }
