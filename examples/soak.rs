@@ -3,7 +3,7 @@
 //! processes, pipelined up to N deep) with `status` polled along the way; then checks that
 //! every ask got exactly one answer of the right kind, that the bridge exits 0 on stdin
 //! EOF, and that none of its processes is left. Prints a summary table; exits 1 on any
-//! problem. The same driver runs 100 asks in CI (`tests/soak_short.rs`).
+//! problem. The same driver runs 100 asks in CI (`tests/suite/soak_short.rs`).
 //!
 //! ```sh
 //! cargo run --release --example soak -- --asks 1000 [--seed N] [--in-flight N] [--mcp]

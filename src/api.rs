@@ -1,7 +1,7 @@
 //! Wire types of the three methods, shared by both surfaces.
 //!
 //! Every parameter and result type derives `JsonSchema`; `schemas/` holds the
-//! generated schemas and `tests/schemas.rs` fails when they are stale.
+//! generated schemas and `tests/suite/schemas.rs` fails when they are stale.
 //! Field names are camelCase on the wire, as in MCP and the original daemon.
 
 use schemars::JsonSchema;

@@ -3,6 +3,24 @@
 
 use std::path::{Path, PathBuf};
 
+use tokio::sync::{Mutex, MutexGuard};
+
+/// One real CLI (or real CLI tree) at a time in the test process: the CLI takes ~0.5 s and
+/// ~200 MB to start, two would share two cores, and the tests that time it must not run
+/// beside another CLI starting. A tokio mutex works across the per-test runtimes and is
+/// not poisoned by a failing test.
+static ONE_REAL_CLI: Mutex<()> = Mutex::const_new(());
+
+/// Waits for the real CLI to be free; hold the guard while the test runs it.
+pub async fn one_real_cli() -> MutexGuard<'static, ()> {
+    ONE_REAL_CLI.lock().await
+}
+
+/// [`one_real_cli`] for a plain `#[test]` (outside any tokio runtime).
+pub fn one_real_cli_blocking() -> MutexGuard<'static, ()> {
+    ONE_REAL_CLI.blocking_lock()
+}
+
 /// `CLAUDE_BIN`, for the tests built with it (`cfg(real_cli)`, see `build.rs`): it must
 /// be set when they run too.
 pub fn real_cli_bin() -> PathBuf {

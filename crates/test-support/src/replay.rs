@@ -1,6 +1,6 @@
 //! The runner rules for feeding a stdin fixture to a stream-json CLI process, written once
-//! for both runners: the capture tool (tests/capture_cli.rs, real CLI) and the replay check
-//! of the CLI double (tests/double_shapes.rs), so the double sees its input at the same
+//! for both runners: the capture tool (tests/suite/capture_cli.rs, real CLI) and the replay
+//! check of the CLI double (tests/suite/double_shapes.rs), so the double sees its input at the same
 //! points of a turn as the real CLI did and the two cannot drift apart.
 //!
 //! Sans-io: [`Replay`] only says what to do next ([`Replay::next_step`]) and learns from

@@ -1,4 +1,4 @@
-//! The soak driver shared by `examples/soak.rs` (long runs) and `tests/soak_short.rs`
+//! The soak driver shared by `examples/soak.rs` (long runs) and `tests/suite/soak_short.rs`
 //! (CI): one claude-coded bridge on the plain or the MCP surface over the CLI double, fed a
 //! seeded random mix of asks (normal, failing turns, crashes, kills, hangs caught by the
 //! timeout or by the stall watchdog, garbage output, slow and huge turns, tool processes;

@@ -12,25 +12,16 @@
 //! CLI's. What the outer model read is taken byte for byte from the recorded requests.
 //!
 //! ```sh
-//! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test e2e_real_host -- --nocapture
+//! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test all e2e_real_host:: -- --nocapture
 //! ```
 //!
 //! `--nocapture` shows the measurements (sizes, process counts, stop times). Built
 //! without `CLAUDE_BIN` the tests are ignored, with the reason (see `build.rs`); under
 //! `CI=true` or `CI=1` the test `in_ci_the_real_host_tests_are_built_to_run` fails then.
-//! The tests run one at a time (each starts two or more ~200 MB CLIs).
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
+//! The tests run one at a time, and not beside those of `e2e_real_cli` (each starts two or
+//! more ~200 MB CLIs).
 
 mod host_support;
-use test_support::proc_info;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,7 +31,7 @@ use host_support::{
 };
 use mock_api::{Behavior, MessagesCall, MockApi, OuterModel, Script, ToolCall, ToolResult};
 use serde_json::{Value, json};
-use test_support::{Bridge, Options, TempDir};
+use test_support::{Bridge, Options, TempDir, proc_info};
 
 #[test]
 fn in_ci_the_real_host_tests_are_built_to_run() {

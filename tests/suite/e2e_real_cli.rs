@@ -5,7 +5,7 @@
 //! API key. Run:
 //!
 //! ```sh
-//! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test e2e_real_cli
+//! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test all e2e_real_cli::
 //! ```
 //!
 //! Built without `CLAUDE_BIN` the tests are ignored, with the reason (see `build.rs`), so
@@ -15,36 +15,24 @@
 //!
 //! Every test gets its own mock, HOME, cwd, TMPDIR and state dir; claude-coded starts
 //! with a cleared environment plus the variables that keep the CLI on loopback, and
-//! passes it on to the child. The tests run one at a time (a static lock): the CLI takes
-//! ~0.5 s and ~200 MB to start, and the warm-latency check must not share two cores
-//! with another CLI starting.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
-
-use test_support::mcp;
-use test_support::proc_info;
+//! passes it on to the child. The tests run one at a time, and not beside those of
+//! `e2e_real_host` (`test_support::real_cli::one_real_cli`): the CLI takes ~0.5 s and
+//! ~200 MB to start, and the warm-latency check must not share two cores with another CLI
+//! starting.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use mcp::{Connect, McpBridge, call_result, structured, texts};
 use mock_api::MockApi;
 use serde_json::{Value, json};
-use test_support::{Bridge, Options, READ_TIMEOUT, TempDir, error_code, process_alive, wait_gone};
-use tokio::sync::{Mutex, MutexGuard};
+use test_support::mcp::{Connect, McpBridge, call_result, structured, texts};
+use test_support::{
+    Bridge, Options, READ_TIMEOUT, TempDir, error_code, proc_info, process_alive, wait_gone,
+};
+use tokio::sync::MutexGuard;
 
 /// The pinned CLI version; `install-claude-cli.sh` installs exactly this one.
 const CLI_VERSION: &str = "2.1.332";
-
-/// One real CLI at a time (see the module docs). A tokio mutex works across the
-/// per-test runtimes and is not poisoned by a failing test.
-static SERIAL: Mutex<()> = Mutex::const_new(());
 
 fn claude_bin() -> String {
     test_support::real_cli_bin().display().to_string()
@@ -80,7 +68,7 @@ impl Real {
     /// Like [`Real::start`] with this mock and extra claude-coded options.
     async fn start_with(mock: MockApi, options: impl FnOnce(Options) -> Options) -> Real {
         let bin = claude_bin();
-        let serial = SERIAL.lock().await;
+        let serial = test_support::real_cli::one_real_cli().await;
         let dir = TempDir::new("real-cli");
         let home = dir.path().to_path_buf();
         let tmp = home.join("tmp");
@@ -1034,7 +1022,7 @@ impl RealMcp {
     /// Like [`RealMcp::start`] with extra environment for claude-coded and its CLI.
     async fn start_with_env(extra: &[(&str, &str)]) -> RealMcp {
         let bin = claude_bin();
-        let serial = SERIAL.lock().await;
+        let serial = test_support::real_cli::one_real_cli().await;
         let mock = MockApi::start();
         let tmp = TempDir::new("real-cli-mcp-tmp");
         let mut env = offline_env(&mock, tmp.path());

@@ -1,12 +1,4 @@
 //! `ask` over the plain surface, end to end through the real binary and the CLI double.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use serde_json::{Value, json};
 use test_support::{Bridge, Options, error_code};

@@ -1,21 +1,12 @@
 //! Permissions over the plain surface, with the CLI double as the child: the user's
 //! policy decides, or the client that asked is asked (`permission/request`) with a
 //! deadline; the outer caller can pick a mode only up to the ceiling.
-// Test code: a failed unwrap is a failed test, and its helper modules are shared
-// between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::time::Instant;
-
 use test_support::{Bridge, Options, error_code};
+use tokio::time::Instant;
 
 /// Reads until the next `permission/request`, returning it (notifications are skipped).
 async fn next_question(bridge: &mut Bridge) -> Value {

@@ -1,13 +1,5 @@
 //! Start, stop and what is left on disk: EOF and signals, no orphans, identity,
 //! the event log, status and events, and the `status`/`config` subcommands.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;

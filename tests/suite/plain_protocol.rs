@@ -1,13 +1,5 @@
 //! Malformed and unusual input on the plain surface: every case gets a clear answer
 //! (or, for notifications, none) and the bridge keeps serving.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use serde_json::{Value, json};
 use test_support::{Bridge, Options, error_code};

@@ -6,24 +6,13 @@
 //! exits while stdin is open.
 //!
 //! `CLAUDE_CODED_TEST_BRIDGE=<older build>` runs these against another binary.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
-
-use test_support::proc_info;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use test_support::{Bridge, Options, error_code, proc_info};
 use tokio::io::AsyncWriteExt;
-
-use test_support::{Bridge, Options, error_code};
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"hostile","version":"0"}}}"#;
 const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;

@@ -1,17 +1,9 @@
 //! `schemas/` must match the Rust types. Regenerate with:
-//! `UPDATE_SCHEMAS=1 cargo test --test schemas`
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
+//! `UPDATE_SCHEMAS=1 cargo test --test all schemas::`
 
 use std::path::Path;
 
-const REGENERATE: &str = "UPDATE_SCHEMAS=1 cargo test --test schemas";
+const REGENERATE: &str = "UPDATE_SCHEMAS=1 cargo test --test all schemas::";
 
 #[test]
 fn schema_files_match_the_types() {

@@ -1,17 +1,7 @@
 //! The MCP surface driven by rmcp's client over a spawned `claude-coded` (with the CLI
 //! double as its child): handshake, tools/list, each tool, progress, cancellation,
 //! logging, the raw-event opt-in, ping, and the 2026-07-28 discover lifecycle.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the bridge still serves it.
-
-use test_support::mcp;
 
 use claude_coded::api::StatusResult;
 use claude_coded::mcp::output::{AskReply, EventsPage, StatusReport};
@@ -19,8 +9,7 @@ use rmcp::model::{
     CallToolRequestParams, LoggingLevel, ProtocolVersion, ServerResult, SetLevelRequestParams,
 };
 use serde_json::{Value, json};
-
-use mcp::{Connect, McpBridge, call_result, structured, texts};
+use test_support::mcp::{Connect, McpBridge, call_result, structured, texts};
 
 #[tokio::test]
 async fn handshake_counter_offers_and_describes_the_server() {

@@ -2,23 +2,14 @@
 //! gets every message of the turn, in order, because the child is slowed down instead
 //! of its messages dropped; and the child stays under control meanwhile: timeouts,
 //! cancels and `status` work, and a client that goes away does not hold it forever.
-// Test code: a failed unwrap is a failed test, and its helper modules are shared
-// between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use test_support::{Bridge, Options, TempDir};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
-
-use test_support::{Bridge, Options, TempDir};
 
 /// Assistant lines in the flooding turns: far more than every buffer between the child
 /// and the client holds (the turn's queue, the outbox, two pipes).

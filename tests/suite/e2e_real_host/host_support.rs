@@ -12,16 +12,16 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use test_support::proc_info;
+use tokio::sync::MutexGuard;
 
 use mock_api::MockApi;
 use test_support::TempDir;
-use test_support::proc_info;
-
 /// The MCP server name, as `claude mcp add` registers it; tools are `mcp__<name>__<tool>`.
 pub const SERVER: &str = "claude-coded";
 pub const ASK: &str = "mcp__claude-coded__ask";
@@ -36,17 +36,15 @@ pub const CLEANUP_DEADLINE: Duration = Duration::from_secs(10);
 /// Time between two samples of the process tree.
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 
-/// One real CLI tree at a time: two would share two cores with ~200 MB CLIs each.
-static SERIAL: Mutex<()> = Mutex::new(());
-
 /// `CLAUDE_BIN` (see `test_support::real_cli_bin`).
 pub fn claude_bin() -> PathBuf {
     test_support::real_cli_bin()
 }
 
-/// Locks the one-tree-at-a-time lock (a failed test poisons nothing).
+/// One real CLI tree at a time, and not beside the real-CLI tests of `e2e_real_cli`: two
+/// would share two cores with ~200 MB CLIs each (a failed test poisons nothing).
 pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    test_support::real_cli::one_real_cli_blocking()
 }
 
 /// What keeps a real CLI offline on the mock: loopback API with a dummy key, no telemetry,

@@ -31,11 +31,9 @@
     unreachable_pub
 )]
 
-#[path = "../src/arb_json.rs"]
+#[path = "../../src/arb_json.rs"]
 mod arb_json;
-#[path = "fuzz_mcp/mod.rs"]
 mod mcp;
-use test_support::proc_info;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -48,7 +46,7 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
 use arb_json::{json, scalar};
-use test_support::{TempDir, double};
+use test_support::{TempDir, double, proc_info};
 
 /// A case that takes longer than this hung.
 const CASE_LIMIT: Duration = Duration::from_secs(30);

@@ -1,13 +1,5 @@
 //! Faults of the child beyond crashes: stalls, crash loops, resume after a restart,
 //! and the whole process group going away.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use std::time::Duration;
 

@@ -2,14 +2,6 @@
 //! nested claude-coded at the limit serves the protocol but starts no Claude Code, one
 //! below a raised limit starts its child only when first asked, and fails fast with the
 //! child's stderr when it cannot start.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use std::time::{Duration, Instant};
 

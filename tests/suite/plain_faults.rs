@@ -1,12 +1,4 @@
 //! The child misbehaving: timeouts, hangs, crashes, failed starts.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use std::time::{Duration, Instant};
 

@@ -2,14 +2,6 @@
 //! no SDK hides: revision negotiation, `server/discover`, the 2026-07-28 lifecycle
 //! without `initialize`, ordering of progress against the response, no response for a
 //! cancelled request, and nothing but JSON on stdout.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use std::time::{Duration, Instant};
 

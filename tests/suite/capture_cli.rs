@@ -2,7 +2,7 @@
 //! what it prints, to refresh `tests/fixtures/cli/*.stdout.jsonl`.
 //!
 //! Ignored by default; run with
-//! `CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test capture_cli -- --ignored --test-threads=1`
+//! `CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test all capture_cli:: -- --ignored --test-threads=1`
 //!
 //! Per scenario `<name>`: `<name>.stdin.jsonl` (input, one JSON object per
 //! line), optional `<name>.args.json` (the full CLI argument list, default
@@ -14,20 +14,10 @@
 //! `CAPTURE_REQUESTS_DIR` (if set, each scenario's HTTP requests to the mock
 //! are dumped there as `<name>.requests.jsonl`).
 //!
-//! Stdin is fed by the runner rules of tests/support/replay.rs (listed for
+//! Stdin is fed by the runner rules of `test_support::replay` (listed for
 //! users in tests/fixtures/cli/README.md), the same code that feeds the CLI
-//! double in tests/double_shapes.rs, so a fixture replays there as it was
+//! double in `double_shapes`, so a fixture replays there as it was
 //! captured here. Every wait times out after 30 s.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
-
-use test_support::replay;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,8 +25,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mock_api::MockApi;
-use replay::{Replay, Step, default_args, read_stdin_file, type_of};
 use serde_json::Value;
+use test_support::replay::{Replay, Step, default_args, read_stdin_file, type_of};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;

@@ -1,15 +1,7 @@
 //! The soak in CI: 100 asks of the seeded random mix through a spawned bridge, on each
 //! surface (MCP with asks cancelled right behind their prompt); the long run is
 //! `cargo run --release --example soak -- --asks 1000 [--mcp]`, the driver and what it
-//! checks are in `tests/soak/mod.rs`. The seed is printed; `SOAK_SEED` replays one.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
+//! checks are in `test_support::soak`. The seed is printed; `SOAK_SEED` replays one.
 
 use test_support::soak;
 

@@ -21,19 +21,9 @@
 //! first line of `<name>.events.txt` (the capture tool's transcript), else the plain
 //! `-p --input-format stream-json --output-format stream-json --verbose`.
 //!
-//! The stdin lines are written by the runner rules of tests/support/replay.rs, the same code
-//! the capture tool (tests/capture_cli.rs) feeds the real CLI with, so the double sees its
+//! The stdin lines are written by the runner rules of `test_support::replay`, the same code
+//! the capture tool (`capture_cli`) feeds the real CLI with, so the double sees its
 //! input at the same points of a turn as the real CLI did. Every wait times out after 10 s.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
-
-use test_support::replay;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -42,8 +32,8 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use replay::{Replay, Step, default_args, read_stdin_file, type_of};
 use serde_json::Value;
+use test_support::replay::{Replay, Step, default_args, read_stdin_file, type_of};
 
 const WAIT: Duration = Duration::from_secs(10);
 

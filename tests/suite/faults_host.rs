@@ -1,13 +1,5 @@
 //! Faults around the bridge: several daemons for one project, a state directory that
 //! cannot be used, secrets in the environment, and the event log's size.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use std::process::Stdio;
 

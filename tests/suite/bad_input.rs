@@ -3,22 +3,12 @@
 //! responses aimed at a request in flight, a burst of 10,000 requests, and a client that
 //! stops reading while an ask streams. Every case gets its sane answer (or none), the
 //! bridge keeps serving, and its memory stays bounded (VmHWM, a bound and not a timing).
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
-
-use test_support::proc_info;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::{Bridge, READ_TIMEOUT, error_code};
+use test_support::{Bridge, READ_TIMEOUT, error_code, proc_info};
 use tokio::io::AsyncWriteExt;
 
 /// Peak RSS the bridge may reach in these tests: far below the 100 MiB it is fed, far

@@ -2,14 +2,6 @@
 //! tool's `structuredContent` being the compact form of the plain method's `result`
 //! (the answer, the session, rounded cost, duration, model calls, refused tools; no
 //! raw line, no `null`s).
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
 
 use serde_json::{Value, json};
 

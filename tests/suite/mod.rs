@@ -1,0 +1,24 @@
+//! One module per subject; each module's doc says what it covers. A helper only one
+//! subject uses lives beside it (`e2e_real_host/host_support.rs`); what several share is
+//! in `crates/test-support`.
+
+mod backpressure;
+mod bad_input;
+mod capture_cli;
+mod double_shapes;
+mod e2e_real_cli;
+mod e2e_real_host;
+mod faults_child;
+mod faults_host;
+mod hostile_clients;
+mod mcp_plain_parity;
+mod mcp_rmcp_client;
+mod mcp_wire;
+mod nesting;
+mod permissions;
+mod plain_ask;
+mod plain_faults;
+mod plain_lifecycle;
+mod plain_protocol;
+mod schemas;
+mod soak_short;
