@@ -109,10 +109,5 @@ mod supervisor;
 mod surface;
 mod sync;
 
-// proptest generators, shared with tests/fuzz_inputs.rs (whose crate needs them `pub`).
-#[cfg(test)]
-#[allow(unreachable_pub)]
-mod arb_json;
-
 /// claude-coded's version, as reported in `status` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -321,9 +321,9 @@ mod tests {
 #[cfg(test)]
 mod proptests {
     use super::*;
-    use crate::arb_json::json;
     use proptest::prelude::*;
     use serde_json::Map;
+    use test_support::arb_json::json;
 
     /// A `type` the parser treats specially, or any other string.
     fn kind() -> impl Strategy<Value = String> {

@@ -232,8 +232,8 @@ mod tests {
 #[cfg(test)]
 mod proptests {
     use super::*;
-    use crate::arb_json::json;
     use proptest::prelude::*;
+    use test_support::arb_json::json;
 
     /// Each member absent (`None`) or of any type, valid ones more often.
     fn member(valid: impl Strategy<Value = Value>) -> impl Strategy<Value = Option<Value>> {

@@ -31,8 +31,6 @@
     unreachable_pub
 )]
 
-#[path = "../../src/arb_json.rs"]
-mod arb_json;
 mod mcp;
 
 use std::collections::{BTreeMap, HashSet};
@@ -45,7 +43,7 @@ use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestError, Te
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
-use arb_json::{json, scalar};
+use test_support::arb_json::{json, scalar};
 use test_support::{TempDir, double, proc_info};
 
 /// A case that takes longer than this hung.

@@ -13,12 +13,15 @@
 //! - [`replay`]: the runner rules for feeding a captured stdin to a stream-json CLI (the
 //!   capture tool and the double's replay check).
 //! - [`soak`]: the soak driver (the short soak test and `examples/soak.rs`).
+//! - [`arb_json`]: proptest generators of arbitrary JSON (the property tests of the
+//!   bridge's parsers and `tests/fuzz_inputs/`).
 //! - [`TempDir`]: a directory removed on drop.
 //!
 //! A helper only one test subject uses lives beside it in `tests/suite/`.
 // Test code: a failed unwrap or expect is a failed test, its message the report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod arb_json;
 pub mod bins;
 pub mod bridge;
 pub mod mcp;

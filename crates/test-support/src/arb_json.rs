@@ -1,6 +1,6 @@
-//! proptest generators of arbitrary JSON (test code, compiled only for tests), shared by
-//! the property tests of the crate (`src/plain/envelope.rs`, `src/child/protocol.rs`) and
-//! of `tests/fuzz_inputs.rs` (through `#[path]`), so both search the same space.
+//! proptest generators of arbitrary JSON, shared by the property tests of claude-coded's
+//! unit tests (`src/plain/envelope.rs`, `src/child/protocol.rs`) and of
+//! `tests/fuzz_inputs/`, so both search the same space.
 
 use proptest::prelude::*;
 use serde_json::Value;
