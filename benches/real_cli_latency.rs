@@ -16,7 +16,7 @@
 //!   for it to exit, what a client without a kept-alive child pays per ask.
 //!
 //! Every process gets a sandbox HOME, cwd and TMPDIR and an environment of `PATH` plus the
-//! variables that keep the CLI on loopback (as in `tests/e2e_real_cli.rs`).
+//! variables that keep the CLI on loopback (as in `tests/suite/e2e_real_cli.rs`).
 // Test code: a failed unwrap is a failed test, its output is the report, and its helper
 // modules are shared between test crates.
 #![allow(

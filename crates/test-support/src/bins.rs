@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 /// `claude-coded` of this build: `CARGO_BIN_EXE_claude-coded` where cargo sets it at run
-/// time (the root package's tests and benches, cargo 1.94 and later), else the file of that
+/// time (for the root package's tests and benches, in recent cargo), else the file of that
 /// name in the running executable's profile directory, where cargo puts the package's
 /// binaries before it runs its integration tests and benches.
 pub fn bridge() -> &'static Path {

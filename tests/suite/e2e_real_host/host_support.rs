@@ -1,12 +1,8 @@
 //! Harness for the tests in which the real Claude Code CLI is the MCP host of claude-coded
-//! (`tests/e2e_real_host.rs`): a sandbox (HOME, project dir, TMPDIR, a `bin/` with
+//! (its parent module, `e2e_real_host`): a sandbox (HOME, project dir, TMPDIR, a `bin/` with
 //! `claude` and `claude-coded` for PATH), registration the way the README says, the outer
 //! CLI run with a timeout while a sampler records its process tree, and the host's own
 //! debug log read back (how it logged our stderr, how it stopped us).
-//!
-//! Needs `mod common; mod proc_info;` in the test crate.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
