@@ -5,6 +5,9 @@ use super::*;
 use crate::child::protocol::control_success;
 use crate::permissions::{Asked, DecidedBy, Decider, Decision, Question, nobody_to_ask};
 
+/// What the agent is told about a question its ask no longer waits for.
+const CANCELLED: &str = "The ask was cancelled while this question was open.";
+
 /// How a relayed question came back to the actor.
 #[derive(Debug)]
 pub(crate) enum Outcome {
@@ -106,6 +109,13 @@ impl Actor {
         let Some(question) = turn.questions.remove(&decided.request_id) else {
             return;
         };
+        // The surface dropped the question because its ask was dropped (cancelled): say
+        // so, whichever of the two news reached the actor first.
+        let caller_gone = turn.reply.as_ref().is_none_or(|reply| reply.is_closed());
+        if matches!(decided.outcome, Outcome::Unanswerable) && caller_gone {
+            let message = CANCELLED.to_string();
+            return self.answer(&question, Decision::Deny { message }, DecidedBy::Cancelled);
+        }
         let (decision, by) = match decided.outcome {
             Outcome::Decided(decision) => (decision, DecidedBy::Client),
             Outcome::Deadline => {
@@ -151,7 +161,7 @@ impl Actor {
         };
         let open: Vec<Question> = turn.questions.drain().map(|(_, q)| q).collect();
         for question in open {
-            let message = "The ask was cancelled while this question was open.".to_string();
+            let message = CANCELLED.to_string();
             self.answer(&question, Decision::Deny { message }, DecidedBy::Cancelled);
         }
     }
