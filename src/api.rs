@@ -167,6 +167,16 @@ pub struct RestartResult {
     pub killed_pid: Option<u32>,
 }
 
+/// The answer to `stop`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StopResult {
+    /// Always true: the daemon is stopping (its socket closes once it has stopped).
+    pub stopping: bool,
+    /// The daemon's process id, to wait for.
+    pub pid: u32,
+}
+
 /// Parameters of `status` (none; an empty object or no params).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -239,6 +249,15 @@ pub enum EventKind {
     /// A client said who it is (surface, revision, name, capabilities).
     #[serde(rename = "client.connected")]
     ClientConnected,
+    /// The Unix socket for other processes is listening.
+    #[serde(rename = "socket.listening")]
+    SocketListening,
+    /// The Unix socket could not be set up; serving on stdio goes on without it.
+    #[serde(rename = "socket.unavailable")]
+    SocketUnavailable,
+    /// A client asked the daemon to stop (`claude-coded stop`).
+    #[serde(rename = "daemon.stop.requested")]
+    DaemonStopRequested,
     /// The CLI was spawned.
     #[serde(rename = "child.started")]
     ChildStarted,
@@ -329,6 +348,9 @@ impl EventKind {
             EventKind::StateUnavailable => "state.unavailable",
             EventKind::StateWriteFailed => "state.write.failed",
             EventKind::ClientConnected => "client.connected",
+            EventKind::SocketListening => "socket.listening",
+            EventKind::SocketUnavailable => "socket.unavailable",
+            EventKind::DaemonStopRequested => "daemon.stop.requested",
             EventKind::ChildStarted => "child.started",
             EventKind::ChildReady => "child.ready",
             EventKind::ChildExited => "child.exited",
@@ -528,6 +550,27 @@ pub struct DaemonInfo {
     pub state_error: Option<String>,
     /// How deep this server runs inside other claude-coded servers, and the limit.
     pub nesting: Nesting,
+    /// How this claude-coded was started: serving a client on stdio, in the background
+    /// (`claude-coded start`), or for one `claude-coded ask`.
+    pub serving: Serving,
+    /// The Unix socket other processes reach it on (null when it has none: no state
+    /// directory, or it runs for one `ask`); see `socketError`.
+    pub socket: Option<String>,
+    /// Why it has no socket, when it should have one.
+    pub socket_error: Option<String>,
+}
+
+/// How a claude-coded was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Serving {
+    /// Serving a client on stdin/stdout (an editor, an agent host, a script's pipe); it
+    /// stops when that client closes stdin.
+    Stdio,
+    /// Started by `claude-coded start`: no stdio client, stopped by `claude-coded stop`.
+    Background,
+    /// Running for one `claude-coded ask` and stopping after its answer.
+    Ask,
 }
 
 /// Lifecycle state of the child.
@@ -867,6 +910,7 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             "permission-request.result.json",
             schemars::schema_for!(PermissionAnswer),
         ),
+        ("stop.result.json", schemars::schema_for!(StopResult)),
     ]
     .into_iter()
     .chain(detail_schemas())

@@ -120,6 +120,13 @@ macro_rules! settings {
             }
         }
 
+        impl Config {
+            /// The settings with a default as `CLAUDE_CODED_*` variables and their values.
+            fn defaulted_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+                vec![ $( ($env, self.$name.to_string().into()), )* ]
+            }
+        }
+
         /// Every setting with a default, in declaration order.
         pub const SETTINGS: &[Setting] = &[
             $( Setting { name: stringify!($name), env: $env, default: $shown }, )*
@@ -273,6 +280,27 @@ impl Config {
         let config = Config::assemble(special, &merged, file_path);
         config.validate()?;
         Ok(config)
+    }
+
+    /// This configuration as `CLAUDE_CODED_*` variables, which a claude-coded started with
+    /// them (and no flags) resolves to the same configuration: how `claude-coded start`
+    /// hands its settings to the daemon it starts.
+    pub fn to_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let mut env = self.defaulted_env();
+        let args = serde_json::to_string(&self.claude_args).unwrap_or_else(|_| "[]".into());
+        env.push(("CLAUDE_CODED_CLAUDE_ARGS", args.into()));
+        env.push(("CLAUDE_CODED_CWD", self.cwd.clone().into()));
+        env.push(("CLAUDE_CODED_STATE_DIR", self.state_dir.clone().into()));
+        if let Some(model) = &self.model {
+            env.push(("CLAUDE_CODED_MODEL", model.into()));
+        }
+        if let Some(mode) = &self.permission_mode {
+            env.push(("CLAUDE_CODED_PERMISSION_MODE", mode.into()));
+        }
+        if let Some(file) = &self.config_file {
+            env.push(("CLAUDE_CODED_CONFIG", file.clone().into()));
+        }
+        env
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

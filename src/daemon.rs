@@ -1,7 +1,7 @@
 //! The core both surfaces call: `ask`, `status`, `events` over one supervised child,
 //! plus identity, the event record and the persisted state file.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::api::{
     AskParams, ClientSession, DaemonInfo, EventKind, EventsParams, EventsResult, IdentityInfo,
-    Level, MAX_TIMEOUT_MS, RestartResult, StatusResult,
+    Level, MAX_TIMEOUT_MS, RestartResult, Serving, StatusResult, StopResult,
 };
 use crate::clock::now_rfc3339;
 use crate::config::Config;
@@ -32,6 +32,18 @@ pub enum DaemonError {
     InvalidParams { field: &'static str, reason: String },
     #[error(transparent)]
     Ask(#[from] AskError),
+    #[error(
+        "this claude-coded serves a client on stdio (pid {pid}); it stops when that client closes its stdin, not on request"
+    )]
+    NotStoppable { pid: u32 },
+}
+
+/// Where a daemon is in its life; moves forward only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Running,
+    Stopping,
+    Stopped,
 }
 
 /// Cloneable handle to the running daemon.
@@ -53,13 +65,21 @@ struct Inner {
     state_dir: Option<StateDir>,
     /// Last problem with the state directory, shown in `status`.
     state_error: Mutex<Option<String>>,
-    stopping: AtomicBool,
+    serving: Serving,
+    /// The Unix socket, once listening, or why there is none.
+    socket: Mutex<Result<Option<String>, String>>,
+    phase: watch::Sender<Phase>,
 }
 
 impl Daemon {
-    /// Opens the state directory, starts the child and the state-file writer.
-    /// Must be called inside a tokio runtime.
+    /// Opens the state directory, starts the child and the state-file writer, for a
+    /// client on stdio. Must be called inside a tokio runtime.
     pub fn start(config: Config) -> Daemon {
+        Daemon::start_as(config, Serving::Stdio)
+    }
+
+    /// [`Daemon::start`], saying how it serves (in `status`, and whether `stop` may end it).
+    pub fn start_as(config: Config, serving: Serving) -> Daemon {
         let config = Arc::new(config);
         let events = EventLog::new(config.events_ring_size);
         let (state_dir, identity, state_error) = open_state(&config, &events);
@@ -82,7 +102,9 @@ impl Daemon {
                 client: Mutex::new(None),
                 state_dir,
                 state_error: Mutex::new(state_error),
-                stopping: AtomicBool::new(false),
+                serving,
+                socket: Mutex::new(Ok(None)),
+                phase: watch::Sender::new(Phase::Running),
             }),
         };
         daemon.inner.events.record(
@@ -111,7 +133,7 @@ impl Daemon {
         asker: Option<Asker>,
     ) -> Result<Pending, DaemonError> {
         validate_ask(&params)?;
-        if self.inner.stopping.load(Ordering::SeqCst) {
+        if self.is_stopping() {
             return Err(AskError::Stopping.into());
         }
         let config = &self.inner.config;
@@ -216,10 +238,81 @@ impl Daemon {
         *current = Some(session);
     }
 
-    /// Stops the child, records the stop and writes the final state. Idempotent.
+    /// The state directory of this instance, when persistence is on.
+    pub(crate) fn state_root(&self) -> Option<&Path> {
+        self.inner.state_dir.as_ref().map(StateDir::root)
+    }
+
+    /// Records where the socket listens (`Ok`) or why it does not (`Err`), for `status`.
+    pub(crate) fn set_socket(&self, socket: Result<Option<String>, String>) {
+        *lock(&self.inner.socket) = socket;
+    }
+
+    /// `stop`: begins a graceful stop of a background daemon (the turn in flight may
+    /// finish within the stop grace period); the stop goes on after the answer. A daemon
+    /// serving a client on stdio belongs to that client and refuses.
+    pub(crate) fn request_stop(&self) -> Result<StopResult, DaemonError> {
+        let pid = std::process::id();
+        if self.inner.serving == Serving::Stdio {
+            return Err(DaemonError::NotStoppable { pid });
+        }
+        self.inner.events.record(
+            Level::Info,
+            EventKind::DaemonStopRequested,
+            "a client asked the daemon to stop",
+            json!({ "pid": pid }),
+        );
+        let daemon = self.clone();
+        tokio::spawn(async move { daemon.shutdown("stop requested").await });
+        Ok(StopResult {
+            stopping: true,
+            pid,
+        })
+    }
+
+    /// Resolves once a stop has begun (at once if it has).
+    pub(crate) fn stop_begun(&self) -> impl Future<Output = &'static str> + Send + use<> {
+        self.phase_reached(Phase::Stopping, "claude-coded is stopping")
+    }
+
+    /// Resolves once the stop has ended: the child is gone and the final state written.
+    pub(crate) fn stopped(&self) -> impl Future<Output = ()> + Send + use<> {
+        let reached = self.phase_reached(Phase::Stopped, "");
+        async move {
+            reached.await;
+        }
+    }
+
+    fn phase_reached(
+        &self,
+        phase: Phase,
+        what: &'static str,
+    ) -> impl Future<Output = &'static str> + Send + use<> {
+        let mut phases = self.inner.phase.subscribe();
+        async move {
+            // The sender lives as long as the daemon's `Inner`, which outlives its tasks;
+            // should it go, the daemon is gone, which is past any phase.
+            let _ = phases.wait_for(|p| *p >= phase).await;
+            what
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        *self.inner.phase.borrow() >= Phase::Stopping
+    }
+
+    /// Stops the child, records the stop and writes the final state. Idempotent: a second
+    /// call waits until the first one has finished.
     pub async fn shutdown(&self, reason: &str) {
-        if self.inner.stopping.swap(true, Ordering::SeqCst) {
-            return;
+        let began = self.inner.phase.send_if_modified(|phase| {
+            let first = *phase == Phase::Running;
+            if first {
+                *phase = Phase::Stopping;
+            }
+            first
+        });
+        if !began {
+            return self.stopped().await;
         }
         self.inner.events.record(
             Level::Info,
@@ -239,10 +332,11 @@ impl Daemon {
         );
         let snapshot = self.inner.supervisor.snapshot();
         self.persist(&self.status_from(&snapshot, "stopped"));
+        self.inner.phase.send_replace(Phase::Stopped);
     }
 
     fn daemon_state(&self) -> &'static str {
-        if self.inner.stopping.load(Ordering::SeqCst) {
+        if self.is_stopping() {
             "stopping"
         } else {
             "running"
@@ -251,6 +345,7 @@ impl Daemon {
 
     fn status_from(&self, snapshot: &Snapshot, state: &str) -> StatusResult {
         let inner = &self.inner;
+        let socket = lock(&inner.socket).clone();
         StatusResult {
             identity: IdentityInfo {
                 daemon_id: inner.identity.daemon_id.clone(),
@@ -269,6 +364,9 @@ impl Daemon {
                 instance: inner.state_dir.as_ref().map(StateDir::instance),
                 state_error: lock(&inner.state_error).clone(),
                 nesting: inner.nesting,
+                serving: inner.serving,
+                socket: socket.clone().ok().flatten(),
+                socket_error: socket.err(),
             },
             child: snapshot.child.clone(),
             turn: snapshot.turn_now(),
@@ -338,7 +436,7 @@ fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {
 async fn persist_loop(daemon: Daemon, mut changes: watch::Receiver<Snapshot>) {
     while changes.changed().await.is_ok() {
         tokio::time::sleep(PERSIST_DEBOUNCE).await;
-        if daemon.inner.stopping.load(Ordering::SeqCst) {
+        if daemon.is_stopping() {
             return;
         }
         let snapshot = changes.borrow_and_update().clone();

@@ -87,6 +87,7 @@
 pub mod api;
 mod child;
 pub mod cli;
+mod client;
 mod clock;
 pub mod config;
 pub mod daemon;
@@ -103,6 +104,7 @@ pub mod plain;
 mod redact;
 mod rpc_error;
 mod shutdown;
+mod socket;
 mod state_dir;
 mod status_text;
 mod supervisor;

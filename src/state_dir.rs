@@ -214,7 +214,7 @@ impl StateDir {
 /// Creates `root` (and its parents) 0700, or tightens an existing one to 0700. `root`
 /// itself must be a directory, not a link to one: a link would have us chmod and write
 /// into whatever it points at. (Links among its parents, such as a linked home, are fine.)
-fn create_private_dir(root: &Path) -> Result<(), StateError> {
+pub(crate) fn create_private_dir(root: &Path) -> Result<(), StateError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

@@ -24,6 +24,7 @@ pub(crate) fn render(status: &StatusResult) -> String {
         ),
         ("started", daemon.started_at.clone()),
         ("state dir", or_dash(daemon.state_dir.as_ref())),
+        ("serving", serving(daemon)),
         (
             "child",
             format!(
@@ -50,6 +51,20 @@ pub(crate) fn render(status: &StatusResult) -> String {
         .map(|(k, v)| format!("{k:>10}: {v}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// How it serves, and where other processes reach it.
+fn serving(daemon: &crate::api::DaemonInfo) -> String {
+    let how = match daemon.serving {
+        crate::api::Serving::Stdio => "stdio",
+        crate::api::Serving::Background => "background",
+        crate::api::Serving::Ask => "one ask",
+    };
+    match (&daemon.socket, &daemon.socket_error) {
+        (Some(socket), _) => format!("{how}, socket {socket}"),
+        (None, Some(error)) => format!("{how}, no socket: {error}"),
+        (None, None) => how.to_string(),
+    }
 }
 
 fn or_dash<T: Display>(value: Option<&T>) -> String {

@@ -32,6 +32,8 @@ mod server;
 mod text;
 mod wire;
 
+pub(crate) use progress::describe as describe_step;
+
 use std::future::Future;
 use std::time::Duration;
 

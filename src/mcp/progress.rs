@@ -172,8 +172,9 @@ fn describe_message(message: &ChildMessage) -> Option<String> {
 }
 
 /// A short human message for a meaningful child message, `None` for the rest
-/// (status lines, partial stream events, rate-limit notices, ...).
-pub(super) fn describe(message: &Value) -> Option<String> {
+/// (status lines, partial stream events, rate-limit notices, ...). `claude-coded ask`
+/// shows the same steps on stderr.
+pub(crate) fn describe(message: &Value) -> Option<String> {
     let text = |key: &str| message.get(key).and_then(Value::as_str);
     match (text("type").unwrap_or("unknown"), text("subtype")) {
         ("system", Some("init")) => {

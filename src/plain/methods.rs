@@ -17,6 +17,7 @@ use super::client_requests::{self, ClientRequests};
 use crate::api::{
     AskParams, AskResult, Behavior, EventsParams, EventsResult, PermissionAnswer, PermissionRelay,
     PermissionRequestParams, RequestId, StatusParams, StatusResult, UserQuestionInfo,
+    StopResult,
 };
 use crate::daemon::{Daemon, DaemonError};
 use crate::event_lines::EventLines;
@@ -48,7 +49,7 @@ pub(crate) struct RequestCtx {
 
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
 
-/// Builds the method table: `ask`, `status`, `events`, `restart`, `ping`.
+/// Builds the method table: `ask`, `status`, `events`, `restart`, `stop`, `ping`.
 pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     let mut module = RpcModule::new(daemon);
     let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
@@ -67,6 +68,14 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
             daemon
                 .restart()
                 .await
+                .map_err(|e| RpcError::from(e).to_error_object())
+        })
+        .map_err(register)?;
+    module
+        .register_method("stop", |params, daemon, _| -> MethodResult<StopResult> {
+            parse::<StatusParams>(&params)?;
+            daemon
+                .request_stop()
                 .map_err(|e| RpcError::from(e).to_error_object())
         })
         .map_err(register)?;

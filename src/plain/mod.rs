@@ -71,49 +71,140 @@ where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (out, writer_task) = Outbox::spawn(writer);
-    let methods = methods::module(daemon.clone()).map_err(std::io::Error::other)?;
-    let mut server = Server {
-        methods: methods.into(),
-        out: out.clone(),
-        in_flight: Arc::new(Mutex::new(HashSet::new())),
-        client: ClientRequests::default(),
-        tasks: JoinSet::new(),
+    let connection = Connection::open(writer, &daemon)?;
+    let (server, out, writer_task, reason) = connection.read(input, shutdown).await;
+    daemon.shutdown(reason.as_str()).await;
+    close(server, out, writer_task).await;
+    Ok(())
+}
+
+/// Serves one client of the daemon's socket (see [`crate::socket`]) exactly as stdio is
+/// served, over the same method table, except that its end does not stop the daemon:
+/// after EOF its requests finish; when it is gone its asks are withdrawn (dropping an
+/// ask cancels it); when the daemon stops, its asks end with "stopping" errors.
+pub(crate) async fn serve_client<R, W>(input: Input<R>, writer: W, daemon: Daemon)
+where
+    R: AsyncBufRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = match Connection::open(writer, &daemon) {
+        Ok(connection) => connection,
+        Err(err) => return tracing::warn!(%err, "cannot serve a socket client"),
     };
-    let max = daemon.config().max_request_bytes;
-    let mut frames = spawn_reader(input, max, out.clone());
-    tokio::pin!(shutdown);
-    let reason = loop {
-        tokio::select! {
-            frame = frames.recv() => match frame {
-                Some(Frame::Line(line)) => server.on_line(&line),
-                Some(Frame::TooLong { len }) => server.on_too_long(len, max),
-                Some(Frame::Eof) | None => break None,
-            },
-            reason = &mut shutdown => break Some(reason),
-            // stdout is broken: nothing can reach the client any more; stop as MCP does.
-            reason = out.gone() => {
-                tracing::warn!(%reason, "the client is gone; stopping");
-                break Some("the client is gone");
-            }
-            Some(_) = server.tasks.join_next(), if !server.tasks.is_empty() => {}
+    let (mut server, out, writer_task, reason) = connection.read(input, daemon.stop_begun()).await;
+    if let Ending::Gone(reason) = &reason {
+        tracing::debug!(%reason, "a socket client is gone; withdrawing its asks");
+        server.tasks.abort_all();
+    }
+    close(server, out, writer_task).await;
+}
+
+/// How reading a client ended.
+enum Ending {
+    /// stdin closed and the requests received were answered.
+    Done,
+    /// `shutdown` resolved (a signal, or the daemon stopping).
+    Shutdown(&'static str),
+    /// The client is gone (its output broke, or it stopped reading after closing stdin).
+    Gone(&'static str),
+}
+
+impl Ending {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Ending::Done => "stdin closed",
+            Ending::Shutdown(reason) | Ending::Gone(reason) => reason,
         }
-    };
-    let reason = match reason {
-        Some(reason) => reason,
-        // stdin closed: let the requests already received finish, unless a signal comes
-        // or the client turns out to be gone.
-        None => tokio::select! {
-            _ = server.finish() => "stdin closed",
-            reason = &mut shutdown => reason,
-            _ = out.abandon_when_stalled() => "the client is gone",
-        },
-    };
-    daemon.shutdown(reason).await;
+    }
+}
+
+/// One client's method table, output and calls in flight, before reading starts.
+struct Connection {
+    server: Server,
+    out: Outbox,
+    writer_task: WriterTask,
+    max: usize,
+}
+
+impl Connection {
+    fn open<W>(writer: W, daemon: &Daemon) -> std::io::Result<Connection>
+    where
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let (out, writer_task) = Outbox::spawn(writer);
+        let methods = methods::module(daemon.clone()).map_err(std::io::Error::other)?;
+        let server = Server {
+            methods: methods.into(),
+            out: out.clone(),
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
+            client: ClientRequests::default(),
+            tasks: JoinSet::new(),
+        };
+        let max = daemon.config().max_request_bytes;
+        Ok(Connection {
+            server,
+            out,
+            writer_task,
+            max,
+        })
+    }
+
+    /// Serves requests until EOF (then lets those received finish), `shutdown`, or the
+    /// client being gone.
+    async fn read<R>(
+        self,
+        input: Input<R>,
+        shutdown: impl Future<Output = &'static str>,
+    ) -> (Server, Outbox, WriterTask, Ending)
+    where
+        R: AsyncBufRead + Unpin + Send + 'static,
+    {
+        let Connection {
+            mut server,
+            out,
+            writer_task,
+            max,
+        } = self;
+        let mut frames = spawn_reader(input, max, out.clone());
+        tokio::pin!(shutdown);
+        let ending = loop {
+            tokio::select! {
+                frame = frames.recv() => match frame {
+                    Some(Frame::Line(line)) => server.on_line(&line),
+                    Some(Frame::TooLong { len }) => server.on_too_long(len, max),
+                    Some(Frame::Eof) | None => break None,
+                },
+                reason = &mut shutdown => break Some(Ending::Shutdown(reason)),
+                // The output is broken: nothing can reach the client any more.
+                reason = out.gone() => {
+                    tracing::warn!(%reason, "the client is gone; stopping");
+                    break Some(Ending::Gone("the client is gone"));
+                }
+                Some(_) = server.tasks.join_next(), if !server.tasks.is_empty() => {}
+            }
+        };
+        let ending = match ending {
+            Some(ending) => ending,
+            // stdin closed: let the requests already received finish, unless a stop
+            // comes or the client turns out to be gone.
+            None => tokio::select! {
+                _ = server.finish() => Ending::Done,
+                reason = &mut shutdown => Ending::Shutdown(reason),
+                _ = out.abandon_when_stalled() => Ending::Gone("the client is gone"),
+            },
+        };
+        (server, out, writer_task, ending)
+    }
+}
+
+type WriterTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Lets the calls in flight answer (the daemon has stopped, or the client went), then
+/// flushes what is queued for the client.
+async fn close(mut server: Server, out: Outbox, writer_task: WriterTask) {
     server.finish().await;
     drop(server);
     out.finish(writer_task).await;
-    Ok(())
 }
 
 struct Server {

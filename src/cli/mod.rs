@@ -1,4 +1,12 @@
-//! The command line: `serve` (the default), `status`, `config`.
+//! The command line: `serve` (the default), `ask`, `start`, `stop`, `status`, `events`,
+//! `config`.
+//!
+//! `serve` runs here; `ask` is in `ask` (with its stderr display in `progress`), the
+//! commands that manage or read a project's daemon in `control`.
+
+pub mod ask;
+mod control;
+mod progress;
 
 use std::path::PathBuf;
 
@@ -9,6 +17,7 @@ use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::{Config, ConfigArgs};
 use crate::daemon::Daemon;
+use crate::socket::SocketServer;
 use crate::state_dir::STATE_FILE;
 use crate::surface::{Surface, detect};
 
@@ -43,13 +52,41 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve on stdin/stdout (the default)
-    Serve,
-    /// Print the persisted state of the daemon for this cwd or state dir
+    /// Serve on stdin/stdout (the default); also on the socket in the state directory
+    Serve {
+        /// Serve on the socket only, without stdio (what `start` runs)
+        #[arg(long, hide = true)]
+        background: bool,
+    },
+    /// Ask the warm Claude Code of this project: the answer on stdout, its steps on stderr
+    Ask(ask::AskArgs),
+    /// Start a claude-coded for this project in the background (its log: daemon.log in
+    /// the state directory)
+    Start,
+    /// Stop the background claude-coded of this project, letting a turn in flight finish
+    Stop,
+    /// Print the state of this project's claude-coded: live when one runs, else as last
+    /// persisted
     Status {
         /// Print the raw JSON
         #[arg(long)]
         json: bool,
+        /// Which instance, when several daemons run for the project
+        #[arg(long, default_value_t = 1)]
+        instance: u32,
+    },
+    /// Print the event log of this project's claude-coded: live when one runs, else from
+    /// events.jsonl
+    Events {
+        /// Keep printing new events as they come (Ctrl-C to end)
+        #[arg(short, long)]
+        follow: bool,
+        /// One JSON object per line
+        #[arg(long)]
+        json: bool,
+        /// How many of the latest events to print first
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
         /// Which instance, when several daemons run for the project
         #[arg(long, default_value_t = 1)]
         instance: u32,
@@ -70,9 +107,35 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config, cli.surface, logs),
-        Command::Status { json, instance } => print_status(&config, json, instance),
+    let command = cli.command.unwrap_or(Command::Serve { background: false });
+    match command {
+        Command::Serve { background: false } => {
+            run_async(serve_stdio(config, cli.surface, logs)).unwrap_or(1)
+        }
+        Command::Serve { background: true } => {
+            logs.surface_chosen(Surface::Plain);
+            run_async(serve_background(config)).unwrap_or(1)
+        }
+        Command::Ask(args) => run_async(ask::run(args, config, &cli.config)).unwrap_or(1),
+        Command::Start => run_async(control::start(config)).unwrap_or(1),
+        Command::Stop => run_async(control::stop(config)).unwrap_or(1),
+        Command::Status { json, instance } => {
+            run_async(control::status(config, json, instance)).unwrap_or(1)
+        }
+        Command::Events {
+            follow,
+            json,
+            lines,
+            instance,
+        } => {
+            let show = control::EventsShow {
+                follow,
+                json,
+                lines,
+                instance,
+            };
+            run_async(control::events(config, show)).unwrap_or(1)
+        }
         Command::Config => print_json(&config),
     }
 }
@@ -118,7 +181,8 @@ fn init_tracing(level: Option<&str>) -> LogLevel {
     }
 }
 
-fn serve(config: Config, surface: Surface, logs: LogLevel) -> i32 {
+/// Runs `future` on a multi-threaded runtime; `None` when there is none to be had.
+fn run_async<F: Future<Output = i32>>(future: F) -> Option<i32> {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -126,12 +190,25 @@ fn serve(config: Config, surface: Surface, logs: LogLevel) -> i32 {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("claude-coded: cannot start the async runtime: {err}");
-            return 1;
+            return None;
         }
     };
-    let outcome = runtime.block_on(serve_stdio(config, surface, logs));
+    let code = runtime.block_on(future);
     // Do not wait for the blocking stdin reader thread; the child is already gone.
     runtime.shutdown_background();
+    Some(code)
+}
+
+async fn serve_stdio(config: Config, surface: Surface, logs: LogLevel) -> i32 {
+    let max_line = config.max_request_bytes;
+    logs.surface_chosen(surface);
+    // The child starts warming up while we wait for the client's first message.
+    let daemon = Daemon::start(config);
+    let socket = SocketServer::start(&daemon);
+    let outcome = serve_surface(&daemon, surface, max_line, logs).await;
+    if let Some(socket) = socket {
+        socket.closed().await;
+    }
     match outcome {
         Ok(()) => 0,
         Err(err) => {
@@ -141,11 +218,13 @@ fn serve(config: Config, surface: Surface, logs: LogLevel) -> i32 {
     }
 }
 
-async fn serve_stdio(config: Config, surface: Surface, logs: LogLevel) -> std::io::Result<()> {
-    let max_line = config.max_request_bytes;
-    logs.surface_chosen(surface);
-    // The child starts warming up while we wait for the client's first message.
-    let daemon = Daemon::start(config);
+async fn serve_surface(
+    daemon: &Daemon,
+    surface: Surface,
+    max_line: usize,
+    logs: LogLevel,
+) -> std::io::Result<()> {
+    let daemon = daemon.clone();
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let shutdown = crate::shutdown::signal();
     tokio::pin!(shutdown);
@@ -177,6 +256,28 @@ async fn serve_stdio(config: Config, surface: Surface, logs: LogLevel) -> std::i
     }
 }
 
+/// `serve --background`, what `claude-coded start` runs: the socket is the only way in,
+/// and a signal or `stop` ends it.
+async fn serve_background(config: Config) -> i32 {
+    let daemon = Daemon::start_as(config, crate::api::Serving::Background);
+    let Some(socket) = SocketServer::start(&daemon) else {
+        let reason = daemon.status().daemon.socket_error.unwrap_or_default();
+        tracing::error!(%reason, "a background claude-coded needs its socket; stopping");
+        daemon.shutdown("no socket").await;
+        return 1;
+    };
+    tracing::info!(pid = std::process::id(), "serving in the background");
+    let reason = tokio::select! {
+        reason = crate::shutdown::signal() => reason,
+        reason = daemon.stop_begun() => reason,
+    };
+    daemon.shutdown(reason).await;
+    socket.closed().await;
+    tracing::info!("stopped");
+    0
+}
+
+/// `status` from the persisted file, when no daemon answers.
 fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
     let dir = match instance {
         1 => config.state_dir.clone(),

@@ -1,0 +1,396 @@
+//! `claude-coded ask`: one question to this project's warm Claude Code, from a shell.
+//!
+//! The prompt comes from the arguments, or from stdin (`-`, or no argument with stdin not
+//! a terminal); the answer goes to stdout and the turn's steps to stderr ([`Progress`]).
+//! When a claude-coded of the project listens on its socket, the ask goes there and
+//! shares its warm child, session and queue; otherwise one runs in this process for the
+//! call. The exit status says what happened ([`exit`]).
+
+use std::io::{IsTerminal, Read};
+use std::time::Duration;
+
+use clap::Args;
+use jsonrpsee::types::ErrorObjectOwned;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::progress::Progress;
+use crate::api::{AskParams, AskResult, MAX_TIMEOUT_MS, Serving};
+use crate::client::{self, ClientError, Found};
+use crate::config::{Config, ConfigArgs};
+use crate::daemon::Daemon;
+use crate::nesting::Nesting;
+use crate::rpc_error::{RpcError, code};
+
+/// Exit statuses of `claude-coded ask`, for scripts to branch on.
+pub(crate) mod exit {
+    /// Answered: the turn succeeded and the answer is on stdout.
+    pub(crate) const ANSWERED: i32 = 0;
+    /// The turn failed: the CLI reported an error (`ok: false`), or the child died, or
+    /// printed more than the limit.
+    pub(crate) const FAILED: i32 = 1;
+    /// Bad usage: no prompt, bad flags, settings a running daemon does not have.
+    pub(crate) const USAGE: i32 = 2;
+    /// The turn timed out (`--timeout`, the turn timeout or the stall watchdog).
+    pub(crate) const TIMEOUT: i32 = 3;
+    /// No child to ask: the CLI cannot start, the queue is full, the daemon is stopping
+    /// or cannot be reached, or this runs nested at the depth limit.
+    pub(crate) const UNAVAILABLE: i32 = 4;
+    /// Interrupted by a signal (Ctrl-C): the ask was withdrawn.
+    pub(crate) const INTERRUPTED: i32 = 130;
+}
+
+/// Messages a turn may buffer for the display before the child is held back.
+const TURN_BUFFER: usize = 1024;
+/// Beyond the turn's own timeout, how long to wait for the daemon's answer (its
+/// interrupt's grace period and the answer's way back).
+const ANSWER_MARGIN: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The prompt (words are joined with spaces); `-` stands for stdin, which is also read
+    /// when no prompt is given and stdin is not a terminal
+    #[arg(value_name = "PROMPT")]
+    pub prompt: Vec<String>,
+    /// Show no steps on stderr (errors are still printed)
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print the whole result (or the error) as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Turn timeout: seconds, or a number with ms, s, m or h (`90`, `1500ms`, `5m`)
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<u64>,
+}
+
+/// Why an ask got no answer: a JSON-RPC error object, from the daemon or made here.
+type Failure = ErrorObjectOwned;
+
+/// Runs the ask; returns the exit status.
+pub(super) async fn run(args: AskArgs, config: Config, given: &ConfigArgs) -> i32 {
+    let prompt = match read_prompt(&args.prompt, config.max_request_bytes) {
+        Ok(prompt) => prompt,
+        Err(message) => {
+            eprintln!("claude-coded ask: {message}");
+            return exit::USAGE;
+        }
+    };
+    let params = AskParams {
+        prompt,
+        timeout_ms: args.timeout,
+    };
+    let mut progress = Progress::new(args.quiet);
+    let outcome = tokio::select! {
+        outcome = ask(params, config, given, &progress) => outcome,
+        signal = crate::shutdown::signal() => Err(failure(
+            code::CANCELLED,
+            format!("{signal}: the ask was withdrawn"),
+        )),
+    };
+    progress.finish();
+    report(outcome, args.json, args.quiet)
+}
+
+/// Asks the project's running daemon, or one started here for this call.
+async fn ask(
+    params: AskParams,
+    config: Config,
+    given: &ConfigArgs,
+    progress: &Progress,
+) -> Result<AskResult, Failure> {
+    // Run by an agent of a claude-coded (its Bash tool): asking, even a running daemon,
+    // would nest without bound or wait on the very turn that runs us.
+    let nesting = Nesting::detect(config.max_depth);
+    if !nesting.may_start_child() {
+        return Err(failure(
+            code::NESTING_LIMIT,
+            format!(
+                "claude-coded ask runs inside a claude-coded agent at depth {} (limit {}, --max-depth); it asks no agent",
+                nesting.depth, nesting.limit
+            ),
+        ));
+    }
+    let usable = |s: &crate::api::StatusResult| {
+        s.daemon.nesting.may_start_child() && s.daemon.state == "running"
+    };
+    match client::find(&config.state_dir, usable).await {
+        Some(found) => {
+            same_settings(given, &found.status.config).map_err(|m| failure(INVALID_USAGE, m))?;
+            via_daemon(found, params, progress).await
+        }
+        None => in_process(config, params, progress).await,
+    }
+}
+
+/// A usage problem found here, not by a daemon.
+const INVALID_USAGE: i32 = code::INVALID_PARAMS;
+
+/// `--model` and `--permission-mode` set the child's; a running daemon's child has its
+/// own, and asking it instead would silently ignore them (a stricter permission mode
+/// most of all).
+fn same_settings(given: &ConfigArgs, running: &Value) -> Result<(), String> {
+    let checks = [
+        ("--model", "model", &given.model),
+        ("--permission-mode", "permissionMode", &given.permission_mode),
+    ];
+    for (flag, key, wanted) in checks {
+        let Some(wanted) = wanted else { continue };
+        let has = running.get(key).and_then(Value::as_str);
+        if has != Some(wanted.as_str()) {
+            return Err(format!(
+                "{flag} {wanted} was given, but the running claude-coded of this project has {} ({key}); \
+                 stop it (claude-coded stop) or ask without {flag}",
+                has.unwrap_or("the CLI's default")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Over the daemon's socket: `ask`, its `ask/event` notifications shown as steps.
+async fn via_daemon(
+    found: Found,
+    params: AskParams,
+    progress: &Progress,
+) -> Result<AskResult, Failure> {
+    let Found { mut client, status } = found;
+    let setting = |key: &str| status.config.get(key).and_then(Value::as_u64);
+    let turn_ms = params.timeout_ms.or(setting("turnTimeoutMs")).unwrap_or(MAX_TIMEOUT_MS);
+    let grace_ms = setting("interruptGraceMs").unwrap_or(0);
+    let wait = Duration::from_millis(turn_ms.saturating_add(grace_ms));
+    let deadline = Instant::now() + wait + ANSWER_MARGIN;
+    progress.step(format!(
+        "asking claude-coded (pid {}, {})",
+        status.daemon.pid,
+        waiting_note(&status)
+    ));
+    let params = serde_json::to_value(&params).map_err(|e| failure(code::INTERNAL_ERROR, e.to_string()))?;
+    let on_note = |note: &Value| {
+        if note["method"] == crate::plain::methods::ASK_EVENT
+            && let Some(message) = note.pointer("/params/message")
+        {
+            progress.message(message);
+        }
+    };
+    let answer = client.call_with("ask", params, deadline, on_note).await;
+    let value = answer.map_err(|err| match err {
+        ClientError::Rpc(error) => error,
+        other => failure(code::UNAVAILABLE, other.to_string()),
+    })?;
+    serde_json::from_value(value).map_err(|e| failure(code::INTERNAL_ERROR, e.to_string()))
+}
+
+/// What the ask waits for at the daemon, as a person would want to know it.
+fn waiting_note(status: &crate::api::StatusResult) -> String {
+    match (status.turn.is_some(), status.queue.length) {
+        (false, 0) => "its child is free".to_string(),
+        (true, 0) => "waiting for the turn in flight".to_string(),
+        (_, n) => format!("waiting behind {n} queued asks and the turn in flight"),
+    }
+}
+
+/// No daemon runs: start one in this process, ask, stop it.
+async fn in_process(
+    config: Config,
+    params: AskParams,
+    progress: &Progress,
+) -> Result<AskResult, Failure> {
+    progress.step("starting Claude Code (no claude-coded runs for this project)".into());
+    let daemon = Daemon::start_as(config, Serving::Ask);
+    let (sink, mut messages) = mpsc::channel(TURN_BUFFER);
+    let answer = match daemon.submit_ask(params, Some(sink)) {
+        Ok(pending) => {
+            let shown = async {
+                while let Some(item) = messages.recv().await {
+                    progress.message(&item.message.value());
+                }
+            };
+            let (answer, ()) = tokio::join!(pending.wait(), shown);
+            answer.map_err(crate::daemon::DaemonError::from)
+        }
+        Err(err) => Err(err),
+    };
+    daemon.shutdown("the ask was answered").await;
+    answer.map_err(|err| RpcError::from(err).to_error_object())
+}
+
+/// Prints the answer (or the error) and returns the exit status.
+fn report(outcome: Result<AskResult, Failure>, as_json: bool, quiet: bool) -> i32 {
+    match outcome {
+        Ok(result) => {
+            let status = if result.ok { exit::ANSWERED } else { exit::FAILED };
+            if as_json {
+                print_stdout(&serde_json::to_string(&result).unwrap_or_default());
+            } else if result.ok {
+                print_stdout(result.result.as_deref().unwrap_or(""));
+                note_denials(&result, quiet);
+            } else {
+                eprintln!("claude-coded ask: the turn failed: {}", failed_turn(&result));
+            }
+            status
+        }
+        Err(error) => {
+            if as_json {
+                print_stdout(&json!({ "error": error }).to_string());
+            }
+            eprintln!("claude-coded ask: {}", error.message());
+            exit_status(error.code())
+        }
+    }
+}
+
+/// The exit status for an error code of the wire (`crate::rpc_error::code`).
+pub(crate) fn exit_status(error_code: i32) -> i32 {
+    match error_code {
+        code::TIMEOUT | code::STALLED => exit::TIMEOUT,
+        code::UNAVAILABLE | code::BUSY | code::STOPPING | code::NESTING_LIMIT => {
+            exit::UNAVAILABLE
+        }
+        code::INVALID_PARAMS | code::INVALID_REQUEST | code::REQUEST_TOO_LARGE => exit::USAGE,
+        code::CANCELLED => exit::INTERRUPTED,
+        _ => exit::FAILED,
+    }
+}
+
+/// What a failed turn's result says about why.
+fn failed_turn(result: &AskResult) -> String {
+    let mut why = vec![result.subtype.clone().unwrap_or_else(|| "error".into())];
+    why.extend(result.terminal_reason.clone());
+    why.extend(result.api_error_status.map(|s| format!("API status {s}")));
+    why.extend(result.errors.iter().cloned());
+    why.extend(result.result.clone());
+    why.join("; ")
+}
+
+/// Tools the agent was refused are part of a successful answer; say so on stderr.
+fn note_denials(result: &AskResult, quiet: bool) {
+    let refused = result.permission_denials.len();
+    if refused > 0 && !quiet {
+        eprintln!(
+            "claude-coded ask: the agent was refused {refused} tool use(s) by its permission mode (see --json: permissionDenials)"
+        );
+    }
+}
+
+fn failure(error_code: i32, message: String) -> Failure {
+    ErrorObjectOwned::owned::<()>(error_code, message, None)
+}
+
+/// The answer on stdout, ending with a newline.
+fn print_stdout(text: &str) {
+    let line = text.strip_suffix('\n').unwrap_or(text);
+    super::print_out(line);
+}
+
+/// The prompt from the words given, `-` standing for stdin; stdin alone when none are
+/// given and it is not a terminal.
+fn read_prompt(words: &[String], limit: usize) -> Result<String, String> {
+    let stdin_wanted = words.iter().any(|w| w == "-")
+        || (words.is_empty() && !std::io::stdin().is_terminal());
+    let piped = match stdin_wanted {
+        true => Some(read_stdin(limit)?),
+        false => None,
+    };
+    let prompt = match (words.is_empty(), piped) {
+        (true, Some(text)) => text,
+        (_, piped) => words
+            .iter()
+            .map(|w| match (w.as_str(), &piped) {
+                ("-", Some(text)) => text.as_str(),
+                _ => w.as_str(),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    if prompt.trim().is_empty() {
+        return Err(
+            "no prompt: give it as arguments (claude-coded ask 'What is 2+2?') or on stdin (echo ... | claude-coded ask)"
+                .into(),
+        );
+    }
+    Ok(prompt)
+}
+
+fn read_stdin(limit: usize) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    let read = std::io::stdin()
+        .lock()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes);
+    read.map_err(|e| format!("cannot read the prompt from stdin: {e}"))?;
+    if bytes.len() > limit {
+        return Err(format!(
+            "the prompt on stdin is longer than {limit} bytes (--max-request-bytes)"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "the prompt on stdin is not UTF-8".to_string())
+}
+
+/// `90`, `90s`, `1500ms`, `5m`, `1h` as milliseconds (1 ms to a day).
+fn parse_timeout(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (90, 90s, 1500ms, 5m)"))?;
+    let scale = match unit {
+        "" | "s" => 1000.0,
+        "ms" => 1.0,
+        "m" => 60_000.0,
+        "h" => 3_600_000.0,
+        other => return Err(format!("unknown unit {other:?} (ms, s, m or h)")),
+    };
+    let ms = (number * scale).round();
+    if ms < 1.0 || ms > MAX_TIMEOUT_MS as f64 {
+        return Err(format!("{text} is outside 1 ms to 24 h"));
+    }
+    Ok(ms as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_read_as_people_write_them() {
+        assert_eq!(parse_timeout("90"), Ok(90_000));
+        assert_eq!(parse_timeout("1.5s"), Ok(1500));
+        assert_eq!(parse_timeout("1500ms"), Ok(1500));
+        assert_eq!(parse_timeout("5m"), Ok(300_000));
+        assert_eq!(parse_timeout("1h"), Ok(3_600_000));
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("25h").is_err());
+        assert!(parse_timeout("soon").is_err());
+        assert!(parse_timeout("5d").is_err());
+    }
+
+    #[test]
+    fn every_kind_of_failure_has_its_exit_status() {
+        assert_eq!(exit_status(code::TIMEOUT), exit::TIMEOUT);
+        assert_eq!(exit_status(code::STALLED), exit::TIMEOUT);
+        assert_eq!(exit_status(code::UNAVAILABLE), exit::UNAVAILABLE);
+        assert_eq!(exit_status(code::NESTING_LIMIT), exit::UNAVAILABLE);
+        assert_eq!(exit_status(code::BUSY), exit::UNAVAILABLE);
+        assert_eq!(exit_status(code::INVALID_PARAMS), exit::USAGE);
+        assert_eq!(exit_status(code::CHILD_EXITED), exit::FAILED);
+        assert_eq!(exit_status(code::CANCELLED), exit::INTERRUPTED);
+    }
+
+    #[test]
+    fn a_running_daemon_with_another_permission_mode_is_refused() {
+        let given = ConfigArgs {
+            permission_mode: Some("plan".into()),
+            ..ConfigArgs::default()
+        };
+        let running = json!({"permissionMode": "acceptEdits", "model": null});
+        let err = same_settings(&given, &running).unwrap_err();
+        assert!(err.contains("--permission-mode plan"), "{err}");
+        assert!(err.contains("acceptEdits"), "{err}");
+        assert!(same_settings(&given, &json!({"permissionMode": "plan"})).is_ok());
+        assert!(same_settings(&ConfigArgs::default(), &running).is_ok());
+    }
+}
