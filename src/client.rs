@@ -108,7 +108,9 @@ impl Client {
         let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let limit = deadline.saturating_duration_since(Instant::now());
         let exchange = async {
-            self.writer.write_all(format!("{line}\n").as_bytes()).await?;
+            self.writer
+                .write_all(format!("{line}\n").as_bytes())
+                .await?;
             self.writer.flush().await?;
             loop {
                 let line = self.lines.next_line().await?.ok_or(ClientError::Closed)?;
@@ -178,15 +180,23 @@ pub(crate) fn socket_paths(state_dir: &Path) -> Vec<PathBuf> {
 /// The first daemon of the project that answers on its socket and may start a child
 /// (`accept` says which are wanted). A socket nobody answers on was left by a daemon
 /// that died: skipped (the next daemon in that directory replaces it).
-pub(crate) async fn find(state_dir: &Path, accept: impl Fn(&StatusResult) -> bool) -> Option<Found> {
+pub(crate) async fn find(
+    state_dir: &Path,
+    accept: impl Fn(&StatusResult) -> bool,
+) -> Option<Found> {
     for path in socket_paths(state_dir) {
         let Ok(mut client) = Client::connect(&path).await else {
             continue;
         };
-        match client.call::<StatusResult>("status", json!({}), QUICK).await {
+        match client
+            .call::<StatusResult>("status", json!({}), QUICK)
+            .await
+        {
             Ok(status) if accept(&status) => return Some(Found { client, status }),
             Ok(_) => {}
-            Err(err) => tracing::debug!(%err, path = %path.display(), "a daemon did not answer status"),
+            Err(err) => {
+                tracing::debug!(%err, path = %path.display(), "a daemon did not answer status")
+            }
         }
     }
     None

@@ -166,8 +166,7 @@ async fn accept_loop(listener: UnixListener, path: PathBuf, daemon: Daemon) {
 
 /// Removes the socket file on the way out, unless it is already gone.
 fn remove_if_ours(path: &Path) {
-    let is_socket =
-        std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_socket());
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_socket());
     if is_socket && let Err(err) = std::fs::remove_file(path) {
         tracing::warn!(%err, path = %path.display(), "cannot remove the socket");
     }

@@ -132,7 +132,11 @@ const INVALID_USAGE: i32 = code::INVALID_PARAMS;
 fn same_settings(given: &ConfigArgs, running: &Value) -> Result<(), String> {
     let checks = [
         ("--model", "model", &given.model),
-        ("--permission-mode", "permissionMode", &given.permission_mode),
+        (
+            "--permission-mode",
+            "permissionMode",
+            &given.permission_mode,
+        ),
     ];
     for (flag, key, wanted) in checks {
         let Some(wanted) = wanted else { continue };
@@ -156,7 +160,10 @@ async fn via_daemon(
 ) -> Result<AskResult, Failure> {
     let Found { mut client, status } = found;
     let setting = |key: &str| status.config.get(key).and_then(Value::as_u64);
-    let turn_ms = params.timeout_ms.or(setting("turnTimeoutMs")).unwrap_or(MAX_TIMEOUT_MS);
+    let turn_ms = params
+        .timeout_ms
+        .or(setting("turnTimeoutMs"))
+        .unwrap_or(MAX_TIMEOUT_MS);
     let grace_ms = setting("interruptGraceMs").unwrap_or(0);
     let wait = Duration::from_millis(turn_ms.saturating_add(grace_ms));
     let deadline = Instant::now() + wait + ANSWER_MARGIN;
@@ -165,7 +172,8 @@ async fn via_daemon(
         status.daemon.pid,
         waiting_note(&status)
     ));
-    let params = serde_json::to_value(&params).map_err(|e| failure(code::INTERNAL_ERROR, e.to_string()))?;
+    let params =
+        serde_json::to_value(&params).map_err(|e| failure(code::INTERNAL_ERROR, e.to_string()))?;
     let on_note = |note: &Value| {
         if note["method"] == crate::plain::methods::ASK_EVENT
             && let Some(message) = note.pointer("/params/message")
@@ -219,14 +227,21 @@ async fn in_process(
 fn report(outcome: Result<AskResult, Failure>, as_json: bool, quiet: bool) -> i32 {
     match outcome {
         Ok(result) => {
-            let status = if result.ok { exit::ANSWERED } else { exit::FAILED };
+            let status = if result.ok {
+                exit::ANSWERED
+            } else {
+                exit::FAILED
+            };
             if as_json {
                 print_stdout(&serde_json::to_string(&result).unwrap_or_default());
             } else if result.ok {
                 print_stdout(result.result.as_deref().unwrap_or(""));
                 note_denials(&result, quiet);
             } else {
-                eprintln!("claude-coded ask: the turn failed: {}", failed_turn(&result));
+                eprintln!(
+                    "claude-coded ask: the turn failed: {}",
+                    failed_turn(&result)
+                );
             }
             status
         }
@@ -244,9 +259,7 @@ fn report(outcome: Result<AskResult, Failure>, as_json: bool, quiet: bool) -> i3
 pub(crate) fn exit_status(error_code: i32) -> i32 {
     match error_code {
         code::TIMEOUT | code::STALLED => exit::TIMEOUT,
-        code::UNAVAILABLE | code::BUSY | code::STOPPING | code::NESTING_LIMIT => {
-            exit::UNAVAILABLE
-        }
+        code::UNAVAILABLE | code::BUSY | code::STOPPING | code::NESTING_LIMIT => exit::UNAVAILABLE,
         code::INVALID_PARAMS | code::INVALID_REQUEST | code::REQUEST_TOO_LARGE => exit::USAGE,
         code::CANCELLED => exit::INTERRUPTED,
         _ => exit::FAILED,
@@ -286,8 +299,8 @@ fn print_stdout(text: &str) {
 /// The prompt from the words given, `-` standing for stdin; stdin alone when none are
 /// given and it is not a terminal.
 fn read_prompt(words: &[String], limit: usize) -> Result<String, String> {
-    let stdin_wanted = words.iter().any(|w| w == "-")
-        || (words.is_empty() && !std::io::stdin().is_terminal());
+    let stdin_wanted =
+        words.iter().any(|w| w == "-") || (words.is_empty() && !std::io::stdin().is_terminal());
     let piped = match stdin_wanted {
         true => Some(read_stdin(limit)?),
         false => None,

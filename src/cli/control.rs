@@ -174,7 +174,9 @@ pub(super) fn instance_dir(config: &Config, instance: u32) -> PathBuf {
 /// `status`: the live daemon's, else the persisted one.
 pub(super) async fn status(config: Config, json: bool, instance: u32) -> i32 {
     let live = async {
-        let mut client = Client::connect(&instance_socket(&config, instance)).await.ok()?;
+        let mut client = Client::connect(&instance_socket(&config, instance))
+            .await
+            .ok()?;
         client.call::<Value>("status", json!({}), QUICK).await.ok()
     };
     let Some(value) = live.await else {
@@ -264,8 +266,12 @@ fn print_event(event: &Event, as_json: bool) {
 
 /// The last lines of `events.jsonl`, then (`--follow`) what is appended to it.
 async fn file_events(path: &Path, show: &EventsShow) -> Result<(), String> {
-    let text = crate::state_dir::read_no_follow(path)
-        .map_err(|err| format!("no daemon answers and {} cannot be read ({err})", path.display()))?;
+    let text = crate::state_dir::read_no_follow(path).map_err(|err| {
+        format!(
+            "no daemon answers and {} cannot be read ({err})",
+            path.display()
+        )
+    })?;
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
     for line in &lines[lines.len().saturating_sub(show.lines)..] {

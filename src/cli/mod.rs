@@ -63,7 +63,8 @@ pub enum Command {
     /// Start a claude-coded for this project in the background (its log: daemon.log in
     /// the state directory)
     Start,
-    /// Stop the background claude-coded of this project, letting a turn in flight finish
+    /// Stop the background claude-coded of this project: asks in flight get a "stopping"
+    /// error, and the CLI is let exit on its own (TERM, then KILL after --stop-grace-ms)
     Stop,
     /// Print the state of this project's claude-coded: live when one runs, else as last
     /// persisted
@@ -279,6 +280,9 @@ async fn serve_background(config: Config) -> i32 {
 
 /// `status` from the persisted file, when no daemon answers.
 fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
+    eprintln!(
+        "claude-coded: no claude-coded answers for this project (instance {instance}); its last persisted state:"
+    );
     let dir = match instance {
         1 => config.state_dir.clone(),
         n => config.state_dir.join("instances").join(n.to_string()),

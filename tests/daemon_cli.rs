@@ -1,0 +1,404 @@
+//! The daemon's Unix socket and the subcommands that use it (`ask`, `start`, `stop`,
+//! `status`, `events`), over the CLI double: fast, and every failure on demand. The same
+//! with the real CLI is in `e2e_real_cli_daemon.rs`.
+// Test code: a failed unwrap is a failed test, and its output is the report.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
+
+mod cli_support;
+mod common;
+
+use std::os::unix::fs::FileTypeExt;
+use std::time::{Duration, Instant};
+
+use cli_support::{SocketClient, cli, mode, run, socket_path};
+use common::{Bridge, Options, TempDir, error_code, wait_gone};
+use serde_json::{Value, json};
+
+/// A stdio bridge and a client on its socket, once it listens.
+async fn bridge_and_client() -> (Bridge, SocketClient) {
+    let mut bridge = Bridge::start();
+    let status = bridge
+        .wait_status("the socket", |s| s["daemon"]["socket"].is_string())
+        .await;
+    let socket = socket_path(&bridge.state_dir());
+    assert_eq!(
+        status["daemon"]["socket"],
+        json!(socket.display().to_string())
+    );
+    let client = SocketClient::connect(&socket).await;
+    (bridge, client)
+}
+
+#[tokio::test]
+async fn a_serving_claude_coded_listens_on_a_socket_only_its_user_may_open() {
+    let (mut bridge, mut client) = bridge_and_client().await;
+    let socket = socket_path(&bridge.state_dir());
+    let meta = std::fs::symlink_metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(mode(&socket), 0o600);
+    assert_eq!(mode(&bridge.state_dir()), 0o700);
+    let status = client.call("status", json!({})).await;
+    assert_eq!(status["result"]["daemon"]["serving"], "stdio");
+    assert_eq!(status["result"]["daemon"]["pid"], bridge.pid());
+    assert_eq!(bridge.close_and_wait().await, 0);
+    // The daemon takes its socket with it.
+    assert!(!socket.exists(), "{} is left behind", socket.display());
+}
+
+#[tokio::test]
+async fn socket_clients_and_stdio_share_one_child_session_and_queue() {
+    let (mut bridge, mut first) = bridge_and_client().await;
+    let on_stdio = bridge.ask_ok("hello").await;
+    let socket = socket_path(&bridge.state_dir());
+    let mut second = SocketClient::connect(&socket).await;
+    // Both clients' asks are in the queue at once, and run one after the other.
+    let one = first
+        .request("ask", json!({"prompt": "SLOW ms=100 chunks=2"}))
+        .await;
+    let two = second
+        .request("ask", json!({"prompt": "SLOW ms=100 chunks=2"}))
+        .await;
+    let ((a, a_notes), (b, b_notes)) =
+        tokio::join!(first.response_for(&one), second.response_for(&two));
+    for (answer, notes, id) in [(&a, &a_notes, &one), (&b, &b_notes, &two)] {
+        assert_eq!(answer["result"]["ok"], true, "{answer}");
+        assert_eq!(answer["result"]["sessionId"], on_stdio["sessionId"]);
+        // Each client gets its own ask's events, under its own request id.
+        assert!(!notes.is_empty());
+        assert!(
+            notes
+                .iter()
+                .all(|n| n["method"] == "ask/event" && n["params"]["requestId"] == *id)
+        );
+    }
+    let status = bridge.status().await;
+    assert_eq!(status["totals"]["turnsOk"], 3, "{status}");
+    assert_eq!(status["child"]["restartCount"], 0);
+    let started = first.call("events", json!({"limit": 1000})).await;
+    let starts = started["result"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "child.started")
+        .count();
+    assert_eq!(starts, 1, "one child for all three clients");
+}
+
+#[tokio::test]
+async fn a_socket_client_that_hangs_up_mid_turn_leaves_the_daemon_serving() {
+    let (mut bridge, mut client) = bridge_and_client().await;
+    client
+        .request("ask", json!({"prompt": "SLOW ms=200 chunks=20"}))
+        .await;
+    // Its first event says the turn runs; then the client is gone.
+    client.next_message().await.expect("an event");
+    drop(client);
+    // Its ask is withdrawn (the turn is interrupted), not waited out for 4 s.
+    let status = bridge
+        .wait_status("the withdrawn turn to end", |s| {
+            s["turn"].is_null() && s["totals"]["asksErrored"] == 1
+        })
+        .await;
+    assert_eq!(status["daemon"]["state"], "running");
+    let mut again = SocketClient::connect(&socket_path(&bridge.state_dir())).await;
+    assert_eq!(again.ask_ok("after").await["ok"], true);
+    assert_eq!(bridge.ask_ok("on stdio").await["ok"], true);
+}
+
+#[tokio::test]
+async fn bad_lines_on_the_socket_get_errors_and_the_connection_keeps_serving() {
+    let (_bridge, mut client) = bridge_and_client().await;
+    client.send_raw(b"this is not json").await;
+    let parse = client.next_message().await.unwrap();
+    assert_eq!(error_code(&parse), Some(-32700), "{parse}");
+    let unknown = client.call("nope", json!({})).await;
+    assert_eq!(error_code(&unknown), Some(-32601), "{unknown}");
+    let empty = client.call("ask", json!({"prompt": " "})).await;
+    assert_eq!(error_code(&empty), Some(-32602), "{empty}");
+    assert_eq!(client.call("ping", json!({})).await["result"], json!({}));
+}
+
+#[tokio::test]
+async fn a_daemon_serving_stdio_refuses_stop_and_keeps_serving() {
+    let (mut bridge, mut client) = bridge_and_client().await;
+    let refused = client.call("stop", json!({})).await;
+    assert_eq!(error_code(&refused), Some(-32600), "{refused}");
+    assert_eq!(refused["error"]["data"]["kind"], "notStoppable");
+    assert_eq!(bridge.ask_ok("still here").await["ok"], true);
+}
+
+/// `claude-coded start` in `home`; returns the daemon's pid.
+async fn start(home: &std::path::Path) -> u32 {
+    let started = run(cli(home, &["start"]), None).await;
+    assert_eq!(started.code, 0, "{started:?}");
+    assert!(started.stderr.contains("started (pid"), "{started:?}");
+    let mut client = SocketClient::connect(&socket_path(&home.join("state"))).await;
+    let status = client.call("status", json!({})).await;
+    assert_eq!(status["result"]["daemon"]["serving"], "background");
+    status["result"]["daemon"]["pid"].as_u64().unwrap() as u32
+}
+
+#[tokio::test]
+async fn stop_ends_a_background_daemon_whose_clients_get_stopping_answers() {
+    let home = TempDir::new("stop");
+    let pid = start(home.path()).await;
+    let again = run(cli(home.path(), &["start"]), None).await;
+    assert_eq!(again.code, 0);
+    assert!(again.stderr.contains("already running"), "{again:?}");
+    let socket = socket_path(&home.path().join("state"));
+    let mut client = SocketClient::connect(&socket).await;
+    let id = client
+        .request("ask", json!({"prompt": "SLOW ms=200 chunks=50"}))
+        .await;
+    client.next_message().await.expect("the turn runs");
+    let stopped = run(cli(home.path(), &["stop"]), None).await;
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    assert!(
+        stopped.stderr.contains(&format!("stopped (pid {pid})")),
+        "{stopped:?}"
+    );
+    let (answer, _) = client.response_for(&id).await;
+    assert_eq!(error_code(&answer), Some(-32004), "{answer}");
+    client.wait_closed().await;
+    assert!(wait_gone(pid as i32, Duration::from_secs(1)).await);
+    assert!(!socket.exists());
+    let events = std::fs::read_to_string(home.path().join("state/events.jsonl")).unwrap();
+    assert!(
+        events.contains(r#""type":"daemon.stop.requested""#),
+        "{events}"
+    );
+    // Its output went to the log in the state directory, private like the rest.
+    assert_eq!(mode(&home.path().join("state/daemon.log")), 0o600);
+    // Nothing left to stop.
+    let none = run(cli(home.path(), &["stop"]), None).await;
+    assert_eq!(none.code, 0);
+    assert!(none.stderr.contains("no claude-coded runs"), "{none:?}");
+}
+
+#[tokio::test]
+async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
+    let home = TempDir::new("stale");
+    let pid = start(home.path()).await;
+    // SAFETY: kill(2) on the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    assert!(wait_gone(pid as i32, Duration::from_secs(5)).await);
+    let socket = socket_path(&home.path().join("state"));
+    assert!(socket.exists(), "SIGKILL leaves the socket behind");
+    // Nobody answers there: status falls back to the file and says so.
+    let status = run(cli(home.path(), &["status"]), None).await;
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(
+        status.stderr.contains("no claude-coded answers"),
+        "{status:?}"
+    );
+    // ask does not hang on it: it runs a daemon of its own for the call.
+    let asked = run(cli(home.path(), &["ask", "-q", "hello"]), None).await;
+    assert_eq!(
+        (asked.code, asked.stdout.as_str()),
+        (0, "mock reply #1 to: hello\n"),
+        "{asked:?}"
+    );
+    // A new daemon replaces the socket and answers on it.
+    let new_pid = start(home.path()).await;
+    assert_ne!(new_pid, pid);
+    let mut client = SocketClient::connect(&socket).await;
+    assert_eq!(client.ask_ok("hi").await["ok"], true);
+    let events = client.call("events", json!({"limit": 1000})).await;
+    assert!(
+        events["result"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "socket.listening")
+    );
+    assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
+}
+
+#[tokio::test]
+async fn ask_prints_the_answer_on_stdout_and_each_step_on_a_line_of_stderr() {
+    let home = TempDir::new("ask");
+    let out = run(cli(home.path(), &["ask", "MULTI"]), None).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "multi text 1multi text 2\n");
+    let steps: Vec<&str> = out.stderr.lines().collect();
+    // Not a terminal: plain lines, each with the time since the start.
+    assert!(
+        steps
+            .iter()
+            .all(|l| l.starts_with('[') && l.contains("s] ")),
+        "{steps:?}"
+    );
+    assert!(
+        steps.iter().any(|l| l.contains("starting Claude Code")),
+        "{steps:?}"
+    );
+    assert!(steps.iter().any(|l| l.contains("thinking")), "{steps:?}");
+    assert!(
+        steps.iter().any(|l| l.contains("result: success")),
+        "{steps:?}"
+    );
+    let quiet = run(cli(home.path(), &["ask", "-q", "hello"]), None).await;
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""), "{quiet:?}");
+}
+
+#[tokio::test]
+async fn ask_reads_the_prompt_from_a_pipe_or_from_a_dash_among_the_words() {
+    let home = TempDir::new("ask-stdin");
+    let piped = run(cli(home.path(), &["ask", "-q"]), Some("from the pipe\n")).await;
+    assert_eq!(
+        piped.stdout, "mock reply #1 to: from the pipe\n",
+        "{piped:?}"
+    );
+    let dash = run(
+        cli(home.path(), &["ask", "-q", "review", "-", "please"]),
+        Some("THIS"),
+    )
+    .await;
+    assert_eq!(
+        dash.stdout, "mock reply #1 to: review THIS please\n",
+        "{dash:?}"
+    );
+    // Words without a dash leave stdin alone (a `while read` loop keeps its input).
+    let words = run(
+        cli(home.path(), &["ask", "-q", "only", "words"]),
+        Some("unread"),
+    )
+    .await;
+    assert_eq!(words.stdout, "mock reply #1 to: only words\n", "{words:?}");
+}
+
+#[tokio::test]
+async fn ask_json_prints_the_whole_result_or_the_error() {
+    let home = TempDir::new("ask-json");
+    let out = run(cli(home.path(), &["ask", "--json", "-q", "hello"]), None).await;
+    let result: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["result"], "mock reply #1 to: hello");
+    assert!(result["sessionId"].is_string());
+    let failed = run(
+        cli(
+            home.path(),
+            &[
+                "ask",
+                "--json",
+                "-q",
+                "--timeout",
+                "300ms",
+                "--interrupt-grace-ms",
+                "100",
+                "HANG",
+            ],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(failed.code, 3, "{failed:?}");
+    let error: Value = serde_json::from_str(&failed.stdout).unwrap();
+    assert_eq!(error["error"]["code"], -32001, "{error}");
+}
+
+#[tokio::test]
+async fn ask_exit_statuses_tell_failure_timeout_unavailable_usage_and_nesting_apart() {
+    let home = TempDir::new("ask-exit");
+    let ask = |args: &[&str]| cli(home.path(), &[&["ask", "-q"], args].concat());
+    let failed = run(ask(&["ERR400"]), None).await;
+    assert_eq!(failed.code, 1, "{failed:?}");
+    assert!(failed.stderr.contains("the turn failed"), "{failed:?}");
+    assert_eq!(failed.stdout, "");
+    let started = Instant::now();
+    let timeout = run(
+        ask(&["--timeout", "300ms", "--interrupt-grace-ms", "100", "HANG"]),
+        None,
+    )
+    .await;
+    assert_eq!(timeout.code, 3, "{timeout:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let missing = run(ask(&["--claude-bin", "/nonexistent/claude", "hello"]), None).await;
+    assert_eq!(missing.code, 4, "{missing:?}");
+    let crashed = run(ask(&["CRASH 7"]), None).await;
+    assert_eq!(crashed.code, 1, "{crashed:?}");
+    for usage in [
+        &["  "][..],
+        &["--timeout", "soon", "hi"],
+        &["--no-such-flag", "hi"],
+    ] {
+        let out = run(ask(usage), None).await;
+        assert_eq!(out.code, 2, "{usage:?}: {out:?}");
+    }
+    let mut nested = ask(&["hello"]);
+    nested.env("CLAUDE_CODED_DEPTH", "1");
+    let nested = run(nested, None).await;
+    assert_eq!(nested.code, 4, "{nested:?}");
+    assert!(nested.stderr.contains("depth 1"), "{nested:?}");
+}
+
+#[tokio::test]
+async fn ask_uses_the_running_daemon_and_its_session() {
+    let mut bridge = Bridge::start();
+    let on_stdio = bridge.ask_ok("hello").await;
+    bridge
+        .wait_status("the socket", |s| s["daemon"]["socket"].is_string())
+        .await;
+    let out = run(
+        cli(bridge.dir.path(), &["ask", "--json", "-q", "from a script"]),
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let result: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(result["sessionId"], on_stdio["sessionId"]);
+    assert_eq!(result["result"], "mock reply #2 to: from a script");
+    let status = bridge.status().await;
+    assert_eq!(status["totals"]["turnsOk"], 2);
+    // A stricter permission mode than the daemon's is refused, not silently ignored.
+    let stricter = run(
+        cli(
+            bridge.dir.path(),
+            &["ask", "-q", "--permission-mode", "plan", "hi"],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(stricter.code, 2, "{stricter:?}");
+    assert!(
+        stricter.stderr.contains("claude-coded stop"),
+        "{stricter:?}"
+    );
+}
+
+#[tokio::test]
+async fn status_and_events_read_the_live_daemon_then_the_files() {
+    let mut bridge = Bridge::start_with(Options::default());
+    bridge.ask_ok("hello").await;
+    bridge
+        .wait_status("the socket", |s| s["daemon"]["socket"].is_string())
+        .await;
+    let live = run(cli(bridge.dir.path(), &["status", "--json"]), None).await;
+    let status: Value = serde_json::from_str(&live.stdout).unwrap();
+    assert_eq!(status["daemon"]["state"], "running");
+    assert_eq!(status["daemon"]["pid"], bridge.pid());
+    let events = run(cli(bridge.dir.path(), &["events", "-n", "100"]), None).await;
+    assert!(events.stdout.contains("turn.finished"), "{events:?}");
+    assert!(events.stdout.contains("socket.listening"), "{events:?}");
+    assert_eq!(bridge.close_and_wait().await, 0);
+    let stored = run(cli(bridge.dir.path(), &["status", "--json"]), None).await;
+    let status: Value = serde_json::from_str(&stored.stdout).unwrap();
+    assert_eq!(status["daemon"]["state"], "stopped");
+    let logged = run(
+        cli(bridge.dir.path(), &["events", "--json", "-n", "3"]),
+        None,
+    )
+    .await;
+    let last: Vec<Value> = logged
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(last.len(), 3, "{logged:?}");
+    assert_eq!(last[2]["type"], "daemon.stopped");
+}
