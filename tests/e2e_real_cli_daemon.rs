@@ -1,0 +1,329 @@
+//! `claude-coded ask`, `start`, `stop` and `events` with the real Claude Code CLI as the
+//! child, offline: the pinned CLI talks to the mock Messages API of
+//! `tests/support/mock_api.rs` on 127.0.0.1. Run:
+//!
+//! ```sh
+//! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test e2e_real_cli_daemon -- --nocapture
+//! ```
+//!
+//! Built without `CLAUDE_BIN` the tests are ignored with the reason (see `build.rs`);
+//! under `CI` the first test fails then. Each test has its own mock, HOME, cwd, TMPDIR and
+//! state dir, and runs claude-coded with a cleared environment plus what keeps the CLI on
+//! loopback; the tests run one at a time (a static lock), as the CLI is heavy to start.
+// Test code: a failed unwrap is a failed test, its output is the report, and its helper
+// modules are shared between test crates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    unreachable_pub
+)]
+
+mod cli_support;
+mod common;
+#[path = "support/mock_api.rs"]
+mod mock_api;
+mod proc_info;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use cli_support::{Output, SocketClient, run, socket_path};
+use common::{BRIDGE, READ_TIMEOUT, TempDir};
+use mock_api::MockApi;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::{Mutex, MutexGuard};
+
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+#[test]
+fn in_ci_the_real_cli_daemon_tests_are_built_to_run() {
+    common::assert_real_cli_tests_run_in_ci();
+}
+
+/// A mock API and a project sandbox (`HOME` with `cwd/`, `tmp/` and `state/`).
+struct Sandbox {
+    mock: MockApi,
+    dir: TempDir,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Sandbox {
+    async fn new() -> Sandbox {
+        let serial = SERIAL.lock().await;
+        let dir = TempDir::new("real-daemon");
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        std::fs::create_dir_all(dir.path().join("cwd")).unwrap();
+        Sandbox {
+            mock: MockApi::start(),
+            dir,
+            _serial: serial,
+        }
+    }
+
+    fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn state(&self) -> PathBuf {
+        self.home().join("state")
+    }
+
+    /// `claude-coded <args>` in the project, with only `PATH` of the test's environment,
+    /// the real CLI, and what keeps it offline.
+    fn cli(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BRIDGE);
+        command
+            .args(args)
+            .current_dir(self.home().join("cwd"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("TMPDIR", self.home().join("tmp"))
+            .env("CLAUDE_CODED_STATE_DIR", self.state())
+            .env(
+                "RUST_LOG",
+                std::env::var("CLAUDE_CODED_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .envs(common::offline_env(&self.mock.base_url()));
+        if !args.contains(&"--claude-bin") {
+            command.env("CLAUDE_CODED_CLAUDE_BIN", common::real_cli_bin());
+        }
+        command
+    }
+
+    async fn run(&self, args: &[&str], stdin: Option<&str>) -> (Output, Duration) {
+        let started = Instant::now();
+        let output = run(self.cli(args), stdin).await;
+        (output, started.elapsed())
+    }
+
+    /// `start`, then waits until the daemon's CLI is warm; returns the daemon's status.
+    async fn start(&self) -> Value {
+        let (started, _) = self.run(&["start"], None).await;
+        assert_eq!(started.code, 0, "{started:?}");
+        let mut client = SocketClient::connect(&socket_path(&self.state())).await;
+        let deadline = Instant::now() + READ_TIMEOUT;
+        loop {
+            let status = client.call("status", json!({})).await["result"].clone();
+            if status["child"]["ready"] == true {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon's CLI did not warm up: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(&self) {
+        let (stopped, _) = self.run(&["stop"], None).await;
+        assert_eq!(stopped.code, 0, "{stopped:?}");
+        assert!(stopped.stderr.contains("stopped (pid"), "{stopped:?}");
+    }
+
+    /// Processes of this sandbox still running (its daemon, CLI, guard, tools).
+    fn processes(&self) -> Vec<u32> {
+        proc_info::processes_with_env(&format!("HOME={}", self.home().display()))
+    }
+
+    /// Waits (a few seconds at most) until no process of the sandbox is left.
+    async fn assert_idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.processes().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            self.processes(),
+            Vec::<u32>::new(),
+            "processes of the sandbox left"
+        );
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for pid in self.processes() {
+            // SAFETY: kill(2) on a process of this test's sandbox.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn ask_without_a_daemon_runs_a_cli_for_the_call_and_leaves_no_process() {
+    let sandbox = Sandbox::new().await;
+    let (out, took) = sandbox.run(&["ask", "hello"], None).await;
+    eprintln!("claude-coded ask without a daemon: {took:?}");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "mock reply #1 to: hello\n");
+    assert!(out.stderr.contains("starting Claude Code"), "{out:?}");
+    assert!(out.stderr.contains("result: success"), "{out:?}");
+    let requests = sandbox.mock.messages_requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("x-api-key"), Some("test-key"));
+    sandbox.assert_idle().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn after_start_three_asks_share_one_warm_cli_and_session_and_stop_leaves_nothing() {
+    let sandbox = Sandbox::new().await;
+    let (cold, cold_took) = sandbox.run(&["ask", "-q", "cold"], None).await;
+    assert_eq!(cold.code, 0, "{cold:?}");
+    let status = sandbox.start().await;
+    let cli_pid = status["child"]["pid"].clone();
+    let (first, first_took) = sandbox.run(&["ask", "-q", "one"], None).await;
+    let (second, second_took) = sandbox.run(&["ask", "-q"], Some("two, from stdin")).await;
+    let (third, third_took) = sandbox.run(&["ask", "-q", "--json", "three"], None).await;
+    eprintln!(
+        "claude-coded ask: without a daemon {cold_took:?}; with one {first_took:?}, {second_took:?}, {third_took:?}"
+    );
+    assert_eq!(first.stdout, "mock reply #2 to: one\n", "{first:?}");
+    assert_eq!(
+        second.stdout, "mock reply #3 to: two, from stdin\n",
+        "{second:?}"
+    );
+    let third: Value = serde_json::from_str(&third.stdout).unwrap();
+    assert_eq!(third["result"], "mock reply #4 to: three");
+    // One conversation: the third request carries the two exchanges before it.
+    let requests = sandbox.mock.messages_requests();
+    let messages = requests.last().unwrap().body["messages"].to_string();
+    assert!(messages.contains("mock reply #2 to: one"), "{messages}");
+    assert!(messages.contains("two, from stdin"), "{messages}");
+    let mut client = SocketClient::connect(&socket_path(&sandbox.state())).await;
+    let status = client.call("status", json!({})).await["result"].clone();
+    assert_eq!(
+        status["child"]["pid"], cli_pid,
+        "the same warm CLI answered all three"
+    );
+    assert_eq!(status["child"]["sessionId"], third["sessionId"]);
+    assert_eq!(status["totals"]["turnsOk"], 3);
+    // Each of them faster than the ask that had to start a CLI.
+    for took in [first_took, second_took, third_took] {
+        assert!(
+            took < cold_took,
+            "{took:?} is not faster than {cold_took:?} without a daemon"
+        );
+    }
+    drop(client);
+    sandbox.stop().await;
+    assert!(!socket_path(&sandbox.state()).exists());
+    sandbox.assert_idle().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn ask_exit_statuses_with_the_real_cli_with_and_without_a_daemon() {
+    let sandbox = Sandbox::new().await;
+    let statuses = async |label: &str| {
+        let (failed, _) = sandbox.run(&["ask", "-q", "ERR400"], None).await;
+        assert_eq!(failed.code, 1, "{label}: {failed:?}");
+        assert!(failed.stderr.contains("api_error"), "{label}: {failed:?}");
+        let slow = ["ask", "-q", "--timeout", "1s", "SLOW ms=300 chunks=100"];
+        let (timeout, took) = sandbox.run(&slow, None).await;
+        assert_eq!(timeout.code, 3, "{label}: {timeout:?}");
+        assert!(took < Duration::from_secs(15), "{label}: {took:?}");
+        let (usage, _) = sandbox.run(&["ask", "-q", "   "], None).await;
+        assert_eq!(usage.code, 2, "{label}: {usage:?}");
+    };
+    statuses("without a daemon").await;
+    sandbox.start().await;
+    statuses("through the daemon").await;
+    // The daemon's CLI lived through both failures.
+    let mut client = SocketClient::connect(&socket_path(&sandbox.state())).await;
+    let status = client.call("status", json!({})).await["result"].clone();
+    assert_eq!(status["child"]["restartCount"], 0, "{status}");
+    drop(client);
+    sandbox.stop().await;
+    let (unavailable, _) = sandbox
+        .run(
+            &["ask", "-q", "--claude-bin", "/nonexistent/claude", "hello"],
+            None,
+        )
+        .await;
+    assert_eq!(unavailable.code, 4, "{unavailable:?}");
+    sandbox.assert_idle().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn events_follow_sees_the_turn_of_another_process() {
+    let sandbox = Sandbox::new().await;
+    sandbox.start().await;
+    let mut follow = sandbox.cli(&["events", "--follow", "--json", "-n", "0"]);
+    follow
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut follower = follow.spawn().unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let (asked, _) = sandbox
+        .run(&["ask", "-q", "seen by the follower"], None)
+        .await;
+    assert_eq!(asked.code, 0, "{asked:?}");
+    let mut seen = Vec::new();
+    let finished = loop {
+        let line = tokio::time::timeout(READ_TIMEOUT, lines.next_line())
+            .await
+            .expect("events --follow printed nothing more")
+            .unwrap()
+            .expect("events --follow ended");
+        let event: Value = serde_json::from_str(&line).unwrap();
+        seen.push(event["type"].as_str().unwrap_or_default().to_string());
+        if event["type"] == "turn.finished" {
+            break event;
+        }
+    };
+    assert!(seen.contains(&"turn.started".to_string()), "{seen:?}");
+    assert_eq!(finished["detail"]["ok"], true, "{finished}");
+    follower.start_kill().unwrap();
+    sandbox.stop().await;
+    sandbox.assert_idle().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn a_stale_socket_from_a_killed_daemon_is_detected_and_replaced() {
+    let sandbox = Sandbox::new().await;
+    let status = sandbox.start().await;
+    let pid = status["daemon"]["pid"].as_i64().unwrap() as i32;
+    // SAFETY: kill(2) on the daemon of this test's sandbox.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    // Its guard takes the CLI down with it; the socket file stays.
+    sandbox.assert_idle().await;
+    let socket = socket_path(&sandbox.state());
+    assert!(socket.exists());
+    let (asked, _) = sandbox.run(&["ask", "-q", "after the kill"], None).await;
+    assert_eq!(asked.code, 0, "{asked:?}");
+    assert!(asked.stdout.ends_with("to: after the kill\n"), "{asked:?}");
+    let status = sandbox.start().await;
+    assert_ne!(status["daemon"]["pid"], json!(pid));
+    let (again, _) = sandbox
+        .run(&["ask", "-q", "through the new daemon"], None)
+        .await;
+    assert_eq!(again.code, 0, "{again:?}");
+    sandbox.stop().await;
+    sandbox.assert_idle().await;
+}
