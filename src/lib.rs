@@ -3,7 +3,14 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line (`serve`, `status`, `config`); `main.rs` only calls it.
+//! - [`cli`]: the command line (`serve`, `ask`, `start`, `stop`, `status`, `events`,
+//!   `config`); `main.rs` only calls it. `ask` shows a turn's steps on stderr
+//!   (`cli::progress`) and exits with a status a script can branch on.
+//! - `socket`: `daemon.sock` in the state directory, where other processes reach a
+//!   running claude-coded: each connection is served by the plain surface's adapter
+//!   (`plain::serve_client`) over the same method table as stdio.
+//! - `client`: the plain protocol's client side over that socket, for the commands that
+//!   find and use a project's running daemon.
 //! - [`config`]: flags over `CLAUDE_CODED_*` variables over the JSON config file over defaults;
 //!   each setting is declared once (`settings!`), and a test holds the README's table to it.
 //! - [`api`]: the wire types of the methods (camelCase, `JsonSchema`; `schemas/` is generated).
@@ -68,6 +75,13 @@
 //! backoff; lines that are not stream-json are skipped and recorded. Every such fact is an
 //! event in the ring buffer and in `events.jsonl`, and the actor publishes a snapshot
 //! after each step, which `status` reads and a small task persists to `daemon-state.json`.
+//!
+//! Every serving claude-coded also listens on a Unix socket in its state directory (the
+//! instance lock makes a socket file found there a dead daemon's, so it is replaced), and
+//! serves the plain protocol to each connection as to a stdio client, so other processes
+//! share its child, session and queue; a connection's end never stops the daemon. That is
+//! how `claude-coded ask` reaches a warm child, and how `start` (`serve --background`, a
+//! detached daemon with no stdio) is controlled: `stop` is a method of the table.
 //!
 //! Stopping on stdin EOF (after the pending requests finish) closes the child's stdin,
 //! waits, then signals its process group with TERM and KILL; a SIGTERM/SIGINT/SIGHUP
