@@ -23,26 +23,24 @@
     unreachable_pub
 )]
 
-#[path = "../tests/support/mock_api.rs"]
-mod mock_api;
+mod support;
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use mock_api::MockApi;
-use serde_json::{Value, json};
+use serde_json::json;
+use support::{Proc, Sandbox, check, median, ms, report, timed};
 
-const BRIDGE: &str = env!("CARGO_BIN_EXE_claude-coded");
-const DOUBLE: &str = env!("CARGO_BIN_EXE_claude-double");
 const DEFAULT_ROUNDS: usize = 20;
 const WARMUP: usize = 2;
 
 fn main() -> std::io::Result<()> {
     let real = std::env::var_os("CLAUDE_BIN").filter(|v| !v.is_empty());
-    let child = real.clone().unwrap_or_else(|| DOUBLE.into());
+    let child = real
+        .clone()
+        .unwrap_or_else(|| test_support::double().as_os_str().to_owned());
     let rounds = std::env::var("ASK_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -64,13 +62,13 @@ fn run(child: &OsString, mock: &MockApi, root: &Path, rounds: usize) -> std::io:
     let stdio = Project::new(&root.join("stdio"), child, mock)?;
     let daemon = Project::new(&root.join("daemon"), child, mock)?;
     let alone = Project::new(&root.join("alone"), child, mock)?;
-    let mut kept = Kept::spawn(&mut stdio.command(&[]))?;
+    let mut kept = Proc::spawn(&mut stdio.command(&[]))?;
     let started = daemon.command(&["start"]).stderr(Stdio::null()).status()?;
     check(started.success(), &json!({"start": started.code()}))?;
     let mut times = [Vec::new(), Vec::new(), Vec::new()];
     for i in 1..=WARMUP + rounds {
         let took = [
-            timed(|| kept.ask(i))?,
+            timed(|| stdio_ask(&mut kept, i))?,
             timed(|| daemon.ask(i))?,
             timed(|| alone.ask(i))?,
         ];
@@ -95,42 +93,32 @@ fn run(child: &OsString, mock: &MockApi, root: &Path, rounds: usize) -> std::io:
     Ok(())
 }
 
-/// A project: HOME with `cwd/` (the project), `tmp/` and `state/`, and an environment of
-/// `PATH` plus what keeps a real CLI offline.
+/// A project: a sandbox whose `cwd/` is the project, with its state in `state/`.
 struct Project {
-    home: PathBuf,
+    sandbox: Sandbox,
     child: OsString,
     base_url: String,
 }
 
 impl Project {
     fn new(home: &Path, child: &OsString, mock: &MockApi) -> std::io::Result<Project> {
-        std::fs::create_dir_all(home.join("cwd"))?;
-        std::fs::create_dir_all(home.join("tmp"))?;
         Ok(Project {
-            home: home.to_path_buf(),
+            sandbox: Sandbox::new(home)?,
             child: child.clone(),
             base_url: mock.base_url(),
         })
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BRIDGE);
+        let mut command = self.sandbox.command(
+            Path::new(env!("CARGO_BIN_EXE_claude-coded")),
+            &self.base_url,
+        );
         command
             .args(args)
-            .current_dir(self.home.join("cwd"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("TMPDIR", self.home.join("tmp"))
-            .env("CLAUDE_CODED_STATE_DIR", self.home.join("state"))
+            .env("CLAUDE_CODED_STATE_DIR", self.sandbox.home.join("state"))
             .env("CLAUDE_CODED_CLAUDE_BIN", &self.child)
-            .env("RUST_LOG", "error")
-            .env("ANTHROPIC_BASE_URL", &self.base_url)
-            .env("ANTHROPIC_API_KEY", "test-key")
-            .env("DISABLE_TELEMETRY", "1")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("DISABLE_AUTOUPDATER", "1");
+            .env("RUST_LOG", "error");
         command
     }
 
@@ -151,105 +139,11 @@ impl Project {
     }
 }
 
-/// A kept claude-coded on stdio.
-struct Kept {
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Kept {
-    fn spawn(command: &mut Command) -> std::io::Result<Kept> {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdin = child.stdin.take();
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stdout"))?;
-        Ok(Kept {
-            child,
-            stdin,
-            stdout: BufReader::new(stdout),
-        })
-    }
-
-    fn ask(&mut self, i: usize) -> std::io::Result<()> {
-        let request = json!({"jsonrpc": "2.0", "id": i, "method": "ask",
-                             "params": {"prompt": format!("bench {i}")}});
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("stdin closed"))?;
-        writeln!(stdin, "{request}")?;
-        stdin.flush()?;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.stdout.read_line(&mut line)? == 0 {
-                return Err(std::io::Error::other("claude-coded closed stdout"));
-            }
-            let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if value["id"] == i && value.get("method").is_none() {
-                return check(value["result"]["ok"] == true, &value);
-            }
-        }
-    }
-
-    fn finish(mut self) -> std::io::Result<()> {
-        self.stdin = None;
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Kept {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A wrong answer is an error, so a broken setup is not measured as fast.
-fn check(ok: bool, what: &Value) -> std::io::Result<()> {
-    match ok {
-        true => Ok(()),
-        false => Err(std::io::Error::other(format!("unexpected answer: {what}"))),
-    }
-}
-
-fn timed(ask: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<Duration> {
-    let start = Instant::now();
-    ask()?;
-    Ok(start.elapsed())
-}
-
-fn median(times: &[Duration]) -> Duration {
-    percentile(times, 50)
-}
-
-fn percentile(times: &[Duration], p: usize) -> Duration {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    sorted[(sorted.len() - 1) * p / 100]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn report(what: &str, times: &[Duration]) {
-    println!(
-        "{what}: median {:.1} ms, p90 {:.1} ms, min {:.1} ms, max {:.1} ms, n={}",
-        ms(median(times)),
-        ms(percentile(times, 90)),
-        ms(percentile(times, 0)),
-        ms(percentile(times, 100)),
-        times.len()
-    );
+/// An `ask` to a kept claude-coded over its stdin.
+fn stdio_ask(kept: &mut Proc, i: usize) -> std::io::Result<()> {
+    let request = json!({"jsonrpc": "2.0", "id": i, "method": "ask",
+                         "params": {"prompt": format!("bench {i}")}});
+    kept.write_line(&request)?;
+    let response = kept.read_until(|v| v["id"] == i && v.get("method").is_none())?;
+    check(response["result"]["ok"] == true, &response)
 }

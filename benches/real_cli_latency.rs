@@ -26,13 +26,15 @@
     unreachable_pub
 )]
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Instant;
 
 use mock_api::MockApi;
 use serde_json::{Value, json};
+use support::{Proc, Sandbox, check, median, ms, report, timed};
 
 const DEFAULT_ROUNDS: usize = 30;
 const WARMUP: usize = 3;
@@ -63,7 +65,10 @@ fn run(claude: &Path, mock: &MockApi, root: &Path, rounds: usize) -> std::io::Re
         mock.base_url()
     );
     let bridge_box = Sandbox::new(&root.join("bridge"))?;
-    let mut bridge = bridge_box.command(Path::new(env!("CARGO_BIN_EXE_claude-coded")), mock);
+    let mut bridge = bridge_box.command(
+        Path::new(env!("CARGO_BIN_EXE_claude-coded")),
+        &mock.base_url(),
+    );
     bridge
         .arg("--claude-bin")
         .arg(claude)
@@ -78,7 +83,7 @@ fn run(claude: &Path, mock: &MockApi, root: &Path, rounds: usize) -> std::io::Re
     let cold = cold.elapsed();
 
     let stream_box = Sandbox::new(&root.join("stream"))?;
-    let mut direct = stream_box.command(claude, mock);
+    let mut direct = stream_box.command(claude, &mock.base_url());
     direct.args([
         "--input-format",
         "stream-json",
@@ -123,111 +128,6 @@ fn run(claude: &Path, mock: &MockApi, root: &Path, rounds: usize) -> std::io::Re
     Ok(())
 }
 
-/// A HOME with `cwd/` and `tmp/` inside, as each e2e test gets.
-struct Sandbox {
-    home: PathBuf,
-    cwd: PathBuf,
-    tmp: PathBuf,
-}
-
-impl Sandbox {
-    fn new(home: &Path) -> std::io::Result<Sandbox> {
-        let sandbox = Sandbox {
-            home: home.to_path_buf(),
-            cwd: home.join("cwd"),
-            tmp: home.join("tmp"),
-        };
-        std::fs::create_dir_all(&sandbox.cwd)?;
-        std::fs::create_dir_all(&sandbox.tmp)?;
-        Ok(sandbox)
-    }
-
-    /// `program` in this sandbox, with only the environment that keeps the CLI offline.
-    fn command(&self, program: &Path, mock: &MockApi) -> Command {
-        let mut command = Command::new(program);
-        command
-            .current_dir(&self.cwd)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("TMPDIR", &self.tmp)
-            .env("ANTHROPIC_BASE_URL", mock.base_url())
-            .env("ANTHROPIC_API_KEY", "test-key")
-            .env("DISABLE_TELEMETRY", "1")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("DISABLE_AUTOUPDATER", "1");
-        command
-    }
-}
-
-/// A kept process with its pipes; killed if dropped before [`Proc::finish`].
-struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Proc {
-    fn spawn(command: &mut Command) -> std::io::Result<Proc> {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdin = child.stdin.take();
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stdout"))?;
-        Ok(Proc {
-            child,
-            stdin,
-            stdout: BufReader::new(stdout),
-        })
-    }
-
-    fn write_line(&mut self, value: &Value) -> std::io::Result<()> {
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("stdin closed"))?;
-        writeln!(stdin, "{value}")?;
-        stdin.flush()
-    }
-
-    /// Reads JSON lines until `done` picks one.
-    fn read_until(&mut self, done: impl Fn(&Value) -> bool) -> std::io::Result<Value> {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.stdout.read_line(&mut line)? == 0 {
-                return Err(std::io::Error::other("unexpected EOF"));
-            }
-            if let Ok(value) = serde_json::from_str::<Value>(&line)
-                && done(&value)
-            {
-                return Ok(value);
-            }
-        }
-    }
-
-    /// Closes stdin (a clean stop for both claude-coded and the CLI) and waits.
-    fn finish(mut self) -> std::io::Result<()> {
-        self.stdin = None;
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn bridge_ask(proc: &mut Proc, i: usize) -> std::io::Result<()> {
     let request = json!({"jsonrpc": "2.0", "id": i, "method": "ask",
                          "params": {"prompt": format!("bench {i}")}});
@@ -251,7 +151,7 @@ fn print_mode_ask(
     i: usize,
 ) -> std::io::Result<()> {
     let output = sandbox
-        .command(claude, mock)
+        .command(claude, &mock.base_url())
         .args(["-p", &format!("bench {i}"), "--output-format", "json"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -261,44 +161,4 @@ fn print_mode_ask(
         output.status.success() && result["is_error"] == false,
         &result,
     )
-}
-
-/// Turns a wrong answer into an error, so a broken setup is not measured as fast.
-fn check(ok: bool, what: &Value) -> std::io::Result<()> {
-    if ok {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!("unexpected answer: {what}")))
-    }
-}
-
-fn timed(ask: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<Duration> {
-    let start = Instant::now();
-    ask()?;
-    Ok(start.elapsed())
-}
-
-fn median(times: &[Duration]) -> Duration {
-    percentile(times, 50)
-}
-
-fn percentile(times: &[Duration], p: usize) -> Duration {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    sorted[(sorted.len() - 1) * p / 100]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn report(what: &str, times: &[Duration]) {
-    println!(
-        "{what}: median {:.1} ms, p90 {:.1} ms, min {:.1} ms, max {:.1} ms, n={}",
-        ms(median(times)),
-        ms(percentile(times, 90)),
-        ms(percentile(times, 0)),
-        ms(percentile(times, 100)),
-        times.len()
-    );
 }
