@@ -295,7 +295,16 @@ impl Config {
             env.push(("CLAUDE_CODED_MODEL", model.into()));
         }
         if let Some(mode) = &self.permission_mode {
-            env.push(("CLAUDE_CODED_PERMISSION_MODE", mode.into()));
+            env.push(("CLAUDE_CODED_PERMISSION_MODE", mode.as_str().into()));
+        }
+        let ceiling = self.permission_ceiling.as_str();
+        env.push(("CLAUDE_CODED_PERMISSION_CEILING", ceiling.into()));
+        for (var, rules) in [
+            ("CLAUDE_CODED_ALLOW_TOOLS", &self.allow_tools),
+            ("CLAUDE_CODED_DENY_TOOLS", &self.deny_tools),
+        ] {
+            let rules = serde_json::to_string(rules).unwrap_or_else(|_| "[]".into());
+            env.push((var, rules.into()));
         }
         if let Some(file) = &self.config_file {
             env.push(("CLAUDE_CODED_CONFIG", file.clone().into()));

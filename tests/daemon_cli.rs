@@ -184,6 +184,12 @@ async fn stop_ends_a_background_daemon_whose_clients_get_stopping_answers() {
 async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
     let home = TempDir::new("stale");
     let pid = start(home.path()).await;
+    // Once it has written its state, as a daemon that ran for a while has.
+    let state_file = home.path().join("state/daemon-state.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !state_file.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // SAFETY: kill(2) on the daemon this test started.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
     assert!(wait_gone(pid as i32, Duration::from_secs(5)).await);
@@ -355,20 +361,60 @@ async fn ask_uses_the_running_daemon_and_its_session() {
     assert_eq!(result["result"], "mock reply #2 to: from a script");
     let status = bridge.status().await;
     assert_eq!(status["totals"]["turnsOk"], 2);
-    // A stricter permission mode than the daemon's is refused, not silently ignored.
-    let stricter = run(
-        cli(
-            bridge.dir.path(),
-            &["ask", "-q", "--permission-mode", "plan", "hi"],
-        ),
-        None,
-    )
-    .await;
-    assert_eq!(stricter.code, 2, "{stricter:?}");
+    // --model and --permission-mode are this ask's own, within the daemon's ceiling.
+    let own = [
+        "ask",
+        "--permission-mode",
+        "plan",
+        "--model",
+        "per-ask-model",
+        "hi",
+    ];
+    let own = run(cli(bridge.dir.path(), &own), None).await;
+    assert_eq!(own.code, 0, "{own:?}");
     assert!(
-        stricter.stderr.contains("claude-coded stop"),
-        "{stricter:?}"
+        own.stderr.contains("turn started (per-ask-model)"),
+        "{own:?}"
     );
+    let above = ["ask", "-q", "--permission-mode", "bypassPermissions", "hi"];
+    let above = run(cli(bridge.dir.path(), &above), None).await;
+    assert_eq!(above.code, 2, "{above:?}");
+    assert!(above.stderr.contains("ceiling"), "{above:?}");
+}
+
+#[tokio::test]
+async fn start_hands_the_daemon_exactly_the_configuration_it_resolved() {
+    let home = TempDir::new("start-config");
+    let flags = [
+        "--queue-size",
+        "3",
+        "--permission-mode",
+        "plan",
+        "--permission-ceiling",
+        "acceptEdits",
+        "--allow-tool",
+        "Bash(git diff:*)",
+        "--deny-tool",
+        "Write",
+        "--claude-arg",
+        "--verbose",
+        "--model",
+        "some-model",
+        "--turn-timeout-ms",
+        "1234",
+    ];
+    let resolved = run(cli(home.path(), &[&["config"][..], &flags].concat()), None).await;
+    let mut expected: Value = serde_json::from_str(&resolved.stdout).unwrap();
+    let started = run(cli(home.path(), &[&["start"][..], &flags].concat()), None).await;
+    assert_eq!(started.code, 0, "{started:?}");
+    let mut client = SocketClient::connect(&socket_path(&home.path().join("state"))).await;
+    let mut running = client.call("status", json!({})).await["result"]["config"].clone();
+    // The file it was given, if any, is the one thing passed as a path.
+    for config in [&mut expected, &mut running] {
+        config.as_object_mut().unwrap().remove("configFile");
+    }
+    assert_eq!(running, expected);
+    assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
 }
 
 #[tokio::test]

@@ -76,13 +76,18 @@ pub(super) async fn run(args: AskArgs, config: Config, given: &ConfigArgs) -> i3
             return exit::USAGE;
         }
     };
+    // `--model` and `--permission-mode` configure the CLI of a claude-coded started here,
+    // and are this ask's own with a running one (which refuses a mode above its ceiling).
     let params = AskParams {
         prompt,
         timeout_ms: args.timeout,
+        model: given.model.clone(),
+        permission_mode: given.permission_mode,
+        ..AskParams::default()
     };
     let mut progress = Progress::new(args.quiet);
     let outcome = tokio::select! {
-        outcome = ask(params, config, given, &progress) => outcome,
+        outcome = ask(params, config, &progress) => outcome,
         signal = crate::shutdown::signal() => Err(failure(
             code::CANCELLED,
             format!("{signal}: the ask was withdrawn"),
@@ -93,12 +98,7 @@ pub(super) async fn run(args: AskArgs, config: Config, given: &ConfigArgs) -> i3
 }
 
 /// Asks the project's running daemon, or one started here for this call.
-async fn ask(
-    params: AskParams,
-    config: Config,
-    given: &ConfigArgs,
-    progress: &Progress,
-) -> Result<AskResult, Failure> {
+async fn ask(params: AskParams, config: Config, progress: &Progress) -> Result<AskResult, Failure> {
     // Run by an agent of a claude-coded (its Bash tool): asking, even a running daemon,
     // would nest without bound or wait on the very turn that runs us.
     let nesting = Nesting::detect(config.max_depth);
@@ -115,41 +115,9 @@ async fn ask(
         s.daemon.nesting.may_start_child() && s.daemon.state == "running"
     };
     match client::find(&config.state_dir, usable).await {
-        Some(found) => {
-            same_settings(given, &found.status.config).map_err(|m| failure(INVALID_USAGE, m))?;
-            via_daemon(found, params, progress).await
-        }
+        Some(found) => via_daemon(found, params, progress).await,
         None => in_process(config, params, progress).await,
     }
-}
-
-/// A usage problem found here, not by a daemon.
-const INVALID_USAGE: i32 = code::INVALID_PARAMS;
-
-/// `--model` and `--permission-mode` set the child's; a running daemon's child has its
-/// own, and asking it instead would silently ignore them (a stricter permission mode
-/// most of all).
-fn same_settings(given: &ConfigArgs, running: &Value) -> Result<(), String> {
-    let checks = [
-        ("--model", "model", &given.model),
-        (
-            "--permission-mode",
-            "permissionMode",
-            &given.permission_mode,
-        ),
-    ];
-    for (flag, key, wanted) in checks {
-        let Some(wanted) = wanted else { continue };
-        let has = running.get(key).and_then(Value::as_str);
-        if has != Some(wanted.as_str()) {
-            return Err(format!(
-                "{flag} {wanted} was given, but the running claude-coded of this project has {} ({key}); \
-                 stop it (claude-coded stop) or ask without {flag}",
-                has.unwrap_or("the CLI's default")
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Over the daemon's socket: `ask`, its `ask/event` notifications shown as steps.
@@ -207,7 +175,7 @@ async fn in_process(
     progress.step("starting Claude Code (no claude-coded runs for this project)".into());
     let daemon = Daemon::start_as(config, Serving::Ask);
     let (sink, mut messages) = mpsc::channel(TURN_BUFFER);
-    let answer = match daemon.submit_ask(params, Some(sink)) {
+    let answer = match daemon.submit_ask(params, Some(sink), None) {
         Ok(pending) => {
             let shown = async {
                 while let Some(item) = messages.recv().await {
@@ -391,19 +359,5 @@ mod tests {
         assert_eq!(exit_status(code::INVALID_PARAMS), exit::USAGE);
         assert_eq!(exit_status(code::CHILD_EXITED), exit::FAILED);
         assert_eq!(exit_status(code::CANCELLED), exit::INTERRUPTED);
-    }
-
-    #[test]
-    fn a_running_daemon_with_another_permission_mode_is_refused() {
-        let given = ConfigArgs {
-            permission_mode: Some("plan".into()),
-            ..ConfigArgs::default()
-        };
-        let running = json!({"permissionMode": "acceptEdits", "model": null});
-        let err = same_settings(&given, &running).unwrap_err();
-        assert!(err.contains("--permission-mode plan"), "{err}");
-        assert!(err.contains("acceptEdits"), "{err}");
-        assert!(same_settings(&given, &json!({"permissionMode": "plan"})).is_ok());
-        assert!(same_settings(&ConfigArgs::default(), &running).is_ok());
     }
 }

@@ -16,8 +16,7 @@ use tokio::sync::mpsc;
 use super::client_requests::{self, ClientRequests};
 use crate::api::{
     AskParams, AskResult, Behavior, EventsParams, EventsResult, PermissionAnswer, PermissionRelay,
-    PermissionRequestParams, RequestId, StatusParams, StatusResult, UserQuestionInfo,
-    StopResult,
+    PermissionRequestParams, RequestId, StatusParams, StatusResult, StopResult, UserQuestionInfo,
 };
 use crate::daemon::{Daemon, DaemonError};
 use crate::event_lines::EventLines;
