@@ -61,7 +61,12 @@ impl Client {
             path: path.to_path_buf(),
             source: std::io::ErrorKind::TimedOut.into(),
         };
-        let stream = tokio::time::timeout(QUICK, UnixStream::connect(path))
+        let (address, _dir) =
+            crate::socket::address(path).map_err(|source| ClientError::Connect {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let stream = tokio::time::timeout(QUICK, UnixStream::connect(&address))
             .await
             .map_err(|_| connect())?
             .map_err(|source| ClientError::Connect {

@@ -27,7 +27,8 @@ use crate::inbox::Input;
 
 /// The socket's name in the state directory.
 pub(crate) const SOCKET_FILE: &str = "daemon.sock";
-/// The longest path a Unix socket address holds (`sun_path` less its terminating NUL).
+/// The longest path a Unix socket address holds (`sun_path` less its terminating NUL);
+/// a longer one is reached through its directory (see [`address`]).
 const MAX_PATH: usize = 107;
 /// After the daemon stopped, how long its connections may take to deliver their last
 /// answers to clients that do not read.
@@ -84,17 +85,33 @@ impl SocketServer {
     }
 }
 
+/// An address for the socket at `path` that fits a Unix socket address: `path` itself, or
+/// for a longer one the same file reached through its directory's descriptor
+/// (`/proc/self/fd/N/daemon.sock`), which must stay open while the address is used.
+pub(crate) fn address(path: &Path) -> std::io::Result<(PathBuf, Option<std::fs::File>)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str().len() <= MAX_PATH {
+        return Ok((path.to_path_buf(), None));
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(std::io::Error::other("not a socket path"));
+    };
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)?;
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    Ok((short, Some(dir)))
+}
+
 /// Binds `path` (0600), replacing a stale socket file; the error says why not.
 fn bind(path: &Path) -> Result<UnixListener, String> {
-    let len = path.as_os_str().len();
-    if len > MAX_PATH {
-        return Err(format!(
-            "the socket path {} has {len} bytes, more than a Unix socket address holds ({MAX_PATH}); choose a shorter --state-dir",
-            path.display()
-        ));
-    }
     remove_stale(path)?;
-    let listener = UnixListener::bind(path)
+    let (address, _dir) =
+        address(path).map_err(|err| format!("cannot reach {}: {err}", path.display()))?;
+    let listener = UnixListener::bind(&address)
         .map_err(|err| format!("cannot listen on {}: {err}", path.display()))?;
     // The directory (0700) already keeps others out; the socket says so itself too.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))

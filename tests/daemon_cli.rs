@@ -111,6 +111,31 @@ async fn a_socket_client_that_hangs_up_mid_turn_leaves_the_daemon_serving() {
 }
 
 #[tokio::test]
+async fn a_socket_client_that_closes_its_end_still_gets_its_answers() {
+    let (mut bridge, mut client) = bridge_and_client().await;
+    let ask = client
+        .request("ask", json!({"prompt": "SLOW ms=100 chunks=3"}))
+        .await;
+    let status = client.request("status", json!({})).await;
+    client.close_write().await;
+    let (answer, notes) = client.response_for(&ask).await;
+    assert_eq!(
+        answer["result"]["result"], "slow chunk 1slow chunk 2slow chunk 3",
+        "{answer}"
+    );
+    let events = notes.iter().filter(|n| n["method"] == "ask/event").count();
+    assert!(events >= 5, "init, three chunks, result: {notes:?}");
+    let mut answered = vec![];
+    while let Some(message) = client.next_message().await {
+        answered.push(message);
+    }
+    // The status came at once; then, all answered, the daemon closed the connection.
+    assert_eq!(answered.len(), 0, "{answered:?}");
+    assert!(notes.iter().any(|n| n["id"] == status), "{notes:?}");
+    assert_eq!(bridge.status().await["daemon"]["state"], "running");
+}
+
+#[tokio::test]
 async fn bad_lines_on_the_socket_get_errors_and_the_connection_keeps_serving() {
     let (_bridge, mut client) = bridge_and_client().await;
     client.send_raw(b"this is not json").await;
@@ -223,6 +248,38 @@ async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
             .any(|e| e["type"] == "socket.listening")
     );
     assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
+}
+
+#[tokio::test]
+async fn a_state_dir_too_long_for_a_socket_address_still_gets_its_socket() {
+    let home = TempDir::new("long");
+    // Hosts' sandboxes and deep homes make paths past the 107 bytes an address holds.
+    let state = home.path().join("d".repeat(100)).join("state");
+    let socket = socket_path(&state);
+    assert!(socket.as_os_str().len() > 107);
+    let with_state = |args: &[&str]| {
+        let mut command = cli(home.path(), args);
+        command.env("CLAUDE_CODED_STATE_DIR", &state);
+        command
+    };
+    let started = run(with_state(&["start"]), None).await;
+    assert_eq!(started.code, 0, "{started:?}");
+    assert_eq!(mode(&socket), 0o600);
+    let asked = run(with_state(&["ask", "hello"]), None).await;
+    assert_eq!(asked.code, 0, "{asked:?}");
+    assert!(
+        asked.stderr.contains("asking claude-coded (pid"),
+        "{asked:?}"
+    );
+    let status = run(with_state(&["status", "--json"]), None).await;
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        status["daemon"]["socket"],
+        json!(socket.display().to_string())
+    );
+    assert_eq!(status["daemon"]["socketError"], Value::Null);
+    assert_eq!(run(with_state(&["stop"]), None).await.code, 0);
+    assert!(!socket.exists());
 }
 
 #[tokio::test]

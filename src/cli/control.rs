@@ -31,7 +31,9 @@ const LOG_TAIL: usize = 20;
 /// `start`: a daemon for the project in the background, detached from this terminal,
 /// unless one already answers.
 pub(super) async fn start(config: Config) -> i32 {
-    if let Some(found) = client::find(&config.state_dir, |_| true).await {
+    // One nested in an agent of the project's daemon starts no child: not the one meant.
+    let usable = |s: &StatusResult| s.daemon.nesting.may_start_child();
+    if let Some(found) = client::find(&config.state_dir, usable).await {
         let daemon = &found.status.daemon;
         eprintln!(
             "claude-coded: already running for this project (pid {}, {}), on {}",

@@ -112,6 +112,11 @@ impl SocketClient {
         }
     }
 
+    /// Closes the writing side, as `printf ... | socat` does after its last request.
+    pub async fn close_write(&mut self) {
+        self.writer.shutdown().await.expect("shut down writing");
+    }
+
     /// Waits for the daemon to close the connection.
     pub async fn wait_closed(&mut self) {
         while self.next_message().await.is_some() {}
