@@ -5,8 +5,10 @@
 mod backpressure;
 mod bad_input;
 mod capture_cli;
+mod daemon_cli;
 mod double_shapes;
 mod e2e_real_cli;
+mod e2e_real_cli_daemon;
 mod e2e_real_host;
 mod faults_child;
 mod faults_host;

@@ -7,6 +7,8 @@
 //!   a fresh state dir and cwd, and talks to it over pipes with a timeout on every read;
 //!   [`Options`] says how to start it.
 //! - [`mcp`]: the same through rmcp's client, recording every notification.
+//! - [`cli`]: a client on the daemon's Unix socket, and running a subcommand (`ask`,
+//!   `start`, `stop`, ...) in a sandbox.
 //! - [`real_cli`]: for the tests with the real Claude Code CLI: where it is, what keeps
 //!   it offline, the check that CI runs them.
 //! - [`proc_info`]: what `/proc` says (memory, children, leaked processes).
@@ -24,6 +26,7 @@
 pub mod arb_json;
 pub mod bins;
 pub mod bridge;
+pub mod cli;
 pub mod mcp;
 pub mod proc_info;
 pub mod real_cli;

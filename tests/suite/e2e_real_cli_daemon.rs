@@ -1,48 +1,32 @@
 //! `claude-coded ask`, `start`, `stop` and `events` with the real Claude Code CLI as the
-//! child, offline: the pinned CLI talks to the mock Messages API of
-//! `tests/support/mock_api.rs` on 127.0.0.1. Run:
+//! child, offline: the pinned CLI talks to the mock Messages API (`crates/mock-api`) on
+//! 127.0.0.1. Run:
 //!
 //! ```sh
-//! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test e2e_real_cli_daemon -- --nocapture
+//! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test all e2e_real_cli_daemon:: -- --nocapture
 //! ```
 //!
 //! Built without `CLAUDE_BIN` the tests are ignored with the reason (see `build.rs`);
 //! under `CI` the first test fails then. Each test has its own mock, HOME, cwd, TMPDIR and
 //! state dir, and runs claude-coded with a cleared environment plus what keeps the CLI on
-//! loopback; the tests run one at a time (a static lock), as the CLI is heavy to start.
-// Test code: a failed unwrap is a failed test, its output is the report, and its helper
-// modules are shared between test crates.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    clippy::print_stderr,
-    unreachable_pub
-)]
-
-mod cli_support;
-mod common;
-#[path = "support/mock_api.rs"]
-mod mock_api;
-mod proc_info;
+//! loopback; the tests run one real CLI at a time (`test_support::real_cli`), as the CLI
+//! is heavy to start.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cli_support::{Output, SocketClient, run, socket_path};
-use common::{BRIDGE, READ_TIMEOUT, TempDir};
 use mock_api::MockApi;
 use serde_json::{Value, json};
+use test_support::cli::{Output, SocketClient, run, socket_path};
+use test_support::{READ_TIMEOUT, TempDir, proc_info};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::{Mutex, MutexGuard};
-
-static SERIAL: Mutex<()> = Mutex::const_new(());
+use tokio::sync::MutexGuard;
 
 #[test]
 fn in_ci_the_real_cli_daemon_tests_are_built_to_run() {
-    common::assert_real_cli_tests_run_in_ci();
+    test_support::assert_real_cli_tests_run_in_ci(cfg!(real_cli));
 }
 
 /// A mock API and a project sandbox (`HOME` with `cwd/`, `tmp/` and `state/`).
@@ -54,7 +38,7 @@ struct Sandbox {
 
 impl Sandbox {
     async fn new() -> Sandbox {
-        let serial = SERIAL.lock().await;
+        let serial = test_support::real_cli::one_real_cli().await;
         let dir = TempDir::new("real-daemon");
         std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
         std::fs::create_dir_all(dir.path().join("cwd")).unwrap();
@@ -76,7 +60,7 @@ impl Sandbox {
     /// `claude-coded <args>` in the project, with only `PATH` of the test's environment,
     /// the real CLI, and what keeps it offline.
     fn cli(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BRIDGE);
+        let mut command = Command::new(test_support::bridge());
         command
             .args(args)
             .current_dir(self.home().join("cwd"))
@@ -89,9 +73,9 @@ impl Sandbox {
                 "RUST_LOG",
                 std::env::var("CLAUDE_CODED_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             )
-            .envs(common::offline_env(&self.mock.base_url()));
+            .envs(test_support::offline_env(&self.mock.base_url()));
         if !args.contains(&"--claude-bin") {
-            command.env("CLAUDE_CODED_CLAUDE_BIN", common::real_cli_bin());
+            command.env("CLAUDE_CODED_CLAUDE_BIN", test_support::real_cli_bin());
         }
         command
     }

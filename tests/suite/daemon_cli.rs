@@ -1,23 +1,13 @@
 //! The daemon's Unix socket and the subcommands that use it (`ask`, `start`, `stop`,
 //! `status`, `events`), over the CLI double: fast, and every failure on demand. The same
 //! with the real CLI is in `e2e_real_cli_daemon.rs`.
-// Test code: a failed unwrap is a failed test, and its output is the report.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    unreachable_pub
-)]
-
-mod cli_support;
-mod common;
 
 use std::os::unix::fs::FileTypeExt;
 use std::time::{Duration, Instant};
 
-use cli_support::{SocketClient, cli, mode, run, socket_path};
-use common::{Bridge, Options, TempDir, error_code, wait_gone};
 use serde_json::{Value, json};
+use test_support::cli::{SocketClient, cli, mode, run, socket_path};
+use test_support::{Bridge, Options, TempDir, error_code, wait_gone};
 
 /// A stdio bridge and a client on its socket, once it listens.
 async fn bridge_and_client() -> (Bridge, SocketClient) {

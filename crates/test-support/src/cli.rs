@@ -1,8 +1,7 @@
-//! Shared by the tests of the daemon's socket and of the `claude-coded` subcommands
-//! (`ask`, `start`, `stop`, `status`, `events`): a plain-protocol client over the Unix
-//! socket, and a way to run a subcommand in a sandbox with a deadline.
-
-#![allow(dead_code)]
+//! For the tests of the daemon's socket and of the `claude-coded` subcommands (`ask`,
+//! `start`, `stop`, `status`, `events`), over the double and the real CLI: a
+//! plain-protocol client on the Unix socket, and running a subcommand in a sandbox with a
+//! deadline.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::process::Command;
 
-use crate::common::{BRIDGE, DOUBLE, READ_TIMEOUT};
+use crate::READ_TIMEOUT;
 
 /// The socket of the first instance in `state_dir`.
 pub fn socket_path(state_dir: &Path) -> PathBuf {
@@ -136,7 +135,7 @@ pub struct Output {
 pub fn cli(home: &Path, args: &[&str]) -> Command {
     let cwd = home.join("cwd");
     std::fs::create_dir_all(&cwd).expect("create cwd");
-    let mut command = Command::new(BRIDGE);
+    let mut command = Command::new(crate::bridge());
     command
         .args(args)
         .current_dir(&cwd)
@@ -149,7 +148,7 @@ pub fn cli(home: &Path, args: &[&str]) -> Command {
         .env_remove("CLAUDE_CODED_DEPTH")
         .env_remove("CLAUDE_CODED_DEPTH_LIMIT");
     if !args.contains(&"--claude-bin") {
-        command.env("CLAUDE_CODED_CLAUDE_BIN", DOUBLE);
+        command.env("CLAUDE_CODED_CLAUDE_BIN", crate::double());
     }
     command
 }
