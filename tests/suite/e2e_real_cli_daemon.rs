@@ -253,13 +253,16 @@ async fn ask_exit_statuses_with_the_real_cli_with_and_without_a_daemon() {
 async fn events_follow_sees_the_turn_of_another_process() {
     let sandbox = Sandbox::new().await;
     sandbox.start().await;
-    let mut follow = sandbox.cli(&["events", "--follow", "--json", "-n", "0"]);
+    let mut follow = sandbox.cli(&["events", "--follow", "--json", "-n", "1"]);
     follow
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);
     let mut follower = follow.spawn().unwrap();
     let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    // The latest event comes first: from then on the follower is following.
+    let latest = tokio::time::timeout(READ_TIMEOUT, lines.next_line()).await;
+    assert!(matches!(latest, Ok(Ok(Some(_)))), "{latest:?}");
     let (asked, _) = sandbox
         .run(&["ask", "-q", "seen by the follower"], None)
         .await;
