@@ -71,6 +71,28 @@ pub fn processes_of_daemon(daemon_id: &str) -> Vec<u32> {
     processes_with_env(&format!("CLAUDE_CODED_DAEMON_ID={daemon_id}"))
 }
 
+/// How long an unreadable environment may stay so before the check gives up on it.
+const UNREADABLE_FOR: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `/proc/<pid>/environ`, read again for a while when it is refused (EACCES): a process
+/// of an earlier test that is exiting, or is between credentials, refuses it for a moment;
+/// one that still refuses it after [`UNREADABLE_FOR`] is reported.
+fn read_environ(pid: u32) -> std::io::Result<Vec<u8>> {
+    let deadline = std::time::Instant::now() + UNREADABLE_FOR;
+    loop {
+        match std::fs::read(format!("/proc/{pid}/environ")) {
+            Err(err)
+                if err.raw_os_error() == Some(libc::EACCES)
+                    && alive(pid)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Live processes (other than this one) whose environment holds `entry` (`NAME=value`),
 /// wherever they were reparented: e.g. `HOME=<sandbox>` finds everything a test started.
 pub fn processes_with_env(entry: &str) -> Vec<u32> {
@@ -78,7 +100,7 @@ pub fn processes_with_env(entry: &str) -> Vec<u32> {
     all_pids()
         .into_iter()
         .filter(|pid| *pid != me)
-        .filter(|pid| match std::fs::read(format!("/proc/{pid}/environ")) {
+        .filter(|pid| match read_environ(*pid) {
             Ok(env) => env.split(|b| *b == 0).any(|var| var == entry.as_bytes()),
             // Gone meanwhile (or exiting: ESRCH): not a leak.
             Err(err)
@@ -90,7 +112,11 @@ pub fn processes_with_env(entry: &str) -> Vec<u32> {
             // init and kernel threads are never ours; for anything else, a check that cannot
             // look must not pass as "nothing left".
             Err(err) if alive(*pid) && !is_system_process(*pid) => {
-                panic!("cannot read /proc/{pid}/environ to look for leaked processes: {err}")
+                let command = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let command = String::from_utf8_lossy(&command).replace('\0', " ");
+                panic!(
+                    "cannot read /proc/{pid}/environ ({command}) to look for leaked processes: {err}"
+                )
             }
             Err(_) => false,
         })
