@@ -199,5 +199,28 @@ async fn serve(stream: UnixStream, daemon: Daemon) {
         // Valid while the read half lives, which the reader that polls it owns.
         hangup_fd: Some(fd),
     };
-    crate::plain::serve_client(input, write, daemon).await;
+    crate::plain::serve_client(input, write, daemon, closed(fd)).await;
+}
+
+/// How often a connection whose client stopped writing is checked for a full close.
+const CLOSED_POLL: Duration = Duration::from_millis(50);
+
+/// Resolves once the peer has closed the connection in both directions (`POLLHUP`; a
+/// peer that only shut down writing gives `POLLRDHUP` alone and is still listening).
+/// `fd` must stay open while this runs: the connection's halves, which the serving of
+/// the connection holds until this future is dropped, keep it open.
+async fn closed(fd: std::os::fd::RawFd) {
+    loop {
+        let mut poll = libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, a zero timeout; poll only writes `revents`.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        if ready > 0 && poll.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return;
+        }
+        tokio::time::sleep(CLOSED_POLL).await;
+    }
 }

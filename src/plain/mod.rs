@@ -72,7 +72,8 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let connection = Connection::open(writer, &daemon)?;
-    let (server, out, writer_task, reason) = connection.read(input, shutdown).await;
+    let reading = connection.read(input, shutdown, std::future::pending());
+    let (server, out, writer_task, reason) = reading.await;
     daemon.shutdown(reason.as_str()).await;
     close(server, out, writer_task).await;
     Ok(())
@@ -82,8 +83,16 @@ where
 /// served, over the same method table, except that its end does not stop the daemon:
 /// after EOF its requests finish; when it is gone its asks are withdrawn (dropping an
 /// ask cancels it); when the daemon stops, its asks end with "stopping" errors.
-pub(crate) async fn serve_client<R, W>(input: Input<R>, writer: W, daemon: Daemon)
-where
+///
+/// `closed` resolves when the client has closed the connection altogether (not only its
+/// writing half): after its EOF, that is how a client that left while its ask runs silent
+/// is told from one that waits for the answer.
+pub(crate) async fn serve_client<R, W>(
+    input: Input<R>,
+    writer: W,
+    daemon: Daemon,
+    closed: impl Future<Output = ()>,
+) where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
@@ -91,7 +100,8 @@ where
         Ok(connection) => connection,
         Err(err) => return tracing::warn!(%err, "cannot serve a socket client"),
     };
-    let (mut server, out, writer_task, reason) = connection.read(input, daemon.stop_begun()).await;
+    let reading = connection.read(input, daemon.stop_begun(), closed);
+    let (mut server, out, writer_task, reason) = reading.await;
     if let Ending::Gone(reason) = &reason {
         tracing::debug!(%reason, "a socket client is gone; withdrawing its asks");
         server.tasks.abort_all();
@@ -155,6 +165,7 @@ impl Connection {
         self,
         input: Input<R>,
         shutdown: impl Future<Output = &'static str>,
+        closed: impl Future<Output = ()>,
     ) -> (Server, Outbox, WriterTask, Ending)
     where
         R: AsyncBufRead + Unpin + Send + 'static,
@@ -191,6 +202,7 @@ impl Connection {
                 _ = server.finish() => Ending::Done,
                 reason = &mut shutdown => Ending::Shutdown(reason),
                 _ = out.abandon_when_stalled() => Ending::Gone("the client is gone"),
+                () = closed => Ending::Gone("the client closed the connection"),
             },
         };
         (server, out, writer_task, ending)

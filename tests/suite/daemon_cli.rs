@@ -101,6 +101,28 @@ async fn a_socket_client_that_hangs_up_mid_turn_leaves_the_daemon_serving() {
 }
 
 #[tokio::test]
+async fn a_socket_client_that_leaves_while_its_turn_is_silent_has_it_withdrawn_at_once() {
+    let (mut bridge, mut client) = bridge_and_client().await;
+    // The first chunk comes only after 5 s: nothing is written that could find it gone.
+    client
+        .request("ask", json!({"prompt": "SLOW ms=5000 chunks=3"}))
+        .await;
+    client.next_message().await.expect("the turn's first event");
+    let left = Instant::now();
+    drop(client);
+    bridge
+        .wait_status("the withdrawn turn to end", |s| {
+            s["turn"].is_null() && s["totals"]["asksErrored"] == 1
+        })
+        .await;
+    assert!(
+        left.elapsed() < Duration::from_secs(3),
+        "withdrawn after {:?}",
+        left.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn a_socket_client_that_closes_its_end_still_gets_its_answers() {
     let (mut bridge, mut client) = bridge_and_client().await;
     let ask = client
