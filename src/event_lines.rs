@@ -8,6 +8,7 @@
 //! slows the child down, and memory stays bounded by these buffers.
 
 use std::collections::VecDeque;
+use std::io::Write as _;
 use std::pin::Pin;
 
 #[cfg(doc)]
@@ -57,7 +58,9 @@ impl EventLines {
             batch.push(b'\n');
         }
         batch.extend_from_slice(&self.prefix);
-        batch.extend_from_slice(item.seq.to_string().as_bytes());
+        // Straight into the batch: no string per line on the hot path. Writing into a
+        // `Vec` cannot fail.
+        let _ = write!(batch, "{}", item.seq);
         batch.extend_from_slice(br#","type":"#);
         json_string(batch, &item.message.kind);
         batch.extend_from_slice(br#","subtype":"#);
