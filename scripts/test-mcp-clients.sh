@@ -2,8 +2,9 @@
 # Drives claude-coded's MCP surface from MCP clients nobody here wrote: the official
 # Python SDK (PyPI `mcp`, pinned in tests/clients/requirements.txt, in a venv under
 # .cache/) and the official TypeScript SDK (npm `@modelcontextprotocol/sdk`, pinned by
-# tests/clients/package-lock.json), against freshly built binaries with the CLI double;
-# then MCP Inspector's `--strict` check of the tool schemas (pinned the same way), which
+# tests/clients/package-lock.json), against freshly built binaries: with the CLI double as
+# the child, and with the real pinned CLI as the child (offline, on the mock Messages API
+# run as a process of its own) for the permission questions; then MCP Inspector's `--strict` check of the tool schemas (pinned the same way), which
 # must find no error and no warning: hosts that map schemas to a single-type dialect
 # reject tools it warns about.
 #
@@ -16,13 +17,30 @@ clients="$root/tests/clients"
 venv="$root/.cache/mcp-clients-venv"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
-echo "== building claude-coded and claude-double"
-# Two builds, as the tests do them (the double is a package of its own, see
-# crates/test-support/src/bins.rs), so both share what they compiled.
-cargo build --quiet --bin claude-coded
+echo "== the real CLI, claude-coded, claude-double and mock-api"
+# CLAUDE_BIN first: it is part of the build (build.rs turns the real-CLI tests on).
+CLAUDE_BIN="${CLAUDE_BIN:-$(scripts/install-claude-cli.sh)}"
+export CLAUDE_BIN
+export CLAUDE_REAL_BIN="$CLAUDE_BIN"
+# The binaries of the workspace's test build, which scripts/test.sh has just made (then
+# this is a no-op): a plain `cargo build` resolves other features and would compile the
+# whole dependency tree a second time. The double is built as the tests build it
+# (crates/test-support/src/bins.rs), so the two share what they compiled.
+cargo test --workspace --no-run --quiet
 cargo build --quiet -p claude-double --bin claude-double
 export CLAUDE_CODED_BIN="$target/debug/claude-coded"
 export CLAUDE_DOUBLE_BIN="$target/debug/claude-double"
+
+echo "== the mock Messages API"
+# The mock stops when its stdin closes: this script holds the coprocess's pipe, so the
+# mock ends with the script however the script ends.
+coproc MOCK_API { "$target/debug/mock-api"; }
+if ! read -r -t 30 -u "${MOCK_API[0]}" MOCK_API_URL; then
+    echo "not ok - the mock Messages API did not start"
+    exit 1
+fi
+export MOCK_API_URL
+echo "mock Messages API at $MOCK_API_URL"
 
 echo "== installing the Python SDK (venv: ${venv#"$root"/})"
 if [[ ! -x "$venv/bin/python" ]]; then

@@ -1,8 +1,10 @@
 """Drives claude-coded's MCP surface from the official Python SDK (PyPI `mcp`, pinned in
-requirements.txt), with the CLI double as the bridge's child. Run by
+requirements.txt), with the CLI double as the bridge's child, and with the real CLI as the
+child (offline, on the mock Messages API) for the permission questions. Run by
 scripts/test-mcp-clients.sh:
 
-    CLAUDE_CODED_BIN=... CLAUDE_DOUBLE_BIN=... python tests/clients/py_client.py
+    CLAUDE_CODED_BIN=... CLAUDE_DOUBLE_BIN=... CLAUDE_REAL_BIN=... MOCK_API_URL=... \
+        python tests/clients/py_client.py
 
 Prints one line per check and a closing `N passed, M failed`; exits non-zero on failure.
 A non-JSON line on the bridge's stdout reaches the session's message handler as an
@@ -30,6 +32,8 @@ warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
 BRIDGE = os.environ.get("CLAUDE_CODED_BIN")
 DOUBLE = os.environ.get("CLAUDE_DOUBLE_BIN")
+REAL = os.environ.get("CLAUDE_REAL_BIN")
+MOCK_API_URL = os.environ.get("MOCK_API_URL")
 TIMEOUT = 20
 
 results = {"passed": 0, "failed": 0}
@@ -64,6 +68,23 @@ def server_params(home: Path) -> StdioServerParameters:
         args=["--claude-bin", DOUBLE, "--state-dir", str(home / "state"), "--cwd", str(cwd)],
         env={"RUST_LOG": "warn", "HOME": str(home)},
     )
+
+
+def real_cli_params(home: Path) -> StdioServerParameters:
+    """claude-coded over the real CLI, kept offline on the mock Messages API."""
+    params = server_params(home)
+    params.args[1] = REAL
+    tmp = home / "tmp"
+    tmp.mkdir(exist_ok=True)
+    params.env.update({
+        "ANTHROPIC_BASE_URL": MOCK_API_URL,
+        "ANTHROPIC_API_KEY": "test-key",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "TMPDIR": str(tmp),
+    })
+    return params
 
 
 async def on_message(message: Any) -> None:
@@ -211,9 +232,10 @@ async def modern_checks(home: Path) -> None:
 
 
 async def elicitation_checks(home: Path) -> None:
-    """Permission questions as form elicitations: the answers are what the agent gets."""
-    params = server_params(home)
+    """Permission questions of the real CLI as form elicitations: the answers decide."""
+    params = real_cli_params(home)
     params.args += ["--permission-timeout-ms", "1500"]
+    cwd = home / "cwd"
     plan: list[Any] = []
     asked: list[Any] = []
 
@@ -226,47 +248,63 @@ async def elicitation_checks(home: Path) -> None:
         action, content = answer
         return types.ElicitResult(action=action, content=content)
 
-    async def ask(decision: Any) -> str:
-        plan.append(decision)
-        result = await session.call_tool("ask", {"prompt": "RUN_TOOL touch asked.txt"})
+    async def ask(file: str, decision: Any = None) -> str:
+        if decision is not None:
+            plan.append(decision)
+        result = await session.call_tool("ask", {"prompt": f"RUN_TOOL touch {file}"})
         expect(not result.is_error, result)
+        expect(not plan, f"not asked: {plan}")
         return first_text(result)
 
     async def allow_once() -> None:
-        text = await ask(("accept", {"decision": "Allow once"}))
+        text = await ask("once.txt", ("accept", {"decision": "Allow once"}))
         expect("is_error=False" in text, text)
+        expect((cwd / "once.txt").exists(), "the command did not run")
         form = asked[-1]
-        expect("run `touch asked.txt`" in form.message, form.message)
+        expect("run `touch once.txt`" in form.message, form.message)
         choices = form.requested_schema["properties"]["decision"]["enum"]
         expect("Allow for the rest of this session" in choices, choices)
 
     async def deny_with_message() -> None:
-        text = await ask(("accept", {"decision": "Deny", "message": "not today"}))
+        text = await ask("denied.txt", ("accept", {"decision": "Deny", "message": "not today"}))
         expect("is_error=True" in text and "not today" in text, text)
+        expect(not (cwd / "denied.txt").exists(), "a denied command ran")
 
     async def decline() -> None:
-        text = await ask(("decline", None))
+        text = await ask("declined.txt", ("decline", None))
         expect("is_error=True" in text and "declined" in text, text)
+        expect(not (cwd / "declined.txt").exists(), "a declined command ran")
 
     async def no_answer() -> None:
-        text = await ask("never")
+        text = await ask("late.txt", "never")
         expect("is_error=True" in text and "within 1.5 s" in text, text)
+        expect(not (cwd / "late.txt").exists(), "an unanswered command ran")
+
+    async def allow_for_the_session() -> None:
+        text = await ask("kept.txt", ("accept", {"decision": "Allow for the rest of this session"}))
+        expect("is_error=False" in text, text)
+        (cwd / "kept.txt").unlink()
+        questions = len(asked)
+        text = await ask("kept.txt")
+        expect(len(asked) == questions, "the same command was asked again")
+        expect("is_error=False" in text and (cwd / "kept.txt").exists(), text)
 
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write, elicitation_callback=on_elicit, message_handler=on_message) as session:
             await session.initialize()
             for name, body in [
-                ("elicitation: allow once", allow_once),
-                ("elicitation: deny with a message for the agent", deny_with_message),
-                ("elicitation: decline denies", decline),
-                ("elicitation: no answer is denied at the deadline", no_answer),
+                ("real CLI, elicitation: allow once runs the command", allow_once),
+                ("real CLI, elicitation: deny with a message for the agent", deny_with_message),
+                ("real CLI, elicitation: decline denies", decline),
+                ("real CLI, elicitation: no answer is denied at the deadline", no_answer),
+                ("real CLI, elicitation: allow for the session is not asked again", allow_for_the_session),
             ]:
                 await check(name, body)
 
 
 async def main() -> int:
-    if not BRIDGE or not DOUBLE:
-        print("set CLAUDE_CODED_BIN and CLAUDE_DOUBLE_BIN", file=sys.stderr)
+    if not BRIDGE or not DOUBLE or not REAL or not MOCK_API_URL:
+        print("set CLAUDE_CODED_BIN, CLAUDE_DOUBLE_BIN, CLAUDE_REAL_BIN and MOCK_API_URL", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="claude-coded-py-") as legacy_home:
         async with stdio_client(server_params(Path(legacy_home))) as (read, write):

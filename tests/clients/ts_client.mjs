@@ -1,12 +1,14 @@
 // Drives claude-coded's MCP surface from the official TypeScript SDK
 // (@modelcontextprotocol/sdk, pinned in package.json / package-lock.json), with the CLI
-// double as the bridge's child. Run by scripts/test-mcp-clients.sh:
-//   CLAUDE_CODED_BIN=... CLAUDE_DOUBLE_BIN=... node tests/clients/ts_client.mjs
+// double as the bridge's child, and the real CLI as the child (offline, on the mock
+// Messages API) for the permission questions. Run by scripts/test-mcp-clients.sh:
+//   CLAUDE_CODED_BIN=... CLAUDE_DOUBLE_BIN=... CLAUDE_REAL_BIN=... MOCK_API_URL=... \
+//     node tests/clients/ts_client.mjs
 // Prints one line per check and a closing `N passed, M failed`; exits non-zero on failure.
 // Any non-JSON byte on the bridge's stdout reaches `onerror` and fails the run.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,8 +21,10 @@ import {
 
 const BRIDGE = process.env.CLAUDE_CODED_BIN;
 const DOUBLE = process.env.CLAUDE_DOUBLE_BIN;
-if (!BRIDGE || !DOUBLE) {
-  console.error('set CLAUDE_CODED_BIN and CLAUDE_DOUBLE_BIN');
+const REAL = process.env.CLAUDE_REAL_BIN;
+const MOCK_API_URL = process.env.MOCK_API_URL;
+if (!BRIDGE || !DOUBLE || !REAL || !MOCK_API_URL) {
+  console.error('set CLAUDE_CODED_BIN, CLAUDE_DOUBLE_BIN, CLAUDE_REAL_BIN and MOCK_API_URL');
   process.exit(2);
 }
 
@@ -46,13 +50,27 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function connect(dir, capabilities = {}) {
+// The environment that keeps the real CLI offline, on the mock Messages API.
+function realCliEnv(dir) {
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp, { recursive: true });
+  return {
+    ANTHROPIC_BASE_URL: MOCK_API_URL,
+    ANTHROPIC_API_KEY: 'test-key',
+    DISABLE_TELEMETRY: '1',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_AUTOUPDATER: '1',
+    TMPDIR: tmp,
+  };
+}
+
+async function connect(dir, capabilities = {}, { real = false, args = [] } = {}) {
   const cwd = join(dir, 'cwd');
   mkdirSync(cwd, { recursive: true });
   const transport = new StdioClientTransport({
     command: BRIDGE,
-    args: ['--claude-bin', DOUBLE, '--state-dir', join(dir, 'state'), '--cwd', cwd],
-    env: { RUST_LOG: 'warn', HOME: dir },
+    args: ['--claude-bin', real ? REAL : DOUBLE, '--state-dir', join(dir, 'state'), '--cwd', cwd, ...args],
+    env: { RUST_LOG: 'warn', HOME: dir, ...(real ? realCliEnv(dir) : {}) },
     stderr: 'inherit',
   });
   const client = new Client({ name: 'claude-coded-ts-test', version: '0.0.0' }, { capabilities });
@@ -182,37 +200,50 @@ async function main() {
   }
 }
 
-// Permission questions as form elicitations: the client's answer is what the agent gets.
+// Permission questions of the real CLI as form elicitations: the client's answer decides.
 async function elicitation() {
   const dir = mkdtempSync(join(tmpdir(), 'claude-coded-ts-'));
+  const cwd = join(dir, 'cwd');
   let client;
   try {
-    client = await connect(dir, { elicitation: { form: {} } });
+    client = await connect(dir, { elicitation: { form: {} } }, { real: true });
     const answers = [];
     const forms = [];
     client.setRequestHandler(ElicitRequestSchema, async (request) => {
       forms.push(request.params);
       return answers.shift();
     });
-    const ask = async () => {
+    const ask = async (file) => {
       const result = await withTimeout(
-        client.callTool({ name: 'ask', arguments: { prompt: 'RUN_TOOL touch ts.txt' } }),
-        20000,
+        client.callTool({ name: 'ask', arguments: { prompt: `RUN_TOOL touch ${file}` } }),
+        30000,
         'ask',
       );
       assert.ok(!result.isError, JSON.stringify(result));
+      assert.equal(answers.length, 0, 'a planned answer was not asked for');
       return text(result);
     };
-    await check('elicitation: allow once', async () => {
+    await check('real CLI, elicitation: allow once runs the command', async () => {
       answers.push({ action: 'accept', content: { decision: 'Allow once' } });
-      const reply = await ask();
+      const reply = await ask('ts.txt');
       assert.ok(reply.includes('is_error=False'), reply);
+      assert.ok(existsSync(join(cwd, 'ts.txt')), 'the command did not run');
       assert.ok(forms.at(-1).message.includes('run `touch ts.txt`'), forms.at(-1).message);
     });
-    await check('elicitation: deny with a message for the agent', async () => {
+    await check('real CLI, elicitation: deny with a message for the agent', async () => {
       answers.push({ action: 'accept', content: { decision: 'Deny', message: 'not from ts' } });
-      const reply = await ask();
+      const reply = await ask('ts-denied.txt');
       assert.ok(reply.includes('is_error=True') && reply.includes('not from ts'), reply);
+      assert.ok(!existsSync(join(cwd, 'ts-denied.txt')), 'a denied command ran');
+    });
+    await check('real CLI, elicitation: allow for the session is not asked again', async () => {
+      answers.push({ action: 'accept', content: { decision: 'Allow for the rest of this session' } });
+      await ask('ts-kept.txt');
+      unlinkSync(join(cwd, 'ts-kept.txt'));
+      const asked = forms.length;
+      const reply = await ask('ts-kept.txt');
+      assert.equal(forms.length, asked, 'the same command was asked again');
+      assert.ok(reply.includes('is_error=False') && existsSync(join(cwd, 'ts-kept.txt')), reply);
     });
   } finally {
     await client?.close();

@@ -750,6 +750,126 @@ async fn a_rule_the_user_configured_lets_the_tool_run_without_a_question() {
     assert!(real.bridge.cwd().join("ruled.txt").exists());
 }
 
+/// Waits for the next `permission/request` of the ask `id` and returns it unanswered.
+async fn next_question(bridge: &mut Bridge, id: &Value) -> Value {
+    loop {
+        let message = bridge.next_message().await;
+        if message["method"] == "permission/request" {
+            assert_eq!(message["params"]["requestId"], *id, "{message}");
+            return message;
+        }
+        assert!(
+            message.get("id") != Some(id),
+            "answered without asking: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn accept_edits_within_the_ceiling_lets_a_write_through_and_the_next_ask_is_asked_again() {
+    let mut real = Real::start_with(MockApi::start(), |o| {
+        o.args(&["--permission-ceiling", "acceptEdits"])
+    })
+    .await;
+    let cwd = real.bridge.cwd();
+    let write = |file: &str, mode: Option<&str>| {
+        let mut params = json!({"prompt": format!("WRITE_FILE {} hello", cwd.join(file).display()),
+                                "permissions": "client", "timeoutMs": 30000});
+        if let Some(mode) = mode {
+            params["permissionMode"] = json!(mode);
+        }
+        params
+    };
+    // Above the ceiling: refused before anything reaches the child.
+    let id = real
+        .bridge
+        .request("ask", write("bypass.txt", Some("bypassPermissions")))
+        .await;
+    let (response, _) = real.bridge.response_for(&id).await;
+    assert_eq!(response["error"]["code"], -32602, "{response}");
+    let message = response["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("acceptEdits"), "{message}");
+    // Within it: the real Write runs with no question.
+    let id = real
+        .bridge
+        .request("ask", write("edited.txt", Some("acceptEdits")))
+        .await;
+    let (response, notes) = real.bridge.response_for(&id).await;
+    assert!(
+        notes.iter().all(|n| n["method"] != "permission/request"),
+        "asked: {notes:?}"
+    );
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    assert_eq!(response["result"]["permissionDenials"], json!([]));
+    let written = std::fs::read_to_string(cwd.join("edited.txt")).expect("the Write ran");
+    assert_eq!(written, "hello");
+    // The next ask that sets no mode runs in the configured one again: the Write is asked.
+    let id = real.bridge.request("ask", write("asked.txt", None)).await;
+    let question = next_question(&mut real.bridge, &id).await;
+    assert_eq!(question["params"]["tool"], "Write", "{question}");
+    let answer = json!({"jsonrpc": "2.0", "id": question["id"],
+                        "result": {"behavior": "deny", "message": "not now"}});
+    real.bridge.send_raw(answer.to_string().as_bytes()).await;
+    let (response, _) = real.bridge.response_for(&id).await;
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    assert!(!cwd.join("asked.txt").exists());
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn ask_user_question_reaches_the_client_with_its_options_and_the_answer_reaches_the_model() {
+    let mut real = Real::start().await;
+    let params = json!({"prompt": "ASK_USER Which colour? Red|Blue", "permissions": "client",
+                        "timeoutMs": 30000});
+    let id = real.bridge.request("ask", params).await;
+    let question = next_question(&mut real.bridge, &id).await;
+    let asked = &question["params"];
+    assert_eq!(asked["tool"], "AskUserQuestion", "{question}");
+    assert_eq!(asked["questions"][0]["question"], "Which colour?", "{question}");
+    assert_eq!(asked["questions"][0]["options"], json!(["Red", "Blue"]));
+    let answer = json!({"jsonrpc": "2.0", "id": question["id"],
+                        "result": {"behavior": "allow", "answers": {"Which colour?": "Blue"}}});
+    real.bridge.send_raw(answer.to_string().as_bytes()).await;
+    let (response, _) = real.bridge.response_for(&id).await;
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    let result = real
+        .mock
+        .tool_result_of("AskUserQuestion")
+        .expect("the model got the tool result");
+    assert!(!result.is_error, "{result:?}");
+    assert!(result.text().contains("Blue"), "{result:?}");
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn with_nobody_to_ask_the_child_is_told_no_user_is_available() {
+    let mut real = Real::start().await;
+    let params = json!({"prompt": "ASK_USER Which colour? Red|Blue", "timeoutMs": 30000});
+    let id = real.bridge.request("ask", params).await;
+    let (response, notes) = real.bridge.response_for(&id).await;
+    assert!(notes.iter().all(|n| n["method"] != "permission/request"));
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    let result = real
+        .mock
+        .tool_result_of("AskUserQuestion")
+        .expect("the model got the tool result");
+    assert!(result.is_error, "{result:?}");
+    assert!(
+        result.text().contains("No user is available"),
+        "{result:?}"
+    );
+}
+
 #[tokio::test]
 #[cfg_attr(
     not(real_cli),

@@ -14,6 +14,8 @@
 //!   text block at once (so the CLI prints an `assistant` line), the next opens
 //!   a second block at once, the rest follow `ms` apart (see `Behavior::Slow`);
 //! - `RUN_TOOL <command...>`: text `I'll run a command.` then a `Bash` tool_use;
+//! - `WRITE_FILE <absolute path> <content...>`: a `Write` tool_use;
+//! - `ASK_USER <question>? <label>|<label>...`: an `AskUserQuestion` tool_use;
 //! - `ERR400` / `ERR429` / `ERR500`: that status with Anthropic's error JSON;
 //! - `USAGE <in> <out>`: default reply with those usage numbers;
 //! - a `tool_result` in the last user message: `tool result was (is_error=..): ..`.

@@ -57,6 +57,33 @@ impl Behavior {
         }
     }
 
+    /// The `WRITE_FILE` behaviour: a `Write` tool_use of `content` to `path` (absolute).
+    pub fn write_file(path: &str, content: &str) -> Self {
+        Behavior::ToolUse {
+            name: "Write".to_string(),
+            input: json!({"file_path": path, "content": content}),
+        }
+    }
+
+    /// The `ASK_USER` behaviour: an `AskUserQuestion` tool_use asking `question` with these
+    /// option labels, in the input schema the CLI validates (a short header, a description
+    /// per option).
+    pub fn ask_user(question: &str, options: &[&str]) -> Self {
+        let options: Vec<Value> = options
+            .iter()
+            .map(|label| json!({"label": label, "description": format!("Choose {label}")}))
+            .collect();
+        Behavior::ToolUse {
+            name: "AskUserQuestion".to_string(),
+            input: json!({"questions": [{
+                "question": question,
+                "header": "Question",
+                "options": options,
+                "multiSelect": false,
+            }]}),
+        }
+    }
+
     /// `ERR<status>` as the prompt keyword would give it.
     pub fn error(status: u16) -> Self {
         let error_type = match status {
@@ -155,6 +182,17 @@ pub(crate) fn behavior_from_prompt(body: &Value, prompt: &str, n: usize) -> Beha
         "RUN_TOOL" => {
             let command = trimmed["RUN_TOOL".len()..].trim();
             Behavior::run_tool(command)
+        }
+        "WRITE_FILE" => {
+            let rest = trimmed["WRITE_FILE".len()..].trim();
+            let (path, content) = rest.split_once(' ').unwrap_or((rest, ""));
+            Behavior::write_file(path, content)
+        }
+        "ASK_USER" => {
+            let rest = trimmed["ASK_USER".len()..].trim();
+            let (question, options) = rest.split_once('?').unwrap_or((rest, ""));
+            let options: Vec<&str> = options.split('|').map(str::trim).collect();
+            Behavior::ask_user(&format!("{}?", question.trim()), &options)
         }
         "ERR400" => Behavior::error(400),
         "ERR429" => Behavior::error(429),

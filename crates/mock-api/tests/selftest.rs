@@ -369,6 +369,28 @@ async fn run_tool_streams_text_then_bash_tool_use() {
 }
 
 #[tokio::test]
+async fn write_file_and_ask_user_keywords_give_their_tool_uses() {
+    let mock = MockApi::start();
+    let mut c = Client::connect(&mock).await;
+    let body = messages_body("WRITE_FILE /tmp/x/a.txt two words".into(), false);
+    let m = c.post("/v1/messages", &body).await.json();
+    assert_eq!(m["content"][1]["name"], "Write");
+    assert_eq!(
+        m["content"][1]["input"],
+        json!({"file_path": "/tmp/x/a.txt", "content": "two words"})
+    );
+    let body = messages_body("ASK_USER Which colour? Red | Blue".into(), false);
+    let m = c.post("/v1/messages", &body).await.json();
+    assert_eq!(m["content"][1]["name"], "AskUserQuestion");
+    let question = &m["content"][1]["input"]["questions"][0];
+    assert_eq!(question["question"], "Which colour?");
+    assert_eq!(question["options"][0]["label"], "Red");
+    assert_eq!(question["options"][1]["label"], "Blue");
+    assert_eq!(question["multiSelect"], false);
+    assert_eq!(m["stop_reason"], "tool_use");
+}
+
+#[tokio::test]
 async fn tool_result_is_echoed() {
     let mock = MockApi::start();
     let mut c = Client::connect(&mock).await;
