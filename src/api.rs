@@ -41,6 +41,33 @@ pub struct AskParams {
     /// deadline); without it, questions get the policy's fallback at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<PermissionRelay>,
+    /// The session to ask: a short name (letters, digits, `.`, `_`, `-`; up to 64), each
+    /// its own warm Claude Code process and conversation, created on first use. Asks to
+    /// different sessions run in parallel; asks to one session run in order. Default
+    /// `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    pub session: Option<String>,
+    /// Start this session afresh: a new conversation (the old one stays on disk).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub new_session: bool,
+    /// Continue this Claude Code session id (one saved on disk, as `sessionId` of an
+    /// earlier answer) in this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
+    /// Branch instead of continuing: a new session id starting from `resume` (or from this
+    /// session's conversation), the original left as it was.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fork: bool,
+    /// Working directory of the session, when it is created (or started afresh); must be
+    /// inside a directory the user allowed (by default the server's `--cwd`). Relative paths
+    /// are taken from the server's `--cwd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Params of `permission/request`: a request the server sends a plain client whose
@@ -124,6 +151,9 @@ pub struct AskResult {
     pub result: Option<String>,
     /// The Claude Code session the turn ran in.
     pub session_id: Option<String>,
+    /// The name of claude-coded's session that answered (`default` unless the ask named one).
+    #[serde(default)]
+    pub session: String,
     /// Cost of this turn in USD (the child reports a running total; this is the difference).
     pub cost_usd: Option<f64>,
     /// The child's running total cost for its session, as it reported it.
@@ -220,6 +250,9 @@ pub struct EventsParams {
     /// Only events at this level or above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<Level>,
+    /// Only events of this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// What an event is about: its dotted type on the wire (`"type"`), one per kind of fact.
@@ -258,6 +291,12 @@ pub enum EventKind {
     /// A client asked the daemon to stop (`claude-coded stop`).
     #[serde(rename = "daemon.stop.requested")]
     DaemonStopRequested,
+    /// A session was made (first ask to its name, `newSession`, `resume`, `fork`).
+    #[serde(rename = "session.created")]
+    SessionCreated,
+    /// A session's child was stopped: idle too long, closed, or pushed out of a full pool.
+    #[serde(rename = "session.stopped")]
+    SessionStopped,
     /// The CLI was spawned.
     #[serde(rename = "child.started")]
     ChildStarted,
@@ -351,6 +390,8 @@ impl EventKind {
             EventKind::SocketListening => "socket.listening",
             EventKind::SocketUnavailable => "socket.unavailable",
             EventKind::DaemonStopRequested => "daemon.stop.requested",
+            EventKind::SessionCreated => "session.created",
+            EventKind::SessionStopped => "session.stopped",
             EventKind::ChildStarted => "child.started",
             EventKind::ChildReady => "child.ready",
             EventKind::ChildExited => "child.exited",
@@ -403,6 +444,9 @@ pub struct Event {
     /// Structured facts about the event.
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub detail: Value,
+    /// The session the event is about, for the events of a session's child and turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// The answer to `events`.
@@ -489,6 +533,70 @@ pub struct StatusResult {
     /// The resolved configuration (never the environment or secrets).
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub config: Value,
+    /// Every session (`child`, `turn`, `queue` above are the `default` session's;
+    /// `totals` add up all of them).
+    #[serde(default)]
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// One session: a name, its Claude Code process and conversation.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub name: String,
+    /// The child's state (`starting`, `ready`, `busy`, `backoff`, `failed`, ...), or
+    /// `stopped`: idle too long, closed, or pushed out by a newer session; its next ask
+    /// starts it again and continues its conversation.
+    pub state: ChildStatus,
+    /// Its Claude Code session id, as far as known: what `resume` continues.
+    pub session_id: Option<String>,
+    pub cwd: String,
+    /// The Claude Code process (not its guard) and its resident memory.
+    pub pid: Option<u32>,
+    pub rss_bytes: Option<u64>,
+    /// Asks answered and their cost in USD, while this claude-coded ran.
+    pub turns: u64,
+    pub cost_usd: f64,
+    /// Asks waiting behind the running one, and whether one runs.
+    pub queue: usize,
+    pub busy: bool,
+    pub created_at: String,
+    /// When its last ask came.
+    pub last_used_at: String,
+}
+
+/// Params of `sessions` (none).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionsParams {}
+
+/// The answer to `sessions`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsResult {
+    pub sessions: Vec<SessionInfo>,
+    /// Sessions whose child runs now, and the most that may (`--max-sessions`).
+    pub live: usize,
+    pub max_sessions: usize,
+}
+
+/// Params of `closeSession`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloseSessionParams {
+    /// The session to stop.
+    pub session: String,
+}
+
+/// The answer to `closeSession`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloseSessionResult {
+    pub session: String,
+    /// Its Claude Code session id, to `resume` it later.
+    pub session_id: Option<String>,
+    /// Whether its child was running (false: it was already stopped).
+    pub was_live: bool,
 }
 
 /// Who is being served: the surface and, on MCP, what the client declared.
@@ -591,6 +699,21 @@ pub enum ChildStatus {
     Stopped,
     /// Cannot be started (for example the binary is missing); the next `ask` tries again.
     Failed,
+}
+
+impl ChildStatus {
+    /// The state as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildStatus::Idle => "idle",
+            ChildStatus::Starting => "starting",
+            ChildStatus::Ready => "ready",
+            ChildStatus::Busy => "busy",
+            ChildStatus::Backoff => "backoff",
+            ChildStatus::Stopped => "stopped",
+            ChildStatus::Failed => "failed",
+        }
+    }
 }
 
 /// The supervised Claude Code process.
@@ -911,6 +1034,18 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             schemars::schema_for!(PermissionAnswer),
         ),
         ("stop.result.json", schemars::schema_for!(StopResult)),
+        (
+            "sessions.result.json",
+            schemars::schema_for!(SessionsResult),
+        ),
+        (
+            "close-session.params.json",
+            schemars::schema_for!(CloseSessionParams),
+        ),
+        (
+            "close-session.result.json",
+            schemars::schema_for!(CloseSessionResult),
+        ),
     ]
     .into_iter()
     .chain(detail_schemas())

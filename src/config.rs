@@ -187,6 +187,12 @@ settings! {
         /// Working directory of the child [default: the current directory]
         #[arg(long, global = true, env = "CLAUDE_CODED_CWD", value_name = "DIR")]
         cwd: Option<PathBuf> => PathBuf;
+        /// A directory (and what is below it) where an ask may start a session with its
+        /// `cwd`; repeat for several; CLAUDE_CODED_ALLOW_DIRS takes a JSON array
+        /// [default: the working directory]
+        #[arg(long = "allow-dir", global = true, value_name = "DIR")]
+        #[serde(default)]
+        allow_dirs: Vec<PathBuf> => Vec<PathBuf>;
         /// Directory for identity.json, daemon-state.json and events.jsonl
         /// [default: $XDG_STATE_HOME/claude-coded/CWD-KEY]
         #[arg(long, global = true, env = "CLAUDE_CODED_STATE_DIR", value_name = "DIR")]
@@ -231,6 +237,10 @@ settings! {
             help "Who decides what the permission rules leave open: `relay` (ask the client, deny when it cannot be asked), `deny` or `allow`";
         permission_timeout_ms: u64 = 60_000, shown "60000", env "CLAUDE_CODED_PERMISSION_TIMEOUT_MS",
             help "How long a relayed permission question waits for the client before it is denied, in ms";
+        max_sessions: usize = 4, shown "4", env "CLAUDE_CODED_MAX_SESSIONS",
+            help "Sessions whose Claude Code child may run at once; an ask to another one stops the least recently used idle one, or gets \"busy\"";
+        session_idle_ms: u64 = 1_800_000, shown "1800000", env "CLAUDE_CODED_SESSION_IDLE_MS",
+            help "A session idle this long (ms) has its child stopped; its next ask starts it again and continues its conversation";
         max_depth: u32 = 1, shown "1", env "CLAUDE_CODED_MAX_DEPTH",
             help "How many claude-coded may run nested in each other's Claude Code (1 to 8): at the default, a sub-agent cannot delegate through claude-coded again";
     }
@@ -260,6 +270,12 @@ impl Config {
             merged.deny_tools = rules;
         }
         let cwd = resolve_cwd(merged.cwd.clone())?;
+        if merged.allow_dirs.is_empty()
+            && let Some(dirs) = list_from_env("CLAUDE_CODED_ALLOW_DIRS")?
+        {
+            merged.allow_dirs = dirs.into_iter().map(PathBuf::from).collect();
+        }
+        let allow_dirs = resolve_allow_dirs(std::mem::take(&mut merged.allow_dirs), &cwd)?;
         let state_dir = match &merged.state_dir {
             Some(dir) => absolute(dir),
             None => default_state_dir(&cwd),
@@ -274,6 +290,7 @@ impl Config {
             permission_mode: merged.permission_mode.take(),
             allow_tools: std::mem::take(&mut merged.allow_tools),
             deny_tools: std::mem::take(&mut merged.deny_tools),
+            allow_dirs,
             cwd,
             state_dir,
         };
@@ -306,6 +323,8 @@ impl Config {
             let rules = serde_json::to_string(rules).unwrap_or_else(|_| "[]".into());
             env.push((var, rules.into()));
         }
+        let dirs = serde_json::to_string(&self.allow_dirs).unwrap_or_else(|_| "[]".into());
+        env.push(("CLAUDE_CODED_ALLOW_DIRS", dirs.into()));
         if let Some(file) = &self.config_file {
             env.push(("CLAUDE_CODED_CONFIG", file.clone().into()));
         }
@@ -314,7 +333,17 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let mode = self.permission_mode.unwrap_or(PermissionMode::Default);
-        let checks: [(&'static str, bool, &str); 11] = [
+        let checks: [(&'static str, bool, &str); 13] = [
+            (
+                "maxSessions",
+                (1..=64).contains(&self.max_sessions),
+                "must be between 1 and 64",
+            ),
+            (
+                "sessionIdleMs",
+                self.session_idle_ms >= 1,
+                "must be at least 1",
+            ),
             (
                 "permissionCeiling",
                 mode.within(self.permission_ceiling),
@@ -432,6 +461,30 @@ fn resolve_cwd(cwd: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
         });
     }
     Ok(canonical)
+}
+
+/// The directories sessions may run in, each canonical (symlinks resolved, so a session's
+/// `cwd` is compared with where they really are); none given means the working directory.
+fn resolve_allow_dirs(dirs: Vec<PathBuf>, cwd: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    if dirs.is_empty() {
+        return Ok(vec![cwd.to_path_buf()]);
+    }
+    dirs.into_iter()
+        .map(|dir| {
+            let dir = if dir.is_absolute() {
+                dir
+            } else {
+                cwd.join(dir)
+            };
+            std::fs::canonicalize(&dir)
+                .ok()
+                .filter(|d| d.is_dir())
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "allowDirs",
+                    reason: format!("{} is not an existing directory", dir.display()),
+                })
+        })
+        .collect()
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -1,5 +1,5 @@
-//! The core both surfaces call: `ask`, `status`, `events` over one supervised child,
-//! plus identity, the event record and the persisted state file.
+//! The core both surfaces call: `ask`, `status`, `events`, `sessions` over the supervised
+//! children of the named sessions, plus identity, the event record and the state file.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -10,16 +10,18 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::api::{
-    AskParams, ClientSession, DaemonInfo, EventKind, EventsParams, EventsResult, IdentityInfo,
-    Level, MAX_TIMEOUT_MS, RestartResult, Serving, StatusResult, StopResult,
+    AskParams, ChildStatus, ClientSession, CloseSessionResult, DaemonInfo, EventKind, EventsParams,
+    EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult, Serving, SessionsResult,
+    StatusResult, StopResult,
 };
 use crate::clock::now_rfc3339;
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
 use crate::permissions::Asker;
+use crate::sessions::{Route, Sessions};
 use crate::state_dir::{Identity, IdentityLoad, STATE_FILE, StateDir};
-use crate::supervisor::{AskError, NewTurn, Pending, Snapshot, Supervisor, TurnSink};
+use crate::supervisor::{AskError, NewTurn, Pending, Snapshot, TurnSink};
 use crate::sync::lock;
 
 /// How long state changes are gathered before `daemon-state.json` is rewritten.
@@ -36,6 +38,10 @@ pub enum DaemonError {
         "this claude-coded serves a client on stdio (pid {pid}); it stops when that client closes its stdin, not on request"
     )]
     NotStoppable { pid: u32 },
+    #[error(
+        "busy: all {live} sessions that may run at once (--max-sessions {max}) are running turns; try again later"
+    )]
+    SessionsFull { live: usize, max: usize },
 }
 
 /// Where a daemon is in its life; moves forward only.
@@ -58,7 +64,7 @@ struct Inner {
     started_at: String,
     started: Instant,
     events: EventLog,
-    supervisor: Supervisor,
+    sessions: Sessions,
     nesting: Nesting,
     /// The client being served, once known.
     client: Mutex<Option<ClientSession>>,
@@ -84,11 +90,12 @@ impl Daemon {
         let events = EventLog::new(config.events_ring_size);
         let (state_dir, identity, state_error) = open_state(&config, &events);
         let nesting = Nesting::detect(config.max_depth);
-        let supervisor = Supervisor::start(
+        let sessions = Sessions::start(
             config.clone(),
             identity.daemon_id.clone(),
             nesting,
             events.clone(),
+            state_dir.clone(),
         );
         let daemon = Daemon {
             inner: Arc::new(Inner {
@@ -97,7 +104,7 @@ impl Daemon {
                 started_at: now_rfc3339(),
                 started: Instant::now(),
                 events,
-                supervisor,
+                sessions,
                 nesting,
                 client: Mutex::new(None),
                 state_dir,
@@ -118,10 +125,7 @@ impl Daemon {
             json!({ "pid": std::process::id(), "daemonId": daemon.inner.identity.daemon_id,
                     "cwd": daemon.inner.config.cwd }),
         );
-        tokio::spawn(persist_loop(
-            daemon.clone(),
-            daemon.inner.supervisor.watch(),
-        ));
+        tokio::spawn(persist_loop(daemon.clone(), daemon.inner.sessions.watch()));
         daemon
     }
 
@@ -133,6 +137,7 @@ impl Daemon {
         asker: Option<Asker>,
     ) -> Result<Pending, DaemonError> {
         validate_ask(&params)?;
+        let route = Route::of(&params)?;
         if self.is_stopping() {
             return Err(AskError::Stopping.into());
         }
@@ -158,12 +163,19 @@ impl Daemon {
             sink,
             asker,
         };
-        Ok(self.inner.supervisor.submit(turn)?)
+        self.inner.sessions.submit(&route, turn)
     }
 
-    /// Restarts the child now; also the way out of the `failed` state.
+    /// Restarts the `default` session's child now; also the way out of the `failed` state.
     pub async fn restart(&self) -> Result<RestartResult, DaemonError> {
-        let outcome = self.inner.supervisor.restart().await?;
+        let Some(supervisor) = self.inner.sessions.default_supervisor() else {
+            return Err(AskError::Unavailable {
+                reason: "the default session is stopped; its next ask starts it".into(),
+                stderr_tail: Vec::new(),
+            }
+            .into());
+        };
+        let outcome = supervisor.restart().await?;
         Ok(RestartResult {
             restarting: true,
             killed_pid: outcome.killed_pid,
@@ -171,8 +183,30 @@ impl Daemon {
     }
 
     pub fn status(&self) -> StatusResult {
-        let snapshot = self.inner.supervisor.snapshot();
+        let snapshot = self.default_snapshot();
         self.status_from(&snapshot, self.daemon_state())
+    }
+
+    /// `sessions`: every session, live or stopped.
+    pub fn sessions(&self) -> SessionsResult {
+        self.inner.sessions.list()
+    }
+
+    /// `closeSession`: stops a session's child; its conversation stays resumable.
+    pub fn close_session(&self, name: &str) -> Result<CloseSessionResult, DaemonError> {
+        self.inner.sessions.close(name)
+    }
+
+    /// The `default` session's state; a stopped one shows as `stopped`.
+    fn default_snapshot(&self) -> Snapshot {
+        match self.inner.sessions.default_supervisor() {
+            Some(supervisor) => supervisor.snapshot(),
+            None => {
+                let mut snapshot = Snapshot::initial(&self.inner.config);
+                snapshot.child.status = ChildStatus::Stopped;
+                snapshot
+            }
+        }
     }
 
     pub fn events(&self, params: &EventsParams) -> Result<EventsResult, DaemonError> {
@@ -321,7 +355,7 @@ impl Daemon {
             json!({ "reason": reason }),
         );
         self.inner
-            .supervisor
+            .sessions
             .stop(crate::shutdown::is_signal(reason))
             .await;
         self.inner.events.record(
@@ -330,7 +364,7 @@ impl Daemon {
             "stopped",
             json!({ "uptimeMs": self.inner.started.elapsed().as_millis() as u64 }),
         );
-        let snapshot = self.inner.supervisor.snapshot();
+        let snapshot = self.default_snapshot();
         self.persist(&self.status_from(&snapshot, "stopped"));
         self.inner.phase.send_replace(Phase::Stopped);
     }
@@ -371,10 +405,11 @@ impl Daemon {
             child: snapshot.child.clone(),
             turn: snapshot.turn_now(),
             queue: snapshot.queue.clone(),
-            totals: snapshot.totals.clone(),
+            totals: inner.sessions.totals(),
             events: inner.events.counters(),
             client: lock(&inner.client).clone(),
             config: redacted_config(&inner.config),
+            sessions: inner.sessions.list().sessions,
         }
     }
 
@@ -433,13 +468,14 @@ fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {
 }
 
 /// Rewrites `daemon-state.json` after state changes, a few at a time.
-async fn persist_loop(daemon: Daemon, mut changes: watch::Receiver<Snapshot>) {
+async fn persist_loop(daemon: Daemon, mut changes: watch::Receiver<u64>) {
     while changes.changed().await.is_ok() {
         tokio::time::sleep(PERSIST_DEBOUNCE).await;
         if daemon.is_stopping() {
             return;
         }
-        let snapshot = changes.borrow_and_update().clone();
+        changes.borrow_and_update();
+        let snapshot = daemon.default_snapshot();
         daemon.persist(&daemon.status_from(&snapshot, "running"));
     }
 }

@@ -28,6 +28,8 @@ pub struct EventLog {
     inner: Arc<Mutex<Inner>>,
     /// The newest `seq`, so a surface can stream events as they happen instead of polling.
     newest: watch::Sender<u64>,
+    /// The session this handle records for (see [`EventLog::scoped`]).
+    session: Option<Arc<str>>,
 }
 
 struct Inner {
@@ -94,6 +96,16 @@ impl EventLog {
         EventLog {
             inner: Arc::new(Mutex::new(inner)),
             newest: watch::Sender::new(0),
+            session: None,
+        }
+    }
+
+    /// The same record, with every event recorded through the returned handle naming
+    /// `session` (a session's actor records through one).
+    pub(crate) fn scoped(&self, session: &str) -> EventLog {
+        EventLog {
+            session: Some(Arc::from(session)),
+            ..self.clone()
         }
     }
 
@@ -142,6 +154,7 @@ impl EventLog {
             kind,
             message,
             detail,
+            session: self.session.as_deref().map(str::to_owned),
         };
         inner.next_seq += 1;
         inner.count(level);
@@ -170,7 +183,8 @@ impl EventLog {
         let mut matching = inner
             .ring
             .iter()
-            .filter(|e| e.seq > since && e.level >= min_level);
+            .filter(|e| e.seq > since && e.level >= min_level)
+            .filter(|e| params.session.is_none() || e.session == params.session);
         let events: Vec<Event> = matching.by_ref().take(limit).cloned().collect();
         let truncated = matching.next().is_some();
         // With a truncated page the cursor must resume after the last event returned.
@@ -282,6 +296,7 @@ mod tests {
                 since: Some(since),
                 limit: Some(3),
                 level: None,
+                session: None,
             });
             seen.extend(page.events.iter().map(|e| e.seq));
             since = page.next_seq - 1;

@@ -117,6 +117,7 @@ pub mod permissions;
 pub mod plain;
 mod redact;
 mod rpc_error;
+mod sessions;
 mod shutdown;
 mod socket;
 mod state_dir;

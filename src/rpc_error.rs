@@ -84,6 +84,10 @@ impl RpcError {
                 (code::INVALID_PARAMS, Some(json!({ "field": field })))
             }
             RpcError::Daemon(DaemonError::Ask(ask)) => ask_code_and_data(ask),
+            RpcError::Daemon(DaemonError::SessionsFull { live, max }) => (
+                code::BUSY,
+                Some(json!({ "kind": "sessionsFull", "live": live, "maxSessions": max })),
+            ),
             RpcError::Daemon(DaemonError::NotStoppable { pid }) => (
                 code::INVALID_REQUEST,
                 Some(json!({ "kind": "notStoppable", "pid": pid })),

@@ -32,12 +32,14 @@ pub(crate) struct SpawnSpec {
 }
 
 impl SpawnSpec {
-    /// The command line for `config`; `resume` continues a session after a restart.
+    /// The command line for `config`; `resume` continues a session (after a restart, or
+    /// as asked), `fork` branches it into a new one.
     pub(crate) fn from_config(
         config: &Config,
         daemon_id: &str,
         nesting: &Nesting,
         resume: Option<&str>,
+        fork: bool,
     ) -> Result<SpawnSpec, ChildError> {
         let mut args: Vec<String> = STREAM_JSON_ARGS.iter().map(|s| s.to_string()).collect();
         if let Some(model) = &config.model {
@@ -56,6 +58,9 @@ impl SpawnSpec {
         args.extend(rules("--disallowedTools", &config.deny_tools));
         if let Some(session) = resume {
             args.extend(["--resume".to_string(), session.to_string()]);
+            if fork {
+                args.push("--fork-session".to_string());
+            }
         }
         args.extend(config.claude_args.iter().cloned());
         Ok(SpawnSpec {

@@ -128,6 +128,7 @@ async fn send_since(
             since: Some(*since),
             limit: Some(PAGE),
             level: None,
+            session: None,
         });
         for event in &page.events {
             *since = event.seq;

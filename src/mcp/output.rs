@@ -34,6 +34,16 @@ pub struct StatusToolParams {
     pub full: bool,
 }
 
+/// Arguments of the `sessions` tool.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionsToolParams {
+    /// Stop this session's agent first (its conversation stays, and its next ask
+    /// continues it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close: Option<String>,
+}
+
 /// Arguments of the `events` tool.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -48,6 +58,9 @@ pub struct EventsToolParams {
     /// Only events at this level or above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<Level>,
+    /// Only events of this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     /// Add the complete events, with their structured details.
     #[serde(default)]
     pub full: bool,
@@ -60,6 +73,7 @@ impl EventsToolParams {
             since: self.since,
             limit: self.limit,
             level: self.level,
+            session: self.session.clone(),
         }
     }
 }
@@ -319,6 +333,7 @@ pub(super) mod tests {
             ok,
             result: text.map(str::to_owned),
             session_id: Some("s-1".into()),
+            session: "default".into(),
             cost_usd: Some(0.012_345_678),
             session_cost_usd: Some(0.5),
             duration_ms: Some(1200),
@@ -387,6 +402,7 @@ pub(super) mod tests {
             kind: crate::api::EventKind::TurnStarted,
             message: "x".repeat(500),
             detail: json!({"turnId": 3}),
+            session: None,
         };
         let line = event_line(&event);
         assert!(line.starts_with("#12 09:49:12 turn.started: xxx"), "{line}");

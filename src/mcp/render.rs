@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::output::{AskReply, EventsPage, StatusReport};
-use crate::api::{AskResult, EventsResult, StatusResult};
+use crate::api::{AskResult, EventsResult, SessionsResult, StatusResult};
 use crate::daemon::DaemonError;
 use crate::nesting::Nesting;
 use crate::rpc_error::daemon_error_parts;
@@ -53,6 +53,34 @@ pub(super) fn status(status: &StatusResult, nesting: Nesting, full: bool) -> Cal
     }
     let mut rendered = CallToolResult::success(vec![ContentBlock::text(text)]);
     rendered.structured_content = structured(&report);
+    rendered
+}
+
+pub(super) fn sessions(list: &SessionsResult) -> CallToolResult {
+    let mut lines = vec![format!(
+        "{} sessions, {} running (at most {} at once)",
+        list.sessions.len(),
+        list.live,
+        list.max_sessions
+    )];
+    for s in &list.sessions {
+        let busy = if s.busy { ", running a turn" } else { "" };
+        let queue = match s.queue {
+            0 => String::new(),
+            n => format!(", {n} waiting"),
+        };
+        lines.push(format!(
+            "- {}: {}{busy}{queue}; {} turns, ${:.4}; cwd {}; sessionId {}",
+            s.name,
+            s.state.as_str(),
+            s.turns,
+            s.cost_usd,
+            s.cwd,
+            s.session_id.as_deref().unwrap_or("not yet known"),
+        ));
+    }
+    let mut rendered = CallToolResult::success(vec![ContentBlock::text(lines.join("\n"))]);
+    rendered.structured_content = structured(list);
     rendered
 }
 

@@ -22,13 +22,15 @@ use tokio::sync::{mpsc, watch};
 use super::drain::OutputDrain;
 use super::logging::LogStream;
 use super::order::{AskTicket, ask_in_turn};
-use super::output::{AskReply, EventsPage, EventsToolParams, StatusReport, StatusToolParams};
+use super::output::{
+    AskReply, EventsPage, EventsToolParams, SessionsToolParams, StatusReport, StatusToolParams,
+};
 use super::permissions;
 use super::progress::TurnReporter;
 use super::rounds::{RoundEnd, Rounds, Run};
 use super::wire::RawEventRoute;
 use super::{EVENTS_CAPABILITY, render, schema, text};
-use crate::api::{AskParams, ClientSession};
+use crate::api::{AskParams, ClientSession, SessionsResult};
 use crate::daemon::{Daemon, DaemonError};
 use crate::supervisor::AskError;
 
@@ -184,6 +186,29 @@ impl McpServer {
     )]
     async fn status(&self, Parameters(params): Parameters<StatusToolParams>) -> CallToolResult {
         render::status(&self.daemon.status(), self.daemon.nesting(), params.full)
+    }
+
+    #[tool(
+        name = "sessions",
+        title = "Claude Code sessions",
+        description = text::SESSIONS_DESCRIPTION,
+        input_schema = schema::input::<SessionsToolParams>(),
+        output_schema = schema::output::<SessionsResult>(),
+        annotations(
+            title = "Claude Code sessions",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn sessions(&self, Parameters(params): Parameters<SessionsToolParams>) -> CallToolResult {
+        if let Some(name) = &params.close
+            && let Err(err) = self.daemon.close_session(name)
+        {
+            return render::failure(&err);
+        }
+        render::sessions(&self.daemon.sessions())
     }
 
     #[tool(

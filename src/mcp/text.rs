@@ -18,15 +18,18 @@ pub(super) const SERVER_DESCRIPTION: &str = "A supervised, always-warm Claude Co
 pub(super) fn instructions(config: &Config) -> String {
     format!(
         "\
-This server runs one Claude Code agent (the Claude Code CLI) in {cwd} and keeps it warm \
+This server runs Claude Code agents (the Claude Code CLI) in {cwd} and keeps them warm \
 between calls. Use it to hand a self-contained coding task to a sub-agent. {permissions}
 
 - `ask` sends one prompt and waits for the agent's final answer. The agent keeps its \
-conversation across calls (one session for the life of the server), so a follow-up can say \
-\"now also ...\" without repeating context. Write each prompt as a complete instruction: \
-what to do, where, and what to report back.
-- One turn runs at a time. Calls made while a turn runs wait in a short queue; do not fire \
-many asks in parallel, send them one after another.
+conversation across calls, so a follow-up can say \"now also ...\" without repeating \
+context. Write each prompt as a complete instruction: what to do, where, and what to report \
+back.
+- `session` names an agent of its own with its own conversation (default `default`): asks \
+to different sessions run in parallel, up to {sessions} at once; asks to one session run one \
+after another. Give parallel workers different sessions (and, for separate checkouts, a \
+`cwd` when a session starts); `newSession: true` starts a session's conversation afresh. \
+`sessions` lists them.
 - Long tasks: a turn may take minutes. Pass `timeoutMs` when you expect more than the default \
 ({timeout} s), and prefer splitting very large jobs into several asks. Progress notifications \
 report each step (tool use, tool results, API retries) while a turn runs. Cancelling the call \
@@ -39,6 +42,7 @@ happened (starts, restarts, turns, errors), newest after `since`.",
         cwd = config.cwd.display(),
         permissions = permissions(config),
         timeout = config.turn_timeout_ms / 1000,
+        sessions = config.max_sessions,
     )
 }
 
@@ -46,7 +50,8 @@ happened (starts, restarts, turns, errors), newest after `since`.",
 pub(super) fn ask_description(config: &Config) -> String {
     format!(
         "Send one prompt to the Claude Code agent working in {cwd} and wait for its final answer. \
-It remembers earlier asks in the same session. {permissions} The result is the agent's reply, \
+It remembers earlier asks in the same session; `session` (a name) picks another agent with \
+its own conversation, running in parallel with the others. {permissions} The result is the agent's reply, \
 with the session id, cost, duration and any tool uses the permission mode refused \
 (`permissionDenials`). `timeoutMs` (optional) bounds the turn; on timeout the agent is \
 interrupted and the call fails. A failed turn returns isError with the reason.",
@@ -107,6 +112,12 @@ or failed (with the last error), the turn in flight, how many asks wait, totals 
 and where and in which permission mode it works. `full: true` adds everything (process ids, \
 counters, configuration, the connected client). Read-only and instant; safe to call while an \
 ask runs.";
+
+pub(super) const SESSIONS_DESCRIPTION: &str = "\
+List the sessions: each is a Claude Code agent with its own conversation, named by `ask`'s \
+`session`. Shows each one's state (ready, busy, stopped after being idle), working \
+directory, Claude Code session id (what `resume` continues), turns, cost and queue. `close` \
+stops one session's agent first; its conversation stays and its next ask continues it.";
 
 pub(super) const EVENTS_DESCRIPTION: &str = "\
 List recent events of the bridge, oldest first, one short line each: agent starts, \

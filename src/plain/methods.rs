@@ -15,8 +15,9 @@ use tokio::sync::mpsc;
 
 use super::client_requests::{self, ClientRequests};
 use crate::api::{
-    AskParams, AskResult, Behavior, EventsParams, EventsResult, PermissionAnswer, PermissionRelay,
-    PermissionRequestParams, RequestId, StatusParams, StatusResult, StopResult, UserQuestionInfo,
+    AskParams, AskResult, Behavior, CloseSessionParams, CloseSessionResult, EventsParams,
+    EventsResult, PermissionAnswer, PermissionRelay, PermissionRequestParams, RequestId,
+    SessionsParams, SessionsResult, StatusParams, StatusResult, StopResult, UserQuestionInfo,
 };
 use crate::daemon::{Daemon, DaemonError};
 use crate::event_lines::EventLines;
@@ -48,7 +49,8 @@ pub(crate) struct RequestCtx {
 
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
 
-/// Builds the method table: `ask`, `status`, `events`, `restart`, `stop`, `ping`.
+/// Builds the method table: `ask`, `status`, `events`, `sessions`, `closeSession`,
+/// `restart`, `stop`, `ping`.
 pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     let mut module = RpcModule::new(daemon);
     let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
@@ -60,6 +62,26 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
         .map_err(register)?;
     module
         .register_method("events", |params, daemon, _| events(params, daemon))
+        .map_err(register)?;
+    module
+        .register_method(
+            "sessions",
+            |params, daemon, _| -> MethodResult<SessionsResult> {
+                parse::<SessionsParams>(&params)?;
+                Ok(daemon.sessions())
+            },
+        )
+        .map_err(register)?;
+    module
+        .register_method(
+            "closeSession",
+            |params, daemon, _| -> MethodResult<CloseSessionResult> {
+                let params: CloseSessionParams = parse(&params)?;
+                daemon
+                    .close_session(&params.session)
+                    .map_err(|e| RpcError::from(e).to_error_object())
+            },
+        )
         .map_err(register)?;
     module
         .register_async_method("restart", |params, daemon, _| async move {

@@ -19,12 +19,14 @@ use crate::nesting::Nesting;
 
 /// Starts children for one actor and signals them.
 pub(crate) trait Backend: Send + 'static {
-    /// Starts child `generation`, continuing session `resume` if any; the child's pipe
-    /// tasks report to `events`, tagged with `generation`.
+    /// Starts child `generation`, continuing session `resume` if any (branching it into
+    /// a new session when `fork`); the child's pipe tasks report to `events`, tagged with
+    /// `generation`.
     fn start(
         &mut self,
         generation: u64,
         resume: Option<&str>,
+        fork: bool,
         events: mpsc::Sender<Tagged>,
     ) -> Result<Started, ChildError>;
 
@@ -51,9 +53,11 @@ impl Backend for Processes {
         &mut self,
         generation: u64,
         resume: Option<&str>,
+        fork: bool,
         events: mpsc::Sender<Tagged>,
     ) -> Result<Started, ChildError> {
-        let spec = SpawnSpec::from_config(&self.config, &self.daemon_id, &self.nesting, resume)?;
+        let spec =
+            SpawnSpec::from_config(&self.config, &self.daemon_id, &self.nesting, resume, fork)?;
         let running = Running::start(&spec, generation, self.config.max_child_line_bytes, events)?;
         Ok(Started {
             running,

@@ -113,6 +113,7 @@ impl Backend for FakeBackend {
         &mut self,
         generation: u64,
         resume: Option<&str>,
+        _fork: bool,
         events: mpsc::Sender<Tagged>,
     ) -> Result<Started, ChildError> {
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());

@@ -115,6 +115,39 @@ pub(crate) struct RestartOutcome {
     pub killed_pid: Option<u32>,
 }
 
+/// Which conversation a supervisor's first child starts in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) enum Origin {
+    /// A new conversation.
+    #[default]
+    Fresh,
+    /// Continue this Claude Code session (`--resume`).
+    Resume(String),
+    /// Branch this Claude Code session: a new id, the original left as it was
+    /// (`--resume` with `--fork-session`).
+    Fork(String),
+}
+
+/// What a supervisor is to its daemon: the session's name (in its events and answers)
+/// and where its conversation starts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SessionStart {
+    pub name: String,
+    pub origin: Origin,
+}
+
+impl Default for SessionStart {
+    fn default() -> Self {
+        SessionStart {
+            name: DEFAULT_SESSION.to_string(),
+            origin: Origin::Fresh,
+        }
+    }
+}
+
+/// The session an ask without `session` goes to.
+pub(crate) const DEFAULT_SESSION: &str = "default";
+
 /// A turn to queue: the prompt, how it runs, and who hears about it.
 pub(crate) struct NewTurn {
     pub prompt: String,
@@ -157,13 +190,14 @@ impl Supervisor {
         daemon_id: String,
         nesting: Nesting,
         events: EventLog,
+        start: SessionStart,
     ) -> Supervisor {
         let backend = backend::Processes {
             config: config.clone(),
             daemon_id,
             nesting,
         };
-        Supervisor::with_backend(config, nesting, events, Box::new(backend))
+        Supervisor::with_backend(config, nesting, events, Box::new(backend), start)
     }
 
     /// Starts an actor whose children come from `backend`. Each call is an independent
@@ -173,6 +207,7 @@ impl Supervisor {
         nesting: Nesting,
         events: EventLog,
         backend: Box<dyn backend::Backend>,
+        start: SessionStart,
     ) -> Supervisor {
         let (control, control_rx) = mpsc::channel(1024);
         let (snapshot_tx, snapshot) = watch::channel(Snapshot::initial(&config));
@@ -181,6 +216,7 @@ impl Supervisor {
             nesting,
             events,
             backend,
+            start,
         };
         tokio::spawn(actor::run(actor, control_rx, snapshot_tx));
         Supervisor {
@@ -240,6 +276,11 @@ impl Supervisor {
         {
             let _ = finished.await;
         }
+    }
+
+    /// Whether `other` is a handle to the same actor.
+    pub(crate) fn same(&self, other: &Supervisor) -> bool {
+        self.control.same_channel(&other.control)
     }
 
     /// The latest published state.

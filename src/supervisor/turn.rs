@@ -249,6 +249,8 @@ pub(super) fn ask_result(raw: Value, previous_total: Option<f64>, messages: u64)
         ok: !is_error && subtype.as_deref() == Some("success"),
         result: str_of("result"),
         session_id: str_of("session_id"),
+        // Filled in by the actor, which knows its session's name.
+        session: String::new(),
         cost_usd: cost,
         session_cost_usd: session_cost,
         duration_ms: u64_of("duration_ms"),

@@ -832,7 +832,10 @@ async fn ask_user_question_reaches_the_client_with_its_options_and_the_answer_re
     let question = next_question(&mut real.bridge, &id).await;
     let asked = &question["params"];
     assert_eq!(asked["tool"], "AskUserQuestion", "{question}");
-    assert_eq!(asked["questions"][0]["question"], "Which colour?", "{question}");
+    assert_eq!(
+        asked["questions"][0]["question"], "Which colour?",
+        "{question}"
+    );
     assert_eq!(asked["questions"][0]["options"], json!(["Red", "Blue"]));
     let answer = json!({"jsonrpc": "2.0", "id": question["id"],
                         "result": {"behavior": "allow", "answers": {"Which colour?": "Blue"}}});
@@ -864,10 +867,7 @@ async fn with_nobody_to_ask_the_child_is_told_no_user_is_available() {
         .tool_result_of("AskUserQuestion")
         .expect("the model got the tool result");
     assert!(result.is_error, "{result:?}");
-    assert!(
-        result.text().contains("No user is available"),
-        "{result:?}"
-    );
+    assert!(result.text().contains("No user is available"), "{result:?}");
 }
 
 #[tokio::test]

@@ -59,7 +59,7 @@ async fn every_handshake_revision_is_accepted_as_offered() {
 }
 
 #[tokio::test]
-async fn tools_list_has_three_tools_with_schemas_and_hints() {
+async fn tools_list_has_four_tools_with_schemas_and_hints() {
     let bridge = McpBridge::start().await;
     let tools = bridge
         .client
@@ -68,7 +68,7 @@ async fn tools_list_has_three_tools_with_schemas_and_hints() {
         .await
         .expect("tools/list");
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, ["ask", "events", "status"]);
+    assert_eq!(names, ["ask", "events", "sessions", "status"]);
     for tool in &tools {
         assert!(tool.title.is_some(), "{} has a title", tool.name);
         assert!(tool.description.as_deref().is_some_and(|d| d.len() > 80));
@@ -77,10 +77,11 @@ async fn tools_list_has_three_tools_with_schemas_and_hints() {
             "{} has an outputSchema",
             tool.name
         );
+        // `sessions` may close one: not read-only either.
         let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint);
         assert_eq!(
             read_only,
-            Some(tool.name != "ask"),
+            Some(tool.name != "ask" && tool.name != "sessions"),
             "{} readOnlyHint",
             tool.name
         );
@@ -435,7 +436,7 @@ async fn the_2026_07_28_discover_lifecycle_works() {
         .list_all_tools()
         .await
         .expect("tools/list");
-    assert_eq!(tools.len(), 3);
+    assert_eq!(tools.len(), 4);
     let result = bridge.call("ask", json!({ "prompt": "modern" })).await;
     assert_eq!(texts(&result)[0], "mock reply #1 to: modern");
     bridge

@@ -23,4 +23,5 @@ mod plain_faults;
 mod plain_lifecycle;
 mod plain_protocol;
 mod schemas;
+mod sessions;
 mod soak_short;

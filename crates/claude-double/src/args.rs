@@ -22,6 +22,8 @@ pub(crate) struct Args {
     pub(crate) output_format: Option<String>,
     pub(crate) model: Option<String>,
     pub(crate) resume: Option<String>,
+    /// `--fork-session`: with `--resume`, a new session id (the resumed one is the parent).
+    pub(crate) fork_session: bool,
     pub(crate) session_id: Option<String>,
     pub(crate) permission_mode: Option<String>,
     pub(crate) permission_prompt_tool: Option<String>,
@@ -93,6 +95,7 @@ pub(crate) fn parse_args(argv: &[String]) -> Args {
                 "-p" | "--print" => a.print = true,
                 "--verbose" => a.verbose = true,
                 "--include-partial-messages" => a.include_partial_messages = true,
+                "--fork-session" => a.fork_session = true,
                 _ => {}
             },
             Some(Arity::One) => {

@@ -30,7 +30,8 @@
 //! Every stdout line is written whole and flushed by a single writer. If writing stdout fails
 //! (the reader went away) it notes that on stderr and exits 1.
 //!
-//! `session_id` is fixed for the life of the process: `--session-id`, else `--resume`, else a
+//! `session_id` is fixed for the life of the process: `--session-id`, else `--resume` (unless
+//! `--fork-session`, which branches it into a new id), else a
 //! random UUID v4. `model` comes from `--model` (default `claude-opus-5-5`), `permissionMode`
 //! from `--permission-mode` (default `default`); both can be changed by `set_model` and
 //! `set_permission_mode` and show in the next turn's `system/init`.

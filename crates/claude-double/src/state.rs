@@ -43,7 +43,7 @@ impl Shared {
         let session_id = args
             .session_id
             .clone()
-            .or_else(|| args.resume.clone())
+            .or_else(|| args.resume.clone().filter(|_| !args.fork_session))
             .unwrap_or_else(uuid4);
         let cwd = std::env::current_dir()
             .map(|p| p.to_string_lossy().into_owned())

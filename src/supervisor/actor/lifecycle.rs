@@ -7,11 +7,12 @@ impl Actor {
     /// it was when the start fails, so the failure is judged against it.
     pub(super) fn spawn_child(&mut self) {
         let resume = self.resume.clone();
+        let fork = self.fork && resume.is_some();
         // A generation is used only once a child runs, so event details number children.
         let generation = self.generation + 1;
-        let started = self
-            .backend
-            .start(generation, resume.as_deref(), self.child_tx.clone());
+        let started =
+            self.backend
+                .start(generation, resume.as_deref(), fork, self.child_tx.clone());
         let Started {
             mut running,
             program,
@@ -41,8 +42,10 @@ impl Actor {
         child.started_at = Some(now_rfc3339());
         child.ready_at = None;
         child.cli_pid = None;
-        // A resumed child continues that session; a fresh one reports its id at the first turn.
-        self.session = resume.clone();
+        // A resumed child continues that session; a fresh or forked one reports its id
+        // at its first turn. A fork happens once: restarts continue the branch.
+        self.session = if fork { None } else { resume.clone() };
+        self.fork = false;
         child.resumed_from = resume;
         child.cli_version = None;
         self.last_total_cost = None;

@@ -28,7 +28,9 @@ use super::backend::{Backend, Started};
 use super::process::{ChildEvent, Running, Tagged};
 use super::snapshot::Snapshot;
 use super::turn::{Room, Turn, account, ask_result, preview};
-use super::{AskError, AskRequest, Control, RestartOutcome, TurnMessage, TurnSink};
+use super::{
+    AskError, AskRequest, Control, Origin, RestartOutcome, SessionStart, TurnMessage, TurnSink,
+};
 use crate::api::{self, AskResult, ChildStatus, EventKind, Level, QueuedInfo, TurnEnd, TurnEnded};
 use crate::child::ChildError;
 use crate::child::protocol::{
@@ -60,6 +62,8 @@ pub(crate) struct Setup {
     pub(crate) events: EventLog,
     /// What starts and signals the children (real processes, or a test's fake).
     pub(crate) backend: Box<dyn Backend>,
+    /// The session's name and where its conversation starts.
+    pub(crate) start: SessionStart,
 }
 
 pub(crate) async fn run(
@@ -76,7 +80,13 @@ pub(crate) async fn run(
         nesting,
         events,
         backend,
+        start,
     } = setup;
+    let (resume, fork) = match start.origin {
+        Origin::Fresh => (None, false),
+        Origin::Resume(id) => (Some(id), false),
+        Origin::Fork(id) => (Some(id), true),
+    };
     let mut actor = Actor {
         record: Snapshot::initial(&config),
         shown: ChildStatus::Idle,
@@ -92,7 +102,9 @@ pub(crate) async fn run(
         queue: VecDeque::new(),
         last_total_cost: None,
         session: None,
-        resume: None,
+        resume,
+        fork,
+        name: start.name,
     };
     // Warm up at once only at the top: a nested server may never be asked.
     if !nesting.is_nested() {
@@ -121,8 +133,14 @@ struct Actor {
     last_total_cost: Option<f64>,
     /// The current child's session, as far as it is known (`sessionId` in `status`).
     session: Option<String>,
-    /// Session to continue in the next child (`--resume`), after an unexpected exit.
+    /// Session to continue in the next child (`--resume`): the one asked for at the
+    /// start, then the current one after an unexpected exit.
     resume: Option<String>,
+    /// The next child branches `resume` (`--fork-session`) instead of continuing it: set
+    /// for a forked session's first child only.
+    fork: bool,
+    /// The session's name, for its answers.
+    name: String,
     /// The history `status` shows (pids, times, exit, last error, totals), written as
     /// things happen; the status fields are filled in from `state` when published.
     record: Snapshot,

@@ -66,7 +66,8 @@ impl Actor {
             .get("total_cost_usd")
             .and_then(Value::as_f64)
             .or(previous);
-        let result = ask_result(value, previous, turn.messages);
+        let mut result = ask_result(value, previous, turn.messages);
+        result.session = self.name.clone();
         if let Some(child) = self.state.child_mut() {
             child.turns_done += 1;
         }

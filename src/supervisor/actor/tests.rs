@@ -16,7 +16,7 @@ use crate::events::EventLog;
 use crate::nesting::Nesting;
 use crate::permissions::{Asked, Decider, Decision, PermissionMode};
 use crate::supervisor::fake::{Fake, FakeChild};
-use crate::supervisor::{AskError, NewTurn, Supervisor, TurnMessage};
+use crate::supervisor::{AskError, NewTurn, SessionStart, Supervisor, TurnMessage};
 
 const TOP: Nesting = Nesting { depth: 0, limit: 1 };
 const LONG: Duration = Duration::from_secs(300);
@@ -51,6 +51,9 @@ fn config() -> Config {
         event_log_max_bytes: 0,
         event_log_keep: 0,
         max_depth: 1,
+        allow_dirs: vec![PathBuf::from("/")],
+        max_sessions: 4,
+        session_idle_ms: 1_800_000,
         config_file: None,
     }
 }
@@ -71,8 +74,13 @@ impl Harness {
     /// An actor on `fake`, which a test may set up (a missing binary) before the start.
     fn with_fake(fake: Fake, config: Config, nesting: Nesting) -> Harness {
         let events = EventLog::new(1_000);
-        let supervisor =
-            Supervisor::with_backend(Arc::new(config), nesting, events.clone(), fake.backend());
+        let supervisor = Supervisor::with_backend(
+            Arc::new(config),
+            nesting,
+            events.clone(),
+            fake.backend(),
+            SessionStart::default(),
+        );
         Harness {
             supervisor,
             fake,

@@ -1,0 +1,705 @@
+//! Named sessions: each name is its own supervised Claude Code child and conversation.
+//!
+//! [`Sessions`] routes an ask to its session's [`Supervisor`]: it makes the session on
+//! first use (in a working directory the user allowed), starts it afresh, resumes or forks
+//! a saved conversation when the ask says so, and revives it with `--resume` after its
+//! child was stopped. At most `--max-sessions` children run: a reaper stops those idle
+//! past `--session-idle-ms`, and a session that needs a child when all places are taken
+//! takes the place of the least recently used idle one, or the ask is refused as busy.
+//! Each name's Claude Code session id is kept in `sessions.json` in the state directory,
+//! so a name continues its conversation after claude-coded restarts (the `default`
+//! session, warmed up at start, begins a new conversation each run).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::api::{
+    AskParams, ChildStatus, CloseSessionResult, EventKind, Level, SessionInfo, SessionsResult,
+    Totals,
+};
+use crate::clock::now_rfc3339;
+use crate::config::Config;
+use crate::daemon::DaemonError;
+use crate::events::EventLog;
+use crate::nesting::Nesting;
+use crate::state_dir::{StateDir, read_no_follow};
+use crate::supervisor::{
+    DEFAULT_SESSION, NewTurn, Origin, Pending, SessionStart, Snapshot, Supervisor,
+};
+use crate::sync::lock;
+
+/// The file mapping session names to Claude Code session ids.
+pub(crate) const SESSIONS_FILE: &str = "sessions.json";
+/// Longest session name.
+const MAX_NAME: usize = 64;
+/// How often the reaper looks for idle sessions (at most; less when the idle time is short).
+const REAP_EVERY: Duration = Duration::from_secs(1);
+
+/// Makes the supervisor of a session: real processes, or a test's fake child.
+pub(crate) type Spawner =
+    Box<dyn Fn(Arc<Config>, EventLog, SessionStart) -> Supervisor + Send + Sync>;
+
+/// Cloneable handle to the daemon's sessions.
+#[derive(Clone)]
+pub(crate) struct Sessions {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    config: Arc<Config>,
+    events: EventLog,
+    spawner: Spawner,
+    /// Where `sessions.json` goes, when the state directory is usable.
+    store: Option<StateDir>,
+    slots: Mutex<BTreeMap<String, Slot>>,
+    /// Bumped whenever any session's state changes (for the state file).
+    changed: watch::Sender<u64>,
+}
+
+/// One named session.
+struct Slot {
+    cwd: PathBuf,
+    created_at: String,
+    last_used: Instant,
+    last_used_at: String,
+    /// The running supervisor; `None` once its child was stopped.
+    live: Option<Supervisor>,
+    /// The Claude Code session id, as last known: what a revival resumes.
+    session_id: Option<String>,
+    /// What earlier supervisors of this session counted, before they were stopped.
+    past: Totals,
+}
+
+/// Where an ask goes, read from its params once.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Route {
+    pub(crate) name: String,
+    /// A new conversation (`newSession`), a saved one (`resume`), or a branch (`fork`):
+    /// `None` keeps the session's own.
+    pub(crate) origin: Option<Origin>,
+    pub(crate) cwd: Option<String>,
+}
+
+impl Route {
+    /// The route of `params`, or which field is wrong.
+    pub(crate) fn of(params: &AskParams) -> Result<Route, DaemonError> {
+        let name = params.session.clone().unwrap_or(DEFAULT_SESSION.into());
+        check_name(&name)?;
+        let origin = match (&params.resume, params.fork, params.new_session) {
+            (Some(_), _, true) => {
+                return Err(invalid("newSession", "cannot be combined with resume"));
+            }
+            (Some(id), fork, false) => {
+                check_session_id(id)?;
+                Some(if fork {
+                    Origin::Fork(id.clone())
+                } else {
+                    Origin::Resume(id.clone())
+                })
+            }
+            (None, true, true) => {
+                return Err(invalid("fork", "cannot be combined with newSession"));
+            }
+            // A fork of the session's own conversation is resolved when the slot is found.
+            (None, true, false) => Some(Origin::Fork(String::new())),
+            (None, false, true) => Some(Origin::Fresh),
+            (None, false, false) => None,
+        };
+        Ok(Route {
+            name,
+            origin,
+            cwd: params.cwd.clone(),
+        })
+    }
+}
+
+fn invalid(field: &'static str, reason: &str) -> DaemonError {
+    DaemonError::InvalidParams {
+        field,
+        reason: reason.to_string(),
+    }
+}
+
+fn check_name(name: &str) -> Result<(), DaemonError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "session",
+            "must be 1 to 64 letters, digits, `.`, `_` or `-`",
+        ))
+    }
+}
+
+/// A Claude Code session id is a UUID; anything else would reach the CLI's command line.
+fn check_session_id(id: &str) -> Result<(), DaemonError> {
+    match uuid::Uuid::parse_str(id) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(invalid(
+            "resume",
+            "must be a Claude Code session id (a UUID, as `sessionId` of an earlier answer)",
+        )),
+    }
+}
+
+/// The persisted facts of one name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    session_id: Option<String>,
+    cwd: PathBuf,
+    created_at: String,
+}
+
+impl Sessions {
+    /// The sessions of a daemon whose children are real processes; starts the `default`
+    /// session at once (so the first ask finds it warm) and the reaper.
+    pub(crate) fn start(
+        config: Arc<Config>,
+        daemon_id: String,
+        nesting: Nesting,
+        events: EventLog,
+        store: Option<StateDir>,
+    ) -> Sessions {
+        let spawner: Spawner = Box::new(move |config, events, start| {
+            Supervisor::start(config, daemon_id.clone(), nesting, events, start)
+        });
+        Sessions::with_spawner(config, events, store, spawner)
+    }
+
+    /// [`Sessions::start`] with the supervisors made by `spawner`.
+    pub(crate) fn with_spawner(
+        config: Arc<Config>,
+        events: EventLog,
+        store: Option<StateDir>,
+        spawner: Spawner,
+    ) -> Sessions {
+        let sessions = Sessions {
+            inner: Arc::new(Shared {
+                store,
+                slots: Mutex::new(BTreeMap::new()),
+                changed: watch::Sender::new(0),
+                config,
+                events,
+                spawner,
+            }),
+        };
+        sessions.load_stored();
+        let default = Route {
+            name: DEFAULT_SESSION.into(),
+            origin: Some(Origin::Fresh),
+            cwd: None,
+        };
+        if let Err(err) = sessions.slot_for(&default) {
+            tracing::error!("cannot start the default session: {err}");
+        }
+        tokio::spawn(reap_loop(Arc::downgrade(&sessions.inner)));
+        sessions
+    }
+
+    /// Queues `turn` in the session `route` names, making or reviving it as needed.
+    pub(crate) fn submit(&self, route: &Route, turn: NewTurn) -> Result<Pending, DaemonError> {
+        let supervisor = self.slot_for(route)?;
+        Ok(supervisor.submit(turn)?)
+    }
+
+    /// The supervisor of the `default` session, if it runs.
+    pub(crate) fn default_supervisor(&self) -> Option<Supervisor> {
+        lock(&self.inner.slots)
+            .get(DEFAULT_SESSION)
+            .and_then(|slot| slot.live.clone())
+    }
+
+    /// Wakes whenever any session's state changes.
+    pub(crate) fn watch(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    /// Finds, makes or revives the session, and returns its running supervisor.
+    fn slot_for(&self, route: &Route) -> Result<Supervisor, DaemonError> {
+        let shared = &self.inner;
+        let cwd = match &route.cwd {
+            Some(cwd) => Some(confine(&shared.config, cwd)?),
+            None => None,
+        };
+        let mut slots = lock(&shared.slots);
+        if let Some(slot) = slots.get_mut(&route.name) {
+            slot.last_used = Instant::now();
+            slot.last_used_at = now_rfc3339();
+            if route.origin.is_none() {
+                if let Some(cwd) = &cwd
+                    && *cwd != slot.cwd
+                {
+                    return Err(invalid(
+                        "cwd",
+                        &format!(
+                            "session `{}` runs in {}; a session's cwd is set when it is \
+                             created (add newSession: true to start it afresh there)",
+                            route.name,
+                            slot.cwd.display()
+                        ),
+                    ));
+                }
+                if let Some(live) = &slot.live {
+                    return Ok(live.clone());
+                }
+            } else if slot.live.as_ref().is_some_and(is_busy) {
+                return Err(invalid(
+                    "session",
+                    &format!(
+                        "session `{}` is running a turn; newSession, resume and fork apply \
+                         when it is idle",
+                        route.name
+                    ),
+                ));
+            }
+        }
+        self.start_slot(&mut slots, route, cwd)
+    }
+
+    /// Starts a supervisor for `route` (a new session, a new conversation of an existing
+    /// one, or a revival), making room for it first.
+    fn start_slot(
+        &self,
+        slots: &mut BTreeMap<String, Slot>,
+        route: &Route,
+        cwd: Option<PathBuf>,
+    ) -> Result<Supervisor, DaemonError> {
+        let shared = &self.inner;
+        let existing = slots.get(&route.name);
+        let origin = match (&route.origin, existing) {
+            (Some(Origin::Fork(id)), Some(slot)) if id.is_empty() => {
+                match current_session_id(slot) {
+                    Some(id) => Origin::Fork(id),
+                    None => return Err(invalid("fork", "this session has no conversation yet")),
+                }
+            }
+            (Some(Origin::Fork(id)), None) if id.is_empty() => {
+                return Err(invalid(
+                    "fork",
+                    "needs resume, or a session with a conversation",
+                ));
+            }
+            (Some(origin), _) => origin.clone(),
+            (None, Some(slot)) => match current_session_id(slot) {
+                Some(id) if shared.config.resume_on_restart => Origin::Resume(id),
+                _ => Origin::Fresh,
+            },
+            (None, None) => Origin::Fresh,
+        };
+        let cwd = cwd
+            .or_else(|| existing.map(|slot| slot.cwd.clone()))
+            .unwrap_or_else(|| shared.config.cwd.clone());
+        let live_elsewhere = slots
+            .iter()
+            .filter(|(name, slot)| *name != &route.name && slot.live.is_some())
+            .count();
+        if live_elsewhere >= shared.config.max_sessions {
+            self.make_room(slots, live_elsewhere)?;
+        }
+        let created = !slots.contains_key(&route.name) || route.origin.is_some();
+        let slot = slots.entry(route.name.clone()).or_insert_with(|| Slot {
+            cwd: cwd.clone(),
+            created_at: now_rfc3339(),
+            last_used: Instant::now(),
+            last_used_at: now_rfc3339(),
+            live: None,
+            session_id: None,
+            past: Totals::default(),
+        });
+        if let Some(old) = slot.live.take() {
+            retire(slot, old, &shared.events, &route.name, "started afresh");
+        }
+        slot.cwd = cwd;
+        if route.origin.is_some() {
+            slot.created_at = now_rfc3339();
+            slot.session_id = None;
+        }
+        let config = Arc::new(Config {
+            cwd: slot.cwd.clone(),
+            ..(*shared.config).clone()
+        });
+        let start = SessionStart {
+            name: route.name.clone(),
+            origin: origin.clone(),
+        };
+        let supervisor = (shared.spawner)(config, shared.events.scoped(&route.name), start);
+        slot.live = Some(supervisor.clone());
+        if let Origin::Resume(id) = &origin {
+            slot.session_id = Some(id.clone());
+        }
+        self.record_start(&route.name, slot, &origin, created);
+        tokio::spawn(follow(
+            Arc::downgrade(&self.inner),
+            route.name.clone(),
+            supervisor.clone(),
+        ));
+        Ok(supervisor)
+    }
+
+    fn record_start(&self, name: &str, slot: &Slot, origin: &Origin, created: bool) {
+        let (how, from) = match origin {
+            Origin::Fresh if created => ("a new conversation", None),
+            Origin::Fresh => ("a new conversation (it had none to continue)", None),
+            Origin::Resume(id) => ("continuing", Some(id)),
+            Origin::Fork(id) => ("branching", Some(id)),
+        };
+        let from_text = from.map_or(String::new(), |id| format!(" {id}"));
+        self.inner.events.scoped(name).record(
+            Level::Info,
+            EventKind::SessionCreated,
+            format!(
+                "session `{name}` starts in {}: {how}{from_text}",
+                slot.cwd.display()
+            ),
+            json!({ "name": name, "cwd": slot.cwd, "origin": how, "from": from }),
+        );
+        self.inner.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Stops the least recently used idle session to free a place; busy when all are busy.
+    fn make_room(
+        &self,
+        slots: &mut BTreeMap<String, Slot>,
+        live: usize,
+    ) -> Result<(), DaemonError> {
+        let victim = slots
+            .iter()
+            .filter(|(_, slot)| slot.live.as_ref().is_some_and(|s| !is_busy(s)))
+            .min_by_key(|(_, slot)| slot.last_used)
+            .map(|(name, _)| name.clone());
+        let Some(name) = victim else {
+            return Err(DaemonError::SessionsFull {
+                live,
+                max: self.inner.config.max_sessions,
+            });
+        };
+        if let Some(slot) = slots.get_mut(&name)
+            && let Some(old) = slot.live.take()
+        {
+            let why = "its place was needed by another session";
+            retire(slot, old, &self.inner.events, &name, why);
+        }
+        Ok(())
+    }
+
+    /// `closeSession`: stops the session's child; its conversation stays resumable.
+    pub(crate) fn close(&self, name: &str) -> Result<CloseSessionResult, DaemonError> {
+        check_name(name)?;
+        let mut slots = lock(&self.inner.slots);
+        let Some(slot) = slots.get_mut(name) else {
+            return Err(invalid("session", &format!("there is no session `{name}`")));
+        };
+        let was_live = match slot.live.take() {
+            Some(old) => {
+                retire(slot, old, &self.inner.events, name, "closed by a client");
+                true
+            }
+            None => false,
+        };
+        self.inner.changed.send_modify(|n| *n += 1);
+        Ok(CloseSessionResult {
+            session: name.to_string(),
+            session_id: slot.session_id.clone(),
+            was_live,
+        })
+    }
+
+    /// Every session, for `sessions` and `status`.
+    pub(crate) fn list(&self) -> SessionsResult {
+        let slots = lock(&self.inner.slots);
+        let sessions: Vec<SessionInfo> =
+            slots.iter().map(|(name, slot)| info(name, slot)).collect();
+        SessionsResult {
+            live: slots.values().filter(|s| s.live.is_some()).count(),
+            max_sessions: self.inner.config.max_sessions,
+            sessions,
+        }
+    }
+
+    /// What all sessions counted, live and past.
+    pub(crate) fn totals(&self) -> Totals {
+        let slots = lock(&self.inner.slots);
+        let mut sum = Totals::default();
+        for slot in slots.values() {
+            add_totals(&mut sum, &slot_totals(slot));
+        }
+        sum
+    }
+
+    /// Stops every session's child and waits until all are gone.
+    pub(crate) async fn stop(&self, prompt: bool) {
+        let live: Vec<Supervisor> = lock(&self.inner.slots)
+            .values()
+            .filter_map(|slot| slot.live.clone())
+            .collect();
+        // Side by side: each may take the stop grace period.
+        let mut stops = tokio::task::JoinSet::new();
+        for supervisor in live {
+            stops.spawn(async move { supervisor.stop(prompt).await });
+        }
+        while stops.join_next().await.is_some() {}
+        self.persist();
+    }
+
+    /// Loads the names saved by an earlier run, as stopped sessions that resume on use.
+    fn load_stored(&self) {
+        let Some(dir) = &self.inner.store else {
+            return;
+        };
+        let stored: BTreeMap<String, Stored> = match read_no_follow(&dir.path(SESSIONS_FILE)) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(stored) => stored,
+                Err(err) => {
+                    self.inner.events.record(
+                        Level::Warn,
+                        EventKind::StateCorrupt,
+                        format!("{SESSIONS_FILE} is not valid ({err}); its sessions start anew"),
+                        json!({ "file": SESSIONS_FILE }),
+                    );
+                    return;
+                }
+            },
+            Err(_) => return,
+        };
+        let mut slots = lock(&self.inner.slots);
+        for (name, entry) in stored {
+            if name == DEFAULT_SESSION || check_name(&name).is_err() {
+                continue;
+            }
+            slots.insert(
+                name,
+                Slot {
+                    cwd: entry.cwd,
+                    created_at: entry.created_at,
+                    last_used: Instant::now(),
+                    last_used_at: now_rfc3339(),
+                    live: None,
+                    session_id: entry.session_id,
+                    past: Totals::default(),
+                },
+            );
+        }
+    }
+
+    /// Writes `sessions.json`: each name with its session id and cwd.
+    fn persist(&self) {
+        let Some(dir) = &self.inner.store else {
+            return;
+        };
+        let stored: BTreeMap<String, Stored> = lock(&self.inner.slots)
+            .iter()
+            .map(|(name, slot)| {
+                let entry = Stored {
+                    session_id: current_session_id(slot),
+                    cwd: slot.cwd.clone(),
+                    created_at: slot.created_at.clone(),
+                };
+                (name.clone(), entry)
+            })
+            .collect();
+        if let Err(err) = dir.write_json_atomic(SESSIONS_FILE, &stored) {
+            tracing::warn!("cannot write {SESSIONS_FILE}: {err}");
+        }
+    }
+}
+
+fn is_busy(supervisor: &Supervisor) -> bool {
+    let snapshot = supervisor.snapshot();
+    snapshot.turn.is_some() || snapshot.queue.length > 0
+}
+
+/// The session id a revival continues: the live child's, else the last one known.
+fn current_session_id(slot: &Slot) -> Option<String> {
+    slot.live
+        .as_ref()
+        .and_then(|live| live.snapshot().child.session_id)
+        .or_else(|| slot.session_id.clone())
+}
+
+/// Stops `old` in the background, keeping what it knew in the slot.
+fn retire(slot: &mut Slot, old: Supervisor, events: &EventLog, name: &str, why: &str) {
+    let snapshot = old.snapshot();
+    if let Some(id) = snapshot.child.session_id.clone() {
+        slot.session_id = Some(id);
+    }
+    add_totals(&mut slot.past, &snapshot.totals);
+    events.scoped(name).record(
+        Level::Info,
+        EventKind::SessionStopped,
+        format!("session `{name}` stopped: {why}"),
+        json!({ "name": name, "reason": why, "sessionId": slot.session_id }),
+    );
+    tokio::spawn(async move { old.stop(false).await });
+}
+
+fn slot_totals(slot: &Slot) -> Totals {
+    let mut totals = slot.past.clone();
+    if let Some(live) = &slot.live {
+        add_totals(&mut totals, &live.snapshot().totals);
+    }
+    totals
+}
+
+fn add_totals(sum: &mut Totals, more: &Totals) {
+    sum.asks += more.asks;
+    sum.turns_ok += more.turns_ok;
+    sum.turns_failed += more.turns_failed;
+    sum.asks_errored += more.asks_errored;
+    sum.cost_usd += more.cost_usd;
+    sum.input_tokens += more.input_tokens;
+    sum.output_tokens += more.output_tokens;
+    sum.cache_creation_input_tokens += more.cache_creation_input_tokens;
+    sum.cache_read_input_tokens += more.cache_read_input_tokens;
+    sum.notifications_dropped += more.notifications_dropped;
+    sum.permissions_requested += more.permissions_requested;
+    sum.permissions_allowed += more.permissions_allowed;
+    sum.permissions_denied += more.permissions_denied;
+}
+
+fn info(name: &str, slot: &Slot) -> SessionInfo {
+    let snapshot: Option<Snapshot> = slot.live.as_ref().map(Supervisor::snapshot);
+    let totals = slot_totals(slot);
+    let pid = snapshot
+        .as_ref()
+        .and_then(|s| s.child.cli_pid.or(s.child.pid));
+    SessionInfo {
+        name: name.to_string(),
+        state: snapshot
+            .as_ref()
+            .map_or(ChildStatus::Stopped, |s| s.child.status),
+        session_id: current_session_id(slot),
+        cwd: slot.cwd.display().to_string(),
+        pid,
+        rss_bytes: pid.and_then(rss_bytes),
+        turns: totals.turns_ok + totals.turns_failed,
+        cost_usd: totals.cost_usd,
+        queue: snapshot.as_ref().map_or(0, |s| s.queue.length),
+        busy: snapshot.as_ref().is_some_and(|s| s.turn.is_some()),
+        created_at: slot.created_at.clone(),
+        last_used_at: slot.last_used_at.clone(),
+    }
+}
+
+/// Resident memory of a process, from `/proc/<pid>/statm` (pages).
+fn rss_bytes(pid: u32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}
+
+/// Where a session may run: `cwd` (relative to the server's `--cwd`), resolved through
+/// every symlink, inside one of the allowed directories.
+fn confine(config: &Config, cwd: &str) -> Result<PathBuf, DaemonError> {
+    let path = Path::new(cwd);
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        config.cwd.join(path)
+    };
+    let real = std::fs::canonicalize(&joined)
+        .ok()
+        .filter(|p| p.is_dir())
+        .ok_or_else(|| {
+            invalid(
+                "cwd",
+                &format!("{} is not an existing directory", joined.display()),
+            )
+        })?;
+    if config.allow_dirs.iter().any(|dir| real.starts_with(dir)) {
+        return Ok(real);
+    }
+    let allowed: Vec<String> = config
+        .allow_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    Err(invalid(
+        "cwd",
+        &format!(
+            "{} is outside the directories sessions may use ({}); the user can allow more with --allow-dir",
+            real.display(),
+            allowed.join(", ")
+        ),
+    ))
+}
+
+/// Follows one supervisor: passes its state changes on, and saves its session id when it
+/// learns one. Ends when the supervisor's actor is gone.
+async fn follow(shared: std::sync::Weak<Shared>, name: String, supervisor: Supervisor) {
+    let mut changes = supervisor.watch();
+    let mut saved: Option<String> = None;
+    while changes.changed().await.is_ok() {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let id = changes.borrow_and_update().child.session_id.clone();
+        shared.changed.send_modify(|n| *n += 1);
+        if id.is_some() && id != saved {
+            saved = id.clone();
+            let sessions = Sessions { inner: shared };
+            if let Some(slot) = lock(&sessions.inner.slots).get_mut(&name)
+                && slot
+                    .live
+                    .as_ref()
+                    .is_some_and(|live| live.same(&supervisor))
+            {
+                slot.session_id = id;
+            }
+            sessions.persist();
+        }
+    }
+}
+
+/// Stops the children of sessions idle past `--session-idle-ms`; ends with the sessions.
+async fn reap_loop(shared: std::sync::Weak<Shared>) {
+    loop {
+        let every = match shared.upgrade() {
+            Some(shared) => REAP_EVERY.min(Duration::from_millis(shared.config.session_idle_ms)),
+            None => return,
+        };
+        tokio::time::sleep(every).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        reap(&shared);
+    }
+}
+
+fn reap(shared: &Shared) {
+    let idle = Duration::from_millis(shared.config.session_idle_ms);
+    let mut slots = lock(&shared.slots);
+    let mut reaped = false;
+    for (name, slot) in slots.iter_mut() {
+        let Some(live) = &slot.live else { continue };
+        if is_busy(live) {
+            // Idle time counts from the end of its last turn, seen here.
+            slot.last_used = Instant::now();
+            continue;
+        }
+        if slot.last_used.elapsed() >= idle
+            && let Some(old) = slot.live.take()
+        {
+            let why = format!("idle for {} s", idle.as_secs_f64());
+            retire(slot, old, &shared.events, name, &why);
+            reaped = true;
+        }
+    }
+    if reaped {
+        shared.changed.send_modify(|n| *n += 1);
+    }
+}
