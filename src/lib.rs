@@ -108,6 +108,7 @@ pub mod daemon;
 mod event_lines;
 mod events;
 pub mod guard;
+mod http;
 pub mod inbox;
 mod lines;
 pub mod mcp;
