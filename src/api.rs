@@ -444,8 +444,9 @@ pub struct AskEventParams {
 }
 
 /// One notification of an `ask/subscribe` subscription (WebSocket only): each of the
-/// ask's child messages as `event`, then, last, its `result` or its `error`; the
-/// subscription ends with that one.
+/// ask's child messages as `event`, then, last, its `result` or its `error`; after it,
+/// jsonrpsee's close notice (`error` in place of `result` in the notification's params)
+/// ends the subscription.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum AskSubscriptionItem {
@@ -453,7 +454,7 @@ pub enum AskSubscriptionItem {
     /// `requestId` is the subscription's id).
     Event(AskEventParams),
     /// The ask's answer, as the `ask` method returns it.
-    Result(AskResult),
+    Result(Box<AskResult>),
     /// Why the ask failed: the error object the `ask` method would answer with.
     Error(ErrorInfo),
 }

@@ -249,13 +249,17 @@ async fn check(State(policy): State<Arc<Policy>>, request: Request, next: Next) 
 #[derive(Clone)]
 struct PlainService {
     builder: TowerServiceBuilder<tower::layer::util::Identity, tower::layer::util::Identity>,
+    /// The table for WebSocket connections, with `ask/subscribe`.
     methods: Methods,
+    /// The table for HTTP POST, whose subscription methods say where they are served.
+    post_methods: Methods,
     stop: StopHandle,
 }
 
 fn plain_service(daemon: &Daemon) -> Result<(PlainService, ServerHandle), HttpError> {
-    let methods = crate::plain::methods::module(daemon.clone())
-        .map_err(|err| HttpError::Setup(format!("cannot build the method table: {err}")))?;
+    let unbuilt = |err| HttpError::Setup(format!("cannot build the method table: {err}"));
+    let methods = crate::plain::methods::module(daemon.clone()).map_err(unbuilt)?;
+    let post_methods = crate::plain::methods::http_module(daemon.clone()).map_err(unbuilt)?;
     let max_request = u32::try_from(daemon.config().max_request_bytes).unwrap_or(u32::MAX);
     let config = ServerConfig::builder()
         .max_request_body_size(max_request)
@@ -269,13 +273,18 @@ fn plain_service(daemon: &Daemon) -> Result<(PlainService, ServerHandle), HttpEr
     let service = PlainService {
         builder,
         methods: methods.into(),
+        post_methods: post_methods.into(),
         stop,
     };
     Ok((service, handle))
 }
 
 async fn serve_plain(State(plain): State<PlainService>, request: Request) -> Response {
-    let mut service = plain.builder.build(plain.methods, plain.stop);
+    let methods = match jsonrpsee::server::ws::is_upgrade_request(&request) {
+        true => plain.methods,
+        false => plain.post_methods,
+    };
+    let mut service = plain.builder.build(methods, plain.stop);
     match service.call(request).await {
         Ok(response) => response.map(axum::body::Body::new),
         Err(err) => {

@@ -106,6 +106,26 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     Ok(module)
 }
 
+/// The table for HTTP POST, where jsonrpsee cannot serve a subscription (it would answer
+/// a bare "Internal error"): its two methods say where it is served instead.
+pub(crate) fn http_module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
+    let mut module = module(daemon)?;
+    for name in [ASK_SUBSCRIBE, ASK_UNSUBSCRIBE] {
+        module.remove_method(name);
+        module
+            .register_method(name, |_, _, _| -> MethodResult<Value> {
+                Err(RpcError::InvalidRequest(
+                    "ask/subscribe is a subscription, served over WebSocket on this same path; \
+                     over HTTP POST `ask` answers without the turn's events"
+                        .into(),
+                )
+                .to_error_object())
+            })
+            .map_err(|e| RpcError::Internal(e.to_string()))?;
+    }
+    Ok(module)
+}
+
 /// Queues the ask, then streams its turn and waits for the answer.
 ///
 /// Queueing is done before the future is built, not inside it, so it cannot slip behind

@@ -6,12 +6,14 @@
 //! child message goes out as an `ask/event` notification whose `result` is
 //! `{"event": <the params of ask/event on stdio>}`, written by the same
 //! [`EventParams`] as stdio's lines, then one last `{"result": ...}` or
-//! `{"error": ...}` ends the subscription ([`AskSubscriptionItem`]). A client that
+//! `{"error": ...}` ([`AskSubscriptionItem`]), and jsonrpsee's close notice ends the
+//! subscription. A client that
 //! unsubscribes or disconnects withdraws its ask, as a socket client that leaves does.
 //! A subscription's sink is bounded: a client that reads slowly slows the child down.
 
 use std::sync::Arc;
 
+use jsonrpsee::core::SubscriptionError;
 use jsonrpsee::core::server::SubscriptionCloseResponse;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink};
@@ -25,7 +27,10 @@ use crate::event_lines::EventParams;
 use crate::rpc_error::RpcError;
 use crate::supervisor::TurnMessage;
 
-/// Runs one ask under the subscription `pending`; what it returns is the last message.
+/// The `error` of the notice that ends a subscription after its last item.
+const ENDED: &str = "the ask ended; its result or error was the last item";
+
+/// Runs one ask under the subscription `pending`; what it returns closes it.
 pub(super) async fn ask(
     params: Params<'static>,
     pending: PendingSubscriptionSink,
@@ -55,18 +60,25 @@ pub(super) async fn ask(
         }
     };
     let last = match answer {
-        Ok(result) => AskSubscriptionItem::Result(result),
+        Ok(result) => AskSubscriptionItem::Result(Box::new(result)),
         Err(error) => {
             let error = RpcError::from(DaemonError::from(error)).to_error_object();
             AskSubscriptionItem::Error(error_info(error))
         }
     };
-    match serde_json::value::to_raw_value(&last) {
-        Ok(raw) => SubscriptionCloseResponse::Notif(SubscriptionMessage::from(raw)),
+    let delivered = match serde_json::value::to_raw_value(&last) {
+        Ok(raw) => sink.send(SubscriptionMessage::from(raw)).await.is_ok(),
         Err(err) => {
             tracing::error!(%err, "cannot write the last message of an ask/subscribe");
-            SubscriptionCloseResponse::None
+            true
         }
+    };
+    // jsonrpsee's way to end a subscription from the server is a notification with
+    // `error` in place of `result`: its clients end the stream on it (and drop its
+    // text), so the answer went out before it as an item of its own.
+    match delivered {
+        true => SubscriptionCloseResponse::NotifErr(SubscriptionError::from(ENDED)),
+        false => SubscriptionCloseResponse::None,
     }
 }
 
