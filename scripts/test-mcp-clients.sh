@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Drives claude-coded's MCP surface from MCP clients nobody here wrote: the official
 # Python SDK (PyPI `mcp`, pinned in tests/clients/requirements.txt, in a venv under
-# .cache/) and the official TypeScript SDK (npm `@modelcontextprotocol/sdk`, pinned by
+# .cache/; on stdio and over Streamable HTTP with --listen) and the official TypeScript SDK (npm `@modelcontextprotocol/sdk`, pinned by
 # tests/clients/package-lock.json), against freshly built binaries with the CLI double;
 # then MCP Inspector's `--strict` check of the tool schemas (pinned the same way), which
 # must find no error and no warning: hosts that map schemas to a single-type dialect
@@ -71,6 +71,9 @@ run_client() {
 
 # A stuck client must not hang CI: each gets ten minutes.
 run_client "Python SDK (mcp 2.3.0)" timeout 600 "$venv/bin/python" "$clients/py_client.py"
+# The same SDK's Streamable HTTP client against `--listen 127.0.0.1:0` (the port from
+# listen.json in the state directory).
+run_client "Python SDK over Streamable HTTP (mcp 2.3.0)" timeout 600 "$venv/bin/python" "$clients/py_http_client.py"
 run_client "TypeScript SDK (@modelcontextprotocol/sdk 1.32.2)" timeout 600 node "$clients/ts_client.mjs"
 
 # Prints `ok`/`not ok` and a closing count, like the client scripts.
