@@ -9,6 +9,10 @@
 //! - `socket`: `daemon.sock` in the state directory, where other processes reach a
 //!   running claude-coded: each connection is served by the plain surface's adapter
 //!   (`plain::serve_client`) over the same method table as stdio.
+//! - `http`: opt-in (`--listen`) HTTP on one port: MCP at `/mcp` (rmcp's Streamable
+//!   HTTP service, one [`mcp::McpServer`] per session), the plain method table at `/rpc`
+//!   over jsonrpsee's HTTP and WebSocket server (where `ask/subscribe` streams an ask),
+//!   `/healthz`; a guard refuses foreign origins and checks the bearer token.
 //! - `client`: the plain protocol's client side over that socket, for the commands that
 //!   find and use a project's running daemon.
 //! - [`config`]: flags over `CLAUDE_CODED_*` variables over the JSON config file over defaults;
@@ -82,6 +86,9 @@
 //! share its child, session and queue; a connection's end never stops the daemon. That is
 //! how `claude-coded ask` reaches a warm child, and how `start` (`serve --background`, a
 //! detached daemon with no stdio) is controlled: `stop` is a method of the table.
+//!
+//! With `--listen`, HTTP clients reach the same core too: each MCP session and each
+//! WebSocket connection is another client of the one daemon, like a socket connection.
 //!
 //! Stopping on stdin EOF (after the pending requests finish) closes the child's stdin,
 //! waits, then signals its process group with TERM and KILL; a SIGTERM/SIGINT/SIGHUP
