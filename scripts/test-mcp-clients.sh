@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Drives claude-coded's MCP surface from MCP clients nobody here wrote: the official
 # Python SDK (PyPI `mcp`, pinned in tests/clients/requirements.txt, in a venv under
-# .cache/) and the official TypeScript SDK (npm `@modelcontextprotocol/sdk`, pinned by
-# tests/clients/package-lock.json), against freshly built binaries: with the CLI double as
-# the child, and with the real pinned CLI as the child (offline, on the mock Messages API
-# run as a process of its own) for the permission questions; then MCP Inspector's `--strict` check of the tool schemas (pinned the same way), which
+# .cache/; on stdio and over Streamable HTTP with --listen) and the official TypeScript SDK
+# (npm `@modelcontextprotocol/sdk`, pinned by tests/clients/package-lock.json), against
+# freshly built binaries: with the CLI double as the child, and with the real pinned CLI as
+# the child (offline, on the mock Messages API run as a process of its own) for the
+# permission questions; then MCP Inspector's `--strict` check of the tool schemas (pinned
+# the same way), which
 # must find no error and no warning: hosts that map schemas to a single-type dialect
 # reject tools it warns about.
 #
@@ -89,6 +91,9 @@ run_client() {
 
 # A stuck client must not hang CI: each gets ten minutes.
 run_client "Python SDK (mcp 2.3.0)" timeout 600 "$venv/bin/python" "$clients/py_client.py"
+# The same SDK's Streamable HTTP client against `--listen 127.0.0.1:0` (the port from
+# listen.json in the state directory).
+run_client "Python SDK over Streamable HTTP (mcp 2.3.0)" timeout 600 "$venv/bin/python" "$clients/py_http_client.py"
 run_client "TypeScript SDK (@modelcontextprotocol/sdk 1.32.2)" timeout 600 node "$clients/ts_client.mjs"
 
 # Prints `ok`/`not ok` and a closing count, like the client scripts.
@@ -113,6 +118,52 @@ inspector_strict() {
 }
 
 run_client "MCP Inspector 2.12.0 --strict" inspector_strict
+
+# The official conformance suite's server scenarios, straight against `--listen` (no
+# stdio gateway in between). Only those that hold for any server: the others call the
+# suite's own reference tools, resources and prompts, which claude-coded does not have.
+conformance_scenarios=(server-initialize ping logging-set-level tools-list
+    dns-rebinding-protection server-sse-polling server-sse-multiple-streams)
+
+# Prints `ok`/`not ok` per scenario and a closing count, like the client scripts.
+conformance() {
+    local dir="$clients/conformance" work bridge url p f status
+    work="$(mktemp -d)"
+    mkdir -p "$work/cwd"
+    # `serve --background` (what `claude-coded start` runs): no stdio, ended by SIGTERM.
+    HOME="$work" RUST_LOG=warn "$CLAUDE_CODED_BIN" serve --background --claude-bin "$CLAUDE_DOUBLE_BIN" \
+        --state-dir "$work/state" --cwd "$work/cwd" --listen 127.0.0.1:0 &
+    bridge=$!
+    for _ in $(seq 100); do
+        [[ -s "$work/state/listen.json" ]] && break
+        sleep 0.1
+    done
+    url="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mcp"])' "$work/state/listen.json")"
+    p=0
+    f=0
+    for scenario in "${conformance_scenarios[@]}"; do
+        status=0
+        timeout 120 "$dir/node_modules/node/bin/node" \
+            "$dir/node_modules/@modelcontextprotocol/conformance/dist/index.js" \
+            server --url "$url" --scenario "$scenario" >"$work/out" 2>&1 || status=$?
+        if [[ $status -eq 0 ]] && grep -qE '^Passed: [0-9]+/[0-9]+, 0 failed' "$work/out"; then
+            echo "ok - conformance: $scenario ($(grep -E '^Passed:' "$work/out"))"
+            p=$((p + 1))
+        else
+            cat "$work/out"
+            echo "not ok - conformance: $scenario (exit $status)"
+            f=$((f + 1))
+        fi
+    done
+    kill "$bridge" 2>/dev/null || true
+    wait "$bridge" 2>/dev/null || true
+    rm -rf "$work"
+    echo "$p passed, $f failed"
+}
+
+echo "== installing the MCP conformance suite (npm install from its lock file)"
+(cd "$clients/conformance" && npm install --no-save --no-audit --no-fund --loglevel=error)
+run_client "MCP conformance 0.1.16, server scenarios over --listen" conformance
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

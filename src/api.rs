@@ -288,6 +288,9 @@ pub enum EventKind {
     /// The Unix socket could not be set up; serving on stdio goes on without it.
     #[serde(rename = "socket.unavailable")]
     SocketUnavailable,
+    /// HTTP (`--listen`) is listening.
+    #[serde(rename = "http.listening")]
+    HttpListening,
     /// A client asked the daemon to stop (`claude-coded stop`).
     #[serde(rename = "daemon.stop.requested")]
     DaemonStopRequested,
@@ -389,6 +392,7 @@ impl EventKind {
             EventKind::ClientConnected => "client.connected",
             EventKind::SocketListening => "socket.listening",
             EventKind::SocketUnavailable => "socket.unavailable",
+            EventKind::HttpListening => "http.listening",
             EventKind::DaemonStopRequested => "daemon.stop.requested",
             EventKind::SessionCreated => "session.created",
             EventKind::SessionStopped => "session.stopped",
@@ -481,6 +485,69 @@ pub struct AskEventParams {
     /// The child's message exactly as it printed it (its text, not re-encoded).
     #[schemars(with = "Value")]
     pub message: Box<RawValue>,
+}
+
+/// One notification of an `ask/subscribe` subscription (WebSocket only): each of the
+/// ask's child messages as `event`, then, last, its `result` or its `error`; after it,
+/// jsonrpsee's close notice (`error` in place of `result` in the notification's params)
+/// ends the subscription.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AskSubscriptionItem {
+    /// A child message, with the params of the `ask/event` notification on stdio (its
+    /// `requestId` is the subscription's id).
+    Event(AskEventParams),
+    /// The ask's answer, as the `ask` method returns it.
+    Result(Box<AskResult>),
+    /// Why the ask failed: the error object the `ask` method would answer with.
+    Error(ErrorInfo),
+}
+
+/// A JSON-RPC error object, when one is carried inside a message.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorInfo {
+    pub code: i32,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// The answer of `GET /healthz` (HTTP, `--listen`): 200 when `ok`, else 503.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthResult {
+    /// The daemon runs and its child is not `failed`: an ask can be served.
+    pub ok: bool,
+    /// claude-coded's version.
+    pub version: String,
+    /// The child's state.
+    pub child: ChildStatus,
+    /// Whether the child is warm and waiting for a turn.
+    pub ready: bool,
+}
+
+/// `listen.json` in the state directory, written once HTTP listens (`--listen`): how a
+/// client finds the port when port 0 was given.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenInfo {
+    /// The address bound, as the system reports it (`127.0.0.1:41234`).
+    pub address: String,
+    /// The base URL on this machine (an unspecified address is reached on loopback).
+    pub url: String,
+    /// MCP over Streamable HTTP.
+    pub mcp: String,
+    /// The plain methods over HTTP POST.
+    pub rpc: String,
+    /// The plain methods over WebSocket, with `ask/subscribe`.
+    pub ws: String,
+    /// Whether requests must carry `Authorization: Bearer <token>`.
+    pub token_required: bool,
+    /// The file holding a generated token (mode 0600); null when the token was given.
+    pub token_file: Option<String>,
+    /// The serving claude-coded.
+    pub pid: u32,
 }
 
 /// A JSON-RPC id exactly as the client wrote it, so an integer beyond 64 bits (which a
@@ -666,6 +733,9 @@ pub struct DaemonInfo {
     pub socket: Option<String>,
     /// Why it has no socket, when it should have one.
     pub socket_error: Option<String>,
+    /// The base URL it serves HTTP on (`--listen`), null without.
+    #[serde(default)]
+    pub listen: Option<String>,
 }
 
 /// How a claude-coded was started.
@@ -1046,6 +1116,12 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             "close-session.result.json",
             schemars::schema_for!(CloseSessionResult),
         ),
+        (
+            "ask-subscribe.notification.json",
+            schemars::schema_for!(AskSubscriptionItem),
+        ),
+        ("healthz.result.json", schemars::schema_for!(HealthResult)),
+        ("listen.file.json", schemars::schema_for!(ListenInfo)),
     ]
     .into_iter()
     .chain(detail_schemas())

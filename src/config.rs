@@ -8,6 +8,7 @@
 //! default, help, variable (the flag and the file key follow from the name). Adding a
 //! setting is one entry there and a row in the README's table, which a test checks.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -197,6 +198,16 @@ settings! {
         /// [default: $XDG_STATE_HOME/claude-coded/CWD-KEY]
         #[arg(long, global = true, env = "CLAUDE_CODED_STATE_DIR", value_name = "DIR")]
         state_dir: Option<PathBuf> => PathBuf;
+        /// Also serve over HTTP on this address (`127.0.0.1:8080`; port 0 picks one, written
+        /// to listen.json): MCP at /mcp, the plain methods at /rpc (HTTP and WebSocket),
+        /// /healthz [default: no HTTP]
+        #[arg(long, global = true, env = "CLAUDE_CODED_LISTEN", value_name = "ADDR:PORT")]
+        listen: Option<SocketAddr> => Option<SocketAddr>;
+        /// The bearer token HTTP clients must send on a non-loopback --listen address
+        /// [default: one generated into listen-token in the state directory]
+        #[arg(long, global = true, env = "CLAUDE_CODED_LISTEN_TOKEN", value_name = "TOKEN",
+              hide_env_values = true)]
+        listen_token: Option<Secret> => Option<Secret>;
     }
     defaulted {
         claude_bin: String = "claude".to_string(), shown "claude", env "CLAUDE_CODED_CLAUDE_BIN", value_name "PATH",
@@ -293,6 +304,8 @@ impl Config {
             allow_dirs,
             cwd,
             state_dir,
+            listen: merged.listen.take(),
+            listen_token: merged.listen_token.take(),
         };
         let config = Config::assemble(special, &merged, file_path);
         config.validate()?;
@@ -328,12 +341,18 @@ impl Config {
         if let Some(file) = &self.config_file {
             env.push(("CLAUDE_CODED_CONFIG", file.clone().into()));
         }
+        if let Some(listen) = &self.listen {
+            env.push(("CLAUDE_CODED_LISTEN", listen.to_string().into()));
+        }
+        if let Some(token) = &self.listen_token {
+            env.push(("CLAUDE_CODED_LISTEN_TOKEN", token.expose().into()));
+        }
         env
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let mode = self.permission_mode.unwrap_or(PermissionMode::Default);
-        let checks: [(&'static str, bool, &str); 13] = [
+        let checks: [(&'static str, bool, &str); 14] = [
             (
                 "maxSessions",
                 (1..=64).contains(&self.max_sessions),
@@ -343,6 +362,14 @@ impl Config {
                 "sessionIdleMs",
                 self.session_idle_ms >= 1,
                 "must be at least 1",
+            ),
+            (
+                "listenToken",
+                // Guessable tokens would make the rule that requires one pointless.
+                self.listen_token
+                    .as_ref()
+                    .is_none_or(|t| t.expose().trim().len() >= 16),
+                "must have at least 16 characters",
             ),
             (
                 "permissionCeiling",
@@ -422,6 +449,40 @@ fn list_from_env(name: &'static str) -> Result<Option<Vec<String>>, ConfigError>
             name,
             reason: format!("must be a JSON array of strings ({e})"),
         })
+}
+
+/// A setting that is a secret (the HTTP bearer token): it never shows in `--help`,
+/// `claude-coded config`, `status`, the state file or a log line, only to the code that
+/// compares it ([`Secret::expose`]).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one comparison (and handing it on to `start`'s daemon).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("(set)")
+    }
 }
 
 /// The default config file: `$XDG_CONFIG_HOME/claude-coded/config.json`.

@@ -74,6 +74,8 @@ struct Inner {
     serving: Serving,
     /// The Unix socket, once listening, or why there is none.
     socket: Mutex<Result<Option<String>, String>>,
+    /// The HTTP base URL, once listening (`--listen`).
+    listen: Mutex<Option<String>>,
     phase: watch::Sender<Phase>,
 }
 
@@ -111,6 +113,7 @@ impl Daemon {
                 state_error: Mutex::new(state_error),
                 serving,
                 socket: Mutex::new(Ok(None)),
+                listen: Mutex::new(None),
                 phase: watch::Sender::new(Phase::Running),
             }),
         };
@@ -282,6 +285,25 @@ impl Daemon {
         *lock(&self.inner.socket) = socket;
     }
 
+    /// Writes `value` as `name` in the state directory (atomically, 0600); its path.
+    pub(crate) fn write_state_json<T: serde::Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> Result<std::path::PathBuf, String> {
+        let Some(dir) = self.inner.state_dir.as_ref() else {
+            return Err("no state directory".into());
+        };
+        dir.write_json_atomic(name, value)
+            .map(|()| dir.path(name))
+            .map_err(|err| err.to_string())
+    }
+
+    /// Records the base URL HTTP listens on, for `status`.
+    pub(crate) fn set_listen(&self, url: String) {
+        *lock(&self.inner.listen) = Some(url);
+    }
+
     /// `stop`: begins a graceful stop of a background daemon (the turn in flight may
     /// finish within the stop grace period); the stop goes on after the answer. A daemon
     /// serving a client on stdio belongs to that client and refuses.
@@ -401,6 +423,7 @@ impl Daemon {
                 serving: inner.serving,
                 socket: socket.clone().ok().flatten(),
                 socket_error: socket.err(),
+                listen: lock(&inner.listen).clone(),
             },
             child: snapshot.child.clone(),
             turn: snapshot.turn_now(),

@@ -24,11 +24,49 @@ const IN_FLIGHT: usize = 8;
 
 type Written = Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send>>;
 
+/// Writes one ask's messages as [`AskEventParams`] objects, field by field so the
+/// child's text goes in as it is (a test holds them to what serde makes of the type):
+/// the params of the notification lines below, and the items of a WebSocket client's
+/// `ask/subscribe` ([`crate::plain`]).
+pub(crate) struct EventParams {
+    /// The start of every params object of this ask, up to the `seq` value.
+    prefix: Vec<u8>,
+}
+
+impl EventParams {
+    /// Params about the request `request_id` (as the client wrote it).
+    pub(crate) fn new(request_id: &RequestId) -> EventParams {
+        let mut prefix = br#"{"requestId":"#.to_vec();
+        prefix.extend_from_slice(request_id.as_json().as_bytes());
+        prefix.extend_from_slice(br#","seq":"#);
+        EventParams { prefix }
+    }
+
+    /// Appends the params object of `item` to `out`.
+    pub(crate) fn write(&self, out: &mut Vec<u8>, item: &TurnMessage) {
+        out.extend_from_slice(&self.prefix);
+        // Straight into the buffer: no string per line on the hot path. Writing into a
+        // `Vec` cannot fail.
+        let _ = write!(out, "{}", item.seq);
+        out.extend_from_slice(br#","type":"#);
+        json_string(out, &item.message.kind);
+        out.extend_from_slice(br#","subtype":"#);
+        match &item.message.subtype {
+            Some(subtype) => json_string(out, subtype),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(br#","message":"#);
+        out.extend_from_slice(item.message.text().as_bytes());
+        out.push(b'}');
+    }
+}
+
 /// Turns one ask's messages into notification lines.
 pub(crate) struct EventLines {
     out: Outbox,
-    /// The start of every line of this ask, up to the `seq` value.
-    prefix: Vec<u8>,
+    /// The start of every line, up to its params.
+    head: Vec<u8>,
+    params: EventParams,
     batch: Vec<u8>,
     in_flight: VecDeque<Written>,
 }
@@ -36,41 +74,27 @@ pub(crate) struct EventLines {
 impl EventLines {
     /// Lines of `method` about the request `request_id` (as the client wrote it).
     pub(crate) fn new(out: Outbox, method: &'static str, request_id: RequestId) -> EventLines {
-        let mut prefix = br#"{"jsonrpc":"2.0","method":"#.to_vec();
-        json_string(&mut prefix, method);
-        prefix.extend_from_slice(br#","params":{"requestId":"#);
-        prefix.extend_from_slice(request_id.as_json().as_bytes());
-        prefix.extend_from_slice(br#","seq":"#);
+        let mut head = br#"{"jsonrpc":"2.0","method":"#.to_vec();
+        json_string(&mut head, method);
+        head.extend_from_slice(br#","params":"#);
         EventLines {
             out,
-            prefix,
+            head,
+            params: EventParams::new(&request_id),
             batch: Vec::new(),
             in_flight: VecDeque::new(),
         }
     }
 
-    /// Adds one message's line to the batch: the [`AskEventParams`] of a notification,
-    /// written field by field so the child's text goes in as it is (a test holds the
-    /// line to what serde makes of the type).
+    /// Adds one message's line to the batch: a notification with its [`AskEventParams`].
     pub(crate) fn add(&mut self, item: TurnMessage) {
         let batch = &mut self.batch;
         if !batch.is_empty() {
             batch.push(b'\n');
         }
-        batch.extend_from_slice(&self.prefix);
-        // Straight into the batch: no string per line on the hot path. Writing into a
-        // `Vec` cannot fail.
-        let _ = write!(batch, "{}", item.seq);
-        batch.extend_from_slice(br#","type":"#);
-        json_string(batch, &item.message.kind);
-        batch.extend_from_slice(br#","subtype":"#);
-        match &item.message.subtype {
-            Some(subtype) => json_string(batch, subtype),
-            None => batch.extend_from_slice(b"null"),
-        }
-        batch.extend_from_slice(br#","message":"#);
-        batch.extend_from_slice(item.message.text().as_bytes());
-        batch.extend_from_slice(b"}}");
+        batch.extend_from_slice(&self.head);
+        self.params.write(batch, &item);
+        batch.push(b'}');
     }
 
     /// Whether the batch has room for more before it should be sent.

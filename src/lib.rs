@@ -9,6 +9,10 @@
 //! - `socket`: `daemon.sock` in the state directory, where other processes reach a
 //!   running claude-coded: each connection is served by the plain surface's adapter
 //!   (`plain::serve_client`) over the same method table as stdio.
+//! - `http`: opt-in (`--listen`) HTTP on one port: MCP at `/mcp` (rmcp's Streamable
+//!   HTTP service, one [`mcp::McpServer`] per session), the plain method table at `/rpc`
+//!   over jsonrpsee's HTTP and WebSocket server (where `ask/subscribe` streams an ask),
+//!   `/healthz`; a guard refuses foreign origins and checks the bearer token.
 //! - `client`: the plain protocol's client side over that socket, for the commands that
 //!   find and use a project's running daemon.
 //! - [`config`]: flags over `CLAUDE_CODED_*` variables over the JSON config file over defaults;
@@ -83,6 +87,9 @@
 //! how `claude-coded ask` reaches a warm child, and how `start` (`serve --background`, a
 //! detached daemon with no stdio) is controlled: `stop` is a method of the table.
 //!
+//! With `--listen`, HTTP clients reach the same core too: each MCP session and each
+//! WebSocket connection is another client of the one daemon, like a socket connection.
+//!
 //! Stopping on stdin EOF (after the pending requests finish) closes the child's stdin,
 //! waits, then signals its process group with TERM and KILL; a SIGTERM/SIGINT/SIGHUP
 //! sends TERM at once, since hosts escalate within 100 ms. The CLI
@@ -108,6 +115,7 @@ pub mod daemon;
 mod event_lines;
 mod events;
 pub mod guard;
+mod http;
 pub mod inbox;
 mod lines;
 pub mod mcp;

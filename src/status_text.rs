@@ -60,10 +60,14 @@ fn serving(daemon: &crate::api::DaemonInfo) -> String {
         crate::api::Serving::Background => "background",
         crate::api::Serving::Ask => "one ask",
     };
-    match (&daemon.socket, &daemon.socket_error) {
+    let reached = match (&daemon.socket, &daemon.socket_error) {
         (Some(socket), _) => format!("{how}, socket {socket}"),
         (None, Some(error)) => format!("{how}, no socket: {error}"),
         (None, None) => how.to_string(),
+    };
+    match &daemon.listen {
+        Some(url) => format!("{reached}, HTTP {url}"),
+        None => reached,
     }
 }
 

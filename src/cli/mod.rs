@@ -17,6 +17,7 @@ use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::{Config, ConfigArgs};
 use crate::daemon::Daemon;
+use crate::http::HttpServer;
 use crate::socket::SocketServer;
 use crate::state_dir::STATE_FILE;
 use crate::surface::{Surface, detect};
@@ -203,12 +204,24 @@ fn run_async<F: Future<Output = i32>>(future: F) -> Option<i32> {
 async fn serve_stdio(config: Config, surface: Surface, logs: LogLevel) -> i32 {
     let max_line = config.max_request_bytes;
     logs.surface_chosen(surface);
+    let listener = match bind_listen(&config).await {
+        Ok(listener) => listener,
+        Err(code) => return code,
+    };
     // The child starts warming up while we wait for the client's first message.
     let daemon = Daemon::start(config);
     let socket = SocketServer::start(&daemon);
+    let http = match start_http(&daemon, listener, socket).await {
+        Ok(http) => http,
+        Err(code) => return code,
+    };
     let outcome = serve_surface(&daemon, surface, max_line, logs).await;
+    let Listeners { socket, http } = http;
     if let Some(socket) = socket {
         socket.closed().await;
+    }
+    if let Some(http) = http {
+        http.closed().await;
     }
     match outcome {
         Ok(()) => 0,
@@ -260,6 +273,10 @@ async fn serve_surface(
 /// `serve --background`, what `claude-coded start` runs: the socket is the only way in,
 /// and a signal or `stop` ends it.
 async fn serve_background(config: Config) -> i32 {
+    let listener = match bind_listen(&config).await {
+        Ok(listener) => listener,
+        Err(code) => return code,
+    };
     let daemon = Daemon::start_as(config, crate::api::Serving::Background);
     let Some(socket) = SocketServer::start(&daemon) else {
         let reason = daemon.status().daemon.socket_error.unwrap_or_default();
@@ -267,15 +284,73 @@ async fn serve_background(config: Config) -> i32 {
         daemon.shutdown("no socket").await;
         return 1;
     };
+    let Listeners { socket, http } = match start_http(&daemon, listener, Some(socket)).await {
+        Ok(listeners) => listeners,
+        Err(code) => return code,
+    };
     tracing::info!(pid = std::process::id(), "serving in the background");
     let reason = tokio::select! {
         reason = crate::shutdown::signal() => reason,
         reason = daemon.stop_begun() => reason,
     };
     daemon.shutdown(reason).await;
-    socket.closed().await;
+    if let Some(socket) = socket {
+        socket.closed().await;
+    }
+    if let Some(http) = http {
+        http.closed().await;
+    }
     tracing::info!("stopped");
     0
+}
+
+/// Binds `--listen` before anything starts, so a port in use is a clear error (exit
+/// status 2) rather than a daemon that runs without what it was asked to serve.
+async fn bind_listen(config: &Config) -> Result<Option<tokio::net::TcpListener>, i32> {
+    let Some(addr) = config.listen else {
+        return Ok(None);
+    };
+    match crate::http::bind(addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("claude-coded: {err}");
+            Err(2)
+        }
+    }
+}
+
+/// What a serving claude-coded listens on besides stdio.
+struct Listeners {
+    socket: Option<SocketServer>,
+    http: Option<HttpServer>,
+}
+
+/// Serves HTTP on `listener` when `--listen` bound one; when that cannot be done, stops
+/// the daemon and says why (exit status 2).
+async fn start_http(
+    daemon: &Daemon,
+    listener: Option<tokio::net::TcpListener>,
+    socket: Option<SocketServer>,
+) -> Result<Listeners, i32> {
+    let Some(listener) = listener else {
+        return Ok(Listeners { socket, http: None });
+    };
+    match HttpServer::start(daemon, listener) {
+        Ok(http) => Ok(Listeners {
+            socket,
+            http: Some(http),
+        }),
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("claude-coded: {err}");
+            daemon.shutdown("cannot serve HTTP").await;
+            if let Some(socket) = socket {
+                socket.closed().await;
+            }
+            Err(2)
+        }
+    }
 }
 
 /// `status` from the persisted file, when no daemon answers.

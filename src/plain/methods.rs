@@ -6,6 +6,11 @@
 //! in arrival order, up to the method's first `.await`: whatever a method must do in the
 //! order requests came (an `ask` taking its place in the queue) it does before that, and
 //! nothing slow: until then it holds up the reading of the next request.
+//!
+//! The same table is served over HTTP and WebSocket by jsonrpsee's own server
+//! ([`crate::http`]). There a call has no [`RequestCtx`]: jsonrpsee writes the response,
+//! and a connection carries no notifications outside a subscription, so `ask` answers
+//! without its events, and `ask/subscribe` (a WebSocket subscription) streams them.
 
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{Extensions, RpcModule};
@@ -26,8 +31,13 @@ use crate::permissions::{Asked, Decision, Question, relay_each};
 use crate::rpc_error::RpcError;
 use crate::supervisor::{Pending, TurnMessage};
 
-/// Method name of the notifications streamed during an `ask`.
+/// Method name of the notifications streamed during an `ask`, and of an
+/// `ask/subscribe` subscription's notifications.
 pub(crate) const ASK_EVENT: &str = "ask/event";
+/// The subscription (WebSocket only) that runs one ask and streams its events, then its
+/// result; and the method that ends it early (withdrawing the ask).
+const ASK_SUBSCRIBE: &str = "ask/subscribe";
+const ASK_UNSUBSCRIBE: &str = "ask/unsubscribe";
 /// Method name of the request that asks the client a permission question.
 const PERMISSION_REQUEST: &str = "permission/request";
 /// Questions of one turn that may wait to be sent to the client.
@@ -50,12 +60,20 @@ pub(crate) struct RequestCtx {
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
 
 /// Builds the method table: `ask`, `status`, `events`, `sessions`, `closeSession`,
-/// `restart`, `stop`, `ping`.
+/// `restart`, `stop`, `ping`, and the `ask/subscribe` subscription.
 pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     let mut module = RpcModule::new(daemon);
     let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
     module
         .register_async_method("ask", |params, daemon, ext| ask(&params, &daemon, &ext))
+        .map_err(register)?;
+    module
+        .register_subscription(
+            ASK_SUBSCRIBE,
+            ASK_EVENT,
+            ASK_UNSUBSCRIBE,
+            |params, pending, daemon, _| super::subscription::ask(params, pending, daemon),
+        )
         .map_err(register)?;
     module
         .register_method("status", |params, daemon, _| status(params, daemon))
@@ -109,6 +127,26 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     Ok(module)
 }
 
+/// The table for HTTP POST, where jsonrpsee cannot serve a subscription (it would answer
+/// a bare "Internal error"): its two methods say where it is served instead.
+pub(crate) fn http_module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
+    let mut module = module(daemon)?;
+    for name in [ASK_SUBSCRIBE, ASK_UNSUBSCRIBE] {
+        module.remove_method(name);
+        module
+            .register_method(name, |_, _, _| -> MethodResult<Value> {
+                Err(RpcError::InvalidRequest(
+                    "ask/subscribe is a subscription, served over WebSocket on this same path; \
+                     over HTTP POST `ask` answers without the turn's events"
+                        .into(),
+                )
+                .to_error_object())
+            })
+            .map_err(|e| RpcError::Internal(e.to_string()))?;
+    }
+    Ok(module)
+}
+
 /// Queues the ask, then streams its turn and waits for the answer.
 ///
 /// Queueing is done before the future is built, not inside it, so it cannot slip behind
@@ -119,54 +157,94 @@ fn ask(
     daemon: &Daemon,
     ext: &Extensions,
 ) -> impl Future<Output = MethodResult<AskResult>> + use<> {
-    let queued = queue_ask(params, daemon, ext);
+    let ctx = ext.get::<RequestCtx>().cloned();
+    let carries = match ctx {
+        Some(_) => Carries::EventsAndRequests,
+        None => Carries::Nothing,
+    };
+    let queued = queue_ask(params, daemon, carries);
     async move {
         let Queued {
             pending,
             messages,
             questions,
-            ctx,
             deadline_ms,
         } = queued?;
-        let relay = relay(questions, &ctx, deadline_ms);
-        let (answer, (), ()) = tokio::join!(pending.wait(), forward(messages, &ctx), relay);
+        let answer = match (ctx, messages) {
+            (Some(ctx), Some(messages)) => {
+                let relay = relay(questions, &ctx, deadline_ms);
+                let (answer, (), ()) = tokio::join!(pending.wait(), forward(messages, &ctx), relay);
+                answer
+            }
+            // Over jsonrpsee's HTTP and WebSocket: the answer alone.
+            _ => pending.wait().await,
+        };
         answer.map_err(|e| RpcError::from(DaemonError::from(e)).to_error_object())
     }
 }
 
 /// An ask in the queue, the stream of its turn's messages and questions, and where
 /// they go.
-struct Queued {
-    pending: Pending,
-    messages: mpsc::Receiver<TurnMessage>,
+pub(super) struct Queued {
+    pub(super) pending: Pending,
+    /// Its messages, when the connection can carry them.
+    pub(super) messages: Option<mpsc::Receiver<TurnMessage>>,
     /// Its permission questions, when the ask said `permissions: "client"`.
     questions: Option<mpsc::Receiver<Asked>>,
-    ctx: RequestCtx,
     deadline_ms: u64,
 }
 
-fn queue_ask(params: &Params<'_>, daemon: &Daemon, ext: &Extensions) -> MethodResult<Queued> {
-    let ctx = ext
-        .get::<RequestCtx>()
-        .cloned()
-        .ok_or_else(|| RpcError::Internal("request context missing".into()).to_error_object())?;
+/// What the connection of a call can carry besides the response.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Carries {
+    /// The turn's messages and requests to the client: stdio and the socket, through
+    /// their adapter.
+    EventsAndRequests,
+    /// The turn's messages: a WebSocket subscription.
+    Events,
+    /// Nothing: jsonrpsee's HTTP, and its WebSocket outside a subscription.
+    Nothing,
+}
+
+/// Parses and queues an ask, with a stream of its messages when the connection carries
+/// them.
+pub(super) fn queue_ask(
+    params: &Params<'_>,
+    daemon: &Daemon,
+    carries: Carries,
+) -> MethodResult<Queued> {
     let params: AskParams = parse(params)?;
-    let (sink, messages) = mpsc::channel(TURN_BUFFER);
+    let (sink, messages) = match carries {
+        Carries::EventsAndRequests | Carries::Events => {
+            let (sink, messages) = mpsc::channel(TURN_BUFFER);
+            (Some(sink), Some(messages))
+        }
+        Carries::Nothing => (None, None),
+    };
     let (asker, questions) = match params.permissions {
-        Some(PermissionRelay::Client) => {
+        Some(PermissionRelay::Client) if carries == Carries::EventsAndRequests => {
             let (asker, questions) = mpsc::channel(QUESTIONS);
             (Some(asker), Some(questions))
+        }
+        Some(PermissionRelay::Client) => {
+            return Err(RpcError::InvalidParam {
+                field: "permissions".into(),
+                message: "\"client\" needs a connection this server can send requests on \
+                          (stdio or the Unix socket); over HTTP and WebSocket questions \
+                          are decided by --permission-decider"
+                    .into(),
+            }
+            .to_error_object());
         }
         None => (None, None),
     };
     let pending = daemon
-        .submit_ask(params, Some(sink), asker)
+        .submit_ask(params, sink, asker)
         .map_err(|e| RpcError::from(e).to_error_object())?;
     Ok(Queued {
         pending,
         messages,
         questions,
-        ctx,
         deadline_ms: daemon.config().permission_timeout_ms,
     })
 }
@@ -291,7 +369,7 @@ fn events(params: Params<'_>, daemon: &Daemon) -> MethodResult<EventsResult> {
 }
 
 /// Named params into `T`; absent params count as `{}`. Errors name the field.
-fn parse<T: DeserializeOwned>(params: &Params<'_>) -> MethodResult<T> {
+pub(super) fn parse<T: DeserializeOwned>(params: &Params<'_>) -> MethodResult<T> {
     let raw = params.as_str().unwrap_or("{}");
     let mut deserializer = serde_json::Deserializer::from_str(raw);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {

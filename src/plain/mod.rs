@@ -14,6 +14,7 @@
 mod client_requests;
 pub(crate) mod envelope;
 pub(crate) mod methods;
+mod subscription;
 
 use std::collections::HashSet;
 use std::future::{Future, ready};
@@ -327,8 +328,13 @@ fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> C
                 Poll::Pending => call,
             }
         }
+        // Subscriptions need jsonrpsee's connection; here `ask` itself streams.
         MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
-            let error = RpcError::Internal("subscriptions are not offered".into());
+            let error = RpcError::InvalidRequest(
+                "subscriptions are served over WebSocket (--listen); on this connection \
+                 `ask` sends its events as ask/event notifications itself"
+                    .into(),
+            );
             Box::pin(ready(MethodResponse::error(id, error.to_error_object())))
         }
     }

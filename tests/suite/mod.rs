@@ -13,6 +13,7 @@ mod e2e_real_host;
 mod faults_child;
 mod faults_host;
 mod hostile_clients;
+mod http_listen;
 mod mcp_plain_parity;
 mod mcp_rmcp_client;
 mod mcp_wire;

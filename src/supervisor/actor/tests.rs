@@ -34,6 +34,8 @@ fn config() -> Config {
         permission_timeout_ms: 60_000,
         cwd: PathBuf::from("/"),
         state_dir: PathBuf::from("/nonexistent"),
+        listen: None,
+        listen_token: None,
         queue_size: 4,
         turn_timeout_ms: 300_000,
         interrupt_grace_ms: 5_000,
