@@ -1,5 +1,6 @@
-//! claude-coded keeps one Claude Code CLI child alive and supervised, and serves it
-//! as `ask`, `status` and `events` over JSON-RPC 2.0 on its own stdin/stdout.
+//! claude-coded keeps Claude Code CLI children alive and supervised, one per named
+//! session, and serves them as `ask`, `status`, `sessions` and `events` over JSON-RPC 2.0
+//! on its own stdin/stdout (and a Unix socket, and HTTP when asked).
 //!
 //! # Layout
 //!
@@ -19,6 +20,8 @@
 //!   each setting is declared once (`settings!`), and a test holds the README's table to it.
 //! - [`api`]: the wire types of the methods (camelCase, `JsonSchema`; `schemas/` is generated).
 //! - [`daemon`]: the core both surfaces call: validation, identity, state file, event record.
+//! - `sessions`: the named sessions, one supervisor each: routing an ask to its session,
+//!   cwd confinement, the pool's limits, idle reaping, `sessions.json`.
 //! - [`supervisor`]: one actor task per child owning the process, its queue and its turn;
 //!   its state is one enum (idle, starting, ready, busy with its turn, backoff until,
 //!   failed with the reason, stopping) plus a crash window, and it gets its children
@@ -33,7 +36,7 @@
 //!   table (`plain::methods`, a jsonrpsee `RpcModule`: adding a method is registering it
 //!   there), a thin stdio adapter that starts calls in arrival order and answers each
 //!   under its own id, and `ask/event` notifications.
-//! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `events` over the same core,
+//! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `sessions`, `events` over the same core,
 //!   with compact, answer-first results written for the model that reads them
 //!   (`mcp::output`) and portable schemas; a turn's messages become
 //!   `notifications/progress` (raw ones opt-in), cancelling a call interrupts its turn,

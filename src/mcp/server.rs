@@ -1,4 +1,4 @@
-//! The MCP server: three tools over the core, and what rmcp needs to know about them.
+//! The MCP server: four tools (`ask`, `status`, `sessions`, `events`) over the core, and what rmcp needs to know about them.
 //!
 //! rmcp does the protocol: handshake and revision negotiation, `server/discover`,
 //! `ping`, request routing, argument parsing (a bad argument is an `isError` result),

@@ -109,10 +109,10 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
 
     async def list_tools() -> None:
         tools = (await session.list_tools()).tools
-        expect(sorted(t.name for t in tools) == ["ask", "events", "status"], tools)
+        expect(sorted(t.name for t in tools) == ["ask", "events", "sessions", "status"], tools)
         for tool in tools:
             expect(tool.output_schema, tool.name)
-            expect(tool.annotations.read_only_hint == (tool.name != "ask"), tool.name)
+            expect(tool.annotations.read_only_hint == (tool.name not in ("ask", "sessions")), tool.name)
 
     async def status() -> None:
         result = await session.call_tool("status", {})

@@ -102,10 +102,10 @@ async function main() {
 
     await check('tools/list', async () => {
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((t) => t.name).sort(), ['ask', 'events', 'status']);
+      assert.deepEqual(tools.map((t) => t.name).sort(), ['ask', 'events', 'sessions', 'status']);
       for (const tool of tools) {
         assert.ok(tool.outputSchema, `${tool.name} outputSchema`);
-        assert.equal(tool.annotations?.readOnlyHint, tool.name !== 'ask', `${tool.name} readOnlyHint`);
+        assert.equal(tool.annotations?.readOnlyHint, !['ask', 'sessions'].includes(tool.name), `${tool.name} readOnlyHint`);
       }
     });
 

@@ -672,19 +672,10 @@ async fn with_nobody_to_ask_a_tool_is_denied_at_once_saying_what_to_allow() {
 /// Answers the next `permission/request` of the ask `id` with `answer`; returns the
 /// ask's response.
 async fn answer_question(bridge: &mut Bridge, id: &Value, answer: Value) -> Value {
-    loop {
-        let message = bridge.next_message().await;
-        if message["method"] == "permission/request" {
-            assert_eq!(message["params"]["requestId"], *id, "{message}");
-            let line = json!({"jsonrpc": "2.0", "id": message["id"], "result": answer});
-            bridge.send_raw(line.to_string().as_bytes()).await;
-            return bridge.response_for(id).await.0;
-        }
-        assert!(
-            message.get("id") != Some(id),
-            "answered without asking: {message}"
-        );
-    }
+    let question = next_question(bridge, id).await;
+    let line = json!({"jsonrpc": "2.0", "id": question["id"], "result": answer});
+    bridge.send_raw(line.to_string().as_bytes()).await;
+    bridge.response_for(id).await.0
 }
 
 #[tokio::test]
@@ -809,13 +800,16 @@ async fn accept_edits_within_the_ceiling_lets_a_write_through_and_the_next_ask_i
     assert_eq!(written, "hello");
     // The next ask that sets no mode runs in the configured one again: the Write is asked.
     let id = real.bridge.request("ask", write("asked.txt", None)).await;
-    let question = next_question(&mut real.bridge, &id).await;
-    assert_eq!(question["params"]["tool"], "Write", "{question}");
-    let answer = json!({"jsonrpc": "2.0", "id": question["id"],
-                        "result": {"behavior": "deny", "message": "not now"}});
-    real.bridge.send_raw(answer.to_string().as_bytes()).await;
-    let (response, _) = real.bridge.response_for(&id).await;
+    let deny = json!({"behavior": "deny", "message": "not now"});
+    let response = answer_question(&mut real.bridge, &id, deny).await;
     assert_eq!(response["result"]["ok"], true, "{response}");
+    let asked = real.events().await;
+    assert!(
+        asked
+            .iter()
+            .any(|e| e["type"] == "permission.requested" && e["detail"]["toolName"] == "Write"),
+        "{asked:?}"
+    );
     assert!(!cwd.join("asked.txt").exists());
 }
 
