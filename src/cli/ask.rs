@@ -62,6 +62,12 @@ pub struct AskArgs {
     /// Turn timeout: seconds, or a number with ms, s, m or h (`90`, `1500ms`, `5m`)
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub timeout: Option<u64>,
+    /// The session to ask (its own agent and conversation; default `default`)
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    /// Start the session's conversation afresh
+    #[arg(long)]
+    pub new_session: bool,
 }
 
 /// Why an ask got no answer: a JSON-RPC error object, from the daemon or made here.
@@ -83,6 +89,8 @@ pub(super) async fn run(args: AskArgs, config: Config, given: &ConfigArgs) -> i3
         timeout_ms: args.timeout,
         model: given.model.clone(),
         permission_mode: given.permission_mode,
+        session: args.session,
+        new_session: args.new_session,
         ..AskParams::default()
     };
     let mut progress = Progress::new(args.quiet);

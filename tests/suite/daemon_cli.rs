@@ -452,6 +452,39 @@ async fn ask_uses_the_running_daemon_and_its_session() {
 }
 
 #[tokio::test]
+async fn ask_session_names_its_own_conversation_in_the_running_daemon() {
+    let mut bridge = Bridge::start();
+    let on_stdio = bridge.ask_ok("hello").await;
+    bridge
+        .wait_status("the socket", |s| s["daemon"]["socket"].is_string())
+        .await;
+    let args = ["ask", "--json", "-q", "--session", "review", "look"];
+    let first = run(cli(bridge.dir.path(), &args), None).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    let first: Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(first["session"], "review");
+    assert_ne!(first["sessionId"], on_stdio["sessionId"]);
+    let again = run(cli(bridge.dir.path(), &args), None).await;
+    let again: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(again["sessionId"], first["sessionId"]);
+    let fresh = [
+        "ask",
+        "--json",
+        "-q",
+        "--session",
+        "review",
+        "--new-session",
+        "x",
+    ];
+    let fresh = run(cli(bridge.dir.path(), &fresh), None).await;
+    let fresh: Value = serde_json::from_str(&fresh.stdout).unwrap();
+    assert_ne!(fresh["sessionId"], first["sessionId"]);
+    let bad = ["ask", "-q", "--session", "no spaces", "x"];
+    let bad = run(cli(bridge.dir.path(), &bad), None).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+}
+
+#[tokio::test]
 async fn start_hands_the_daemon_exactly_the_configuration_it_resolved() {
     let home = TempDir::new("start-config");
     let flags = [
