@@ -300,6 +300,10 @@ pub enum EventKind {
     /// A session's child was stopped: idle too long, closed, or pushed out of a full pool.
     #[serde(rename = "session.stopped")]
     SessionStopped,
+    /// A session, or all of them, reached the budget the user set: the ask was refused,
+    /// or the CLI ended the turn at its `--max-budget-usd`.
+    #[serde(rename = "budget.exhausted")]
+    BudgetExhausted,
     /// The CLI was spawned.
     #[serde(rename = "child.started")]
     ChildStarted,
@@ -396,6 +400,7 @@ impl EventKind {
             EventKind::DaemonStopRequested => "daemon.stop.requested",
             EventKind::SessionCreated => "session.created",
             EventKind::SessionStopped => "session.stopped",
+            EventKind::BudgetExhausted => "budget.exhausted",
             EventKind::ChildStarted => "child.started",
             EventKind::ChildReady => "child.ready",
             EventKind::ChildExited => "child.exited",
@@ -474,6 +479,8 @@ pub struct AskEventParams {
     /// The JSON-RPC id of the `ask` this message belongs to.
     #[schemars(with = "Value")]
     pub request_id: RequestId,
+    /// The session whose child printed it.
+    pub session: String,
     /// 1, 2, 3, ... within the `ask`, without gaps: when the client reads slowly, the
     /// child is slowed down instead.
     pub seq: u64,
@@ -810,6 +817,10 @@ pub struct ChildInfo {
     pub consecutive_failures: u32,
     pub next_restart_at: Option<String>,
     pub session_id: Option<String>,
+    /// The CLI's running total cost for that session, as it last reported it (it counts
+    /// earlier processes of a resumed session too).
+    #[serde(default)]
+    pub session_cost_usd: Option<f64>,
     /// The session this child was started to continue (`--resume`) after its predecessor died.
     pub resumed_from: Option<String>,
     /// The CLI's version as it reported it at warm-up.
@@ -1209,6 +1220,7 @@ mod tests {
         assert_eq!(id.as_json(), big);
         let params = AskEventParams {
             request_id: id,
+            session: "default".into(),
             seq: 1,
             kind: "assistant".into(),
             subtype: None,

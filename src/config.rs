@@ -194,6 +194,15 @@ settings! {
         #[arg(long = "allow-dir", global = true, value_name = "DIR")]
         #[serde(default)]
         allow_dirs: Vec<PathBuf> => Vec<PathBuf>;
+        /// Most a session may spend in USD while this claude-coded runs (its CLI is started
+        /// with what is left as --max-budget-usd; an ask to a session that has spent it is
+        /// refused) [default: no limit]
+        #[arg(long, global = true, env = "CLAUDE_CODED_SESSION_BUDGET_USD", value_name = "USD")]
+        session_budget_usd: Option<f64> => Option<f64>;
+        /// Most all sessions together may spend in USD while this claude-coded runs
+        /// [default: no limit]
+        #[arg(long, global = true, env = "CLAUDE_CODED_BUDGET_USD", value_name = "USD")]
+        budget_usd: Option<f64> => Option<f64>;
         /// Directory for identity.json, daemon-state.json and events.jsonl
         /// [default: $XDG_STATE_HOME/claude-coded/CWD-KEY]
         #[arg(long, global = true, env = "CLAUDE_CODED_STATE_DIR", value_name = "DIR")]
@@ -302,6 +311,8 @@ impl Config {
             allow_tools: std::mem::take(&mut merged.allow_tools),
             deny_tools: std::mem::take(&mut merged.deny_tools),
             allow_dirs,
+            session_budget_usd: merged.session_budget_usd,
+            budget_usd: merged.budget_usd,
             cwd,
             state_dir,
             listen: merged.listen.take(),
@@ -336,6 +347,14 @@ impl Config {
             let rules = serde_json::to_string(rules).unwrap_or_else(|_| "[]".into());
             env.push((var, rules.into()));
         }
+        for (var, budget) in [
+            ("CLAUDE_CODED_SESSION_BUDGET_USD", self.session_budget_usd),
+            ("CLAUDE_CODED_BUDGET_USD", self.budget_usd),
+        ] {
+            if let Some(usd) = budget {
+                env.push((var, usd.to_string().into()));
+            }
+        }
         let dirs = serde_json::to_string(&self.allow_dirs).unwrap_or_else(|_| "[]".into());
         env.push(("CLAUDE_CODED_ALLOW_DIRS", dirs.into()));
         if let Some(file) = &self.config_file {
@@ -352,7 +371,18 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let mode = self.permission_mode.unwrap_or(PermissionMode::Default);
-        let checks: [(&'static str, bool, &str); 14] = [
+        let budget_ok = |usd: Option<f64>| usd.is_none_or(|usd| usd.is_finite() && usd > 0.0);
+        let checks: [(&'static str, bool, &str); 16] = [
+            (
+                "sessionBudgetUsd",
+                budget_ok(self.session_budget_usd),
+                "must be a positive number of USD",
+            ),
+            (
+                "budgetUsd",
+                budget_ok(self.budget_usd),
+                "must be a positive number of USD",
+            ),
             (
                 "maxSessions",
                 (1..=64).contains(&self.max_sessions),

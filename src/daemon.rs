@@ -42,6 +42,15 @@ pub enum DaemonError {
         "busy: all {live} sessions that may run at once (--max-sessions {max}) are running turns; try again later"
     )]
     SessionsFull { live: usize, max: usize },
+    #[error(
+        "budget exhausted: {scope} spent ${spent:.4} of its ${limit:.4} (--{flag}); only the user can raise it"
+    )]
+    BudgetExhausted {
+        scope: String,
+        flag: &'static str,
+        spent: f64,
+        limit: f64,
+    },
 }
 
 /// Where a daemon is in its life; moves forward only.

@@ -34,10 +34,12 @@ pub(crate) struct EventParams {
 }
 
 impl EventParams {
-    /// Params about the request `request_id` (as the client wrote it).
-    pub(crate) fn new(request_id: &RequestId) -> EventParams {
+    /// Params about the request `request_id` (as the client wrote it), in `session`.
+    pub(crate) fn new(request_id: &RequestId, session: &str) -> EventParams {
         let mut prefix = br#"{"requestId":"#.to_vec();
         prefix.extend_from_slice(request_id.as_json().as_bytes());
+        prefix.extend_from_slice(br#","session":"#);
+        json_string(&mut prefix, session);
         prefix.extend_from_slice(br#","seq":"#);
         EventParams { prefix }
     }
@@ -73,14 +75,19 @@ pub(crate) struct EventLines {
 
 impl EventLines {
     /// Lines of `method` about the request `request_id` (as the client wrote it).
-    pub(crate) fn new(out: Outbox, method: &'static str, request_id: RequestId) -> EventLines {
+    pub(crate) fn new(
+        out: Outbox,
+        method: &'static str,
+        request_id: RequestId,
+        session: &str,
+    ) -> EventLines {
         let mut head = br#"{"jsonrpc":"2.0","method":"#.to_vec();
         json_string(&mut head, method);
         head.extend_from_slice(br#","params":"#);
         EventLines {
             out,
             head,
-            params: EventParams::new(&request_id),
+            params: EventParams::new(&request_id, session),
             batch: Vec::new(),
             in_flight: VecDeque::new(),
         }
@@ -185,13 +192,14 @@ mod tests {
             let _entered = runtime.enter();
             let (out, _writer) = Outbox::spawn(tokio::io::sink());
             let request_id = RequestId::from_text(&id, &serde_json::Value::Null);
-            let mut lines = EventLines::new(out, "ask/event", request_id.clone());
+            let mut lines = EventLines::new(out, "ask/event", request_id.clone(), "reviewer-1");
             lines.add(TurnMessage { seq, message: message(&child_line) });
             let expected = serde_json::to_string(&Notification {
                 jsonrpc: "2.0",
                 method: "ask/event",
                 params: &AskEventParams {
                     request_id,
+                    session: "reviewer-1".into(),
                     seq,
                     kind: kind.clone(),
                     subtype: subtype.clone(),

@@ -34,6 +34,8 @@ pub(crate) mod code {
     pub(crate) const STALLED: i32 = -32008;
     /// This claude-coded runs nested at its depth limit and starts no child (`--max-depth`).
     pub(crate) const NESTING_LIMIT: i32 = -32009;
+    /// A session or the whole daemon has spent its configured budget.
+    pub(crate) const BUDGET_EXHAUSTED: i32 = -32010;
 }
 
 /// Errors of the protocol layer: what a request line can be wrong with, or the core's error.
@@ -87,6 +89,18 @@ impl RpcError {
             RpcError::Daemon(DaemonError::SessionsFull { live, max }) => (
                 code::BUSY,
                 Some(json!({ "kind": "sessionsFull", "live": live, "maxSessions": max })),
+            ),
+            RpcError::Daemon(DaemonError::BudgetExhausted {
+                scope,
+                spent,
+                limit,
+                ..
+            }) => (
+                code::BUDGET_EXHAUSTED,
+                Some(
+                    json!({ "kind": "budgetExhausted", "scope": scope, "spentUsd": spent,
+                             "limitUsd": limit }),
+                ),
             ),
             RpcError::Daemon(DaemonError::NotStoppable { pid }) => (
                 code::INVALID_REQUEST,

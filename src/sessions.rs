@@ -73,6 +73,9 @@ struct Slot {
     live: Option<Supervisor>,
     /// The Claude Code session id, as last known: what a revival resumes.
     session_id: Option<String>,
+    /// The CLI's running total for that session as last reported (a revival's base for
+    /// the cost of its first turn).
+    session_cost_usd: Option<f64>,
     /// What earlier supervisors of this session counted, before they were stopped.
     past: Totals,
 }
@@ -159,6 +162,8 @@ fn check_session_id(id: &str) -> Result<(), DaemonError> {
 #[serde(rename_all = "camelCase")]
 struct Stored {
     session_id: Option<String>,
+    #[serde(default)]
+    session_cost_usd: Option<f64>,
     cwd: PathBuf,
     created_at: String,
 }
@@ -235,6 +240,7 @@ impl Sessions {
             None => None,
         };
         let mut slots = lock(&shared.slots);
+        self.check_budget(&slots, &route.name)?;
         if let Some(slot) = slots.get_mut(&route.name) {
             slot.last_used = Instant::now();
             slot.last_used_at = now_rfc3339();
@@ -309,6 +315,7 @@ impl Sessions {
         if live_elsewhere >= shared.config.max_sessions {
             self.make_room(slots, live_elsewhere)?;
         }
+        let budget = budget_left(&shared.config, slots, &route.name);
         let created = !slots.contains_key(&route.name) || route.origin.is_some();
         let slot = slots.entry(route.name.clone()).or_insert_with(|| Slot {
             cwd: cwd.clone(),
@@ -317,23 +324,38 @@ impl Sessions {
             last_used_at: now_rfc3339(),
             live: None,
             session_id: None,
+            session_cost_usd: None,
             past: Totals::default(),
         });
         if let Some(old) = slot.live.take() {
             retire(slot, old, &shared.events, &route.name, "started afresh");
         }
         slot.cwd = cwd;
+        let cost_base = match &origin {
+            Origin::Resume(id) if slot.session_id.as_ref() == Some(id) => slot.session_cost_usd,
+            _ => None,
+        };
         if route.origin.is_some() {
             slot.created_at = now_rfc3339();
             slot.session_id = None;
+            slot.session_cost_usd = None;
         }
-        let config = Arc::new(Config {
+        let mut config = Config {
             cwd: slot.cwd.clone(),
             ..(*shared.config).clone()
-        });
+        };
+        // The CLI enforces what is left within the turn (it counts what its own process
+        // spends); the check before each ask covers the rest.
+        if let Some(usd) = budget {
+            config
+                .claude_args
+                .extend(["--max-budget-usd".into(), format!("{usd:.6}")]);
+        }
+        let config = Arc::new(config);
         let start = SessionStart {
             name: route.name.clone(),
             origin: origin.clone(),
+            cost_base,
         };
         let supervisor = (shared.spawner)(config, shared.events.scoped(&route.name), start);
         slot.live = Some(supervisor.clone());
@@ -367,6 +389,51 @@ impl Sessions {
             json!({ "name": name, "cwd": slot.cwd, "origin": how, "from": from }),
         );
         self.inner.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Refuses an ask to a session that has spent its budget, or when all sessions have
+    /// spent theirs.
+    fn check_budget(&self, slots: &BTreeMap<String, Slot>, name: &str) -> Result<(), DaemonError> {
+        let config = &self.inner.config;
+        let session_spent = slots
+            .get(name)
+            .map_or(0.0, |slot| slot_totals(slot).cost_usd);
+        let limits = [
+            (
+                format!("session `{name}`"),
+                "session-budget-usd",
+                session_spent,
+                config.session_budget_usd,
+            ),
+            (
+                "all sessions".to_string(),
+                "budget-usd",
+                all_spent(slots),
+                config.budget_usd,
+            ),
+        ];
+        let Some((scope, flag, spent, limit)) =
+            limits.into_iter().find_map(|(scope, flag, spent, limit)| {
+                limit
+                    .filter(|limit| spent >= *limit)
+                    .map(|limit| (scope, flag, spent, limit))
+            })
+        else {
+            return Ok(());
+        };
+        let error = DaemonError::BudgetExhausted {
+            scope,
+            flag,
+            spent,
+            limit,
+        };
+        self.inner.events.scoped(name).record(
+            Level::Warn,
+            EventKind::BudgetExhausted,
+            format!("an ask to session `{name}` was refused: {error}"),
+            json!({ "session": name, "flag": flag, "spentUsd": spent, "limitUsd": limit }),
+        );
+        Err(error)
     }
 
     /// Stops the least recently used idle session to free a place; busy when all are busy.
@@ -488,6 +555,7 @@ impl Sessions {
                     last_used_at: now_rfc3339(),
                     live: None,
                     session_id: entry.session_id,
+                    session_cost_usd: entry.session_cost_usd,
                     past: Totals::default(),
                 },
             );
@@ -504,6 +572,7 @@ impl Sessions {
             .map(|(name, slot)| {
                 let entry = Stored {
                     session_id: current_session_id(slot),
+                    session_cost_usd: current_session_cost(slot),
                     cwd: slot.cwd.clone(),
                     created_at: slot.created_at.clone(),
                 };
@@ -529,11 +598,20 @@ fn current_session_id(slot: &Slot) -> Option<String> {
         .or_else(|| slot.session_id.clone())
 }
 
+/// The CLI's running total for the session, as last reported.
+fn current_session_cost(slot: &Slot) -> Option<f64> {
+    slot.live
+        .as_ref()
+        .and_then(|live| live.snapshot().child.session_cost_usd)
+        .or(slot.session_cost_usd)
+}
+
 /// Stops `old` in the background, keeping what it knew in the slot.
 fn retire(slot: &mut Slot, old: Supervisor, events: &EventLog, name: &str, why: &str) {
     let snapshot = old.snapshot();
     if let Some(id) = snapshot.child.session_id.clone() {
         slot.session_id = Some(id);
+        slot.session_cost_usd = snapshot.child.session_cost_usd;
     }
     add_totals(&mut slot.past, &snapshot.totals);
     events.scoped(name).record(
@@ -543,6 +621,27 @@ fn retire(slot: &mut Slot, old: Supervisor, events: &EventLog, name: &str, why: 
         json!({ "name": name, "reason": why, "sessionId": slot.session_id }),
     );
     tokio::spawn(async move { old.stop(false).await });
+}
+
+/// What all sessions spent while this claude-coded ran.
+fn all_spent(slots: &BTreeMap<String, Slot>) -> f64 {
+    slots.values().map(|slot| slot_totals(slot).cost_usd).sum()
+}
+
+/// What the session `name` may still spend: the least of what is left of its own budget
+/// and of the budget of all sessions; `None` without budgets.
+fn budget_left(config: &Config, slots: &BTreeMap<String, Slot>, name: &str) -> Option<f64> {
+    let session_spent = slots
+        .get(name)
+        .map_or(0.0, |slot| slot_totals(slot).cost_usd);
+    let left = [
+        config.session_budget_usd.map(|limit| limit - session_spent),
+        config.budget_usd.map(|limit| limit - all_spent(slots)),
+    ];
+    left.into_iter()
+        .flatten()
+        .reduce(f64::min)
+        .map(|usd| usd.max(0.0))
 }
 
 fn slot_totals(slot: &Slot) -> Totals {

@@ -46,6 +46,8 @@ pub(super) struct TurnReporter {
     pub raw_events: Option<RawEventRoute>,
     /// How the response waits until the client has read the last notification.
     pub drain: OutputDrain,
+    /// The session the ask went to, named in raw events.
+    pub session: String,
 }
 
 /// A progress step waiting for its turn to be sent.
@@ -68,7 +70,10 @@ impl TurnReporter {
     /// Progress is for people and rate-limited. Each batch of raw events is queued
     /// before the progress step that follows it, so the order on the wire is the turn's.
     pub(super) async fn forward(&self, mut messages: mpsc::Receiver<TurnMessage>) {
-        let mut raw = self.raw_events.as_ref().map(RawEventRoute::lines);
+        let mut raw = self
+            .raw_events
+            .as_ref()
+            .map(|route| route.lines(&self.session));
         let mut throttle = Throttle::new(Instant::now());
         let mut pending: Option<Step> = None;
         let mut sent_any = false;

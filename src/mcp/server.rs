@@ -32,7 +32,7 @@ use super::wire::RawEventRoute;
 use super::{EVENTS_CAPABILITY, render, schema, text};
 use crate::api::{AskParams, ClientSession, SessionsResult};
 use crate::daemon::{Daemon, DaemonError};
-use crate::supervisor::AskError;
+use crate::supervisor::{AskError, DEFAULT_SESSION};
 
 /// Child messages a turn may buffer for a slow client before the child is held back,
 /// as on the plain surface.
@@ -142,6 +142,7 @@ impl McpServer {
                 .then(|| context.extensions.get::<RawEventRoute>().cloned())
                 .flatten(),
             drain: self.drain,
+            session: params.session.clone().unwrap_or(DEFAULT_SESSION.into()),
         };
         // Queued in arrival order: see `order.rs`.
         let ticket = context.extensions.get::<AskTicket>().cloned();

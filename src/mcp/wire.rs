@@ -107,8 +107,8 @@ pub(super) struct RawEventRoute {
 
 impl RawEventRoute {
     /// The line writer for this ask's raw events, and its withdrawn flag.
-    pub(super) fn lines(&self) -> (EventLines, Arc<AtomicBool>) {
-        let lines = EventLines::new(self.out.clone(), EVENT_METHOD, self.theirs.clone());
+    pub(super) fn lines(&self, session: &str) -> (EventLines, Arc<AtomicBool>) {
+        let lines = EventLines::new(self.out.clone(), EVENT_METHOD, self.theirs.clone(), session);
         (lines, self.withdrawn.clone())
     }
 }

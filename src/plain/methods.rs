@@ -29,7 +29,7 @@ use crate::event_lines::EventLines;
 use crate::outbox::Outbox;
 use crate::permissions::{Asked, Decision, Question, relay_each};
 use crate::rpc_error::RpcError;
-use crate::supervisor::{Pending, TurnMessage};
+use crate::supervisor::{DEFAULT_SESSION, Pending, TurnMessage};
 
 /// Method name of the notifications streamed during an `ask`, and of an
 /// `ask/subscribe` subscription's notifications.
@@ -169,11 +169,13 @@ fn ask(
             messages,
             questions,
             deadline_ms,
+            session,
         } = queued?;
         let answer = match (ctx, messages) {
             (Some(ctx), Some(messages)) => {
                 let relay = relay(questions, &ctx, deadline_ms);
-                let (answer, (), ()) = tokio::join!(pending.wait(), forward(messages, &ctx), relay);
+                let forward = forward(messages, &ctx, &session);
+                let (answer, (), ()) = tokio::join!(pending.wait(), forward, relay);
                 answer
             }
             // Over jsonrpsee's HTTP and WebSocket: the answer alone.
@@ -192,6 +194,8 @@ pub(super) struct Queued {
     /// Its permission questions, when the ask said `permissions: "client"`.
     questions: Option<mpsc::Receiver<Asked>>,
     deadline_ms: u64,
+    /// The session the ask went to, named in its events.
+    pub(super) session: String,
 }
 
 /// What the connection of a call can carry besides the response.
@@ -214,6 +218,7 @@ pub(super) fn queue_ask(
     carries: Carries,
 ) -> MethodResult<Queued> {
     let params: AskParams = parse(params)?;
+    let session = params.session.clone().unwrap_or(DEFAULT_SESSION.into());
     let (sink, messages) = match carries {
         Carries::EventsAndRequests | Carries::Events => {
             let (sink, messages) = mpsc::channel(TURN_BUFFER);
@@ -246,6 +251,7 @@ pub(super) fn queue_ask(
         messages,
         questions,
         deadline_ms: daemon.config().permission_timeout_ms,
+        session,
     })
 }
 
@@ -339,8 +345,8 @@ fn decision_of(response: client_requests::Response) -> Decision {
 /// Writes each streamed message as an `ask/event` notification, in order; returns when
 /// the turn drops its sink and all of them were written, so every notification precedes
 /// the response. Waiting here when the client reads slowly is what slows the child down.
-async fn forward(mut messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx) {
-    let mut lines = EventLines::new(ctx.out.clone(), ASK_EVENT, ctx.id.clone());
+async fn forward(mut messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx, session: &str) {
+    let mut lines = EventLines::new(ctx.out.clone(), ASK_EVENT, ctx.id.clone(), session);
     while let Some(item) = messages.recv().await {
         lines.add(item);
         while lines.wants_more() {

@@ -49,9 +49,12 @@ pub(super) async fn ask(
         return SubscriptionCloseResponse::None;
     };
     let Queued {
-        pending, messages, ..
+        pending,
+        messages,
+        session,
+        ..
     } = queued;
-    let turn = async { tokio::join!(pending.wait(), forward(messages, &sink)).0 };
+    let turn = async { tokio::join!(pending.wait(), forward(messages, &sink, &session)).0 };
     let answer = tokio::select! {
         answer = turn => answer,
         () = sink.closed() => {
@@ -84,12 +87,16 @@ pub(super) async fn ask(
 
 /// Sends each message of the turn as an `event` item, in order; returns when the turn
 /// has no more (all sent) or the client is gone.
-async fn forward(messages: Option<mpsc::Receiver<TurnMessage>>, sink: &SubscriptionSink) {
+async fn forward(
+    messages: Option<mpsc::Receiver<TurnMessage>>,
+    sink: &SubscriptionSink,
+    session: &str,
+) {
     let Some(mut messages) = messages else {
         return;
     };
     let id = serde_json::to_value(sink.subscription_id()).unwrap_or_default();
-    let params = EventParams::new(&RequestId::from_value(&id));
+    let params = EventParams::new(&RequestId::from_value(&id), session);
     while let Some(item) = messages.recv().await {
         let Some(event) = event_item(&params, &item) else {
             continue;

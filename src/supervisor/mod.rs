@@ -134,6 +134,9 @@ pub(crate) enum Origin {
 pub(crate) struct SessionStart {
     pub name: String,
     pub origin: Origin,
+    /// For [`Origin::Resume`]: the CLI's running total for that session as last seen, so
+    /// the first turn's own cost is known.
+    pub cost_base: Option<f64>,
 }
 
 impl Default for SessionStart {
@@ -141,6 +144,7 @@ impl Default for SessionStart {
         SessionStart {
             name: DEFAULT_SESSION.to_string(),
             origin: Origin::Fresh,
+            cost_base: None,
         }
     }
 }

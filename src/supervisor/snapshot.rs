@@ -35,6 +35,7 @@ impl Snapshot {
                 consecutive_failures: 0,
                 next_restart_at: None,
                 session_id: None,
+                session_cost_usd: None,
                 resumed_from: None,
                 cli_version: None,
                 stderr_tail: Vec::new(),

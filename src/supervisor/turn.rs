@@ -230,8 +230,9 @@ pub(super) fn preview(prompt: &str) -> String {
 
 /// Builds the answer from the child's `result` line.
 ///
-/// `previous_total` is the child's running cost before this turn (the CLI reports a
-/// total per process), so the turn's own cost is the difference.
+/// `previous_total` is the CLI's running total for the session before this turn, so the
+/// turn's own cost is the difference; when it is unknown (a session resumed from
+/// elsewhere, whose total counts earlier processes) so is the turn's cost.
 pub(super) fn ask_result(raw: Value, previous_total: Option<f64>, messages: u64) -> AskResult {
     let str_of = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
     let u64_of = |key: &str| raw.get(key).and_then(Value::as_u64);
@@ -241,10 +242,10 @@ pub(super) fn ask_result(raw: Value, previous_total: Option<f64>, messages: u64)
         .unwrap_or(false);
     let subtype = str_of("subtype");
     let session_cost = raw.get("total_cost_usd").and_then(Value::as_f64);
-    let cost = session_cost.map(|total| match previous_total {
-        Some(prev) if total >= prev => total - prev,
-        _ => total,
-    });
+    let cost = match (session_cost, previous_total) {
+        (Some(total), Some(prev)) if total >= prev => Some(total - prev),
+        _ => None,
+    };
     AskResult {
         ok: !is_error && subtype.as_deref() == Some("success"),
         result: str_of("result"),
@@ -325,6 +326,18 @@ mod tests {
             (totals.turns_ok, totals.input_tokens, totals.output_tokens),
             (1, 10, 5)
         );
+    }
+
+    #[test]
+    fn a_turn_of_a_session_whose_earlier_total_is_unknown_has_an_unknown_cost() {
+        // A resumed session's total counts earlier processes: without the total before
+        // the turn, the turn's own cost is unknown, not the session's whole cost.
+        let raw = json!({"subtype": "success", "is_error": false, "total_cost_usd": 2.40014});
+        let unknown = ask_result(raw.clone(), None, 1);
+        assert_eq!(unknown.cost_usd, None);
+        assert_eq!(unknown.session_cost_usd, Some(2.40014));
+        let known = ask_result(raw, Some(2.4), 1);
+        assert!((known.cost_usd.unwrap() - 0.00014).abs() < 1e-9);
     }
 
     #[test]

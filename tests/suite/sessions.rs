@@ -288,3 +288,52 @@ async fn close_session_stops_its_child_and_keeps_its_conversation() {
         .await;
     assert_eq!(error_code(&bridge.response_for(&id).await.0), Some(-32602));
 }
+
+#[tokio::test]
+async fn a_session_budget_ends_its_turns_and_then_refuses_its_asks_but_not_others() {
+    // Each turn of the double costs $0.00014: the second crosses $0.0002.
+    let options = Options::default().args(&["--session-budget-usd", "0.0002"]);
+    let mut bridge = Bridge::start_with(options);
+    let first = ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "one"})).await;
+    assert_eq!(first["ok"], true, "{first}");
+    // The CLI itself ends the turn that reaches what was left ($0.0002 for its process).
+    let second = ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "two"})).await;
+    assert_eq!(second["ok"], false, "{second}");
+    assert_eq!(second["subtype"], "error_max_budget_usd");
+    // Then claude-coded refuses before the CLI is asked.
+    let id = ask_in(&mut bridge, "a", "three").await;
+    let (refused, _) = bridge.response_for(&id).await;
+    assert_eq!(error_code(&refused), Some(-32010), "{refused}");
+    let data = &refused["error"]["data"];
+    assert_eq!(data["kind"], "budgetExhausted");
+    assert_eq!(data["scope"], "session `a`");
+    assert_eq!(data["limitUsd"], 0.0002);
+    // Another session has a budget of its own.
+    let other = ask_ok_in(&mut bridge, json!({"session": "b", "prompt": "one"})).await;
+    assert_eq!(other["ok"], true, "{other}");
+    let events = bridge.call("events", json!({"session": "a"})).await["result"].clone();
+    let exhausted = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "budget.exhausted")
+        .count();
+    assert_eq!(
+        exhausted, 2,
+        "the CLI's end of a turn and the refusal: {events}"
+    );
+}
+
+#[tokio::test]
+async fn the_budget_of_all_sessions_refuses_any_session_once_spent() {
+    let mut bridge = Bridge::start_with(Options::default().args(&["--budget-usd", "0.0003"]));
+    ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "one"})).await;
+    ask_ok_in(&mut bridge, json!({"session": "b", "prompt": "one"})).await;
+    ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "two"})).await;
+    let id = ask_in(&mut bridge, "c", "one").await;
+    let (refused, _) = bridge.response_for(&id).await;
+    assert_eq!(error_code(&refused), Some(-32010), "{refused}");
+    assert_eq!(refused["error"]["data"]["scope"], "all sessions");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("--budget-usd"), "{message}");
+}

@@ -28,6 +28,9 @@ pub(crate) struct Args {
     pub(crate) permission_mode: Option<String>,
     pub(crate) permission_prompt_tool: Option<String>,
     pub(crate) max_turns: Option<u32>,
+    /// `--max-budget-usd`: what this process may spend (the real CLI counts its own
+    /// process's spending, not the resumed session's total).
+    pub(crate) max_budget_usd: Option<f64>,
     pub(crate) append_system_prompt: Option<String>,
     pub(crate) allowed_tools: Vec<String>,
     pub(crate) disallowed_tools: Vec<String>,
@@ -152,6 +155,12 @@ impl Args {
                 Err(_) => self
                     .notes
                     .push(format!("--max-turns {v:?} is not a number")),
+            },
+            "--max-budget-usd" => match v.parse() {
+                Ok(usd) => self.max_budget_usd = Some(usd),
+                Err(_) => self
+                    .notes
+                    .push(format!("--max-budget-usd {v:?} is not a number")),
             },
             _ => {}
         }

@@ -26,6 +26,11 @@
 //! | `MULTI` | one API call: assistant `thinking`, assistant text `multi text 1`, assistant text `multi text 2`; then `system/status` (`status:null`) | success, `result` = `multi text 1multi text 2` |
 //!
 //! `RUN_TOOL` and its permission are described in [`crate::tool`].
+//!
+//! With `--max-budget-usd X`, as with the real CLI: the turn whose calls bring this
+//! process's spending to X ends as `error_max_budget_usd` (`terminal_reason:
+//! "budget_exhausted"`, `errors: ["Reached maximum budget ($X)"]`, no `result`), and every
+//! later turn ends so at once, without an API call.
 
 /// `HUGE` without a size: 2 MiB.
 pub(crate) const DEFAULT_HUGE_BYTES: usize = 2 * 1024 * 1024;

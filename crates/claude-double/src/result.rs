@@ -47,6 +47,12 @@ impl Session {
     /// Writes the turn's `result`, with the real CLI's key order for each kind of outcome.
     pub(crate) async fn result(&mut self, t: &Turn, outcome: Outcome) {
         let (calls, result_index) = self.charge(t, &outcome);
+        // Like the real CLI: the turn whose calls reach the budget ends as
+        // `error_max_budget_usd` (its text is dropped).
+        let outcome = match (outcome, self.budget_reached()) {
+            (Outcome::Success { .. }, Some(error)) => error,
+            (outcome, _) => outcome,
+        };
         let elapsed = t.started.elapsed().as_millis() as u64;
         let mut line = self.result_head(&outcome, calls, elapsed);
         let timings = match outcome {
@@ -91,6 +97,16 @@ impl Session {
         since_last.insert(t.model.clone(), model_usage_entry(&t.model, calls));
         line["model_usage_since_last_result"] = Value::Object(since_last);
         self.sh.out.send(&line).await;
+    }
+
+    /// The budget error when this process has spent its `--max-budget-usd`.
+    pub(crate) fn budget_reached(&self) -> Option<Outcome> {
+        let budget = self.sh.args.max_budget_usd?;
+        (self.cost_usd >= budget).then(|| Outcome::Error {
+            subtype: "error_max_budget_usd",
+            terminal_reason: "budget_exhausted",
+            errors: vec![format!("Reached maximum budget (${budget})")],
+        })
     }
 
     /// Accounting first: total_cost_usd and modelUsage include this turn. Like the real

@@ -100,7 +100,12 @@ impl Session {
             calls: 0,
         };
         self.system_init(&t).await;
-        self.run_directive(&mut t, directive).await;
+        // A process that has spent its budget ends every later turn at once, without an
+        // API call, as the real CLI does.
+        match self.budget_reached() {
+            Some(error) => self.result(&t, error).await,
+            None => self.run_directive(&mut t, directive).await,
+        }
         self.sh.state().turn = None;
     }
 

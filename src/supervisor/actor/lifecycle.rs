@@ -42,13 +42,25 @@ impl Actor {
         child.started_at = Some(now_rfc3339());
         child.ready_at = None;
         child.cli_pid = None;
+        // What the CLI's running total for the session already holds as this child
+        // starts (it counts earlier processes of a resumed session too): nothing for a new
+        // conversation, the last total seen when continuing the session this actor ran,
+        // what the start said for the first child, unknown otherwise (that turn's own cost
+        // is then unknown, never the session's whole cost).
+        let base = self.cost_base.take();
+        self.last_total_cost = match (&resume, fork) {
+            (None, _) => Some(0.0),
+            (Some(id), false) if self.session.as_ref() == Some(id) => self.last_total_cost,
+            (Some(_), false) => base,
+            (Some(_), true) => None,
+        };
+        child.session_cost_usd = self.last_total_cost;
         // A resumed child continues that session; a fresh or forked one reports its id
         // at its first turn. A fork happens once: restarts continue the branch.
         self.session = if fork { None } else { resume.clone() };
         self.fork = false;
         child.resumed_from = resume;
         child.cli_version = None;
-        self.last_total_cost = None;
         self.state = State::Starting { child: running };
     }
 

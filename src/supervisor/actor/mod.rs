@@ -105,6 +105,7 @@ pub(crate) async fn run(
         resume,
         fork,
         name: start.name,
+        cost_base: start.cost_base,
     };
     // Warm up at once only at the top: a nested server may never be asked.
     if !nesting.is_nested() {
@@ -141,6 +142,8 @@ struct Actor {
     fork: bool,
     /// The session's name, for its answers.
     name: String,
+    /// The running total the first child's session already holds, when the start knew it.
+    cost_base: Option<f64>,
     /// The history `status` shows (pids, times, exit, last error, totals), written as
     /// things happen; the status fields are filled in from `state` when published.
     record: Snapshot,

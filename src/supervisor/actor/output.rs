@@ -66,6 +66,7 @@ impl Actor {
             .get("total_cost_usd")
             .and_then(Value::as_f64)
             .or(previous);
+        self.record.child.session_cost_usd = self.last_total_cost;
         let mut result = ask_result(value, previous, turn.messages);
         result.session = self.name.clone();
         if let Some(child) = self.state.child_mut() {
@@ -73,6 +74,18 @@ impl Actor {
         }
         account(&mut self.record.totals, &result);
         self.record_turn_end(&turn, &result);
+        if result.subtype.as_deref() == Some("error_max_budget_usd") {
+            self.events.record(
+                Level::Warn,
+                EventKind::BudgetExhausted,
+                format!(
+                    "the CLI ended turn {} at its budget ({})",
+                    turn.id,
+                    result.errors.join("; ")
+                ),
+                json!({ "turnId": turn.id, "sessionCostUsd": result.session_cost_usd }),
+            );
+        }
         if let Some(reply) = turn.reply.take() {
             let _ = reply.send(Ok(result));
         }

@@ -55,6 +55,8 @@ fn config() -> Config {
         max_depth: 1,
         allow_dirs: vec![PathBuf::from("/")],
         max_sessions: 4,
+        session_budget_usd: None,
+        budget_usd: None,
         session_idle_ms: 1_800_000,
         config_file: None,
     }
