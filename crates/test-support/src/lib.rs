@@ -10,7 +10,8 @@
 //! - [`cli`]: a client on the daemon's Unix socket, and running a subcommand (`ask`,
 //!   `start`, `stop`, ...) in a sandbox.
 //! - [`real_cli`]: for the tests with the real Claude Code CLI: where it is, what keeps
-//!   it offline, the check that CI runs them.
+//!   it offline, the check that CI runs them, and the [`real_cli::Real`] harness (a mock
+//!   API and claude-coded over the real CLI in a sandbox).
 //! - [`proc_info`]: what `/proc` says (memory, children, leaked processes).
 //! - [`replay`]: the runner rules for feeding a captured stdin to a stream-json CLI (the
 //!   capture tool and the double's replay check).
