@@ -19,7 +19,7 @@ use std::time::Duration;
 use mock_api::MockApi;
 use serde_json::{Value, json};
 use test_support::real_cli::{Real, kill, wait_for_session_file};
-use test_support::{Bridge, READ_TIMEOUT, TempDir, error_code, wait_gone};
+use test_support::{Bridge, READ_TIMEOUT, TempDir, error_code, listed_session, wait_gone};
 
 #[test]
 fn in_ci_the_real_cli_sessions_tests_are_built_to_run() {
@@ -109,28 +109,6 @@ impl Backlog {
     }
 }
 
-/// Sends an ask to `session`; returns its id.
-async fn ask_in(bridge: &mut Bridge, session: &str, prompt: &str) -> Value {
-    bridge
-        .request("ask", json!({"session": session, "prompt": prompt}))
-        .await
-}
-
-/// One ask with these params, to its successful result.
-async fn ask_ok_in(bridge: &mut Bridge, params: Value) -> Value {
-    let id = bridge.request("ask", params).await;
-    let (response, _) = bridge.response_for(&id).await;
-    assert!(response.get("result").is_some(), "{response}");
-    response["result"].clone()
-}
-
-fn session<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list["sessions"]
-        .as_array()
-        .and_then(|all| all.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no session {name} in {list}"))
-}
-
 fn session_id(result: &Value) -> String {
     let id = result["sessionId"].as_str().unwrap_or_default();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "no session id: {result}");
@@ -183,7 +161,7 @@ async fn four_asks_to_four_sessions_run_at_once_each_in_a_conversation_of_its_ow
     for name in names {
         // ~3 s of stream each; the words after the keyword tell the requests apart.
         let prompt = format!("SLOW ms=400 chunks=10 worker-{name}");
-        ids.push(ask_in(&mut real.bridge, name, &prompt).await);
+        ids.push(real.bridge.ask_in(name, &prompt).await);
     }
     // All four CLIs run a turn at the same time (the pool of four makes room by stopping
     // the idle `default`).
@@ -204,10 +182,14 @@ async fn four_asks_to_four_sessions_run_at_once_each_in_a_conversation_of_its_ow
     assert_eq!(session_ids.len(), 4, "{session_ids:?}");
     let list = seen.sessions(&mut real.bridge).await;
     assert_eq!(list["live"], 4, "{list}");
-    assert_eq!(session(&list, "default")["state"], "stopped", "{list}");
+    assert_eq!(
+        listed_session(&list, "default")["state"],
+        "stopped",
+        "{list}"
+    );
     let listed: BTreeSet<String> = names
         .iter()
-        .map(|name| session_id(session(&list, name)))
+        .map(|name| session_id(listed_session(&list, name)))
         .collect();
     assert_eq!(listed, session_ids);
     // Four conversations: each request of a session carries its own prompt only.
@@ -229,8 +211,8 @@ async fn four_asks_to_four_sessions_run_at_once_each_in_a_conversation_of_its_ow
 async fn two_asks_to_one_session_are_answered_in_the_order_sent_in_one_conversation() {
     let mut real = Real::start().await;
     let mut seen = Backlog::default();
-    let slow = ask_in(&mut real.bridge, "a", "SLOW ms=200 chunks=6").await;
-    let quick = ask_in(&mut real.bridge, "a", "after the slow one").await;
+    let slow = real.bridge.ask_in("a", "SLOW ms=200 chunks=6").await;
+    let quick = real.bridge.ask_in("a", "after the slow one").await;
     let mut order = Vec::new();
     while order.len() < 2 {
         let message = real.bridge.next_message().await;
@@ -257,23 +239,21 @@ async fn two_asks_to_one_session_are_answered_in_the_order_sent_in_one_conversat
 )]
 async fn a_named_session_continues_its_real_conversation_after_claude_coded_restarts() {
     let mut real = Real::start().await;
-    let before = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "reviewer", "prompt": "remember the word banana"}),
-    )
-    .await;
+    let before = real
+        .bridge
+        .ask_ok_with(json!({"session": "reviewer", "prompt": "remember the word banana"}))
+        .await;
     let id = session_id(&before);
     wait_for_session_file(&real.home, &id).await;
     assert_eq!(real.restart_with(|o| o).await, 0);
     let list = real.bridge.call("sessions", json!({})).await["result"].clone();
-    let stored = session(&list, "reviewer");
+    let stored = listed_session(&list, "reviewer");
     assert_eq!(stored["state"], "stopped", "{list}");
     assert_eq!(stored["sessionId"], json!(id), "{list}");
-    let after = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "reviewer", "prompt": "what was the word?"}),
-    )
-    .await;
+    let after = real
+        .bridge
+        .ask_ok_with(json!({"session": "reviewer", "prompt": "what was the word?"}))
+        .await;
     assert_eq!(session_id(&after), id);
     // The real CLI resumed the saved conversation: the model saw the turn of the first run.
     let history = history_of(&real.mock, "what was the word?");
@@ -296,19 +276,19 @@ async fn a_named_session_continues_its_real_conversation_after_claude_coded_rest
 )]
 async fn fork_branches_a_real_conversation_under_a_new_id_and_the_parent_goes_on_unchanged() {
     let mut real = Real::start().await;
-    let parent = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "main", "prompt": "remember the word banana"}),
-    )
-    .await;
+    let parent = real
+        .bridge
+        .ask_ok_with(json!({"session": "main", "prompt": "remember the word banana"}))
+        .await;
     let parent_id = session_id(&parent);
     wait_for_session_file(&real.home, &parent_id).await;
-    let branch = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "branch", "resume": parent_id, "fork": true,
+    let branch = real
+        .bridge
+        .ask_ok_with(
+            json!({"session": "branch", "resume": parent_id, "fork": true,
                "prompt": "in the branch: forget it"}),
-    )
-    .await;
+        )
+        .await;
     let branch_id = session_id(&branch);
     assert_ne!(branch_id, parent_id);
     // The branch starts from the parent's conversation.
@@ -321,21 +301,19 @@ async fn fork_branches_a_real_conversation_under_a_new_id_and_the_parent_goes_on
         "{args:?}"
     );
     // The parent goes on in its own id, and never saw the branch's turn.
-    let next = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "main", "prompt": "what was the word?"}),
-    )
-    .await;
+    let next = real
+        .bridge
+        .ask_ok_with(json!({"session": "main", "prompt": "what was the word?"}))
+        .await;
     assert_eq!(session_id(&next), parent_id);
     let history = history_of(&real.mock, "what was the word?");
     assert!(history.contains("remember the word banana"), "{history}");
     assert!(!history.contains("in the branch"), "{history}");
     // And the branch continues its own id.
-    let again = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "branch", "prompt": "and now?"}),
-    )
-    .await;
+    let again = real
+        .bridge
+        .ask_ok_with(json!({"session": "branch", "prompt": "and now?"}))
+        .await;
     assert_eq!(session_id(&again), branch_id);
     let history = history_of(&real.mock, "and now?");
     assert!(history.contains("in the branch: forget it"), "{history}");
@@ -403,25 +381,25 @@ async fn the_real_cli_of_a_session_works_in_its_cwd_and_a_symlink_out_is_refused
 async fn sigkill_of_one_sessions_cli_fails_only_its_turn_and_it_resumes_its_conversation() {
     let mut real = Real::start().await;
     let mut seen = Backlog::default();
-    let warm = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "steady", "prompt": "warm up"}),
-    )
-    .await;
+    let warm = real
+        .bridge
+        .ask_ok_with(json!({"session": "steady", "prompt": "warm up"}))
+        .await;
     let steady_id = session_id(&warm);
-    let first = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "victim", "prompt": "remember the word banana"}),
-    )
-    .await;
+    let first = real
+        .bridge
+        .ask_ok_with(json!({"session": "victim", "prompt": "remember the word banana"}))
+        .await;
     let victim_id = session_id(&first);
     wait_for_session_file(&real.home, &victim_id).await;
     let list = seen.sessions(&mut real.bridge).await;
-    let steady_pid = session(&list, "steady")["pid"].clone();
-    let victim_pid = session(&list, "victim")["pid"].as_i64().expect("pid") as i32;
+    let steady_pid = listed_session(&list, "steady")["pid"].clone();
+    let victim_pid = listed_session(&list, "victim")["pid"]
+        .as_i64()
+        .expect("pid") as i32;
     // ~5 s of stream in `steady`; `victim` is killed while both stream.
-    let long = ask_in(&mut real.bridge, "steady", "SLOW ms=300 chunks=18").await;
-    let doomed = ask_in(&mut real.bridge, "victim", "SLOW ms=200 chunks=50").await;
+    let long = real.bridge.ask_in("steady", "SLOW ms=300 chunks=18").await;
+    let doomed = real.bridge.ask_in("victim", "SLOW ms=200 chunks=50").await;
     seen.wait_streaming(&mut real.bridge, &long).await;
     seen.wait_streaming(&mut real.bridge, &doomed).await;
     kill(victim_pid);
@@ -433,13 +411,12 @@ async fn sigkill_of_one_sessions_cli_fails_only_its_turn_and_it_resumes_its_conv
     assert_eq!(fine["result"]["ok"], true, "{fine}");
     assert_eq!(fine["result"]["sessionId"], json!(steady_id));
     let list = seen.sessions(&mut real.bridge).await;
-    assert_eq!(session(&list, "steady")["pid"], steady_pid, "{list}");
+    assert_eq!(listed_session(&list, "steady")["pid"], steady_pid, "{list}");
     // The killed session's CLI is restarted with --resume, in its conversation.
-    let after = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "victim", "prompt": "what was the word?"}),
-    )
-    .await;
+    let after = real
+        .bridge
+        .ask_ok_with(json!({"session": "victim", "prompt": "what was the word?"}))
+        .await;
     assert_eq!(session_id(&after), victim_id);
     let history = history_of(&real.mock, "what was the word?");
     assert!(history.contains("remember the word banana"), "{history}");
@@ -458,31 +435,29 @@ async fn an_idle_session_is_stopped_and_its_next_ask_revives_the_same_conversati
     let mut real =
         Real::start_with(MockApi::start(), |o| o.args(&["--session-idle-ms", "500"])).await;
     let mut seen = Backlog::default();
-    let first = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "a", "prompt": "remember the word banana"}),
-    )
-    .await;
+    let first = real
+        .bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "remember the word banana"}))
+        .await;
     let id = session_id(&first);
     let list = seen.sessions(&mut real.bridge).await;
-    let pid = session(&list, "a")["pid"].as_i64().expect("pid") as i32;
+    let pid = listed_session(&list, "a")["pid"].as_i64().expect("pid") as i32;
     wait_for_session_file(&real.home, &id).await;
     let list = seen
         .wait_sessions(&mut real.bridge, "the idle session to stop", |list| {
-            session(list, "a")["state"] == "stopped"
+            listed_session(list, "a")["state"] == "stopped"
         })
         .await;
-    assert_eq!(session(&list, "a")["sessionId"], json!(id), "{list}");
-    assert_eq!(session(&list, "a")["pid"], Value::Null, "{list}");
+    assert_eq!(listed_session(&list, "a")["sessionId"], json!(id), "{list}");
+    assert_eq!(listed_session(&list, "a")["pid"], Value::Null, "{list}");
     assert!(
         wait_gone(pid, Duration::from_secs(5)).await,
         "the CLI lives on"
     );
-    let again = ask_ok_in(
-        &mut real.bridge,
-        json!({"session": "a", "prompt": "what was the word?"}),
-    )
-    .await;
+    let again = real
+        .bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "what was the word?"}))
+        .await;
     assert_eq!(session_id(&again), id);
     let history = history_of(&real.mock, "what was the word?");
     assert!(history.contains("remember the word banana"), "{history}");

@@ -37,7 +37,8 @@ mod temp_dir;
 
 pub use bins::{bridge, double};
 pub use bridge::{
-    Bridge, Options, READ_TIMEOUT, bridge_command, error_code, process_alive, wait_gone,
+    Bridge, Options, READ_TIMEOUT, bridge_command, error_code, listed_session, process_alive,
+    wait_gone,
 };
 pub use real_cli::{assert_real_cli_tests_run_in_ci, offline_env, real_cli_bin};
 pub use temp_dir::TempDir;
