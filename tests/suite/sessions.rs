@@ -293,3 +293,38 @@ async fn close_session_stops_its_child_and_keeps_its_conversation() {
         .await;
     assert_eq!(error_code(&bridge.response_for(&id).await.0), Some(-32602));
 }
+
+#[tokio::test]
+async fn an_ask_just_sent_to_a_session_keeps_it_from_being_stopped_to_make_room() {
+    let mut bridge = Bridge::start_with(Options::default().args(&["--max-sessions", "2"]));
+    bridge.ask_ok("warm").await;
+    let slow = bridge.ask_in("a", "SLOW ms=300 chunks=4").await;
+    bridge
+        .wait_status("a's turn", |s| {
+            s["sessions"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|x| x["name"] == "a" && x["busy"] == true))
+        })
+        .await;
+    // In one write: `b` takes idle `default`'s place; `c` comes before `b`'s child has
+    // taken in its ask, when `b` still looks idle. `b`'s ask must not be the price.
+    let b = json!({"jsonrpc": "2.0", "id": "b", "method": "ask",
+                   "params": {"session": "b", "prompt": "hello"}});
+    let c = json!({"jsonrpc": "2.0", "id": "c", "method": "ask",
+                   "params": {"session": "c", "prompt": "hello"}});
+    bridge.send_raw(format!("{b}\n{c}").as_bytes()).await;
+    let mut answers = std::collections::BTreeMap::new();
+    while answers.len() < 2 {
+        let message = bridge.next_message().await;
+        if let Some(id) = message["id"].as_str().filter(|id| ["b", "c"].contains(id)) {
+            answers.insert(id.to_string(), message);
+        }
+    }
+    assert_eq!(answers["b"]["result"]["ok"], true, "{}", answers["b"]);
+    assert_eq!(
+        answers["c"]["error"]["data"]["kind"], "sessionsFull",
+        "{}",
+        answers["c"]
+    );
+    bridge.response_for(&slow).await;
+}
