@@ -216,7 +216,12 @@ impl Sessions {
 
     /// Queues `turn` in the session `route` names, making or reviving it as needed.
     pub(crate) fn submit(&self, route: &Route, turn: NewTurn) -> Result<Pending, DaemonError> {
-        let supervisor = self.slot_for(route)?;
+        let cwd = self.confined_cwd(route)?;
+        let mut slots = lock(&self.inner.slots);
+        self.check_budget(&slots, &route.name)?;
+        let supervisor = self.slot_in(&mut slots, route, cwd)?;
+        // Under the lock: until the ask is in, another ask could take this session's
+        // place in a full pool (or start it afresh) and stop it under this one.
         Ok(supervisor.submit(turn)?)
     }
 
@@ -234,13 +239,26 @@ impl Sessions {
 
     /// Finds, makes or revives the session, and returns its running supervisor.
     fn slot_for(&self, route: &Route) -> Result<Supervisor, DaemonError> {
-        let shared = &self.inner;
-        let cwd = match &route.cwd {
-            Some(cwd) => Some(confine(&shared.config, cwd)?),
-            None => None,
-        };
-        let mut slots = lock(&shared.slots);
-        self.check_budget(&slots, &route.name)?;
+        let cwd = self.confined_cwd(route)?;
+        let mut slots = lock(&self.inner.slots);
+        self.slot_in(&mut slots, route, cwd)
+    }
+
+    /// The directory `route` asks for, if it may.
+    fn confined_cwd(&self, route: &Route) -> Result<Option<PathBuf>, DaemonError> {
+        match &route.cwd {
+            Some(cwd) => Ok(Some(confine(&self.inner.config, cwd)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Sessions::slot_for`] with the slots locked.
+    fn slot_in(
+        &self,
+        slots: &mut BTreeMap<String, Slot>,
+        route: &Route,
+        cwd: Option<PathBuf>,
+    ) -> Result<Supervisor, DaemonError> {
         if let Some(slot) = slots.get_mut(&route.name) {
             slot.last_used = Instant::now();
             slot.last_used_at = now_rfc3339();
@@ -272,7 +290,7 @@ impl Sessions {
                 ));
             }
         }
-        self.start_slot(&mut slots, route, cwd)
+        self.start_slot(slots, route, cwd)
     }
 
     /// Starts a supervisor for `route` (a new session, a new conversation of an existing
@@ -585,9 +603,10 @@ impl Sessions {
     }
 }
 
+/// A turn runs or waits, or an ask is on its way to the actor (not in its snapshot yet).
 fn is_busy(supervisor: &Supervisor) -> bool {
     let snapshot = supervisor.snapshot();
-    snapshot.turn.is_some() || snapshot.queue.length > 0
+    snapshot.turn.is_some() || snapshot.queue.length > 0 || supervisor.has_unseen_asks(&snapshot)
 }
 
 /// The session id a revival continues: the live child's, else the last one known.

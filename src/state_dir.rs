@@ -8,6 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -183,8 +184,14 @@ impl StateDir {
         name: &str,
         value: &T,
     ) -> Result<(), StateError> {
+        // One temporary file per write: several tasks write the same file at once (each
+        // session saves `sessions.json` when it learns its session id), and a shared one
+        // would be renamed away under another writer (its write then fails) or truncated
+        // while being renamed into place.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
         let path = self.path(name);
-        let tmp = self.path(&format!(".{name}.{}.tmp", std::process::id()));
+        let tmp = self.path(&format!(".{name}.{}.{n}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
             bytes.push(b'\n');
@@ -290,6 +297,36 @@ mod tests {
 
     fn temp_root(tag: &str) -> PathBuf {
         std::env::temp_dir().join(format!("cc-state-{tag}-{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    #[test]
+    fn concurrent_atomic_writes_of_one_file_all_succeed_and_leave_it_whole() {
+        let root = temp_root("race");
+        let dir = std::sync::Arc::new(StateDir::open(&root).unwrap());
+        let writers: Vec<_> = (0..8)
+            .map(|n| {
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    for round in 0..50 {
+                        let value = serde_json::json!({"writer": n, "round": round});
+                        dir.write_json_atomic("race.json", &value).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path("race.json")).unwrap()).unwrap();
+        assert!(written["round"].is_u64(), "{written}");
+        let left: Vec<_> = std::fs::read_dir(dir.path(""))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

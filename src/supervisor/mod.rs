@@ -183,6 +183,8 @@ pub(crate) struct Supervisor {
     snapshot: watch::Receiver<Snapshot>,
     /// Turn ids are handed out here so a caller knows its id before the actor sees it.
     next_turn: Arc<AtomicU64>,
+    /// Asks handed to the actor (its `totals.asks` counts those it has taken in).
+    sent: Arc<AtomicU64>,
 }
 
 impl Supervisor {
@@ -227,6 +229,7 @@ impl Supervisor {
             control,
             snapshot,
             next_turn: Arc::new(AtomicU64::new(1)),
+            sent: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -241,7 +244,13 @@ impl Supervisor {
             enqueued_at: crate::clock::now_rfc3339(),
             reply,
         };
-        match self.control.try_send(Control::Ask(request)) {
+        // Counted before the send, so the actor never takes in more than this says.
+        self.sent.fetch_add(1, Ordering::AcqRel);
+        let sent = self.control.try_send(Control::Ask(request));
+        if sent.is_err() {
+            self.sent.fetch_sub(1, Ordering::AcqRel);
+        }
+        match sent {
             Ok(()) => Ok(Pending {
                 answer,
                 _cancel: CancelOnDrop {
@@ -285,6 +294,12 @@ impl Supervisor {
     /// Whether `other` is a handle to the same actor.
     pub(crate) fn same(&self, other: &Supervisor) -> bool {
         self.control.same_channel(&other.control)
+    }
+
+    /// True while an ask was sent that `snapshot` (of this supervisor) does not count yet:
+    /// the actor has not taken it in, so the snapshot still looks idle.
+    pub(crate) fn has_unseen_asks(&self, snapshot: &Snapshot) -> bool {
+        self.sent.load(Ordering::Acquire) > snapshot.totals.asks
     }
 
     /// The latest published state.

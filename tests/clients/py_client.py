@@ -140,6 +140,33 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
         expect("tool use: Bash" in messages, messages)
         expect(messages[-1] == "result: success", messages)
 
+    async def two_sessions_at_once() -> None:
+        # A slow turn (~0.9 s) in one session and a quick one in another, started together:
+        # the quick one is answered first, each in a conversation of its own.
+        done: list[str] = []
+        replies: dict[str, Any] = {}
+
+        async def ask_in(name: str, prompt: str) -> None:
+            replies[name] = await session.call_tool("ask", {"session": name, "prompt": prompt})
+            done.append(name)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(ask_in, "py-slow", "SLOW ms=300 chunks=3")
+            group.start_soon(ask_in, "py-quick", "quick")
+        slow, quick = replies["py-slow"], replies["py-quick"]
+        expect(not slow.is_error and not quick.is_error, replies)
+        expect(first_text(slow) == "slow chunk 1slow chunk 2slow chunk 3", first_text(slow))
+        expect(first_text(quick).endswith("to: quick"), first_text(quick))
+        expect(done == ["py-quick", "py-slow"], done)
+        ids = {name: reply.structured_content["sessionId"] for name, reply in replies.items()}
+        expect(all(ids.values()) and ids["py-slow"] != ids["py-quick"], ids)
+        listed = await session.call_tool("sessions", {})
+        expect(not listed.is_error, listed)
+        by_name = {s["name"]: s for s in listed.structured_content["sessions"]}
+        for name, session_id in ids.items():
+            expect(by_name.get(name, {}).get("sessionId") == session_id, (name, by_name))
+            expect(f"- {name}: ready" in first_text(listed), first_text(listed))
+
     async def failed_turn() -> None:
         result = await session.call_tool("ask", {"prompt": "ERR400"})
         expect(result.is_error)
@@ -189,6 +216,7 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
         ("tools/list", list_tools),
         ("call status", status),
         ("call ask with progress", ask_with_progress),
+        ("ask on two sessions at once: both answered, each its own sessionId", two_sessions_at_once),
         ("failed turn is isError with a valid structured result", failed_turn),
         ("cancel an ask, then ask again", cancel_then_ask),
         ("logging/setLevel then notifications/message", logging),

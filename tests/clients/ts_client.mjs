@@ -137,6 +137,35 @@ async function main() {
       assert.equal(messages.at(-1), 'result: success');
     });
 
+    await check('ask on two sessions at once: both answered, each its own sessionId', async () => {
+      // A slow turn (~0.9 s) in one session and a quick one in another, started together:
+      // the quick one is answered first, each in a conversation of its own.
+      const done = [];
+      const askIn = (session, prompt) =>
+        client.callTool({ name: 'ask', arguments: { session, prompt } }).then((result) => {
+          done.push(session);
+          return result;
+        });
+      const [slow, quick] = await withTimeout(
+        Promise.all([askIn('ts-slow', 'SLOW ms=300 chunks=3'), askIn('ts-quick', 'quick')]),
+        20000,
+        'two asks',
+      );
+      assert.ok(!slow.isError && !quick.isError, JSON.stringify([slow, quick]));
+      assert.equal(text(slow), 'slow chunk 1slow chunk 2slow chunk 3');
+      assert.match(text(quick), /to: quick$/);
+      assert.deepEqual(done, ['ts-quick', 'ts-slow']);
+      const ids = { 'ts-slow': slow.structuredContent.sessionId, 'ts-quick': quick.structuredContent.sessionId };
+      assert.ok(ids['ts-slow'] && ids['ts-quick'] && ids['ts-slow'] !== ids['ts-quick'], JSON.stringify(ids));
+      const listed = await client.callTool({ name: 'sessions', arguments: {} });
+      assert.ok(!listed.isError);
+      for (const [name, sessionId] of Object.entries(ids)) {
+        const found = listed.structuredContent.sessions.find((s) => s.name === name);
+        assert.equal(found?.sessionId, sessionId, JSON.stringify(listed.structuredContent));
+        assert.match(text(listed), new RegExp(`- ${name}: ready`));
+      }
+    });
+
     await check('failed turn is isError with a valid structured result', async () => {
       const result = await client.callTool({ name: 'ask', arguments: { prompt: 'ERR400' } });
       assert.equal(result.isError, true);

@@ -26,6 +26,10 @@ use std::time::{Duration, Instant};
 use mock_api::MockApi;
 use serde_json::{Value, json};
 use test_support::mcp::{Connect, McpBridge, call_result, structured, texts};
+use test_support::real_cli::{
+    Real, kill, offline_env_in, processes_with_home, wait_for_session_file, wait_sandbox_idle,
+    wait_streaming,
+};
 use test_support::{
     Bridge, Options, READ_TIMEOUT, TempDir, error_code, proc_info, process_alive, wait_gone,
 };
@@ -41,160 +45,6 @@ fn claude_bin() -> String {
 #[test]
 fn in_ci_the_real_cli_tests_are_built_to_run() {
     test_support::assert_real_cli_tests_run_in_ci(cfg!(real_cli));
-}
-
-/// What keeps the real CLI offline on the mock, with its own TMPDIR.
-fn offline_env(mock: &MockApi, tmp: &Path) -> Vec<(String, String)> {
-    let mut env = test_support::offline_env(&mock.base_url());
-    env.push(("TMPDIR".into(), tmp.display().to_string()));
-    env
-}
-
-/// A mock API and claude-coded over the real CLI, in a sandbox of their own.
-struct Real {
-    bridge: Bridge,
-    mock: MockApi,
-    /// The sandbox: HOME of claude-coded and the CLI (`cwd/`, `tmp/`, `state/` inside).
-    home: PathBuf,
-    _serial: MutexGuard<'static, ()>,
-}
-
-impl Real {
-    /// Starts the pair.
-    async fn start() -> Real {
-        Real::start_with(MockApi::start(), |o| o).await
-    }
-
-    /// Like [`Real::start`] with this mock and extra claude-coded options.
-    async fn start_with(mock: MockApi, options: impl FnOnce(Options) -> Options) -> Real {
-        let bin = claude_bin();
-        let serial = test_support::real_cli::one_real_cli().await;
-        let dir = TempDir::new("real-cli");
-        let home = dir.path().to_path_buf();
-        let tmp = home.join("tmp");
-        std::fs::create_dir_all(&tmp).expect("create TMPDIR");
-        let mut base = Options::default().claude_bin(&bin).clean_env().dir(dir);
-        base.env = offline_env(&mock, &tmp);
-        let bridge = Bridge::start_with(options(base));
-        Real {
-            bridge,
-            mock,
-            home,
-            _serial: serial,
-        }
-    }
-
-    /// Waits for the warm-up (`initialize` answered) and returns the status.
-    async fn ready(&mut self) -> Value {
-        self.bridge
-            .wait_status("the real CLI to be ready", |s| s["child"]["ready"] == true)
-            .await
-    }
-
-    async fn child_pid(&mut self) -> i32 {
-        self.pids().await.0
-    }
-
-    /// The child's pid and the CLI's own: claude-coded may run the CLI under a guard
-    /// process (then `cliPid`, from the warm-up answer, differs from `pid`).
-    async fn pids(&mut self) -> (i32, i32) {
-        let status = self.ready().await;
-        let pid = status["child"]["pid"].as_i64().expect("child pid") as i32;
-        let cli = status["child"]["cliPid"].as_i64().map_or(pid, |p| p as i32);
-        (pid, cli)
-    }
-
-    /// All events still in the ring buffer.
-    async fn events(&mut self) -> Vec<Value> {
-        let response = self.bridge.call("events", json!({"limit": 1000})).await;
-        response["result"]["events"]
-            .as_array()
-            .expect("events")
-            .clone()
-    }
-
-    /// Polls `events` until one of `kind` appears; returns it.
-    async fn wait_event(&mut self, kind: &str) -> Value {
-        let deadline = Instant::now() + READ_TIMEOUT;
-        loop {
-            if let Some(event) = self.events().await.into_iter().find(|e| e["type"] == kind) {
-                return event;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {kind} event within {READ_TIMEOUT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Real {
-    /// Also on a failing test: the CLI rewrites `$HOME/.claude.json` as it dies, so the
-    /// sandbox is removed only once nothing of this test runs any more.
-    fn drop(&mut self) {
-        let _ = self.bridge.child.start_kill();
-        wait_sandbox_idle(&self.home);
-    }
-}
-
-/// Blocks (up to a few seconds) until no process with `HOME=<home>` is left.
-fn wait_sandbox_idle(home: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !processes_with_home(home).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Pids of live processes (other than this one) whose environment has `HOME=<home>`:
-/// what a leaked claude-coded, CLI or tool process of this test would look like.
-fn processes_with_home(home: &Path) -> Vec<i32> {
-    proc_info::processes_with_env(&format!("HOME={}", home.display()))
-        .into_iter()
-        .map(|pid| pid as i32)
-        .collect()
-}
-
-fn kill(pid: i32) {
-    // SAFETY: kill(2) on a pid of this test's own process tree; no memory is involved.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "kill {pid}");
-}
-
-/// Reads notifications of the ask `id` until its first `assistant` line: the turn is
-/// streaming from the API.
-async fn wait_streaming(bridge: &mut Bridge, id: &Value) {
-    loop {
-        let message = bridge.next_message().await;
-        assert_ne!(
-            message.get("id"),
-            Some(id),
-            "the turn ended early: {message}"
-        );
-        if message["params"]["type"] == "assistant" {
-            return;
-        }
-    }
-}
-
-/// Waits until the CLI has written the session's transcript under `$HOME/.claude/projects`.
-async fn wait_for_session_file(home: &Path, session: &str) {
-    let name = format!("{session}.jsonl");
-    let deadline = Instant::now() + READ_TIMEOUT;
-    loop {
-        let found = std::fs::read_dir(home.join(".claude/projects"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|project| project.path().join(&name).is_file());
-        if found {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no session file {name} under {home:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Types (`type` or `type/subtype`) of the `ask/event` notifications, in order.
@@ -1139,7 +989,7 @@ impl RealMcp {
         let serial = test_support::real_cli::one_real_cli().await;
         let mock = MockApi::start();
         let tmp = TempDir::new("real-cli-mcp-tmp");
-        let mut env = offline_env(&mock, tmp.path());
+        let mut env = offline_env_in(&mock, tmp.path());
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let bridge = McpBridge::connect(Connect {
             claude_bin: Some(bin),

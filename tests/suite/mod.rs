@@ -9,6 +9,7 @@ mod daemon_cli;
 mod double_shapes;
 mod e2e_real_cli;
 mod e2e_real_cli_daemon;
+mod e2e_real_cli_sessions;
 mod e2e_real_host;
 mod faults_child;
 mod faults_host;

@@ -3,14 +3,7 @@
 //! confinement, the pool's limits, idle reaping, and one session's crash left alone.
 
 use serde_json::{Value, json};
-use test_support::{Bridge, Options, TempDir, error_code};
-
-/// Sends an ask to `session` and returns its id (the answer is read later).
-async fn ask_in(bridge: &mut Bridge, session: &str, prompt: &str) -> Value {
-    bridge
-        .request("ask", json!({"session": session, "prompt": prompt}))
-        .await
-}
+use test_support::{Bridge, Options, TempDir, error_code, listed_session};
 
 /// Reads until both responses have come and returns the ids in the order they came.
 async fn arrival_order(bridge: &mut Bridge, ids: &[Value]) -> Vec<Value> {
@@ -25,33 +18,19 @@ async fn arrival_order(bridge: &mut Bridge, ids: &[Value]) -> Vec<Value> {
     order
 }
 
-async fn ask_ok_in(bridge: &mut Bridge, params: Value) -> Value {
-    let id = bridge.request("ask", params).await;
-    let (response, _) = bridge.response_for(&id).await;
-    assert!(response.get("result").is_some(), "{response}");
-    response["result"].clone()
-}
-
-fn session<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list["sessions"]
-        .as_array()
-        .and_then(|all| all.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no session {name} in {list}"))
-}
-
 #[tokio::test]
 async fn asks_to_different_sessions_run_side_by_side_and_asks_to_one_session_in_order() {
     let mut bridge = Bridge::start();
     // A slow turn in `a`; a quick ask to `b` sent after it is answered first.
-    let slow = ask_in(&mut bridge, "a", "SLOW ms=400 chunks=5").await;
-    let quick = ask_in(&mut bridge, "b", "hello").await;
+    let slow = bridge.ask_in("a", "SLOW ms=400 chunks=5").await;
+    let quick = bridge.ask_in("b", "hello").await;
     assert_eq!(
         arrival_order(&mut bridge, &[slow.clone(), quick.clone()]).await,
         [quick, slow]
     );
     // The same two asks to one session are answered in the order they were sent.
-    let slow = ask_in(&mut bridge, "a", "SLOW ms=200 chunks=3").await;
-    let quick = ask_in(&mut bridge, "a", "hello").await;
+    let slow = bridge.ask_in("a", "SLOW ms=200 chunks=3").await;
+    let quick = bridge.ask_in("a", "hello").await;
     assert_eq!(
         arrival_order(&mut bridge, &[slow.clone(), quick.clone()]).await,
         [slow, quick]
@@ -62,8 +41,12 @@ async fn asks_to_different_sessions_run_side_by_side_and_asks_to_one_session_in_
 async fn each_session_has_its_own_conversation_and_all_are_listed() {
     let mut bridge = Bridge::start();
     let first = bridge.ask_ok("one").await;
-    let a = ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "one"})).await;
-    let a2 = ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "two"})).await;
+    let a = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "one"}))
+        .await;
+    let a2 = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "two"}))
+        .await;
     assert_eq!(first["session"], "default");
     assert_eq!(a["session"], "a");
     assert_ne!(first["sessionId"], a["sessionId"]);
@@ -73,7 +56,7 @@ async fn each_session_has_its_own_conversation_and_all_are_listed() {
     let list = bridge.call("sessions", json!({})).await["result"].clone();
     assert_eq!(list["live"], 2, "{list}");
     assert_eq!(list["maxSessions"], 4);
-    let listed = session(&list, "a");
+    let listed = listed_session(&list, "a");
     assert_eq!(listed["state"], "ready", "{listed}");
     assert_eq!(listed["sessionId"], a["sessionId"]);
     assert_eq!(listed["turns"], 2);
@@ -148,13 +131,15 @@ async fn a_session_cwd_must_stay_inside_the_allowed_directories_even_through_a_s
     let id = bridge.request("ask", params).await;
     assert_eq!(error_code(&bridge.response_for(&id).await.0), Some(-32602));
     let params = json!({"session": "w", "cwd": ".", "newSession": true, "prompt": "x"});
-    assert_eq!(ask_ok_in(&mut bridge, params).await["ok"], true);
+    assert_eq!(bridge.ask_ok_with(params).await["ok"], true);
 }
 
 #[tokio::test]
 async fn a_named_session_continues_its_conversation_after_claude_coded_restarts() {
     let mut first = Bridge::start();
-    let before = ask_ok_in(&mut first, json!({"session": "reviewer", "prompt": "one"})).await;
+    let before = first
+        .ask_ok_with(json!({"session": "reviewer", "prompt": "one"}))
+        .await;
     let default_before = first.ask_ok("one").await;
     assert_eq!(first.close_and_wait().await, 0);
     let dir = std::mem::replace(&mut first.dir, TempDir::new("unused"));
@@ -163,8 +148,14 @@ async fn a_named_session_continues_its_conversation_after_claude_coded_restarts(
         ..Options::default()
     });
     let list = second.call("sessions", json!({})).await["result"].clone();
-    assert_eq!(session(&list, "reviewer")["state"], "stopped", "{list}");
-    let after = ask_ok_in(&mut second, json!({"session": "reviewer", "prompt": "two"})).await;
+    assert_eq!(
+        listed_session(&list, "reviewer")["state"],
+        "stopped",
+        "{list}"
+    );
+    let after = second
+        .ask_ok_with(json!({"session": "reviewer", "prompt": "two"}))
+        .await;
     assert_eq!(after["sessionId"], before["sessionId"]);
     let default_after = second.ask_ok("two").await;
     assert_ne!(default_after["sessionId"], default_before["sessionId"]);
@@ -173,25 +164,21 @@ async fn a_named_session_continues_its_conversation_after_claude_coded_restarts(
 #[tokio::test]
 async fn new_session_fork_and_resume_pick_the_conversation() {
     let mut bridge = Bridge::start();
-    let first = ask_ok_in(&mut bridge, json!({"session": "s", "prompt": "one"})).await;
+    let first = bridge
+        .ask_ok_with(json!({"session": "s", "prompt": "one"}))
+        .await;
     let id = first["sessionId"].clone();
-    let fresh = ask_ok_in(
-        &mut bridge,
-        json!({"session": "s", "newSession": true, "prompt": "x"}),
-    )
-    .await;
+    let fresh = bridge
+        .ask_ok_with(json!({"session": "s", "newSession": true, "prompt": "x"}))
+        .await;
     assert_ne!(fresh["sessionId"], id);
-    let resumed = ask_ok_in(
-        &mut bridge,
-        json!({"session": "t", "resume": id, "prompt": "x"}),
-    )
-    .await;
+    let resumed = bridge
+        .ask_ok_with(json!({"session": "t", "resume": id, "prompt": "x"}))
+        .await;
     assert_eq!(resumed["sessionId"], id);
-    let forked = ask_ok_in(
-        &mut bridge,
-        json!({"session": "u", "resume": id, "fork": true, "prompt": "x"}),
-    )
-    .await;
+    let forked = bridge
+        .ask_ok_with(json!({"session": "u", "resume": id, "fork": true, "prompt": "x"}))
+        .await;
     assert_ne!(forked["sessionId"], id);
     assert!(forked["sessionId"].as_str().is_some_and(|s| s.len() == 36));
     let events = bridge.call("events", json!({"session": "u"})).await["result"].clone();
@@ -210,15 +197,23 @@ async fn new_session_fork_and_resume_pick_the_conversation() {
 async fn a_full_pool_stops_the_least_recently_used_idle_session_or_says_busy() {
     let mut bridge = Bridge::start_with(Options::default().args(&["--max-sessions", "2"]));
     bridge.ask_ok("warm").await;
-    ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "x"})).await;
+    bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "x"}))
+        .await;
     // Full: `default` was used least recently, so `b` takes its place.
-    ask_ok_in(&mut bridge, json!({"session": "b", "prompt": "x"})).await;
+    bridge
+        .ask_ok_with(json!({"session": "b", "prompt": "x"}))
+        .await;
     let list = bridge.call("sessions", json!({})).await["result"].clone();
-    assert_eq!(session(&list, "default")["state"], "stopped", "{list}");
+    assert_eq!(
+        listed_session(&list, "default")["state"],
+        "stopped",
+        "{list}"
+    );
     assert_eq!(list["live"], 2);
     // With both running turns, a third session cannot start.
-    let slow_a = ask_in(&mut bridge, "a", "SLOW ms=300 chunks=4").await;
-    let slow_b = ask_in(&mut bridge, "b", "SLOW ms=300 chunks=4").await;
+    let slow_a = bridge.ask_in("a", "SLOW ms=300 chunks=4").await;
+    let slow_b = bridge.ask_in("b", "SLOW ms=300 chunks=4").await;
     bridge
         .wait_status("both sessions busy", |s| {
             s["sessions"]
@@ -226,7 +221,7 @@ async fn a_full_pool_stops_the_least_recently_used_idle_session_or_says_busy() {
                 .is_some_and(|all| all.iter().filter(|x| x["busy"] == true).count() == 2)
         })
         .await;
-    let id = ask_in(&mut bridge, "c", "x").await;
+    let id = bridge.ask_in("c", "x").await;
     let (response, _) = bridge.response_for(&id).await;
     assert_eq!(error_code(&response), Some(-32000), "{response}");
     assert_eq!(response["error"]["data"]["kind"], "sessionsFull");
@@ -237,7 +232,9 @@ async fn a_full_pool_stops_the_least_recently_used_idle_session_or_says_busy() {
 #[tokio::test]
 async fn an_idle_session_is_stopped_and_its_next_ask_continues_it() {
     let mut bridge = Bridge::start_with(Options::default().args(&["--session-idle-ms", "300"]));
-    let first = ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "one"})).await;
+    let first = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "one"}))
+        .await;
     bridge
         .wait_status("the idle session to stop", |s| {
             s["sessions"].as_array().is_some_and(|all| {
@@ -246,7 +243,9 @@ async fn an_idle_session_is_stopped_and_its_next_ask_continues_it() {
             })
         })
         .await;
-    let again = ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "two"})).await;
+    let again = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "two"}))
+        .await;
     assert_eq!(again["sessionId"], first["sessionId"]);
     let events = bridge.call("events", json!({"session": "a"})).await["result"].clone();
     let kinds: Vec<&str> = events["events"]
@@ -261,27 +260,33 @@ async fn an_idle_session_is_stopped_and_its_next_ask_continues_it() {
 #[tokio::test]
 async fn one_sessions_crash_fails_only_its_own_turn() {
     let mut bridge = Bridge::start();
-    ask_ok_in(&mut bridge, json!({"session": "b", "prompt": "warm"})).await;
-    let slow = ask_in(&mut bridge, "b", "SLOW ms=200 chunks=4").await;
-    let crash = ask_in(&mut bridge, "a", "KILL").await;
+    bridge
+        .ask_ok_with(json!({"session": "b", "prompt": "warm"}))
+        .await;
+    let slow = bridge.ask_in("b", "SLOW ms=200 chunks=4").await;
+    let crash = bridge.ask_in("a", "KILL").await;
     let (crashed, _) = bridge.response_for(&crash).await;
     assert_eq!(error_code(&crashed), Some(-32002), "{crashed}");
     let (fine, _) = bridge.response_for(&slow).await;
     assert_eq!(fine["result"]["ok"], true, "{fine}");
     let list = bridge.call("sessions", json!({})).await["result"].clone();
-    assert_eq!(session(&list, "b")["state"], "ready", "{list}");
+    assert_eq!(listed_session(&list, "b")["state"], "ready", "{list}");
 }
 
 #[tokio::test]
 async fn close_session_stops_its_child_and_keeps_its_conversation() {
     let mut bridge = Bridge::start();
-    let first = ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "one"})).await;
+    let first = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "one"}))
+        .await;
     let closed = bridge.call("closeSession", json!({"session": "a"})).await["result"].clone();
     assert_eq!(closed["wasLive"], true, "{closed}");
     assert_eq!(closed["sessionId"], first["sessionId"]);
     let list = bridge.call("sessions", json!({})).await["result"].clone();
-    assert_eq!(session(&list, "a")["state"], "stopped");
-    let again = ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "two"})).await;
+    assert_eq!(listed_session(&list, "a")["state"], "stopped");
+    let again = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "two"}))
+        .await;
     assert_eq!(again["sessionId"], first["sessionId"]);
     let id = bridge
         .request("closeSession", json!({"session": "nobody"}))
@@ -294,14 +299,18 @@ async fn a_session_budget_ends_its_turns_and_then_refuses_its_asks_but_not_other
     // Each turn of the double costs $0.00014: the second crosses $0.0002.
     let options = Options::default().args(&["--session-budget-usd", "0.0002"]);
     let mut bridge = Bridge::start_with(options);
-    let first = ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "one"})).await;
+    let first = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "one"}))
+        .await;
     assert_eq!(first["ok"], true, "{first}");
     // The CLI itself ends the turn that reaches what was left ($0.0002 for its process).
-    let second = ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "two"})).await;
+    let second = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "two"}))
+        .await;
     assert_eq!(second["ok"], false, "{second}");
     assert_eq!(second["subtype"], "error_max_budget_usd");
     // Then claude-coded refuses before the CLI is asked.
-    let id = ask_in(&mut bridge, "a", "three").await;
+    let id = bridge.ask_in("a", "three").await;
     let (refused, _) = bridge.response_for(&id).await;
     assert_eq!(error_code(&refused), Some(-32010), "{refused}");
     let data = &refused["error"]["data"];
@@ -309,7 +318,9 @@ async fn a_session_budget_ends_its_turns_and_then_refuses_its_asks_but_not_other
     assert_eq!(data["scope"], "session `a`");
     assert_eq!(data["limitUsd"], 0.0002);
     // Another session has a budget of its own.
-    let other = ask_ok_in(&mut bridge, json!({"session": "b", "prompt": "one"})).await;
+    let other = bridge
+        .ask_ok_with(json!({"session": "b", "prompt": "one"}))
+        .await;
     assert_eq!(other["ok"], true, "{other}");
     let events = bridge.call("events", json!({"session": "a"})).await["result"].clone();
     let exhausted = events["events"]
@@ -327,13 +338,54 @@ async fn a_session_budget_ends_its_turns_and_then_refuses_its_asks_but_not_other
 #[tokio::test]
 async fn the_budget_of_all_sessions_refuses_any_session_once_spent() {
     let mut bridge = Bridge::start_with(Options::default().args(&["--budget-usd", "0.0003"]));
-    ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "one"})).await;
-    ask_ok_in(&mut bridge, json!({"session": "b", "prompt": "one"})).await;
-    ask_ok_in(&mut bridge, json!({"session": "a", "prompt": "two"})).await;
-    let id = ask_in(&mut bridge, "c", "one").await;
+    bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "one"}))
+        .await;
+    bridge
+        .ask_ok_with(json!({"session": "b", "prompt": "one"}))
+        .await;
+    bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "two"}))
+        .await;
+    let id = bridge.ask_in("c", "one").await;
     let (refused, _) = bridge.response_for(&id).await;
     assert_eq!(error_code(&refused), Some(-32010), "{refused}");
     assert_eq!(refused["error"]["data"]["scope"], "all sessions");
     let message = refused["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("--budget-usd"), "{message}");
+}
+
+#[tokio::test]
+async fn an_ask_just_sent_to_a_session_keeps_it_from_being_stopped_to_make_room() {
+    let mut bridge = Bridge::start_with(Options::default().args(&["--max-sessions", "2"]));
+    bridge.ask_ok("warm").await;
+    let slow = bridge.ask_in("a", "SLOW ms=300 chunks=4").await;
+    bridge
+        .wait_status("a's turn", |s| {
+            s["sessions"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|x| x["name"] == "a" && x["busy"] == true))
+        })
+        .await;
+    // In one write: `b` takes idle `default`'s place; `c` comes before `b`'s child has
+    // taken in its ask, when `b` still looks idle. `b`'s ask must not be the price.
+    let b = json!({"jsonrpc": "2.0", "id": "b", "method": "ask",
+                   "params": {"session": "b", "prompt": "hello"}});
+    let c = json!({"jsonrpc": "2.0", "id": "c", "method": "ask",
+                   "params": {"session": "c", "prompt": "hello"}});
+    bridge.send_raw(format!("{b}\n{c}").as_bytes()).await;
+    let mut answers = std::collections::BTreeMap::new();
+    while answers.len() < 2 {
+        let message = bridge.next_message().await;
+        if let Some(id) = message["id"].as_str().filter(|id| ["b", "c"].contains(id)) {
+            answers.insert(id.to_string(), message);
+        }
+    }
+    assert_eq!(answers["b"]["result"]["ok"], true, "{}", answers["b"]);
+    assert_eq!(
+        answers["c"]["error"]["data"]["kind"], "sessionsFull",
+        "{}",
+        answers["c"]
+    );
+    bridge.response_for(&slow).await;
 }

@@ -176,6 +176,21 @@ impl Bridge {
         }
     }
 
+    /// Sends an `ask` to the named session and returns its id (the answer is read later).
+    pub async fn ask_in(&mut self, session: &str, prompt: &str) -> Value {
+        self.request("ask", json!({"session": session, "prompt": prompt}))
+            .await
+    }
+
+    /// `ask` with these params and its result object (panics on a JSON-RPC error).
+    pub async fn ask_ok_with(&mut self, params: Value) -> Value {
+        let response = self.call("ask", params.clone()).await;
+        match response.get("result") {
+            Some(result) => result.clone(),
+            None => panic!("ask {params} failed: {response}"),
+        }
+    }
+
     pub async fn status(&mut self) -> Value {
         let response = self.call("status", json!({})).await;
         response["result"].clone()
@@ -281,6 +296,14 @@ pub async fn wait_gone(pid: i32, limit: Duration) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     !process_alive(pid)
+}
+
+/// The session `name` in a `sessions` result (or `status`'s list); panics when absent.
+pub fn listed_session<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["sessions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no session {name} in {list}"))
 }
 
 /// The error code of a JSON-RPC response, if it is an error.

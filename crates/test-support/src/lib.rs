@@ -10,7 +10,8 @@
 //! - [`cli`]: a client on the daemon's Unix socket, and running a subcommand (`ask`,
 //!   `start`, `stop`, ...) in a sandbox.
 //! - [`real_cli`]: for the tests with the real Claude Code CLI: where it is, what keeps
-//!   it offline, the check that CI runs them.
+//!   it offline, the check that CI runs them, and the [`real_cli::Real`] harness (a mock
+//!   API and claude-coded over the real CLI in a sandbox).
 //! - [`proc_info`]: what `/proc` says (memory, children, leaked processes).
 //! - [`replay`]: the runner rules for feeding a captured stdin to a stream-json CLI (the
 //!   capture tool and the double's replay check).
@@ -36,7 +37,8 @@ mod temp_dir;
 
 pub use bins::{bridge, double};
 pub use bridge::{
-    Bridge, Options, READ_TIMEOUT, bridge_command, error_code, process_alive, wait_gone,
+    Bridge, Options, READ_TIMEOUT, bridge_command, error_code, listed_session, process_alive,
+    wait_gone,
 };
 pub use real_cli::{assert_real_cli_tests_run_in_ci, offline_env, real_cli_bin};
 pub use temp_dir::TempDir;
