@@ -61,6 +61,9 @@ struct Shared {
     slots: Mutex<BTreeMap<String, Slot>>,
     /// Bumped whenever any session's state changes (for the state file).
     changed: watch::Sender<u64>,
+    /// Held from reading the sessions to writing `sessions.json`, so two saves cannot
+    /// land out of order and leave the older picture on disk.
+    saving: Mutex<()>,
 }
 
 /// One named session.
@@ -196,6 +199,7 @@ impl Sessions {
                 store,
                 slots: Mutex::new(BTreeMap::new()),
                 changed: watch::Sender::new(0),
+                saving: Mutex::new(()),
                 config,
                 events,
                 spawner,
@@ -585,6 +589,7 @@ impl Sessions {
         let Some(dir) = &self.inner.store else {
             return;
         };
+        let _saving = lock(&self.inner.saving);
         let stored: BTreeMap<String, Stored> = lock(&self.inner.slots)
             .iter()
             .map(|(name, slot)| {
