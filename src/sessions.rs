@@ -89,8 +89,17 @@ pub(crate) struct Route {
     pub(crate) name: String,
     /// A new conversation (`newSession`), a saved one (`resume`), or a branch (`fork`):
     /// `None` keeps the session's own.
-    pub(crate) origin: Option<Origin>,
+    pub(crate) origin: Option<Pick>,
     pub(crate) cwd: Option<String>,
+}
+
+/// The conversation an ask picks for its session.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Pick {
+    /// A known start: new, or a given saved session continued or branched.
+    Given(Origin),
+    /// A branch of the session's own conversation, known once the session is found.
+    ForkOwn,
 }
 
 impl Route {
@@ -104,18 +113,17 @@ impl Route {
             }
             (Some(id), fork, false) => {
                 check_session_id(id)?;
-                Some(if fork {
+                Some(Pick::Given(if fork {
                     Origin::Fork(id.clone())
                 } else {
                     Origin::Resume(id.clone())
-                })
+                }))
             }
             (None, true, true) => {
                 return Err(invalid("fork", "cannot be combined with newSession"));
             }
-            // A fork of the session's own conversation is resolved when the slot is found.
-            (None, true, false) => Some(Origin::Fork(String::new())),
-            (None, false, true) => Some(Origin::Fresh),
+            (None, true, false) => Some(Pick::ForkOwn),
+            (None, false, true) => Some(Pick::Given(Origin::Fresh)),
             (None, false, false) => None,
         };
         Ok(Route {
@@ -208,7 +216,7 @@ impl Sessions {
         sessions.load_stored();
         let default = Route {
             name: DEFAULT_SESSION.into(),
-            origin: Some(Origin::Fresh),
+            origin: Some(Pick::Given(Origin::Fresh)),
             cwd: None,
         };
         if let Err(err) = sessions.slot_for(&default) {
@@ -308,19 +316,17 @@ impl Sessions {
         let shared = &self.inner;
         let existing = slots.get(&route.name);
         let origin = match (&route.origin, existing) {
-            (Some(Origin::Fork(id)), Some(slot)) if id.is_empty() => {
-                match current_session_id(slot) {
-                    Some(id) => Origin::Fork(id),
-                    None => return Err(invalid("fork", "this session has no conversation yet")),
-                }
-            }
-            (Some(Origin::Fork(id)), None) if id.is_empty() => {
+            (Some(Pick::ForkOwn), Some(slot)) => match current_session_id(slot) {
+                Some(id) => Origin::Fork(id),
+                None => return Err(invalid("fork", "this session has no conversation yet")),
+            },
+            (Some(Pick::ForkOwn), None) => {
                 return Err(invalid(
                     "fork",
                     "needs resume, or a session with a conversation",
                 ));
             }
-            (Some(origin), _) => origin.clone(),
+            (Some(Pick::Given(origin)), _) => origin.clone(),
             (None, Some(slot)) => match current_session_id(slot) {
                 Some(id) if shared.config.resume_on_restart => Origin::Resume(id),
                 _ => Origin::Fresh,

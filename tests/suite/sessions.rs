@@ -191,6 +191,21 @@ async fn new_session_fork_and_resume_pick_the_conversation() {
         .expect("child.started");
     let args = started["detail"]["args"].as_array().unwrap();
     assert!(args.contains(&json!("--fork-session")), "{args:?}");
+    // `fork` alone branches the session's own conversation.
+    let own = bridge
+        .ask_ok_with(json!({"session": "t", "fork": true, "prompt": "x"}))
+        .await;
+    assert_ne!(own["sessionId"], id);
+    let events = bridge.call("events", json!({"session": "t"})).await["result"].clone();
+    let branched = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "session.created")
+        .cloned()
+        .expect("session.created");
+    assert_eq!(branched["detail"]["from"], id, "{branched}");
 }
 
 #[tokio::test]
