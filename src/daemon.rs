@@ -174,6 +174,7 @@ impl Daemon {
             model: params.model,
             sink,
             asker,
+            max_budget_usd: params.max_budget_usd,
         };
         self.inner.sessions.submit(&route, turn)
     }
@@ -490,6 +491,15 @@ fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {
             reason: "must not be empty".into(),
         });
     }
+    if params
+        .max_budget_usd
+        .is_some_and(|usd| !(usd.is_finite() && usd > 0.0))
+    {
+        return Err(DaemonError::InvalidParams {
+            field: "maxBudgetUsd",
+            reason: "must be a positive number of US dollars".into(),
+        });
+    }
     match params.timeout_ms {
         Some(ms) if ms == 0 || ms > MAX_TIMEOUT_MS => Err(DaemonError::InvalidParams {
             field: "timeoutMs",
@@ -597,6 +607,23 @@ mod tests {
         assert!(bad("  ", None).contains("prompt"));
         assert!(bad("hi", Some(0)).contains("timeoutMs"));
         assert!(bad("hi", Some(MAX_TIMEOUT_MS + 1)).contains("timeoutMs"));
+        for usd in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let refused = validate_ask(&AskParams {
+                prompt: "hi".into(),
+                max_budget_usd: Some(usd),
+                ..AskParams::default()
+            });
+            assert!(
+                matches!(
+                    refused,
+                    Err(DaemonError::InvalidParams {
+                        field: "maxBudgetUsd",
+                        ..
+                    })
+                ),
+                "{usd}: {refused:?}"
+            );
+        }
         assert!(
             validate_ask(&AskParams {
                 prompt: "hi".into(),

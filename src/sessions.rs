@@ -31,7 +31,8 @@ use crate::events::EventLog;
 use crate::nesting::Nesting;
 use crate::state_dir::{StateDir, read_no_follow};
 use crate::supervisor::{
-    DEFAULT_SESSION, NewTurn, Origin, Pending, SessionStart, Snapshot, Supervisor,
+    Budget, BudgetScope, BudgetSource, DEFAULT_SESSION, NewTurn, Origin, Pending, SessionStart,
+    Snapshot, Supervisor,
 };
 use crate::sync::lock;
 
@@ -343,7 +344,6 @@ impl Sessions {
         if live_elsewhere >= shared.config.max_sessions {
             self.make_room(slots, live_elsewhere)?;
         }
-        let budget = budget_left(&shared.config, slots, &route.name);
         let created = !slots.contains_key(&route.name) || route.origin.is_some();
         let slot = slots.entry(route.name.clone()).or_insert_with(|| Slot {
             cwd: cwd.clone(),
@@ -368,22 +368,15 @@ impl Sessions {
             slot.session_id = None;
             slot.session_cost_usd = None;
         }
-        let mut config = Config {
+        let config = Arc::new(Config {
             cwd: slot.cwd.clone(),
             ..(*shared.config).clone()
-        };
-        // The CLI enforces what is left within the turn (it counts what its own process
-        // spends); the check before each ask covers the rest.
-        if let Some(usd) = budget {
-            config
-                .claude_args
-                .extend(["--max-budget-usd".into(), format!("{usd:.6}")]);
-        }
-        let config = Arc::new(config);
+        });
         let start = SessionStart {
             name: route.name.clone(),
             origin: origin.clone(),
             cost_base,
+            budget: self.budget_source(&route.name),
         };
         let supervisor = (shared.spawner)(config, shared.events.scoped(&route.name), start);
         slot.live = Some(supervisor.clone());
@@ -397,6 +390,19 @@ impl Sessions {
             supervisor.clone(),
         ));
         Ok(supervisor)
+    }
+
+    /// What the session `name` has left, as each of its children starts: its CLI is
+    /// started with that as `--max-budget-usd` and ends the turn that reaches it (it
+    /// counts what its own process spends); the check before each ask covers the rest.
+    fn budget_source(&self, name: &str) -> BudgetSource {
+        let shared = Arc::downgrade(&self.inner);
+        let name = name.to_string();
+        BudgetSource::new(move || {
+            let shared = shared.upgrade()?;
+            let slots = lock(&shared.slots);
+            budget_left(&shared.config, &slots, &name)
+        })
     }
 
     fn record_start(&self, name: &str, slot: &Slot, origin: &Origin, created: bool) {
@@ -428,24 +434,28 @@ impl Sessions {
             .map_or(0.0, |slot| slot_totals(slot).cost_usd);
         let limits = [
             (
+                BudgetScope::Session,
                 format!("session `{name}`"),
                 "session-budget-usd",
                 session_spent,
                 config.session_budget_usd,
             ),
             (
+                BudgetScope::AllSessions,
                 "all sessions".to_string(),
                 "budget-usd",
                 all_spent(slots),
                 config.budget_usd,
             ),
         ];
-        let Some((scope, flag, spent, limit)) =
-            limits.into_iter().find_map(|(scope, flag, spent, limit)| {
-                limit
-                    .filter(|limit| spent >= *limit)
-                    .map(|limit| (scope, flag, spent, limit))
-            })
+        let Some((kind, scope, flag, spent, limit)) =
+            limits
+                .into_iter()
+                .find_map(|(kind, scope, flag, spent, limit)| {
+                    limit
+                        .filter(|limit| spent >= *limit)
+                        .map(|limit| (kind, scope, flag, spent, limit))
+                })
         else {
             return Ok(());
         };
@@ -459,7 +469,8 @@ impl Sessions {
             Level::Warn,
             EventKind::BudgetExhausted,
             format!("an ask to session `{name}` was refused: {error}"),
-            json!({ "session": name, "flag": flag, "spentUsd": spent, "limitUsd": limit }),
+            json!({ "session": name, "scope": kind.as_str(), "flag": flag, "spentUsd": spent,
+                    "limitUsd": limit }),
         );
         Err(error)
     }
@@ -660,18 +671,27 @@ fn all_spent(slots: &BTreeMap<String, Slot>) -> f64 {
 
 /// What the session `name` may still spend: the least of what is left of its own budget
 /// and of the budget of all sessions; `None` without budgets.
-fn budget_left(config: &Config, slots: &BTreeMap<String, Slot>, name: &str) -> Option<f64> {
+fn budget_left(config: &Config, slots: &BTreeMap<String, Slot>, name: &str) -> Option<Budget> {
     let session_spent = slots
         .get(name)
         .map_or(0.0, |slot| slot_totals(slot).cost_usd);
     let left = [
-        config.session_budget_usd.map(|limit| limit - session_spent),
-        config.budget_usd.map(|limit| limit - all_spent(slots)),
+        config.session_budget_usd.map(|limit| Budget {
+            usd: limit - session_spent,
+            scope: BudgetScope::Session,
+        }),
+        config.budget_usd.map(|limit| Budget {
+            usd: limit - all_spent(slots),
+            scope: BudgetScope::AllSessions,
+        }),
     ];
     left.into_iter()
         .flatten()
-        .reduce(f64::min)
-        .map(|usd| usd.max(0.0))
+        .reduce(|least, next| if next.usd < least.usd { next } else { least })
+        .map(|least| Budget {
+            usd: least.usd.max(0.0),
+            ..least
+        })
 }
 
 fn slot_totals(slot: &Slot) -> Totals {

@@ -19,6 +19,7 @@ use super::backend::{Backend, Started};
 use super::process::{ChildEvent, Running, Tagged};
 use crate::child::ChildError;
 use crate::child::protocol::parse_line;
+use crate::child::spawn::{Launch, budget_flag};
 use crate::child::stderr::StderrTail;
 
 /// The tests' side of the fake: what was started and signalled, and what to fail.
@@ -35,6 +36,8 @@ struct Shared {
     fresh: VecDeque<FakeChild>,
     /// When each start happened, and the session it resumed.
     starts: Vec<(Instant, Option<String>)>,
+    /// The `--max-budget-usd` of each start.
+    budgets: Vec<Option<f64>>,
     /// Every signal sent, as (pid, signal).
     signals: Vec<(u32, libc::c_int)>,
     /// Live children's event senders, by pid, so a signal can end them.
@@ -80,6 +83,11 @@ impl Fake {
         self.lock().starts.clone()
     }
 
+    /// The `--max-budget-usd` of each child started, in order.
+    pub(crate) fn budgets(&self) -> Vec<Option<f64>> {
+        self.lock().budgets.clone()
+    }
+
     /// The signals sent so far.
     pub(crate) fn signals(&self) -> Vec<(u32, libc::c_int)> {
         self.lock().signals.clone()
@@ -112,10 +120,10 @@ impl Backend for FakeBackend {
     fn start(
         &mut self,
         generation: u64,
-        resume: Option<&str>,
-        _fork: bool,
+        how: &Launch<'_>,
         events: mpsc::Sender<Tagged>,
     ) -> Result<Started, ChildError> {
+        let resume = how.resume;
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         if shared.missing {
             return Err(ChildError::NotFound {
@@ -133,6 +141,7 @@ impl Backend for FakeBackend {
         shared
             .starts
             .push((Instant::now(), resume.map(str::to_owned)));
+        shared.budgets.push(how.budget_usd);
         shared.live.push((pid, generation, events.clone()));
         shared.fresh.push_back(FakeChild {
             generation,
@@ -144,6 +153,10 @@ impl Backend for FakeBackend {
         self.started.notify_waiters();
         let mut args = vec!["--verbose".to_string()];
         args.extend(resume.map(|r| format!("--resume {r}")));
+        args.extend(
+            how.budget_usd
+                .map(|usd| format!("--max-budget-usd {}", budget_flag(usd))),
+        );
         Ok(Started {
             running: Running::new(generation, pid, stdin, StderrTail::default()),
             program: PathBuf::from("claude"),

@@ -351,6 +351,62 @@ async fn a_session_budget_ends_its_turns_and_then_refuses_its_asks_but_not_other
 }
 
 #[tokio::test]
+async fn an_asks_own_budget_ends_its_turn_and_leaves_the_session_and_its_conversation_going() {
+    let mut bridge = Bridge::start();
+    let first = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "one"}))
+        .await;
+    assert_eq!(first["ok"], true, "{first}");
+    // Each turn of the double costs $0.00014: over this ask's own budget.
+    let capped = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "two", "maxBudgetUsd": 0.0001}))
+        .await;
+    assert_eq!(capped["ok"], false, "{capped}");
+    assert_eq!(capped["subtype"], "error_max_budget_usd");
+    assert_eq!(capped["sessionId"], first["sessionId"], "one conversation");
+    // The next ask without a budget runs as before, in the same conversation.
+    let after = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "three"}))
+        .await;
+    assert_eq!(after["ok"], true, "{after}");
+    assert_eq!(after["sessionId"], first["sessionId"]);
+    let events = bridge
+        .call("events", json!({"session": "a", "limit": 1000}))
+        .await["result"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let of = |kind: &str| -> Vec<Value> {
+        events.iter().filter(|e| e["type"] == kind).cloned().collect()
+    };
+    let exhausted = of("budget.exhausted");
+    assert_eq!(exhausted.len(), 1, "{exhausted:?}");
+    assert_eq!(exhausted[0]["detail"]["scope"], "ask");
+    assert_eq!(of("child.replacing").len(), 2);
+    let args: Vec<Value> = of("child.started")
+        .iter()
+        .map(|e| e["detail"]["args"].clone())
+        .collect();
+    assert_eq!(args.len(), 3, "{args:?}");
+    let budget_of = |args: &Value| -> Option<String> {
+        let args = args.as_array()?;
+        let at = args.iter().position(|a| a == "--max-budget-usd")?;
+        args.get(at + 1)?.as_str().map(str::to_owned)
+    };
+    assert_eq!(budget_of(&args[1]).as_deref(), Some("0.000100"), "{args:?}");
+    assert_eq!(budget_of(&args[2]), None, "{args:?}");
+    for bad in [json!(0), json!(-1), json!("1")] {
+        let id = bridge
+            .request("ask", json!({"prompt": "x", "maxBudgetUsd": bad}))
+            .await;
+        let (refused, _) = bridge.response_for(&id).await;
+        assert_eq!(error_code(&refused), Some(-32602), "{refused}");
+        let text = refused["error"].to_string();
+        assert!(text.contains("maxBudgetUsd"), "{refused}");
+    }
+}
+
+#[tokio::test]
 async fn the_budget_of_all_sessions_refuses_any_session_once_spent() {
     let mut bridge = Bridge::start_with(Options::default().args(&["--budget-usd", "0.0003"]));
     bridge
