@@ -377,7 +377,11 @@ async fn an_asks_own_budget_ends_its_turn_and_leaves_the_session_and_its_convers
         .cloned()
         .unwrap_or_default();
     let of = |kind: &str| -> Vec<Value> {
-        events.iter().filter(|e| e["type"] == kind).cloned().collect()
+        events
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .cloned()
+            .collect()
     };
     let exhausted = of("budget.exhausted");
     assert_eq!(exhausted.len(), 1, "{exhausted:?}");
