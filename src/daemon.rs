@@ -39,9 +39,14 @@ pub enum DaemonError {
     )]
     NotStoppable { pid: u32 },
     #[error(
-        "busy: all {live} sessions that may run at once (--max-sessions {max}) are running turns; try again later"
+        "busy: {busy} of the {live} sessions that may run at once (--max-sessions {max}) are running turns and none can be stopped to make room; try again later"
     )]
-    SessionsFull { live: usize, max: usize },
+    SessionsFull {
+        live: usize,
+        max: usize,
+        /// Live sessions with a turn running or waiting (or an ask on its way).
+        busy: usize,
+    },
     #[error(
         "budget exhausted: {scope} spent ${spent:.4} of its ${limit:.4} (--{flag}); only the user can raise it"
     )]

@@ -31,8 +31,8 @@ use crate::events::EventLog;
 use crate::nesting::Nesting;
 use crate::state_dir::{StateDir, read_no_follow};
 use crate::supervisor::{
-    Budget, BudgetScope, BudgetSource, DEFAULT_SESSION, NewTurn, Origin, Pending, SessionStart,
-    Snapshot, Supervisor,
+    AskError, Budget, BudgetScope, BudgetSource, DEFAULT_SESSION, NewTurn, Origin, Pending,
+    SessionStart, Snapshot, Supervisor,
 };
 use crate::sync::lock;
 
@@ -487,9 +487,14 @@ impl Sessions {
             .min_by_key(|(_, slot)| slot.last_used)
             .map(|(name, _)| name.clone());
         let Some(name) = victim else {
+            let busy = slots
+                .values()
+                .filter(|slot| slot.live.as_ref().is_some_and(is_busy))
+                .count();
             return Err(DaemonError::SessionsFull {
                 live,
                 max: self.inner.config.max_sessions,
+                busy,
             });
         };
         if let Some(slot) = slots.get_mut(&name)
@@ -661,7 +666,11 @@ fn retire(slot: &mut Slot, old: Supervisor, events: &EventLog, name: &str, why: 
         format!("session `{name}` stopped: {why}"),
         json!({ "name": name, "reason": why, "sessionId": slot.session_id }),
     );
-    tokio::spawn(async move { old.stop(false).await });
+    let error = AskError::SessionStopped {
+        session: name.to_string(),
+        reason: why.to_string(),
+    };
+    tokio::spawn(async move { old.stop_with(false, error).await });
 }
 
 /// What all sessions spent while this claude-coded ran.

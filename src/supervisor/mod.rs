@@ -65,6 +65,11 @@ pub enum AskError {
     },
     #[error("claude-coded is shutting down")]
     Stopping,
+    #[error(
+        "session `{session}` was stopped ({reason}) before this ask was answered; its \
+         conversation stays, and the next ask to it continues it"
+    )]
+    SessionStopped { session: String, reason: String },
     #[error("the ask was cancelled")]
     Cancelled,
 }
@@ -102,9 +107,11 @@ pub(crate) enum Control {
     },
     /// Stop the child and end the actor; `done` fires when the child is gone. `prompt`
     /// (a stop signal) ends the child at once instead of letting it exit on its own.
+    /// Asks still waiting or running get `error`.
     Stop {
         done: oneshot::Sender<()>,
         prompt: bool,
+        error: AskError,
     },
 }
 
@@ -340,15 +347,21 @@ impl Supervisor {
     }
 
     /// Stops the child (stdin closed, then TERM, then KILL) and waits until it is gone;
-    /// `prompt` sends TERM at once.
+    /// `prompt` sends TERM at once. Asks still waiting or running are told claude-coded
+    /// is stopping.
     pub(crate) async fn stop(&self, prompt: bool) {
+        self.stop_with(prompt, AskError::Stopping).await;
+    }
+
+    /// [`Supervisor::stop`], telling the asks still waiting or running `error`.
+    pub(crate) async fn stop_with(&self, prompt: bool, error: AskError) {
         let (done, finished) = oneshot::channel();
-        if self
-            .control
-            .send(Control::Stop { done, prompt })
-            .await
-            .is_ok()
-        {
+        let stop = Control::Stop {
+            done,
+            prompt,
+            error,
+        };
+        if self.control.send(stop).await.is_ok() {
             let _ = finished.await;
         }
     }

@@ -241,6 +241,8 @@ async fn a_full_pool_stops_the_least_recently_used_idle_session_or_says_busy() {
     assert_eq!(error_code(&response), Some(-32000), "{response}");
     assert_eq!(response["error"]["data"]["kind"], "sessionsFull");
     assert_eq!(response["error"]["data"]["maxSessions"], 2);
+    assert_eq!(response["error"]["data"]["live"], 2);
+    assert_eq!(response["error"]["data"]["busy"], 2);
     arrival_order(&mut bridge, &[slow_a, slow_b]).await;
 }
 
@@ -286,6 +288,35 @@ async fn one_sessions_crash_fails_only_its_own_turn() {
     assert_eq!(fine["result"]["ok"], true, "{fine}");
     let list = bridge.call("sessions", json!({})).await["result"].clone();
     assert_eq!(listed_session(&list, "b")["state"], "ready", "{list}");
+}
+
+#[tokio::test]
+async fn an_ask_whose_session_is_closed_under_it_is_told_so() {
+    let mut bridge = Bridge::start();
+    let running = bridge.ask_in("a", "SLOW ms=300 chunks=10").await;
+    let waiting = bridge.ask_in("a", "next").await;
+    bridge
+        .wait_status("a's turn", |s| {
+            s["sessions"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|x| x["name"] == "a" && x["busy"] == true))
+        })
+        .await;
+    bridge.call("closeSession", json!({"session": "a"})).await;
+    for id in [running, waiting] {
+        let (response, _) = bridge.response_for(&id).await;
+        assert_eq!(error_code(&response), Some(-32011), "{response}");
+        let error = &response["error"];
+        assert_eq!(error["data"]["kind"], "sessionStopped", "{response}");
+        assert_eq!(error["data"]["session"], "a");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains("closed by a client"), "{message}");
+    }
+    // The daemon goes on: the session's next ask starts it again.
+    let again = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "again"}))
+        .await;
+    assert_eq!(again["ok"], true, "{again}");
 }
 
 #[tokio::test]

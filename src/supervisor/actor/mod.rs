@@ -171,14 +171,15 @@ impl Actor {
             let timer = self.next_deadline();
             tokio::select! {
                 command = control.recv() => match command {
-                    Some(Control::Stop { done, prompt }) => {
-                        self.stop(&mut child_rx, snapshot, prompt).await;
+                    Some(Control::Stop { done, prompt, error }) => {
+                        self.stop(&mut child_rx, snapshot, prompt, error).await;
                         let _ = done.send(());
                         return;
                     }
                     Some(command) => self.on_control(command),
                     None => {
-                        self.stop(&mut child_rx, snapshot, false).await;
+                        self.stop(&mut child_rx, snapshot, false, AskError::Stopping)
+                            .await;
                         return;
                     }
                 },
