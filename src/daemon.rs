@@ -417,6 +417,7 @@ impl Daemon {
     fn status_from(&self, snapshot: &Snapshot, state: &str) -> StatusResult {
         let inner = &self.inner;
         let socket = lock(&inner.socket).clone();
+        let (sessions, totals) = inner.sessions.overview();
         StatusResult {
             identity: IdentityInfo {
                 daemon_id: inner.identity.daemon_id.clone(),
@@ -443,11 +444,11 @@ impl Daemon {
             child: snapshot.child.clone(),
             turn: snapshot.turn_now(),
             queue: snapshot.queue.clone(),
-            totals: inner.sessions.totals(),
+            totals,
             events: inner.events.counters(),
             client: lock(&inner.client).clone(),
             config: redacted_config(&inner.config),
-            sessions: inner.sessions.list().sessions,
+            sessions: sessions.sessions,
         }
     }
 

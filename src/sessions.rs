@@ -528,26 +528,30 @@ impl Sessions {
         })
     }
 
-    /// Every session, for `sessions` and `status`.
+    /// Every session, for `sessions`.
     pub(crate) fn list(&self) -> SessionsResult {
+        self.overview().0
+    }
+
+    /// Every session, and what all of them counted (live and past), for `status`: from
+    /// one look at each session.
+    pub(crate) fn overview(&self) -> (SessionsResult, Totals) {
         let slots = lock(&self.inner.slots);
-        let sessions: Vec<SessionInfo> =
-            slots.iter().map(|(name, slot)| info(name, slot)).collect();
-        SessionsResult {
+        let mut sum = Totals::default();
+        let sessions: Vec<SessionInfo> = slots
+            .iter()
+            .map(|(name, slot)| {
+                let (info, totals) = info(name, slot);
+                add_totals(&mut sum, &totals);
+                info
+            })
+            .collect();
+        let list = SessionsResult {
             live: slots.values().filter(|s| s.live.is_some()).count(),
             max_sessions: self.inner.config.max_sessions,
             sessions,
-        }
-    }
-
-    /// What all sessions counted, live and past.
-    pub(crate) fn totals(&self) -> Totals {
-        let slots = lock(&self.inner.slots);
-        let mut sum = Totals::default();
-        for slot in slots.values() {
-            add_totals(&mut sum, &slot_totals(slot));
-        }
-        sum
+        };
+        (list, sum)
     }
 
     /// Stops every session's child and waits until all are gone.
@@ -727,18 +731,26 @@ fn add_totals(sum: &mut Totals, more: &Totals) {
     sum.permissions_denied += more.permissions_denied;
 }
 
-fn info(name: &str, slot: &Slot) -> SessionInfo {
+/// What `sessions` shows of a session, and what it counted (live and past), from one
+/// snapshot of its supervisor.
+fn info(name: &str, slot: &Slot) -> (SessionInfo, Totals) {
     let snapshot: Option<Snapshot> = slot.live.as_ref().map(Supervisor::snapshot);
-    let totals = slot_totals(slot);
+    let mut totals = slot.past.clone();
+    if let Some(snapshot) = &snapshot {
+        add_totals(&mut totals, &snapshot.totals);
+    }
     let pid = snapshot
         .as_ref()
         .and_then(|s| s.child.cli_pid.or(s.child.pid));
-    SessionInfo {
+    let info = SessionInfo {
         name: name.to_string(),
         state: snapshot
             .as_ref()
             .map_or(ChildStatus::Stopped, |s| s.child.status),
-        session_id: current_session_id(slot),
+        session_id: snapshot
+            .as_ref()
+            .and_then(|s| s.child.session_id.clone())
+            .or_else(|| slot.session_id.clone()),
         cwd: slot.cwd.display().to_string(),
         pid,
         rss_bytes: pid.and_then(rss_bytes),
@@ -748,7 +760,8 @@ fn info(name: &str, slot: &Slot) -> SessionInfo {
         busy: snapshot.as_ref().is_some_and(|s| s.turn.is_some()),
         created_at: slot.created_at.clone(),
         last_used_at: slot.last_used_at.clone(),
-    }
+    };
+    (info, totals)
 }
 
 /// Resident memory of a process, from `/proc/<pid>/statm` (pages).

@@ -108,6 +108,21 @@ async fn status_and_events_are_compact_unless_asked_for_everything() {
         "{}",
         texts(&status)[0]
     );
+    // The sessions in a line: the warm `default` only.
+    assert_eq!(
+        (
+            report.sessions.total,
+            report.sessions.live,
+            report.sessions.max
+        ),
+        (1, 1, Some(4))
+    );
+    assert!(report.sessions.busy.is_empty());
+    assert!(
+        texts(&status)[0].contains("\nsessions: 1 live of 1 (at most 4 at once); busy: none\n"),
+        "{}",
+        texts(&status)[0]
+    );
     let full = bridge.call("status", json!({ "full": true })).await;
     let report: StatusReport = serde_json::from_value(structured(&full)).expect("a full report");
     let parsed: StatusResult = *report.full.expect("the complete status");
