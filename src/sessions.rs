@@ -874,3 +874,6 @@ fn reap(shared: &Shared) {
         shared.changed.send_modify(|n| *n += 1);
     }
 }
+
+#[cfg(test)]
+mod tests;

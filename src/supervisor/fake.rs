@@ -21,6 +21,8 @@ use crate::child::ChildError;
 use crate::child::protocol::parse_line;
 use crate::child::spawn::{Launch, budget_flag};
 use crate::child::stderr::StderrTail;
+use crate::config::Config;
+use crate::permissions::{Decider, PermissionMode};
 
 /// The tests' side of the fake: what was started and signalled, and what to fail.
 #[derive(Clone, Default)]
@@ -252,5 +254,47 @@ impl FakeChild {
 
     async fn send(&self, event: ChildEvent) {
         let _ = self.events.send((self.generation, event)).await;
+    }
+}
+
+/// A configuration for tests: the fake's `claude`, a 4-ask queue, no budgets, 4 sessions.
+pub(crate) fn config() -> Config {
+    Config {
+        claude_bin: "claude".to_string(),
+        claude_args: Vec::new(),
+        model: None,
+        permission_mode: None,
+        permission_ceiling: PermissionMode::Default,
+        allow_tools: Vec::new(),
+        deny_tools: Vec::new(),
+        permission_decider: Decider::Relay,
+        permission_timeout_ms: 60_000,
+        cwd: PathBuf::from("/"),
+        state_dir: PathBuf::from("/nonexistent"),
+        listen: None,
+        listen_token: None,
+        queue_size: 4,
+        turn_timeout_ms: 300_000,
+        interrupt_grace_ms: 5_000,
+        events_ring_size: 1_000,
+        max_child_line_bytes: 1 << 20,
+        max_request_bytes: 1 << 20,
+        backoff_initial_ms: 1_000,
+        backoff_max_ms: 4_000,
+        healthy_after_ms: 10_000,
+        stop_grace_ms: 5_000,
+        stall_timeout_ms: 0,
+        crash_loop_max: 10,
+        crash_loop_window_ms: 60_000,
+        resume_on_restart: true,
+        event_log_max_bytes: 0,
+        event_log_keep: 0,
+        max_depth: 1,
+        allow_dirs: vec![PathBuf::from("/")],
+        max_sessions: 4,
+        session_budget_usd: None,
+        budget_usd: None,
+        session_idle_ms: 1_800_000,
+        config_file: None,
     }
 }

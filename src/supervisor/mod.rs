@@ -9,7 +9,7 @@
 mod actor;
 mod backend;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 mod process;
 mod snapshot;
 mod turn;

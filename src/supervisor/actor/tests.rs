@@ -1,7 +1,6 @@
 //! The actor in-process: a fake child (no binary) and tokio's paused clock, so every
 //! transition, timer and failure path runs in microseconds and exactly on time.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,54 +14,13 @@ use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
 use crate::permissions::{Asked, Decider, Decision, PermissionMode};
-use crate::supervisor::fake::{Fake, FakeChild};
+use crate::supervisor::fake::{Fake, FakeChild, config};
 use crate::supervisor::{
     AskError, Budget, BudgetScope, BudgetSource, NewTurn, SessionStart, Supervisor, TurnMessage,
 };
 
 const TOP: Nesting = Nesting { depth: 0, limit: 1 };
 const LONG: Duration = Duration::from_secs(300);
-
-fn config() -> Config {
-    Config {
-        claude_bin: "claude".to_string(),
-        claude_args: Vec::new(),
-        model: None,
-        permission_mode: None,
-        permission_ceiling: PermissionMode::Default,
-        allow_tools: Vec::new(),
-        deny_tools: Vec::new(),
-        permission_decider: Decider::Relay,
-        permission_timeout_ms: 60_000,
-        cwd: PathBuf::from("/"),
-        state_dir: PathBuf::from("/nonexistent"),
-        listen: None,
-        listen_token: None,
-        queue_size: 4,
-        turn_timeout_ms: 300_000,
-        interrupt_grace_ms: 5_000,
-        events_ring_size: 1_000,
-        max_child_line_bytes: 1 << 20,
-        max_request_bytes: 1 << 20,
-        backoff_initial_ms: 1_000,
-        backoff_max_ms: 4_000,
-        healthy_after_ms: 10_000,
-        stop_grace_ms: 5_000,
-        stall_timeout_ms: 0,
-        crash_loop_max: 10,
-        crash_loop_window_ms: 60_000,
-        resume_on_restart: true,
-        event_log_max_bytes: 0,
-        event_log_keep: 0,
-        max_depth: 1,
-        allow_dirs: vec![PathBuf::from("/")],
-        max_sessions: 4,
-        session_budget_usd: None,
-        budget_usd: None,
-        session_idle_ms: 1_800_000,
-        config_file: None,
-    }
-}
 
 struct Harness {
     supervisor: Supervisor,
