@@ -204,6 +204,32 @@ async fn ask_returns_the_reply_first_and_reports_progress() {
 }
 
 #[tokio::test]
+async fn an_asks_own_budget_ends_its_turn_as_a_failed_answer_and_a_bad_one_is_refused() {
+    let bridge = McpBridge::start().await;
+    // A turn of the double costs $0.00014: over this ask's budget.
+    let capped = bridge
+        .call("ask", json!({ "prompt": "hello", "maxBudgetUsd": 0.0001 }))
+        .await;
+    assert_eq!(capped.is_error, Some(true));
+    let answer: AskReply = serde_json::from_value(structured(&capped)).unwrap();
+    assert!(!answer.ok);
+    let error = answer.error.expect("why it failed");
+    assert!(error.contains("budget"), "{error}");
+    let after = bridge.call("ask", json!({ "prompt": "hello" })).await;
+    assert_ne!(after.is_error, Some(true), "{after:?}");
+    let refused = bridge
+        .call("ask", json!({ "prompt": "x", "maxBudgetUsd": 0 }))
+        .await;
+    assert_eq!(refused.is_error, Some(true));
+    let text = &texts(&refused)[0];
+    assert!(
+        text.contains("-32602") && text.contains("maxBudgetUsd"),
+        "{text}"
+    );
+    bridge.close().await;
+}
+
+#[tokio::test]
 async fn failures_are_error_results_with_reasons() {
     let bridge = McpBridge::start().await;
     // A turn the child reports as failed keeps its structured answer.
