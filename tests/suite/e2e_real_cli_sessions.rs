@@ -1,7 +1,8 @@
 //! Named sessions end to end with the real Claude Code CLI, offline on the mock Messages
 //! API: parallel sessions each in its own conversation, order within one, a name's
 //! conversation continued after claude-coded restarts, `fork`, the real CLI in a session's
-//! `cwd`, one session's CLI killed while another works, and idle reaping with revival.
+//! `cwd`, one session's CLI killed while another works, idle reaping with revival, and
+//! budgets (a session's, and an ask's own, which runs in a CLI started for it).
 //!
 //! ```sh
 //! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test all e2e_real_cli_sessions
