@@ -95,6 +95,9 @@ pub(crate) struct Route {
     /// `None` keeps the session's own.
     pub(crate) origin: Option<Pick>,
     pub(crate) cwd: Option<String>,
+    /// The ask's own budget (`maxBudgetUsd`): a session started for the ask starts its
+    /// first child under it, instead of replacing a child started under the session's.
+    pub(crate) ask_budget: Option<f64>,
 }
 
 /// The conversation an ask picks for its session.
@@ -134,6 +137,7 @@ impl Route {
             name,
             origin,
             cwd: params.cwd.clone(),
+            ask_budget: params.max_budget_usd,
         })
     }
 }
@@ -222,6 +226,7 @@ impl Sessions {
             name: DEFAULT_SESSION.into(),
             origin: Some(Pick::Given(Origin::Fresh)),
             cwd: None,
+            ask_budget: None,
         };
         if let Err(err) = sessions.slot_for(&default) {
             tracing::error!("cannot start the default session: {err}");
@@ -380,6 +385,7 @@ impl Sessions {
             origin: origin.clone(),
             cost_base,
             budget: self.budget_source(&route.name),
+            first_ask_budget: route.ask_budget,
         };
         let supervisor = (shared.spawner)(config, shared.events.scoped(&route.name), start);
         slot.live = Some(supervisor.clone());

@@ -81,6 +81,7 @@ impl Pool {
             name: name.to_string(),
             origin: None,
             cwd: None,
+            ask_budget: budget,
         };
         let turn = NewTurn {
             prompt: prompt.to_string(),
@@ -342,4 +343,21 @@ async fn a_child_restarted_after_a_crash_starts_under_what_is_left_not_the_whole
     assert_eq!(fake.starts()[1].1.as_deref(), Some("s-a"));
     drop(restarted);
     assert_eq!(fake.budgets(), [Some(1.0), Some(0.75)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_made_for_an_ask_with_a_budget_starts_its_first_child_under_it() {
+    let pool = Pool::start(Config {
+        session_budget_usd: Some(1.0),
+        ..config()
+    });
+    pool.warm(DEFAULT_SESSION).await;
+    let capped = pool.submit("worker", "review", Some(0.3));
+    let mut child = pool.warm("worker").await;
+    assert_eq!(user_prompt(&mut child).await, "review");
+    child.result("ok").await;
+    assert!(answer(capped).await.is_ok());
+    let fake = pool.made_for("worker")[0].fake.clone();
+    assert_eq!(fake.budgets(), [Some(0.3)]);
+    assert!(pool.recorded(EventKind::ChildReplacing).is_empty());
 }

@@ -146,6 +146,9 @@ pub(crate) struct SessionStart {
     pub cost_base: Option<f64>,
     /// What the session may still spend, asked as each child starts.
     pub budget: BudgetSource,
+    /// The own budget of the ask the supervisor is started for, if any: its first child
+    /// starts under it.
+    pub first_ask_budget: Option<f64>,
 }
 
 impl Default for SessionStart {
@@ -155,6 +158,7 @@ impl Default for SessionStart {
             origin: Origin::Fresh,
             cost_base: None,
             budget: BudgetSource::unlimited(),
+            first_ask_budget: None,
         }
     }
 }

@@ -112,7 +112,7 @@ pub(crate) async fn run(
     };
     // Warm up at once only at the top: a nested server may never be asked.
     if !nesting.is_nested() {
-        actor.spawn_child();
+        actor.spawn_child_for(start.first_ask_budget);
     }
     actor.publish(&snapshot);
     actor.serve(control, child_rx, decided_rx, &snapshot).await;
