@@ -48,7 +48,9 @@ pub enum DaemonError {
         busy: usize,
     },
     #[error(
-        "budget exhausted: {scope} spent ${spent:.4} of its ${limit:.4} (--{flag}); only the user can raise it"
+        "budget exhausted: {scope} spent ${} of its ${} (--{flag}); only the user can raise it",
+        usd(*spent),
+        usd(*limit)
     )]
     BudgetExhausted {
         scope: String,
@@ -56,6 +58,12 @@ pub enum DaemonError {
         spent: f64,
         limit: f64,
     },
+}
+
+/// Dollars to the millionth, without trailing zeros: `0.00028`, `2.5`.
+fn usd(amount: f64) -> String {
+    let text = format!("{amount:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Where a daemon is in its life; moves forward only.
@@ -598,6 +606,24 @@ fn record_identity(load: &IdentityLoad, events: &EventLog) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budget_error_shows_amounts_too_small_for_cents_as_they_are() {
+        let error = DaemonError::BudgetExhausted {
+            scope: "session `a`".into(),
+            flag: "session-budget-usd",
+            spent: 0.00028000000000000003,
+            limit: 0.0002,
+        };
+        assert!(
+            error
+                .to_string()
+                .contains("spent $0.00028 of its $0.0002 (--session-budget-usd)"),
+            "{error}"
+        );
+        assert_eq!(usd(2.0), "2");
+        assert_eq!(usd(12.5), "12.5");
+    }
 
     #[test]
     fn ask_params_are_checked_by_field() {
