@@ -1286,3 +1286,34 @@ async fn a_nested_actor_starts_its_first_child_under_the_budget_of_its_first_ask
     assert!(answer(cheap).await.is_ok());
     assert_eq!(harness.fake.budgets(), [Some(0.2)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_while_a_child_is_replaced_fails_the_waiting_ask_and_starts_no_other_child() {
+    let (harness, child) = ready_with_budget(1.0).await;
+    let cheap = harness.ask_within("cheap", 0.1);
+    harness.status_becomes(ChildStatus::Starting).await;
+    // The replaced child ignores its closed stdin; the stop ends it with TERM.
+    harness.supervisor.stop(false).await;
+    assert_eq!(answer(cheap).await.err(), Some(AskError::Stopping));
+    assert_eq!(harness.status(), ChildStatus::Stopped);
+    assert!(harness.fake.signals().contains(&(child.pid, libc::SIGTERM)));
+    assert_eq!(
+        harness.fake.budgets(),
+        [Some(1.0)],
+        "no child after the stop"
+    );
+    assert!(!harness.fake.has_fresh_child());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_request_while_a_child_is_replaced_ends_it_now_and_the_ask_still_runs() {
+    let (harness, child) = ready_with_budget(1.0).await;
+    let cheap = harness.ask_within("cheap", 0.1);
+    harness.status_becomes(ChildStatus::Starting).await;
+    let outcome = harness.supervisor.restart().await.expect("restarted");
+    assert_eq!(outcome.killed_pid, Some(child.pid));
+    next_turn(&harness, "cheap", "ok").await;
+    assert!(answer(cheap).await.is_ok());
+    assert_eq!(harness.fake.budgets(), [Some(1.0), Some(0.1)]);
+    assert_eq!(harness.supervisor.snapshot().child.consecutive_failures, 0);
+}
