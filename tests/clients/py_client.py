@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import traceback
 import warnings
 from pathlib import Path
 from typing import Any
 
 import anyio
+from checks import Checks, expect, first_text
 from mcp import Client, ClientSession, types
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPDeprecationWarning
@@ -34,31 +34,11 @@ BRIDGE = os.environ.get("CLAUDE_CODED_BIN")
 DOUBLE = os.environ.get("CLAUDE_DOUBLE_BIN")
 REAL = os.environ.get("CLAUDE_REAL_BIN")
 MOCK_API_URL = os.environ.get("MOCK_API_URL")
-TIMEOUT = 20
 
-results = {"passed": 0, "failed": 0}
+CHECKS = Checks("py")
+check = CHECKS.check
 transport_errors: list[BaseException] = []
 
-
-async def check(name: str, body) -> None:
-    try:
-        with anyio.fail_after(TIMEOUT):
-            await body()
-        results["passed"] += 1
-        print(f"ok - py: {name}", flush=True)
-    except BaseException as error:  # noqa: BLE001 - report every failure, keep going
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        results["failed"] += 1
-        detail = "".join(traceback.format_exception(error)).strip()
-        print(f"not ok - py: {name}: {detail}", flush=True)
-
-
-
-def expect(condition: object, detail: object = "") -> None:
-    """An assertion that stays under `python -O` (a bare `assert` is stripped there)."""
-    if not condition:
-        raise AssertionError(detail)
 
 def server_params(home: Path) -> StdioServerParameters:
     cwd = home / "cwd"
@@ -90,10 +70,6 @@ def real_cli_params(home: Path) -> StdioServerParameters:
 async def on_message(message: Any) -> None:
     if isinstance(message, Exception):
         transport_errors.append(message)
-
-
-def first_text(result: Any) -> str:
-    return next(block.text for block in result.content if block.type == "text")
 
 
 async def session_checks(session: ClientSession, logs: list[Any]) -> None:
@@ -352,8 +328,7 @@ async def main() -> int:
         expect(not transport_errors, [repr(e) for e in transport_errors])
 
     await check("stdout carried only JSON-RPC", stdout_was_json)
-    print(f"{results['passed']} passed, {results['failed']} failed", flush=True)
-    return 0 if results["failed"] == 0 else 1
+    return CHECKS.finish()
 
 
 if __name__ == "__main__":
