@@ -109,6 +109,7 @@
 //! when it returns `Some`.
 
 pub mod api;
+mod background;
 mod child;
 pub mod cli;
 mod client;

@@ -33,6 +33,7 @@ mod text;
 mod wire;
 
 pub(crate) use progress::describe as describe_step;
+pub(crate) use progress::describe_message;
 
 use std::future::Future;
 use std::time::Duration;

@@ -74,6 +74,7 @@ impl EventsToolParams {
             limit: self.limit,
             level: self.level,
             session: self.session.clone(),
+            wait_ms: None,
         }
     }
 }

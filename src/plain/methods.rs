@@ -20,9 +20,10 @@ use tokio::sync::mpsc;
 
 use super::client_requests::{self, ClientRequests};
 use crate::api::{
-    AskParams, AskResult, Behavior, CloseSessionParams, CloseSessionResult, EventsParams,
-    EventsResult, PermissionAnswer, PermissionRelay, PermissionRequestParams, RequestId,
-    SessionsParams, SessionsResult, StatusParams, StatusResult, StopResult, UserQuestionInfo,
+    AskParams, AskResult, Behavior, CancelResult, CloseSessionParams, CloseSessionResult,
+    EventsParams, HandleParams, PermissionAnswer, PermissionRelay, PermissionRequestParams,
+    RequestId, SessionsParams, SessionsResult, StatusParams, StatusResult, StopResult, TurnHandle,
+    UserQuestionInfo, WaitParams,
 };
 use crate::daemon::{Daemon, DaemonError};
 use crate::event_lines::EventLines;
@@ -65,7 +66,50 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     let mut module = RpcModule::new(daemon);
     let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
     module
-        .register_async_method("ask", |params, daemon, ext| ask(&params, &daemon, &ext))
+        .register_async_method("ask", |params, daemon, ext| {
+            let background = in_background(&params, &daemon, &ext);
+            let ask = background.is_none().then(|| ask(&params, &daemon, &ext));
+            async move {
+                match (background, ask) {
+                    (Some(handle), _) => handle.map(AskAnswer::Handle),
+                    (None, Some(ask)) => ask.await.map(|r| AskAnswer::Done(Box::new(r))),
+                    (None, None) => Err(RpcError::Internal("no ask".into()).to_error_object()),
+                }
+            }
+        })
+        .map_err(register)?;
+    module
+        .register_async_method("wait", |params, daemon, _| async move {
+            let params: WaitParams = parse(&params)?;
+            daemon
+                .wait(&params)
+                .await
+                .map_err(|e| RpcError::from(e).to_error_object())
+        })
+        .map_err(register)?;
+    module
+        .register_async_method("result", |params, daemon, _| async move {
+            let params: HandleParams = parse(&params)?;
+            let params = WaitParams {
+                turn_id: params.turn_id,
+                timeout_ms: Some(0),
+            };
+            daemon
+                .wait(&params)
+                .await
+                .map_err(|e| RpcError::from(e).to_error_object())
+        })
+        .map_err(register)?;
+    module
+        .register_method(
+            "cancel",
+            |params, daemon, _| -> MethodResult<CancelResult> {
+                let params: HandleParams = parse(&params)?;
+                daemon
+                    .cancel_turn(&params.turn_id)
+                    .map_err(|e| RpcError::from(e).to_error_object())
+            },
+        )
         .map_err(register)?;
     module
         .register_subscription(
@@ -79,7 +123,13 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
         .register_method("status", |params, daemon, _| status(params, daemon))
         .map_err(register)?;
     module
-        .register_method("events", |params, daemon, _| events(params, daemon))
+        .register_async_method("events", |params, daemon, _| async move {
+            let params: EventsParams = parse(&params)?;
+            daemon
+                .events_waiting(&params)
+                .await
+                .map_err(|e| RpcError::from(e).to_error_object())
+        })
         .map_err(register)?;
     module
         .register_method(
@@ -145,6 +195,52 @@ pub(crate) fn http_module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError>
             .map_err(|e| RpcError::Internal(e.to_string()))?;
     }
     Ok(module)
+}
+
+/// What `ask` answers: the turn's answer, or, with `wait: false`, the handle.
+#[derive(Clone, serde::Serialize)]
+#[serde(untagged)]
+enum AskAnswer {
+    Done(Box<AskResult>),
+    Handle(TurnHandle),
+}
+
+/// An ask with `wait: false` (or `background: true`): queued now, answered with its
+/// handle; on a connection that carries notifications its `ask/event`s follow, naming
+/// the handle. `None` for an ask that waits.
+fn in_background(
+    params: &Params<'_>,
+    daemon: &Daemon,
+    ext: &Extensions,
+) -> Option<MethodResult<TurnHandle>> {
+    let params = match parse::<AskParams>(params) {
+        Ok(params) if params.in_background() => params,
+        Ok(_) => return None,
+        Err(err) => return Some(Err(err)),
+    };
+    if params.permissions.is_some() {
+        return Some(Err(RpcError::InvalidParam {
+            field: "permissions".into(),
+            message: "\"client\" needs an ask that waits for its answer; a background turn's \
+                      questions are decided by --permission-decider"
+                .into(),
+        }
+        .to_error_object()));
+    }
+    let ctx = ext.get::<RequestCtx>().cloned();
+    let tap = |handle: &TurnHandle| {
+        let ctx = ctx?;
+        let (tap, messages) = mpsc::channel(TURN_BUFFER);
+        let lines = EventLines::new(ctx.out.clone(), ASK_EVENT, ctx.id.clone(), &handle.session)
+            .naming_turn(&ctx.id, &handle.turn_id, &handle.session);
+        tokio::spawn(forward_lines(messages, lines));
+        Some(tap)
+    };
+    Some(
+        daemon
+            .ask_in_background(params, tap)
+            .map_err(|e| RpcError::from(e).to_error_object()),
+    )
 }
 
 /// Queues the ask, then streams its turn and waits for the answer.
@@ -345,8 +441,13 @@ fn decision_of(response: client_requests::Response) -> Decision {
 /// Writes each streamed message as an `ask/event` notification, in order; returns when
 /// the turn drops its sink and all of them were written, so every notification precedes
 /// the response. Waiting here when the client reads slowly is what slows the child down.
-async fn forward(mut messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx, session: &str) {
-    let mut lines = EventLines::new(ctx.out.clone(), ASK_EVENT, ctx.id.clone(), session);
+async fn forward(messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx, session: &str) {
+    let lines = EventLines::new(ctx.out.clone(), ASK_EVENT, ctx.id.clone(), session);
+    forward_lines(messages, lines).await;
+}
+
+/// [`forward`] into `lines`; returns early when the client's output is gone.
+async fn forward_lines(mut messages: mpsc::Receiver<TurnMessage>, mut lines: EventLines) {
     while let Some(item) = messages.recv().await {
         lines.add(item);
         while lines.wants_more() {
@@ -365,13 +466,6 @@ async fn forward(mut messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx, se
 fn status(params: Params<'_>, daemon: &Daemon) -> MethodResult<StatusResult> {
     parse::<StatusParams>(&params)?;
     Ok(daemon.status())
-}
-
-fn events(params: Params<'_>, daemon: &Daemon) -> MethodResult<EventsResult> {
-    let params: EventsParams = parse(&params)?;
-    daemon
-        .events(&params)
-        .map_err(|e| RpcError::from(e).to_error_object())
 }
 
 /// Named params into `T`; absent params count as `{}`. Errors name the field.

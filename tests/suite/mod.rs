@@ -21,6 +21,7 @@ mod mcp_wire;
 mod nesting;
 mod permissions;
 mod plain_ask;
+mod plain_background;
 mod plain_faults;
 mod plain_lifecycle;
 mod plain_protocol;
