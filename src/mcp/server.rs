@@ -1,4 +1,4 @@
-//! The MCP server: four tools (`ask`, `status`, `sessions`, `events`) over the core, and what rmcp needs to know about them.
+//! The MCP server: six tools (`ask`, `wait`, `cancel`, `status`, `sessions`, `events`) over the core, and what rmcp needs to know about them.
 //!
 //! rmcp does the protocol: handshake and revision negotiation, `server/discover`,
 //! `ping`, request routing, argument parsing (a bad argument is an `isError` result),
@@ -24,13 +24,16 @@ use super::logging::LogStream;
 use super::order::{AskTicket, ask_in_turn};
 use super::output::{
     AskReply, EventsPage, EventsToolParams, SessionsToolParams, StatusReport, StatusToolParams,
+    WaitReply,
 };
 use super::permissions;
 use super::progress::TurnReporter;
 use super::rounds::{RoundEnd, Rounds, Run};
 use super::wire::RawEventRoute;
 use super::{EVENTS_CAPABILITY, render, schema, text};
-use crate::api::{AskParams, ClientSession, SessionsResult};
+use crate::api::{
+    AskParams, CancelResult, ClientSession, HandleParams, SessionsResult, WaitParams,
+};
 use crate::daemon::{Daemon, DaemonError};
 use crate::supervisor::{AskError, DEFAULT_SESSION};
 
@@ -135,6 +138,16 @@ impl McpServer {
                     .into(),
             }));
         }
+        if params.in_background() {
+            let ticket = context.extensions.get::<AskTicket>().cloned();
+            let start = || self.daemon.ask_in_background(params, |_| None);
+            return CallToolResponse::Complete(
+                match AskTicket::in_turn(ticket.as_ref(), start).await {
+                    Ok(handle) => render::handle(&handle),
+                    Err(err) => render::failure(&err),
+                },
+            );
+        }
         let reporter = TurnReporter {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
@@ -174,6 +187,53 @@ impl McpServer {
                 // ends under a running ask.
                 CallToolResponse::Complete(render::failure(&DaemonError::from(AskError::Cancelled)))
             }
+        }
+    }
+
+    #[tool(
+        name = "wait",
+        title = "Wait for a background ask",
+        description = text::WAIT_DESCRIPTION,
+        input_schema = schema::input::<WaitParams>(),
+        output_schema = schema::output::<WaitReply>(),
+        annotations(title = "Wait for a background ask", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn wait(
+        &self,
+        Parameters(params): Parameters<WaitParams>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let wait = self.daemon.wait(&params);
+        tokio::select! {
+            waited = wait => match waited {
+                Ok(waited) => render::waited(&waited),
+                Err(err) => render::failure(&err),
+            },
+            // Giving up the wait leaves the turn and its result alone.
+            () = context.ct.cancelled() => {
+                render::failure(&DaemonError::from(AskError::Cancelled))
+            }
+        }
+    }
+
+    #[tool(
+        name = "cancel",
+        title = "Cancel a background ask",
+        description = text::CANCEL_DESCRIPTION,
+        input_schema = schema::input::<HandleParams>(),
+        output_schema = schema::output::<CancelResult>(),
+        annotations(
+            title = "Cancel a background ask",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn cancel(&self, Parameters(params): Parameters<HandleParams>) -> CallToolResult {
+        match self.daemon.cancel_turn(&params.turn_id) {
+            Ok(cancel) => render::cancelled(&cancel),
+            Err(err) => render::failure(&err),
         }
     }
 

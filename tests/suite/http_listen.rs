@@ -105,7 +105,10 @@ async fn an_mcp_client_over_streamable_http_initializes_lists_the_tools_and_asks
         .unwrap();
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
-    assert_eq!(names, ["ask", "events", "sessions", "status"]);
+    assert_eq!(
+        names,
+        ["ask", "cancel", "events", "sessions", "status", "wait"]
+    );
     let arguments = json!({"prompt": "hello"}).as_object().cloned().unwrap();
     let call = CallToolRequestParams::new("ask").with_arguments(arguments);
     let result = tokio::time::timeout(READ_TIMEOUT, client.call_tool(call))
