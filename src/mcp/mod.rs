@@ -29,6 +29,7 @@ mod render;
 mod rounds;
 mod schema;
 mod server;
+mod tasks;
 mod text;
 mod wire;
 

@@ -12,8 +12,9 @@ use std::borrow::Cow;
 use rmcp::handler::server::tool::{InputResponses, RequestState, ToolCallContext, ToolRouter};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, Implementation,
-    ProtocolVersion, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
+    GetTaskParams, GetTaskResult, Implementation, ProtocolVersion, ServerCapabilities,
+    ServerConfig, SetLevelRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, tool, tool_handler, tool_router};
@@ -137,6 +138,10 @@ impl McpServer {
                          elicitation when it declares that capability"
                     .into(),
             }));
+        }
+        if wants_a_task(&context) {
+            let ticket = context.extensions.get::<AskTicket>().cloned();
+            return super::tasks::ask_as_task(&self.daemon, params, ticket.as_ref()).await;
         }
         if params.in_background() {
             let ticket = context.extensions.get::<AskTicket>().cloned();
@@ -417,6 +422,13 @@ fn capability_names(capabilities: &ClientCapabilities) -> Vec<String> {
     names
 }
 
+/// Did the client declare the tasks extension (for this request, or for its session)?
+fn wants_a_task(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .client_capabilities()
+        .is_some_and(|capabilities| capabilities.supports_tasks())
+}
+
 /// Did the client opt in to raw child events (under `experimental` or `extensions`)?
 fn wants_raw_events(context: &RequestContext<RoleServer>) -> bool {
     let Some(capabilities) = context.client_capabilities() else {
@@ -434,6 +446,7 @@ impl ServerHandler for McpServer {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_logging()
+            .enable_tasks()
             .build();
         let mut config = ServerConfig::new(capabilities)
             .with_instructions(text::instructions(self.daemon.config()));
@@ -454,6 +467,32 @@ impl ServerHandler for McpServer {
     ) -> Result<(), ErrorData> {
         self.logs.set_level(request.level, &context.peer);
         Ok(())
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        Ok(GetTaskResult::new(
+            super::tasks::store().get_task(&request.task_id)?,
+        ))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        super::tasks::store().update_task(&request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        super::tasks::store().cancel_task(&request.task_id)
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

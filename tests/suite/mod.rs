@@ -18,6 +18,7 @@ mod http_listen;
 mod mcp_background;
 mod mcp_plain_parity;
 mod mcp_rmcp_client;
+mod mcp_tasks;
 mod mcp_wire;
 mod nesting;
 mod permissions;
