@@ -688,3 +688,56 @@ fn a_permission_question_reaches_the_real_host_as_an_input_round_and_never_hangs
         run.host_log.server_lines
     );
 }
+
+/// The `daemon-state.json` the host's claude-coded left in the sandbox's HOME.
+fn hosted_daemon_state(sandbox: &Sandbox) -> Value {
+    let base = sandbox.home().join(".local/state/claude-coded");
+    let dirs = std::fs::read_dir(&base).unwrap_or_else(|e| panic!("{}: {e}", base.display()));
+    let state = dirs
+        .filter_map(Result::ok)
+        .map(|dir| dir.path().join("daemon-state.json"))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("no daemon-state.json under {}", base.display()));
+    serde_json::from_slice(&std::fs::read(&state).expect("read daemon-state.json"))
+        .expect("daemon-state.json is JSON")
+}
+
+#[test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+fn the_pinned_host_does_not_declare_tasks_so_a_long_ask_is_a_plain_call_there() {
+    let sandbox = Sandbox::new();
+    let mock = host_mock(vec![ask("SLOW ms=200 chunks=5")], |_| None);
+    let config = sandbox.write_mcp_config(&[]).display().to_string();
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &["--mcp-config", &config]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    let state = hosted_daemon_state(&sandbox);
+    let client = &state["client"];
+    eprintln!("the host as a client: {client}");
+    let task_lines: Vec<&String> = run
+        .host_log
+        .server_lines
+        .iter()
+        .filter(|l| l.contains("tasks/") || l.contains("\"task\""))
+        .collect();
+    eprintln!("host log lines about tasks: {task_lines:?}");
+    let result = nth_result(&mock, ASK, 0);
+    eprintln!(
+        "ask tool_result: is_error={}: {}",
+        result.is_error,
+        result.text()
+    );
+    // Observed with Claude Code 2.1.332: it speaks 2026-07-28 and declares roots and
+    // elicitation, not the tasks extension, so `ask` is an ordinary call there (the model
+    // can still hand long work off with `background: true` and `wait`). When a pinned CLI
+    // declares tasks, this test fails and should become one that runs the ask as a task.
+    assert_eq!(client["protocolVersion"], "2026-07-28", "{client}");
+    let capabilities = client["capabilities"].to_string();
+    assert!(!capabilities.contains("tasks"), "{capabilities}");
+    assert!(task_lines.is_empty(), "{task_lines:?}");
+    assert!(!result.is_error, "{result:?}");
+    assert!(result.text().contains("\"ok\":true"), "{result:?}");
+}
