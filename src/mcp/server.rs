@@ -141,7 +141,8 @@ impl McpServer {
         }
         if wants_a_task(&context) {
             let ticket = context.extensions.get::<AskTicket>().cloned();
-            return super::tasks::ask_as_task(&self.daemon, params, ticket.as_ref()).await;
+            let elicits = permissions::declares_form(&context);
+            return super::tasks::ask_as_task(&self.daemon, params, ticket.as_ref(), elicits).await;
         }
         if params.in_background() {
             let ticket = context.extensions.get::<AskTicket>().cloned();

@@ -2,13 +2,13 @@
 //! client declaring the extension, over a spawned claude-coded with the CLI double:
 //! create, poll and complete (the status message following the turn), cancel a running
 //! task (the next ask in the session works), a turn that times out, a child that
-//! crashes, and the TTL.
+//! crashes, the TTL, and a permission question as the task's `input_required`.
 
 use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, DetailedTask,
-    GetTaskParams, TaskPayload, TaskStatus,
+    ElicitRequestParams, GetTaskParams, InputRequest, TaskPayload, TaskStatus, UpdateTaskParams,
 };
 use serde_json::{Value, json};
 use test_support::mcp::{Connect, McpBridge, texts};
@@ -16,6 +16,7 @@ use test_support::mcp::{Connect, McpBridge, texts};
 async fn connect(args: &[&str]) -> McpBridge {
     McpBridge::connect(Connect {
         tasks: true,
+        elicitation: true,
         args: args.iter().map(|a| a.to_string()).collect(),
         ..Connect::default()
     })
@@ -161,5 +162,45 @@ async fn a_task_outliving_its_ttl_fails_and_a_finished_one_is_dropped_after_it()
     let next = ask_task(&bridge, json!({"prompt": "after"})).await;
     let next = completed(&settle(&bridge, &next).await.0);
     assert!(texts(&next)[0].ends_with("to: after"), "{:?}", texts(&next));
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn a_permission_question_is_the_tasks_input_required_and_its_answer_goes_on() {
+    let bridge = connect(&[]).await;
+    let task_id = ask_task(&bridge, json!({"prompt": "RUN_TOOL touch task.txt"})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let requests = loop {
+        let task = get(&bridge, &task_id).await.expect("tasks/get");
+        if let TaskPayload::InputRequired { input_requests } = task.payload {
+            break input_requests;
+        }
+        assert!(!task.status().is_terminal(), "{task:?}");
+        assert!(tokio::time::Instant::now() < deadline, "{task:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let Some(InputRequest::Elicitation(request)) = requests.get("permission1") else {
+        panic!("no form under permission1: {requests:?}");
+    };
+    let ElicitRequestParams::FormElicitationParams { message, .. } = &request.params else {
+        panic!("not a form: {request:?}");
+    };
+    assert!(message.contains("run `touch task.txt`"), "{message}");
+    let answer = json!({"action": "accept", "content": {"decision": "Allow once"}});
+    let responses = [("permission1".to_string(), answer)].into_iter().collect();
+    bridge
+        .client
+        .peer()
+        .update_task(UpdateTaskParams::new(task_id.clone(), responses))
+        .await
+        .expect("tasks/update");
+    let (task, _) = settle(&bridge, &task_id).await;
+    let result = completed(&task);
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    assert!(
+        texts(&result)[0].contains("is_error=False"),
+        "{:?}",
+        texts(&result)
+    );
     bridge.close().await;
 }
