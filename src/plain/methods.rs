@@ -60,57 +60,18 @@ pub(crate) struct RequestCtx {
 
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
 
-/// Builds the method table: `ask`, `status`, `events`, `sessions`, `closeSession`,
+/// Builds the method table: `ask` (and `wait`, `result`, `cancel` for its handles),
+/// `status`, `events`, `sessions`, `closeSession`,
 /// `restart`, `stop`, `ping`, and the `ask/subscribe` subscription.
 pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     let mut module = RpcModule::new(daemon);
     let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
     module
         .register_async_method("ask", |params, daemon, ext| {
-            let background = in_background(&params, &daemon, &ext);
-            let ask = background.is_none().then(|| ask(&params, &daemon, &ext));
-            async move {
-                match (background, ask) {
-                    (Some(handle), _) => handle.map(AskAnswer::Handle),
-                    (None, Some(ask)) => ask.await.map(|r| AskAnswer::Done(Box::new(r))),
-                    (None, None) => Err(RpcError::Internal("no ask".into()).to_error_object()),
-                }
-            }
+            ask_or_hand_off(&params, &daemon, &ext)
         })
         .map_err(register)?;
-    module
-        .register_async_method("wait", |params, daemon, _| async move {
-            let params: WaitParams = parse(&params)?;
-            daemon
-                .wait(&params)
-                .await
-                .map_err(|e| RpcError::from(e).to_error_object())
-        })
-        .map_err(register)?;
-    module
-        .register_async_method("result", |params, daemon, _| async move {
-            let params: HandleParams = parse(&params)?;
-            let params = WaitParams {
-                turn_id: params.turn_id,
-                timeout_ms: Some(0),
-            };
-            daemon
-                .wait(&params)
-                .await
-                .map_err(|e| RpcError::from(e).to_error_object())
-        })
-        .map_err(register)?;
-    module
-        .register_method(
-            "cancel",
-            |params, daemon, _| -> MethodResult<CancelResult> {
-                let params: HandleParams = parse(&params)?;
-                daemon
-                    .cancel_turn(&params.turn_id)
-                    .map_err(|e| RpcError::from(e).to_error_object())
-            },
-        )
-        .map_err(register)?;
+    register_handles(&mut module)?;
     module
         .register_subscription(
             ASK_SUBSCRIBE,
@@ -177,6 +138,45 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     Ok(module)
 }
 
+/// `wait`, `result` and `cancel`: what takes the handle of an ask with `wait: false`.
+fn register_handles(module: &mut RpcModule<Daemon>) -> Result<(), RpcError> {
+    let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
+    module
+        .register_async_method("wait", |params, daemon, _| async move {
+            let params: WaitParams = parse(&params)?;
+            daemon
+                .wait(&params)
+                .await
+                .map_err(|e| RpcError::from(e).to_error_object())
+        })
+        .map_err(register)?;
+    module
+        .register_async_method("result", |params, daemon, _| async move {
+            let params: HandleParams = parse(&params)?;
+            let params = WaitParams {
+                turn_id: params.turn_id,
+                timeout_ms: Some(0),
+            };
+            daemon
+                .wait(&params)
+                .await
+                .map_err(|e| RpcError::from(e).to_error_object())
+        })
+        .map_err(register)?;
+    module
+        .register_method(
+            "cancel",
+            |params, daemon, _| -> MethodResult<CancelResult> {
+                let params: HandleParams = parse(&params)?;
+                daemon
+                    .cancel_turn(&params.turn_id)
+                    .map_err(|e| RpcError::from(e).to_error_object())
+            },
+        )
+        .map_err(register)?;
+    Ok(())
+}
+
 /// The table for HTTP POST, where jsonrpsee cannot serve a subscription (it would answer
 /// a bare "Internal error"): its two methods say where it is served instead.
 pub(crate) fn http_module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
@@ -203,6 +203,27 @@ pub(crate) fn http_module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError>
 enum AskAnswer {
     Done(Box<AskResult>),
     Handle(TurnHandle),
+}
+
+/// `ask`: the answer when the turn ends, or at once its handle (`wait: false`).
+fn ask_or_hand_off(
+    params: &Params<'_>,
+    daemon: &Daemon,
+    ext: &Extensions,
+) -> impl Future<Output = MethodResult<AskAnswer>> + use<> {
+    // Both queue before the future is built: see `ask`.
+    let handed_off = in_background(params, daemon, ext);
+    let waiting = handed_off.is_none().then(|| ask(params, daemon, ext));
+    async move {
+        match (handed_off, waiting) {
+            (Some(handle), _) => handle.map(AskAnswer::Handle),
+            (None, Some(ask)) => ask.await.map(|r| AskAnswer::Done(Box::new(r))),
+            (None, None) => Err(
+                RpcError::Internal("an ask neither ran nor was handed off".into())
+                    .to_error_object(),
+            ),
+        }
+    }
 }
 
 /// An ask with `wait: false` (or `background: true`): queued now, answered with its
