@@ -392,3 +392,103 @@ async fn follow(
     let _ = tokio::time::timeout(DRAIN_GRACE, drain).await;
     background.finish(&turn_id, answer);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(session: &str, finished_ms: u64, text: &str) -> Job {
+        let result = AskResult {
+            ok: true,
+            result: Some(text.to_string()),
+            session_id: None,
+            session: session.to_string(),
+            cost_usd: None,
+            session_cost_usd: None,
+            duration_ms: None,
+            duration_api_ms: None,
+            num_turns: None,
+            is_error: false,
+            subtype: None,
+            terminal_reason: None,
+            stop_reason: None,
+            api_error_status: None,
+            errors: Vec::new(),
+            usage: serde_json::Value::Null,
+            permission_denials: Vec::new(),
+            messages: 0,
+            raw: serde_json::Value::Null,
+        };
+        let record = Record {
+            session: session.to_string(),
+            created_ms: finished_ms.saturating_sub(10),
+            step: None,
+            messages: 0,
+            finished_ms: Some(finished_ms),
+            outcome: Some(Outcome::Result(Box::new(result))),
+        };
+        let bytes = serde_json::to_vec(&record).map_or(0, |b| b.len());
+        Job {
+            record,
+            bytes,
+            done: watch::Sender::new(true),
+            cancel: None,
+        }
+    }
+
+    #[test]
+    fn a_result_past_its_ttl_is_dropped_and_a_fresh_one_kept() {
+        let background = Background::new(None, Duration::from_secs(60));
+        let mut jobs = HashMap::new();
+        jobs.insert("old".to_string(), finished("s", now_ms() - 61_000, "old"));
+        jobs.insert("new".to_string(), finished("s", now_ms(), "new"));
+        background.sweep(&mut jobs);
+        assert!(jobs.contains_key("new"));
+        assert!(!jobs.contains_key("old"));
+    }
+
+    #[test]
+    fn past_the_bound_in_number_the_oldest_results_go_first() {
+        let background = Background::new(None, Duration::from_secs(3600));
+        let now = now_ms();
+        let mut jobs: HashMap<String, Job> = (0..MAX_RESULTS as u64 + 3)
+            .map(|n| (format!("t{n}"), finished("s", now - 10_000 + n, "x")))
+            .collect();
+        background.sweep(&mut jobs);
+        assert_eq!(jobs.len(), MAX_RESULTS);
+        for gone in ["t0", "t1", "t2"] {
+            assert!(!jobs.contains_key(gone), "{gone}");
+        }
+        assert!(jobs.contains_key("t3"));
+    }
+
+    #[test]
+    fn past_the_bound_in_bytes_the_oldest_results_go_first() {
+        let background = Background::new(None, Duration::from_secs(3600));
+        let now = now_ms();
+        let big = "x".repeat(MAX_RESULT_BYTES / 3);
+        let mut jobs: HashMap<String, Job> = (0..4u64)
+            .map(|n| (format!("t{n}"), finished("s", now - 10 + n, &big)))
+            .collect();
+        background.sweep(&mut jobs);
+        let mut kept: Vec<&String> = jobs.keys().collect();
+        kept.sort();
+        assert_eq!(kept, ["t2", "t3"]);
+    }
+
+    #[tokio::test]
+    async fn what_one_run_saved_the_next_one_collects_once() {
+        let root =
+            std::env::temp_dir().join(format!("cc-results-{}", uuid::Uuid::new_v4().simple()));
+        let dir = StateDir::open(&root).unwrap();
+        let first = Background::new(Some(dir.clone()), Duration::from_secs(3600));
+        lock(&first.inner.jobs).insert("kept".into(), finished("s", now_ms(), "saved"));
+        first.persist();
+        let second = Background::new(Some(dir), Duration::from_secs(3600));
+        let waited = second.wait("kept", Duration::ZERO).await.unwrap();
+        assert!(!waited.running);
+        assert_eq!(waited.result.unwrap().result.as_deref(), Some("saved"));
+        assert!(second.wait("kept", Duration::ZERO).await.is_err());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

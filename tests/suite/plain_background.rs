@@ -220,3 +220,23 @@ async fn a_long_poll_of_events_answers_when_a_new_event_is_recorded() {
     let (answer, _) = bridge.response_for(&ask).await;
     assert_eq!(answer["result"]["ok"], true);
 }
+
+#[tokio::test]
+async fn a_result_nobody_collects_expires_after_its_ttl() {
+    let mut bridge = Bridge::start_with(Options::default().args(&["--result-ttl-ms", "300"]));
+    let (handle, _) = start_in_background(&mut bridge, json!({"prompt": "hello"})).await;
+    bridge
+        .wait_status("the turn to end", |s| s["totals"]["turnsOk"] == 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let response = bridge
+        .call("result", json!({"turnId": handle["turnId"]}))
+        .await;
+    assert_eq!(error_code(&response), Some(-32602), "{response}");
+    assert!(
+        response["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expired")),
+        "{response}"
+    );
+}
