@@ -335,6 +335,16 @@ pub(super) fn queue_ask(
     carries: Carries,
 ) -> MethodResult<Queued> {
     let params: AskParams = parse(params)?;
+    if params.in_background() {
+        // Only `ask/subscribe` gets here with it: `ask` hands such an ask off first.
+        return Err(RpcError::InvalidParam {
+            field: "wait".into(),
+            message: "a subscription streams the ask it waits for; hand an ask off with \
+                      the `ask` method"
+                .into(),
+        }
+        .to_error_object());
+    }
     let session = params.session.clone().unwrap_or(DEFAULT_SESSION.into());
     let (sink, messages) = match carries {
         Carries::EventsAndRequests | Carries::Events => {

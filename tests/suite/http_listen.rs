@@ -215,6 +215,13 @@ async fn a_websocket_client_subscribes_to_an_asks_events_and_gets_them_then_the_
         .subscribe::<Value, _>("ask/subscribe", prompt(""), "ask/unsubscribe")
         .await;
     assert!(format!("{refused:?}").contains("prompt"), "{refused:?}");
+    // A subscription streams the ask it waits for: handing one off is `ask`'s.
+    let mut params = prompt("hi");
+    params.insert("wait", false).unwrap();
+    let handed_off = client
+        .subscribe::<Value, _>("ask/subscribe", params, "ask/unsubscribe")
+        .await;
+    assert!(format!("{handed_off:?}").contains("wait"), "{handed_off:?}");
     assert_eq!(bridge.ask_ok("after").await["ok"], true);
 }
 
