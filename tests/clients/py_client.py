@@ -85,10 +85,11 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
 
     async def list_tools() -> None:
         tools = (await session.list_tools()).tools
-        expect(sorted(t.name for t in tools) == ["ask", "events", "sessions", "status"], tools)
+        names = sorted(t.name for t in tools)
+        expect(names == ["ask", "cancel", "events", "sessions", "status", "wait"], tools)
         for tool in tools:
             expect(tool.output_schema, tool.name)
-            expect(tool.annotations.read_only_hint == (tool.name not in ("ask", "sessions")), tool.name)
+            expect(tool.annotations.read_only_hint == (tool.name not in ("ask", "sessions", "cancel")), tool.name)
 
     async def status() -> None:
         result = await session.call_tool("status", {})
@@ -171,6 +172,29 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
         status = await session.call_tool("status", {})
         expect(status.structured_content["restarts"] == 0, status)
 
+    async def background_wait() -> None:
+        # call_tool validates each structured_content against the tool's outputSchema.
+        started = await session.call_tool("ask", {"prompt": "SLOW ms=200 chunks=8", "background": True})
+        expect(not started.is_error and started.structured_content["running"] is True, started)
+        turn_id = started.structured_content["turnId"]
+        early = await session.call_tool("wait", {"turnId": turn_id, "timeoutMs": 100})
+        expect(early.structured_content["running"] is True, early)
+        expect(first_text(early).startswith("Still running after"), first_text(early))
+        done = await session.call_tool("wait", {"turnId": turn_id, "timeoutMs": 20000})
+        expect(done.structured_content["running"] is False, done)
+        expect(first_text(done) == done.structured_content["answer"]["result"], done)
+        expect(first_text(done).startswith("slow chunk 1slow chunk 2"), first_text(done))
+
+    async def background_cancel() -> None:
+        started = await session.call_tool("ask", {"prompt": "SLOW 100 100", "background": True})
+        turn_id = started.structured_content["turnId"]
+        cancelled = await session.call_tool("cancel", {"turnId": turn_id})
+        expect(cancelled.structured_content["cancelled"] is True, cancelled)
+        after = await session.call_tool("wait", {"turnId": turn_id, "timeoutMs": 20000})
+        expect(after.is_error and "-32007" in first_text(after), after)
+        nxt = await session.call_tool("ask", {"prompt": "after background"})
+        expect(not nxt.is_error and first_text(nxt).endswith("to: after background"), nxt)
+
     async def logging() -> None:
         await session.set_logging_level("info")
         await session.call_tool("ask", {"prompt": "logged"})
@@ -195,6 +219,8 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
         ("ask on two sessions at once: both answered, each its own sessionId", two_sessions_at_once),
         ("failed turn is isError with a valid structured result", failed_turn),
         ("cancel an ask, then ask again", cancel_then_ask),
+        ("background ask, wait while it runs, wait for its answer", background_wait),
+        ("background ask, cancel it, then ask again", background_cancel),
         ("logging/setLevel then notifications/message", logging),
         ("call events", events),
         ("ping", ping),

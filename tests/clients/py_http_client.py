@@ -70,7 +70,7 @@ async def session_checks(url: str) -> None:
 
         async def list_tools() -> None:
             tools = (await session.list_tools()).tools
-            expect(sorted(t.name for t in tools) == ["ask", "events", "sessions", "status"], tools)
+            expect(sorted(t.name for t in tools) == ["ask", "cancel", "events", "sessions", "status", "wait"], tools)
 
         async def ask_with_progress() -> None:
             progress: list[str | None] = []
