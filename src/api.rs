@@ -72,6 +72,87 @@ pub struct AskParams {
     /// are taken from the server's `--cwd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// Plain surface: `false` answers at once with a handle (`turnId`, `session`) while the
+    /// turn runs on; collect its answer later with `wait` or `result`, stop it with `cancel`.
+    /// Default `true`: the answer comes when the turn ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<bool>,
+    /// Run the turn in the background: answer at once with a handle (`turnId`, `session`),
+    /// then collect the answer with `wait` (or `result`), or stop it with `cancel`. For long
+    /// work, so the call does not outlive the host's tool-call limit.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub background: bool,
+}
+
+impl AskParams {
+    /// Whether the ask answers with a handle at once (`background: true` or `wait: false`).
+    pub(crate) fn in_background(&self) -> bool {
+        self.background || self.wait == Some(false)
+    }
+}
+
+/// The answer to an ask run in the background: the handle to collect it with.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnHandle {
+    /// The background turn's id: pass it to `wait`, `result` or `cancel`. Unique for the
+    /// daemon's state directory, across restarts (not the numeric `turnId` of `status`).
+    pub turn_id: String,
+    /// The session the turn runs in.
+    pub session: String,
+}
+
+/// Params of `wait`: the handle, and how long to wait for the turn to end.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WaitParams {
+    /// The `turnId` of the handle the ask answered with.
+    pub turn_id: String,
+    /// Wait at most this long, in ms (0 to 600000); default 30000, below the usual host
+    /// limit of 60 s for one tool call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 600_000))]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Params of `result` and `cancel`: the handle.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HandleParams {
+    /// The `turnId` of the handle the ask answered with.
+    pub turn_id: String,
+}
+
+/// The answer to `wait` and `result`: the turn's answer once it ended (the result is then
+/// collected: a later call gets "unknown"), or where it stands while it runs.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitResult {
+    pub turn_id: String,
+    pub session: String,
+    /// `true` while the turn runs (or waits in its session's queue): ask again later.
+    pub running: bool,
+    /// Since the ask was made, in ms.
+    pub elapsed_ms: u64,
+    /// The latest step of the turn, as in MCP progress (`tool use: Bash`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Child messages seen so far.
+    pub messages: u64,
+    /// The ask's answer, once the turn ended with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Box<AskResult>>,
+}
+
+/// The answer to `cancel`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelResult {
+    pub turn_id: String,
+    pub session: String,
+    /// `true` when the turn was running and is being interrupted (or was taken out of the
+    /// queue); `false` when it had already ended (its result stays to be collected).
+    pub cancelled: bool,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -261,6 +342,11 @@ pub struct EventsParams {
     /// Only events of this session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// Long poll: when no matching event is newer than `since`, wait up to this many ms
+    /// (0 to 600000) for one, and answer as soon as it is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 600_000))]
+    pub wait_ms: Option<u64>,
 }
 
 /// What an event is about: its dotted type on the wire (`"type"`), one per kind of fact.
@@ -491,6 +577,9 @@ pub struct AskEventParams {
     /// The JSON-RPC id of the `ask` this message belongs to.
     #[schemars(with = "Value")]
     pub request_id: RequestId,
+    /// For an ask with `wait: false`: the handle's `turnId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<String>,
     /// The session whose child printed it.
     pub session: String,
     /// 1, 2, 3, ... within the `ask`, without gaps: when the client reads slowly, the
@@ -1144,6 +1233,11 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             schemars::schema_for!(AskSubscriptionItem),
         ),
         ("healthz.result.json", schemars::schema_for!(HealthResult)),
+        ("ask-handle.result.json", schemars::schema_for!(TurnHandle)),
+        ("wait.params.json", schemars::schema_for!(WaitParams)),
+        ("wait.result.json", schemars::schema_for!(WaitResult)),
+        ("handle.params.json", schemars::schema_for!(HandleParams)),
+        ("cancel.result.json", schemars::schema_for!(CancelResult)),
         ("listen.file.json", schemars::schema_for!(ListenInfo)),
     ]
     .into_iter()
@@ -1232,6 +1326,7 @@ mod tests {
         assert_eq!(id.as_json(), big);
         let params = AskEventParams {
             request_id: id,
+            turn_id: None,
             session: "default".into(),
             seq: 1,
             kind: "assistant".into(),

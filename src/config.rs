@@ -261,6 +261,8 @@ settings! {
             help "Sessions whose Claude Code child may run at once; an ask to another one stops the least recently used idle one, or gets \"busy\"";
         session_idle_ms: u64 = 1_800_000, shown "1800000", env "CLAUDE_CODED_SESSION_IDLE_MS",
             help "A session idle this long (ms) has its child stopped; its next ask starts it again and continues its conversation";
+        result_ttl_ms: u64 = 3_600_000, shown "3600000", env "CLAUDE_CODED_RESULT_TTL_MS",
+            help "How long the result of a background ask (`background`, `wait: false`) is kept for `wait`/`result` once the turn ended, in ms, also across restarts";
         max_depth: u32 = 1, shown "1", env "CLAUDE_CODED_MAX_DEPTH",
             help "How many claude-coded may run nested in each other's Claude Code (1 to 8): at the default, a sub-agent cannot delegate through claude-coded again";
     }
@@ -372,7 +374,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let mode = self.permission_mode.unwrap_or(PermissionMode::Default);
         let budget_ok = |usd: Option<f64>| usd.is_none_or(|usd| usd.is_finite() && usd > 0.0);
-        let checks: [(&'static str, bool, &str); 16] = [
+        let checks: [(&'static str, bool, &str); 17] = [
             (
                 "sessionBudgetUsd",
                 budget_ok(self.session_budget_usd),
@@ -406,6 +408,7 @@ impl Config {
                 mode.within(self.permission_ceiling),
                 "must not be below permissionMode",
             ),
+            ("resultTtlMs", self.result_ttl_ms >= 1, "must be at least 1"),
             (
                 "permissionTimeoutMs",
                 self.permission_timeout_ms >= 1,

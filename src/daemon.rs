@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use thiserror::Error;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::api::{
-    AskParams, ChildStatus, ClientSession, CloseSessionResult, DaemonInfo, EventKind, EventsParams,
-    EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult, Serving, SessionsResult,
-    StatusResult, StopResult,
+    AskParams, CancelResult, ChildStatus, ClientSession, CloseSessionResult, DaemonInfo, ErrorInfo,
+    EventKind, EventsParams, EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult,
+    Serving, SessionsResult, StatusResult, StopResult, TurnHandle, WaitParams, WaitResult,
 };
+use crate::background::{Background, DEFAULT_WAIT_MS, MAX_WAIT_MS};
 use crate::clock::now_rfc3339;
 use crate::config::Config;
 use crate::events::EventLog;
@@ -21,11 +22,15 @@ use crate::nesting::Nesting;
 use crate::permissions::Asker;
 use crate::sessions::{Route, Sessions};
 use crate::state_dir::{Identity, IdentityLoad, STATE_FILE, StateDir};
-use crate::supervisor::{AskError, NewTurn, Pending, Snapshot, TurnSink};
+use crate::supervisor::{
+    AskError, DEFAULT_SESSION, NewTurn, Pending, Snapshot, TurnMessage, TurnSink,
+};
 use crate::sync::lock;
 
 /// How long state changes are gathered before `daemon-state.json` is rewritten.
 const PERSIST_DEBOUNCE: Duration = Duration::from_millis(50);
+/// Messages a background turn may buffer before the child is held back.
+const BACKGROUND_BUFFER: usize = 1024;
 
 /// Errors of this layer: a call the core refuses or could not complete.
 #[derive(Debug, Clone, Error, PartialEq)]
@@ -58,6 +63,22 @@ pub enum DaemonError {
         spent: f64,
         limit: f64,
     },
+    /// A background turn's error, as it was recorded when the turn ended (kept across
+    /// restarts, so as the error object, not the error).
+    #[error("{}", .0.message)]
+    TurnFailed(ErrorInfo),
+}
+
+impl DaemonError {
+    /// The error object this error is on the wire (the one mapping, in `rpc_error`).
+    pub(crate) fn info(&self) -> ErrorInfo {
+        let (code, message, data) = crate::rpc_error::daemon_error_parts(self);
+        ErrorInfo {
+            code,
+            message,
+            data,
+        }
+    }
 }
 
 /// Dollars to the millionth, without trailing zeros: `0.00028`, `2.5`.
@@ -87,6 +108,8 @@ struct Inner {
     started: Instant,
     events: EventLog,
     sessions: Sessions,
+    /// Asks answered with a handle, and their results until collected.
+    background: Background,
     nesting: Nesting,
     /// The client being served, once known.
     client: Mutex<Option<ClientSession>>,
@@ -121,8 +144,13 @@ impl Daemon {
             events.clone(),
             state_dir.clone(),
         );
+        let background = Background::new(
+            state_dir.clone(),
+            Duration::from_millis(config.result_ttl_ms),
+        );
         let daemon = Daemon {
             inner: Arc::new(Inner {
+                background,
                 config,
                 identity,
                 started_at: now_rfc3339(),
@@ -192,6 +220,46 @@ impl Daemon {
         self.inner.sessions.submit(&route, turn)
     }
 
+    /// Queues a turn that runs in the background, and answers with its handle at once.
+    /// `tap` may take the turn's messages too (it is given the handle first).
+    pub(crate) fn ask_in_background(
+        &self,
+        params: AskParams,
+        tap: impl FnOnce(&TurnHandle) -> Option<mpsc::Sender<TurnMessage>>,
+    ) -> Result<TurnHandle, DaemonError> {
+        let session = params.session.clone().unwrap_or(DEFAULT_SESSION.into());
+        let (sink, messages) = mpsc::channel(BACKGROUND_BUFFER);
+        let pending = self.submit_ask(params, Some(sink), None)?;
+        Ok(self.inner.background.run(pending, messages, session, tap))
+    }
+
+    /// `wait`: the background turn's answer once it ends within `timeout_ms` (default
+    /// 30 s), else where it stands.
+    pub(crate) async fn wait(&self, params: &WaitParams) -> Result<WaitResult, DaemonError> {
+        let ms = params.timeout_ms.unwrap_or(DEFAULT_WAIT_MS);
+        if ms > MAX_WAIT_MS {
+            return Err(DaemonError::InvalidParams {
+                field: "timeoutMs",
+                reason: format!("must be between 0 and {MAX_WAIT_MS}"),
+            });
+        }
+        let stop = self.stop_begun();
+        let wait = self
+            .inner
+            .background
+            .wait(&params.turn_id, Duration::from_millis(ms));
+        tokio::select! {
+            waited = wait => waited,
+            // A stop ends the turn soon; the caller learns that from its next call.
+            _ = stop => self.inner.background.wait(&params.turn_id, Duration::ZERO).await,
+        }
+    }
+
+    /// `cancel`: interrupts a background turn (its result is then the cancel's error).
+    pub(crate) fn cancel_turn(&self, turn_id: &str) -> Result<CancelResult, DaemonError> {
+        self.inner.background.cancel(turn_id)
+    }
+
     /// Restarts the `default` session's child now; also the way out of the `failed` state.
     pub async fn restart(&self) -> Result<RestartResult, DaemonError> {
         let Some(supervisor) = self.inner.sessions.default_supervisor() else {
@@ -243,6 +311,41 @@ impl Daemon {
             });
         }
         Ok(self.inner.events.query(params))
+    }
+
+    /// `events` with `waitMs`: when nothing matches yet, waits until a matching event is
+    /// recorded (or the time is up, or a stop begins).
+    pub(crate) async fn events_waiting(
+        &self,
+        params: &EventsParams,
+    ) -> Result<EventsResult, DaemonError> {
+        let wait_ms = params.wait_ms.unwrap_or(0);
+        if wait_ms > MAX_WAIT_MS {
+            return Err(DaemonError::InvalidParams {
+                field: "waitMs",
+                reason: format!("must be between 0 and {MAX_WAIT_MS}"),
+            });
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
+        let mut newest = self.inner.events.subscribe();
+        let stop = self.stop_begun();
+        tokio::pin!(stop);
+        loop {
+            // Marked seen before the query, so an event recorded after it wakes the loop.
+            newest.borrow_and_update();
+            let page = self.events(params)?;
+            if !page.events.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(page);
+            }
+            tokio::select! {
+                changed = tokio::time::timeout_at(deadline, newest.changed()) => {
+                    if !matches!(changed, Ok(Ok(()))) {
+                        return self.events(params);
+                    }
+                }
+                _ = &mut stop => return self.events(params),
+            }
+        }
     }
 
     /// The event record, for surfaces that add their own events.
@@ -403,6 +506,8 @@ impl Daemon {
             .sessions
             .stop(crate::shutdown::is_signal(reason))
             .await;
+        // The background turns end with the stop; keep how, for after a restart.
+        self.inner.background.settle().await;
         self.inner.events.record(
             Level::Info,
             EventKind::DaemonStopped,

@@ -36,8 +36,21 @@ pub(crate) struct EventParams {
 impl EventParams {
     /// Params about the request `request_id` (as the client wrote it), in `session`.
     pub(crate) fn new(request_id: &RequestId, session: &str) -> EventParams {
+        EventParams::of_turn(request_id, None, session)
+    }
+
+    /// [`EventParams::new`] naming a background turn's handle (`turnId`) too.
+    pub(crate) fn of_turn(
+        request_id: &RequestId,
+        turn_id: Option<&str>,
+        session: &str,
+    ) -> EventParams {
         let mut prefix = br#"{"requestId":"#.to_vec();
         prefix.extend_from_slice(request_id.as_json().as_bytes());
+        if let Some(turn_id) = turn_id {
+            prefix.extend_from_slice(br#","turnId":"#);
+            json_string(&mut prefix, turn_id);
+        }
         prefix.extend_from_slice(br#","session":"#);
         json_string(&mut prefix, session);
         prefix.extend_from_slice(br#","seq":"#);
@@ -91,6 +104,17 @@ impl EventLines {
             batch: Vec::new(),
             in_flight: VecDeque::new(),
         }
+    }
+
+    /// Names a background turn's handle (`turnId`) in every line.
+    pub(crate) fn naming_turn(
+        mut self,
+        request_id: &RequestId,
+        turn_id: &str,
+        session: &str,
+    ) -> Self {
+        self.params = EventParams::of_turn(request_id, Some(turn_id), session);
+        self
     }
 
     /// Adds one message's line to the batch: a notification with its [`AskEventParams`].
@@ -178,6 +202,7 @@ mod tests {
             kind in ".{1,12}",
             subtype in proptest::option::of(".{0,12}"),
             text in ".{0,40}",
+            turn_id in proptest::option::of(".{0,12}"),
         ) {
             prop_assume!(!matches!(
                 kind.as_str(),
@@ -193,12 +218,16 @@ mod tests {
             let (out, _writer) = Outbox::spawn(tokio::io::sink());
             let request_id = RequestId::from_text(&id, &serde_json::Value::Null);
             let mut lines = EventLines::new(out, "ask/event", request_id.clone(), "reviewer-1");
+            if let Some(turn_id) = &turn_id {
+                lines = lines.naming_turn(&request_id, turn_id, "reviewer-1");
+            }
             lines.add(TurnMessage { seq, message: message(&child_line) });
             let expected = serde_json::to_string(&Notification {
                 jsonrpc: "2.0",
                 method: "ask/event",
                 params: &AskEventParams {
                     request_id,
+                    turn_id: turn_id.clone(),
                     session: "reviewer-1".into(),
                     seq,
                     kind: kind.clone(),

@@ -297,6 +297,7 @@ mod tests {
                 limit: Some(3),
                 level: None,
                 session: None,
+                wait_ms: None,
             });
             seen.extend(page.events.iter().map(|e| e.seq));
             since = page.next_seq - 1;

@@ -37,7 +37,10 @@
 //!   table (`plain::methods`, a jsonrpsee `RpcModule`: adding a method is registering it
 //!   there), a thin stdio adapter that starts calls in arrival order and answers each
 //!   under its own id, and `ask/event` notifications.
-//! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `status`, `sessions`, `events` over the same core,
+//! - `background`: asks answered at once with a handle (`wait: false`, `background: true`)
+//!   and their results until collected or expired, in `results.json` across restarts.
+//! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `wait`, `cancel`, `status`, `sessions`,
+//!   `events` over the same core (an `ask` is a task for clients of the tasks extension),
 //!   with compact, answer-first results written for the model that reads them
 //!   (`mcp::output`) and portable schemas; a turn's messages become
 //!   `notifications/progress` (raw ones opt-in), cancelling a call interrupts its turn,
@@ -114,6 +117,7 @@
 //! when it returns `Some`.
 
 pub mod api;
+mod background;
 mod child;
 pub mod cli;
 mod client;

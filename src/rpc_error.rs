@@ -107,6 +107,7 @@ impl RpcError {
                              "limitUsd": limit }),
                 ),
             ),
+            RpcError::Daemon(DaemonError::TurnFailed(info)) => (info.code, info.data.clone()),
             RpcError::Daemon(DaemonError::NotStoppable { pid }) => (
                 code::INVALID_REQUEST,
                 Some(json!({ "kind": "notStoppable", "pid": pid })),

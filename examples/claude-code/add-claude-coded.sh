@@ -9,7 +9,7 @@ claude mcp add --scope project --transport stdio claude-coded -- \
 # Long asks: Claude Code stops waiting for an MCP tool after MCP_TOOL_TIMEOUT ms.
 #   MCP_TOOL_TIMEOUT=600000 claude
 # Let the model call the tools without a permission prompt each time:
-#   claude --allowedTools mcp__claude-coded__ask,mcp__claude-coded__status,mcp__claude-coded__events
+#   claude --allowedTools mcp__claude-coded__ask,mcp__claude-coded__wait,mcp__claude-coded__cancel,mcp__claude-coded__status,mcp__claude-coded__events
 # The agent claude-coded starts reads this .mcp.json too; its own claude-coded stays idle
 # (nesting is bounded: see "Permissions and nesting" in the README).
 # Check the registration: `claude mcp list`, or `/mcp` inside a session.

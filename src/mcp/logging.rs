@@ -129,6 +129,7 @@ async fn send_since(
             limit: Some(PAGE),
             level: None,
             session: None,
+            wait_ms: None,
         });
         for event in &page.events {
             *since = event.seq;

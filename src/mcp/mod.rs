@@ -29,10 +29,12 @@ mod render;
 mod rounds;
 mod schema;
 mod server;
+mod tasks;
 mod text;
 mod wire;
 
 pub(crate) use progress::describe as describe_step;
+pub(crate) use progress::describe_message;
 
 use std::future::Future;
 use std::time::Duration;

@@ -74,6 +74,7 @@ impl EventsToolParams {
             limit: self.limit,
             level: self.level,
             session: self.session.clone(),
+            wait_ms: None,
         }
     }
 }
@@ -105,6 +106,32 @@ pub struct AskReply {
     /// Tool uses the configured permission mode refused (the agent could not do them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permission_denials: Vec<Denial>,
+    /// For `background: true`: the handle to pass to `wait` or `cancel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<String>,
+    /// For `background: true`: the turn runs on; collect it with `wait`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<bool>,
+}
+
+/// `structuredContent` of `wait`: where a background turn stands, or its answer.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitReply {
+    /// The agent's reply once the turn ended, as `ask` gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<AskReply>,
+    /// True while the turn runs: call `wait` again (or `cancel`).
+    pub running: bool,
+    pub turn_id: String,
+    pub session: String,
+    /// Since the ask was made.
+    pub elapsed_ms: u64,
+    /// The turn's latest step (`tool use: Bash`, `assistant: ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Messages the agent printed so far.
+    pub messages: u64,
 }
 
 /// One refused tool use.
@@ -127,6 +154,8 @@ impl AskReply {
             duration_ms: result.duration_ms,
             num_turns: result.num_turns,
             permission_denials: result.permission_denials.iter().map(denial).collect(),
+            turn_id: None,
+            running: None,
         }
     }
 }

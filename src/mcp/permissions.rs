@@ -33,12 +33,16 @@ pub(super) fn answers_in_rounds(context: &RequestContext<RoleServer>) -> bool {
     let modern = context
         .protocol_version()
         .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
-    let form = context
+    modern && declares_form(context)
+}
+
+/// Whether this call's client declared form elicitation (for the request or its session).
+pub(super) fn declares_form(context: &RequestContext<RoleServer>) -> bool {
+    context
         .client_capabilities()
         .and_then(|capabilities| capabilities.elicitation)
         // Neither mode named means form (as rmcp reads it).
-        .is_some_and(|e| e.form.is_some() || e.url.is_none());
-    modern && form
+        .is_some_and(|e| e.form.is_some() || e.url.is_none())
 }
 
 /// An asker for this client's turns, if it can answer questions.

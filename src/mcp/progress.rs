@@ -168,7 +168,7 @@ async fn send_raw(raw: &mut Option<(EventLines, Arc<AtomicBool>)>) -> bool {
 }
 
 /// [`describe`] for a streamed message; decodes only the kinds that can say something.
-fn describe_message(message: &ChildMessage) -> Option<String> {
+pub(crate) fn describe_message(message: &ChildMessage) -> Option<String> {
     match (message.kind.as_str(), message.subtype.as_deref()) {
         ("result", subtype) => Some(format!("result: {}", subtype.unwrap_or("unknown"))),
         ("system" | "assistant" | "user", _) => describe(&message.value()),

@@ -9,8 +9,10 @@ use rmcp::model::{CallToolResult, ContentBlock, MetaObject};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::output::{AskReply, EventsPage, StatusReport};
-use crate::api::{AskResult, EventsResult, SessionsResult, StatusResult};
+use super::output::{AskReply, EventsPage, StatusReport, WaitReply};
+use crate::api::{
+    AskResult, CancelResult, EventsResult, SessionsResult, StatusResult, TurnHandle, WaitResult,
+};
 use crate::daemon::DaemonError;
 use crate::nesting::Nesting;
 use crate::rpc_error::daemon_error_parts;
@@ -37,6 +39,84 @@ pub(super) fn ask(result: &AskResult) -> CallToolResult {
     if !reply.ok {
         rendered.is_error = Some(true);
     }
+    rendered
+}
+
+/// The answer of an `ask` with `background: true`: its handle, and what to do with it.
+pub(super) fn handle(handle: &TurnHandle) -> CallToolResult {
+    let reply = AskReply {
+        result: None,
+        ok: true,
+        error: None,
+        session_id: None,
+        cost_usd: None,
+        duration_ms: None,
+        num_turns: None,
+        permission_denials: Vec::new(),
+        turn_id: Some(handle.turn_id.clone()),
+        running: Some(true),
+    };
+    let text = format!(
+        "Started in the background in session `{session}`: turnId {id}. Call `wait` with \
+         this turnId to collect the answer (it returns within its timeoutMs, with the latest \
+         step while the agent still works); `cancel` stops the turn. Meanwhile you can do \
+         other work, or ask other sessions.",
+        session = handle.session,
+        id = handle.turn_id,
+    );
+    let mut rendered = CallToolResult::success(vec![ContentBlock::text(text)]);
+    rendered.structured_content = structured(&reply);
+    rendered
+}
+
+/// The answer of `wait`: the turn's reply once it ended, else where it stands.
+pub(super) fn waited(waited: &WaitResult) -> CallToolResult {
+    let mut reply = WaitReply {
+        answer: None,
+        running: waited.running,
+        turn_id: waited.turn_id.clone(),
+        session: waited.session.clone(),
+        elapsed_ms: waited.elapsed_ms,
+        step: waited.step.clone(),
+        messages: waited.messages,
+    };
+    let mut rendered = match &waited.result {
+        Some(result) => {
+            let answered = ask(result);
+            reply.answer = Some(AskReply::from_result(result));
+            answered
+        }
+        None => CallToolResult::success(vec![ContentBlock::text(format!(
+            "Still running after {elapsed:.1} s ({messages} messages so far){step}. Call \
+             `wait` again with turnId {id} to keep waiting, or `cancel` to stop it.",
+            elapsed = waited.elapsed_ms as f64 / 1000.0,
+            messages = waited.messages,
+            step = waited
+                .step
+                .as_ref()
+                .map_or(String::new(), |step| format!("; latest step: {step}")),
+            id = waited.turn_id,
+        ))]),
+    };
+    rendered.structured_content = structured(&reply);
+    rendered
+}
+
+/// The answer of `cancel`.
+pub(super) fn cancelled(cancel: &CancelResult) -> CallToolResult {
+    let text = if cancel.cancelled {
+        format!(
+            "Turn {} is being interrupted; session `{}` stays and takes the next ask.",
+            cancel.turn_id, cancel.session
+        )
+    } else {
+        format!(
+            "Turn {} had already ended; `wait` collects its answer.",
+            cancel.turn_id
+        )
+    };
+    let mut rendered = CallToolResult::success(vec![ContentBlock::text(text)]);
+    rendered.structured_content = structured(cancel);
     rendered
 }
 

@@ -32,12 +32,15 @@ pub(super) fn input<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     }
 }
 
-/// `inputSchema` of `ask`: the plain `ask`'s params but `permissions`, which only the
-/// plain surface takes (MCP clients are asked through elicitation).
+/// `inputSchema` of `ask`: the plain `ask`'s params but `permissions` and `wait`, which
+/// only the plain surface takes (MCP clients are asked through elicitation, and say
+/// `background`).
 pub(super) fn ask_input() -> Arc<JsonObject> {
     let mut schema = (*input::<crate::api::AskParams>()).clone();
     if let Some(Value::Object(properties)) = schema.get_mut("properties") {
         properties.remove("permissions");
+        // `background` says the same to MCP clients.
+        properties.remove("wait");
     }
     // `PermissionRelay` was only used by that field.
     if let Some(Value::Object(defs)) = schema.get_mut("$defs") {

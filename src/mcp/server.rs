@@ -1,4 +1,4 @@
-//! The MCP server: four tools (`ask`, `status`, `sessions`, `events`) over the core, and what rmcp needs to know about them.
+//! The MCP server: six tools (`ask`, `wait`, `cancel`, `status`, `sessions`, `events`) over the core, and what rmcp needs to know about them.
 //!
 //! rmcp does the protocol: handshake and revision negotiation, `server/discover`,
 //! `ping`, request routing, argument parsing (a bad argument is an `isError` result),
@@ -12,8 +12,9 @@ use std::borrow::Cow;
 use rmcp::handler::server::tool::{InputResponses, RequestState, ToolCallContext, ToolRouter};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, Implementation,
-    ProtocolVersion, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
+    GetTaskParams, GetTaskResult, Implementation, ProtocolVersion, ServerCapabilities,
+    ServerConfig, SetLevelRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, tool, tool_handler, tool_router};
@@ -24,13 +25,16 @@ use super::logging::LogStream;
 use super::order::{AskTicket, ask_in_turn};
 use super::output::{
     AskReply, EventsPage, EventsToolParams, SessionsToolParams, StatusReport, StatusToolParams,
+    WaitReply,
 };
 use super::permissions;
 use super::progress::TurnReporter;
 use super::rounds::{RoundEnd, Rounds, Run};
 use super::wire::RawEventRoute;
 use super::{EVENTS_CAPABILITY, render, schema, text};
-use crate::api::{AskParams, ClientSession, SessionsResult};
+use crate::api::{
+    AskParams, CancelResult, ClientSession, HandleParams, SessionsResult, WaitParams,
+};
 use crate::daemon::{Daemon, DaemonError};
 use crate::supervisor::{AskError, DEFAULT_SESSION};
 
@@ -135,6 +139,21 @@ impl McpServer {
                     .into(),
             }));
         }
+        if wants_a_task(&context) {
+            let ticket = context.extensions.get::<AskTicket>().cloned();
+            let elicits = permissions::declares_form(&context);
+            return super::tasks::ask_as_task(&self.daemon, params, ticket.as_ref(), elicits).await;
+        }
+        if params.in_background() {
+            let ticket = context.extensions.get::<AskTicket>().cloned();
+            let start = || self.daemon.ask_in_background(params, |_| None);
+            return CallToolResponse::Complete(
+                match AskTicket::in_turn(ticket.as_ref(), start).await {
+                    Ok(handle) => render::handle(&handle),
+                    Err(err) => render::failure(&err),
+                },
+            );
+        }
         let reporter = TurnReporter {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
@@ -174,6 +193,53 @@ impl McpServer {
                 // ends under a running ask.
                 CallToolResponse::Complete(render::failure(&DaemonError::from(AskError::Cancelled)))
             }
+        }
+    }
+
+    #[tool(
+        name = "wait",
+        title = "Wait for a background ask",
+        description = text::WAIT_DESCRIPTION,
+        input_schema = schema::input::<WaitParams>(),
+        output_schema = schema::output::<WaitReply>(),
+        annotations(title = "Wait for a background ask", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn wait(
+        &self,
+        Parameters(params): Parameters<WaitParams>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let wait = self.daemon.wait(&params);
+        tokio::select! {
+            waited = wait => match waited {
+                Ok(waited) => render::waited(&waited),
+                Err(err) => render::failure(&err),
+            },
+            // Giving up the wait leaves the turn and its result alone.
+            () = context.ct.cancelled() => {
+                render::failure(&DaemonError::from(AskError::Cancelled))
+            }
+        }
+    }
+
+    #[tool(
+        name = "cancel",
+        title = "Cancel a background ask",
+        description = text::CANCEL_DESCRIPTION,
+        input_schema = schema::input::<HandleParams>(),
+        output_schema = schema::output::<CancelResult>(),
+        annotations(
+            title = "Cancel a background ask",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn cancel(&self, Parameters(params): Parameters<HandleParams>) -> CallToolResult {
+        match self.daemon.cancel_turn(&params.turn_id) {
+            Ok(cancel) => render::cancelled(&cancel),
+            Err(err) => render::failure(&err),
         }
     }
 
@@ -357,6 +423,13 @@ fn capability_names(capabilities: &ClientCapabilities) -> Vec<String> {
     names
 }
 
+/// Did the client declare the tasks extension (for this request, or for its session)?
+fn wants_a_task(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .client_capabilities()
+        .is_some_and(|capabilities| capabilities.supports_tasks())
+}
+
 /// Did the client opt in to raw child events (under `experimental` or `extensions`)?
 fn wants_raw_events(context: &RequestContext<RoleServer>) -> bool {
     let Some(capabilities) = context.client_capabilities() else {
@@ -374,6 +447,7 @@ impl ServerHandler for McpServer {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_logging()
+            .enable_tasks()
             .build();
         let mut config = ServerConfig::new(capabilities)
             .with_instructions(text::instructions(self.daemon.config()));
@@ -394,6 +468,32 @@ impl ServerHandler for McpServer {
     ) -> Result<(), ErrorData> {
         self.logs.set_level(request.level, &context.peer);
         Ok(())
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        Ok(GetTaskResult::new(
+            super::tasks::store().get_task(&request.task_id)?,
+        ))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        super::tasks::store().update_task(&request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        super::tasks::store().cancel_task(&request.task_id)
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

@@ -14,6 +14,18 @@ pub(super) const SERVER_TITLE: &str = "Claude Code (claude-coded)";
 pub(super) const SERVER_DESCRIPTION: &str = "A supervised, always-warm Claude Code CLI served as a sub-agent: \
      ask it to do coding work in its working directory, check its health, read its event log.";
 
+/// The `wait` tool's description.
+pub(super) const WAIT_DESCRIPTION: &str = "Collect the answer of an `ask` made with \
+`background: true`: pass its turnId. Returns the agent's reply as soon as the turn ends, or, \
+after timeoutMs (default 30000, below the usual 60 s limit of a tool call), that it is still \
+running, with the elapsed time and the agent's latest step: then call `wait` again, or do \
+other work first. An answer is returned once; it is kept for an hour if nobody collects it.";
+
+/// The `cancel` tool's description.
+pub(super) const CANCEL_DESCRIPTION: &str = "Stop an `ask` made with `background: true`: \
+pass its turnId. The agent is interrupted (or the ask leaves the queue); its session stays \
+and takes the next ask.";
+
 /// `instructions` of the `initialize` answer, naming what the agent may do here.
 pub(super) fn instructions(config: &Config) -> String {
     format!(
@@ -30,7 +42,11 @@ to different sessions run in parallel, up to {sessions} at once; asks to one ses
 after another. Give parallel workers different sessions (and, for separate checkouts, a \
 `cwd` when a session starts); `newSession: true` starts a session's conversation afresh. \
 `sessions` lists them.
-- Long tasks: a turn may take minutes. Pass `timeoutMs` when you expect more than the default \
+- Long tasks: a turn may take minutes, longer than this host may let one call run. For work \
+that may take more than a minute, pass `background: true`: `ask` answers at once with a \
+`turnId`, and `wait` (with that turnId) collects the answer, returning within about 30 s with \
+the latest step while the agent still works, so you can keep working or ask other sessions \
+meanwhile; `cancel` stops it. Pass `timeoutMs` when you expect more than the default \
 ({timeout} s), and prefer splitting very large jobs into several asks. Progress notifications \
 report each step (tool use, tool results, API retries) while a turn runs. Cancelling the call \
 interrupts the agent; it stays alive and keeps its session.
@@ -54,7 +70,9 @@ It remembers earlier asks in the same session; `session` (a name) picks another 
 its own conversation, running in parallel with the others. {permissions} The result is the agent's reply, \
 with the session id, cost, duration and any tool uses the permission mode refused \
 (`permissionDenials`). `timeoutMs` (optional) bounds the turn; on timeout the agent is \
-interrupted and the call fails. A failed turn returns isError with the reason.",
+interrupted and the call fails. A failed turn returns isError with the reason. For work that \
+may take more than a minute, pass `background: true`: the call answers at once with a turnId \
+for the `wait` tool (which returns the answer, or the latest step while it runs) and `cancel`.",
         cwd = config.cwd.display(),
         permissions = permissions(config),
     )

@@ -20,9 +20,10 @@ use tokio::sync::mpsc;
 
 use super::client_requests::{self, ClientRequests};
 use crate::api::{
-    AskParams, AskResult, Behavior, CloseSessionParams, CloseSessionResult, EventsParams,
-    EventsResult, PermissionAnswer, PermissionRelay, PermissionRequestParams, RequestId,
-    SessionsParams, SessionsResult, StatusParams, StatusResult, StopResult, UserQuestionInfo,
+    AskParams, AskResult, Behavior, CancelResult, CloseSessionParams, CloseSessionResult,
+    EventsParams, HandleParams, PermissionAnswer, PermissionRelay, PermissionRequestParams,
+    RequestId, SessionsParams, SessionsResult, StatusParams, StatusResult, StopResult, TurnHandle,
+    UserQuestionInfo, WaitParams,
 };
 use crate::daemon::{Daemon, DaemonError};
 use crate::event_lines::EventLines;
@@ -59,14 +60,18 @@ pub(crate) struct RequestCtx {
 
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
 
-/// Builds the method table: `ask`, `status`, `events`, `sessions`, `closeSession`,
+/// Builds the method table: `ask` (and `wait`, `result`, `cancel` for its handles),
+/// `status`, `events`, `sessions`, `closeSession`,
 /// `restart`, `stop`, `ping`, and the `ask/subscribe` subscription.
 pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     let mut module = RpcModule::new(daemon);
     let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
     module
-        .register_async_method("ask", |params, daemon, ext| ask(&params, &daemon, &ext))
+        .register_async_method("ask", |params, daemon, ext| {
+            ask_or_hand_off(&params, &daemon, &ext)
+        })
         .map_err(register)?;
+    register_handles(&mut module)?;
     module
         .register_subscription(
             ASK_SUBSCRIBE,
@@ -79,7 +84,13 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
         .register_method("status", |params, daemon, _| status(params, daemon))
         .map_err(register)?;
     module
-        .register_method("events", |params, daemon, _| events(params, daemon))
+        .register_async_method("events", |params, daemon, _| async move {
+            let params: EventsParams = parse(&params)?;
+            daemon
+                .events_waiting(&params)
+                .await
+                .map_err(|e| RpcError::from(e).to_error_object())
+        })
         .map_err(register)?;
     module
         .register_method(
@@ -127,6 +138,45 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     Ok(module)
 }
 
+/// `wait`, `result` and `cancel`: what takes the handle of an ask with `wait: false`.
+fn register_handles(module: &mut RpcModule<Daemon>) -> Result<(), RpcError> {
+    let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
+    module
+        .register_async_method("wait", |params, daemon, _| async move {
+            let params: WaitParams = parse(&params)?;
+            daemon
+                .wait(&params)
+                .await
+                .map_err(|e| RpcError::from(e).to_error_object())
+        })
+        .map_err(register)?;
+    module
+        .register_async_method("result", |params, daemon, _| async move {
+            let params: HandleParams = parse(&params)?;
+            let params = WaitParams {
+                turn_id: params.turn_id,
+                timeout_ms: Some(0),
+            };
+            daemon
+                .wait(&params)
+                .await
+                .map_err(|e| RpcError::from(e).to_error_object())
+        })
+        .map_err(register)?;
+    module
+        .register_method(
+            "cancel",
+            |params, daemon, _| -> MethodResult<CancelResult> {
+                let params: HandleParams = parse(&params)?;
+                daemon
+                    .cancel_turn(&params.turn_id)
+                    .map_err(|e| RpcError::from(e).to_error_object())
+            },
+        )
+        .map_err(register)?;
+    Ok(())
+}
+
 /// The table for HTTP POST, where jsonrpsee cannot serve a subscription (it would answer
 /// a bare "Internal error"): its two methods say where it is served instead.
 pub(crate) fn http_module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
@@ -145,6 +195,73 @@ pub(crate) fn http_module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError>
             .map_err(|e| RpcError::Internal(e.to_string()))?;
     }
     Ok(module)
+}
+
+/// What `ask` answers: the turn's answer, or, with `wait: false`, the handle.
+#[derive(Clone, serde::Serialize)]
+#[serde(untagged)]
+enum AskAnswer {
+    Done(Box<AskResult>),
+    Handle(TurnHandle),
+}
+
+/// `ask`: the answer when the turn ends, or at once its handle (`wait: false`).
+fn ask_or_hand_off(
+    params: &Params<'_>,
+    daemon: &Daemon,
+    ext: &Extensions,
+) -> impl Future<Output = MethodResult<AskAnswer>> + use<> {
+    // Both queue before the future is built: see `ask`.
+    let handed_off = in_background(params, daemon, ext);
+    let waiting = handed_off.is_none().then(|| ask(params, daemon, ext));
+    async move {
+        match (handed_off, waiting) {
+            (Some(handle), _) => handle.map(AskAnswer::Handle),
+            (None, Some(ask)) => ask.await.map(|r| AskAnswer::Done(Box::new(r))),
+            (None, None) => Err(
+                RpcError::Internal("an ask neither ran nor was handed off".into())
+                    .to_error_object(),
+            ),
+        }
+    }
+}
+
+/// An ask with `wait: false` (or `background: true`): queued now, answered with its
+/// handle; on a connection that carries notifications its `ask/event`s follow, naming
+/// the handle. `None` for an ask that waits.
+fn in_background(
+    params: &Params<'_>,
+    daemon: &Daemon,
+    ext: &Extensions,
+) -> Option<MethodResult<TurnHandle>> {
+    let params = match parse::<AskParams>(params) {
+        Ok(params) if params.in_background() => params,
+        Ok(_) => return None,
+        Err(err) => return Some(Err(err)),
+    };
+    if params.permissions.is_some() {
+        return Some(Err(RpcError::InvalidParam {
+            field: "permissions".into(),
+            message: "\"client\" needs an ask that waits for its answer; a background turn's \
+                      questions are decided by --permission-decider"
+                .into(),
+        }
+        .to_error_object()));
+    }
+    let ctx = ext.get::<RequestCtx>().cloned();
+    let tap = |handle: &TurnHandle| {
+        let ctx = ctx?;
+        let (tap, messages) = mpsc::channel(TURN_BUFFER);
+        let lines = EventLines::new(ctx.out.clone(), ASK_EVENT, ctx.id.clone(), &handle.session)
+            .naming_turn(&ctx.id, &handle.turn_id, &handle.session);
+        tokio::spawn(forward_lines(messages, lines));
+        Some(tap)
+    };
+    Some(
+        daemon
+            .ask_in_background(params, tap)
+            .map_err(|e| RpcError::from(e).to_error_object()),
+    )
 }
 
 /// Queues the ask, then streams its turn and waits for the answer.
@@ -218,6 +335,16 @@ pub(super) fn queue_ask(
     carries: Carries,
 ) -> MethodResult<Queued> {
     let params: AskParams = parse(params)?;
+    if params.in_background() {
+        // Only `ask/subscribe` gets here with it: `ask` hands such an ask off first.
+        return Err(RpcError::InvalidParam {
+            field: "wait".into(),
+            message: "a subscription streams the ask it waits for; hand an ask off with \
+                      the `ask` method"
+                .into(),
+        }
+        .to_error_object());
+    }
     let session = params.session.clone().unwrap_or(DEFAULT_SESSION.into());
     let (sink, messages) = match carries {
         Carries::EventsAndRequests | Carries::Events => {
@@ -345,8 +472,13 @@ fn decision_of(response: client_requests::Response) -> Decision {
 /// Writes each streamed message as an `ask/event` notification, in order; returns when
 /// the turn drops its sink and all of them were written, so every notification precedes
 /// the response. Waiting here when the client reads slowly is what slows the child down.
-async fn forward(mut messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx, session: &str) {
-    let mut lines = EventLines::new(ctx.out.clone(), ASK_EVENT, ctx.id.clone(), session);
+async fn forward(messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx, session: &str) {
+    let lines = EventLines::new(ctx.out.clone(), ASK_EVENT, ctx.id.clone(), session);
+    forward_lines(messages, lines).await;
+}
+
+/// [`forward`] into `lines`; returns early when the client's output is gone.
+async fn forward_lines(mut messages: mpsc::Receiver<TurnMessage>, mut lines: EventLines) {
     while let Some(item) = messages.recv().await {
         lines.add(item);
         while lines.wants_more() {
@@ -365,13 +497,6 @@ async fn forward(mut messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx, se
 fn status(params: Params<'_>, daemon: &Daemon) -> MethodResult<StatusResult> {
     parse::<StatusParams>(&params)?;
     Ok(daemon.status())
-}
-
-fn events(params: Params<'_>, daemon: &Daemon) -> MethodResult<EventsResult> {
-    let params: EventsParams = parse(&params)?;
-    daemon
-        .events(&params)
-        .map_err(|e| RpcError::from(e).to_error_object())
 }
 
 /// Named params into `T`; absent params count as `{}`. Errors name the field.

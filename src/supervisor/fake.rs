@@ -295,6 +295,7 @@ pub(crate) fn config() -> Config {
         session_budget_usd: None,
         budget_usd: None,
         session_idle_ms: 1_800_000,
+        result_ttl_ms: 3_600_000,
         config_file: None,
     }
 }

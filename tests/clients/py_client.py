@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import traceback
 import warnings
 from pathlib import Path
 from typing import Any
 
 import anyio
+from checks import Checks, expect, first_text
 from mcp import Client, ClientSession, types
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPDeprecationWarning
@@ -34,31 +34,11 @@ BRIDGE = os.environ.get("CLAUDE_CODED_BIN")
 DOUBLE = os.environ.get("CLAUDE_DOUBLE_BIN")
 REAL = os.environ.get("CLAUDE_REAL_BIN")
 MOCK_API_URL = os.environ.get("MOCK_API_URL")
-TIMEOUT = 20
 
-results = {"passed": 0, "failed": 0}
+CHECKS = Checks("py")
+check = CHECKS.check
 transport_errors: list[BaseException] = []
 
-
-async def check(name: str, body) -> None:
-    try:
-        with anyio.fail_after(TIMEOUT):
-            await body()
-        results["passed"] += 1
-        print(f"ok - py: {name}", flush=True)
-    except BaseException as error:  # noqa: BLE001 - report every failure, keep going
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        results["failed"] += 1
-        detail = "".join(traceback.format_exception(error)).strip()
-        print(f"not ok - py: {name}: {detail}", flush=True)
-
-
-
-def expect(condition: object, detail: object = "") -> None:
-    """An assertion that stays under `python -O` (a bare `assert` is stripped there)."""
-    if not condition:
-        raise AssertionError(detail)
 
 def server_params(home: Path) -> StdioServerParameters:
     cwd = home / "cwd"
@@ -92,10 +72,6 @@ async def on_message(message: Any) -> None:
         transport_errors.append(message)
 
 
-def first_text(result: Any) -> str:
-    return next(block.text for block in result.content if block.type == "text")
-
-
 async def session_checks(session: ClientSession, logs: list[Any]) -> None:
     """The handshake-era flow (ClientSession over stdio_client: initialize at 2025-11-25)."""
 
@@ -109,10 +85,11 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
 
     async def list_tools() -> None:
         tools = (await session.list_tools()).tools
-        expect(sorted(t.name for t in tools) == ["ask", "events", "sessions", "status"], tools)
+        names = sorted(t.name for t in tools)
+        expect(names == ["ask", "cancel", "events", "sessions", "status", "wait"], tools)
         for tool in tools:
             expect(tool.output_schema, tool.name)
-            expect(tool.annotations.read_only_hint == (tool.name not in ("ask", "sessions")), tool.name)
+            expect(tool.annotations.read_only_hint == (tool.name not in ("ask", "sessions", "cancel")), tool.name)
 
     async def status() -> None:
         result = await session.call_tool("status", {})
@@ -195,6 +172,29 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
         status = await session.call_tool("status", {})
         expect(status.structured_content["restarts"] == 0, status)
 
+    async def background_wait() -> None:
+        # call_tool validates each structured_content against the tool's outputSchema.
+        started = await session.call_tool("ask", {"prompt": "SLOW ms=200 chunks=8", "background": True})
+        expect(not started.is_error and started.structured_content["running"] is True, started)
+        turn_id = started.structured_content["turnId"]
+        early = await session.call_tool("wait", {"turnId": turn_id, "timeoutMs": 100})
+        expect(early.structured_content["running"] is True, early)
+        expect(first_text(early).startswith("Still running after"), first_text(early))
+        done = await session.call_tool("wait", {"turnId": turn_id, "timeoutMs": 20000})
+        expect(done.structured_content["running"] is False, done)
+        expect(first_text(done) == done.structured_content["answer"]["result"], done)
+        expect(first_text(done).startswith("slow chunk 1slow chunk 2"), first_text(done))
+
+    async def background_cancel() -> None:
+        started = await session.call_tool("ask", {"prompt": "SLOW 100 100", "background": True})
+        turn_id = started.structured_content["turnId"]
+        cancelled = await session.call_tool("cancel", {"turnId": turn_id})
+        expect(cancelled.structured_content["cancelled"] is True, cancelled)
+        after = await session.call_tool("wait", {"turnId": turn_id, "timeoutMs": 20000})
+        expect(after.is_error and "-32007" in first_text(after), after)
+        nxt = await session.call_tool("ask", {"prompt": "after background"})
+        expect(not nxt.is_error and first_text(nxt).endswith("to: after background"), nxt)
+
     async def logging() -> None:
         await session.set_logging_level("info")
         await session.call_tool("ask", {"prompt": "logged"})
@@ -219,6 +219,8 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
         ("ask on two sessions at once: both answered, each its own sessionId", two_sessions_at_once),
         ("failed turn is isError with a valid structured result", failed_turn),
         ("cancel an ask, then ask again", cancel_then_ask),
+        ("background ask, wait while it runs, wait for its answer", background_wait),
+        ("background ask, cancel it, then ask again", background_cancel),
         ("logging/setLevel then notifications/message", logging),
         ("call events", events),
         ("ping", ping),
@@ -352,8 +354,7 @@ async def main() -> int:
         expect(not transport_errors, [repr(e) for e in transport_errors])
 
     await check("stdout carried only JSON-RPC", stdout_was_json)
-    print(f"{results['passed']} passed, {results['failed']} failed", flush=True)
-    return 0 if results["failed"] == 0 else 1
+    return CHECKS.finish()
 
 
 if __name__ == "__main__":

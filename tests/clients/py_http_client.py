@@ -17,12 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import warnings
 from pathlib import Path
 from typing import Any
 
 import anyio
+from checks import TIMEOUT, Checks, expect, first_text
 from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning
@@ -31,33 +31,9 @@ warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
 BRIDGE = os.environ.get("CLAUDE_CODED_BIN")
 DOUBLE = os.environ.get("CLAUDE_DOUBLE_BIN")
-TIMEOUT = 20
 
-results = {"passed": 0, "failed": 0}
-
-
-async def check(name: str, body) -> None:
-    try:
-        with anyio.fail_after(TIMEOUT):
-            await body()
-        results["passed"] += 1
-        print(f"ok - py-http: {name}", flush=True)
-    except BaseException as error:  # noqa: BLE001 - report every failure, keep going
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        results["failed"] += 1
-        detail = "".join(traceback.format_exception(error)).strip()
-        print(f"not ok - py-http: {name}: {detail}", flush=True)
-
-
-def expect(condition: object, detail: object = "") -> None:
-    """An assertion that stays under `python -O` (a bare `assert` is stripped there)."""
-    if not condition:
-        raise AssertionError(detail)
-
-
-def first_text(result: Any) -> str:
-    return next(block.text for block in result.content if block.type == "text")
+CHECKS = Checks("py-http")
+check = CHECKS.check
 
 
 def start_bridge(home: Path) -> tuple[subprocess.Popen, str]:
@@ -94,7 +70,7 @@ async def session_checks(url: str) -> None:
 
         async def list_tools() -> None:
             tools = (await session.list_tools()).tools
-            expect(sorted(t.name for t in tools) == ["ask", "events", "sessions", "status"], tools)
+            expect(sorted(t.name for t in tools) == ["ask", "cancel", "events", "sessions", "status", "wait"], tools)
 
         async def ask_with_progress() -> None:
             progress: list[str | None] = []
@@ -150,10 +126,8 @@ async def main() -> int:
                 bridge.wait(timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
                 bridge.kill()
-                results["failed"] += 1
-                print("not ok - py-http: claude-coded did not exit after stdin closed", flush=True)
-    print(f"{results['passed']} passed, {results['failed']} failed", flush=True)
-    return 0 if results["failed"] == 0 else 1
+                CHECKS.fail("exit", "claude-coded did not exit after stdin closed")
+    return CHECKS.finish()
 
 
 if __name__ == "__main__":

@@ -102,10 +102,10 @@ async function main() {
 
     await check('tools/list', async () => {
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((t) => t.name).sort(), ['ask', 'events', 'sessions', 'status']);
+      assert.deepEqual(tools.map((t) => t.name).sort(), ['ask', 'cancel', 'events', 'sessions', 'status', 'wait']);
       for (const tool of tools) {
         assert.ok(tool.outputSchema, `${tool.name} outputSchema`);
-        assert.equal(tool.annotations?.readOnlyHint, !['ask', 'sessions'].includes(tool.name), `${tool.name} readOnlyHint`);
+        assert.equal(tool.annotations?.readOnlyHint, !['ask', 'sessions', 'cancel'].includes(tool.name), `${tool.name} readOnlyHint`);
       }
     });
 
@@ -195,6 +195,38 @@ async function main() {
       assert.match(text(next), /^mock reply #\d+ to: after$/);
       const status = await client.callTool({ name: 'status', arguments: {} });
       assert.equal(status.structuredContent.restarts, 0);
+    });
+
+    await check('background ask, wait while it runs, wait for its answer', async () => {
+      // callTool validates each structuredContent against the tool's outputSchema.
+      const started = await client.callTool({ name: 'ask', arguments: { prompt: 'SLOW ms=200 chunks=8', background: true } });
+      assert.ok(!started.isError, JSON.stringify(started));
+      assert.equal(started.structuredContent.running, true);
+      const turnId = started.structuredContent.turnId;
+      const early = await client.callTool({ name: 'wait', arguments: { turnId, timeoutMs: 100 } });
+      assert.equal(early.structuredContent.running, true, JSON.stringify(early));
+      assert.match(text(early), /^Still running after/);
+      const done = await withTimeout(
+        client.callTool({ name: 'wait', arguments: { turnId, timeoutMs: 20000 } }),
+        25000,
+        'wait',
+      );
+      assert.equal(done.structuredContent.running, false, JSON.stringify(done));
+      assert.equal(done.structuredContent.answer.result, text(done));
+      assert.match(text(done), /^slow chunk 1slow chunk 2/);
+    });
+
+    await check('background ask, cancel it, then ask again', async () => {
+      const started = await client.callTool({ name: 'ask', arguments: { prompt: 'SLOW 100 100', background: true } });
+      const turnId = started.structuredContent.turnId;
+      const cancelled = await client.callTool({ name: 'cancel', arguments: { turnId } });
+      assert.equal(cancelled.structuredContent.cancelled, true, JSON.stringify(cancelled));
+      const after = await client.callTool({ name: 'wait', arguments: { turnId, timeoutMs: 20000 } });
+      assert.equal(after.isError, true);
+      assert.match(text(after), /-32007/);
+      const next = await client.callTool({ name: 'ask', arguments: { prompt: 'after background' } });
+      assert.ok(!next.isError);
+      assert.match(text(next), /to: after background$/);
     });
 
     await check('logging/setLevel then notifications/message', async () => {

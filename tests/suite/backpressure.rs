@@ -96,6 +96,48 @@ async fn a_slow_reader_gets_every_message_in_order_on_both_surfaces() {
 }
 
 #[tokio::test]
+async fn status_is_answered_during_a_held_back_turn_not_after_it() {
+    let mut bridge = Bridge::start();
+    let ask = bridge
+        .request("ask", json!({ "prompt": format!("SLOW 0 {CHUNKS}") }))
+        .await;
+    let held_at = until_held_back(&bridge).await;
+    assert!(
+        held_at < CHUNKS,
+        "the turn ran to its end unread: {held_at}"
+    );
+    let status = bridge.request("status", json!({})).await;
+    // Reading again, the status answer comes while the turn still streams: behind what
+    // was already on its way to the client, ahead of what the child was held back on.
+    let mut before_status = 0u64;
+    let answer = loop {
+        let message = bridge.next_message().await;
+        if message["id"] == status {
+            break message;
+        }
+        assert_ne!(
+            message["id"], ask,
+            "the ask ended before status was answered"
+        );
+        before_status += u64::from(message["method"] == "ask/event");
+    };
+    assert!(answer["result"]["turn"].is_object(), "{answer}");
+    assert!(
+        before_status < CHUNKS / 2,
+        "status waited for the whole turn ({before_status} events first)"
+    );
+    let (response, notes) = bridge.response_for(&ask).await;
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    let after = notes.iter().filter(|n| n["method"] == "ask/event").count() as u64;
+    assert_eq!(
+        before_status + after,
+        CHUNKS + 2,
+        "events lost around status"
+    );
+    assert_eq!(bridge.close_and_wait().await, 0);
+}
+
+#[tokio::test]
 async fn a_turn_timeout_fires_while_the_output_is_held_back() {
     let mut bridge = Bridge::start();
     bridge.ask_ok("warm up").await;

@@ -26,10 +26,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use host_support::{
-    ASK, CLEANUP_DEADLINE, EVENTS, Kind, STATUS, Sandbox, claude_bin, describe_pids, offline_env,
-    serial, snapshot,
+    ASK, CLEANUP_DEADLINE, EVENTS, Kind, STATUS, Sandbox, WAIT, claude_bin, describe_pids,
+    offline_env, serial, snapshot,
 };
-use mock_api::{Behavior, MessagesCall, MockApi, OuterModel, Script, ToolCall, ToolResult};
+use mock_api::{
+    Behavior, MessagesCall, MockApi, OuterModel, Script, TURN_ID, ToolCall, ToolResult,
+};
 use serde_json::{Value, json};
 use test_support::{Bridge, Options, TempDir, proc_info};
 
@@ -687,4 +689,103 @@ fn a_permission_question_reaches_the_real_host_as_an_input_round_and_never_hangs
         "{:?}",
         run.host_log.server_lines
     );
+}
+
+/// The `daemon-state.json` the host's claude-coded left in the sandbox's HOME.
+fn hosted_daemon_state(sandbox: &Sandbox) -> Value {
+    let base = sandbox.home().join(".local/state/claude-coded");
+    let dirs = std::fs::read_dir(&base).unwrap_or_else(|e| panic!("{}: {e}", base.display()));
+    let state = dirs
+        .filter_map(Result::ok)
+        .map(|dir| dir.path().join("daemon-state.json"))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("no daemon-state.json under {}", base.display()));
+    serde_json::from_slice(&std::fs::read(&state).expect("read daemon-state.json"))
+        .expect("daemon-state.json is JSON")
+}
+
+#[test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+fn the_pinned_host_does_not_declare_tasks_so_a_long_ask_is_a_plain_call_there() {
+    let sandbox = Sandbox::new();
+    let mock = host_mock(vec![ask("SLOW ms=200 chunks=5")], |_| None);
+    let config = sandbox.write_mcp_config(&[]).display().to_string();
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &["--mcp-config", &config]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    let state = hosted_daemon_state(&sandbox);
+    let client = &state["client"];
+    eprintln!("the host as a client: {client}");
+    let task_lines: Vec<&String> = run
+        .host_log
+        .server_lines
+        .iter()
+        .filter(|l| l.contains("tasks/") || l.contains("\"task\""))
+        .collect();
+    eprintln!("host log lines about tasks: {task_lines:?}");
+    let result = nth_result(&mock, ASK, 0);
+    eprintln!(
+        "ask tool_result: is_error={}: {}",
+        result.is_error,
+        result.text()
+    );
+    // Observed with Claude Code 2.1.332: it speaks 2026-07-28 and declares roots and
+    // elicitation, not the tasks extension, so `ask` is an ordinary call there (the model
+    // can still hand long work off with `background: true` and `wait`). When a pinned CLI
+    // declares tasks, this test fails and should become one that runs the ask as a task.
+    assert_eq!(client["protocolVersion"], "2026-07-28", "{client}");
+    let capabilities = client["capabilities"].to_string();
+    assert!(!capabilities.contains("tasks"), "{capabilities}");
+    assert!(task_lines.is_empty(), "{task_lines:?}");
+    assert!(!result.is_error, "{result:?}");
+    assert!(result.text().contains("\"ok\":true"), "{result:?}");
+}
+
+#[test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+fn the_outer_model_hands_a_long_ask_off_works_on_and_collects_it_with_wait() {
+    let sandbox = Sandbox::new();
+    let long = "SLOW ms=400 chunks=6";
+    let mock = host_mock(
+        vec![
+            ToolCall::new(ASK, json!({"prompt": long, "background": true})),
+            ToolCall::new(STATUS, json!({})),
+            ToolCall::new(WAIT, json!({"turnId": TURN_ID, "timeoutMs": 30_000})),
+        ],
+        |_| None,
+    );
+    let config = sandbox.write_mcp_config(&[]).display().to_string();
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &["--mcp-config", &config]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    let handed_off = nth_result(&mock, ASK, 0);
+    let status = nth_result(&mock, STATUS, 0);
+    let waited = nth_result(&mock, WAIT, 0);
+    eprintln!(
+        "ask: {}\nstatus: {}\nwait: {}",
+        handed_off.text(),
+        status.text(),
+        waited.text()
+    );
+    assert!(!handed_off.is_error, "{handed_off:?}");
+    assert!(
+        handed_off.text().contains("\"running\":true"),
+        "{handed_off:?}"
+    );
+    // The outer model worked on while the inner ask was in flight: its status call saw
+    // the turn running, or still queued behind the CLI's start, and nothing answered yet.
+    let in_flight =
+        status.text().contains("\"state\":\"busy\"") || status.text().contains("\"queued\":1");
+    assert!(in_flight, "{status:?}");
+    assert!(status.text().contains("\"ok\":0"), "{status:?}");
+    assert!(!waited.is_error, "{waited:?}");
+    assert!(waited.text().contains("\"running\":false"), "{waited:?}");
+    assert!(waited.text().contains("slow"), "{waited:?}");
+    assert!(run.result_text().contains("slow"), "{}", run.dump());
 }

@@ -105,7 +105,10 @@ async fn an_mcp_client_over_streamable_http_initializes_lists_the_tools_and_asks
         .unwrap();
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
-    assert_eq!(names, ["ask", "events", "sessions", "status"]);
+    assert_eq!(
+        names,
+        ["ask", "cancel", "events", "sessions", "status", "wait"]
+    );
     let arguments = json!({"prompt": "hello"}).as_object().cloned().unwrap();
     let call = CallToolRequestParams::new("ask").with_arguments(arguments);
     let result = tokio::time::timeout(READ_TIMEOUT, client.call_tool(call))
@@ -212,6 +215,13 @@ async fn a_websocket_client_subscribes_to_an_asks_events_and_gets_them_then_the_
         .subscribe::<Value, _>("ask/subscribe", prompt(""), "ask/unsubscribe")
         .await;
     assert!(format!("{refused:?}").contains("prompt"), "{refused:?}");
+    // A subscription streams the ask it waits for: handing one off is `ask`'s.
+    let mut params = prompt("hi");
+    params.insert("wait", false).unwrap();
+    let handed_off = client
+        .subscribe::<Value, _>("ask/subscribe", params, "ask/unsubscribe")
+        .await;
+    assert!(format!("{handed_off:?}").contains("wait"), "{handed_off:?}");
     assert_eq!(bridge.ask_ok("after").await["ok"], true);
 }
 

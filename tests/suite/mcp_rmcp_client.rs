@@ -59,7 +59,7 @@ async fn every_handshake_revision_is_accepted_as_offered() {
 }
 
 #[tokio::test]
-async fn tools_list_has_four_tools_with_schemas_and_hints() {
+async fn tools_list_has_six_tools_with_schemas_and_hints() {
     let bridge = McpBridge::start().await;
     let tools = bridge
         .client
@@ -68,7 +68,10 @@ async fn tools_list_has_four_tools_with_schemas_and_hints() {
         .await
         .expect("tools/list");
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, ["ask", "events", "sessions", "status"]);
+    assert_eq!(
+        names,
+        ["ask", "cancel", "events", "sessions", "status", "wait"]
+    );
     for tool in &tools {
         assert!(tool.title.is_some(), "{} has a title", tool.name);
         assert!(tool.description.as_deref().is_some_and(|d| d.len() > 80));
@@ -77,11 +80,11 @@ async fn tools_list_has_four_tools_with_schemas_and_hints() {
             "{} has an outputSchema",
             tool.name
         );
-        // `sessions` may close one: not read-only either.
+        // `sessions` may close one, `cancel` stops a turn: not read-only either.
         let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint);
         assert_eq!(
             read_only,
-            Some(tool.name != "ask" && tool.name != "sessions"),
+            Some(!["ask", "sessions", "cancel"].contains(&tool.name.as_ref())),
             "{} readOnlyHint",
             tool.name
         );
@@ -477,7 +480,7 @@ async fn the_2026_07_28_discover_lifecycle_works() {
         .list_all_tools()
         .await
         .expect("tools/list");
-    assert_eq!(tools.len(), 4);
+    assert_eq!(tools.len(), 6);
     let result = bridge.call("ask", json!({ "prompt": "modern" })).await;
     assert_eq!(texts(&result)[0], "mock reply #1 to: modern");
     bridge

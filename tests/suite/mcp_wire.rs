@@ -74,7 +74,7 @@ async fn initialize_counter_offers_for_unknown_or_handshakeless_versions() {
         );
         // The session then works at the counter-offered revision.
         let tools = bridge.call("tools/list", json!({})).await;
-        assert_eq!(tools["result"]["tools"].as_array().map(Vec::len), Some(4));
+        assert_eq!(tools["result"]["tools"].as_array().map(Vec::len), Some(6));
         assert_eq!(bridge.close_and_wait().await, 0);
     }
 }
@@ -147,7 +147,7 @@ async fn a_2026_07_28_session_needs_no_initialize() {
         .await;
     assert_eq!(
         tools["result"]["tools"].as_array().map(Vec::len),
-        Some(4),
+        Some(6),
         "{tools}"
     );
 

@@ -49,7 +49,7 @@ mod script;
 mod server;
 mod sse;
 
-pub use outer::{OuterModel, TOOL_SEARCH, ToolCall, tool_search_input};
+pub use outer::{OuterModel, TOOL_SEARCH, TURN_ID, ToolCall, tool_search_input};
 pub use request::{
     RecordedRequest, TOOL_RESULT_ECHO_CHARS, ToolResult, ToolUse, first_user_prompt,
     last_user_prompt, tool_names, tool_results, tool_uses,

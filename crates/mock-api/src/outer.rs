@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::request::{first_user_prompt, tool_names, tool_results, tool_uses};
+use crate::request::{content_text, first_user_prompt, tool_names, tool_results, tool_uses};
 use crate::script::{Behavior, MessagesCall, Script};
 
 impl Script {
@@ -89,7 +89,7 @@ impl OuterModel {
         if tool_names(body).contains(&next.name) {
             return Behavior::ToolUse {
                 name: next.name.clone(),
-                input: next.input.clone(),
+                input: with_turn_id(&next.input, body),
             };
         }
         let search = tool_search_input(&next.name);
@@ -107,6 +107,38 @@ impl OuterModel {
             input: search,
         }
     }
+}
+
+/// A planned input's [`TURN_ID`] placeholders, replaced with the `turnId` that the
+/// latest tool result carrying one gave (as a model would copy it from there).
+fn with_turn_id(input: &Value, body: &Value) -> Value {
+    let text = input.to_string();
+    if !text.contains(TURN_ID) {
+        return input.clone();
+    }
+    // Every tool result of the conversation, not only the last message's.
+    let results = body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+        .filter(|b| b["type"] == "tool_result")
+        .map(|b| content_text(b.get("content")));
+    let Some(id) = results.filter_map(|text| turn_id_in(&text)).next_back() else {
+        return input.clone();
+    };
+    serde_json::from_str(&text.replace(TURN_ID, &id)).unwrap_or_else(|_| input.clone())
+}
+
+/// Stands for the `turnId` of the latest tool result that has one, in a planned input.
+pub const TURN_ID: &str = "{{turnId}}";
+
+/// The value of the first `"turnId":"..."` in `text`.
+fn turn_id_in(text: &str) -> Option<String> {
+    let start = text.find("\"turnId\":\"")? + "\"turnId\":\"".len();
+    let len = text[start..].find('"')?;
+    Some(text[start..start + len].to_string())
 }
 
 /// `outer model got <tool> (is_error=..): <whole text>` for the last tool result, or

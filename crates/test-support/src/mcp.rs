@@ -10,7 +10,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
     CustomNotification, ElicitRequestParams, ElicitResult, ElicitationAction, Implementation,
     LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion, Request,
-    ServerResult,
+    ServerResult, TASKS_EXTENSION_ID,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RequestHandle,
@@ -112,6 +112,8 @@ pub struct Connect {
     pub elicitation: bool,
     /// Use `server/discover` and per-request `_meta` (2026-07-28) instead of `initialize`.
     pub discover: bool,
+    /// Declare the tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663).
+    pub tasks: bool,
     pub args: Vec<String>,
     /// The child program given as `--claude-bin` (default: the CLI double).
     pub claude_bin: Option<String>,
@@ -297,6 +299,12 @@ fn client_config(options: &Connect) -> ClientConfig {
     if options.elicitation {
         capabilities.elicitation =
             Some(serde_json::from_value(json!({"form": {}})).expect("an elicitation capability"));
+    }
+    if options.tasks {
+        capabilities
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert(TASKS_EXTENSION_ID.to_string(), serde_json::Map::new());
     }
     let mut config =
         ClientConfig::new(capabilities, Implementation::new("claude-coded-tests", "0"));

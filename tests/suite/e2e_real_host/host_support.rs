@@ -23,6 +23,7 @@ pub const SERVER: &str = "claude-coded";
 pub const ASK: &str = "mcp__claude-coded__ask";
 pub const STATUS: &str = "mcp__claude-coded__status";
 pub const EVENTS: &str = "mcp__claude-coded__events";
+pub const WAIT: &str = "mcp__claude-coded__wait";
 
 /// Longest an outer CLI run may take before the test kills it and fails. A round trip
 /// takes about 3 s on two cores; this only stops a hung run from hanging the suite.
@@ -169,8 +170,8 @@ impl Sandbox {
         path
     }
 
-    /// Runs `claude -p <prompt> --output-format stream-json --verbose` with the three
-    /// claude-coded tools allowed (no prompt, no `--dangerously-skip-permissions`), the
+    /// Runs `claude -p <prompt> --output-format stream-json --verbose` with the four
+    /// claude-coded tools it uses allowed (no prompt, no `--dangerously-skip-permissions`), the
     /// host's debug log on, and `extra_args` (e.g. `--mcp-config FILE`); samples its
     /// process tree until it exits. Kills it and fails after [`OUTER_DEADLINE`].
     pub fn run_outer(&self, mock: &MockApi, prompt: &str, extra_args: &[&str]) -> OuterRun {
@@ -189,7 +190,7 @@ impl Sandbox {
         let log = self.host_log_path();
         let _ = std::fs::remove_file(&log);
         let log_arg = log.display().to_string();
-        let allowed = [ASK, STATUS, EVENTS].join(",");
+        let allowed = [ASK, WAIT, STATUS, EVENTS].join(",");
         let mut args = vec!["-p", prompt, "--output-format", "stream-json", "--verbose"];
         args.extend(["--allowedTools", allowed.as_str(), "--debug-file", &log_arg]);
         args.extend(extra_args);

@@ -1,0 +1,143 @@
+//! `ask` as an MCP task (the tasks extension, SEP-2663, `io.modelcontextprotocol/tasks`).
+//!
+//! A client that declares the extension gets its `ask` back at once as a task (rmcp's
+//! [`TaskManager`] keeps it): `tasks/get` reports `working` with the turn's latest step
+//! as the status message (the words of progress), then `completed` with the result an
+//! `ask` call would have answered (a failed turn, a timeout or a crash included, as
+//! `isError` results, as for a call); `tasks/cancel` interrupts the turn (the session stays)
+//! and the task ends `cancelled`. A task is kept for `--result-ttl-ms`: one still running
+//! then is failed and its turn interrupted, and a finished one is dropped that long after
+//! it ended. A permission question of a task's turn, for a client that declared form
+//! elicitation, is the task's `input_required` (the same form as a call's, keys
+//! `permission1`, `permission2`, ...), answered with `tasks/update`; other clients' get
+//! `--permission-decider`'s answer. The task store is the process's, so a task made through
+//! one MCP session (or HTTP request) can be polled through another.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use rmcp::model::{
+    CallToolResponse, CreateTaskResult, ElicitRequest, ElicitRequestParams, ElicitResult,
+    InputRequest,
+};
+use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
+use tokio::sync::mpsc;
+
+use super::order::AskTicket;
+use super::permissions::{decision_of, form};
+use super::render;
+use crate::api::AskParams;
+use crate::daemon::{Daemon, DaemonError};
+use crate::permissions::{Asked, Decision, relay_each};
+use crate::supervisor::{Pending, TurnMessage};
+
+/// How often a client should poll `tasks/get`, in ms.
+const POLL_INTERVAL_MS: u64 = 1_000;
+/// Child messages a task's turn may buffer before the child is held back.
+const TURN_BUFFER: usize = 1024;
+/// Questions of one turn that may wait to be put to the client.
+const QUESTIONS: usize = 16;
+
+/// The process's task store.
+pub(super) fn store() -> &'static TaskManager {
+    static TASKS: OnceLock<TaskManager> = OnceLock::new();
+    TASKS.get_or_init(TaskManager::new)
+}
+
+/// Queues the ask (in arrival order) and answers with its task; a refused ask answers
+/// at once, as a call would.
+pub(super) async fn ask_as_task(
+    daemon: &Daemon,
+    params: AskParams,
+    ticket: Option<&AskTicket>,
+    elicits: bool,
+) -> CallToolResponse {
+    let (sink, messages) = mpsc::channel(TURN_BUFFER);
+    let (asker, questions) = elicits.then(|| mpsc::channel(QUESTIONS)).unzip();
+    let submit = || daemon.submit_ask(params, Some(sink), asker);
+    let pending = match AskTicket::in_turn(ticket, submit).await {
+        Ok(pending) => pending,
+        Err(err) => return CallToolResponse::Complete(render::failure(&err)),
+    };
+    let options = TaskOptions::new()
+        .with_ttl_ms(daemon.config().result_ttl_ms)
+        .with_poll_interval_ms(POLL_INTERVAL_MS)
+        .with_status_message("queued");
+    let cwd = daemon.config().cwd.display().to_string();
+    let task = store().spawn(options, move |context| {
+        tokio::spawn(relay(context.clone(), questions, cwd));
+        Box::pin(run(context, pending, messages))
+    });
+    CallToolResponse::Task(CreateTaskResult::new(task))
+}
+
+/// The task's work: follows the turn's steps until its answer, or a cancel.
+async fn run(
+    context: TaskContext,
+    pending: Pending,
+    messages: mpsc::Receiver<TurnMessage>,
+) -> Result<rmcp::model::CallToolResult, TaskExit> {
+    // Ends when the turn drops its sink (it ended, or was interrupted).
+    tokio::spawn(follow_steps(context.clone(), messages));
+    let answer = tokio::select! {
+        answer = pending.wait() => answer,
+        // Dropping the ask interrupts the turn; its session stays.
+        () = context.cancelled() => return Err(TaskExit::Cancelled),
+    };
+    Ok(match answer {
+        Ok(result) => render::ask(&result),
+        Err(err) => render::failure(&DaemonError::from(err)),
+    })
+}
+
+/// Keeps the task's status message at the turn's latest step.
+async fn follow_steps(context: TaskContext, mut messages: mpsc::Receiver<TurnMessage>) {
+    while let Some(message) = messages.recv().await {
+        if let Some(step) = super::progress::describe_message(&message.message) {
+            context.set_status_message(step);
+        }
+    }
+}
+
+/// Puts each question of the task's turn to the client as an input request; returns when
+/// the turn can ask no more.
+async fn relay(context: TaskContext, questions: Option<mpsc::Receiver<Asked>>, cwd: String) {
+    let asked_so_far = Arc::new(AtomicU64::new(0));
+    relay_each(questions, |asked| {
+        let n = asked_so_far.fetch_add(1, Ordering::Relaxed) + 1;
+        input(
+            context.clone(),
+            asked,
+            cwd.clone(),
+            format!("permission{n}"),
+        )
+    })
+    .await;
+}
+
+/// One question as the task's input request under `key`, and its answer; gives up when
+/// the question is decided without it (its deadline, a cancel).
+async fn input(context: TaskContext, asked: Asked, cwd: String, key: String) {
+    let Asked {
+        question,
+        mut reply,
+    } = asked;
+    let (message, schema) = form(&question, &cwd);
+    let params = ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message,
+        requested_schema: schema,
+    };
+    let request = InputRequest::Elicitation(ElicitRequest::new(params));
+    let answer = tokio::select! {
+        answer = context.request_input(key, request) => answer,
+        () = reply.closed() => return,
+    };
+    let decision = match answer.map(serde_json::from_value::<ElicitResult>) {
+        Ok(Ok(result)) => decision_of(&question, result),
+        _ => Decision::Deny {
+            message: "The client's answer to this question was missing or unreadable.".to_string(),
+        },
+    };
+    let _ = reply.send(decision);
+}
