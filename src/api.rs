@@ -36,6 +36,14 @@ pub struct AskParams {
     /// configured one again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The most this turn may spend, in US dollars (a positive number). The turn that
+    /// reaches it ends with `ok: false` and subtype `error_max_budget_usd`. The CLI counts
+    /// what its process spent, so the turn runs in a CLI started with this budget that has
+    /// spent nothing yet: unless the session's warm one is such, it is replaced first
+    /// (continuing the conversation), and again for the next ask without a budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_budget_usd: Option<f64>,
     /// Plain surface only: `client` sends this client a `permission/request` for each
     /// permission question of the turn and waits for its answer (up to the configured
     /// deadline); without it, questions get the policy's fallback at once.
@@ -408,6 +416,9 @@ pub enum EventKind {
     /// A client asked for a restart.
     #[serde(rename = "child.restart.requested")]
     ChildRestartRequested,
+    /// The CLI is ending so that one with the budget the next ask needs takes its place.
+    #[serde(rename = "child.replacing")]
+    ChildReplacing,
     /// The CLI is being killed (timeout, stall, restart, ...).
     #[serde(rename = "child.killing")]
     ChildKilling,
@@ -493,6 +504,7 @@ impl EventKind {
             EventKind::ChildSpawnFailed => "child.spawn.failed",
             EventKind::ChildRestartScheduled => "child.restart.scheduled",
             EventKind::ChildRestartRequested => "child.restart.requested",
+            EventKind::ChildReplacing => "child.replacing",
             EventKind::ChildKilling => "child.killing",
             EventKind::ChildCrashloop => "child.crashloop",
             EventKind::ChildResumeFailed => "child.resume.failed",

@@ -44,11 +44,18 @@ pub enum DaemonError {
     )]
     NotStoppable { pid: u32 },
     #[error(
-        "busy: all {live} sessions that may run at once (--max-sessions {max}) are running turns; try again later"
+        "busy: {busy} of the {live} sessions that may run at once (--max-sessions {max}) are running turns and none can be stopped to make room; try again later"
     )]
-    SessionsFull { live: usize, max: usize },
+    SessionsFull {
+        live: usize,
+        max: usize,
+        /// Live sessions with a turn running or waiting (or an ask on its way).
+        busy: usize,
+    },
     #[error(
-        "budget exhausted: {scope} spent ${spent:.4} of its ${limit:.4} (--{flag}); only the user can raise it"
+        "budget exhausted: {scope} spent ${} of its ${} (--{flag}); only the user can raise it",
+        usd(*spent),
+        usd(*limit)
     )]
     BudgetExhausted {
         scope: String,
@@ -72,6 +79,12 @@ impl DaemonError {
             data,
         }
     }
+}
+
+/// Dollars to the millionth, without trailing zeros: `0.00028`, `2.5`.
+fn usd(amount: f64) -> String {
+    let text = format!("{amount:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Where a daemon is in its life; moves forward only.
@@ -202,6 +215,7 @@ impl Daemon {
             model: params.model,
             sink,
             asker,
+            max_budget_usd: params.max_budget_usd,
         };
         self.inner.sessions.submit(&route, turn)
     }
@@ -516,6 +530,7 @@ impl Daemon {
     fn status_from(&self, snapshot: &Snapshot, state: &str) -> StatusResult {
         let inner = &self.inner;
         let socket = lock(&inner.socket).clone();
+        let (sessions, totals) = inner.sessions.overview();
         StatusResult {
             identity: IdentityInfo {
                 daemon_id: inner.identity.daemon_id.clone(),
@@ -542,11 +557,11 @@ impl Daemon {
             child: snapshot.child.clone(),
             turn: snapshot.turn_now(),
             queue: snapshot.queue.clone(),
-            totals: inner.sessions.totals(),
+            totals,
             events: inner.events.counters(),
             client: lock(&inner.client).clone(),
             config: redacted_config(&inner.config),
-            sessions: inner.sessions.list().sessions,
+            sessions: sessions.sessions,
         }
     }
 
@@ -593,6 +608,15 @@ fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {
         return Err(DaemonError::InvalidParams {
             field: "model",
             reason: "must not be empty".into(),
+        });
+    }
+    if params
+        .max_budget_usd
+        .is_some_and(|usd| !(usd.is_finite() && usd > 0.0))
+    {
+        return Err(DaemonError::InvalidParams {
+            field: "maxBudgetUsd",
+            reason: "must be a positive number of US dollars".into(),
         });
     }
     match params.timeout_ms {
@@ -689,6 +713,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_budget_error_shows_amounts_too_small_for_cents_as_they_are() {
+        let error = DaemonError::BudgetExhausted {
+            scope: "session `a`".into(),
+            flag: "session-budget-usd",
+            spent: 0.00028000000000000003,
+            limit: 0.0002,
+        };
+        assert!(
+            error
+                .to_string()
+                .contains("spent $0.00028 of its $0.0002 (--session-budget-usd)"),
+            "{error}"
+        );
+        assert_eq!(usd(2.0), "2");
+        assert_eq!(usd(12.5), "12.5");
+    }
+
+    #[test]
     fn ask_params_are_checked_by_field() {
         let bad = |prompt: &str, timeout_ms| {
             validate_ask(&AskParams {
@@ -702,6 +744,23 @@ mod tests {
         assert!(bad("  ", None).contains("prompt"));
         assert!(bad("hi", Some(0)).contains("timeoutMs"));
         assert!(bad("hi", Some(MAX_TIMEOUT_MS + 1)).contains("timeoutMs"));
+        for usd in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let refused = validate_ask(&AskParams {
+                prompt: "hi".into(),
+                max_budget_usd: Some(usd),
+                ..AskParams::default()
+            });
+            assert!(
+                matches!(
+                    refused,
+                    Err(DaemonError::InvalidParams {
+                        field: "maxBudgetUsd",
+                        ..
+                    })
+                ),
+                "{usd}: {refused:?}"
+            );
+        }
         assert!(
             validate_ask(&AskParams {
                 prompt: "hi".into(),

@@ -21,10 +21,11 @@
 //! - [`api`]: the wire types of the methods (camelCase, `JsonSchema`; `schemas/` is generated).
 //! - [`daemon`]: the core both surfaces call: validation, identity, state file, event record.
 //! - `sessions`: the named sessions, one supervisor each: routing an ask to its session,
-//!   cwd confinement, the pool's limits, idle reaping, `sessions.json`.
+//!   cwd confinement, the pool's limits, idle reaping, budgets, `sessions.json`.
 //! - [`supervisor`]: one actor task per child owning the process, its queue and its turn;
-//!   its state is one enum (idle, starting, ready, busy with its turn, backoff until,
-//!   failed with the reason, stopping) plus a crash window, and it gets its children
+//!   its state is one enum (idle, starting, ready, busy with its turn, replacing a child
+//!   whose budget does not suit the next ask, backoff until, failed with the reason,
+//!   stopping) plus a crash window, and it gets its children
 //!   through a small `Backend` seam (real processes, or the unit tests' fake child).
 //! - [`child`]: spawning (process group, parent-death signal), stream-json lines, stderr.
 //! - [`nesting`]: how deep this server runs inside other claude-coded, and whether it may
@@ -72,7 +73,11 @@
 //! becomes the answer. The sink is bounded and lossless: while it is full the actor reads
 //! no more of the child's stdout, so a slow client slows the child down (its pipe fills),
 //! while commands and timers go on being served.
-//! The CLI is sequential, so one turn runs at a time.
+//! The CLI is sequential, so one turn runs at a time. The CLI counts what its own process
+//! spends against `--max-budget-usd`, so each child starts under what its session may
+//! still spend, and an ask with a budget of its own (`maxBudgetUsd`) runs in a child
+//! started for it: when such an ask reaches the head of the FIFO and the warm child does
+//! not suit, the actor replaces it (stdin closed, then `--resume` with that budget).
 //!
 //! The actor decides from its own state, never from the wire: the `status` fields
 //! (`status`, `ready`, `nextRestartAt`, `consecutiveFailures`, `sessionId`) are derived

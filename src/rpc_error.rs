@@ -36,6 +36,8 @@ pub(crate) mod code {
     pub(crate) const NESTING_LIMIT: i32 = -32009;
     /// A session or the whole daemon has spent its configured budget.
     pub(crate) const BUDGET_EXHAUSTED: i32 = -32010;
+    /// The ask's session was stopped before it was answered (`closeSession`).
+    pub(crate) const SESSION_STOPPED: i32 = -32011;
 }
 
 /// Errors of the protocol layer: what a request line can be wrong with, or the core's error.
@@ -86,9 +88,12 @@ impl RpcError {
                 (code::INVALID_PARAMS, Some(json!({ "field": field })))
             }
             RpcError::Daemon(DaemonError::Ask(ask)) => ask_code_and_data(ask),
-            RpcError::Daemon(DaemonError::SessionsFull { live, max }) => (
+            RpcError::Daemon(DaemonError::SessionsFull { live, max, busy }) => (
                 code::BUSY,
-                Some(json!({ "kind": "sessionsFull", "live": live, "maxSessions": max })),
+                Some(
+                    json!({ "kind": "sessionsFull", "live": live, "maxSessions": max,
+                             "busy": busy }),
+                ),
             ),
             RpcError::Daemon(DaemonError::BudgetExhausted {
                 scope,
@@ -159,6 +164,10 @@ fn ask_code_and_data(error: &AskError) -> (i32, Option<Value>) {
             Some(json!({ "kind": "nestingLimit", "depth": depth, "limit": limit })),
         ),
         AskError::Stopping => (code::STOPPING, kind("stopping")),
+        AskError::SessionStopped { session, reason } => (
+            code::SESSION_STOPPED,
+            Some(json!({ "kind": "sessionStopped", "session": session, "reason": reason })),
+        ),
         AskError::Cancelled => (code::CANCELLED, kind("cancelled")),
     }
 }
@@ -192,6 +201,10 @@ mod tests {
                 reason: "x".into(),
             },
             AskError::Stopping,
+            AskError::SessionStopped {
+                session: "a".into(),
+                reason: "x".into(),
+            },
             AskError::Cancelled,
             AskError::Stalled { silent_ms: 1 },
         ];

@@ -6,6 +6,9 @@
 //! child was stopped. At most `--max-sessions` children run: a reaper stops those idle
 //! past `--session-idle-ms`, and a session that needs a child when all places are taken
 //! takes the place of the least recently used idle one, or the ask is refused as busy.
+//! Each child starts under what its session may still spend (`--session-budget-usd`,
+//! `--budget-usd`, asked of [`BudgetSource`] as it starts), and an ask to a session that
+//! has spent its budget is refused before the CLI sees it.
 //! Each name's Claude Code session id is kept in `sessions.json` in the state directory,
 //! so a name continues its conversation after claude-coded restarts (the `default`
 //! session, warmed up at start, begins a new conversation each run).
@@ -31,7 +34,8 @@ use crate::events::EventLog;
 use crate::nesting::Nesting;
 use crate::state_dir::{StateDir, read_no_follow};
 use crate::supervisor::{
-    DEFAULT_SESSION, NewTurn, Origin, Pending, SessionStart, Snapshot, Supervisor,
+    AskError, Budget, BudgetScope, BudgetSource, DEFAULT_SESSION, NewTurn, Origin, Pending,
+    SessionStart, Snapshot, Supervisor,
 };
 use crate::sync::lock;
 
@@ -91,6 +95,9 @@ pub(crate) struct Route {
     /// `None` keeps the session's own.
     pub(crate) origin: Option<Pick>,
     pub(crate) cwd: Option<String>,
+    /// The ask's own budget (`maxBudgetUsd`): a session started for the ask starts its
+    /// first child under it, instead of replacing a child started under the session's.
+    pub(crate) ask_budget: Option<f64>,
 }
 
 /// The conversation an ask picks for its session.
@@ -130,6 +137,7 @@ impl Route {
             name,
             origin,
             cwd: params.cwd.clone(),
+            ask_budget: params.max_budget_usd,
         })
     }
 }
@@ -218,6 +226,7 @@ impl Sessions {
             name: DEFAULT_SESSION.into(),
             origin: Some(Pick::Given(Origin::Fresh)),
             cwd: None,
+            ask_budget: None,
         };
         if let Err(err) = sessions.slot_for(&default) {
             tracing::error!("cannot start the default session: {err}");
@@ -343,7 +352,6 @@ impl Sessions {
         if live_elsewhere >= shared.config.max_sessions {
             self.make_room(slots, live_elsewhere)?;
         }
-        let budget = budget_left(&shared.config, slots, &route.name);
         let created = !slots.contains_key(&route.name) || route.origin.is_some();
         let slot = slots.entry(route.name.clone()).or_insert_with(|| Slot {
             cwd: cwd.clone(),
@@ -368,22 +376,16 @@ impl Sessions {
             slot.session_id = None;
             slot.session_cost_usd = None;
         }
-        let mut config = Config {
+        let config = Arc::new(Config {
             cwd: slot.cwd.clone(),
             ..(*shared.config).clone()
-        };
-        // The CLI enforces what is left within the turn (it counts what its own process
-        // spends); the check before each ask covers the rest.
-        if let Some(usd) = budget {
-            config
-                .claude_args
-                .extend(["--max-budget-usd".into(), format!("{usd:.6}")]);
-        }
-        let config = Arc::new(config);
+        });
         let start = SessionStart {
             name: route.name.clone(),
             origin: origin.clone(),
             cost_base,
+            budget: self.budget_source(&route.name),
+            first_ask_budget: route.ask_budget,
         };
         let supervisor = (shared.spawner)(config, shared.events.scoped(&route.name), start);
         slot.live = Some(supervisor.clone());
@@ -397,6 +399,19 @@ impl Sessions {
             supervisor.clone(),
         ));
         Ok(supervisor)
+    }
+
+    /// What the session `name` has left, as each of its children starts: its CLI is
+    /// started with that as `--max-budget-usd` and ends the turn that reaches it (it
+    /// counts what its own process spends); the check before each ask covers the rest.
+    fn budget_source(&self, name: &str) -> BudgetSource {
+        let shared = Arc::downgrade(&self.inner);
+        let name = name.to_string();
+        BudgetSource::new(move || {
+            let shared = shared.upgrade()?;
+            let slots = lock(&shared.slots);
+            budget_left(&shared.config, &slots, &name)
+        })
     }
 
     fn record_start(&self, name: &str, slot: &Slot, origin: &Origin, created: bool) {
@@ -428,24 +443,28 @@ impl Sessions {
             .map_or(0.0, |slot| slot_totals(slot).cost_usd);
         let limits = [
             (
+                BudgetScope::Session,
                 format!("session `{name}`"),
                 "session-budget-usd",
                 session_spent,
                 config.session_budget_usd,
             ),
             (
+                BudgetScope::AllSessions,
                 "all sessions".to_string(),
                 "budget-usd",
                 all_spent(slots),
                 config.budget_usd,
             ),
         ];
-        let Some((scope, flag, spent, limit)) =
-            limits.into_iter().find_map(|(scope, flag, spent, limit)| {
-                limit
-                    .filter(|limit| spent >= *limit)
-                    .map(|limit| (scope, flag, spent, limit))
-            })
+        let Some((kind, scope, flag, spent, limit)) =
+            limits
+                .into_iter()
+                .find_map(|(kind, scope, flag, spent, limit)| {
+                    limit
+                        .filter(|limit| spent >= *limit)
+                        .map(|limit| (kind, scope, flag, spent, limit))
+                })
         else {
             return Ok(());
         };
@@ -459,7 +478,8 @@ impl Sessions {
             Level::Warn,
             EventKind::BudgetExhausted,
             format!("an ask to session `{name}` was refused: {error}"),
-            json!({ "session": name, "flag": flag, "spentUsd": spent, "limitUsd": limit }),
+            json!({ "session": name, "scope": kind.as_str(), "flag": flag, "spentUsd": spent,
+                    "limitUsd": limit }),
         );
         Err(error)
     }
@@ -476,9 +496,14 @@ impl Sessions {
             .min_by_key(|(_, slot)| slot.last_used)
             .map(|(name, _)| name.clone());
         let Some(name) = victim else {
+            let busy = slots
+                .values()
+                .filter(|slot| slot.live.as_ref().is_some_and(is_busy))
+                .count();
             return Err(DaemonError::SessionsFull {
                 live,
                 max: self.inner.config.max_sessions,
+                busy,
             });
         };
         if let Some(slot) = slots.get_mut(&name)
@@ -512,26 +537,30 @@ impl Sessions {
         })
     }
 
-    /// Every session, for `sessions` and `status`.
+    /// Every session, for `sessions`.
     pub(crate) fn list(&self) -> SessionsResult {
+        self.overview().0
+    }
+
+    /// Every session, and what all of them counted (live and past), for `status`: from
+    /// one look at each session.
+    pub(crate) fn overview(&self) -> (SessionsResult, Totals) {
         let slots = lock(&self.inner.slots);
-        let sessions: Vec<SessionInfo> =
-            slots.iter().map(|(name, slot)| info(name, slot)).collect();
-        SessionsResult {
+        let mut sum = Totals::default();
+        let sessions: Vec<SessionInfo> = slots
+            .iter()
+            .map(|(name, slot)| {
+                let (info, totals) = info(name, slot);
+                add_totals(&mut sum, &totals);
+                info
+            })
+            .collect();
+        let list = SessionsResult {
             live: slots.values().filter(|s| s.live.is_some()).count(),
             max_sessions: self.inner.config.max_sessions,
             sessions,
-        }
-    }
-
-    /// What all sessions counted, live and past.
-    pub(crate) fn totals(&self) -> Totals {
-        let slots = lock(&self.inner.slots);
-        let mut sum = Totals::default();
-        for slot in slots.values() {
-            add_totals(&mut sum, &slot_totals(slot));
-        }
-        sum
+        };
+        (list, sum)
     }
 
     /// Stops every session's child and waits until all are gone.
@@ -650,7 +679,11 @@ fn retire(slot: &mut Slot, old: Supervisor, events: &EventLog, name: &str, why: 
         format!("session `{name}` stopped: {why}"),
         json!({ "name": name, "reason": why, "sessionId": slot.session_id }),
     );
-    tokio::spawn(async move { old.stop(false).await });
+    let error = AskError::SessionStopped {
+        session: name.to_string(),
+        reason: why.to_string(),
+    };
+    tokio::spawn(async move { old.stop_with(false, error).await });
 }
 
 /// What all sessions spent while this claude-coded ran.
@@ -660,18 +693,27 @@ fn all_spent(slots: &BTreeMap<String, Slot>) -> f64 {
 
 /// What the session `name` may still spend: the least of what is left of its own budget
 /// and of the budget of all sessions; `None` without budgets.
-fn budget_left(config: &Config, slots: &BTreeMap<String, Slot>, name: &str) -> Option<f64> {
+fn budget_left(config: &Config, slots: &BTreeMap<String, Slot>, name: &str) -> Option<Budget> {
     let session_spent = slots
         .get(name)
         .map_or(0.0, |slot| slot_totals(slot).cost_usd);
     let left = [
-        config.session_budget_usd.map(|limit| limit - session_spent),
-        config.budget_usd.map(|limit| limit - all_spent(slots)),
+        config.session_budget_usd.map(|limit| Budget {
+            usd: limit - session_spent,
+            scope: BudgetScope::Session,
+        }),
+        config.budget_usd.map(|limit| Budget {
+            usd: limit - all_spent(slots),
+            scope: BudgetScope::AllSessions,
+        }),
     ];
     left.into_iter()
         .flatten()
-        .reduce(f64::min)
-        .map(|usd| usd.max(0.0))
+        .reduce(|least, next| if next.usd < least.usd { next } else { least })
+        .map(|least| Budget {
+            usd: least.usd.max(0.0),
+            ..least
+        })
 }
 
 fn slot_totals(slot: &Slot) -> Totals {
@@ -698,18 +740,26 @@ fn add_totals(sum: &mut Totals, more: &Totals) {
     sum.permissions_denied += more.permissions_denied;
 }
 
-fn info(name: &str, slot: &Slot) -> SessionInfo {
+/// What `sessions` shows of a session, and what it counted (live and past), from one
+/// snapshot of its supervisor.
+fn info(name: &str, slot: &Slot) -> (SessionInfo, Totals) {
     let snapshot: Option<Snapshot> = slot.live.as_ref().map(Supervisor::snapshot);
-    let totals = slot_totals(slot);
+    let mut totals = slot.past.clone();
+    if let Some(snapshot) = &snapshot {
+        add_totals(&mut totals, &snapshot.totals);
+    }
     let pid = snapshot
         .as_ref()
         .and_then(|s| s.child.cli_pid.or(s.child.pid));
-    SessionInfo {
+    let info = SessionInfo {
         name: name.to_string(),
         state: snapshot
             .as_ref()
             .map_or(ChildStatus::Stopped, |s| s.child.status),
-        session_id: current_session_id(slot),
+        session_id: snapshot
+            .as_ref()
+            .and_then(|s| s.child.session_id.clone())
+            .or_else(|| slot.session_id.clone()),
         cwd: slot.cwd.display().to_string(),
         pid,
         rss_bytes: pid.and_then(rss_bytes),
@@ -719,7 +769,8 @@ fn info(name: &str, slot: &Slot) -> SessionInfo {
         busy: snapshot.as_ref().is_some_and(|s| s.turn.is_some()),
         created_at: slot.created_at.clone(),
         last_used_at: slot.last_used_at.clone(),
-    }
+    };
+    (info, totals)
 }
 
 /// Resident memory of a process, from `/proc/<pid>/statm` (pages).
@@ -832,3 +883,6 @@ fn reap(shared: &Shared) {
         shared.changed.send_modify(|n| *n += 1);
     }
 }
+
+#[cfg(test)]
+mod tests;

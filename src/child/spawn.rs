@@ -32,14 +32,14 @@ pub(crate) struct SpawnSpec {
 }
 
 impl SpawnSpec {
-    /// The command line for `config`; `resume` continues a session (after a restart, or
-    /// as asked), `fork` branches it into a new one.
+    /// The command line for `config`; `how.resume` continues a session (after a restart,
+    /// or as asked), `how.fork` branches it into a new one, `how.budget_usd` caps what the
+    /// process may spend.
     pub(crate) fn from_config(
         config: &Config,
         daemon_id: &str,
         nesting: &Nesting,
-        resume: Option<&str>,
-        fork: bool,
+        how: &Launch<'_>,
     ) -> Result<SpawnSpec, ChildError> {
         let mut args: Vec<String> = STREAM_JSON_ARGS.iter().map(|s| s.to_string()).collect();
         if let Some(model) = &config.model {
@@ -56,13 +56,18 @@ impl SpawnSpec {
         };
         args.extend(rules("--allowedTools", &config.allow_tools));
         args.extend(rules("--disallowedTools", &config.deny_tools));
-        if let Some(session) = resume {
+        if let Some(session) = how.resume {
             args.extend(["--resume".to_string(), session.to_string()]);
-            if fork {
+            if how.fork {
                 args.push("--fork-session".to_string());
             }
         }
         args.extend(config.claude_args.iter().cloned());
+        // The CLI counts what its own process spends against it, and ends the turn that
+        // reaches it.
+        if let Some(usd) = how.budget_usd {
+            args.extend(["--max-budget-usd".to_string(), budget_flag(usd)]);
+        }
         Ok(SpawnSpec {
             program: resolve_program(&config.claude_bin)?,
             args,
@@ -72,6 +77,20 @@ impl SpawnSpec {
                 .collect(),
         })
     }
+}
+
+/// How a child starts: the session it continues (`--resume`), branched into a new one
+/// when `fork`, and the most it may spend (`--max-budget-usd`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Launch<'a> {
+    pub(crate) resume: Option<&'a str>,
+    pub(crate) fork: bool,
+    pub(crate) budget_usd: Option<f64>,
+}
+
+/// A budget as `--max-budget-usd` takes it: dollars to the millionth.
+pub(crate) fn budget_flag(usd: f64) -> String {
+    format!("{usd:.6}")
 }
 
 /// A running child with its three pipes.

@@ -225,6 +225,8 @@ pub struct StatusReport {
     pub stderr_tail: Vec<String>,
     pub restarts: u64,
     pub totals: TotalsBrief,
+    /// The named sessions (the fields above are the `default` session's).
+    pub sessions: SessionsBrief,
     /// Where and how the agent works.
     pub agent: AgentBrief,
     /// Set when this server runs inside another claude-coded's agent.
@@ -256,6 +258,55 @@ pub struct TotalsBrief {
     /// Asks that ended in an error (timeout, crash, busy, ...).
     pub errors: u64,
     pub cost_usd: f64,
+}
+
+/// The named sessions, briefly (the `sessions` tool lists them).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsBrief {
+    /// Sessions known, with a running CLI or stopped.
+    pub total: usize,
+    /// Sessions whose CLI runs.
+    pub live: usize,
+    /// How many may run at once (`--max-sessions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+    /// Sessions running a turn or with asks waiting, by name.
+    pub busy: Vec<String>,
+}
+
+impl SessionsBrief {
+    fn of(status: &StatusResult) -> SessionsBrief {
+        let sessions = &status.sessions;
+        SessionsBrief {
+            total: sessions.len(),
+            live: sessions
+                .iter()
+                .filter(|s| s.state != ChildStatus::Stopped)
+                .count(),
+            max: status.config.get("maxSessions").and_then(Value::as_u64),
+            busy: sessions
+                .iter()
+                .filter(|s| s.busy || s.queue > 0)
+                .map(|s| s.name.clone())
+                .collect(),
+        }
+    }
+
+    /// One line: `sessions: 2 live of 3 (at most 4); busy: a, b`.
+    pub(crate) fn line(&self) -> String {
+        let max = self
+            .max
+            .map_or(String::new(), |max| format!(" (at most {max} at once)"));
+        let busy = match self.busy.is_empty() {
+            true => "none".to_string(),
+            false => self.busy.join(", "),
+        };
+        format!(
+            "sessions: {} live of {}{max}; busy: {busy}",
+            self.live, self.total
+        )
+    }
 }
 
 /// The agent's setup.
@@ -300,6 +351,7 @@ impl StatusReport {
                 errors: status.totals.asks_errored,
                 cost_usd: round_cost(status.totals.cost_usd),
             },
+            sessions: SessionsBrief::of(status),
             agent: AgentBrief {
                 cwd: config("cwd").unwrap_or_default().to_string(),
                 permission_mode: config("permissionMode").unwrap_or("default").to_string(),
@@ -439,5 +491,19 @@ pub(super) mod tests {
         event.level = Level::Error;
         event.message = "bad".into();
         assert_eq!(event_line(&event), "#12 09:49:12 error turn.started: bad");
+    }
+
+    #[test]
+    fn the_sessions_line_names_the_busy_ones_and_the_limit() {
+        let brief = SessionsBrief {
+            total: 5,
+            live: 3,
+            max: Some(4),
+            busy: vec!["reviewer".into(), "worker-a".into()],
+        };
+        assert_eq!(
+            brief.line(),
+            "sessions: 3 live of 5 (at most 4 at once); busy: reviewer, worker-a"
+        );
     }
 }

@@ -256,6 +256,7 @@ fn status_text(report: &StatusReport) -> String {
         "asks {}: {} ok, {} failed, {} errors; cost ${}",
         t.asks, t.ok, t.failed, t.errors, t.cost_usd
     ));
+    lines.push(report.sessions.line());
     let a = &report.agent;
     lines.push(format!(
         "cwd {}, permission mode {}{}",

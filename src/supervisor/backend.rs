@@ -13,20 +13,18 @@ use tokio::sync::mpsc;
 
 use super::process::{Running, Tagged};
 use crate::child::ChildError;
-use crate::child::spawn::{SpawnSpec, signal_group};
+use crate::child::spawn::{Launch, SpawnSpec, signal_group};
 use crate::config::Config;
 use crate::nesting::Nesting;
 
 /// Starts children for one actor and signals them.
 pub(crate) trait Backend: Send + 'static {
-    /// Starts child `generation`, continuing session `resume` if any (branching it into
-    /// a new session when `fork`); the child's pipe tasks report to `events`, tagged with
-    /// `generation`.
+    /// Starts child `generation` as `how` says; the child's pipe tasks report to
+    /// `events`, tagged with `generation`.
     fn start(
         &mut self,
         generation: u64,
-        resume: Option<&str>,
-        fork: bool,
+        how: &Launch<'_>,
         events: mpsc::Sender<Tagged>,
     ) -> Result<Started, ChildError>;
 
@@ -52,12 +50,10 @@ impl Backend for Processes {
     fn start(
         &mut self,
         generation: u64,
-        resume: Option<&str>,
-        fork: bool,
+        how: &Launch<'_>,
         events: mpsc::Sender<Tagged>,
     ) -> Result<Started, ChildError> {
-        let spec =
-            SpawnSpec::from_config(&self.config, &self.daemon_id, &self.nesting, resume, fork)?;
+        let spec = SpawnSpec::from_config(&self.config, &self.daemon_id, &self.nesting, how)?;
         let running = Running::start(&spec, generation, self.config.max_child_line_bytes, events)?;
         Ok(Started {
             running,

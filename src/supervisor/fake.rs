@@ -19,7 +19,10 @@ use super::backend::{Backend, Started};
 use super::process::{ChildEvent, Running, Tagged};
 use crate::child::ChildError;
 use crate::child::protocol::parse_line;
+use crate::child::spawn::{Launch, budget_flag};
 use crate::child::stderr::StderrTail;
+use crate::config::Config;
+use crate::permissions::{Decider, PermissionMode};
 
 /// The tests' side of the fake: what was started and signalled, and what to fail.
 #[derive(Clone, Default)]
@@ -35,6 +38,8 @@ struct Shared {
     fresh: VecDeque<FakeChild>,
     /// When each start happened, and the session it resumed.
     starts: Vec<(Instant, Option<String>)>,
+    /// The `--max-budget-usd` of each start.
+    budgets: Vec<Option<f64>>,
     /// Every signal sent, as (pid, signal).
     signals: Vec<(u32, libc::c_int)>,
     /// Live children's event senders, by pid, so a signal can end them.
@@ -80,6 +85,11 @@ impl Fake {
         self.lock().starts.clone()
     }
 
+    /// The `--max-budget-usd` of each child started, in order.
+    pub(crate) fn budgets(&self) -> Vec<Option<f64>> {
+        self.lock().budgets.clone()
+    }
+
     /// The signals sent so far.
     pub(crate) fn signals(&self) -> Vec<(u32, libc::c_int)> {
         self.lock().signals.clone()
@@ -112,10 +122,10 @@ impl Backend for FakeBackend {
     fn start(
         &mut self,
         generation: u64,
-        resume: Option<&str>,
-        _fork: bool,
+        how: &Launch<'_>,
         events: mpsc::Sender<Tagged>,
     ) -> Result<Started, ChildError> {
+        let resume = how.resume;
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         if shared.missing {
             return Err(ChildError::NotFound {
@@ -133,6 +143,7 @@ impl Backend for FakeBackend {
         shared
             .starts
             .push((Instant::now(), resume.map(str::to_owned)));
+        shared.budgets.push(how.budget_usd);
         shared.live.push((pid, generation, events.clone()));
         shared.fresh.push_back(FakeChild {
             generation,
@@ -144,6 +155,10 @@ impl Backend for FakeBackend {
         self.started.notify_waiters();
         let mut args = vec!["--verbose".to_string()];
         args.extend(resume.map(|r| format!("--resume {r}")));
+        args.extend(
+            how.budget_usd
+                .map(|usd| format!("--max-budget-usd {}", budget_flag(usd))),
+        );
         Ok(Started {
             running: Running::new(generation, pid, stdin, StderrTail::default()),
             program: PathBuf::from("claude"),
@@ -239,5 +254,48 @@ impl FakeChild {
 
     async fn send(&self, event: ChildEvent) {
         let _ = self.events.send((self.generation, event)).await;
+    }
+}
+
+/// A configuration for tests: the fake's `claude`, a 4-ask queue, no budgets, 4 sessions.
+pub(crate) fn config() -> Config {
+    Config {
+        claude_bin: "claude".to_string(),
+        claude_args: Vec::new(),
+        model: None,
+        permission_mode: None,
+        permission_ceiling: PermissionMode::Default,
+        allow_tools: Vec::new(),
+        deny_tools: Vec::new(),
+        permission_decider: Decider::Relay,
+        permission_timeout_ms: 60_000,
+        cwd: PathBuf::from("/"),
+        state_dir: PathBuf::from("/nonexistent"),
+        listen: None,
+        listen_token: None,
+        queue_size: 4,
+        turn_timeout_ms: 300_000,
+        interrupt_grace_ms: 5_000,
+        events_ring_size: 1_000,
+        max_child_line_bytes: 1 << 20,
+        max_request_bytes: 1 << 20,
+        backoff_initial_ms: 1_000,
+        backoff_max_ms: 4_000,
+        healthy_after_ms: 10_000,
+        stop_grace_ms: 5_000,
+        stall_timeout_ms: 0,
+        crash_loop_max: 10,
+        crash_loop_window_ms: 60_000,
+        resume_on_restart: true,
+        event_log_max_bytes: 0,
+        event_log_keep: 0,
+        max_depth: 1,
+        allow_dirs: vec![PathBuf::from("/")],
+        max_sessions: 4,
+        session_budget_usd: None,
+        budget_usd: None,
+        session_idle_ms: 1_800_000,
+        result_ttl_ms: 3_600_000,
+        config_file: None,
     }
 }

@@ -9,7 +9,7 @@
 mod actor;
 mod backend;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 mod process;
 mod snapshot;
 mod turn;
@@ -65,6 +65,11 @@ pub enum AskError {
     },
     #[error("claude-coded is shutting down")]
     Stopping,
+    #[error(
+        "session `{session}` was stopped ({reason}) before this ask was answered; its \
+         conversation stays, and the next ask to it continues it"
+    )]
+    SessionStopped { session: String, reason: String },
     #[error("the ask was cancelled")]
     Cancelled,
 }
@@ -102,9 +107,11 @@ pub(crate) enum Control {
     },
     /// Stop the child and end the actor; `done` fires when the child is gone. `prompt`
     /// (a stop signal) ends the child at once instead of letting it exit on its own.
+    /// Asks still waiting or running get `error`.
     Stop {
         done: oneshot::Sender<()>,
         prompt: bool,
+        error: AskError,
     },
 }
 
@@ -128,15 +135,20 @@ pub(crate) enum Origin {
     Fork(String),
 }
 
-/// What a supervisor is to its daemon: the session's name (in its events and answers)
-/// and where its conversation starts.
-#[derive(Debug, Clone, PartialEq)]
+/// What a supervisor is to its daemon: the session's name (in its events and answers),
+/// where its conversation starts, and what it may spend.
+#[derive(Debug, Clone)]
 pub(crate) struct SessionStart {
     pub name: String,
     pub origin: Origin,
     /// For [`Origin::Resume`]: the CLI's running total for that session as last seen, so
     /// the first turn's own cost is known.
     pub cost_base: Option<f64>,
+    /// What the session may still spend, asked as each child starts.
+    pub budget: BudgetSource,
+    /// The own budget of the ask the supervisor is started for, if any: its first child
+    /// starts under it.
+    pub first_ask_budget: Option<f64>,
 }
 
 impl Default for SessionStart {
@@ -145,7 +157,65 @@ impl Default for SessionStart {
             name: DEFAULT_SESSION.to_string(),
             origin: Origin::Fresh,
             cost_base: None,
+            budget: BudgetSource::unlimited(),
+            first_ask_budget: None,
         }
+    }
+}
+
+/// A budget a child runs under (its `--max-budget-usd`): how much, and whose it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Budget {
+    pub usd: f64,
+    pub scope: BudgetScope,
+}
+
+/// Whose budget a child's `--max-budget-usd` is (in `budget.exhausted` events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BudgetScope {
+    /// One ask's `maxBudgetUsd`.
+    Ask,
+    /// What is left of the session's `--session-budget-usd`.
+    Session,
+    /// What is left of `--budget-usd`, shared by all sessions.
+    AllSessions,
+}
+
+impl BudgetScope {
+    /// The name on the wire.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            BudgetScope::Ask => "ask",
+            BudgetScope::Session => "session",
+            BudgetScope::AllSessions => "allSessions",
+        }
+    }
+}
+
+/// What a session may still spend, asked each time one of its children starts (its
+/// sessions' spending changes between starts): the least of what is left of the
+/// configured budgets, or `None` without budgets.
+#[derive(Clone)]
+pub(crate) struct BudgetSource(Arc<dyn Fn() -> Option<Budget> + Send + Sync>);
+
+impl BudgetSource {
+    pub(crate) fn new(left: impl Fn() -> Option<Budget> + Send + Sync + 'static) -> Self {
+        BudgetSource(Arc::new(left))
+    }
+
+    /// No budget at all.
+    pub(crate) fn unlimited() -> Self {
+        BudgetSource::new(|| None)
+    }
+
+    pub(crate) fn left(&self) -> Option<Budget> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for BudgetSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BudgetSource")
     }
 }
 
@@ -164,6 +234,9 @@ pub(crate) struct NewTurn {
     pub sink: Option<TurnSink>,
     /// Who is asked the child's permission questions, when the surface can ask anyone.
     pub asker: Option<Asker>,
+    /// The most this turn may spend (`maxBudgetUsd`): it runs in a child started with
+    /// that budget (or less) that has spent nothing yet.
+    pub max_budget_usd: Option<f64>,
 }
 
 /// One ask on its way to the child.
@@ -278,15 +351,21 @@ impl Supervisor {
     }
 
     /// Stops the child (stdin closed, then TERM, then KILL) and waits until it is gone;
-    /// `prompt` sends TERM at once.
+    /// `prompt` sends TERM at once. Asks still waiting or running are told claude-coded
+    /// is stopping.
     pub(crate) async fn stop(&self, prompt: bool) {
+        self.stop_with(prompt, AskError::Stopping).await;
+    }
+
+    /// [`Supervisor::stop`], telling the asks still waiting or running `error`.
+    pub(crate) async fn stop_with(&self, prompt: bool, error: AskError) {
         let (done, finished) = oneshot::channel();
-        if self
-            .control
-            .send(Control::Stop { done, prompt })
-            .await
-            .is_ok()
-        {
+        let stop = Control::Stop {
+            done,
+            prompt,
+            error,
+        };
+        if self.control.send(stop).await.is_ok() {
             let _ = finished.await;
         }
     }

@@ -14,6 +14,7 @@ use crate::child::spawn::{SpawnSpec, Spawned, spawn};
 use crate::child::stderr::{StderrTail, drain};
 use crate::lines::{Frame, LineReader};
 use crate::permissions::PermissionMode;
+use crate::supervisor::Budget;
 
 /// How long an exit waits for the child's last stderr lines.
 const STDERR_SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -59,6 +60,8 @@ pub(crate) struct Running {
     /// turn that needs others switches them first, and the next one switches back.
     pub(crate) mode: Option<PermissionMode>,
     pub(crate) model: Option<String>,
+    /// The `--max-budget-usd` it was started with, and whose budget that is.
+    pub(crate) budget: Option<Budget>,
 }
 
 impl Running {
@@ -107,6 +110,7 @@ impl Running {
             turns_done: 0,
             mode: None,
             model: None,
+            budget: None,
         }
     }
 

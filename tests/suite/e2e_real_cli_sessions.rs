@@ -1,7 +1,8 @@
 //! Named sessions end to end with the real Claude Code CLI, offline on the mock Messages
 //! API: parallel sessions each in its own conversation, order within one, a name's
 //! conversation continued after claude-coded restarts, `fork`, the real CLI in a session's
-//! `cwd`, one session's CLI killed while another works, and idle reaping with revival.
+//! `cwd`, one session's CLI killed while another works, idle reaping with revival, and
+//! budgets (a session's, and an ask's own, which runs in a CLI started for it).
 //!
 //! ```sh
 //! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test all e2e_real_cli_sessions
@@ -466,4 +467,147 @@ async fn an_idle_session_is_stopped_and_its_next_ask_revives_the_same_conversati
         started.last().is_some_and(|args| resumes(args, &id)),
         "{started:?}"
     );
+}
+
+/// The session's events of `kind`, oldest first.
+async fn events_of(bridge: &mut Bridge, name: &str, kind: &str) -> Vec<Value> {
+    let events = bridge
+        .call("events", json!({"session": name, "limit": 1000}))
+        .await["result"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    events.into_iter().filter(|e| e["type"] == kind).collect()
+}
+
+/// Milliseconds from one event to another, by their `createdAt` (`...THH:MM:SS.mmmZ`;
+/// both of one day).
+fn ms_between(from: &Value, to: &Value) -> i64 {
+    let at = |e: &Value| -> i64 {
+        let text = e["createdAt"].as_str().unwrap_or_default();
+        let clock = text
+            .get(11..23)
+            .unwrap_or_default()
+            .replace(['.', ':'], " ");
+        let parts: Vec<i64> = clock.split(' ').filter_map(|p| p.parse().ok()).collect();
+        assert_eq!(parts.len(), 4, "createdAt {text:?}");
+        ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + parts[3]
+    };
+    at(to) - at(from)
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn the_real_cli_ends_the_turn_that_reaches_the_session_budget_and_later_asks_are_refused() {
+    // A turn on the mock costs the real CLI $0.00014: the second crosses $0.0002.
+    let mut real = Real::start_with(MockApi::start(), |o| {
+        o.args(&["--session-budget-usd", "0.0002"])
+    })
+    .await;
+    let first = real
+        .bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "one"}))
+        .await;
+    assert_eq!(first["ok"], true, "{first}");
+    let second = real
+        .bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "two"}))
+        .await;
+    assert_eq!(second["ok"], false, "{second}");
+    assert_eq!(second["subtype"], "error_max_budget_usd", "{second}");
+    let id = real.bridge.ask_in("a", "three").await;
+    let (refused, _) = real.bridge.response_for(&id).await;
+    assert_eq!(error_code(&refused), Some(-32010), "{refused}");
+    assert_eq!(refused["error"]["data"]["scope"], "session `a`");
+    // The CLI never saw the refused ask.
+    assert!(
+        real.mock
+            .messages_requests()
+            .iter()
+            .all(|r| r.prompt() != "three"),
+        "the refused ask reached the model"
+    );
+    let exhausted = events_of(&mut real.bridge, "a", "budget.exhausted").await;
+    let scopes: Vec<&Value> = exhausted.iter().map(|e| &e["detail"]["scope"]).collect();
+    assert_eq!(
+        scopes,
+        [&json!("session"), &json!("session")],
+        "{exhausted:?}"
+    );
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn an_asks_own_budget_ends_its_real_turn_and_the_conversation_goes_on_after_it() {
+    let mut real = Real::start().await;
+    let first = real
+        .bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "remember the word banana"}))
+        .await;
+    let id = session_id(&first);
+    wait_for_session_file(&real.home, &id).await;
+    // $0.00014 a turn: over this ask's own budget. Its turn runs in a new CLI that
+    // continues the conversation under that budget.
+    let capped = real
+        .bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "two", "maxBudgetUsd": 0.0001}))
+        .await;
+    assert_eq!(capped["ok"], false, "{capped}");
+    assert_eq!(capped["subtype"], "error_max_budget_usd", "{capped}");
+    assert_eq!(session_id(&capped), id);
+    // The next ask has no budget: another CLI, the same conversation.
+    let after = real
+        .bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "what was the word?"}))
+        .await;
+    assert_eq!(after["ok"], true, "{after}");
+    assert_eq!(session_id(&after), id);
+    let history = history_of(&real.mock, "what was the word?");
+    assert!(history.contains("remember the word banana"), "{history}");
+    let started = started_args(&mut real.bridge, "a").await;
+    assert_eq!(started.len(), 3, "{started:?}");
+    assert!(
+        started[1..].iter().all(|args| resumes(args, &id)),
+        "{started:?}"
+    );
+    assert!(
+        started[1]
+            .windows(2)
+            .any(|w| w[0] == "--max-budget-usd" && w[1] == "0.000100"),
+        "{:?}",
+        started[1]
+    );
+    assert!(
+        !started[2].contains(&json!("--max-budget-usd")),
+        "{:?}",
+        started[2]
+    );
+    let exhausted = events_of(&mut real.bridge, "a", "budget.exhausted").await;
+    assert_eq!(exhausted.len(), 1, "{exhausted:?}");
+    assert_eq!(exhausted[0]["detail"]["scope"], "ask");
+    // What a replacement costs: the old CLI's exit on EOF and the new one's warm-up.
+    let replacing = events_of(&mut real.bridge, "a", "child.replacing").await;
+    let exited = events_of(&mut real.bridge, "a", "child.exited").await;
+    let ready = events_of(&mut real.bridge, "a", "child.ready").await;
+    assert_eq!((replacing.len(), exited.len(), ready.len()), (2, 2, 3));
+    for (n, ((replacing, exited), ready)) in
+        replacing.iter().zip(&exited).zip(&ready[1..]).enumerate()
+    {
+        assert_eq!(exited["level"], "info", "an exit asked for: {exited}");
+        eprintln!(
+            "replacement {}: the old CLI exited {} ms after its stdin closed; the new one \
+             was ready {} ms later (startupMs {}); {} ms in all",
+            n + 1,
+            ms_between(replacing, exited),
+            ms_between(exited, ready),
+            ready["detail"]["startupMs"],
+            ms_between(replacing, ready),
+        );
+    }
 }

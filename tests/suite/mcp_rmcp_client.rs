@@ -111,6 +111,21 @@ async fn status_and_events_are_compact_unless_asked_for_everything() {
         "{}",
         texts(&status)[0]
     );
+    // The sessions in a line: the warm `default` only.
+    assert_eq!(
+        (
+            report.sessions.total,
+            report.sessions.live,
+            report.sessions.max
+        ),
+        (1, 1, Some(4))
+    );
+    assert!(report.sessions.busy.is_empty());
+    assert!(
+        texts(&status)[0].contains("\nsessions: 1 live of 1 (at most 4 at once); busy: none\n"),
+        "{}",
+        texts(&status)[0]
+    );
     let full = bridge.call("status", json!({ "full": true })).await;
     let report: StatusReport = serde_json::from_value(structured(&full)).expect("a full report");
     let parsed: StatusResult = *report.full.expect("the complete status");
@@ -187,6 +202,32 @@ async fn ask_returns_the_reply_first_and_reports_progress() {
     assert!(
         messages.iter().any(|m| m.starts_with("assistant: ")),
         "{messages:?}"
+    );
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn an_asks_own_budget_ends_its_turn_as_a_failed_answer_and_a_bad_one_is_refused() {
+    let bridge = McpBridge::start().await;
+    // A turn of the double costs $0.00014: over this ask's budget.
+    let capped = bridge
+        .call("ask", json!({ "prompt": "hello", "maxBudgetUsd": 0.0001 }))
+        .await;
+    assert_eq!(capped.is_error, Some(true));
+    let answer: AskReply = serde_json::from_value(structured(&capped)).unwrap();
+    assert!(!answer.ok);
+    let error = answer.error.expect("why it failed");
+    assert!(error.contains("budget"), "{error}");
+    let after = bridge.call("ask", json!({ "prompt": "hello" })).await;
+    assert_ne!(after.is_error, Some(true), "{after:?}");
+    let refused = bridge
+        .call("ask", json!({ "prompt": "x", "maxBudgetUsd": 0 }))
+        .await;
+    assert_eq!(refused.is_error, Some(true));
+    let text = &texts(&refused)[0];
+    assert!(
+        text.contains("-32602") && text.contains("maxBudgetUsd"),
+        "{text}"
     );
     bridge.close().await;
 }

@@ -136,6 +136,21 @@ async fn a_full_queue_answers_busy_and_keeps_serving() {
 }
 
 #[tokio::test]
+async fn an_answer_that_comes_while_the_test_awaits_another_is_kept_for_later() {
+    // Answers to different requests come in any order: here `status` answers while the
+    // slow ask runs. Awaiting the ask first must not lose the status answer (the harness
+    // once dropped it, and `a_full_queue_answers_busy_and_keeps_serving` timed out when
+    // the first ask's answer overtook the busy one on a loaded machine).
+    let mut bridge = Bridge::start();
+    let slow = bridge.request("ask", json!({"prompt": "SLOW 100 3"})).await;
+    let status = bridge.request("status", json!({})).await;
+    let (answer, _) = bridge.response_for(&slow).await;
+    assert_eq!(answer["result"]["ok"], true, "{answer}");
+    let (state, _) = bridge.response_for(&status).await;
+    assert!(state["result"]["child"].is_object(), "{state}");
+}
+
+#[tokio::test]
 async fn a_failed_turn_is_a_normal_result_with_ok_false() {
     let mut bridge = Bridge::start();
     let result = bridge.ask_ok("ERR400").await;

@@ -241,6 +241,8 @@ async fn a_full_pool_stops_the_least_recently_used_idle_session_or_says_busy() {
     assert_eq!(error_code(&response), Some(-32000), "{response}");
     assert_eq!(response["error"]["data"]["kind"], "sessionsFull");
     assert_eq!(response["error"]["data"]["maxSessions"], 2);
+    assert_eq!(response["error"]["data"]["live"], 2);
+    assert_eq!(response["error"]["data"]["busy"], 2);
     arrival_order(&mut bridge, &[slow_a, slow_b]).await;
 }
 
@@ -286,6 +288,35 @@ async fn one_sessions_crash_fails_only_its_own_turn() {
     assert_eq!(fine["result"]["ok"], true, "{fine}");
     let list = bridge.call("sessions", json!({})).await["result"].clone();
     assert_eq!(listed_session(&list, "b")["state"], "ready", "{list}");
+}
+
+#[tokio::test]
+async fn an_ask_whose_session_is_closed_under_it_is_told_so() {
+    let mut bridge = Bridge::start();
+    let running = bridge.ask_in("a", "SLOW ms=300 chunks=10").await;
+    let waiting = bridge.ask_in("a", "next").await;
+    bridge
+        .wait_status("a's turn", |s| {
+            s["sessions"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|x| x["name"] == "a" && x["busy"] == true))
+        })
+        .await;
+    bridge.call("closeSession", json!({"session": "a"})).await;
+    for id in [running, waiting] {
+        let (response, _) = bridge.response_for(&id).await;
+        assert_eq!(error_code(&response), Some(-32011), "{response}");
+        let error = &response["error"];
+        assert_eq!(error["data"]["kind"], "sessionStopped", "{response}");
+        assert_eq!(error["data"]["session"], "a");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains("closed by a client"), "{message}");
+    }
+    // The daemon goes on: the session's next ask starts it again.
+    let again = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "again"}))
+        .await;
+    assert_eq!(again["ok"], true, "{again}");
 }
 
 #[tokio::test]
@@ -348,6 +379,66 @@ async fn a_session_budget_ends_its_turns_and_then_refuses_its_asks_but_not_other
         exhausted, 2,
         "the CLI's end of a turn and the refusal: {events}"
     );
+}
+
+#[tokio::test]
+async fn an_asks_own_budget_ends_its_turn_and_leaves_the_session_and_its_conversation_going() {
+    let mut bridge = Bridge::start();
+    let first = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "one"}))
+        .await;
+    assert_eq!(first["ok"], true, "{first}");
+    // Each turn of the double costs $0.00014: over this ask's own budget.
+    let capped = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "two", "maxBudgetUsd": 0.0001}))
+        .await;
+    assert_eq!(capped["ok"], false, "{capped}");
+    assert_eq!(capped["subtype"], "error_max_budget_usd");
+    assert_eq!(capped["sessionId"], first["sessionId"], "one conversation");
+    // The next ask without a budget runs as before, in the same conversation.
+    let after = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "three"}))
+        .await;
+    assert_eq!(after["ok"], true, "{after}");
+    assert_eq!(after["sessionId"], first["sessionId"]);
+    let events = bridge
+        .call("events", json!({"session": "a", "limit": 1000}))
+        .await["result"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let of = |kind: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .cloned()
+            .collect()
+    };
+    let exhausted = of("budget.exhausted");
+    assert_eq!(exhausted.len(), 1, "{exhausted:?}");
+    assert_eq!(exhausted[0]["detail"]["scope"], "ask");
+    assert_eq!(of("child.replacing").len(), 2);
+    let args: Vec<Value> = of("child.started")
+        .iter()
+        .map(|e| e["detail"]["args"].clone())
+        .collect();
+    assert_eq!(args.len(), 3, "{args:?}");
+    let budget_of = |args: &Value| -> Option<String> {
+        let args = args.as_array()?;
+        let at = args.iter().position(|a| a == "--max-budget-usd")?;
+        args.get(at + 1)?.as_str().map(str::to_owned)
+    };
+    assert_eq!(budget_of(&args[1]).as_deref(), Some("0.000100"), "{args:?}");
+    assert_eq!(budget_of(&args[2]), None, "{args:?}");
+    for bad in [json!(0), json!(-1), json!("1")] {
+        let id = bridge
+            .request("ask", json!({"prompt": "x", "maxBudgetUsd": bad}))
+            .await;
+        let (refused, _) = bridge.response_for(&id).await;
+        assert_eq!(error_code(&refused), Some(-32602), "{refused}");
+        let text = refused["error"].to_string();
+        assert!(text.contains("maxBudgetUsd"), "{refused}");
+    }
 }
 
 #[tokio::test]

@@ -22,6 +22,9 @@ pub struct Bridge {
     pub stdout: Lines<BufReader<ChildStdout>>,
     pub dir: TempDir,
     next_id: u64,
+    /// Responses read while another was awaited: answers to different requests come in
+    /// any order, so each is kept until [`Bridge::response_for`] asks for it.
+    answered: Vec<Value>,
 }
 
 /// How to start a bridge.
@@ -102,6 +105,7 @@ impl Bridge {
             stdout,
             dir,
             next_id: 1,
+            answered: Vec::new(),
         }
     }
 
@@ -149,13 +153,22 @@ impl Bridge {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("non-JSON on stdout ({e}): {line}"))
     }
 
-    /// Reads until the response with `id`, returning it and the notifications seen before it.
+    /// Reads until the response with `id`, returning it and the messages seen before it.
+    /// A response to another request read on the way is kept for its own call (it is in
+    /// the messages too); one read earlier that way is returned at once, with none.
     pub async fn response_for(&mut self, id: &Value) -> (Value, Vec<Value>) {
+        let is_response = |m: &Value| m.get("id").is_some() && m.get("method").is_none();
+        if let Some(at) = self.answered.iter().position(|m| m.get("id") == Some(id)) {
+            return (self.answered.remove(at), Vec::new());
+        }
         let mut notes = Vec::new();
         loop {
             let message = self.next_message().await;
-            if message.get("id") == Some(id) && message.get("method").is_none() {
-                return (message, notes);
+            if is_response(&message) {
+                if message.get("id") == Some(id) {
+                    return (message, notes);
+                }
+                self.answered.push(message.clone());
             }
             notes.push(message);
         }

@@ -36,12 +36,13 @@ impl Actor {
             };
             return self.refuse(request, error);
         }
+        let ask_budget = request.turn.max_budget_usd;
         match self.state {
             // A nested server starts its child on the first ask.
-            State::Idle => self.spawn_child(),
+            State::Idle => self.spawn_child_for(ask_budget),
             State::Failed { .. } => {
                 // Maybe the user fixed the cause (installed the CLI): try once more now.
-                self.spawn_child();
+                self.spawn_child_for(ask_budget);
             }
             State::Backoff {
                 start_failed: true, ..

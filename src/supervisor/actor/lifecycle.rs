@@ -3,16 +3,27 @@
 use super::*;
 
 impl Actor {
-    /// Starts a child (from Idle, Backoff or Failed: there is none); the state stays as
-    /// it was when the start fails, so the failure is judged against it.
+    /// Starts a child for the ask at the head of the queue (see [`Actor::spawn_child_for`]).
     pub(super) fn spawn_child(&mut self) {
+        let ask_budget = self.queue.front().and_then(|r| r.turn.max_budget_usd);
+        self.spawn_child_for(ask_budget);
+    }
+
+    /// Starts a child (from Idle, Backoff or Failed: there is none) under the budget an
+    /// ask with `ask_budget` needs; the state stays as it was when the start fails, so the
+    /// failure is judged against it.
+    pub(super) fn spawn_child_for(&mut self, ask_budget: Option<f64>) {
         let resume = self.resume.clone();
         let fork = self.fork && resume.is_some();
+        let budget = child_budget(self.budget.left(), ask_budget);
         // A generation is used only once a child runs, so event details number children.
         let generation = self.generation + 1;
-        let started =
-            self.backend
-                .start(generation, resume.as_deref(), fork, self.child_tx.clone());
+        let how = Launch {
+            resume: resume.as_deref(),
+            fork,
+            budget_usd: budget.map(|b| b.usd),
+        };
+        let started = self.backend.start(generation, &how, self.child_tx.clone());
         let Started {
             mut running,
             program,
@@ -25,6 +36,7 @@ impl Actor {
         running.resumed = resume.clone();
         running.mode = self.config.permission_mode;
         running.model = self.config.model.clone();
+        running.budget = budget;
         // Warm-up: the answer to `initialize` is the readiness signal.
         running.send(control_request(&running.init_request, "initialize"));
         self.events.record_detail(
@@ -37,8 +49,14 @@ impl Actor {
                 generation: self.generation,
             },
         );
+        self.record_child_start(running.pid, resume, fork);
+        self.state = State::Starting { child: running };
+    }
+
+    /// The record of a child that just started continuing `resume` (if any).
+    fn record_child_start(&mut self, pid: u32, resume: Option<String>, fork: bool) {
         let child = &mut self.record.child;
-        child.pid = Some(running.pid);
+        child.pid = Some(pid);
         child.started_at = Some(now_rfc3339());
         child.ready_at = None;
         child.cli_pid = None;
@@ -61,7 +79,46 @@ impl Actor {
         self.fork = false;
         child.resumed_from = resume;
         child.cli_version = None;
-        self.state = State::Starting { child: running };
+    }
+
+    /// Ends the ready child so that one under the budget the ask `turn_id` needs takes its
+    /// place, gracefully as an idle session is stopped: its stdin is closed (the CLI exits
+    /// on its own, its conversation saved) and it is killed if still there after the stop
+    /// grace period. Its exit starts the next child at once, continuing the conversation.
+    pub(super) fn replace_child(&mut self, turn_id: u64, ask_budget: Option<f64>) {
+        let (Some(mut child), _) = self.state.take(State::Idle) else {
+            return;
+        };
+        let why = match ask_budget {
+            Some(usd) => format!(
+                "ask {turn_id} may spend ${usd}, so it runs in a child held to that which \
+                 has spent nothing yet"
+            ),
+            None => format!(
+                "ask {turn_id} has no budget of its own, and this child is held to an \
+                 earlier ask's"
+            ),
+        };
+        self.events.record(
+            Level::Info,
+            EventKind::ChildReplacing,
+            format!("replacing the child (pid {}): {why}", child.pid),
+            json!({ "pid": child.pid, "turnId": turn_id, "maxBudgetUsd": ask_budget,
+                    "childBudgetUsd": child.budget.map(|b| b.usd) }),
+        );
+        child.stdin = None;
+        let kill_at = Instant::now() + Duration::from_millis(self.config.stop_grace_ms);
+        self.state = State::Replacing { child, kill_at };
+    }
+
+    /// The replaced child exited: the next one starts now, in the same conversation.
+    fn after_replacement(&mut self, child: &Running) {
+        if !self.config.resume_on_restart {
+            self.resume = None;
+        } else if child.turns_done > 0 || child.resumed.is_some() {
+            self.resume = self.session.clone();
+        }
+        self.spawn_child();
     }
 
     pub(super) fn spawn_failed(&mut self, err: ChildError) {
@@ -105,6 +162,7 @@ impl Actor {
             return;
         }
         let stopping = self.state.is_stopping();
+        let replaced = matches!(self.state, State::Replacing { .. });
         // Until the restart is decided there is no child; a stop goes on without one.
         let after = match stopping {
             true => State::Stopping {
@@ -136,12 +194,13 @@ impl Actor {
         info.signal = signal;
         info.stderr_tail = stderr_tail.clone();
         // An exit we asked for is not an error; `lastError` keeps the last real one.
-        if !stopping {
+        let asked_for = stopping || replaced;
+        if !asked_for {
             info.last_error = Some(format!("the child {how}"));
         }
         let uptime = child.started.elapsed();
         self.events.record_detail(
-            if stopping { Level::Info } else { Level::Warn },
+            if asked_for { Level::Info } else { Level::Warn },
             format!(
                 "the child (pid {}) {how} after {} ms",
                 child.pid,
@@ -162,8 +221,10 @@ impl Actor {
             stderr_tail,
         };
         self.finish_turn_with_error(turn, error);
-        if !stopping {
-            self.after_exit(&child, &how);
+        match (stopping, replaced) {
+            (true, _) => {}
+            (false, true) => self.after_replacement(&child),
+            (false, false) => self.after_exit(&child, &how),
         }
     }
 
@@ -297,5 +358,29 @@ impl Actor {
             }
             backend.signal(child.pid, libc::SIGKILL);
         }
+    }
+}
+
+/// The budget of a child for an ask that may spend `ask` (`maxBudgetUsd`): the ask's
+/// when it is below what the session has `left`, else what is left.
+pub(super) fn child_budget(left: Option<Budget>, ask: Option<f64>) -> Option<Budget> {
+    match (left, ask) {
+        (Some(left), Some(usd)) if left.usd <= usd => Some(left),
+        (_, Some(usd)) => Some(Budget {
+            usd,
+            scope: BudgetScope::Ask,
+        }),
+        (left, None) => left,
+    }
+}
+
+/// Whether `child` may run the turn of an ask that may spend `ask`. The CLI counts what
+/// its process spent against its `--max-budget-usd`, so an ask's budget needs a child
+/// held to that much or less that has spent nothing yet; an ask without one needs a
+/// child not held to an earlier ask's.
+pub(super) fn suits(child: &Running, ask: Option<f64>) -> bool {
+    match ask {
+        Some(usd) => child.turns_done == 0 && child.budget.is_some_and(|b| b.usd <= usd),
+        None => child.budget.is_none_or(|b| b.scope != BudgetScope::Ask),
     }
 }

@@ -29,13 +29,15 @@ use super::process::{ChildEvent, Running, Tagged};
 use super::snapshot::Snapshot;
 use super::turn::{Room, Turn, account, ask_result, preview};
 use super::{
-    AskError, AskRequest, Control, Origin, RestartOutcome, SessionStart, TurnMessage, TurnSink,
+    AskError, AskRequest, Budget, BudgetScope, BudgetSource, Control, Origin, RestartOutcome,
+    SessionStart, TurnMessage, TurnSink,
 };
 use crate::api::{self, AskResult, ChildStatus, EventKind, Level, QueuedInfo, TurnEnd, TurnEnded};
 use crate::child::ChildError;
 use crate::child::protocol::{
     ChildLine, ChildMessage, control_error, control_request, user_message,
 };
+use crate::child::spawn::Launch;
 use crate::child::stderr::truncate_chars;
 use crate::clock::{now_rfc3339, rfc3339};
 use crate::config::Config;
@@ -106,10 +108,11 @@ pub(crate) async fn run(
         fork,
         name: start.name,
         cost_base: start.cost_base,
+        budget: start.budget,
     };
     // Warm up at once only at the top: a nested server may never be asked.
     if !nesting.is_nested() {
-        actor.spawn_child();
+        actor.spawn_child_for(start.first_ask_budget);
     }
     actor.publish(&snapshot);
     actor.serve(control, child_rx, decided_rx, &snapshot).await;
@@ -144,6 +147,8 @@ struct Actor {
     name: String,
     /// The running total the first child's session already holds, when the start knew it.
     cost_base: Option<f64>,
+    /// What the session may still spend, asked as each child starts.
+    budget: BudgetSource,
     /// The history `status` shows (pids, times, exit, last error, totals), written as
     /// things happen; the status fields are filled in from `state` when published.
     record: Snapshot,
@@ -166,14 +171,15 @@ impl Actor {
             let timer = self.next_deadline();
             tokio::select! {
                 command = control.recv() => match command {
-                    Some(Control::Stop { done, prompt }) => {
-                        self.stop(&mut child_rx, snapshot, prompt).await;
+                    Some(Control::Stop { done, prompt, error }) => {
+                        self.stop(&mut child_rx, snapshot, prompt, error).await;
                         let _ = done.send(());
                         return;
                     }
                     Some(command) => self.on_control(command),
                     None => {
-                        self.stop(&mut child_rx, snapshot, false).await;
+                        self.stop(&mut child_rx, snapshot, false, AskError::Stopping)
+                            .await;
                         return;
                     }
                 },

@@ -75,20 +75,36 @@ impl Actor {
         account(&mut self.record.totals, &result);
         self.record_turn_end(&turn, &result);
         if result.subtype.as_deref() == Some("error_max_budget_usd") {
-            self.events.record(
-                Level::Warn,
-                EventKind::BudgetExhausted,
-                format!(
-                    "the CLI ended turn {} at its budget ({})",
-                    turn.id,
-                    result.errors.join("; ")
-                ),
-                json!({ "turnId": turn.id, "sessionCostUsd": result.session_cost_usd }),
-            );
+            self.record_budget_end(&turn, &result);
         }
         if let Some(reply) = turn.reply.take() {
             let _ = reply.send(Ok(result));
         }
+    }
+
+    /// The CLI ended `turn` at its `--max-budget-usd`: the ask's own budget, or what was
+    /// left of the session's or of all sessions'.
+    fn record_budget_end(&self, turn: &Turn, result: &AskResult) {
+        let budget = self.state.child().and_then(|c| c.budget);
+        let scope = budget.map(|b| b.scope.as_str());
+        let whose = match budget.map(|b| b.scope) {
+            Some(BudgetScope::Ask) => "the ask's budget",
+            Some(BudgetScope::Session) => "what was left of the session's budget",
+            Some(BudgetScope::AllSessions) => "what was left of the budget of all sessions",
+            None => "its budget",
+        };
+        self.events.record(
+            Level::Warn,
+            EventKind::BudgetExhausted,
+            format!(
+                "the CLI ended turn {} at {whose} ({})",
+                turn.id,
+                result.errors.join("; ")
+            ),
+            json!({ "turnId": turn.id, "session": self.name, "scope": scope,
+                    "limitUsd": budget.map(|b| b.usd), "costUsd": result.cost_usd,
+                    "sessionCostUsd": result.session_cost_usd }),
+        );
     }
 
     pub(super) fn record_turn_end(&self, turn: &Turn, result: &AskResult) {

@@ -24,6 +24,10 @@ pub(crate) enum State {
     Ready { child: Running },
     /// Running `turn` (which may be abandoned: answered, its child being interrupted).
     Busy { child: Running, turn: Turn },
+    /// Ending a ready child whose budget does not suit the next ask (its stdin is closed,
+    /// so the CLI exits on its own; killed at `kill_at` if it has not); its exit starts
+    /// the next child at once. Shown as `starting`.
+    Replacing { child: Running, kill_at: Instant },
     /// No child; the next start is due `until` (wall clock: `due`). `start_failed`: the
     /// last child never got ready, so asks fail at once instead of waiting for the next try.
     Backoff {
@@ -50,7 +54,7 @@ impl State {
     pub(crate) fn status(&self) -> ChildStatus {
         match self {
             State::Idle => ChildStatus::Idle,
-            State::Starting { .. } => ChildStatus::Starting,
+            State::Starting { .. } | State::Replacing { .. } => ChildStatus::Starting,
             State::Ready { .. } => ChildStatus::Ready,
             State::Busy { .. } => ChildStatus::Busy,
             State::Backoff { .. } => ChildStatus::Backoff,
@@ -62,9 +66,10 @@ impl State {
 
     pub(crate) fn child(&self) -> Option<&Running> {
         match self {
-            State::Starting { child } | State::Ready { child } | State::Busy { child, .. } => {
-                Some(child)
-            }
+            State::Starting { child }
+            | State::Ready { child }
+            | State::Busy { child, .. }
+            | State::Replacing { child, .. } => Some(child),
             State::Stopping { child, .. } => child.as_ref(),
             _ => None,
         }
@@ -72,9 +77,10 @@ impl State {
 
     pub(crate) fn child_mut(&mut self) -> Option<&mut Running> {
         match self {
-            State::Starting { child } | State::Ready { child } | State::Busy { child, .. } => {
-                Some(child)
-            }
+            State::Starting { child }
+            | State::Ready { child }
+            | State::Busy { child, .. }
+            | State::Replacing { child, .. } => Some(child),
             State::Stopping { child, .. } => child.as_mut(),
             _ => None,
         }
@@ -99,7 +105,9 @@ impl State {
     /// The child and the turn, leaving `then` in their place.
     pub(crate) fn take(&mut self, then: State) -> (Option<Running>, Option<Turn>) {
         match std::mem::replace(self, then) {
-            State::Starting { child } | State::Ready { child } => (Some(child), None),
+            State::Starting { child } | State::Ready { child } | State::Replacing { child, .. } => {
+                (Some(child), None)
+            }
             State::Busy { child, turn } => (Some(child), Some(turn)),
             State::Stopping { child, turn, .. } => (child, turn),
             _ => (None, None),

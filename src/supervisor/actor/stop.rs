@@ -5,18 +5,20 @@ use crate::supervisor::turn::Stream;
 
 impl Actor {
     /// Stops the child; `prompt` (a stop signal) skips the wait for it to exit on its own.
+    /// The asks still waiting or running get `error`.
     pub(super) async fn stop(
         &mut self,
         child_rx: &mut mpsc::Receiver<Tagged>,
         snapshot: &watch::Sender<Snapshot>,
         prompt: bool,
+        error: AskError,
     ) {
         // `status` goes on showing what the stop found until the child is gone; no
         // restart is due any more.
         let shown = self.state.status();
         let (child, turn) = self.state.take(State::Idle);
         self.state = State::Stopping { child, turn, shown };
-        self.fail_all_waiting(AskError::Stopping);
+        self.fail_all_waiting(error.clone());
         self.deny_open_questions();
         if let Some(turn) = self.state.turn_mut() {
             // The caller has its answer: the stream ends with it, and the lines the
@@ -24,7 +26,7 @@ impl Actor {
             turn.out = Stream::Off;
             if let Some(reply) = turn.reply.take() {
                 self.record.totals.asks_errored += 1;
-                let _ = reply.send(Err(AskError::Stopping));
+                let _ = reply.send(Err(error));
             }
         }
         self.publish(snapshot);

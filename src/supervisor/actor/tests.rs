@@ -1,7 +1,6 @@
 //! The actor in-process: a fake child (no binary) and tokio's paused clock, so every
 //! transition, timer and failure path runs in microseconds and exactly on time.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,53 +14,13 @@ use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
 use crate::permissions::{Asked, Decider, Decision, PermissionMode};
-use crate::supervisor::fake::{Fake, FakeChild};
-use crate::supervisor::{AskError, NewTurn, SessionStart, Supervisor, TurnMessage};
+use crate::supervisor::fake::{Fake, FakeChild, config};
+use crate::supervisor::{
+    AskError, Budget, BudgetScope, BudgetSource, NewTurn, SessionStart, Supervisor, TurnMessage,
+};
 
 const TOP: Nesting = Nesting { depth: 0, limit: 1 };
 const LONG: Duration = Duration::from_secs(300);
-
-fn config() -> Config {
-    Config {
-        claude_bin: "claude".to_string(),
-        claude_args: Vec::new(),
-        model: None,
-        permission_mode: None,
-        permission_ceiling: PermissionMode::Default,
-        allow_tools: Vec::new(),
-        deny_tools: Vec::new(),
-        permission_decider: Decider::Relay,
-        permission_timeout_ms: 60_000,
-        cwd: PathBuf::from("/"),
-        state_dir: PathBuf::from("/nonexistent"),
-        listen: None,
-        listen_token: None,
-        queue_size: 4,
-        turn_timeout_ms: 300_000,
-        interrupt_grace_ms: 5_000,
-        events_ring_size: 1_000,
-        max_child_line_bytes: 1 << 20,
-        max_request_bytes: 1 << 20,
-        backoff_initial_ms: 1_000,
-        backoff_max_ms: 4_000,
-        healthy_after_ms: 10_000,
-        stop_grace_ms: 5_000,
-        stall_timeout_ms: 0,
-        crash_loop_max: 10,
-        crash_loop_window_ms: 60_000,
-        resume_on_restart: true,
-        event_log_max_bytes: 0,
-        event_log_keep: 0,
-        max_depth: 1,
-        allow_dirs: vec![PathBuf::from("/")],
-        max_sessions: 4,
-        session_budget_usd: None,
-        budget_usd: None,
-        session_idle_ms: 1_800_000,
-        result_ttl_ms: 3_600_000,
-        config_file: None,
-    }
-}
 
 struct Harness {
     supervisor: Supervisor,
@@ -78,13 +37,17 @@ impl Harness {
 
     /// An actor on `fake`, which a test may set up (a missing binary) before the start.
     fn with_fake(fake: Fake, config: Config, nesting: Nesting) -> Harness {
+        Harness::with_start(fake, config, nesting, SessionStart::default())
+    }
+
+    fn with_start(fake: Fake, config: Config, nesting: Nesting, start: SessionStart) -> Harness {
         let events = EventLog::new(1_000);
         let supervisor = Supervisor::with_backend(
             Arc::new(config),
             nesting,
             events.clone(),
             fake.backend(),
-            SessionStart::default(),
+            start,
         );
         Harness {
             supervisor,
@@ -106,20 +69,22 @@ impl Harness {
         self.ask_streamed(prompt, timeout, None)
     }
 
+    /// An ask that may spend at most `usd`.
+    fn ask_within(&self, prompt: &str, usd: f64) -> Answer {
+        let pending = self.supervisor.submit(NewTurn {
+            max_budget_usd: Some(usd),
+            ..turn(prompt, LONG, None)
+        });
+        tokio::spawn(async move { pending?.wait().await })
+    }
+
     fn ask_streamed(
         &self,
         prompt: &str,
         timeout: Duration,
         sink: Option<mpsc::Sender<TurnMessage>>,
     ) -> Answer {
-        let pending = self.supervisor.submit(NewTurn {
-            prompt: prompt.to_string(),
-            timeout,
-            mode: None,
-            model: None,
-            sink,
-            asker: None,
-        });
+        let pending = self.supervisor.submit(turn(prompt, timeout, sink));
         tokio::spawn(async move { pending?.wait().await })
     }
 
@@ -148,6 +113,18 @@ impl Harness {
 
     fn recorded(&self, kind: &str) -> usize {
         self.kinds().iter().filter(|k| *k == kind).count()
+    }
+}
+
+fn turn(prompt: &str, timeout: Duration, sink: Option<mpsc::Sender<TurnMessage>>) -> NewTurn {
+    NewTurn {
+        prompt: prompt.to_string(),
+        timeout,
+        mode: None,
+        model: None,
+        sink,
+        asker: None,
+        max_budget_usd: None,
     }
 }
 
@@ -978,6 +955,7 @@ impl Harness {
             model: None,
             sink: None,
             asker: Some(asker),
+            max_budget_usd: None,
         });
         (
             tokio::spawn(async move { pending?.wait().await }),
@@ -1138,6 +1116,7 @@ async fn an_ask_with_its_own_mode_and_model_switches_the_child_and_the_next_one_
         model: Some("claude-haiku".into()),
         sink: None,
         asker: None,
+        max_budget_usd: None,
     });
     let first = tokio::spawn(async move { pending?.wait().await });
     let mode = expect_line(&mut child, "control_request", Some("set_permission_mode")).await;
@@ -1160,4 +1139,181 @@ async fn an_ask_with_its_own_mode_and_model_switches_the_child_and_the_next_one_
     expect_line(&mut child, "user", None).await;
     child.result("three").await;
     answer_of(third).await;
+}
+
+/// A session that has `usd` left of its own budget.
+fn session_budget(usd: f64) -> SessionStart {
+    SessionStart {
+        budget: BudgetSource::new(move || {
+            Some(Budget {
+                usd,
+                scope: BudgetScope::Session,
+            })
+        }),
+        ..SessionStart::default()
+    }
+}
+
+/// A top-level actor with `usd` left of its session's budget, and its warm first child.
+async fn ready_with_budget(usd: f64) -> (Harness, FakeChild) {
+    let harness = Harness::with_start(Fake::default(), config(), TOP, session_budget(usd));
+    let mut child = harness.fake.next_child().await;
+    child.warm_up().await;
+    harness.status_becomes(ChildStatus::Ready).await;
+    (harness, child)
+}
+
+/// Plays a child that exits once its stdin is closed.
+fn exits_on_eof(mut child: FakeChild) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while child.read().await.is_some() {}
+        child.exit(0).await;
+    })
+}
+
+/// Takes the next child, warms it up and answers its one turn with `text`.
+async fn next_turn(harness: &Harness, prompt: &str, text: &str) -> FakeChild {
+    let mut child = harness.fake.next_child().await;
+    child.warm_up().await;
+    let line = expect_line(&mut child, "user", None).await;
+    assert_eq!(line["message"]["content"], prompt);
+    child.result(text).await;
+    child
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_with_a_budget_runs_in_a_child_started_for_it_and_the_next_ask_in_a_normal_one() {
+    let (harness, mut child) = ready_with_budget(1.0).await;
+    // Queued together: FIFO order holds across the replacements.
+    let plain = harness.ask("one", LONG);
+    let cheap = harness.ask_within("cheap", 0.05);
+    let after = harness.ask("after", LONG);
+    expect_line(&mut child, "user", None).await;
+    child.init("s1").await;
+    child.result("1").await;
+    assert!(answer(plain).await.is_ok());
+    // The warm child has spent something: a fresh one continues the conversation under
+    // the ask's budget.
+    exits_on_eof(child);
+    let second = next_turn(&harness, "cheap", "2").await;
+    assert_eq!(answer(cheap).await.map(|r| r.result), Ok(Some("2".into())));
+    // The next ask has no budget of its own: the session's again, in a new child.
+    exits_on_eof(second);
+    next_turn(&harness, "after", "3").await;
+    assert_eq!(answer(after).await.map(|r| r.result), Ok(Some("3".into())));
+    assert_eq!(harness.fake.budgets(), [Some(1.0), Some(0.05), Some(1.0)]);
+    let resumed: Vec<Option<String>> = harness.fake.starts().into_iter().map(|s| s.1).collect();
+    assert_eq!(resumed, [None, Some("s1".into()), Some("s1".into())]);
+    assert_eq!(harness.recorded("child.replacing"), 2);
+    // Exits that were asked for: no error, no signal but the group's clean-up after each.
+    let info = harness.supervisor.snapshot().child;
+    assert_eq!(info.last_error, None);
+    assert_eq!(info.consecutive_failures, 0);
+    assert!(
+        harness
+            .fake
+            .signals()
+            .iter()
+            .all(|(_, sig)| *sig == libc::SIGKILL)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_warm_child_that_spent_nothing_under_a_lower_budget_runs_an_ask_without_a_restart() {
+    let (harness, mut child) = ready_with_budget(0.5).await;
+    // What the session has left is below the ask's own: its turn runs as the session's.
+    let roomy = harness.ask_within("roomy", 2.0);
+    expect_line(&mut child, "user", None).await;
+    child.result("1").await;
+    assert!(answer(roomy).await.is_ok());
+    assert_eq!(harness.fake.budgets(), [Some(0.5)]);
+    assert_eq!(harness.recorded("child.replacing"), 0);
+    assert!(!harness.fake.has_fresh_child());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replaced_child_that_ignores_its_closed_stdin_is_killed_after_the_stop_grace() {
+    let (harness, child) = ready_with_budget(1.0).await;
+    let cheap = harness.ask_within("cheap", 0.1);
+    harness.status_becomes(ChildStatus::Starting).await;
+    let closed_at = Instant::now();
+    sleep(Duration::from_millis(4_999)).await;
+    assert!(harness.fake.signals().is_empty(), "killed before the grace");
+    next_turn(&harness, "cheap", "ok").await;
+    assert_eq!(closed_at.elapsed(), Duration::from_secs(5));
+    assert_eq!(harness.fake.signals()[0], (child.pid, libc::SIGKILL));
+    assert!(answer(cheap).await.is_ok());
+    assert_eq!(harness.fake.budgets(), [Some(1.0), Some(0.1)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_turn_that_reaches_the_asks_budget_ends_as_the_cli_says_and_is_an_event() {
+    let harness = Harness::start(config(), TOP);
+    // No session budget: the warm child has none, so the ask needs its own.
+    let mut first = harness.fake.next_child().await;
+    first.warm_up().await;
+    harness.status_becomes(ChildStatus::Ready).await;
+    let cheap = harness.ask_within("cheap", 0.01);
+    exits_on_eof(first);
+    let mut child = harness.fake.next_child().await;
+    child.warm_up().await;
+    expect_line(&mut child, "user", None).await;
+    child
+        .print(
+            json!({"type": "result", "subtype": "error_max_budget_usd", "is_error": true,
+            "errors": ["Reached maximum budget ($0.01)"], "total_cost_usd": 0.012,
+            "terminal_reason": "budget_exhausted"}),
+        )
+        .await;
+    let result = answer(cheap).await.expect("a result");
+    assert!(!result.ok);
+    assert_eq!(result.subtype.as_deref(), Some("error_max_budget_usd"));
+    assert_eq!(harness.fake.budgets(), [None, Some(0.01)]);
+    let events = harness.events.query(&EventsParams::default()).events;
+    let exhausted = events
+        .iter()
+        .find(|e| e.kind == crate::api::EventKind::BudgetExhausted)
+        .expect("a budget.exhausted event");
+    assert_eq!(exhausted.detail["scope"], "ask");
+    assert_eq!(exhausted.detail["limitUsd"], 0.01);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_actor_starts_its_first_child_under_the_budget_of_its_first_ask() {
+    let harness = Harness::start(config(), Nesting { depth: 1, limit: 2 });
+    let cheap = harness.ask_within("cheap", 0.2);
+    next_turn(&harness, "cheap", "ok").await;
+    assert!(answer(cheap).await.is_ok());
+    assert_eq!(harness.fake.budgets(), [Some(0.2)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_while_a_child_is_replaced_fails_the_waiting_ask_and_starts_no_other_child() {
+    let (harness, child) = ready_with_budget(1.0).await;
+    let cheap = harness.ask_within("cheap", 0.1);
+    harness.status_becomes(ChildStatus::Starting).await;
+    // The replaced child ignores its closed stdin; the stop ends it with TERM.
+    harness.supervisor.stop(false).await;
+    assert_eq!(answer(cheap).await.err(), Some(AskError::Stopping));
+    assert_eq!(harness.status(), ChildStatus::Stopped);
+    assert!(harness.fake.signals().contains(&(child.pid, libc::SIGTERM)));
+    assert_eq!(
+        harness.fake.budgets(),
+        [Some(1.0)],
+        "no child after the stop"
+    );
+    assert!(!harness.fake.has_fresh_child());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_request_while_a_child_is_replaced_ends_it_now_and_the_ask_still_runs() {
+    let (harness, child) = ready_with_budget(1.0).await;
+    let cheap = harness.ask_within("cheap", 0.1);
+    harness.status_becomes(ChildStatus::Starting).await;
+    let outcome = harness.supervisor.restart().await.expect("restarted");
+    assert_eq!(outcome.killed_pid, Some(child.pid));
+    next_turn(&harness, "cheap", "ok").await;
+    assert!(answer(cheap).await.is_ok());
+    assert_eq!(harness.fake.budgets(), [Some(1.0), Some(0.1)]);
+    assert_eq!(harness.supervisor.snapshot().child.consecutive_failures, 0);
 }

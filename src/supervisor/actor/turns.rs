@@ -20,6 +20,12 @@ impl Actor {
             if request.reply.is_closed() {
                 continue;
             }
+            let ask_budget = request.turn.max_budget_usd;
+            if !lifecycle::suits(child, ask_budget) {
+                let turn_id = request.turn_id;
+                self.queue.push_front(request);
+                return self.replace_child(turn_id, ask_budget);
+            }
             // The ask's mode and model, or the configured ones again after an ask that
             // changed them; the CLI applies both from its next turn on.
             let mode = request.turn.mode.or(self.config.permission_mode);
@@ -154,6 +160,7 @@ impl Actor {
         });
         let restart = match &self.state {
             State::Backoff { until, .. } => Some(*until),
+            State::Replacing { kill_at, .. } => Some(*kill_at),
             _ => None,
         };
         let linger = self.state.child().and_then(|c| c.linger_until);
@@ -174,6 +181,13 @@ impl Actor {
         if matches!(self.state, State::Backoff { until, .. } if until <= now) {
             self.record.child.restart_count += 1;
             self.spawn_child();
+        }
+        if let State::Replacing { kill_at, .. } = &mut self.state
+            && *kill_at <= now
+        {
+            // Once: its exit follows the signal.
+            *kill_at = far_future();
+            self.kill_child("it did not exit within the stop grace period after its stdin closed");
         }
         let child = self.state.child_mut();
         if let Some(child) = child.filter(|c| c.linger_until.is_some_and(|at| at <= now)) {
