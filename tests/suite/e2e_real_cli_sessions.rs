@@ -441,8 +441,18 @@ async fn an_idle_session_is_stopped_and_its_next_ask_revives_the_same_conversati
         .ask_ok_with(json!({"session": "a", "prompt": "remember the word banana"}))
         .await;
     let id = session_id(&first);
-    let list = seen.sessions(&mut real.bridge).await;
-    let pid = listed_session(&list, "a")["pid"].as_i64().expect("pid") as i32;
+    // From the event, not from `sessions`: on a loaded machine the session may already
+    // be idle for 500 ms and stopped by the time a listing is answered. The guard leads
+    // the CLI's process group and outlives the CLI.
+    let events = real
+        .bridge
+        .call("events", json!({"session": "a", "limit": 1000}))
+        .await;
+    let pid = events["result"]["events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["type"] == "child.started"))
+        .and_then(|e| e["detail"]["pid"].as_i64())
+        .expect("a child.started event with a pid") as i32;
     wait_for_session_file(&real.home, &id).await;
     let list = seen
         .wait_sessions(&mut real.bridge, "the idle session to stop", |list| {
