@@ -60,6 +60,11 @@ pub(crate) struct RequestCtx {
 
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
 
+/// A daemon error as the error object of a response (one mapping: [`RpcError`]).
+fn wire(error: DaemonError) -> ErrorObjectOwned {
+    RpcError::from(error).to_error_object()
+}
+
 /// Builds the method table: `ask` (and `wait`, `result`, `cancel` for its handles),
 /// `status`, `events`, `sessions`, `closeSession`,
 /// `restart`, `stop`, `ping`, and the `ask/subscribe` subscription.
@@ -86,10 +91,7 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     module
         .register_async_method("events", |params, daemon, _| async move {
             let params: EventsParams = parse(&params)?;
-            daemon
-                .events_waiting(&params)
-                .await
-                .map_err(|e| RpcError::from(e).to_error_object())
+            daemon.events_waiting(&params).await.map_err(wire)
         })
         .map_err(register)?;
     module
@@ -106,27 +108,20 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
             "closeSession",
             |params, daemon, _| -> MethodResult<CloseSessionResult> {
                 let params: CloseSessionParams = parse(&params)?;
-                daemon
-                    .close_session(&params.session)
-                    .map_err(|e| RpcError::from(e).to_error_object())
+                daemon.close_session(&params.session).map_err(wire)
             },
         )
         .map_err(register)?;
     module
         .register_async_method("restart", |params, daemon, _| async move {
             parse::<StatusParams>(&params)?;
-            daemon
-                .restart()
-                .await
-                .map_err(|e| RpcError::from(e).to_error_object())
+            daemon.restart().await.map_err(wire)
         })
         .map_err(register)?;
     module
         .register_method("stop", |params, daemon, _| -> MethodResult<StopResult> {
             parse::<StatusParams>(&params)?;
-            daemon
-                .request_stop()
-                .map_err(|e| RpcError::from(e).to_error_object())
+            daemon.request_stop().map_err(wire)
         })
         .map_err(register)?;
     module
@@ -144,10 +139,7 @@ fn register_handles(module: &mut RpcModule<Daemon>) -> Result<(), RpcError> {
     module
         .register_async_method("wait", |params, daemon, _| async move {
             let params: WaitParams = parse(&params)?;
-            daemon
-                .wait(&params)
-                .await
-                .map_err(|e| RpcError::from(e).to_error_object())
+            daemon.wait(&params).await.map_err(wire)
         })
         .map_err(register)?;
     module
@@ -157,10 +149,7 @@ fn register_handles(module: &mut RpcModule<Daemon>) -> Result<(), RpcError> {
                 turn_id: params.turn_id,
                 timeout_ms: Some(0),
             };
-            daemon
-                .wait(&params)
-                .await
-                .map_err(|e| RpcError::from(e).to_error_object())
+            daemon.wait(&params).await.map_err(wire)
         })
         .map_err(register)?;
     module
@@ -168,9 +157,7 @@ fn register_handles(module: &mut RpcModule<Daemon>) -> Result<(), RpcError> {
             "cancel",
             |params, daemon, _| -> MethodResult<CancelResult> {
                 let params: HandleParams = parse(&params)?;
-                daemon
-                    .cancel_turn(&params.turn_id)
-                    .map_err(|e| RpcError::from(e).to_error_object())
+                daemon.cancel_turn(&params.turn_id).map_err(wire)
             },
         )
         .map_err(register)?;
@@ -257,11 +244,7 @@ fn in_background(
         tokio::spawn(forward_lines(messages, lines));
         Some(tap)
     };
-    Some(
-        daemon
-            .ask_in_background(params, tap)
-            .map_err(|e| RpcError::from(e).to_error_object()),
-    )
+    Some(daemon.ask_in_background(params, tap).map_err(wire))
 }
 
 /// Queues the ask, then streams its turn and waits for the answer.
@@ -298,7 +281,7 @@ fn ask(
             // Over jsonrpsee's HTTP and WebSocket: the answer alone.
             _ => pending.wait().await,
         };
-        answer.map_err(|e| RpcError::from(DaemonError::from(e)).to_error_object())
+        answer.map_err(|e| wire(DaemonError::from(e)))
     }
 }
 
@@ -370,9 +353,7 @@ pub(super) fn queue_ask(
         }
         None => (None, None),
     };
-    let pending = daemon
-        .submit_ask(params, sink, asker)
-        .map_err(|e| RpcError::from(e).to_error_object())?;
+    let pending = daemon.submit_ask(params, sink, asker).map_err(wire)?;
     Ok(Queued {
         pending,
         messages,
