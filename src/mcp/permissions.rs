@@ -73,12 +73,7 @@ async fn elicit(peer: Peer<RoleServer>, asked: Asked, cwd: String) {
         question,
         mut reply,
     } = asked;
-    let (message, schema) = form(&question, &cwd);
-    let params = ElicitRequestParams::FormElicitationParams {
-        meta: None,
-        message,
-        requested_schema: schema,
-    };
+    let params = form_params(&question, &cwd);
     let result = tokio::select! {
         result = peer.create_elicitation(params) => result,
         () = reply.closed() => return,
@@ -90,6 +85,17 @@ async fn elicit(peer: Peer<RoleServer>, asked: Asked, cwd: String) {
         },
     };
     let _ = reply.send(decision);
+}
+
+/// The elicitation request of `question`: the same form whichever way it is carried (a
+/// call's elicitation, a task's `input_required`, an MRTR round).
+pub(super) fn form_params(question: &Question, cwd: &str) -> ElicitRequestParams {
+    let (message, schema) = form(question, cwd);
+    ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message,
+        requested_schema: schema,
+    }
 }
 
 /// The form's message and schema for `question`.

@@ -18,11 +18,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rmcp::model::{ElicitRequest, ElicitRequestParams, InputRequest, InputRequiredResult};
+use rmcp::model::{ElicitRequest, InputRequest, InputRequiredResult};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::permissions::{decision_of, form};
+use super::permissions::{decision_of, form_params};
 use crate::api::AskResult;
 use crate::daemon::DaemonError;
 use crate::permissions::{Asked, Decision};
@@ -75,12 +75,7 @@ impl Rounds {
         let mut open = Vec::new();
         for (n, asked) in questions.into_iter().enumerate() {
             let key = format!("permission{}", n + 1);
-            let (message, schema) = form(&asked.question, cwd);
-            let params = ElicitRequestParams::FormElicitationParams {
-                meta: None,
-                message,
-                requested_schema: schema,
-            };
+            let params = form_params(&asked.question, cwd);
             requests.insert(
                 key.clone(),
                 InputRequest::Elicitation(ElicitRequest::new(params)),

@@ -16,15 +16,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use rmcp::model::{
-    CallToolResponse, CreateTaskResult, ElicitRequest, ElicitRequestParams, ElicitResult,
-    InputRequest,
-};
+use rmcp::model::{CallToolResponse, CreateTaskResult, ElicitRequest, ElicitResult, InputRequest};
 use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
 use tokio::sync::mpsc;
 
 use super::order::AskTicket;
-use super::permissions::{decision_of, form};
+use super::permissions::{decision_of, form_params};
 use super::render;
 use crate::api::AskParams;
 use crate::daemon::{Daemon, DaemonError};
@@ -122,12 +119,7 @@ async fn input(context: TaskContext, asked: Asked, cwd: String, key: String) {
         question,
         mut reply,
     } = asked;
-    let (message, schema) = form(&question, &cwd);
-    let params = ElicitRequestParams::FormElicitationParams {
-        meta: None,
-        message,
-        requested_schema: schema,
-    };
+    let params = form_params(&question, &cwd);
     let request = InputRequest::Elicitation(ElicitRequest::new(params));
     let answer = tokio::select! {
         answer = context.request_input(key, request) => answer,
