@@ -313,8 +313,15 @@ impl Background {
         let Some(dir) = &self.inner.store else {
             return;
         };
-        let Ok(bytes) = read_no_follow(&dir.path(RESULTS_FILE)) else {
-            return;
+        let bytes = match read_no_follow(&dir.path(RESULTS_FILE)) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+            // A link (refused by O_NOFOLLOW) or an unreadable file: say so, do not
+            // pretend there was nothing to collect.
+            Err(err) => {
+                tracing::warn!("cannot read {RESULTS_FILE} ({err}); its results are lost");
+                return;
+            }
         };
         let stored: HashMap<String, Record> = match serde_json::from_slice(&bytes) {
             Ok(stored) => stored,
