@@ -273,8 +273,9 @@ async fn close_session_tells_its_running_and_waiting_asks_and_keeps_the_conversa
     ));
 }
 
-#[tokio::test(start_paused = true)]
-async fn each_child_starts_under_what_its_session_has_left_or_its_asks_own_budget() {
+/// A pool with a $1 session budget whose session `a` ran one turn for $0.25 (session
+/// id `s-a`), with that turn's child still live.
+async fn session_a_that_spent_a_quarter_of_its_dollar() -> (Pool, FakeChild) {
     let pool = Pool::start(Config {
         session_budget_usd: Some(1.0),
         ..config()
@@ -286,6 +287,12 @@ async fn each_child_starts_under_what_its_session_has_left_or_its_asks_own_budge
     child.init("s-a").await;
     result_at(&child, "s-a", 0.25).await;
     assert!(answer(first).await.is_ok());
+    (pool, child)
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_child_starts_under_what_its_session_has_left_or_its_asks_own_budget() {
+    let (pool, mut child) = session_a_that_spent_a_quarter_of_its_dollar().await;
     // An ask with its own budget: a child under min(0.5, 1.0 - 0.25).
     let capped = pool.submit("a", "two", Some(0.5));
     assert!(child.read().await.is_none(), "the spent child is replaced");
@@ -326,17 +333,7 @@ async fn each_child_starts_under_what_its_session_has_left_or_its_asks_own_budge
 
 #[tokio::test(start_paused = true)]
 async fn a_child_restarted_after_a_crash_starts_under_what_is_left_not_the_whole_budget() {
-    let pool = Pool::start(Config {
-        session_budget_usd: Some(1.0),
-        ..config()
-    });
-    pool.warm(DEFAULT_SESSION).await;
-    let first = pool.ask("a", "one");
-    let mut child = pool.warm("a").await;
-    user_prompt(&mut child).await;
-    child.init("s-a").await;
-    result_at(&child, "s-a", 0.25).await;
-    assert!(answer(first).await.is_ok());
+    let (pool, child) = session_a_that_spent_a_quarter_of_its_dollar().await;
     child.exit(1).await;
     let fake = pool.made_for("a")[0].fake.clone();
     let restarted = fake.next_child().await;
