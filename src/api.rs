@@ -819,7 +819,8 @@ pub struct IdentityInfo {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DaemonInfo {
-    /// `running` or `stopping` (`stopped` in the persisted file after exit).
+    /// `running` or `stopping` (`stopped` in the persisted file after exit; `gone` where
+    /// `claude-coded status` finds a saved `running` or `stopping` whose process was killed).
     pub state: String,
     pub pid: u32,
     pub started_at: String,
@@ -844,6 +845,10 @@ pub struct DaemonInfo {
     /// The base URL it serves HTTP on (`--listen`), null without.
     #[serde(default)]
     pub listen: Option<String>,
+    /// Log lines dropped because nobody read this process's stderr (a host that pipes it
+    /// and never reads it): the log never blocks the server.
+    #[serde(default)]
+    pub log_lines_dropped: u64,
 }
 
 /// How a claude-coded was started.
@@ -962,6 +967,12 @@ pub struct QueuedInfo {
     pub turn_id: u64,
     pub enqueued_at: String,
     pub prompt_preview: String,
+}
+
+/// `a + b` in USD, rounded to 1e-10: costs are decimals, and a sum of binary floats
+/// would read `0.00014000000000000001` in a result a person or a model reads.
+pub(crate) fn add_usd(a: f64, b: f64) -> f64 {
+    ((a + b) * 1e10).round() / 1e10
 }
 
 /// Cumulative accounting since the bridge started.
@@ -1248,6 +1259,13 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summed_costs_read_as_the_decimals_they_are() {
+        assert_eq!(add_usd(0.1, 0.2).to_string(), "0.3");
+        let three = [0.00014, 0.00014, 0.00014].into_iter().fold(0.0, add_usd);
+        assert_eq!(three.to_string(), "0.00042");
+    }
 
     #[test]
     fn every_typed_detail_has_the_schema_file_of_its_kind() {

@@ -502,6 +502,9 @@ impl Daemon {
             format!("stopping: {reason}"),
             json!({ "reason": reason }),
         );
+        // Saved before anything is stopped: a host that escalates to SIGKILL within
+        // milliseconds (Codex: 24 ms) leaves "stopping", never a stale "running".
+        self.persist(&self.status_from(&self.default_snapshot(), "stopping"));
         self.inner
             .sessions
             .stop(crate::shutdown::is_signal(reason))
@@ -553,6 +556,7 @@ impl Daemon {
                 socket: socket.clone().ok().flatten(),
                 socket_error: socket.err(),
                 listen: lock(&inner.listen).clone(),
+                log_lines_dropped: crate::stderr_log::dropped(),
             },
             child: snapshot.child.clone(),
             turn: snapshot.turn_now(),

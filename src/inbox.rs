@@ -28,6 +28,11 @@ pub struct Input<R> {
     /// The descriptor behind `reader`, to notice a hang-up while reading is paused;
     /// `None` for in-process streams.
     pub hangup_fd: Option<RawFd>,
+    /// The descriptor our answers go to, watched once input ends: a client killed
+    /// mid-ask closes both, and a turn nobody can receive is not left running until it
+    /// writes its answer. `None` for in-process streams and socket clients (whose
+    /// connection says when it closes).
+    pub output_fd: Option<RawFd>,
 }
 
 impl<R> Input<R> {
@@ -37,6 +42,15 @@ impl<R> Input<R> {
             first: None,
             reader,
             hangup_fd: None,
+            output_fd: None,
+        }
+    }
+
+    /// The same input, with the descriptor its answers go to (see `output_fd`).
+    pub fn answering_to(self, output_fd: RawFd) -> Input<R> {
+        Input {
+            output_fd: Some(output_fd),
+            ..self
         }
     }
 }
@@ -49,28 +63,79 @@ where
 {
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     tokio::spawn(async move {
-        if let Some(frame) = input.first {
-            let eof = frame == Frame::Eof;
-            if tx.send(frame).await.is_err() || eof {
-                return;
-            }
-        }
-        let mut lines = LineReader::new(input.reader, max);
-        loop {
-            if !wait_for_room(&outbox, input.hangup_fd).await {
-                return;
-            }
-            let frame = lines.next_frame().await.unwrap_or_else(|err| {
-                tracing::warn!(%err, "reading stdin failed; treating it as closed");
-                Frame::Eof
-            });
-            let eof = frame == Frame::Eof;
-            if tx.send(frame).await.is_err() || eof {
-                return;
-            }
+        let output_fd = input.output_fd;
+        if read_frames(input, max, &outbox, &tx).await
+            && let Some(fd) = output_fd
+        {
+            watch_output(fd, &outbox).await;
         }
     });
     rx
+}
+
+/// Sends every frame of `input` to `tx`; returns whether input ended (EOF), rather than
+/// the client being gone or the receiver dropped.
+async fn read_frames<R>(
+    input: Input<R>,
+    max: usize,
+    outbox: &Outbox,
+    tx: &mpsc::Sender<Frame>,
+) -> bool
+where
+    R: AsyncBufRead + Unpin + Send + 'static,
+{
+    if let Some(frame) = input.first {
+        let eof = frame == Frame::Eof;
+        if tx.send(frame).await.is_err() {
+            return false;
+        }
+        if eof {
+            return true;
+        }
+    }
+    let mut lines = LineReader::new(input.reader, max);
+    loop {
+        if !wait_for_room(outbox, input.hangup_fd).await {
+            return false;
+        }
+        let frame = lines.next_frame().await.unwrap_or_else(|err| {
+            tracing::warn!(%err, "reading stdin failed; treating it as closed");
+            Frame::Eof
+        });
+        let eof = frame == Frame::Eof;
+        if tx.send(frame).await.is_err() {
+            return false;
+        }
+        if eof {
+            return true;
+        }
+    }
+}
+
+/// After input ended: gives up on the client as soon as nobody can read `fd` any more
+/// (a killed host), so the surfaces stop its turns at once instead of when the answer
+/// fails to write. Runs only between EOF and the end of the session.
+async fn watch_output(fd: RawFd, outbox: &Outbox) {
+    while outbox.gone_reason().is_none() {
+        if output_closed(fd) {
+            outbox.abandon("stdin is closed and nobody reads stdout: the client is gone");
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Has every reader of `fd` gone? True for a pipe whose read end is closed (POLLERR) and
+/// a socket whose peer closed (POLLHUP); false for a terminal or a file.
+pub fn output_closed(fd: RawFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, a zero timeout; poll only writes `revents`.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready > 0 && poll.revents & (libc::POLLHUP | libc::POLLERR) != 0
 }
 
 /// Returns `true` when the next request may be read, `false` when the client is gone.
@@ -126,6 +191,14 @@ pub(crate) mod tests {
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
         // SAFETY: both descriptors were just opened and are owned by nothing else.
         unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+    }
+
+    #[test]
+    fn a_pipes_write_end_is_closed_once_its_reader_is_gone() {
+        let (reader, writer) = pipe();
+        assert!(!output_closed(writer.as_raw_fd()));
+        drop(reader);
+        assert!(output_closed(writer.as_raw_fd()));
     }
 
     #[test]

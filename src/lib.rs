@@ -49,6 +49,8 @@
 //! - [`surface`]: picks MCP or plain from the first message (or `--surface`).
 //! - [`rpc_error`]: the error-code table and the one mapping from errors to JSON-RPC.
 //! - [`redact`]: masks the environment's secrets in everything claude-coded records.
+//! - `stderr_log`: the one stderr writer (a thread behind a bounded queue): a host that
+//!   never reads our stderr loses log lines, counted in `status`, and never blocks us.
 //! - [`lines`]: size-limited newline framing used for stdin and the child's stdout.
 //! - [`inbox`]: reading stdin for both surfaces, paused while the client does not read.
 //! - [`outbox`]: the one stdout writer of both surfaces, with its backlog and stall clock.
@@ -142,6 +144,7 @@ mod shutdown;
 mod socket;
 mod state_dir;
 mod status_text;
+mod stderr_log;
 mod supervisor;
 mod surface;
 mod sync;

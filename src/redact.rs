@@ -104,8 +104,8 @@ impl std::io::Write for RedactedLine {
 impl Drop for RedactedLine {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.0);
-        // Nowhere to report a failed write of the log itself.
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), redact(&text).as_bytes());
+        // Queued, never written here: a host that does not read stderr must not block us.
+        crate::stderr_log::emit(redact(&text).into_owned().into_bytes());
     }
 }
 

@@ -688,7 +688,10 @@ fn retire(slot: &mut Slot, old: Supervisor, events: &EventLog, name: &str, why: 
 
 /// What all sessions spent while this claude-coded ran.
 fn all_spent(slots: &BTreeMap<String, Slot>) -> f64 {
-    slots.values().map(|slot| slot_totals(slot).cost_usd).sum()
+    slots
+        .values()
+        .map(|slot| slot_totals(slot).cost_usd)
+        .fold(0.0, crate::api::add_usd)
 }
 
 /// What the session `name` may still spend: the least of what is left of its own budget
@@ -729,7 +732,7 @@ fn add_totals(sum: &mut Totals, more: &Totals) {
     sum.turns_ok += more.turns_ok;
     sum.turns_failed += more.turns_failed;
     sum.asks_errored += more.asks_errored;
-    sum.cost_usd += more.cost_usd;
+    sum.cost_usd = crate::api::add_usd(sum.cost_usd, more.cost_usd);
     sum.input_tokens += more.input_tokens;
     sum.output_tokens += more.output_tokens;
     sum.cache_creation_input_tokens += more.cache_creation_input_tokens;

@@ -198,6 +198,8 @@ async fn serve(stream: UnixStream, daemon: Daemon) {
         reader: BufReader::new(read),
         // Valid while the read half lives, which the reader that polls it owns.
         hangup_fd: Some(fd),
+        // The connection's full close is watched by `closed` below.
+        output_fd: None,
     };
     crate::plain::serve_client(input, write, daemon, closed(fd)).await;
 }

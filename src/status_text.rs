@@ -47,7 +47,17 @@ pub(crate) fn render(status: &StatusResult) -> String {
         ("cost", format!("${}", totals.cost_usd)),
         ("cwd", or_dash(cwd.as_ref())),
     ];
+    let dropped = (daemon.log_lines_dropped > 0).then(|| {
+        (
+            "log",
+            format!(
+                "{} lines dropped: nobody read stderr",
+                daemon.log_lines_dropped
+            ),
+        )
+    });
     rows.iter()
+        .chain(dropped.as_ref())
         .map(|(k, v)| format!("{k:>10}: {v}"))
         .collect::<Vec<_>>()
         .join("\n")

@@ -50,6 +50,7 @@ impl<R> Opening<R> {
             first: Some(self.first),
             reader: self.rest,
             hangup_fd: fd,
+            output_fd: None,
         }
     }
 }

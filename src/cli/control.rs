@@ -151,7 +151,7 @@ fn config_u64(status: &StatusResult, key: &str) -> u64 {
 }
 
 /// Whether `pid` names a live process (a zombie counts as gone).
-fn process_alive(pid: u32) -> bool {
+pub(super) fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
             .rsplit(')')

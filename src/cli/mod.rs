@@ -99,6 +99,13 @@ pub enum Command {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
+    let code = run();
+    // The log's last lines (an error, say) still reach a reader before the process ends.
+    crate::stderr_log::flush();
+    code
+}
+
+fn run() -> i32 {
     let cli = Cli::parse();
     let logs = init_tracing(cli.log_level.as_deref());
     let config = match Config::resolve(&cli.config, cli.config_file.as_deref()) {
@@ -257,7 +264,9 @@ async fn serve_surface(
     logs.surface_chosen(chosen);
     tracing::info!(surface = ?chosen, "serving on stdio");
     let stdout = tokio::io::stdout();
-    let input = opening.into_input(Some(libc::STDIN_FILENO));
+    let input = opening
+        .into_input(Some(libc::STDIN_FILENO))
+        .answering_to(libc::STDOUT_FILENO);
     match chosen {
         Surface::Mcp => {
             let drain = crate::mcp::OutputDrain::stdout();
@@ -354,6 +363,34 @@ async fn start_http(
 }
 
 /// `status` from the persisted file, when no daemon answers.
+/// A saved state that says `running` or `stopping`, of a process that no longer exists
+/// (killed with SIGKILL, as hosts do 24 ms after SIGTERM), is made to say what is true:
+/// the daemon is `gone`, and none of its children or turns run. Returns the dead pid.
+fn settle_killed(value: &mut serde_json::Value) -> Option<u64> {
+    use serde_json::{Value, json};
+    let daemon = value.get("daemon")?;
+    let state = daemon.get("state")?.as_str()?;
+    let pid = daemon.get("pid")?.as_u64()?;
+    let alive = u32::try_from(pid).is_ok_and(control::process_alive);
+    if state == "stopped" || alive {
+        return None;
+    }
+    value["daemon"]["state"] = json!("gone");
+    if let Some(child) = value.get_mut("child").and_then(Value::as_object_mut) {
+        child.insert("status".into(), json!("stopped"));
+        child.insert("ready".into(), json!(false));
+    }
+    value["turn"] = Value::Null;
+    if let Some(sessions) = value.get_mut("sessions").and_then(Value::as_array_mut) {
+        for session in sessions {
+            session["state"] = json!("stopped");
+            session["busy"] = json!(false);
+            session["pid"] = Value::Null;
+        }
+    }
+    Some(pid)
+}
+
 fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
     eprintln!(
         "claude-coded: no claude-coded answers for this project (instance {instance}); its last persisted state:"
@@ -381,13 +418,18 @@ fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
             return 1;
         }
     };
-    let value: serde_json::Value = match serde_json::from_slice(&text) {
+    let mut value: serde_json::Value = match serde_json::from_slice(&text) {
         Ok(value) => value,
         Err(err) => {
             eprintln!("claude-coded: {} is not valid JSON: {err}", path.display());
             return 1;
         }
     };
+    if let Some(pid) = settle_killed(&mut value) {
+        eprintln!(
+            "claude-coded: its process (pid {pid}) is gone: it was killed before it could save its end; nothing of it runs"
+        );
+    }
     if json {
         return print_json(&value);
     }

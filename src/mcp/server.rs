@@ -131,14 +131,6 @@ impl McpServer {
         InputResponses(responses): InputResponses,
         context: RequestContext<RoleServer>,
     ) -> CallToolResponse {
-        if params.permissions.is_some() {
-            return CallToolResponse::Complete(render::failure(&DaemonError::InvalidParams {
-                field: "permissions",
-                reason: "is for the plain surface; an MCP client is asked through \
-                         elicitation when it declares that capability"
-                    .into(),
-            }));
-        }
         if wants_a_task(&context) {
             let ticket = context.extensions.get::<AskTicket>().cloned();
             let elicits = permissions::declares_form(&context);
@@ -389,6 +381,30 @@ impl McpServer {
     }
 }
 
+impl McpServer {
+    /// Leaves out the arguments the tool's `inputSchema` does not name. Hosts add their
+    /// own (Gemini CLI sends `wait_for_previous` with every call), and a tool refusing
+    /// them is a tool the host cannot use; the plain surface stays strict. Done here, in
+    /// the one handler every transport calls, so stdio and HTTP agree.
+    fn drop_unknown_arguments(&self, request: &mut CallToolRequestParams) {
+        let Some(route) = self.tool_router.map.get(request.name.as_ref()) else {
+            return;
+        };
+        let Some(serde_json::Value::Object(known)) = route.attr.input_schema.get("properties")
+        else {
+            return;
+        };
+        let Some(arguments) = request.arguments.as_mut() else {
+            return;
+        };
+        let before = arguments.len();
+        arguments.retain(|name, _| known.contains_key(name));
+        if arguments.len() < before {
+            tracing::debug!(tool = %request.name, "ignored arguments the tool does not take");
+        }
+    }
+}
+
 /// What a client declared about itself, for `status` and the event log.
 fn client_session(
     protocol_version: Option<String>,
@@ -508,10 +524,11 @@ impl ServerHandler for McpServer {
 
     async fn call_tool(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let _in_flight = InFlight::start(&self.calls);
+        self.drop_unknown_arguments(&mut request);
         // 2026-07-28 has no handshake: each request says who sends it.
         if context.meta.protocol_version().is_some() {
             self.daemon.record_client(client_session(

@@ -292,7 +292,7 @@ pub(super) fn account(totals: &mut Totals, result: &AskResult) {
     } else {
         totals.turns_failed += 1;
     }
-    totals.cost_usd += result.cost_usd.unwrap_or(0.0);
+    totals.cost_usd = crate::api::add_usd(totals.cost_usd, result.cost_usd.unwrap_or(0.0));
     let tokens = |key: &str| result.usage.get(key).and_then(Value::as_u64).unwrap_or(0);
     totals.input_tokens += tokens("input_tokens");
     totals.output_tokens += tokens("output_tokens");

@@ -232,13 +232,24 @@ async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
     assert!(wait_gone(pid as i32, Duration::from_secs(5)).await);
     let socket = socket_path(&home.path().join("state"));
     assert!(socket.exists(), "SIGKILL leaves the socket behind");
-    // Nobody answers there: status falls back to the file and says so.
+    // Nobody answers there: status falls back to the file and says so, and does not
+    // call a killed daemon running.
     let status = run(cli(home.path(), &["status"]), None).await;
     assert_eq!(status.code, 0, "{status:?}");
     assert!(
         status.stderr.contains("no claude-coded answers"),
         "{status:?}"
     );
+    assert!(
+        status.stderr.contains(&format!("(pid {pid}) is gone")),
+        "{status:?}"
+    );
+    assert!(status.stdout.contains(", gone)"), "{status:?}");
+    assert!(!status.stdout.contains("running"), "{status:?}");
+    let saved = run(cli(home.path(), &["status", "--json"]), None).await;
+    let saved: Value = serde_json::from_str(&saved.stdout).unwrap();
+    assert_eq!(saved["daemon"]["state"], "gone");
+    assert_eq!(saved["child"]["status"], "stopped");
     // ask does not hang on it: it runs a daemon of its own for the call.
     let asked = run(cli(home.path(), &["ask", "-q", "hello"]), None).await;
     assert_eq!(

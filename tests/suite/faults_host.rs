@@ -162,3 +162,107 @@ async fn the_event_log_rotates_by_size() {
         assert!(len <= 2000, "{name}: {len} bytes");
     }
 }
+
+/// A host killed mid-ask (Codex escalates SIGTERM to SIGKILL in 24 ms) closes our stdin
+/// and stdout at once. A turn that streams nothing (an MCP call with no progress token)
+/// used to run to its end, since nothing was written that could fail; now the closed
+/// stdout is noticed, the turn stops and claude-coded exits.
+#[tokio::test]
+async fn a_host_killed_mid_ask_stops_its_turn_at_once() {
+    let bridge = Bridge::start();
+    let state = bridge.state_dir();
+    let test_support::Bridge {
+        mut child,
+        stdin,
+        mut stdout,
+        dir: _dir,
+        ..
+    } = bridge;
+    let mut stdin = stdin.unwrap();
+    use tokio::io::AsyncWriteExt;
+    let lines = [
+        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"killed-host","version":"0"}}}),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        // 40 s of turn unless it is stopped; no progress token, so nothing is written.
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ask","arguments":{"prompt":"SLOW 1000 40"}}}),
+    ];
+    for line in lines {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let initialized = tokio::time::timeout(test_support::READ_TIMEOUT, stdout.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(initialized.contains("\"id\":1"), "{initialized}");
+    // The CLI's pid, once its turn runs (from the state file the daemon keeps).
+    let deadline = tokio::time::Instant::now() + test_support::READ_TIMEOUT;
+    let cli_pid = loop {
+        let saved: Option<Value> = std::fs::read(state.join("daemon-state.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        if let Some(saved) = saved
+            && saved["turn"].is_object()
+            && let Some(pid) = saved["child"]["pid"].as_i64()
+        {
+            break pid as i32;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the turn never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let killed = std::time::Instant::now();
+    drop(stdin);
+    drop(stdout);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("claude-coded went on serving a host that is gone")
+        .unwrap();
+    assert!(
+        test_support::bridge::wait_gone(cli_pid, std::time::Duration::from_secs(5)).await,
+        "the CLI (pid {cli_pid}) outlived claude-coded"
+    );
+    // Well before the 40 s the turn would have taken.
+    assert!(
+        killed.elapsed() < std::time::Duration::from_secs(10),
+        "{status:?}"
+    );
+}
+
+/// Gemini CLI pipes a server's stderr and reads it only with `--debug`. Once the pipe
+/// was full (~64 KB), a log write blocked and claude-coded stopped answering (at debug
+/// level within a few asks). Now lines are dropped and counted instead.
+#[tokio::test]
+async fn a_host_that_never_reads_stderr_is_still_answered() {
+    let mut bridge = Bridge::start_with(Options {
+        stderr_unread: true,
+        ..Options::default().env("RUST_LOG", "debug")
+    });
+    // Each ask logs ~340 bytes at debug level: ask until the pipe (~64 KB) and our
+    // queue are full and lines are being dropped; every ask must still be answered.
+    let mut dropped = 0;
+    for n in 0..3000 {
+        let asked = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            bridge.ask_ok(&format!("ask {n}")),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("ask {n} hung: a log write blocked the server"));
+        assert_eq!(asked["ok"], true);
+        if n % 100 == 99 {
+            dropped = bridge.status().await["daemon"]["logLinesDropped"]
+                .as_u64()
+                .unwrap();
+            if dropped > 0 {
+                break;
+            }
+        }
+    }
+    assert!(dropped > 0, "stderr never filled up");
+    assert_eq!(bridge.close_and_wait().await, 0);
+}

@@ -250,19 +250,6 @@ async fn failures_are_error_results_with_reasons() {
     assert!(texts(&empty)[0].contains("-32602") && texts(&empty)[0].contains("prompt"));
     let meta = empty.meta.as_ref().expect("error meta");
     assert_eq!(meta.0["claude-coded/error"]["code"], -32602);
-    let unknown = bridge
-        .call("ask", json!({ "prompt": "x", "colour": "y" }))
-        .await;
-    assert_eq!(unknown.is_error, Some(true));
-    // The plain surface's relay opt-in is refused with the reason, not ignored.
-    let plain_only = bridge
-        .call("ask", json!({ "prompt": "x", "permissions": "client" }))
-        .await;
-    assert_eq!(plain_only.is_error, Some(true));
-    assert!(
-        texts(&plain_only)[0].contains("elicitation"),
-        "{plain_only:?}"
-    );
     let bad_limit = bridge.call("events", json!({ "limit": 0 })).await;
     assert_eq!(bad_limit.is_error, Some(true));
 
@@ -284,6 +271,31 @@ async fn failures_are_error_results_with_reasons() {
         .call_tool(CallToolRequestParams::new("nope"))
         .await;
     assert!(call.is_err());
+    bridge.close().await;
+}
+
+#[tokio::test]
+async fn arguments_a_tool_does_not_take_are_ignored_not_refused() {
+    // Gemini CLI adds `wait_for_previous` to every call; plain-only fields are unknown
+    // to MCP clients too.
+    let bridge = McpBridge::start().await;
+    let extra =
+        json!({ "wait_for_previous": true, "colour": "y", "permissions": "client", "wait": false });
+    let mut ask = extra.clone();
+    ask["prompt"] = json!("hello");
+    let answered = bridge.call("ask", ask).await;
+    assert_ne!(answered.is_error, Some(true), "{answered:?}");
+    let answer: AskReply = serde_json::from_value(structured(&answered)).unwrap();
+    assert!(answer.ok, "{answer:?}");
+    for tool in ["status", "sessions", "events"] {
+        let result = bridge.call(tool, extra.clone()).await;
+        assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
+    }
+    // A known argument of the wrong type is still refused.
+    let bad = bridge
+        .call("ask", json!({ "prompt": 7, "wait_for_previous": true }))
+        .await;
+    assert_eq!(bad.is_error, Some(true));
     bridge.close().await;
 }
 

@@ -44,6 +44,9 @@ pub struct Options {
     pub bridge: Option<PathBuf>,
     /// Send claude-coded's stderr to this file instead of the test's stderr.
     pub stderr_file: Option<PathBuf>,
+    /// Pipe claude-coded's stderr and never read it, as Gemini CLI does without
+    /// `--debug` (the pipe stays open, unread, in `Bridge::child.stderr`).
+    pub stderr_unread: bool,
 }
 
 impl Options {
@@ -89,6 +92,7 @@ impl Bridge {
         let mut command = bridge_command(dir.path(), &options);
         let stderr = match &options.stderr_file {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("create stderr file")),
+            None if options.stderr_unread => Stdio::piped(),
             None => Stdio::inherit(),
         };
         command
