@@ -112,6 +112,10 @@ pub struct AskReply {
     /// For `background: true`: the turn runs on; collect it with `wait`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running: Option<bool>,
+    /// What to do next, when there is something to do (`background: true`: call `wait`).
+    /// In the structured form too: some hosts' models read only this form (Codex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// `structuredContent` of `wait`: where a background turn stands, or its answer.
@@ -132,6 +136,9 @@ pub struct WaitReply {
     pub step: Option<String>,
     /// Messages the agent printed so far.
     pub messages: u64,
+    /// What to do next while the turn runs (call `wait` again, or `cancel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// One refused tool use.
@@ -146,7 +153,8 @@ pub struct Denial {
 impl AskReply {
     pub fn from_result(result: &AskResult) -> AskReply {
         AskReply {
-            result: result.result.clone().filter(|r| !r.is_empty()),
+            // A failed turn's `result` is the CLI's echo of its error: `error` says it once.
+            result: result.result.clone().filter(|r| !r.is_empty() && result.ok),
             ok: result.ok,
             error: (!result.ok).then(|| failure_reason(result)),
             session_id: result.session_id.clone(),
@@ -156,6 +164,7 @@ impl AskReply {
             permission_denials: result.permission_denials.iter().map(denial).collect(),
             turn_id: None,
             running: None,
+            next: None,
         }
     }
 }

@@ -20,15 +20,23 @@ use crate::rpc_error::daemon_error_parts;
 /// Key of the `_meta` entry that carries the error-table code of a failed call.
 pub const ERROR_META_KEY: &str = "claude-coded/error";
 
+/// Characters of the CLI's own failure text quoted after the reason.
+const FAILURE_ECHO_CHARS: usize = 300;
+
 /// The answer of a turn: the reply text first, then one line of facts.
 /// A turn the child reports as failed is `isError` but keeps its structured content.
 pub(super) fn ask(result: &AskResult) -> CallToolResult {
     let reply = AskReply::from_result(result);
-    let first = match (&reply.result, &reply.error) {
-        (Some(text), Some(error)) => format!("{error}\n{text}"),
-        (None, Some(error)) => error.clone(),
-        (Some(text), None) => text.clone(),
-        (None, None) => "Claude Code ended its turn without a reply.".to_string(),
+    let echo = result.result.as_deref().filter(|r| !r.is_empty());
+    let first = match (&reply.result, &reply.error, echo) {
+        (Some(text), _, _) => text.clone(),
+        // The CLI's own words for the failure (`API Error: 400 ...`), cut short.
+        (None, Some(error), Some(echo)) => format!(
+            "{error}\n{}",
+            crate::child::stderr::truncate_chars(echo.to_string(), FAILURE_ECHO_CHARS)
+        ),
+        (None, Some(error), None) => error.clone(),
+        (None, None, _) => "Claude Code ended its turn without a reply.".to_string(),
     };
     let content = vec![
         ContentBlock::text(first),
@@ -55,14 +63,19 @@ pub(super) fn handle(handle: &TurnHandle) -> CallToolResult {
         permission_denials: Vec::new(),
         turn_id: Some(handle.turn_id.clone()),
         running: Some(true),
+        next: Some(format!(
+            "Call `wait` with turnId {id} to collect the answer (it returns within its \
+             timeoutMs, with the latest step while the agent still works); `cancel` stops \
+             the turn.",
+            id = handle.turn_id
+        )),
     };
     let text = format!(
-        "Started in the background in session `{session}`: turnId {id}. Call `wait` with \
-         this turnId to collect the answer (it returns within its timeoutMs, with the latest \
-         step while the agent still works); `cancel` stops the turn. Meanwhile you can do \
-         other work, or ask other sessions.",
+        "Started in the background in session `{session}`: turnId {id}. {next} Meanwhile \
+         you can do other work, or ask other sessions.",
         session = handle.session,
         id = handle.turn_id,
+        next = reply.next.as_deref().unwrap_or_default(),
     );
     let mut rendered = CallToolResult::success(vec![ContentBlock::text(text)]);
     rendered.structured_content = structured(&reply);
@@ -79,6 +92,12 @@ pub(super) fn waited(waited: &WaitResult) -> CallToolResult {
         elapsed_ms: waited.elapsed_ms,
         step: waited.step.clone(),
         messages: waited.messages,
+        next: waited.running.then(|| {
+            format!(
+                "Call `wait` again with turnId {} to keep waiting, or `cancel` to stop it.",
+                waited.turn_id
+            )
+        }),
     };
     let mut rendered = match &waited.result {
         Some(result) => {
@@ -87,15 +106,14 @@ pub(super) fn waited(waited: &WaitResult) -> CallToolResult {
             answered
         }
         None => CallToolResult::success(vec![ContentBlock::text(format!(
-            "Still running after {elapsed:.1} s ({messages} messages so far){step}. Call \
-             `wait` again with turnId {id} to keep waiting, or `cancel` to stop it.",
+            "Still running after {elapsed:.1} s ({messages} messages so far){step}. {next}",
             elapsed = waited.elapsed_ms as f64 / 1000.0,
             messages = waited.messages,
             step = waited
                 .step
                 .as_ref()
                 .map_or(String::new(), |step| format!("; latest step: {step}")),
-            id = waited.turn_id,
+            next = reply.next.as_deref().unwrap_or_default(),
         ))]),
     };
     rendered.structured_content = structured(&reply);
@@ -334,6 +352,55 @@ mod tests {
         let structured = rendered.structured_content.unwrap();
         assert_eq!(structured["ok"], false);
         assert!(structured["error"].as_str().unwrap().contains("boom"));
+    }
+
+    #[test]
+    fn a_failed_turn_says_its_reason_once_in_each_form() {
+        let echo = format!("API Error: 400 {}", "x".repeat(1000));
+        let rendered = ask(&answer(false, Some(&echo)));
+        let text = &texts(&rendered)[0];
+        assert_eq!(text.matches("boom").count(), 1, "{text}");
+        assert!(text.contains("API Error: 400"), "{text}");
+        assert!(text.len() < 600, "{}", text.len());
+        let structured = rendered.structured_content.unwrap();
+        assert!(structured.get("result").is_none(), "{structured}");
+        assert!(structured["error"].as_str().unwrap().contains("boom"));
+    }
+
+    #[test]
+    fn what_to_do_with_a_handle_is_in_the_structured_form_too() {
+        let handle = TurnHandle {
+            turn_id: "t-7".into(),
+            session: "default".into(),
+        };
+        let rendered = super::handle(&handle);
+        let next = rendered.structured_content.clone().unwrap()["next"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(next.contains("`wait` with turnId t-7"), "{next}");
+        assert!(texts(&rendered)[0].contains(&next));
+        let running = WaitResult {
+            running: true,
+            ..waiting()
+        };
+        let rendered = waited(&running);
+        let next = rendered.structured_content.unwrap()["next"].clone();
+        assert!(next.as_str().unwrap().contains("turnId t-7"), "{next}");
+        let done = waited(&WaitResult {
+            running: false,
+            result: Some(Box::new(answer(true, Some("done")))),
+            ..waiting()
+        });
+        assert!(done.structured_content.unwrap().get("next").is_none());
+    }
+
+    fn waiting() -> WaitResult {
+        serde_json::from_value(json!({
+            "running": true, "turnId": "t-7", "session": "default",
+            "elapsedMs": 1500, "messages": 3
+        }))
+        .unwrap()
     }
 
     #[test]

@@ -25,7 +25,12 @@ fn stable(answer: &Value, cwd: &std::path::Path) -> Value {
 /// What the MCP tool should carry for a plain `ask` result, written out independently.
 fn compact(plain: &Value) -> Value {
     let mut out = serde_json::Map::new();
-    if let Some(text) = plain["result"].as_str().filter(|t| !t.is_empty()) {
+    // A failed turn's `result` is the CLI's echo of its error, which `error` says once.
+    let answered = plain["ok"] == true;
+    if let Some(text) = plain["result"]
+        .as_str()
+        .filter(|t| !t.is_empty() && answered)
+    {
         out.insert("result".into(), json!(text));
     }
     out.insert("ok".into(), plain["ok"].clone());
