@@ -242,14 +242,38 @@ pub(crate) fn exit_status(error_code: i32) -> i32 {
     }
 }
 
-/// What a failed turn's result says about why.
+/// Why a turn failed, in one line: the API's status and message when the API refused,
+/// else what the agent ran into; never the CLI's `success` subtype of an API error.
 fn failed_turn(result: &AskResult) -> String {
-    let mut why = vec![result.subtype.clone().unwrap_or_else(|| "error".into())];
-    why.extend(result.terminal_reason.clone());
-    why.extend(result.api_error_status.map(|s| format!("API status {s}")));
-    why.extend(result.errors.iter().cloned());
-    why.extend(result.result.clone());
-    why.join("; ")
+    let said = result
+        .errors
+        .first()
+        .or(result.result.as_ref())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    if let Some(status) = result.api_error_status {
+        let prefix = format!("API Error: {status}");
+        let detail = said.strip_prefix(&prefix).unwrap_or(&said).trim();
+        return match detail.is_empty() {
+            true => format!("API error {status}"),
+            false => format!("API error {status}: {detail}"),
+        };
+    }
+    let what = match result.subtype.as_deref() {
+        Some("error_max_turns") => "the agent reached its limit of model calls",
+        Some("error_max_budget_usd") => "the agent reached its budget",
+        Some("error_during_execution") => "the agent stopped during execution",
+        _ => "Claude Code reported an error",
+    };
+    let reason = result
+        .terminal_reason
+        .as_deref()
+        .filter(|r| *r != "completed")
+        .map_or(String::new(), |r| format!(" ({r})"));
+    match said.is_empty() {
+        true => format!("{what}{reason}"),
+        false => format!("{what}{reason}: {said}"),
+    }
 }
 
 /// Tools the agent was refused are part of a successful answer; say so on stderr.

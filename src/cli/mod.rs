@@ -49,6 +49,10 @@ pub struct Cli {
     /// whose hosts show every stderr line as an error; info on the plain surface]
     #[arg(long, global = true, env = "CLAUDE_CODED_LOG_LEVEL")]
     pub log_level: Option<String>,
+    /// Show the log on stderr (at info) for `ask`, `start`, `stop`, `status` and
+    /// `events`, which otherwise print only their own one-line messages
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,16 +111,23 @@ pub fn main() -> i32 {
 
 fn run() -> i32 {
     let cli = Cli::parse();
-    let logs = init_tracing(cli.log_level.as_deref());
+    let command = cli.command.unwrap_or(Command::Serve { background: false });
+    // A server's log is for its host and its operator; a client command says what it
+    // has to say in its own lines, and logs only when asked.
+    let serving = matches!(command, Command::Serve { .. });
+    let level = match (cli.log_level.as_deref(), cli.verbose) {
+        (Some(level), _) => Some(level),
+        (None, true) => Some("info"),
+        (None, false) => None,
+    };
+    let logs = init_tracing(level, serving);
     let config = match Config::resolve(&cli.config, cli.config_file.as_deref()) {
         Ok(config) => config,
         Err(err) => {
-            tracing::error!("{err}");
             eprintln!("claude-coded: {err}");
             return 2;
         }
     };
-    let command = cli.command.unwrap_or(Command::Serve { background: false });
     match command {
         Command::Serve { background: false } => {
             run_async(serve_stdio(config, cli.surface, logs)).unwrap_or(1)
@@ -170,13 +181,15 @@ impl LogLevel {
     }
 }
 
-fn init_tracing(level: Option<&str>) -> LogLevel {
+fn init_tracing(level: Option<&str>, serving: bool) -> LogLevel {
     let chosen = EnvFilter::try_from_default_env()
         .ok()
         .or_else(|| level.and_then(|l| EnvFilter::try_new(l).ok()));
     // Until the surface is known, only warnings: an MCP host reads this stream too.
-    let by_surface = chosen.is_none();
-    let (filter, handle) = reload::Layer::new(chosen.unwrap_or_else(|| EnvFilter::new("warn")));
+    // A client command logs nothing unless asked.
+    let by_surface = chosen.is_none() && serving;
+    let unchosen = if serving { "warn" } else { "off" };
+    let (filter, handle) = reload::Layer::new(chosen.unwrap_or_else(|| EnvFilter::new(unchosen)));
     // stdout belongs to the protocol; every log line goes to stderr.
     let output = tracing_subscriber::fmt::layer()
         .with_writer(crate::redact::RedactedStderr)
@@ -322,7 +335,6 @@ async fn bind_listen(config: &Config) -> Result<Option<tokio::net::TcpListener>,
     match crate::http::bind(addr).await {
         Ok(listener) => Ok(Some(listener)),
         Err(err) => {
-            tracing::error!("{err}");
             eprintln!("claude-coded: {err}");
             Err(2)
         }

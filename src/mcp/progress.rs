@@ -170,8 +170,7 @@ async fn send_raw(raw: &mut Option<(EventLines, Arc<AtomicBool>)>) -> bool {
 /// [`describe`] for a streamed message; decodes only the kinds that can say something.
 pub(crate) fn describe_message(message: &ChildMessage) -> Option<String> {
     match (message.kind.as_str(), message.subtype.as_deref()) {
-        ("result", subtype) => Some(format!("result: {}", subtype.unwrap_or("unknown"))),
-        ("system" | "assistant" | "user", _) => describe(&message.value()),
+        ("system" | "assistant" | "user" | "result", _) => describe(&message.value()),
         _ => None,
     }
 }
@@ -192,9 +191,28 @@ pub(crate) fn describe(message: &Value) -> Option<String> {
         ("system", Some(subtype)) => describe_system(subtype, message),
         ("assistant", _) => join_blocks(message, describe_assistant_block),
         ("user", _) => join_blocks(message, describe_user_block),
-        ("result", subtype) => Some(format!("result: {}", subtype.unwrap_or("unknown"))),
+        ("result", _) => Some(describe_result(message)),
         _ => None,
     }
+}
+
+/// `result: success`, or `result: failed (why)`: the CLI reports an API error as
+/// subtype `success` with `is_error: true`, which must not read as a success.
+fn describe_result(message: &Value) -> String {
+    let text = |key: &str| message.get(key).and_then(Value::as_str);
+    let subtype = text("subtype").unwrap_or("unknown");
+    let is_error = message.get("is_error").and_then(Value::as_bool) == Some(true);
+    if subtype == "success" && !is_error {
+        return "result: success".to_string();
+    }
+    let why = match message.get("api_error_status").and_then(Value::as_u64) {
+        Some(status) => format!("API error {status}"),
+        None => text("terminal_reason")
+            .filter(|reason| *reason != "completed")
+            .unwrap_or(subtype)
+            .to_string(),
+    };
+    format!("result: failed ({why})")
 }
 
 /// What the CLI says about itself while a turn runs: retries, compaction, denials.
@@ -356,6 +374,17 @@ mod tests {
         assert_eq!(describe(&result).unwrap(), "tool result (error)");
         let end = json!({"subtype":"success","type":"result"});
         assert_eq!(describe(&end).unwrap(), "result: success");
+        let api_error = json!({"type":"result","subtype":"success","is_error":true,
+            "api_error_status":400,"terminal_reason":"api_error"});
+        assert_eq!(
+            describe(&api_error).unwrap(),
+            "result: failed (API error 400)"
+        );
+        let max_turns = json!({"type":"result","subtype":"error_max_turns","is_error":true});
+        assert_eq!(
+            describe(&max_turns).unwrap(),
+            "result: failed (error_max_turns)"
+        );
         assert!(describe(&json!({"type":"system","subtype":"status"})).is_none());
         let requesting = json!({"type":"system","subtype":"status","status":"requesting"});
         assert!(describe(&requesting).is_none());

@@ -394,7 +394,11 @@ async fn ask_exit_statuses_tell_failure_timeout_unavailable_usage_and_nesting_ap
     let ask = |args: &[&str]| cli(home.path(), &[&["ask", "-q"], args].concat());
     let failed = run(ask(&["ERR400"]), None).await;
     assert_eq!(failed.code, 1, "{failed:?}");
-    assert!(failed.stderr.contains("the turn failed"), "{failed:?}");
+    // One line that says why, as a person reads it: no log lines, no "success".
+    assert_eq!(
+        failed.stderr, "claude-coded ask: the turn failed: API error 400: mock 400\n",
+        "{failed:?}"
+    );
     assert_eq!(failed.stdout, "");
     let started = Instant::now();
     let timeout = run(
@@ -406,6 +410,11 @@ async fn ask_exit_statuses_tell_failure_timeout_unavailable_usage_and_nesting_ap
     assert!(started.elapsed() < Duration::from_secs(10));
     let missing = run(ask(&["--claude-bin", "/nonexistent/claude", "hello"]), None).await;
     assert_eq!(missing.code, 4, "{missing:?}");
+    assert_eq!(missing.stderr.lines().count(), 1, "said once: {missing:?}");
+    assert!(
+        missing.stderr.contains("cannot find the Claude Code CLI"),
+        "{missing:?}"
+    );
     let crashed = run(ask(&["CRASH 7"]), None).await;
     assert_eq!(crashed.code, 1, "{crashed:?}");
     for usage in [

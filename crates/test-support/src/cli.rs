@@ -141,12 +141,13 @@ pub fn cli(home: &Path, args: &[&str]) -> Command {
         .current_dir(&cwd)
         .env("HOME", home)
         .env("CLAUDE_CODED_STATE_DIR", home.join("state"))
-        .env(
-            "RUST_LOG",
-            std::env::var("CLAUDE_CODED_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .env_remove("RUST_LOG")
         .env_remove("CLAUDE_CODED_DEPTH")
         .env_remove("CLAUDE_CODED_DEPTH_LIMIT");
+    // As a person runs them: no RUST_LOG, unless CLAUDE_CODED_TEST_LOG asks for a log.
+    if let Ok(level) = std::env::var("CLAUDE_CODED_TEST_LOG") {
+        command.env("RUST_LOG", level);
+    }
     if !args.contains(&"--claude-bin") {
         command.env("CLAUDE_CODED_CLAUDE_BIN", crate::double());
     }
