@@ -167,8 +167,20 @@ async fn via_daemon(
 
 /// What the ask waits for at the daemon, as a person would want to know it.
 fn waiting_note(status: &crate::api::StatusResult) -> String {
+    use crate::api::ChildStatus;
+    let child = &status.child;
+    match child.status {
+        ChildStatus::Failed | ChildStatus::Backoff => {
+            let why = child.last_error.as_deref().unwrap_or("it exited");
+            return format!("its Claude Code is down ({}): {why}", child.status.as_str());
+        }
+        ChildStatus::Starting | ChildStatus::Idle => {
+            return "its Claude Code is starting".to_string();
+        }
+        ChildStatus::Ready | ChildStatus::Busy | ChildStatus::Stopped => {}
+    }
     match (status.turn.is_some(), status.queue.length) {
-        (false, 0) => "its child is free".to_string(),
+        (false, 0) => "its Claude Code is ready".to_string(),
         (true, 0) => "waiting for the turn in flight".to_string(),
         (_, n) => format!("waiting behind {n} queued asks and the turn in flight"),
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::api::{Event, EventsResult, Serving, StatusResult, StopResult};
+use crate::api::{ChildStatus, Event, EventsResult, Serving, StatusResult, StopResult};
 use crate::client::{self, Client, QUICK};
 use crate::config::Config;
 use crate::state_dir::EVENTS_FILE;
@@ -55,12 +55,7 @@ pub(super) async fn start(config: Config) -> i32 {
     let deadline = Instant::now() + START_LIMIT;
     loop {
         if let Some(found) = client::find(&config.state_dir, |s| s.daemon.pid == pid).await {
-            eprintln!(
-                "claude-coded: started (pid {pid}), on {}; log: {}",
-                found.client.path().display(),
-                log.display()
-            );
-            return 0;
+            return started(found, &log, deadline).await;
         }
         if let Ok(Some(exit)) = child.try_wait() {
             eprintln!("claude-coded: the daemon exited at start ({exit}); its log says:");
@@ -143,6 +138,53 @@ pub(super) async fn stop(config: Config) -> i32 {
         return 1;
     }
     eprintln!("claude-coded: stopped (pid {pid})");
+    0
+}
+
+/// The new daemon listens: says so once its Claude Code is ready. A daemon whose CLI
+/// cannot start is no start at all: it is stopped, and the reason is the exit message.
+async fn started(found: client::Found, log: &Path, deadline: Instant) -> i32 {
+    let client::Found { mut client, status } = found;
+    let pid = status.daemon.pid;
+    let socket = client.path().display().to_string();
+    let mut child = status.child;
+    // A nested daemon starts its child on its first ask; it has nothing to wait for.
+    while status.daemon.nesting.may_start_child()
+        && matches!(child.status, ChildStatus::Idle | ChildStatus::Starting)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(POLL).await;
+        match client
+            .call::<StatusResult>("status", json!({}), QUICK)
+            .await
+        {
+            Ok(now) => child = now.child,
+            Err(_) => break,
+        }
+    }
+    if matches!(child.status, ChildStatus::Failed | ChildStatus::Backoff) {
+        let why = child
+            .last_error
+            .unwrap_or_else(|| "it exited at start".to_string());
+        eprintln!("claude-coded: Claude Code cannot start: {why}; the daemon is stopped");
+        // Already failing: whatever stop answers, the start failed.
+        let _ = client.call::<StopResult>("stop", json!({}), QUICK).await;
+        let gone_by = Instant::now() + STOP_MARGIN;
+        while process_alive(pid) && Instant::now() < gone_by {
+            tokio::time::sleep(POLL).await;
+        }
+        return 1;
+    }
+    let warming = match child.status {
+        ChildStatus::Starting | ChildStatus::Idle if status.daemon.nesting.may_start_child() => {
+            " (Claude Code still starting)"
+        }
+        _ => "",
+    };
+    eprintln!(
+        "claude-coded: started (pid {pid}){warming}, on {socket}; log: {}",
+        log.display()
+    );
     0
 }
 

@@ -218,6 +218,33 @@ async fn stop_ends_a_background_daemon_whose_clients_get_stopping_answers() {
 }
 
 #[tokio::test]
+async fn start_with_no_usable_claude_fails_and_says_why_once() {
+    let home = TempDir::new("start-no-cli");
+    let started = run(
+        cli(
+            home.path(),
+            &["start", "--claude-bin", "/nonexistent/claude"],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(started.code, 1, "{started:?}");
+    assert_eq!(started.stderr.lines().count(), 1, "{started:?}");
+    assert!(
+        started
+            .stderr
+            .starts_with("claude-coded: Claude Code cannot start: cannot find"),
+        "{started:?}"
+    );
+    // Nothing is left running: status finds no daemon answering.
+    let status = run(cli(home.path(), &["status"]), None).await;
+    assert!(
+        status.stderr.contains("no claude-coded answers"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
     let home = TempDir::new("stale");
     let pid = start(home.path()).await;
