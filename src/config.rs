@@ -37,8 +37,22 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid setting {name}: {reason}")]
+    #[error("invalid --{} ({name} in a config file): {reason}", flag_name(.name))]
     Invalid { name: &'static str, reason: String },
+}
+
+/// `maxSessions` as its flag is spelled: `max-sessions`.
+fn flag_name(key: &str) -> String {
+    let mut flag = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            flag.push('-');
+            flag.push(c.to_ascii_lowercase());
+        } else {
+            flag.push(c);
+        }
+    }
+    flag
 }
 
 /// One setting with a default, as declared: for `--help`, the README's table and its test.
@@ -672,6 +686,21 @@ mod tests {
         let err = Config::resolve(&args, Some(&file)).unwrap_err();
         assert!(matches!(err, ConfigError::BadCwd { .. }), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_invalid_setting_is_named_by_its_flag_and_its_file_key() {
+        let args = ConfigArgs {
+            max_sessions: Some(0),
+            cwd: Some(std::env::temp_dir()),
+            ..ConfigArgs::default()
+        };
+        let err = Config::resolve(&args, None);
+        let err = err.map(|_| ()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid --max-sessions (maxSessions in a config file): "),
+            "{err}"
+        );
     }
 
     /// The rows of the README's command-line table: flag (`--queue-size`), variable, default.

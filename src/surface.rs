@@ -19,7 +19,7 @@ pub enum Surface {
     Auto,
     /// The plain methods `ask`, `status`, `events`, `ping`, no handshake.
     Plain,
-    /// Model Context Protocol server with tools `ask`, `status`, `events`.
+    /// Model Context Protocol server with tools `ask`, `wait`, `cancel`, `status`, `sessions`, `events`.
     Mcp,
 }
 

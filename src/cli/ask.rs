@@ -308,6 +308,25 @@ fn print_stdout(text: &str) {
     super::print_out(line);
 }
 
+/// The words joined by spaces, with what came on stdin (for `-`) on lines of its own:
+/// `ask review this - ` with a diff piped keeps the diff's first line off the instruction.
+fn join_prompt(words: &[String], piped: Option<&str>) -> String {
+    let mut prompt = String::new();
+    let mut after_block = false;
+    for word in words {
+        let (piece, block) = match (word.as_str(), piped) {
+            ("-", Some(text)) => (text.trim_end_matches('\n'), true),
+            _ => (word.as_str(), false),
+        };
+        if !prompt.is_empty() {
+            prompt.push(if block || after_block { '\n' } else { ' ' });
+        }
+        prompt.push_str(piece);
+        after_block = block;
+    }
+    prompt
+}
+
 /// The prompt from the words given, `-` standing for stdin; stdin alone when none are
 /// given and it is not a terminal.
 fn read_prompt(words: &[String], limit: usize) -> Result<String, String> {
@@ -319,14 +338,7 @@ fn read_prompt(words: &[String], limit: usize) -> Result<String, String> {
     };
     let prompt = match (words.is_empty(), piped) {
         (true, Some(text)) => text,
-        (_, piped) => words
-            .iter()
-            .map(|w| match (w.as_str(), &piped) {
-                ("-", Some(text)) => text.as_str(),
-                _ => w.as_str(),
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
+        (_, piped) => join_prompt(words, piped.as_deref()),
     };
     if prompt.trim().is_empty() {
         return Err(
@@ -379,6 +391,21 @@ fn parse_timeout(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn piped_text_stands_on_lines_of_its_own_among_the_words() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let diff = "--- a/x\n+++ b/x\n";
+        assert_eq!(
+            join_prompt(&words(&["review", "this", "-"]), Some(diff)),
+            "review this\n--- a/x\n+++ b/x"
+        );
+        assert_eq!(
+            join_prompt(&words(&["-", "is", "it", "right?"]), Some(diff)),
+            "--- a/x\n+++ b/x\nis it right?"
+        );
+        assert_eq!(join_prompt(&words(&["a", "-"]), None), "a -");
+    }
 
     #[test]
     fn timeouts_read_as_people_write_them() {

@@ -181,8 +181,12 @@ async fn started(found: client::Found, log: &Path, deadline: Instant) -> i32 {
         }
         _ => "",
     };
+    let http = status
+        .daemon
+        .listen
+        .map_or(String::new(), |url| format!(", HTTP {url}"));
     eprintln!(
-        "claude-coded: started (pid {pid}){warming}, on {socket}; log: {}",
+        "claude-coded: started (pid {pid}){warming}, on {socket}{http}; log: {}",
         log.display()
     );
     0

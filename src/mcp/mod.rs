@@ -1,4 +1,4 @@
-//! The MCP surface (tools `ask`, `status`, `events`), built on rmcp.
+//! The MCP surface (tools `ask`, `wait`, `cancel`, `status`, `sessions`, `events`), built on rmcp.
 //!
 //! rmcp speaks the protocol on stdio: the `initialize` handshake for 2024-11-05,
 //! 2025-03-26, 2025-06-18 and 2025-11-25 (an unknown offered version is answered with

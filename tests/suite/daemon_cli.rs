@@ -245,6 +245,56 @@ async fn start_with_no_usable_claude_fails_and_says_why_once() {
 }
 
 #[tokio::test]
+async fn start_with_listen_on_port_0_says_the_url_it_got() {
+    let home = TempDir::new("start-listen");
+    let started = run(
+        cli(home.path(), &["start", "--listen", "127.0.0.1:0"]),
+        None,
+    )
+    .await;
+    assert_eq!(started.code, 0, "{started:?}");
+    let url = started
+        .stderr
+        .split(", HTTP ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no URL: {started:?}"));
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(
+        !url.starts_with("http://127.0.0.1:0"),
+        "the port it got: {url}"
+    );
+    assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
+}
+
+#[tokio::test]
+async fn the_plain_ask_example_exits_1_on_a_failed_turn() {
+    let home = TempDir::new("plain-ask-example");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/plain-ask.sh");
+    let example = |prompt: &str| {
+        let mut command = tokio::process::Command::new("bash");
+        command
+            .arg(script)
+            .arg(prompt)
+            .arg(home.path())
+            .env("HOME", home.path())
+            .env("CLAUDE_CODED", test_support::bridge())
+            .env("CLAUDE_CODED_CLAUDE_BIN", test_support::double())
+            .env("CLAUDE_CODED_STATE_DIR", home.path().join("state"));
+        command
+    };
+    let answered = run(example("hello"), None).await;
+    assert_eq!(answered.code, 0, "{answered:?}");
+    assert!(
+        answered.stdout.contains("mock reply #1 to: hello"),
+        "{answered:?}"
+    );
+    let failed = run(example("ERR400"), None).await;
+    assert_eq!(failed.code, 1, "{failed:?}");
+    assert!(failed.stderr.contains("the turn failed"), "{failed:?}");
+}
+
+#[tokio::test]
 async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
     let home = TempDir::new("stale");
     let pid = start(home.path()).await;
@@ -373,7 +423,7 @@ async fn ask_reads_the_prompt_from_a_pipe_or_from_a_dash_among_the_words() {
     )
     .await;
     assert_eq!(
-        dash.stdout, "mock reply #1 to: review THIS please\n",
+        dash.stdout, "mock reply #1 to: review\nTHIS\nplease\n",
         "{dash:?}"
     );
     // Words without a dash leave stdin alone (a `while read` loop keeps its input).
