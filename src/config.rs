@@ -600,7 +600,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// `$XDG_STATE_HOME/claude-coded/<cwd-key>`: one state directory per project.
-fn default_state_dir(cwd: &Path) -> PathBuf {
+pub(crate) fn default_state_dir(cwd: &Path) -> PathBuf {
     let base = xdg_dir("XDG_STATE_HOME", ".local/state")
         .unwrap_or_else(std::env::temp_dir)
         .join("claude-coded");

@@ -135,7 +135,11 @@ impl Daemon {
     pub fn start_as(config: Config, serving: Serving) -> Daemon {
         let config = Arc::new(config);
         let events = EventLog::new(config.events_ring_size);
-        let (state_dir, identity, state_error) = open_state(&config, &events);
+        let (state_dir, identity, state_error) = match serving {
+            // A one-off ask where no daemon ever ran leaves nothing behind.
+            Serving::Ask if !config.state_dir.exists() => (None, ephemeral_identity(), None),
+            _ => open_state(&config, &events),
+        };
         let nesting = Nesting::detect(config.max_depth);
         let sessions = Sessions::start(
             config.clone(),
@@ -646,11 +650,16 @@ async fn persist_loop(daemon: Daemon, mut changes: watch::Receiver<u64>) {
 }
 
 /// Opens the state directory and identity; on failure the daemon runs without them.
-fn open_state(config: &Config, events: &EventLog) -> (Option<StateDir>, Identity, Option<String>) {
-    let ephemeral = || Identity {
+/// The identity of a daemon that persists nothing.
+fn ephemeral_identity() -> Identity {
+    Identity {
         daemon_id: uuid::Uuid::new_v4().to_string(),
         created_at: now_rfc3339(),
-    };
+    }
+}
+
+fn open_state(config: &Config, events: &EventLog) -> (Option<StateDir>, Identity, Option<String>) {
+    let ephemeral = ephemeral_identity;
     let failed = |message: String| {
         events.record(
             Level::Error,

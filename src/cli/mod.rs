@@ -7,6 +7,7 @@
 pub mod ask;
 mod control;
 mod progress;
+mod project;
 
 use std::path::PathBuf;
 
@@ -121,7 +122,14 @@ fn run() -> i32 {
         (None, false) => None,
     };
     let logs = init_tracing(level, serving);
-    let config = match Config::resolve(&cli.config, cli.config_file.as_deref()) {
+    let mut args = cli.config;
+    if !serving && args.cwd.is_none() && args.state_dir.is_none() {
+        // From anywhere inside the project, its daemon (or its root).
+        args.cwd = std::env::current_dir()
+            .ok()
+            .and_then(|here| project::root_above(&here));
+    }
+    let config = match Config::resolve(&args, cli.config_file.as_deref()) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("claude-coded: {err}");
@@ -136,7 +144,7 @@ fn run() -> i32 {
             logs.surface_chosen(Surface::Plain);
             run_async(serve_background(config)).unwrap_or(1)
         }
-        Command::Ask(args) => run_async(ask::run(args, config, &cli.config)).unwrap_or(1),
+        Command::Ask(ask_args) => run_async(ask::run(ask_args, config, &args)).unwrap_or(1),
         Command::Start => run_async(control::start(config)).unwrap_or(1),
         Command::Stop => run_async(control::stop(config)).unwrap_or(1),
         Command::Status { json, instance } => {

@@ -294,6 +294,64 @@ async fn the_plain_ask_example_exits_1_on_a_failed_turn() {
     assert!(failed.stderr.contains("the turn failed"), "{failed:?}");
 }
 
+/// A client command run in `dir`, with `home` as HOME and the default state directories
+/// (under `home/.local/state`), as a person runs it.
+fn cli_in(home: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(test_support::bridge());
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("CLAUDE_CODED_CLAUDE_BIN", test_support::double())
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("CLAUDE_CODED_STATE_DIR")
+        .env_remove("CLAUDE_CODED_CWD")
+        .env_remove("RUST_LOG")
+        .env_remove("CLAUDE_CODED_DEPTH")
+        .env_remove("CLAUDE_CODED_DEPTH_LIMIT");
+    command
+}
+
+#[tokio::test]
+async fn client_commands_find_the_project_from_anywhere_inside_it() {
+    let home = TempDir::new("walk-up");
+    let repo = home.path().join("repo");
+    let deep = repo.join("src/deep");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    let state_root = home.path().join(".local/state/claude-coded");
+    // A cold ask where no daemon ever ran answers and leaves no state directory.
+    let cold = run(cli_in(home.path(), &deep, &["ask", "-q", "hello"]), None).await;
+    assert_eq!(cold.stdout, "mock reply #1 to: hello\n", "{cold:?}");
+    assert!(
+        !state_root.exists(),
+        "a cold ask left {}",
+        state_root.display()
+    );
+    // `start` deep inside starts the project's daemon, at the repository's root.
+    let started = run(cli_in(home.path(), &deep, &["start"]), None).await;
+    assert_eq!(started.code, 0, "{started:?}");
+    let status = run(cli_in(home.path(), &deep, &["status", "--json"]), None).await;
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["config"]["cwd"], repo.display().to_string());
+    // An ask from another subdirectory reaches that daemon: its conversation goes on.
+    let other = repo.join("src");
+    let first = run(cli_in(home.path(), &other, &["ask", "-q", "one"]), None).await;
+    let second = run(cli_in(home.path(), &deep, &["ask", "-q", "two"]), None).await;
+    assert_eq!(first.stdout, "mock reply #1 to: one\n", "{first:?}");
+    assert_eq!(second.stdout, "mock reply #2 to: two\n", "{second:?}");
+    let dirs: Vec<_> = std::fs::read_dir(&state_root).unwrap().collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "one state directory for the project: {dirs:?}"
+    );
+    assert_eq!(
+        run(cli_in(home.path(), &deep, &["stop"]), None).await.code,
+        0
+    );
+}
+
 #[tokio::test]
 async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
     let home = TempDir::new("stale");
