@@ -74,7 +74,12 @@ pub struct AskArgs {
 type Failure = ErrorObjectOwned;
 
 /// Runs the ask; returns the exit status.
-pub(super) async fn run(args: AskArgs, config: Config, given: &ConfigArgs) -> i32 {
+pub(super) async fn run(
+    args: AskArgs,
+    config: Config,
+    given: &ConfigArgs,
+    server_flags: &[String],
+) -> i32 {
     let prompt = match read_prompt(&args.prompt, config.max_request_bytes) {
         Ok(prompt) => prompt,
         Err(message) => {
@@ -95,7 +100,7 @@ pub(super) async fn run(args: AskArgs, config: Config, given: &ConfigArgs) -> i3
     };
     let mut progress = Progress::new(args.quiet);
     let outcome = tokio::select! {
-        outcome = ask(params, config, &progress) => outcome,
+        outcome = ask(params, config, server_flags, &progress) => outcome,
         signal = crate::shutdown::signal() => Err(failure(
             code::CANCELLED,
             format!("{signal}: the ask was withdrawn"),
@@ -106,7 +111,12 @@ pub(super) async fn run(args: AskArgs, config: Config, given: &ConfigArgs) -> i3
 }
 
 /// Asks the project's running daemon, or one started here for this call.
-async fn ask(params: AskParams, config: Config, progress: &Progress) -> Result<AskResult, Failure> {
+async fn ask(
+    params: AskParams,
+    config: Config,
+    server_flags: &[String],
+    progress: &Progress,
+) -> Result<AskResult, Failure> {
     // Run by an agent of a claude-coded (its Bash tool): asking, even a running daemon,
     // would nest without bound or wait on the very turn that runs us.
     let nesting = Nesting::detect(config.max_depth);
@@ -123,6 +133,15 @@ async fn ask(params: AskParams, config: Config, progress: &Progress) -> Result<A
         s.daemon.nesting.may_start_child() && s.daemon.state == "running"
     };
     match client::find(&config.state_dir, usable).await {
+        // It would be ignored: the running daemon was configured when it started.
+        Some(found) if !server_flags.is_empty() => Err(failure(
+            code::INVALID_PARAMS,
+            format!(
+                "{} configures a claude-coded that starts, and one already runs for this project (pid {}): leave it out, or stop that one first (claude-coded stop)",
+                server_flags.join(", "),
+                found.status.daemon.pid
+            ),
+        )),
         Some(found) => via_daemon(found, params, progress).await,
         None => in_process(config, params, progress).await,
     }

@@ -11,7 +11,7 @@ mod project;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
@@ -111,8 +111,21 @@ pub fn main() -> i32 {
 }
 
 fn run() -> i32 {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    let server_flags = server_flags_given(&matches);
     let command = cli.command.unwrap_or(Command::Serve { background: false });
+    if let Some(name) = reads_only(&command)
+        && let Some(flag) = server_flags.first()
+    {
+        eprintln!(
+            "claude-coded {name}: {flag} configures a claude-coded that starts (serve, start, or ask with none running); {name} only reads one: leave it out"
+        );
+        return 2;
+    }
     // A server's log is for its host and its operator; a client command says what it
     // has to say in its own lines, and logs only when asked.
     let serving = matches!(command, Command::Serve { .. });
@@ -144,7 +157,9 @@ fn run() -> i32 {
             logs.surface_chosen(Surface::Plain);
             run_async(serve_background(config)).unwrap_or(1)
         }
-        Command::Ask(ask_args) => run_async(ask::run(ask_args, config, &args)).unwrap_or(1),
+        Command::Ask(ask_args) => {
+            run_async(ask::run(ask_args, config, &args, &server_flags)).unwrap_or(1)
+        }
         Command::Start => run_async(control::start(config)).unwrap_or(1),
         Command::Stop => run_async(control::stop(config)).unwrap_or(1),
         Command::Status { json, instance } => {
@@ -166,6 +181,44 @@ fn run() -> i32 {
         }
         Command::Config => print_json(&config),
     }
+}
+
+/// The commands that only read or stop a running daemon, by name.
+fn reads_only(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Stop => Some("stop"),
+        Command::Status { .. } => Some("status"),
+        Command::Events { .. } => Some("events"),
+        Command::Serve { .. } | Command::Ask(_) | Command::Start | Command::Config => None,
+    }
+}
+
+/// Server settings typed on the command line (`--turn-timeout-ms`), as typed. Not those
+/// that pick the daemon (`--cwd`, `--state-dir`), nor `--model` and `--permission-mode`,
+/// which are an ask's own; variables and the config file are a setting of the
+/// environment, not a request of this command.
+fn server_flags_given(matches: &clap::ArgMatches) -> Vec<String> {
+    const NOT_SERVER: [&str; 4] = ["cwd", "state_dir", "model", "permission_mode"];
+    let scopes: Vec<&clap::ArgMatches> = std::iter::once(matches)
+        .chain(matches.subcommand().map(|(_, sub)| sub))
+        .collect();
+    let settings = ConfigArgs::augment_args(clap::Command::new("settings"));
+    let mut given: Vec<String> = settings
+        .get_arguments()
+        .filter(|arg| !NOT_SERVER.contains(&arg.get_id().as_str()))
+        .filter(|arg| {
+            scopes.iter().any(|scope| {
+                scope
+                    .try_contains_id(arg.get_id().as_str())
+                    .unwrap_or(false)
+                    && scope.value_source(arg.get_id().as_str())
+                        == Some(clap::parser::ValueSource::CommandLine)
+            })
+        })
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .collect();
+    given.dedup();
+    given
 }
 
 /// The stderr log level, while it still depends on the surface.

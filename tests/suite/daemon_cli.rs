@@ -353,6 +353,45 @@ async fn client_commands_find_the_project_from_anywhere_inside_it() {
 }
 
 #[tokio::test]
+async fn a_server_flag_given_to_a_client_it_would_not_reach_is_an_error() {
+    let home = TempDir::new("client-flags");
+    // Reading commands never take server settings.
+    let status = run(cli(home.path(), &["status", "--claude-bin", "/x"]), None).await;
+    assert_eq!(status.code, 2, "{status:?}");
+    assert!(
+        status.stderr.contains("--claude-bin configures"),
+        "{status:?}"
+    );
+    // A cold ask uses them; with a daemon running they would be ignored.
+    let cold = run(
+        cli(
+            home.path(),
+            &["ask", "-q", "--turn-timeout-ms", "5000", "hi"],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(cold.code, 0, "{cold:?}");
+    start(home.path()).await;
+    let ignored = run(
+        cli(home.path(), &["ask", "-q", "--turn-timeout-ms", "1", "hi"]),
+        None,
+    )
+    .await;
+    assert_eq!(ignored.code, 2, "{ignored:?}");
+    assert!(
+        ignored.stderr.contains(
+            "--turn-timeout-ms configures a claude-coded that starts, and one already runs"
+        ),
+        "{ignored:?}"
+    );
+    // What belongs to the ask itself still goes through.
+    let model = run(cli(home.path(), &["ask", "-q", "--model", "m", "hi"]), None).await;
+    assert_eq!(model.code, 0, "{model:?}");
+    assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
+}
+
+#[tokio::test]
 async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
     let home = TempDir::new("stale");
     let pid = start(home.path()).await;
