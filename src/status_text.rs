@@ -56,9 +56,40 @@ pub(crate) fn render(status: &StatusResult) -> String {
             ),
         )
     });
-    rows.iter()
+    let mut text = rows
+        .iter()
         .chain(dropped.as_ref())
         .map(|(k, v)| format!("{k:>10}: {v}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if !status.sessions.is_empty() {
+        text.push_str("\n  sessions:\n");
+        text.push_str(&sessions(&status.sessions));
+    }
+    text
+}
+
+/// One line per session: name, state, process, work done, what it waits for, cwd.
+pub(crate) fn sessions(list: &[crate::api::SessionInfo]) -> String {
+    let width = list.iter().map(|s| s.name.len()).max().unwrap_or(0).max(7);
+    list.iter()
+        .map(|s| {
+            let pid = s.pid.map_or("-".to_string(), |pid| format!("pid {pid}"));
+            let queue = match (s.busy, s.queue) {
+                (false, 0) => String::new(),
+                (true, 0) => " · busy".to_string(),
+                (_, n) => format!(" · busy, {n} queued"),
+            };
+            format!(
+                "    {name:<width$}  {state:<8} {pid:<10} {turns} turn{plural} · ${cost}{queue} · {cwd}",
+                name = s.name,
+                state = s.state.as_str(),
+                turns = s.turns,
+                plural = if s.turns == 1 { "" } else { "s" },
+                cost = s.cost_usd,
+                cwd = s.cwd,
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

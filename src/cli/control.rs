@@ -239,6 +239,82 @@ pub(super) async fn status(config: Config, json: bool, instance: u32) -> i32 {
     }
 }
 
+/// The project's running daemon, or a one-line reason on stderr (and `None`).
+async fn running(config: &Config, command: &str) -> Option<Client> {
+    let usable = |s: &StatusResult| s.daemon.nesting.may_start_child();
+    match client::find(&config.state_dir, usable).await {
+        Some(found) => Some(found.client),
+        None => {
+            eprintln!(
+                "claude-coded {command}: no claude-coded runs for this project; start one with `claude-coded start`"
+            );
+            None
+        }
+    }
+}
+
+/// `sessions`: the running daemon's sessions, one line each (`--close NAME` first stops one).
+pub(super) async fn sessions(config: Config, json: bool, close: Option<String>) -> i32 {
+    let Some(mut client) = running(&config, "sessions").await else {
+        return 1;
+    };
+    if let Some(name) = close {
+        let closed: Result<Value, _> = client
+            .call("closeSession", json!({ "session": name }), QUICK)
+            .await;
+        if let Err(err) = closed {
+            eprintln!("claude-coded sessions: cannot close `{name}`: {err}");
+            return 1;
+        }
+        eprintln!("claude-coded: session `{name}` stopped; its next ask resumes its conversation");
+    }
+    let list: Result<Value, _> = client.call("sessions", json!({}), QUICK).await;
+    let list = match list {
+        Ok(list) => list,
+        Err(err) => {
+            eprintln!("claude-coded sessions: {err}");
+            return 1;
+        }
+    };
+    if json {
+        return super::print_json(&list);
+    }
+    match serde_json::from_value::<crate::api::SessionsResult>(list.clone()) {
+        Ok(result) => super::print_out(&format!(
+            "{} live of {} (at most {})\n{}",
+            result.live,
+            result.sessions.len(),
+            result.max_sessions,
+            crate::status_text::sessions(&result.sessions)
+        )),
+        Err(_) => super::print_json(&list),
+    }
+}
+
+/// `restart`: a new Claude Code for the default session of the running daemon.
+pub(super) async fn restart(config: Config) -> i32 {
+    let Some(mut client) = running(&config, "restart").await else {
+        return 1;
+    };
+    let answer: Result<crate::api::RestartResult, _> =
+        client.call("restart", json!({}), QUICK).await;
+    match answer {
+        Ok(answer) => {
+            let killed = answer
+                .killed_pid
+                .map_or(String::new(), |pid| format!(" (pid {pid} stopped)"));
+            eprintln!(
+                "claude-coded: restarting Claude Code{killed}; `claude-coded status` shows when it is ready"
+            );
+            0
+        }
+        Err(err) => {
+            eprintln!("claude-coded restart: {err}");
+            1
+        }
+    }
+}
+
 /// What `events` shows, and how.
 pub(super) struct EventsShow {
     pub(super) follow: bool,

@@ -82,6 +82,19 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         instance: u32,
     },
+    /// List the sessions of this project's running claude-coded, one line each
+    Sessions {
+        /// Print the raw JSON
+        #[arg(long)]
+        json: bool,
+        /// Stop this session's Claude Code first (its conversation stays: its next ask
+        /// resumes it)
+        #[arg(long, value_name = "NAME")]
+        close: Option<String>,
+    },
+    /// Restart the Claude Code of this project's running claude-coded (the default
+    /// session's; its conversation is resumed)
+    Restart,
     /// Print the event log of this project's claude-coded: live when one runs, else from
     /// events.jsonl
     Events {
@@ -179,6 +192,10 @@ fn run() -> i32 {
             };
             run_async(control::events(config, show)).unwrap_or(1)
         }
+        Command::Sessions { json, close } => {
+            run_async(control::sessions(config, json, close)).unwrap_or(1)
+        }
+        Command::Restart => run_async(control::restart(config)).unwrap_or(1),
         Command::Config => print_json(&config),
     }
 }
@@ -189,6 +206,8 @@ fn reads_only(command: &Command) -> Option<&'static str> {
         Command::Stop => Some("stop"),
         Command::Status { .. } => Some("status"),
         Command::Events { .. } => Some("events"),
+        Command::Sessions { .. } => Some("sessions"),
+        Command::Restart => Some("restart"),
         Command::Serve { .. } | Command::Ask(_) | Command::Start | Command::Config => None,
     }
 }

@@ -392,6 +392,50 @@ async fn a_server_flag_given_to_a_client_it_would_not_reach_is_an_error() {
 }
 
 #[tokio::test]
+async fn sessions_and_restart_subcommands_and_status_show_every_session() {
+    let home = TempDir::new("sessions-cmd");
+    let none = run(cli(home.path(), &["sessions"]), None).await;
+    assert_eq!(none.code, 1, "{none:?}");
+    assert!(
+        none.stderr
+            .contains("no claude-coded runs for this project"),
+        "{none:?}"
+    );
+    start(home.path()).await;
+    run(cli(home.path(), &["ask", "-q", "one"]), None).await;
+    run(
+        cli(home.path(), &["ask", "-q", "--session", "worker", "two"]),
+        None,
+    )
+    .await;
+    let listed = run(cli(home.path(), &["sessions"]), None).await;
+    assert_eq!(listed.code, 0, "{listed:?}");
+    assert!(listed.stdout.starts_with("2 live of 2"), "{listed:?}");
+    for name in ["default", "worker"] {
+        assert!(
+            listed
+                .stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(name) && l.contains("1 turn ·")),
+            "{name}: {listed:?}"
+        );
+    }
+    let status = run(cli(home.path(), &["status"]), None).await;
+    assert!(status.stdout.contains("sessions:"), "{status:?}");
+    assert!(status.stdout.contains("    worker "), "{status:?}");
+    let closed = run(cli(home.path(), &["sessions", "--close", "worker"]), None).await;
+    assert_eq!(closed.code, 0, "{closed:?}");
+    assert!(closed.stdout.starts_with("1 live of 2"), "{closed:?}");
+    let restarted = run(cli(home.path(), &["restart"]), None).await;
+    assert_eq!(restarted.code, 0, "{restarted:?}");
+    assert!(
+        restarted.stderr.contains("restarting Claude Code (pid"),
+        "{restarted:?}"
+    );
+    assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
+}
+
+#[tokio::test]
 async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
     let home = TempDir::new("stale");
     let pid = start(home.path()).await;
