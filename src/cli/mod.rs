@@ -6,6 +6,7 @@
 
 pub mod ask;
 mod control;
+mod doctor;
 mod progress;
 mod project;
 
@@ -92,6 +93,9 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         close: Option<String>,
     },
+    /// Check what a first run needs (the CLI and its version, a login, the state
+    /// directory, a running daemon, the hosts that have claude-coded) and say what to do
+    Doctor,
     /// Restart the Claude Code of this project's running claude-coded (the default
     /// session's; its conversation is resumed)
     Restart,
@@ -196,6 +200,7 @@ fn run() -> i32 {
             run_async(control::sessions(config, json, close)).unwrap_or(1)
         }
         Command::Restart => run_async(control::restart(config)).unwrap_or(1),
+        Command::Doctor => run_async(doctor::run(config)).unwrap_or(1),
         Command::Config => print_json(&config),
     }
 }
@@ -208,7 +213,11 @@ fn reads_only(command: &Command) -> Option<&'static str> {
         Command::Events { .. } => Some("events"),
         Command::Sessions { .. } => Some("sessions"),
         Command::Restart => Some("restart"),
-        Command::Serve { .. } | Command::Ask(_) | Command::Start | Command::Config => None,
+        Command::Serve { .. }
+        | Command::Ask(_)
+        | Command::Start
+        | Command::Doctor
+        | Command::Config => None,
     }
 }
 

@@ -436,6 +436,53 @@ async fn sessions_and_restart_subcommands_and_status_show_every_session() {
 }
 
 #[tokio::test]
+async fn doctor_checks_a_first_run_and_says_what_to_do() {
+    let home = TempDir::new("doctor");
+    let fine = run(cli(home.path(), &["doctor"]), None).await;
+    assert_eq!(fine.code, 0, "{fine:?}");
+    let line = |out: &str, what: &str| {
+        out.lines()
+            .find(|l| l[5..].starts_with(what))
+            .unwrap_or_else(|| panic!("no {what} line: {out}"))
+            .to_string()
+    };
+    assert!(
+        line(&fine.stdout, "claude").starts_with("ok   claude       2.1.332 (Claude Code) at ")
+    );
+    assert!(line(&fine.stdout, "hosts").starts_with("warn"), "{fine:?}");
+    assert!(line(&fine.stdout, "daemon").contains("none for this project"));
+    start(home.path()).await;
+    std::fs::write(
+        home.path().join(".claude.json"),
+        r#"{"mcpServers":{"claude-coded":{"command":"claude-coded"}}}"#,
+    )
+    .unwrap();
+    let running = run(cli(home.path(), &["doctor"]), None).await;
+    assert!(
+        line(&running.stdout, "daemon").contains("running (pid"),
+        "{running:?}"
+    );
+    assert!(
+        line(&running.stdout, "hosts").contains("registered in Claude Code ("),
+        "{running:?}"
+    );
+    assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
+    let broken = run(
+        cli(
+            home.path(),
+            &["doctor", "--claude-bin", "/nonexistent/claude"],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(broken.code, 1, "{broken:?}");
+    assert!(
+        line(&broken.stdout, "claude").starts_with("FAIL"),
+        "{broken:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
     let home = TempDir::new("stale");
     let pid = start(home.path()).await;

@@ -60,6 +60,11 @@ fn main() {
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    // As the real CLI answers it (`claude-coded doctor` asks).
+    if argv.get(1).map(String::as_str) == Some("--version") {
+        let _ = writeln!(std::io::stdout(), "{VERSION} (Claude Code)");
+        return;
+    }
     let args = args::parse_args(argv.get(1..).unwrap_or_default());
 
     // Before anything else, so a test may send SIGTERM as soon as it sees the record.
