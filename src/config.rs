@@ -6,7 +6,7 @@
 //!
 //! Each setting is declared once, in the `settings!` invocation below: name, type,
 //! default, help, variable (the flag and the file key follow from the name). Adding a
-//! setting is one entry there and a row in the README's table, which a test checks.
+//! setting is one entry there and a row in the table in docs/reference.md, which a test checks.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -55,7 +55,7 @@ fn flag_name(key: &str) -> String {
     flag
 }
 
-/// One setting with a default, as declared: for `--help`, the README's table and its test.
+/// One setting with a default, as declared: for `--help`, the table in docs/reference.md and its test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Setting {
     /// The field name (`queue_size`): the flag is `--queue-size`, the file key `queueSize`.
@@ -703,10 +703,11 @@ mod tests {
         );
     }
 
-    /// The rows of the README's command-line table: flag (`--queue-size`), variable, default.
+    /// The rows of docs/reference.md's command-line table: flag (`--queue-size`), variable, default.
     fn readme_rows() -> Vec<(String, String, String)> {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-            .expect("README.md");
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference.md"))
+                .expect("docs/reference.md");
         readme
             .lines()
             .filter(|l| l.starts_with("| `--"))
@@ -729,12 +730,12 @@ mod tests {
         for setting in SETTINGS {
             let flag = format!("--{}", setting.name.replace('_', "-"));
             let row = rows.iter().find(|(f, _, _)| *f == flag);
-            let (_, env, default) = row.unwrap_or_else(|| panic!("README lacks {flag}"));
+            let (_, env, default) = row.unwrap_or_else(|| panic!("docs/reference.md lacks {flag}"));
             assert_eq!(env, setting.env, "{flag}");
             assert_eq!(
                 default.split_whitespace().next(),
                 Some(setting.default),
-                "{flag}: README says {default:?}"
+                "{flag}: docs/reference.md says {default:?}"
             );
         }
     }
@@ -750,7 +751,7 @@ mod tests {
         for (flag, _, _) in readme_rows() {
             assert!(
                 longs.contains(&flag),
-                "README documents {flag}, which the CLI lacks"
+                "docs/reference.md documents {flag}, which the CLI lacks"
             );
         }
     }
