@@ -11,6 +11,11 @@ export CLAUDE_BIN
 
 # CLAUDE_BIN is exported before the build: it turns the real-CLI tests on (build.rs).
 # --workspace: the test tools under crates/ have tests of their own.
+# Most integration tests wait (on a real CLI, a mock API, a timer), not compute: with one
+# test thread per core the suite took ~15 min at a load under 1; 8 threads take ~7 min
+# (measured: 32 took 5 min but made timing-sensitive tests fail under the load). Through
+# the variable, which libtest reads and fuzz_inputs' own main ignores.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}"
 cargo test --workspace
 
 scripts/test-mcp-clients.sh
