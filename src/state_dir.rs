@@ -19,6 +19,12 @@ pub(crate) const IDENTITY_FILE: &str = "identity.json";
 pub(crate) const STATE_FILE: &str = "daemon-state.json";
 pub(crate) const EVENTS_FILE: &str = "events.jsonl";
 pub(crate) const LOCK_FILE: &str = "instance.lock";
+/// Held by `start` from looking for a daemon until the one it started listens.
+pub(crate) const START_LOCK_FILE: &str = "start.lock";
+/// Held by the project's background daemon (`serve --background`) for its whole life.
+pub(crate) const BACKGROUND_LOCK_FILE: &str = "background.lock";
+/// Largest `identity.json`, `daemon-state.json` or `sessions.json` read back.
+pub(crate) const MAX_SMALL_FILE: u64 = 4 << 20;
 /// Instances per project before giving up (hosts start one per conversation).
 const MAX_INSTANCES: u32 = 64;
 
@@ -44,6 +50,17 @@ pub(crate) enum StateError {
     AllInstancesBusy { base: PathBuf },
     #[error("{path} is a symbolic link; claude-coded does not follow links in its state directory")]
     Symlink { path: PathBuf },
+    /// Another user could read the prompts in it, or replace `daemon.sock` with their own
+    /// listener: a state directory must be the user's own and writable by nobody else.
+    #[error(
+        "{path} is owned by uid {owner} with mode {mode:03o}, but a state directory must be yours (uid {uid}) and writable by you only; remove it, or pass a --state-dir of your own"
+    )]
+    Foreign {
+        path: PathBuf,
+        owner: u32,
+        mode: u32,
+        uid: u32,
+    },
 }
 
 impl StateError {
@@ -143,9 +160,12 @@ impl StateDir {
     /// Reads `identity.json`, creating or replacing it when missing or corrupt.
     pub(crate) fn load_identity(&self) -> Result<IdentityLoad, StateError> {
         let path = self.path(IDENTITY_FILE);
-        let problem = match read_no_follow(&path) {
+        let problem = match read_bounded(&path, MAX_SMALL_FILE) {
             Ok(bytes) => match serde_json::from_slice::<Identity>(&bytes) {
-                Ok(identity) => return Ok(IdentityLoad::Existing(identity)),
+                Ok(identity) if is_canonical_uuid(&identity.daemon_id) => {
+                    return Ok(IdentityLoad::Existing(identity));
+                }
+                Ok(_) => "corrupt: its daemonId is not a UUID".to_string(),
                 Err(err) => format!("corrupt: {err}"),
             },
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -163,7 +183,7 @@ impl StateDir {
         let moved_to = if problem.is_empty() {
             None
         } else {
-            self.move_aside(&path)
+            move_aside(&path)
         };
         self.write_json_atomic(IDENTITY_FILE, &identity)?;
         Ok(if problem.is_empty() {
@@ -211,11 +231,6 @@ impl StateDir {
         let path = self.path(EVENTS_FILE);
         private_file(&path, true).map_err(|source| StateError::open(&path, source))
     }
-
-    fn move_aside(&self, path: &Path) -> Option<PathBuf> {
-        let aside = path.with_extension(format!("corrupt-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::rename(path, &aside).ok().map(|_| aside)
-    }
 }
 
 /// Creates `root` (and its parents) 0700, or tightens an existing one to 0700. `root`
@@ -235,26 +250,100 @@ pub(crate) fn create_private_dir(root: &Path) -> Result<(), StateError> {
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
         .open(root)
         .map_err(|source| StateError::open(root, source))?;
+    let meta = dir
+        .metadata()
+        .map_err(|source| StateError::open(root, source))?;
+    check_owned(root, &meta)?;
     // An existing directory keeps its mode otherwise; tighten it (through the descriptor
     // just checked, so a link swapped in meanwhile is not followed either).
     let _ = dir.set_permissions(std::fs::Permissions::from_mode(0o700));
     Ok(())
 }
 
+/// Whether `id` is a UUID in the one form the CLI prints (lowercase, hyphenated): ids read
+/// back from disk reach the CLI's argv, so no other spelling is let through.
+pub(crate) fn is_canonical_uuid(id: &str) -> bool {
+    uuid::Uuid::parse_str(id).is_ok_and(|u| u.hyphenated().to_string() == id)
+}
+
+/// The effective user id of this process: whose state directories and daemons we use.
+pub(crate) fn own_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Refuses a directory another user owns or may write into: they could read what the
+/// daemon records, or put their own listener where `daemon.sock` is looked for.
+fn check_owned(path: &Path, meta: &std::fs::Metadata) -> Result<(), StateError> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = own_uid();
+    let mode = meta.mode() & 0o7777;
+    if meta.uid() == uid && mode & 0o022 == 0 {
+        return Ok(());
+    }
+    Err(StateError::Foreign {
+        path: path.to_path_buf(),
+        owner: meta.uid(),
+        mode,
+        uid,
+    })
+}
+
+/// Checks an existing state directory before any command uses it (one that does not
+/// exist yet is made private when a daemon creates it).
+pub(crate) fn check_state_dir(path: &Path) -> Result<(), StateError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(StateError::Symlink {
+            path: path.to_path_buf(),
+        }),
+        Ok(meta) => check_owned(path, &meta),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Reads a whole file, refusing to follow a link in its last component (ELOOP).
 pub(crate) fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    read_bounded(path, u64::MAX)
+}
+
+/// [`read_no_follow`], refusing a file larger than `limit` bytes (`FileTooLarge`):
+/// a state file is read back whole, and a huge one would take the daemon's memory.
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {limit} bytes"),
+        ));
+    }
     Ok(bytes)
 }
 
+/// Moves a state file that cannot be trusted to `<name>.corrupt-<unix time>` beside it,
+/// so it is kept for a look and never silently overwritten; returns where it went.
+pub(crate) fn move_aside(path: &Path) -> Option<PathBuf> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    // Two in one second keep both: the second gets a counter.
+    (0..100)
+        .map(|n| match n {
+            0 => path.with_file_name(format!("{name}.corrupt-{secs}")),
+            n => path.with_file_name(format!("{name}.corrupt-{secs}-{n}")),
+        })
+        .find(|aside| std::fs::symlink_metadata(aside).is_err())
+        .and_then(|aside| std::fs::rename(path, &aside).ok().map(|_| aside))
+}
+
 /// The lock file, locked; `None` when another process holds it.
-fn try_lock(path: &Path) -> Result<Option<File>, StateError> {
+pub(crate) fn try_lock(path: &Path) -> Result<Option<File>, StateError> {
     use std::os::fd::AsRawFd;
     let file = private_file(path, true).map_err(|source| StateError::open(path, source))?;
     // SAFETY: flock on a file descriptor we own.

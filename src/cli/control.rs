@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::api::{ChildStatus, Event, EventsResult, Serving, StatusResult, StopResult};
-use crate::client::{self, Client, QUICK};
+use crate::client::{self, Client, ClientError, QUICK};
 use crate::config::Config;
 use crate::state_dir::EVENTS_FILE;
 
@@ -31,6 +31,15 @@ const LOG_TAIL: usize = 20;
 /// `start`: a daemon for the project in the background, detached from this terminal,
 /// unless one already answers.
 pub(super) async fn start(config: Config) -> i32 {
+    // Racing starts take turns: each looks for a daemon only after the one before it has
+    // seen its own listen, so they find it rather than start another.
+    let _starting = match start_lock(&config.state_dir).await {
+        Ok(lock) => lock,
+        Err(err) => {
+            eprintln!("claude-coded: cannot start the daemon: {err}");
+            return 1;
+        }
+    };
     // One nested in an agent of the project's daemon starts no child: not the one meant.
     let usable = |s: &StatusResult| s.daemon.nesting.may_start_child();
     if let Some(found) = client::find(&config.state_dir, usable).await {
@@ -70,6 +79,42 @@ pub(super) async fn start(config: Config) -> i32 {
             return 1;
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `start.lock` in the state directory, locked; waits while another `start` holds it.
+async fn start_lock(state_dir: &Path) -> Result<std::fs::File, String> {
+    crate::state_dir::create_private_dir(state_dir).map_err(|err| err.to_string())?;
+    let path = state_dir.join(crate::state_dir::START_LOCK_FILE);
+    let deadline = Instant::now() + START_LIMIT * 2;
+    loop {
+        match crate::state_dir::try_lock(&path) {
+            Ok(Some(lock)) => return Ok(lock),
+            Ok(None) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+            Ok(None) => {
+                return Err(format!(
+                    "another `claude-coded start` held {} for {:?}",
+                    path.display(),
+                    START_LIMIT * 2
+                ));
+            }
+            Err(err) => return Err(err.to_string()),
+        }
+    }
+}
+
+/// `background.lock` in the state directory, locked for as long as the background
+/// daemon lives: one per project, however it was started. `Err` says why not.
+pub(super) fn background_lock(state_dir: &Path) -> Result<std::fs::File, String> {
+    crate::state_dir::create_private_dir(state_dir).map_err(|err| err.to_string())?;
+    let path = state_dir.join(crate::state_dir::BACKGROUND_LOCK_FILE);
+    match crate::state_dir::try_lock(&path) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err(format!(
+            "a background claude-coded already runs for this project ({} is locked); `claude-coded stop` stops it",
+            path.display()
+        )),
+        Err(err) => Err(err.to_string()),
     }
 }
 
@@ -222,9 +267,14 @@ pub(super) fn instance_dir(config: &Config, instance: u32) -> PathBuf {
 /// `status`: the live daemon's, else the persisted one.
 pub(super) async fn status(config: Config, json: bool, instance: u32) -> i32 {
     let live = async {
-        let mut client = Client::connect(&instance_socket(&config, instance))
-            .await
-            .ok()?;
+        let mut client = match Client::connect(&instance_socket(&config, instance)).await {
+            Ok(client) => client,
+            Err(err @ ClientError::ForeignPeer { .. }) => {
+                eprintln!("claude-coded: {err}");
+                return None;
+            }
+            Err(_) => return None,
+        };
         client.call::<Value>("status", json!({}), QUICK).await.ok()
     };
     let Some(value) = live.await else {
@@ -330,6 +380,7 @@ pub(super) async fn events(config: Config, show: EventsShow) -> i32 {
         outcome = async {
             match Client::connect(&socket).await {
                 Ok(client) => live_events(client, &show).await,
+                Err(err @ ClientError::ForeignPeer { .. }) => Err(err.to_string()),
                 Err(_) => file_events(&instance_dir(&config, show.instance).join(EVENTS_FILE), &show).await,
             }
         } => outcome,
