@@ -547,13 +547,89 @@ mod tests {
             Duration::from_secs(3600),
             EventLog::new(16),
         );
-        lock(&first.inner.jobs).insert("kept".into(), finished("s", now_ms(), "saved"));
+        let kept = uuid::Uuid::new_v4().to_string();
+        lock(&first.inner.jobs).insert(kept.clone(), finished("s", now_ms(), "saved"));
         first.persist();
         let second = Background::new(Some(dir), Duration::from_secs(3600), EventLog::new(16));
-        let waited = second.wait("kept", Duration::ZERO).await.unwrap();
+        let waited = second.wait(&kept, Duration::ZERO).await.unwrap();
         assert!(!waited.running);
         assert_eq!(waited.result.unwrap().result.as_deref(), Some("saved"));
-        assert!(second.wait("kept", Duration::ZERO).await.is_err());
+        assert!(second.wait(&kept, Duration::ZERO).await.is_err());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A state directory with `results.json` holding `text`, and its root.
+    fn with_results(text: &[u8]) -> (StateDir, std::path::PathBuf) {
+        let root =
+            std::env::temp_dir().join(format!("cc-results-{}", uuid::Uuid::new_v4().simple()));
+        let dir = StateDir::open(&root).unwrap();
+        std::fs::write(dir.path(RESULTS_FILE), text).unwrap();
+        (dir, root)
+    }
+
+    fn aside(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains("results.json.corrupt-"))
+            .collect()
+    }
+
+    #[test]
+    fn a_finished_time_in_the_future_is_clamped_so_the_ttl_still_ends_it() {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut job = finished("s", now_ms() + 10 * 365 * 86_400_000, "from the future");
+        job.record.created_ms = job.record.finished_ms.unwrap();
+        let text = serde_json::to_vec(&json!({ &id: job.record })).unwrap();
+        let (dir, root) = with_results(&text);
+        let background = Background::new(Some(dir), Duration::from_secs(60), EventLog::new(16));
+        let at = lock(&background.inner.jobs)[&id]
+            .record
+            .finished_ms
+            .unwrap();
+        assert!(at <= now_ms(), "finishedMs {at} is in the future");
+        let mut jobs = std::mem::take(&mut *lock(&background.inner.jobs));
+        for job in jobs.values_mut() {
+            job.record.finished_ms = Some(at - 61_000);
+        }
+        background.sweep(&mut jobs);
+        assert!(jobs.is_empty());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_results_file_past_its_bound_is_kept_aside_unread() {
+        let big = vec![b' '; MAX_RESULTS_FILE as usize + 1];
+        let (dir, root) = with_results(&big);
+        let events = EventLog::new(16);
+        let background = Background::new(Some(dir), Duration::from_secs(60), events.clone());
+        assert!(lock(&background.inner.jobs).is_empty());
+        let kept = aside(&root);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(std::fs::metadata(&kept[0]).unwrap().len(), big.len() as u64);
+        let recorded = events.query(&crate::api::EventsParams::default());
+        assert!(
+            recorded
+                .events
+                .iter()
+                .any(|e| e.kind == EventKind::StateCorrupt),
+            "{:?}",
+            recorded.events
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_result_with_a_forged_turn_id_is_dropped_and_the_file_kept_aside() {
+        let good = uuid::Uuid::new_v4().to_string();
+        let record = finished("s", now_ms(), "x").record;
+        let text = serde_json::to_vec(&json!({ &good: record, "--evil": record })).unwrap();
+        let (dir, root) = with_results(&text);
+        let background = Background::new(Some(dir), Duration::from_secs(60), EventLog::new(16));
+        let jobs = lock(&background.inner.jobs);
+        assert_eq!(jobs.keys().collect::<Vec<_>>(), [&good]);
+        assert_eq!(aside(&root).len(), 1);
         let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -525,4 +525,74 @@ mod tests {
         ));
         std::fs::remove_dir_all(&root).unwrap();
     }
+
+    #[test]
+    fn a_state_dir_others_may_write_is_refused_with_what_was_found() {
+        let root = temp_root("open");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = StateDir::open(&root).unwrap_err();
+        assert!(
+            matches!(err, StateError::Foreign { mode: 0o777, .. }),
+            "{err}"
+        );
+        assert!(check_state_dir(&root).is_err());
+        // Left as found: nothing written, not tightened behind the user's back.
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o777);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn only_the_clis_own_spelling_of_a_uuid_is_canonical() {
+        assert!(is_canonical_uuid("0f0e0d0c-0b0a-4908-8706-050403020100"));
+        for other in [
+            "--dangerously-skip-permissions",
+            "0F0E0D0C-0B0A-4908-8706-050403020100",
+            "0f0e0d0c0b0a49088706050403020100",
+            "{0f0e0d0c-0b0a-4908-8706-050403020100}",
+            "urn:uuid:0f0e0d0c-0b0a-4908-8706-050403020100",
+        ] {
+            assert!(!is_canonical_uuid(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn an_identity_whose_id_is_not_a_uuid_is_kept_aside_and_replaced() {
+        let root = temp_root("badid");
+        let dir = StateDir::open(&root).unwrap();
+        let forged = br#"{"daemonId":"--evil","createdAt":"x"}"#;
+        std::fs::write(dir.path(IDENTITY_FILE), forged).unwrap();
+        let IdentityLoad::Replaced {
+            identity, moved_to, ..
+        } = dir.load_identity().unwrap()
+        else {
+            panic!("not replaced");
+        };
+        assert!(is_canonical_uuid(&identity.daemon_id));
+        let moved_to = moved_to.unwrap();
+        let name = moved_to.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("identity.json.corrupt-"), "{name}");
+        assert!(
+            name["identity.json.corrupt-".len()..]
+                .parse::<u64>()
+                .is_ok(),
+            "{name}"
+        );
+        assert_eq!(std::fs::read(moved_to).unwrap(), forged);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_file_past_its_bound_is_not_read() {
+        let root = temp_root("bound");
+        std::fs::create_dir_all(&root).unwrap();
+        let path = root.join("big");
+        std::fs::write(&path, vec![b'x'; 11]).unwrap();
+        assert_eq!(read_bounded(&path, 11).unwrap().len(), 11);
+        let err = read_bounded(&path, 10).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
