@@ -290,15 +290,47 @@ fn check_owned(path: &Path, meta: &std::fs::Metadata) -> Result<(), StateError> 
 }
 
 /// Checks an existing state directory before any command uses it (one that does not
-/// exist yet is made private when a daemon creates it).
+/// exist yet is made private when a daemon creates it). A link is left to
+/// [`StateDir::open`], which refuses it (the daemon then runs without persisted state,
+/// and clients still check who listens on its socket).
 pub(crate) fn check_state_dir(path: &Path) -> Result<(), StateError> {
+    check_parent(path)?;
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(StateError::Symlink {
-            path: path.to_path_buf(),
-        }),
+        Ok(meta) if meta.file_type().is_symlink() => Ok(()),
         Ok(meta) => check_owned(path, &meta),
         Err(_) => Ok(()),
     }
+}
+
+/// Refuses a state directory whose parent another user controls (`/tmp/claude-coded`
+/// made by them, when there is no `$XDG_STATE_HOME` nor home): they could rename ours
+/// away and put theirs in its place. Root's directories, and shared ones with the sticky
+/// bit (`/tmp`), are fine; so is one writable by the owner's group.
+fn check_parent(path: &Path) -> Result<(), StateError> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(parent) = std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    else {
+        return Ok(());
+    };
+    let Ok(meta) = std::fs::metadata(&parent) else {
+        return Ok(());
+    };
+    let uid = own_uid();
+    let mode = meta.mode() & 0o7777;
+    let owner_ok = meta.uid() == uid || meta.uid() == 0;
+    // Group-writable is common for a project's directory (a user's private group).
+    let shared_ok = mode & 0o002 == 0 || mode & libc::S_ISVTX as u32 != 0;
+    if owner_ok && shared_ok {
+        return Ok(());
+    }
+    Err(StateError::Foreign {
+        path: parent,
+        owner: meta.uid(),
+        mode,
+        uid,
+    })
 }
 
 /// Reads a whole file, refusing to follow a link in its last component (ELOOP).
