@@ -11,7 +11,10 @@
 //! has spent its budget is refused before the CLI sees it.
 //! Each name's Claude Code session id is kept in `sessions.json` in the state directory,
 //! so a name continues its conversation after claude-coded restarts (the `default`
-//! session, warmed up at start, begins a new conversation each run).
+//! session, warmed up at start, begins a new conversation each run). Its entries are
+//! checked like an ask's fields when read back (an invalid file is kept aside), and it
+//! keeps at most `MAX_STORED_SESSIONS` names, forgetting the least recently used stopped
+//! ones first.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,11 @@
 //! The state directory: `identity.json` (kept across restarts), `daemon-state.json`
 //! (rewritten atomically), `events.jsonl` (appended).
 //!
-//! Files are 0600 and the directory 0700. A corrupt or unreadable file is moved aside,
-//! reported and replaced; it never stops the daemon.
+//! Files are 0600 and the directory 0700, which must be the user's own and writable by
+//! nobody else. A corrupt, unreadable or invalid file is kept aside as
+//! `<name>.corrupt-<unix time>`, reported and replaced; it never stops the daemon. What is
+//! read back is bounded in size and checked like wire input (the helpers here:
+//! [`read_bounded`], [`is_canonical_uuid`], [`move_aside`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -321,7 +324,7 @@ fn check_parent(path: &Path) -> Result<(), StateError> {
     let mode = meta.mode() & 0o7777;
     let owner_ok = meta.uid() == uid || meta.uid() == 0;
     // Group-writable is common for a project's directory (a user's private group).
-    let shared_ok = mode & 0o002 == 0 || mode & libc::S_ISVTX as u32 != 0;
+    let shared_ok = mode & 0o002 == 0 || mode & 0o1000 != 0; // the sticky bit
     if owner_ok && shared_ok {
         return Ok(());
     }
