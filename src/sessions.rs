@@ -672,7 +672,9 @@ impl Sessions {
 
     /// Drops the least recently used stopped sessions while more than
     /// `MAX_STORED_SESSIONS` names are kept, so `sessions.json` does not grow without end.
-    /// Running sessions are kept (`--max-sessions` bounds them).
+    /// Running sessions are kept (`--max-sessions` bounds them), and so are those that
+    /// counted anything in this run: their spending still counts against `--budget-usd`
+    /// and in `status` (`persist` leaves the oldest of them out of the file instead).
     fn bound_stored(&self) {
         let forgotten: Vec<String> = {
             let mut slots = lock(&self.inner.slots);
@@ -682,7 +684,7 @@ impl Sessions {
             }
             let mut idle: Vec<(Instant, String, String)> = slots
                 .iter()
-                .filter(|(_, slot)| slot.live.is_none())
+                .filter(|(_, slot)| slot.live.is_none() && slot.past == Totals::default())
                 .map(|(name, slot)| (slot.last_used, slot.last_used_at.clone(), name.clone()))
                 .collect();
             idle.sort();
@@ -711,8 +713,19 @@ impl Sessions {
         };
         self.bound_stored();
         let _saving = lock(&self.inner.saving);
-        let stored: BTreeMap<String, Stored> = lock(&self.inner.slots)
-            .iter()
+        let slots = lock(&self.inner.slots);
+        // The most recently used first, running ones before all: what the bound keeps.
+        let mut kept: Vec<(&String, &Slot)> = slots.iter().collect();
+        kept.sort_by(|(_, a), (_, b)| {
+            (b.live.is_some(), b.last_used, &b.last_used_at).cmp(&(
+                a.live.is_some(),
+                a.last_used,
+                &a.last_used_at,
+            ))
+        });
+        let stored: BTreeMap<String, Stored> = kept
+            .into_iter()
+            .take(MAX_STORED_SESSIONS)
             .map(|(name, slot)| {
                 let entry = Stored {
                     session_id: current_session_id(slot),
@@ -724,6 +737,7 @@ impl Sessions {
                 (name.clone(), entry)
             })
             .collect();
+        drop(slots);
         if let Err(err) = dir.write_json_atomic(SESSIONS_FILE, &stored) {
             tracing::warn!("cannot write {SESSIONS_FILE}: {err}");
         }
