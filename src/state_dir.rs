@@ -360,6 +360,21 @@ pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> 
     Ok(bytes)
 }
 
+/// The last `limit` bytes of a file (all of it when smaller), not following a link, and
+/// the file's length: for the logs a command shows the end of.
+pub(crate) fn read_tail(path: &Path, limit: u64) -> std::io::Result<(Vec<u8>, u64)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(limit)))?;
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok((bytes, len))
+}
+
 /// Moves a state file that cannot be trusted to `<name>.corrupt-<unix time>` beside it,
 /// so it is kept for a look and never silently overwritten; returns where it went.
 pub(crate) fn move_aside(path: &Path) -> Option<PathBuf> {
@@ -628,6 +643,9 @@ mod tests {
         assert_eq!(read_bounded(&path, 11).unwrap().len(), 11);
         let err = read_bounded(&path, 10).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+        std::fs::write(&path, b"0123456789").unwrap();
+        assert_eq!(read_tail(&path, 4).unwrap(), (b"6789".to_vec(), 10));
+        assert_eq!(read_tail(&path, 40).unwrap(), (b"0123456789".to_vec(), 10));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -27,6 +27,11 @@ const FOLLOW_POLL: Duration = Duration::from_millis(250);
 const STOP_MARGIN: Duration = Duration::from_secs(5);
 /// Log lines shown when a start fails.
 const LOG_TAIL: usize = 20;
+/// How much of the end of `daemon.log` is read for them.
+const TAIL_BYTES: u64 = 1 << 20;
+/// How much of the end of `events.jsonl` `events` reads when no daemon answers (more than
+/// the daemon lets it grow before rotating it).
+const EVENTS_TAIL_BYTES: u64 = 16 << 20;
 
 /// `start`: a daemon for the project in the background, detached from this terminal,
 /// unless one already answers.
@@ -142,7 +147,9 @@ fn spawn_background(config: &Config, log: &Path) -> std::io::Result<std::process
 }
 
 fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    // Its end only: anything of the user's may have grown it without bound.
+    let bytes = crate::state_dir::read_tail(log, TAIL_BYTES).map_or(Vec::new(), |(b, _)| b);
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n")
 }
@@ -441,7 +448,7 @@ fn print_event(event: &Event, as_json: bool) {
 
 /// The last lines of `events.jsonl`, then (`--follow`) what is appended to it.
 async fn file_events(path: &Path, show: &EventsShow) -> Result<(), String> {
-    let text = crate::state_dir::read_no_follow(path).map_err(|err| {
+    let (text, len) = crate::state_dir::read_tail(path, EVENTS_TAIL_BYTES).map_err(|err| {
         format!(
             "no daemon answers and {} cannot be read ({err})",
             path.display()
@@ -455,7 +462,7 @@ async fn file_events(path: &Path, show: &EventsShow) -> Result<(), String> {
     if !show.follow {
         return Ok(());
     }
-    let mut offset = text.len() as u64;
+    let mut offset = len;
     loop {
         tokio::time::sleep(FOLLOW_POLL).await;
         offset = print_appended(path, offset, show.json);
