@@ -109,7 +109,7 @@ fn checked(stored: HashMap<String, Record>) -> (HashMap<String, Record>, Vec<Str
             continue;
         }
         if !crate::state_dir::is_canonical_uuid(&id) {
-            problems.push(format!("has an invalid turn id {id:?}"));
+            problems.push("has a turn id that is not a UUID".to_string());
             continue;
         }
         if crate::sessions::check_name(&record.session).is_err() {
@@ -390,14 +390,14 @@ impl Background {
             });
         let message = format!(
             "{RESULTS_FILE} {}; {kept}, and its other results are used",
-            problems.join("; ")
+            crate::state_dir::some_problems(problems)
         );
         tracing::warn!("{message}");
         self.inner.events.record(
             Level::Warn,
             EventKind::StateCorrupt,
             message,
-            json!({ "file": RESULTS_FILE, "movedTo": moved_to, "problems": problems }),
+            json!({ "file": RESULTS_FILE, "movedTo": moved_to, "problems": problems.len() }),
         );
     }
 

@@ -659,14 +659,14 @@ impl Sessions {
             });
         let message = format!(
             "{SESSIONS_FILE} {}; {kept}, and its other sessions are used",
-            problems.join("; ")
+            crate::state_dir::some_problems(problems)
         );
         tracing::warn!("{message}");
         self.inner.events.record(
             Level::Warn,
             EventKind::StateCorrupt,
             message,
-            json!({ "file": SESSIONS_FILE, "movedTo": moved_to, "problems": problems }),
+            json!({ "file": SESSIONS_FILE, "movedTo": moved_to, "problems": problems.len() }),
         );
     }
 
@@ -890,13 +890,17 @@ fn rss_bytes(pid: u32) -> Option<u64> {
 /// `resume` in the CLI's own form, the cwd absolute and confined. The resolved cwd, or
 /// what is wrong.
 fn check_stored(config: &Config, name: &str, entry: &Stored) -> Result<PathBuf, String> {
-    check_name(name).map_err(|_| format!("has an invalid session name {name:?}"))?;
+    // Named in the message only once known to be short and plain.
+    check_name(name).map_err(|_| "has an invalid session name".to_string())?;
     if let Some(id) = &entry.session_id
         && !crate::state_dir::is_canonical_uuid(id)
     {
         return Err(format!(
-            "gives session `{name}` an invalid session id {id:?}"
+            "gives session `{name}` a session id that is not a UUID"
         ));
+    }
+    if entry.session_cost_usd.is_some_and(|usd| usd < 0.0) {
+        return Err(format!("gives session `{name}` a negative cost"));
     }
     if !entry.cwd.is_absolute() {
         return Err(format!("gives session `{name}` a relative cwd"));

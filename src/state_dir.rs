@@ -375,6 +375,17 @@ pub(crate) fn read_tail(path: &Path, limit: u64) -> std::io::Result<(Vec<u8>, u6
     Ok((bytes, len))
 }
 
+/// The first few of a file's problems, and how many more: a message stays one short line
+/// however many entries were planted.
+pub(crate) fn some_problems(problems: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = problems[..problems.len().min(SHOWN)].join("; ");
+    if problems.len() > SHOWN {
+        text.push_str(&format!(" (and {} more problems)", problems.len() - SHOWN));
+    }
+    text
+}
+
 /// Moves a state file that cannot be trusted to `<name>.corrupt-<unix time>` beside it,
 /// so it is kept for a look and never silently overwritten; returns where it went.
 pub(crate) fn move_aside(path: &Path) -> Option<PathBuf> {
