@@ -213,10 +213,14 @@ pub(crate) async fn find(
     for path in socket_paths(state_dir) {
         let mut client = match Client::connect(&path).await {
             Ok(client) => client,
-            // Said, not skipped silently: someone put it there.
+            // Said (once: `start` looks again and again), not skipped silently:
+            // someone put it there.
             Err(err @ ClientError::ForeignPeer { .. }) => {
-                tracing::warn!("{err}");
-                eprintln!("claude-coded: {err}");
+                static SAID: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!("claude-coded: {err}");
+                }
                 continue;
             }
             Err(_) => continue,
