@@ -394,6 +394,10 @@ pub enum EventKind {
     /// A session's child was stopped: idle too long, closed, or pushed out of a full pool.
     #[serde(rename = "session.stopped")]
     SessionStopped,
+    /// A stopped session's name was dropped from `sessions.json` (the least recently used
+    /// first) to keep it within its bound.
+    #[serde(rename = "session.forgotten")]
+    SessionForgotten,
     /// A session, or all of them, reached the budget the user set: the ask was refused,
     /// or the CLI ended the turn at its `--max-budget-usd`.
     #[serde(rename = "budget.exhausted")]
@@ -497,6 +501,7 @@ impl EventKind {
             EventKind::DaemonStopRequested => "daemon.stop.requested",
             EventKind::SessionCreated => "session.created",
             EventKind::SessionStopped => "session.stopped",
+            EventKind::SessionForgotten => "session.forgotten",
             EventKind::BudgetExhausted => "budget.exhausted",
             EventKind::ChildStarted => "child.started",
             EventKind::ChildReady => "child.ready",

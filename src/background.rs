@@ -13,11 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::api::{AskResult, CancelResult, ErrorInfo, TurnHandle, WaitResult};
+use crate::api::{AskResult, CancelResult, ErrorInfo, EventKind, Level, TurnHandle, WaitResult};
 use crate::daemon::DaemonError;
-use crate::state_dir::{StateDir, read_no_follow};
+use crate::events::EventLog;
+use crate::state_dir::{StateDir, read_bounded};
 use crate::supervisor::{AskError, Pending, TurnMessage};
 use crate::sync::lock;
 
@@ -27,6 +29,9 @@ pub(crate) const RESULTS_FILE: &str = "results.json";
 const MAX_RESULTS: usize = 256;
 /// At most this many bytes of uncollected results (as stored) are kept.
 const MAX_RESULT_BYTES: usize = 32 << 20;
+/// Largest `results.json` read back: the results' bound, plus room for the pretty
+/// printing and the records around them.
+const MAX_RESULTS_FILE: u64 = 2 * MAX_RESULT_BYTES as u64 + (1 << 20);
 /// How long the last messages of a turn may take to be recorded after its answer came.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// How long a stop waits for the running background turns to record how they ended.
@@ -45,6 +50,8 @@ struct Shared {
     jobs: Mutex<HashMap<String, Job>>,
     store: Option<StateDir>,
     ttl: Duration,
+    /// Where an untrusted `results.json` is reported.
+    events: EventLog,
     /// Held from reading the results to writing `results.json`, so saves land in order.
     saving: Mutex<()>,
 }
@@ -91,6 +98,32 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The finished results of `results.json` that pass the checks (their times clamped to
+/// now), and what is wrong with the others.
+fn checked(stored: HashMap<String, Record>) -> (HashMap<String, Record>, Vec<String>) {
+    let now = now_ms();
+    let mut problems = Vec::new();
+    let mut valid = HashMap::new();
+    for (id, mut record) in stored {
+        if record.outcome.is_none() {
+            continue;
+        }
+        if !crate::state_dir::is_canonical_uuid(&id) {
+            problems.push("has a turn id that is not a UUID".to_string());
+            continue;
+        }
+        if crate::sessions::check_name(&record.session).is_err() {
+            problems.push(format!("gives turn {id} an invalid session name"));
+            continue;
+        }
+        // A time in the future would keep the result past its TTL.
+        record.created_ms = record.created_ms.min(now);
+        record.finished_ms = record.finished_ms.map(|at| at.min(now));
+        valid.insert(id, record);
+    }
+    (valid, problems)
+}
+
 fn unknown(turn_id: &str) -> DaemonError {
     DaemonError::InvalidParams {
         field: "turnId",
@@ -105,12 +138,13 @@ fn unknown(turn_id: &str) -> DaemonError {
 impl Background {
     /// The background turns of a daemon, with the uncollected results an earlier run left
     /// in `store`.
-    pub(crate) fn new(store: Option<StateDir>, ttl: Duration) -> Background {
+    pub(crate) fn new(store: Option<StateDir>, ttl: Duration, events: EventLog) -> Background {
         let background = Background {
             inner: Arc::new(Shared {
                 jobs: Mutex::new(HashMap::new()),
                 store,
                 ttl,
+                events,
                 saving: Mutex::new(()),
             }),
         };
@@ -308,33 +342,32 @@ impl Background {
         }
     }
 
-    /// Loads the uncollected results an earlier run saved.
+    /// Loads the uncollected results an earlier run saved. The file is read with a bound
+    /// and each entry checked (a turn id as this daemon makes them, a session name as the
+    /// wire takes it, times not in the future, which would outlive the TTL); a file with
+    /// anything wrong is kept aside as `results.json.corrupt-<time>`, never overwritten.
     fn load(&self) {
         let Some(dir) = &self.inner.store else {
             return;
         };
-        let bytes = match read_no_follow(&dir.path(RESULTS_FILE)) {
-            Ok(bytes) => bytes,
+        let path = dir.path(RESULTS_FILE);
+        let parsed = match read_bounded(&path, MAX_RESULTS_FILE) {
+            Ok(bytes) => serde_json::from_slice::<HashMap<String, Record>>(&bytes)
+                .map_err(|err| format!("is not valid ({err})")),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
-            // A link (refused by O_NOFOLLOW) or an unreadable file: say so, do not
-            // pretend there was nothing to collect.
-            Err(err) => {
-                tracing::warn!("cannot read {RESULTS_FILE} ({err}); its results are lost");
-                return;
-            }
+            // A link (refused by O_NOFOLLOW), a file too big or unreadable: say so, do
+            // not pretend there was nothing to collect.
+            Err(err) => Err(format!("cannot be read ({err})")),
         };
-        let stored: HashMap<String, Record> = match serde_json::from_slice(&bytes) {
-            Ok(stored) => stored,
-            Err(err) => {
-                tracing::warn!("{RESULTS_FILE} is not valid ({err}); its results are lost");
-                return;
-            }
+        let (stored, problems) = match parsed {
+            Ok(stored) => checked(stored),
+            Err(problem) => (HashMap::new(), vec![problem]),
         };
+        if !problems.is_empty() {
+            self.set_aside(&path, &problems);
+        }
         let mut jobs = lock(&self.inner.jobs);
         for (id, record) in stored {
-            if record.outcome.is_none() {
-                continue;
-            }
             let bytes = serde_json::to_vec(&record).map_or(0, |bytes| bytes.len());
             let job = Job {
                 record,
@@ -345,6 +378,27 @@ impl Background {
             jobs.insert(id, job);
         }
         self.sweep(&mut jobs);
+    }
+
+    /// Keeps an untrusted `results.json` aside and says so (log and event).
+    fn set_aside(&self, path: &std::path::Path, problems: &[String]) {
+        let moved_to = crate::state_dir::move_aside(path);
+        let kept = moved_to
+            .as_ref()
+            .map_or("it could not be moved aside".to_string(), |p| {
+                format!("kept as {}", p.display())
+            });
+        let message = format!(
+            "{RESULTS_FILE} {}; {kept}, and its other results are used",
+            crate::state_dir::some_problems(problems)
+        );
+        tracing::warn!("{message}");
+        self.inner.events.record(
+            Level::Warn,
+            EventKind::StateCorrupt,
+            message,
+            json!({ "file": RESULTS_FILE, "movedTo": moved_to, "problems": problems.len() }),
+        );
     }
 
     /// Writes `results.json`: every finished result not yet collected.
@@ -445,7 +499,7 @@ mod tests {
 
     #[test]
     fn a_result_past_its_ttl_is_dropped_and_a_fresh_one_kept() {
-        let background = Background::new(None, Duration::from_secs(60));
+        let background = Background::new(None, Duration::from_secs(60), EventLog::new(16));
         let mut jobs = HashMap::new();
         jobs.insert("old".to_string(), finished("s", now_ms() - 61_000, "old"));
         jobs.insert("new".to_string(), finished("s", now_ms(), "new"));
@@ -456,7 +510,7 @@ mod tests {
 
     #[test]
     fn past_the_bound_in_number_the_oldest_results_go_first() {
-        let background = Background::new(None, Duration::from_secs(3600));
+        let background = Background::new(None, Duration::from_secs(3600), EventLog::new(16));
         let now = now_ms();
         let mut jobs: HashMap<String, Job> = (0..MAX_RESULTS as u64 + 3)
             .map(|n| (format!("t{n}"), finished("s", now - 10_000 + n, "x")))
@@ -471,7 +525,7 @@ mod tests {
 
     #[test]
     fn past_the_bound_in_bytes_the_oldest_results_go_first() {
-        let background = Background::new(None, Duration::from_secs(3600));
+        let background = Background::new(None, Duration::from_secs(3600), EventLog::new(16));
         let now = now_ms();
         let big = "x".repeat(MAX_RESULT_BYTES / 3);
         let mut jobs: HashMap<String, Job> = (0..4u64)
@@ -488,14 +542,94 @@ mod tests {
         let root =
             std::env::temp_dir().join(format!("cc-results-{}", uuid::Uuid::new_v4().simple()));
         let dir = StateDir::open(&root).unwrap();
-        let first = Background::new(Some(dir.clone()), Duration::from_secs(3600));
-        lock(&first.inner.jobs).insert("kept".into(), finished("s", now_ms(), "saved"));
+        let first = Background::new(
+            Some(dir.clone()),
+            Duration::from_secs(3600),
+            EventLog::new(16),
+        );
+        let kept = uuid::Uuid::new_v4().to_string();
+        lock(&first.inner.jobs).insert(kept.clone(), finished("s", now_ms(), "saved"));
         first.persist();
-        let second = Background::new(Some(dir), Duration::from_secs(3600));
-        let waited = second.wait("kept", Duration::ZERO).await.unwrap();
+        let second = Background::new(Some(dir), Duration::from_secs(3600), EventLog::new(16));
+        let waited = second.wait(&kept, Duration::ZERO).await.unwrap();
         assert!(!waited.running);
         assert_eq!(waited.result.unwrap().result.as_deref(), Some("saved"));
-        assert!(second.wait("kept", Duration::ZERO).await.is_err());
+        assert!(second.wait(&kept, Duration::ZERO).await.is_err());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A state directory with `results.json` holding `text`, and its root.
+    fn with_results(text: &[u8]) -> (StateDir, std::path::PathBuf) {
+        let root =
+            std::env::temp_dir().join(format!("cc-results-{}", uuid::Uuid::new_v4().simple()));
+        let dir = StateDir::open(&root).unwrap();
+        std::fs::write(dir.path(RESULTS_FILE), text).unwrap();
+        (dir, root)
+    }
+
+    fn aside(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains("results.json.corrupt-"))
+            .collect()
+    }
+
+    #[test]
+    fn a_finished_time_in_the_future_is_clamped_so_the_ttl_still_ends_it() {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut job = finished("s", now_ms() + 10 * 365 * 86_400_000, "from the future");
+        job.record.created_ms = job.record.finished_ms.unwrap();
+        let text = serde_json::to_vec(&json!({ &id: job.record })).unwrap();
+        let (dir, root) = with_results(&text);
+        let background = Background::new(Some(dir), Duration::from_secs(60), EventLog::new(16));
+        let at = lock(&background.inner.jobs)[&id]
+            .record
+            .finished_ms
+            .unwrap();
+        assert!(at <= now_ms(), "finishedMs {at} is in the future");
+        let mut jobs = std::mem::take(&mut *lock(&background.inner.jobs));
+        for job in jobs.values_mut() {
+            job.record.finished_ms = Some(at - 61_000);
+        }
+        background.sweep(&mut jobs);
+        assert!(jobs.is_empty());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_results_file_past_its_bound_is_kept_aside_unread() {
+        let big = vec![b' '; MAX_RESULTS_FILE as usize + 1];
+        let (dir, root) = with_results(&big);
+        let events = EventLog::new(16);
+        let background = Background::new(Some(dir), Duration::from_secs(60), events.clone());
+        assert!(lock(&background.inner.jobs).is_empty());
+        let kept = aside(&root);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(std::fs::metadata(&kept[0]).unwrap().len(), big.len() as u64);
+        let recorded = events.query(&crate::api::EventsParams::default());
+        assert!(
+            recorded
+                .events
+                .iter()
+                .any(|e| e.kind == EventKind::StateCorrupt),
+            "{:?}",
+            recorded.events
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_result_with_a_forged_turn_id_is_dropped_and_the_file_kept_aside() {
+        let good = uuid::Uuid::new_v4().to_string();
+        let record = finished("s", now_ms(), "x").record;
+        let text = serde_json::to_vec(&json!({ &good: record, "--evil": record })).unwrap();
+        let (dir, root) = with_results(&text);
+        let background = Background::new(Some(dir), Duration::from_secs(60), EventLog::new(16));
+        let jobs = lock(&background.inner.jobs);
+        assert_eq!(jobs.keys().collect::<Vec<_>>(), [&good]);
+        assert_eq!(aside(&root).len(), 1);
         let _ = std::fs::remove_dir_all(&root);
     }
 }

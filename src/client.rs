@@ -41,6 +41,11 @@ pub(crate) enum ClientError {
     BadLine(String),
     #[error("the daemon did not answer within {0:?}")]
     Deadline(Duration),
+    /// The socket's listener runs as another user: nothing is sent to it.
+    #[error(
+        "refusing {path}: the process listening there runs as uid {peer}, not as you (uid {uid}); another user may have put it there, so nothing was sent: stop that process or remove the socket"
+    )]
+    ForeignPeer { path: PathBuf, peer: u32, uid: u32 },
     /// The method's own error, as the daemon sent it.
     #[error("{}", .0.message())]
     Rpc(ErrorObjectOwned),
@@ -73,6 +78,7 @@ impl Client {
                 path: path.to_path_buf(),
                 source,
             })?;
+        check_peer(path, &stream)?;
         let (read, writer) = stream.into_split();
         Ok(Client {
             path: path.to_path_buf(),
@@ -148,6 +154,21 @@ impl Client {
     }
 }
 
+/// Refuses a socket whose listener is not ours, before a byte is sent: a prompt must not
+/// reach another user's process (the kernel says who listens: SO_PEERCRED, getpeereid).
+fn check_peer(path: &Path, stream: &UnixStream) -> Result<(), ClientError> {
+    let peer = stream.peer_cred()?.uid();
+    let uid = crate::state_dir::own_uid();
+    match peer == uid {
+        true => Ok(()),
+        false => Err(ClientError::ForeignPeer {
+            path: path.to_path_buf(),
+            peer,
+            uid,
+        }),
+    }
+}
+
 /// The `result` of a response, or its `error` as the daemon sent it.
 fn answer(mut message: Value) -> Result<Value, ClientError> {
     if let Some(error) = message.get_mut("error") {
@@ -190,8 +211,19 @@ pub(crate) async fn find(
     accept: impl Fn(&StatusResult) -> bool,
 ) -> Option<Found> {
     for path in socket_paths(state_dir) {
-        let Ok(mut client) = Client::connect(&path).await else {
-            continue;
+        let mut client = match Client::connect(&path).await {
+            Ok(client) => client,
+            // Said (once: `start` looks again and again), not skipped silently:
+            // someone put it there.
+            Err(err @ ClientError::ForeignPeer { .. }) => {
+                static SAID: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!("claude-coded: {err}");
+                }
+                continue;
+            }
+            Err(_) => continue,
         };
         match client
             .call::<StatusResult>("status", json!({}), QUICK)

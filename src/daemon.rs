@@ -151,6 +151,7 @@ impl Daemon {
         let background = Background::new(
             state_dir.clone(),
             Duration::from_millis(config.result_ttl_ms),
+            events.clone(),
         );
         let daemon = Daemon {
             inner: Arc::new(Inner {

@@ -11,7 +11,10 @@
 //! has spent its budget is refused before the CLI sees it.
 //! Each name's Claude Code session id is kept in `sessions.json` in the state directory,
 //! so a name continues its conversation after claude-coded restarts (the `default`
-//! session, warmed up at start, begins a new conversation each run).
+//! session, warmed up at start, begins a new conversation each run). Its entries are
+//! checked like an ask's fields when read back (an invalid file is kept aside), and it
+//! keeps at most `MAX_STORED_SESSIONS` names, forgetting the least recently used stopped
+//! ones first.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,7 +35,7 @@ use crate::config::Config;
 use crate::daemon::DaemonError;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
-use crate::state_dir::{StateDir, read_no_follow};
+use crate::state_dir::{MAX_SMALL_FILE, StateDir, read_bounded};
 use crate::supervisor::{
     AskError, Budget, BudgetScope, BudgetSource, DEFAULT_SESSION, NewTurn, Origin, Pending,
     SessionStart, Snapshot, Supervisor,
@@ -41,6 +44,8 @@ use crate::sync::lock;
 
 /// The file mapping session names to Claude Code session ids.
 pub(crate) const SESSIONS_FILE: &str = "sessions.json";
+/// Most names kept in `sessions.json` (and in memory) at once.
+pub(crate) const MAX_STORED_SESSIONS: usize = 256;
 /// Longest session name.
 const MAX_NAME: usize = 64;
 /// How often the reaper looks for idle sessions (at most; less when the idle time is short).
@@ -149,7 +154,7 @@ fn invalid(field: &'static str, reason: &str) -> DaemonError {
     }
 }
 
-fn check_name(name: &str) -> Result<(), DaemonError> {
+pub(crate) fn check_name(name: &str) -> Result<(), DaemonError> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME
         && name
@@ -185,6 +190,9 @@ struct Stored {
     session_cost_usd: Option<f64>,
     cwd: PathBuf,
     created_at: String,
+    /// When the name was last asked (which names the bound drops first).
+    #[serde(default)]
+    last_used_at: Option<String>,
 }
 
 impl Sessions {
@@ -579,42 +587,121 @@ impl Sessions {
     }
 
     /// Loads the names saved by an earlier run, as stopped sessions that resume on use.
+    /// Each entry is checked like an ask from the wire (its id and cwd reach the CLI's
+    /// argv and working directory); a file with anything wrong is kept aside as
+    /// `sessions.json.corrupt-<time>` and only its valid entries are used.
     fn load_stored(&self) {
         let Some(dir) = &self.inner.store else {
             return;
         };
-        let stored: BTreeMap<String, Stored> = match read_no_follow(&dir.path(SESSIONS_FILE)) {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(stored) => stored,
-                Err(err) => {
-                    self.inner.events.record(
-                        Level::Warn,
-                        EventKind::StateCorrupt,
-                        format!("{SESSIONS_FILE} is not valid ({err}); its sessions start anew"),
-                        json!({ "file": SESSIONS_FILE }),
-                    );
-                    return;
-                }
-            },
-            Err(_) => return,
+        let path = dir.path(SESSIONS_FILE);
+        let parsed = match read_bounded(&path, MAX_SMALL_FILE) {
+            Ok(bytes) => serde_json::from_slice::<BTreeMap<String, Stored>>(&bytes)
+                .map_err(|err| format!("is not valid ({err})")),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+            Err(err) => Err(format!("cannot be read ({err})")),
         };
+        let (valid, problems) = match parsed {
+            Ok(stored) => self.checked(stored),
+            Err(problem) => (BTreeMap::new(), vec![problem]),
+        };
+        if !problems.is_empty() {
+            self.set_aside(&path, &problems);
+        }
         let mut slots = lock(&self.inner.slots);
-        for (name, entry) in stored {
-            if name == DEFAULT_SESSION || check_name(&name).is_err() {
-                continue;
-            }
+        for (name, entry) in valid {
             slots.insert(
                 name,
                 Slot {
                     cwd: entry.cwd,
                     created_at: entry.created_at,
                     last_used: Instant::now(),
-                    last_used_at: now_rfc3339(),
+                    last_used_at: entry.last_used_at.unwrap_or_else(now_rfc3339),
                     live: None,
                     session_id: entry.session_id,
                     session_cost_usd: entry.session_cost_usd,
                     past: Totals::default(),
                 },
+            );
+        }
+        drop(slots);
+        self.bound_stored();
+    }
+
+    /// The entries of `sessions.json` that pass the wire's checks (their cwd resolved),
+    /// and what is wrong with the others.
+    fn checked(&self, stored: BTreeMap<String, Stored>) -> (BTreeMap<String, Stored>, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut valid = BTreeMap::new();
+        for (name, mut entry) in stored {
+            // The default session starts afresh each run: its entry is not used.
+            if name == DEFAULT_SESSION {
+                continue;
+            }
+            match check_stored(&self.inner.config, &name, &entry) {
+                Ok(cwd) => {
+                    entry.cwd = cwd;
+                    valid.insert(name, entry);
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        (valid, problems)
+    }
+
+    /// Keeps an untrusted `sessions.json` aside (never overwritten) and says so.
+    fn set_aside(&self, path: &Path, problems: &[String]) {
+        let moved_to = crate::state_dir::move_aside(path);
+        let kept = moved_to
+            .as_ref()
+            .map_or("it could not be moved aside".to_string(), |p| {
+                format!("kept as {}", p.display())
+            });
+        let message = format!(
+            "{SESSIONS_FILE} {}; {kept}, and its other sessions are used",
+            crate::state_dir::some_problems(problems)
+        );
+        tracing::warn!("{message}");
+        self.inner.events.record(
+            Level::Warn,
+            EventKind::StateCorrupt,
+            message,
+            json!({ "file": SESSIONS_FILE, "movedTo": moved_to, "problems": problems.len() }),
+        );
+    }
+
+    /// Drops the least recently used stopped sessions while more than
+    /// `MAX_STORED_SESSIONS` names are kept, so `sessions.json` does not grow without end.
+    /// Running sessions are kept (`--max-sessions` bounds them), and so are those that
+    /// counted anything in this run: their spending still counts against `--budget-usd`
+    /// and in `status` (`persist` leaves the oldest of them out of the file instead).
+    fn bound_stored(&self) {
+        let forgotten: Vec<String> = {
+            let mut slots = lock(&self.inner.slots);
+            let over = slots.len().saturating_sub(MAX_STORED_SESSIONS);
+            if over == 0 {
+                return;
+            }
+            let mut idle: Vec<(Instant, String, String)> = slots
+                .iter()
+                .filter(|(_, slot)| slot.live.is_none() && slot.past == Totals::default())
+                .map(|(name, slot)| (slot.last_used, slot.last_used_at.clone(), name.clone()))
+                .collect();
+            idle.sort();
+            let forgotten: Vec<String> = idle.into_iter().take(over).map(|(_, _, n)| n).collect();
+            for name in &forgotten {
+                slots.remove(name);
+            }
+            forgotten
+        };
+        for name in forgotten {
+            self.inner.events.record(
+                Level::Info,
+                EventKind::SessionForgotten,
+                format!(
+                    "session `{name}` was forgotten: {SESSIONS_FILE} keeps at most {MAX_STORED_SESSIONS} names, the least recently used stopped ones go first"
+                ),
+                json!({ "session": name, "max": MAX_STORED_SESSIONS }),
             );
         }
     }
@@ -624,19 +711,33 @@ impl Sessions {
         let Some(dir) = &self.inner.store else {
             return;
         };
+        self.bound_stored();
         let _saving = lock(&self.inner.saving);
-        let stored: BTreeMap<String, Stored> = lock(&self.inner.slots)
-            .iter()
+        let slots = lock(&self.inner.slots);
+        // The most recently used first, running ones before all: what the bound keeps.
+        let mut kept: Vec<(&String, &Slot)> = slots.iter().collect();
+        kept.sort_by(|(_, a), (_, b)| {
+            (b.live.is_some(), b.last_used, &b.last_used_at).cmp(&(
+                a.live.is_some(),
+                a.last_used,
+                &a.last_used_at,
+            ))
+        });
+        let stored: BTreeMap<String, Stored> = kept
+            .into_iter()
+            .take(MAX_STORED_SESSIONS)
             .map(|(name, slot)| {
                 let entry = Stored {
                     session_id: current_session_id(slot),
                     session_cost_usd: current_session_cost(slot),
                     cwd: slot.cwd.clone(),
                     created_at: slot.created_at.clone(),
+                    last_used_at: Some(slot.last_used_at.clone()),
                 };
                 (name.clone(), entry)
             })
             .collect();
+        drop(slots);
         if let Err(err) = dir.write_json_atomic(SESSIONS_FILE, &stored) {
             tracing::warn!("cannot write {SESSIONS_FILE}: {err}");
         }
@@ -783,6 +884,30 @@ fn rss_bytes(pid: u32) -> Option<u64> {
     // SAFETY: sysconf only reads a system constant.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Some(pages * u64::try_from(page).ok()?)
+}
+
+/// A `sessions.json` entry checked like the wire: the name as `session`, the id as
+/// `resume` in the CLI's own form, the cwd absolute and confined. The resolved cwd, or
+/// what is wrong.
+fn check_stored(config: &Config, name: &str, entry: &Stored) -> Result<PathBuf, String> {
+    // Named in the message only once known to be short and plain.
+    check_name(name).map_err(|_| "has an invalid session name".to_string())?;
+    if let Some(id) = &entry.session_id
+        && !crate::state_dir::is_canonical_uuid(id)
+    {
+        return Err(format!(
+            "gives session `{name}` a session id that is not a UUID"
+        ));
+    }
+    if entry.session_cost_usd.is_some_and(|usd| usd < 0.0) {
+        return Err(format!("gives session `{name}` a negative cost"));
+    }
+    if !entry.cwd.is_absolute() {
+        return Err(format!("gives session `{name}` a relative cwd"));
+    }
+    let cwd = entry.cwd.to_string_lossy();
+    confine(config, &cwd)
+        .map_err(|err| format!("gives session `{name}` a cwd that is refused: {err}"))
 }
 
 /// Where a session may run: `cwd` (relative to the server's `--cwd`), resolved through

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::api::{ChildStatus, Event, EventsResult, Serving, StatusResult, StopResult};
-use crate::client::{self, Client, QUICK};
+use crate::client::{self, Client, ClientError, QUICK};
 use crate::config::Config;
 use crate::state_dir::EVENTS_FILE;
 
@@ -27,10 +27,24 @@ const FOLLOW_POLL: Duration = Duration::from_millis(250);
 const STOP_MARGIN: Duration = Duration::from_secs(5);
 /// Log lines shown when a start fails.
 const LOG_TAIL: usize = 20;
+/// How much of the end of `daemon.log` is read for them.
+const TAIL_BYTES: u64 = 1 << 20;
+/// How much of the end of `events.jsonl` `events` reads when no daemon answers (more than
+/// the daemon lets it grow before rotating it).
+const EVENTS_TAIL_BYTES: u64 = 16 << 20;
 
 /// `start`: a daemon for the project in the background, detached from this terminal,
 /// unless one already answers.
 pub(super) async fn start(config: Config) -> i32 {
+    // Racing starts take turns: each looks for a daemon only after the one before it has
+    // seen its own listen, so they find it rather than start another.
+    let _starting = match start_lock(&config.state_dir).await {
+        Ok(lock) => lock,
+        Err(err) => {
+            eprintln!("claude-coded: cannot start the daemon: {err}");
+            return 1;
+        }
+    };
     // One nested in an agent of the project's daemon starts no child: not the one meant.
     let usable = |s: &StatusResult| s.daemon.nesting.may_start_child();
     if let Some(found) = client::find(&config.state_dir, usable).await {
@@ -73,6 +87,42 @@ pub(super) async fn start(config: Config) -> i32 {
     }
 }
 
+/// `start.lock` in the state directory, locked; waits while another `start` holds it.
+async fn start_lock(state_dir: &Path) -> Result<std::fs::File, String> {
+    crate::state_dir::create_private_dir(state_dir).map_err(|err| err.to_string())?;
+    let path = state_dir.join(crate::state_dir::START_LOCK_FILE);
+    let deadline = Instant::now() + START_LIMIT * 2;
+    loop {
+        match crate::state_dir::try_lock(&path) {
+            Ok(Some(lock)) => return Ok(lock),
+            Ok(None) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+            Ok(None) => {
+                return Err(format!(
+                    "another `claude-coded start` held {} for {:?}",
+                    path.display(),
+                    START_LIMIT * 2
+                ));
+            }
+            Err(err) => return Err(err.to_string()),
+        }
+    }
+}
+
+/// `background.lock` in the state directory, locked for as long as the background
+/// daemon lives: one per project, however it was started. `Err` says why not.
+pub(super) fn background_lock(state_dir: &Path) -> Result<std::fs::File, String> {
+    crate::state_dir::create_private_dir(state_dir).map_err(|err| err.to_string())?;
+    let path = state_dir.join(crate::state_dir::BACKGROUND_LOCK_FILE);
+    match crate::state_dir::try_lock(&path) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err(format!(
+            "a background claude-coded already runs for this project ({} is locked); `claude-coded stop` stops it",
+            path.display()
+        )),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
 /// Spawns `serve --background` in a session of its own, its output appended to `log`.
 fn spawn_background(config: &Config, log: &Path) -> std::io::Result<std::process::Child> {
     crate::state_dir::create_private_dir(&config.state_dir).map_err(std::io::Error::other)?;
@@ -97,7 +147,9 @@ fn spawn_background(config: &Config, log: &Path) -> std::io::Result<std::process
 }
 
 fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    // Its end only: anything of the user's may have grown it without bound.
+    let bytes = crate::state_dir::read_tail(log, TAIL_BYTES).map_or(Vec::new(), |(b, _)| b);
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n")
 }
@@ -222,9 +274,14 @@ pub(super) fn instance_dir(config: &Config, instance: u32) -> PathBuf {
 /// `status`: the live daemon's, else the persisted one.
 pub(super) async fn status(config: Config, json: bool, instance: u32) -> i32 {
     let live = async {
-        let mut client = Client::connect(&instance_socket(&config, instance))
-            .await
-            .ok()?;
+        let mut client = match Client::connect(&instance_socket(&config, instance)).await {
+            Ok(client) => client,
+            Err(err @ ClientError::ForeignPeer { .. }) => {
+                eprintln!("claude-coded: {err}");
+                return None;
+            }
+            Err(_) => return None,
+        };
         client.call::<Value>("status", json!({}), QUICK).await.ok()
     };
     let Some(value) = live.await else {
@@ -330,6 +387,7 @@ pub(super) async fn events(config: Config, show: EventsShow) -> i32 {
         outcome = async {
             match Client::connect(&socket).await {
                 Ok(client) => live_events(client, &show).await,
+                Err(err @ ClientError::ForeignPeer { .. }) => Err(err.to_string()),
                 Err(_) => file_events(&instance_dir(&config, show.instance).join(EVENTS_FILE), &show).await,
             }
         } => outcome,
@@ -390,7 +448,7 @@ fn print_event(event: &Event, as_json: bool) {
 
 /// The last lines of `events.jsonl`, then (`--follow`) what is appended to it.
 async fn file_events(path: &Path, show: &EventsShow) -> Result<(), String> {
-    let text = crate::state_dir::read_no_follow(path).map_err(|err| {
+    let (text, len) = crate::state_dir::read_tail(path, EVENTS_TAIL_BYTES).map_err(|err| {
         format!(
             "no daemon answers and {} cannot be read ({err})",
             path.display()
@@ -404,7 +462,7 @@ async fn file_events(path: &Path, show: &EventsShow) -> Result<(), String> {
     if !show.follow {
         return Ok(());
     }
-    let mut offset = text.len() as u64;
+    let mut offset = len;
     loop {
         tokio::time::sleep(FOLLOW_POLL).await;
         offset = print_appended(path, offset, show.json);

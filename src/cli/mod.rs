@@ -166,6 +166,12 @@ fn run() -> i32 {
             return 2;
         }
     };
+    // Before anything reads, writes or connects there: another user's directory could
+    // hold their listener in place of daemon.sock.
+    if let Err(err) = crate::state_dir::check_state_dir(&config.state_dir) {
+        eprintln!("claude-coded: {err}");
+        return 2;
+    }
     match command {
         Command::Serve { background: false } => {
             run_async(serve_stdio(config, cli.surface, logs)).unwrap_or(1)
@@ -384,6 +390,15 @@ async fn serve_surface(
 /// `serve --background`, what `claude-coded start` runs: the socket is the only way in,
 /// and a signal or `stop` ends it.
 async fn serve_background(config: Config) -> i32 {
+    // Taken before the instance directory, the socket or any file: a second background
+    // daemon would take an instance of its own beside this one.
+    let _background = match control::background_lock(&config.state_dir) {
+        Ok(lock) => lock,
+        Err(err) => {
+            eprintln!("claude-coded: {err}");
+            return 1;
+        }
+    };
     let listener = match bind_listen(&config).await {
         Ok(listener) => listener,
         Err(code) => return code,
@@ -502,7 +517,7 @@ fn print_status(config: &Config, json: bool, instance: u32) -> i32 {
     };
     let path = dir.join(STATE_FILE);
     // Like the daemon, never through a link: it could show another daemon's state.
-    let text = match crate::state_dir::read_no_follow(&path) {
+    let text = match crate::state_dir::read_bounded(&path, crate::state_dir::MAX_SMALL_FILE) {
         Ok(text) => text,
         Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
             eprintln!(

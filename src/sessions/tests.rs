@@ -358,3 +358,50 @@ async fn a_session_made_for_an_ask_with_a_budget_starts_its_first_child_under_it
     assert_eq!(fake.budgets(), [Some(0.3)]);
     assert!(pool.recorded(EventKind::ChildReplacing).is_empty());
 }
+
+/// A stopped session last used `n` seconds after the others began.
+fn stopped_slot(n: u64, cost_usd: f64) -> Slot {
+    Slot {
+        cwd: PathBuf::from("/"),
+        created_at: now_rfc3339(),
+        last_used: Instant::now() + Duration::from_secs(n),
+        last_used_at: now_rfc3339(),
+        live: None,
+        session_id: None,
+        session_cost_usd: None,
+        past: Totals {
+            cost_usd,
+            ..Totals::default()
+        },
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn past_the_bound_the_least_recently_used_stopped_sessions_are_forgotten_but_not_what_they_spent()
+ {
+    let pool = Pool::start(config());
+    {
+        let mut slots = lock(&pool.sessions.inner.slots);
+        for n in 0..MAX_STORED_SESSIONS as u64 + 10 {
+            // The oldest one spent money in this run: it still counts against the budget.
+            let cost = if n == 0 { 0.5 } else { 0.0 };
+            slots.insert(format!("s{n:03}"), stopped_slot(n, cost));
+        }
+    }
+    let before = lock(&pool.sessions.inner.slots).len();
+    pool.sessions.bound_stored();
+    let slots = lock(&pool.sessions.inner.slots);
+    assert_eq!(slots.len(), MAX_STORED_SESSIONS);
+    assert!(
+        slots.contains_key("s000"),
+        "a session that spent was forgotten"
+    );
+    // The oldest that spent nothing went, in order of last use.
+    let over = before - MAX_STORED_SESSIONS;
+    for n in 1..=over {
+        assert!(!slots.contains_key(&format!("s{n:03}")), "s{n:03} kept");
+    }
+    assert!(slots.contains_key(&format!("s{:03}", over + 1)));
+    drop(slots);
+    assert_eq!(pool.recorded(EventKind::SessionForgotten).len(), over);
+}

@@ -30,3 +30,4 @@ mod plain_protocol;
 mod schemas;
 mod sessions;
 mod soak_short;
+mod state_security;
