@@ -69,7 +69,7 @@ pub(super) async fn start(config: Config) -> i32 {
     let deadline = Instant::now() + START_LIMIT;
     loop {
         if let Some(found) = client::find(&config.state_dir, |s| s.daemon.pid == pid).await {
-            return started(found, &log, deadline).await;
+            return started(found, &log, deadline, config.listen.is_some()).await;
         }
         if let Ok(Some(exit)) = child.try_wait() {
             eprintln!("claude-coded: the daemon exited at start ({exit}); its log says:");
@@ -195,25 +195,31 @@ pub(super) async fn stop(config: Config) -> i32 {
 
 /// The new daemon listens: says so once its Claude Code is ready. A daemon whose CLI
 /// cannot start is no start at all: it is stopped, and the reason is the exit message.
-async fn started(found: client::Found, log: &Path, deadline: Instant) -> i32 {
-    let client::Found { mut client, status } = found;
+async fn started(found: client::Found, log: &Path, deadline: Instant, http: bool) -> i32 {
+    let client::Found {
+        mut client,
+        mut status,
+    } = found;
     let pid = status.daemon.pid;
     let socket = client.path().display().to_string();
-    let mut child = status.child;
-    // A nested daemon starts its child on its first ask; it has nothing to wait for.
-    while status.daemon.nesting.may_start_child()
-        && matches!(child.status, ChildStatus::Idle | ChildStatus::Starting)
-        && Instant::now() < deadline
-    {
+    // The socket answers before HTTP listens and before the CLI is ready: wait for both
+    // (a nested daemon starts its child on its first ask; it has no CLI to wait for).
+    let waiting = |s: &StatusResult| {
+        let warming = s.daemon.nesting.may_start_child()
+            && matches!(s.child.status, ChildStatus::Idle | ChildStatus::Starting);
+        warming || (http && s.daemon.listen.is_none())
+    };
+    while waiting(&status) && Instant::now() < deadline {
         tokio::time::sleep(POLL).await;
         match client
             .call::<StatusResult>("status", json!({}), QUICK)
             .await
         {
-            Ok(now) => child = now.child,
+            Ok(now) => status = now,
             Err(_) => break,
         }
     }
+    let child = status.child;
     if matches!(child.status, ChildStatus::Failed | ChildStatus::Backoff) {
         let why = child
             .last_error

@@ -54,7 +54,7 @@ impl Check {
 pub(super) async fn run(config: Config) -> i32 {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let cwd = config.cwd.clone();
-    let checks = vec![
+    let checks = [
         claude_cli(&config.claude_bin).await,
         credentials(home.as_deref()),
         state_dir(&config.state_dir),
