@@ -20,6 +20,11 @@ pub(crate) const STREAM_JSON_ARGS: [&str; 5] = [
 
 /// Variables never passed on: `CLAUDECODE` makes a nested CLI refuse to start.
 const REMOVED_ENV: [&str; 1] = ["CLAUDECODE"];
+/// claude-coded's own variables: its settings (`start` hands the daemon its whole
+/// configuration this way, `--listen-token` included) and its config file. The agent can
+/// read its environment, and a nested claude-coded would take them as its own settings
+/// (a second listener): the child gets only those `SpawnSpec::env` sets.
+const OWN_ENV_PREFIX: &str = "CLAUDE_CODED_";
 
 /// What to run, resolved from the config.
 #[derive(Debug, Clone)]
@@ -143,6 +148,11 @@ pub(crate) fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
         .kill_on_drop(true);
     for name in REMOVED_ENV {
         command.env_remove(name);
+    }
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with(OWN_ENV_PREFIX) {
+            command.env_remove(name);
+        }
     }
     for (key, value) in &spec.env {
         command.env(key, value);

@@ -482,6 +482,50 @@ async fn doctor_checks_a_first_run_and_says_what_to_do() {
     );
 }
 
+/// `start` hands the daemon its configuration as `CLAUDE_CODED_*` variables; the agent,
+/// which can print its environment, saw them all, `--listen-token` included.
+#[tokio::test]
+async fn the_agent_sees_none_of_claude_codeds_settings_in_its_environment() {
+    let home = TempDir::new("child-env");
+    let record = home.path().join("double-starts.jsonl");
+    let token = "a-listen-token-of-the-owner-0123456789";
+    let mut command = cli(
+        home.path(),
+        &[
+            "start",
+            "--listen",
+            "127.0.0.1:0",
+            "--listen-token",
+            token,
+            "--queue-size",
+            "7",
+        ],
+    );
+    command
+        .env("DOUBLE_RECORD", &record)
+        .env("CLAUDE_CODED_TURN_TIMEOUT_MS", "90000");
+    let started = run(command, None).await;
+    assert_eq!(started.code, 0, "{started:?}");
+    let line = std::fs::read_to_string(&record).unwrap();
+    let start: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let env = start["env"].as_object().unwrap();
+    let ours: Vec<&String> = env
+        .keys()
+        .filter(|k| k.starts_with("CLAUDE_CODED_"))
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            "CLAUDE_CODED_DAEMON_ID",
+            "CLAUDE_CODED_DEPTH",
+            "CLAUDE_CODED_DEPTH_LIMIT"
+        ],
+        "{env:?}"
+    );
+    assert!(!line.contains(token), "the token reached the agent: {line}");
+    assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
+}
+
 #[tokio::test]
 async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
     let home = TempDir::new("stale");
