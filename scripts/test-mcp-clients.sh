@@ -131,8 +131,9 @@ conformance() {
     work="$(mktemp -d)"
     mkdir -p "$work/cwd"
     # `serve --background` (what `claude-coded start` runs): no stdio, ended by SIGTERM.
+    # The suite sends no token: --listen-no-token (tests/suite/http_listen.rs tests the token).
     HOME="$work" RUST_LOG=warn "$CLAUDE_CODED_BIN" serve --background --claude-bin "$CLAUDE_DOUBLE_BIN" \
-        --state-dir "$work/state" --cwd "$work/cwd" --listen 127.0.0.1:0 &
+        --state-dir "$work/state" --cwd "$work/cwd" --listen 127.0.0.1:0 --listen-no-token true &
     bridge=$!
     for _ in $(seq 100); do
         [[ -s "$work/state/listen.json" ]] && break

@@ -226,8 +226,8 @@ settings! {
         /// /healthz [default: no HTTP]
         #[arg(long, global = true, env = "CLAUDE_CODED_LISTEN", value_name = "ADDR:PORT")]
         listen: Option<SocketAddr> => Option<SocketAddr>;
-        /// The bearer token HTTP clients must send on a non-loopback --listen address
-        /// [default: one generated into listen-token in the state directory]
+        /// The bearer token HTTP clients must send (on loopback too: other local users
+        /// reach it) [default: one generated into listen-token in the state directory]
         #[arg(long, global = true, env = "CLAUDE_CODED_LISTEN_TOKEN", value_name = "TOKEN",
               hide_env_values = true)]
         listen_token: Option<Secret> => Option<Secret>;
@@ -279,6 +279,8 @@ settings! {
             help "How long the result of a background ask (`background`, `wait: false`) is kept for `wait`/`result` once the turn ended, in ms, also across restarts";
         max_depth: u32 = 1, shown "1", env "CLAUDE_CODED_MAX_DEPTH",
             help "How many claude-coded may run nested in each other's Claude Code (1 to 8): at the default, a sub-agent cannot delegate through claude-coded again";
+        listen_no_token: bool = false, shown "false", env "CLAUDE_CODED_LISTEN_NO_TOKEN", value_name "BOOL",
+            help "Serve loopback HTTP without a token: every local user (and every process of theirs) can then drive the agent as you; only on a machine nobody else uses";
     }
 }
 

@@ -116,7 +116,8 @@ impl HttpServer {
         })?;
         let loopback = local.ip().is_loopback();
         let given = daemon.config().listen_token.as_ref();
-        let (token, token_file) = token::resolve(given, loopback, daemon.state_root())?;
+        let no_token = daemon.config().listen_no_token;
+        let (token, token_file) = token::resolve(given, loopback, no_token, daemon.state_root())?;
         let info = listen_info(local, token.is_some(), token_file);
         announce(daemon, &info, loopback);
         let listen_file = write_listen_file(daemon, &info);
@@ -343,6 +344,10 @@ fn announce(daemon: &Daemon, info: &ListenInfo, loopback: bool) {
         json!({ "url": info.url, "address": info.address, "tokenRequired": info.token_required }),
     );
     match (&info.token_file, info.token_required) {
+        (Some(file), _) if loopback => tracing::info!(
+            address = %info.address,
+            "HTTP listens on loopback; clients send `Authorization: Bearer <token>` with the token in {file}"
+        ),
         (Some(file), _) => tracing::warn!(
             address = %info.address,
             "HTTP listens beyond loopback; clients must send `Authorization: Bearer <token>` with the token in {file}"
@@ -350,10 +355,10 @@ fn announce(daemon: &Daemon, info: &ListenInfo, loopback: bool) {
         (None, true) => {
             tracing::info!(address = %info.address, "HTTP listens; clients must send the configured token")
         }
-        (None, false) if loopback => {
-            tracing::info!(address = %info.address, "HTTP listens on loopback")
-        }
-        (None, false) => {}
+        (None, false) => tracing::warn!(
+            address = %info.address,
+            "HTTP listens on loopback without a token (--listen-no-token): every local user can drive the agent as you"
+        ),
     }
 }
 

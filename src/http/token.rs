@@ -1,7 +1,9 @@
 //! The bearer token of the HTTP listener: the one given (`--listen-token`, its variable
-//! or the config file), or, on a non-loopback address without one, a token generated
-//! into `listen-token` in the state directory (0600, in the 0700 directory), kept
-//! across restarts so clients keep working, and never written to a log.
+//! or the config file), or a token generated into `listen-token` in the state directory
+//! (0600, in the 0700 directory), kept across restarts so clients keep working, and
+//! never written to a log. Loopback needs one too: every local user can connect to
+//! 127.0.0.1, and with the agent they would act as the owner. `--listen-no-token true`
+//! is the explicit opt-out for loopback.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,23 +17,24 @@ pub(crate) const TOKEN_FILE: &str = "listen-token";
 /// A kept token shorter than this is not one this code wrote: a new one replaces it.
 const MIN_KEPT: usize = 32;
 
-/// The token requests must carry (none on loopback unless one was given), and the file
+/// The token requests must carry (none only on loopback with `no_token`), and the file
 /// it was generated into.
 pub(crate) fn resolve(
     given: Option<&Secret>,
     loopback: bool,
+    no_token: bool,
     state_root: Option<&Path>,
 ) -> Result<(Option<Secret>, Option<PathBuf>), HttpError> {
     if let Some(token) = given {
         return Ok((Some(token.clone()), None));
     }
-    if loopback {
+    if loopback && no_token {
         return Ok((None, None));
     }
     let Some(root) = state_root else {
         return Err(HttpError::Setup(
-            "a non-loopback --listen address needs a token, and there is no state \
-             directory to generate one into: set --listen-token"
+            "HTTP needs a token, and there is no state directory to generate one into: \
+             set --listen-token"
                 .into(),
         ));
     };
@@ -79,23 +82,29 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn a_non_loopback_listener_gets_a_private_token_that_it_keeps() {
+    fn every_listener_gets_a_private_token_that_it_keeps_unless_loopback_opts_out() {
         let root = std::env::temp_dir().join(format!("cc-token-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&root).unwrap();
-        let (token, file) = resolve(None, false, Some(&root)).unwrap();
+        let (token, file) = resolve(None, false, false, Some(&root)).unwrap();
         let (token, file) = (token.unwrap(), file.unwrap());
         assert_eq!(token.expose().len(), 64);
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let (again, _) = resolve(None, false, Some(&root)).unwrap();
+        let (again, _) = resolve(None, false, false, Some(&root)).unwrap();
         assert_eq!(again.unwrap().expose(), token.expose());
-        assert_eq!(resolve(None, true, Some(&root)).unwrap().0, None);
+        // Loopback gets the same token, unless the owner opted out; an opt-out does
+        // not reach beyond loopback.
+        let (looped, _) = resolve(None, true, false, Some(&root)).unwrap();
+        assert_eq!(looped.unwrap().expose(), token.expose());
+        assert_eq!(resolve(None, true, true, Some(&root)).unwrap().0, None);
+        assert!(resolve(None, false, true, Some(&root)).unwrap().0.is_some());
         let given: Secret = "a-given-token-of-enough-length".parse().unwrap();
         assert_eq!(
-            resolve(Some(&given), true, None).unwrap(),
+            resolve(Some(&given), true, false, None).unwrap(),
             (Some(given.clone()), None)
         );
-        assert!(resolve(None, false, None).is_err());
+        assert!(resolve(None, false, false, None).is_err());
+        assert!(resolve(None, true, false, None).is_err());
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -290,6 +290,7 @@ pub(crate) fn config() -> Config {
         event_log_max_bytes: 0,
         event_log_keep: 0,
         max_depth: 1,
+        listen_no_token: false,
         allow_dirs: vec![PathBuf::from("/")],
         max_sessions: 4,
         session_budget_usd: None,

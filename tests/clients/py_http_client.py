@@ -43,7 +43,9 @@ def start_bridge(home: Path) -> tuple[subprocess.Popen, str]:
     state = home / "state"
     bridge = subprocess.Popen(
         [BRIDGE, "--claude-bin", DOUBLE, "--state-dir", str(state), "--cwd", str(cwd),
-         "--surface", "plain", "--listen", "127.0.0.1:0"],
+         "--surface", "plain", "--listen", "127.0.0.1:0",
+         # Protocol checks, not authentication (tests/suite/http_listen.rs tests the token).
+         "--listen-no-token", "true"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env={"RUST_LOG": "warn", "HOME": str(home), "PATH": os.environ.get("PATH", "")},

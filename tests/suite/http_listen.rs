@@ -18,9 +18,12 @@ use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
 use test_support::{Bridge, Options, READ_TIMEOUT, TempDir, bridge_command};
 
-/// A bridge serving stdio and HTTP on `listen`, and what its `listen.json` says.
+/// A bridge serving stdio and HTTP on `listen`, and what its `listen.json` says. On
+/// loopback without a token (`--listen-no-token true`), so that these tests exercise
+/// what they name; the token every listener has by default is tested on its own below.
 async fn listening(listen: &str, options: Options) -> (Bridge, Value) {
-    let bridge = Bridge::start_with(options.args(&["--listen", listen]));
+    let options = options.args(&["--listen", listen, "--listen-no-token", "true"]);
+    let bridge = Bridge::start_with(options);
     let info = listen_info(&bridge.state_dir()).await;
     (bridge, info)
 }
@@ -310,6 +313,73 @@ async fn a_request_from_a_foreign_origin_is_refused_on_every_path() {
         .await;
         assert_eq!(code, 200, "{origin} on /mcp");
     }
+}
+
+/// Every local user can connect to 127.0.0.1: without a token, another user's curl made
+/// the agent read the owner's files and ran commands as the owner.
+#[tokio::test]
+async fn a_loopback_listener_requires_its_token_by_default_even_from_another_local_user() {
+    let bridge = Bridge::start_with(Options::default().args(&["--listen", "127.0.0.1:0"]));
+    let info = listen_info(&bridge.state_dir()).await;
+    assert_eq!(info["tokenRequired"], true, "{info}");
+    let file = text(&info, "tokenFile");
+    assert_eq!(Path::new(&file), bridge.state_dir().join("listen-token"));
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    let status = json!({"jsonrpc": "2.0", "id": 1, "method": "status"});
+    let rpc = text(&info, "rpc");
+    assert_eq!(post_rpc(&rpc, status.clone(), &[]).await.0, 401);
+    let mcp = text(&info, "mcp");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "other-user", "version": "0"}}});
+    let accept = [("accept", "application/json, text/event-stream")];
+    assert_eq!(post_rpc(&mcp, init, &accept).await.0, 401);
+    let right = format!("Bearer {token}");
+    let (code, answer) = post_rpc(&rpc, status, &[("authorization", right.as_str())]).await;
+    assert_eq!(
+        (code, answer["result"]["daemon"]["state"].clone()),
+        (200, json!("running"))
+    );
+    // Another user of the machine: refused without the token, and cannot read it.
+    let Some(_) = super::state_security::probe_user() else {
+        return;
+    };
+    let as_other = |script: &str| {
+        std::process::Command::new("runuser")
+            .args([
+                "-u",
+                super::state_security::PROBE_USER,
+                "--",
+                "python3",
+                "-c",
+                script,
+            ])
+            .output()
+            .expect("runuser")
+    };
+    let post = format!(
+        "import urllib.request,urllib.error\n\
+         r=urllib.request.Request({rpc:?},data=b'{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}}',headers={{'content-type':'application/json'}})\n\
+         try:\n    print(urllib.request.urlopen(r).status)\n\
+         except urllib.error.HTTPError as e:\n    print(e.code)"
+    );
+    let refused = as_other(&post);
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stdout).trim(),
+        "401",
+        "{refused:?}"
+    );
+    let read = as_other(&format!("open({file:?}).read()"));
+    assert!(
+        !read.status.success(),
+        "another user read the token: {read:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&read.stderr).contains("PermissionError"),
+        "{read:?}"
+    );
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use test_support::TempDir;
 use test_support::cli::{cli, run};
 
 /// The second local user the other-user cases run as.
-const PROBE_USER: &str = "claude-coded-probe";
+pub(crate) const PROBE_USER: &str = "claude-coded-probe";
 
 /// The lines of the double's `DOUBLE_RECORD` file: one per CLI started, with its argv.
 fn recorded_starts(path: &Path) -> Vec<Value> {
@@ -183,7 +183,7 @@ async fn a_state_dir_others_may_write_is_refused_naming_it() {
 
 /// The probe user's uid and gid, made once (`useradd`); `None` (with the reason printed)
 /// when the tests do not run as root.
-fn probe_user() -> Option<(u32, u32)> {
+pub(crate) fn probe_user() -> Option<(u32, u32)> {
     static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
