@@ -9,14 +9,18 @@
 //!   upgrade; other clients (SDKs, curl) send none and pass.
 //! - On a loopback address, a `Host` that is not a loopback name is refused with 403 too:
 //!   a rebound page's same-origin GET carries no `Origin`, but its `Host` is the page's name.
-//! - When there is a token (always on a non-loopback address, see [`super::token`]),
-//!   a request without `Authorization: Bearer <token>` is refused with 401.
+//! - When there is a token (by default always, see [`super::token`]), a request without
+//!   `Authorization: Bearer <token>` is refused with 401.
+//! - Headers are read strictly first (400 otherwise): exactly one `Host` and at most one
+//!   `Origin`, each a plain authority with no userinfo and a port that is a port. A
+//!   lenient reading let `Host: evil.com@127.0.0.1:PORT` pass as loopback, and a second
+//!   `Origin` after a loopback one go unchecked.
 
 use std::net::IpAddr;
 
 use axum::http::header::{AUTHORIZATION, HOST, ORIGIN};
 use axum::http::uri::Authority;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, HeaderName, Uri};
 
 use super::HttpError;
 use crate::config::Secret;
@@ -33,22 +37,24 @@ pub(crate) struct Policy {
 impl Policy {
     /// Checks one request's headers; the error says why it is refused.
     pub(crate) fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), HttpError> {
-        if let Some(origin) = headers.get(ORIGIN) {
-            let origin = String::from_utf8_lossy(origin.as_bytes());
+        if let Some(origin) = single(headers, ORIGIN)? {
             if !is_loopback_origin(&origin) {
-                return Err(HttpError::ForeignOrigin(origin.into_owned()));
+                return Err(HttpError::ForeignOrigin(origin));
             }
         }
-        if self.loopback {
-            let host = headers
-                .get(HOST)
-                .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
-                .or_else(|| uri.authority().map(ToString::to_string));
-            if let Some(host) = host
-                && !authority_is_loopback(&host)
-            {
-                return Err(HttpError::ForeignHost(host));
-            }
+        let host = single(headers, HOST)?.or_else(|| uri.authority().map(ToString::to_string));
+        if let Some(host) = &host
+            && strict_authority(host).is_none()
+        {
+            return Err(HttpError::BadHeader(format!(
+                "Host {host:?} is not a host[:port]"
+            )));
+        }
+        if self.loopback
+            && let Some(host) = host
+            && !authority_is_loopback(&host)
+        {
+            return Err(HttpError::ForeignHost(host));
         }
         match &self.token {
             Some(token) if !bearer_matches(headers, token) => Err(HttpError::Unauthorized),
@@ -57,17 +63,52 @@ impl Policy {
     }
 }
 
+/// The one value of `name`, as text; `None` when absent; an error when it comes twice
+/// (only the first would have been checked) or is not text.
+fn single(headers: &HeaderMap, name: HeaderName) -> Result<Option<String>, HttpError> {
+    let mut values = headers.get_all(&name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(HttpError::BadHeader(format!("more than one {name} header")));
+    }
+    match first.to_str() {
+        Ok(text) => Ok(Some(text.to_string())),
+        Err(_) => Err(HttpError::BadHeader(format!("{name} is not text"))),
+    }
+}
+
+/// `authority` as `host[:port]` and nothing more: no userinfo (`evil.com@127.0.0.1`
+/// names 127.0.0.1 to a parser, evil.com to a reader), a port in 1..=65535.
+fn strict_authority(authority: &str) -> Option<Authority> {
+    if authority.contains(['@', '/', '?', '#']) {
+        return None;
+    }
+    let parsed = authority.parse::<Authority>().ok()?;
+    // `Authority` takes any digits as a port; a port is 1..=65535.
+    let bracketed = parsed.host().ends_with(']');
+    let has_port = match bracketed {
+        true => authority.contains("]:"),
+        false => authority.contains(':'),
+    };
+    match (has_port, parsed.port_u16()) {
+        (true, Some(0) | None) => None,
+        _ => Some(parsed),
+    }
+}
+
 /// `http://` or `https://` and a loopback authority, nothing else (an origin has no path).
 fn is_loopback_origin(origin: &str) -> bool {
     let authority = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"));
-    authority.is_some_and(|a| !a.contains(['/', '@']) && authority_is_loopback(a))
+    authority.is_some_and(authority_is_loopback)
 }
 
-/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port, strictly read.
 fn authority_is_loopback(authority: &str) -> bool {
-    let Ok(authority) = authority.parse::<Authority>() else {
+    let Some(authority) = strict_authority(authority) else {
         return false;
     };
     let host = authority.host();
@@ -151,6 +192,52 @@ mod tests {
                 "{origin}"
             );
         }
+    }
+
+    #[test]
+    fn hosts_and_origins_are_read_strictly() {
+        let uri = Uri::from_static("/rpc");
+        let open = policy(true, None);
+        let bad = |h: &HeaderMap| matches!(open.check(&uri, h), Err(HttpError::BadHeader(_)));
+        // Userinfo names 127.0.0.1 to a parser and evil.com to a reader.
+        assert!(bad(&headers(&[("host", "evil.com@127.0.0.1:8080")])));
+        for host in [
+            "127.0.0.1:99999",
+            "127.0.0.1:0",
+            "127.0.0.1:80/x",
+            "[::1]:70000",
+        ] {
+            assert!(bad(&headers(&[("host", host)])), "{host}");
+        }
+        assert_eq!(
+            open.check(&uri, &headers(&[("host", "[::1]:8080")])),
+            Ok(())
+        );
+        assert_eq!(open.check(&uri, &headers(&[("host", "localhost")])), Ok(()));
+        let origin = |o: &str| headers(&[("origin", o), ("host", "127.0.0.1:1")]);
+        for o in ["http://127.0.0.1:99999", "http://evil.com@127.0.0.1:1"] {
+            assert!(
+                matches!(
+                    open.check(&uri, &origin(o)),
+                    Err(HttpError::ForeignOrigin(_))
+                ),
+                "{o}"
+            );
+        }
+        // A second Host or Origin, where only the first used to be checked.
+        let mut two = headers(&[("host", "127.0.0.1:1"), ("origin", "http://127.0.0.1:1")]);
+        two.append("origin", HeaderValue::from_static("http://evil.example"));
+        assert!(bad(&two));
+        let mut hosts = headers(&[("host", "127.0.0.1:1")]);
+        hosts.append("host", HeaderValue::from_static("evil.example"));
+        assert!(bad(&hosts));
+        // Beyond loopback any Host passes, but it must still be a host.
+        let anywhere = policy(false, None);
+        let weird = headers(&[("host", "a@b:1")]);
+        assert!(matches!(
+            anywhere.check(&uri, &weird),
+            Err(HttpError::BadHeader(_))
+        ));
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub(crate) enum HttpError {
     ForeignHost(String),
     #[error("unauthorized: send the listener's token as `Authorization: Bearer <token>`")]
     Unauthorized,
+    #[error("bad request: {0}")]
+    BadHeader(String),
 }
 
 impl HttpError {
@@ -69,6 +71,7 @@ impl HttpError {
         match self {
             HttpError::ForeignOrigin(_) | HttpError::ForeignHost(_) => StatusCode::FORBIDDEN,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HttpError::BadHeader(_) => StatusCode::BAD_REQUEST,
             HttpError::Bind { .. } | HttpError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -382,6 +382,47 @@ async fn a_loopback_listener_requires_its_token_by_default_even_from_another_loc
     );
 }
 
+/// The status line of a raw HTTP/1.1 request (headers as written, duplicates kept).
+async fn raw_status(url: &str, head: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("http://").split('/').next().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let request = format!(
+        "POST /rpc HTTP/1.1\r\n{head}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(READ_TIMEOUT, stream.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn lenient_hosts_and_second_origins_are_refused() {
+    let (_bridge, info) = listening("127.0.0.1:0", Options::default()).await;
+    let url = text(&info, "url");
+    let port = url.rsplit(':').next().unwrap().to_string();
+    let host = format!("host: 127.0.0.1:{port}\r\n");
+    assert_eq!(raw_status(&url, &host).await, 200);
+    let userinfo = format!("host: evil.com@127.0.0.1:{port}\r\n");
+    assert_eq!(raw_status(&url, &userinfo).await, 400);
+    let two_hosts = format!("{host}host: evil.example\r\n");
+    assert_eq!(raw_status(&url, &two_hosts).await, 400);
+    let two_origins =
+        format!("{host}origin: http://127.0.0.1:{port}\r\norigin: http://evil.example\r\n");
+    assert_eq!(raw_status(&url, &two_origins).await, 400);
+    let bad_port = format!("{host}origin: http://127.0.0.1:99999\r\n");
+    assert_eq!(raw_status(&url, &bad_port).await, 403);
+}
+
 #[tokio::test]
 async fn a_non_loopback_listener_requires_the_token_it_generates_into_a_private_file() {
     let dir = TempDir::new("http-token");
