@@ -170,13 +170,16 @@ pub(crate) fn check_name(name: &str) -> Result<(), DaemonError> {
     }
 }
 
-/// A Claude Code session id is a UUID; anything else would reach the CLI's command line.
+/// A Claude Code session id is a UUID as the CLI writes it (lowercase, hyphenated);
+/// anything else would reach the CLI's command line, and the braced, hyphenless,
+/// uppercase and `urn:uuid:` forms a UUID parser takes are ones the CLI mishandles.
 fn check_session_id(id: &str) -> Result<(), DaemonError> {
-    match uuid::Uuid::parse_str(id) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(invalid(
+    match crate::state_dir::is_canonical_uuid(id) {
+        true => Ok(()),
+        false => Err(invalid(
             "resume",
-            "must be a Claude Code session id (a UUID, as `sessionId` of an earlier answer)",
+            "must be a Claude Code session id as `sessionId` of an earlier answer gives it \
+             (a lowercase, hyphenated UUID)",
         )),
     }
 }

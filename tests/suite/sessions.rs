@@ -83,6 +83,23 @@ async fn bad_session_params_are_refused_by_field() {
         (json!({"session": "has space", "prompt": "x"}), "session"),
         (json!({"session": "", "prompt": "x"}), "session"),
         (json!({"resume": "not-a-uuid", "prompt": "x"}), "resume"),
+        // UUID spellings a parser takes and the CLI mishandles.
+        (
+            json!({"resume": "{1b4e28ba-2fa1-11d2-883f-0016d3cca427}", "prompt": "x"}),
+            "resume",
+        ),
+        (
+            json!({"resume": "1b4e28ba2fa111d2883f0016d3cca427", "prompt": "x"}),
+            "resume",
+        ),
+        (
+            json!({"resume": "1B4E28BA-2FA1-11D2-883F-0016D3CCA427", "prompt": "x"}),
+            "resume",
+        ),
+        (
+            json!({"resume": "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427", "prompt": "x"}),
+            "resume",
+        ),
         (
             json!({"newSession": true, "resume": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
                    "prompt": "x"}),
