@@ -248,6 +248,28 @@ async fn check(State(policy): State<Arc<Policy>>, request: Request, next: Next) 
     }
 }
 
+/// The request with its body read, when the body is within `limit` bytes; else the
+/// answer stdio gives a line that long: -32005 with its length and the limit (with 413).
+/// jsonrpsee's own limit answers -32007, which is our code for a cancelled ask.
+async fn within_limit(request: Request, limit: usize) -> Result<Request, Response> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, limit.saturating_add(1)).await {
+        Ok(bytes) if bytes.len() <= limit => {
+            Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        }
+        _ => {
+            let len = parts
+                .headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+                .unwrap_or(limit.saturating_add(1));
+            let error = crate::rpc_error::RpcError::RequestTooLarge { len, limit };
+            let body = json!({ "jsonrpc": "2.0", "id": null, "error": error.to_error_object() });
+            Err((StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response())
+        }
+    }
+}
+
 /// jsonrpsee's service over the plain method table, built once per request (a
 /// WebSocket upgrade is one request, and becomes one connection with its own id).
 #[derive(Clone)]
@@ -258,6 +280,8 @@ struct PlainService {
     /// The table for HTTP POST, whose subscription methods say where they are served.
     post_methods: Methods,
     stop: StopHandle,
+    /// `--max-request-bytes`: a longer POST body is refused here, with our code.
+    max_request: usize,
 }
 
 fn plain_service(daemon: &Daemon) -> Result<(PlainService, ServerHandle), HttpError> {
@@ -279,12 +303,21 @@ fn plain_service(daemon: &Daemon) -> Result<(PlainService, ServerHandle), HttpEr
         methods: methods.into(),
         post_methods: post_methods.into(),
         stop,
+        max_request: daemon.config().max_request_bytes,
     };
     Ok((service, handle))
 }
 
 async fn serve_plain(State(plain): State<PlainService>, request: Request) -> Response {
-    let methods = match jsonrpsee::server::ws::is_upgrade_request(&request) {
+    let upgrade = jsonrpsee::server::ws::is_upgrade_request(&request);
+    let request = match upgrade {
+        true => request,
+        false => match within_limit(request, plain.max_request).await {
+            Ok(request) => request,
+            Err(refused) => return refused,
+        },
+    };
+    let methods = match upgrade {
         true => plain.methods,
         false => plain.post_methods,
     };

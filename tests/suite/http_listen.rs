@@ -405,6 +405,23 @@ async fn raw_status(url: &str, head: &str) -> u16 {
         .unwrap_or(0)
 }
 
+/// jsonrpsee's own limit answered -32007, which is the code for a cancelled ask.
+#[tokio::test]
+async fn an_oversized_body_gets_the_request_too_large_code_as_on_stdio() {
+    let options = Options::default().args(&["--max-request-bytes", "1024"]);
+    let (_bridge, info) = listening("127.0.0.1:0", options).await;
+    let rpc = text(&info, "rpc");
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "ask",
+                     "params": {"prompt": "x".repeat(2000)}});
+    let (code, answer) = post_rpc(&rpc, big, &[]).await;
+    assert_eq!(code, 413, "{answer}");
+    assert_eq!(answer["error"]["code"], -32005, "{answer}");
+    assert_eq!(answer["error"]["data"]["limit"], 1024, "{answer}");
+    // A request within the limit is served as before.
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    assert_eq!(post_rpc(&rpc, ping, &[]).await.0, 200);
+}
+
 #[tokio::test]
 async fn lenient_hosts_and_second_origins_are_refused() {
     let (_bridge, info) = listening("127.0.0.1:0", Options::default()).await;
