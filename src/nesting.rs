@@ -10,7 +10,9 @@
 //!   but never raise it;
 //! - we count our guard processes (`claude-coded __guard`) among our ancestors, so a
 //!   configuration that overwrites those variables (an MCP server's `env`) cannot reset
-//!   the depth either.
+//!   the depth either; and each guard carries the limit in its own command line
+//!   (`argv[0]`, `claude-coded:limit=N`), which a process below cannot rewrite, so an
+//!   agent that overwrites the limit variable and passes `--max-depth` cannot raise it.
 //!
 //! A claude-coded whose depth has reached the limit serves the protocol but starts no
 //! child: its `ask` fails at once and says which flag raises the limit.
@@ -45,12 +47,16 @@ impl Nesting {
     pub fn detect(max_depth: u32) -> Nesting {
         let depth = std::env::var(DEPTH_ENV).ok();
         let limit = std::env::var(LIMIT_ENV).ok();
-        Nesting::from_facts(
-            max_depth,
-            depth.as_deref(),
-            limit.as_deref(),
-            guard_ancestors(),
-        )
+        let guards = guard_ancestors();
+        let nesting =
+            Nesting::from_facts(max_depth, depth.as_deref(), limit.as_deref(), guards.count);
+        match guards.lowest_limit {
+            Some(fixed) => Nesting {
+                limit: nesting.limit.min(fixed),
+                ..nesting
+            },
+            None => nesting,
+        }
     }
 
     /// The nesting from what was found: the variables as set (or not), the guards counted.
@@ -100,39 +106,65 @@ impl Nesting {
     }
 }
 
-/// How many `claude-coded __guard` processes run above this one.
+/// The guard's `argv[0]`: its name and the limit in force when it was started.
+pub(crate) fn guard_arg0(limit: u32) -> String {
+    format!("{GUARD_ARG0}{limit}")
+}
+
+/// What the guards above say: how many, and the lowest limit one carries.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Guards {
+    count: u32,
+    lowest_limit: Option<u32>,
+}
+
+/// `argv[0]` of a guard, before its limit.
+const GUARD_ARG0: &str = "claude-coded:limit=";
+
+/// The limit a guard's command line carries (`None` for one without: an older guard).
+fn guard_limit(argv0: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(argv0).ok()?;
+    text.strip_prefix(GUARD_ARG0)?.parse().ok()
+}
+
+/// The `claude-coded __guard` processes above this one.
 #[cfg(target_os = "linux")]
-fn guard_ancestors() -> u32 {
-    let mut count = 0;
+fn guard_ancestors() -> Guards {
+    let mut guards = Guards::default();
     let mut pid = std::os::unix::process::parent_id();
     for _ in 0..ANCESTRY_LIMIT {
         if pid <= 1 {
             break;
         }
-        if is_guard(pid) {
-            count += 1;
+        if let Some(limit) = guard_of(pid) {
+            guards.count += 1;
+            guards.lowest_limit = match (guards.lowest_limit, limit) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
         match parent_of(pid) {
             Some(parent) => pid = parent,
             None => break,
         }
     }
-    count
+    guards
 }
 
 #[cfg(not(target_os = "linux"))]
-fn guard_ancestors() -> u32 {
+fn guard_ancestors() -> Guards {
     let _ = ANCESTRY_LIMIT;
-    0
+    Guards::default()
 }
 
-/// Whether `pid` runs claude-coded's guard mode (second argument `__guard`).
+/// `Some(the limit it carries)` when `pid` runs claude-coded's guard mode (second
+/// argument `__guard`), `None` when it does not.
 #[cfg(target_os = "linux")]
-fn is_guard(pid: u32) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    cmdline.split(|b| *b == 0).nth(1) == Some(GUARD_ARG.as_bytes())
+fn guard_of(pid: u32) -> Option<Option<u32>> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut fields = cmdline.split(|b| *b == 0);
+    let argv0 = fields.next()?;
+    (fields.next() == Some(GUARD_ARG.as_bytes())).then(|| guard_limit(argv0))
 }
 
 /// The parent of `pid`, from `/proc/<pid>/stat` (the field after the command's `)`).
@@ -190,6 +222,13 @@ mod tests {
         assert!(!reset.may_start_child());
         let garbage = Nesting::from_facts(1, Some("-3"), Some("x"), 1);
         assert_eq!(garbage, Nesting { depth: 1, limit: 1 });
+    }
+
+    #[test]
+    fn a_guard_carries_its_limit_in_its_command_line() {
+        assert_eq!(guard_limit(guard_arg0(3).as_bytes()), Some(3));
+        assert_eq!(guard_limit(b"claude-coded"), None);
+        assert_eq!(guard_limit(b"claude-coded:limit=x"), None);
     }
 
     #[test]

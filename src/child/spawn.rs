@@ -34,6 +34,9 @@ pub(crate) struct SpawnSpec {
     pub cwd: PathBuf,
     /// Added to (or replacing in) the inherited environment.
     pub env: Vec<(String, String)>,
+    /// The nesting limit in force, written into the guard's command line (see
+    /// [`crate::nesting`]), where the agent cannot change it.
+    pub nesting_limit: u32,
 }
 
 impl SpawnSpec {
@@ -80,6 +83,7 @@ impl SpawnSpec {
             env: std::iter::once(("CLAUDE_CODED_DAEMON_ID".to_string(), daemon_id.to_string()))
                 .chain(nesting.child_env())
                 .collect(),
+            nesting_limit: nesting.limit,
         })
     }
 }
@@ -184,7 +188,7 @@ fn guarded(spec: &SpawnSpec) -> Command {
         Ok(exe) => {
             let mut command = Command::new(exe);
             command
-                .arg0("claude-coded")
+                .arg0(crate::nesting::guard_arg0(spec.nesting_limit))
                 .arg(crate::guard::GUARD_ARG)
                 .arg(&spec.program)
                 .args(&spec.args)

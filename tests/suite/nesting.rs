@@ -89,6 +89,36 @@ async fn a_reset_depth_variable_does_not_hide_the_guard_above() {
     assert_eq!(status["daemon"]["nesting"]["depth"], 1, "{status}");
 }
 
+/// An agent (its Bash, or an MCP config's `env`) overwrote `CLAUDE_CODED_DEPTH_LIMIT`
+/// and passed `--max-depth`: the limit rose. The guard above carries the limit in its
+/// own command line, which nothing below it can rewrite.
+#[tokio::test]
+async fn an_agent_cannot_raise_the_limit_by_rewriting_the_variable_and_max_depth() {
+    let dir = test_support::TempDir::new("raise");
+    let wrapper = dir.path().join("under-a-guard-with-limit-1.sh");
+    let script = format!(
+        "#!/bin/bash\nexec -a claude-coded:limit=1 {bridge} __guard {bridge} \"$@\"\n",
+        bridge = test_support::bridge().display()
+    );
+    std::fs::write(&wrapper, script).expect("write wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod wrapper");
+    let mut options = nested("1", "3").args(&["--max-depth", "3", "--surface", "plain"]);
+    options.bridge = Some(wrapper.clone());
+    let mut bridge = Bridge::start_with(options.dir(dir));
+    let response = bridge.call("ask", json!({"prompt": "hello"})).await;
+    assert_eq!(error_code(&response), Some(-32009), "{response}");
+    let status = bridge.status().await;
+    assert_eq!(
+        status["daemon"]["nesting"],
+        json!({"depth": 1, "limit": 1}),
+        "{status}"
+    );
+}
+
 #[tokio::test]
 async fn a_nested_server_below_a_raised_limit_starts_its_child_on_the_first_ask() {
     let mut bridge = Bridge::start_with(nested("1", "2").args(&["--max-depth", "2"]));
