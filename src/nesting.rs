@@ -240,7 +240,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_test_process_has_no_guard_above_it() {
-        assert_eq!(guard_ancestors(), 0);
+        assert_eq!(guard_ancestors(), Guards::default());
         assert_eq!(
             parent_of(std::process::id()),
             Some(std::os::unix::process::parent_id())
