@@ -37,10 +37,10 @@ pub(crate) struct Policy {
 impl Policy {
     /// Checks one request's headers; the error says why it is refused.
     pub(crate) fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), HttpError> {
-        if let Some(origin) = single(headers, ORIGIN)? {
-            if !is_loopback_origin(&origin) {
-                return Err(HttpError::ForeignOrigin(origin));
-            }
+        if let Some(origin) = single(headers, ORIGIN)?
+            && !is_loopback_origin(&origin)
+        {
+            return Err(HttpError::ForeignOrigin(origin));
         }
         let host = single(headers, HOST)?.or_else(|| uri.authority().map(ToString::to_string));
         if let Some(host) = &host
