@@ -23,4 +23,13 @@ pub(crate) enum ChildError {
         program: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "refusing to start Claude Code in {cwd}: {reason}; it must stay inside {allowed} \
+         (--allow-dir)"
+    )]
+    Confined {
+        cwd: PathBuf,
+        reason: String,
+        allowed: String,
+    },
 }

@@ -79,7 +79,7 @@ impl SpawnSpec {
         Ok(SpawnSpec {
             program: resolve_program(&config.claude_bin)?,
             args,
-            cwd: config.cwd.clone(),
+            cwd: confined_cwd(config)?,
             env: std::iter::once(("CLAUDE_CODED_DAEMON_ID".to_string(), daemon_id.to_string()))
                 .chain(nesting.child_env())
                 .collect(),
@@ -109,6 +109,34 @@ pub(crate) struct Spawned {
     pub stdin: ChildStdin,
     pub stdout: ChildStdout,
     pub stderr: ChildStderr,
+}
+
+/// The session's directory as it resolves now, checked at every start, not once: after
+/// its directory was swapped for a symlink, or `--allow-dir` dropped at a restart, a
+/// revived CLI would otherwise run outside. The resolved path is what the CLI gets.
+fn confined_cwd(config: &Config) -> Result<PathBuf, ChildError> {
+    let allowed = || {
+        config
+            .allow_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let refuse = |reason: String| ChildError::Confined {
+        cwd: config.cwd.clone(),
+        reason,
+        allowed: allowed(),
+    };
+    let real = std::fs::canonicalize(&config.cwd)
+        .map_err(|err| refuse(format!("it cannot be resolved ({err})")))?;
+    if !real.is_dir() {
+        return Err(refuse("it is not a directory".into()));
+    }
+    match config.allow_dirs.iter().any(|dir| real.starts_with(dir)) {
+        true => Ok(real),
+        false => Err(refuse(format!("it resolves to {}", real.display()))),
+    }
 }
 
 /// Finds `program` the way a shell would: a path as is, a bare name on PATH.

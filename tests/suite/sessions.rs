@@ -151,6 +151,46 @@ async fn a_session_cwd_must_stay_inside_the_allowed_directories_even_through_a_s
     assert_eq!(bridge.ask_ok_with(params).await["ok"], true);
 }
 
+/// Confinement was checked when a session was made only: once its directory was swapped
+/// for a symlink, the revived CLI ran outside.
+#[tokio::test]
+async fn a_session_whose_directory_became_a_symlink_out_is_not_revived_there() {
+    let mut bridge = Bridge::start();
+    let cwd = bridge.cwd();
+    std::fs::create_dir_all(cwd.join("work")).unwrap();
+    let params = json!({"session": "w", "cwd": "work", "prompt": "hello"});
+    let id = bridge.request("ask", params).await;
+    let (response, _) = bridge.response_for(&id).await;
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    bridge.call("closeSession", json!({"session": "w"})).await;
+    let outside = TempDir::new("swapped-out");
+    std::fs::remove_dir(cwd.join("work")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), cwd.join("work")).unwrap();
+    let id = bridge
+        .request("ask", json!({"session": "w", "prompt": "again"}))
+        .await;
+    let (response, _) = bridge.response_for(&id).await;
+    let message = response["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("refusing to start Claude Code in"),
+        "{response}"
+    );
+    assert!(message.contains("--allow-dir"), "{response}");
+    let events = bridge.call("events", json!({"limit": 1000})).await;
+    let started_outside = events["result"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "child.started")
+        .count();
+    assert_eq!(
+        started_outside, 2,
+        "only the default and the first `w` child started"
+    );
+    // The rest of the daemon serves on.
+    bridge.ask_ok("still here").await;
+}
+
 #[tokio::test]
 async fn a_named_session_continues_its_conversation_after_claude_coded_restarts() {
     let mut first = Bridge::start();
