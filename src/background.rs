@@ -13,10 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::api::{AskResult, CancelResult, ErrorInfo, EventKind, Level, TurnHandle, WaitResult};
+use crate::api::{AskResult, CancelResult, ErrorInfo, TurnHandle, WaitResult};
 use crate::daemon::DaemonError;
 use crate::events::EventLog;
 use crate::state_dir::{StateDir, read_bounded};
@@ -364,7 +363,10 @@ impl Background {
             Err(problem) => (HashMap::new(), vec![problem]),
         };
         if !problems.is_empty() {
-            self.set_aside(&path, &problems);
+            let rest = "its other results are used";
+            self.inner
+                .events
+                .file_set_aside(&path, RESULTS_FILE, rest, &problems);
         }
         let mut jobs = lock(&self.inner.jobs);
         for (id, record) in stored {
@@ -378,27 +380,6 @@ impl Background {
             jobs.insert(id, job);
         }
         self.sweep(&mut jobs);
-    }
-
-    /// Keeps an untrusted `results.json` aside and says so (log and event).
-    fn set_aside(&self, path: &std::path::Path, problems: &[String]) {
-        let moved_to = crate::state_dir::move_aside(path);
-        let kept = moved_to
-            .as_ref()
-            .map_or("it could not be moved aside".to_string(), |p| {
-                format!("kept as {}", p.display())
-            });
-        let message = format!(
-            "{RESULTS_FILE} {}; {kept}, and its other results are used",
-            crate::state_dir::some_problems(problems)
-        );
-        tracing::warn!("{message}");
-        self.inner.events.record(
-            Level::Warn,
-            EventKind::StateCorrupt,
-            message,
-            json!({ "file": RESULTS_FILE, "movedTo": moved_to, "problems": problems.len() }),
-        );
     }
 
     /// Writes `results.json`: every finished result not yet collected.
@@ -457,6 +438,8 @@ async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::EventKind;
+    use serde_json::json;
 
     fn finished(session: &str, finished_ms: u64, text: &str) -> Job {
         let result = AskResult {

@@ -135,6 +135,35 @@ impl EventLog {
         self.record(level, detail.kind(), message, value)
     }
 
+    /// Keeps an untrusted state file (`file`, at `path`) aside, never overwritten nor
+    /// read again, and says so in the log and as a `state.corrupt` event; `rest` says
+    /// what is used instead.
+    pub(crate) fn file_set_aside(
+        &self,
+        path: &std::path::Path,
+        file: &str,
+        rest: &str,
+        problems: &[String],
+    ) {
+        let moved_to = crate::state_dir::move_aside(path);
+        let kept = moved_to
+            .as_ref()
+            .map_or("it could not be moved aside".to_string(), |p| {
+                format!("kept as {}", p.display())
+            });
+        let message = format!(
+            "{file} {}; {kept}, and {rest}",
+            crate::state_dir::some_problems(problems)
+        );
+        tracing::warn!("{message}");
+        self.record(
+            Level::Warn,
+            EventKind::StateCorrupt,
+            message,
+            serde_json::json!({ "file": file, "movedTo": moved_to, "problems": problems.len() }),
+        );
+    }
+
     pub fn record(
         &self,
         level: Level,

@@ -609,7 +609,10 @@ impl Sessions {
             Err(problem) => (BTreeMap::new(), vec![problem]),
         };
         if !problems.is_empty() {
-            self.set_aside(&path, &problems);
+            let rest = "its other sessions are used";
+            self.inner
+                .events
+                .file_set_aside(&path, SESSIONS_FILE, rest, &problems);
         }
         let mut slots = lock(&self.inner.slots);
         for (name, entry) in valid {
@@ -650,27 +653,6 @@ impl Sessions {
             }
         }
         (valid, problems)
-    }
-
-    /// Keeps an untrusted `sessions.json` aside (never overwritten) and says so.
-    fn set_aside(&self, path: &Path, problems: &[String]) {
-        let moved_to = crate::state_dir::move_aside(path);
-        let kept = moved_to
-            .as_ref()
-            .map_or("it could not be moved aside".to_string(), |p| {
-                format!("kept as {}", p.display())
-            });
-        let message = format!(
-            "{SESSIONS_FILE} {}; {kept}, and its other sessions are used",
-            crate::state_dir::some_problems(problems)
-        );
-        tracing::warn!("{message}");
-        self.inner.events.record(
-            Level::Warn,
-            EventKind::StateCorrupt,
-            message,
-            json!({ "file": SESSIONS_FILE, "movedTo": moved_to, "problems": problems.len() }),
-        );
     }
 
     /// Drops the least recently used stopped sessions while more than

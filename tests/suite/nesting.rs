@@ -18,6 +18,23 @@ fn environ(pid: i64) -> Vec<String> {
         .collect()
 }
 
+/// A script in `dir` that runs claude-coded under a guard (as claude-coded starts every
+/// child) whose `argv[0]` is `argv0`.
+fn under_a_guard(dir: &std::path::Path, argv0: &str) -> std::path::PathBuf {
+    let wrapper = dir.join("under-a-guard.sh");
+    let script = format!(
+        "#!/bin/bash\nexec -a {argv0} {bridge} __guard {bridge} \"$@\"\n",
+        bridge = test_support::bridge().display()
+    );
+    std::fs::write(&wrapper, script).expect("write wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod wrapper");
+    wrapper
+}
+
 fn nested(depth: &str, limit: &str) -> Options {
     Options::default()
         .env("CLAUDE_CODED_DEPTH", depth)
@@ -69,19 +86,8 @@ async fn a_reset_depth_variable_does_not_hide_the_guard_above() {
     // Started under a guard (as claude-coded starts every child) with the variables
     // claiming the top level, as an MCP config's `env` could: the guard counts.
     let dir = test_support::TempDir::new("reset");
-    let wrapper = dir.path().join("under-a-guard.sh");
-    let script = format!(
-        "#!/bin/sh\nexec {bridge} __guard {bridge} \"$@\"\n",
-        bridge = test_support::bridge().display()
-    );
-    std::fs::write(&wrapper, script).expect("write wrapper");
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod wrapper");
     let mut options = nested("0", "1").args(&["--surface", "plain"]);
-    options.bridge = Some(wrapper.clone());
+    options.bridge = Some(under_a_guard(dir.path(), "claude-coded"));
     let mut bridge = Bridge::start_with(options.dir(dir));
     let response = bridge.call("ask", json!({"prompt": "hello"})).await;
     assert_eq!(error_code(&response), Some(-32009), "{response}");
@@ -95,19 +101,8 @@ async fn a_reset_depth_variable_does_not_hide_the_guard_above() {
 #[tokio::test]
 async fn an_agent_cannot_raise_the_limit_by_rewriting_the_variable_and_max_depth() {
     let dir = test_support::TempDir::new("raise");
-    let wrapper = dir.path().join("under-a-guard-with-limit-1.sh");
-    let script = format!(
-        "#!/bin/bash\nexec -a claude-coded:limit=1 {bridge} __guard {bridge} \"$@\"\n",
-        bridge = test_support::bridge().display()
-    );
-    std::fs::write(&wrapper, script).expect("write wrapper");
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod wrapper");
     let mut options = nested("1", "3").args(&["--max-depth", "3", "--surface", "plain"]);
-    options.bridge = Some(wrapper.clone());
+    options.bridge = Some(under_a_guard(dir.path(), "claude-coded:limit=1"));
     let mut bridge = Bridge::start_with(options.dir(dir));
     let response = bridge.call("ask", json!({"prompt": "hello"})).await;
     assert_eq!(error_code(&response), Some(-32009), "{response}");
