@@ -360,8 +360,9 @@ impl Sessions {
             .iter()
             .filter(|(name, slot)| *name != &route.name && slot.live.is_some())
             .count();
+        let mut after = Vec::new();
         if live_elsewhere >= shared.config.max_sessions {
-            self.make_room(slots, live_elsewhere)?;
+            after.push(self.make_room(slots, live_elsewhere)?);
         }
         let created = !slots.contains_key(&route.name) || route.origin.is_some();
         let slot = slots.entry(route.name.clone()).or_insert_with(|| Slot {
@@ -375,7 +376,13 @@ impl Sessions {
             past: Totals::default(),
         });
         if let Some(old) = slot.live.take() {
-            retire(slot, old, &shared.events, &route.name, "started afresh");
+            after.push(retire(
+                slot,
+                old,
+                &shared.events,
+                &route.name,
+                "started afresh",
+            ));
         }
         slot.cwd = cwd;
         let cost_base = match &origin {
@@ -397,6 +404,7 @@ impl Sessions {
             cost_base,
             budget: self.budget_source(&route.name),
             first_ask_budget: route.ask_budget,
+            after,
         };
         let supervisor = (shared.spawner)(config, shared.events.scoped(&route.name), start);
         slot.live = Some(supervisor.clone());
@@ -496,11 +504,12 @@ impl Sessions {
     }
 
     /// Stops the least recently used idle session to free a place; busy when all are busy.
+    /// Returns what says when its child is gone.
     fn make_room(
         &self,
         slots: &mut BTreeMap<String, Slot>,
         live: usize,
-    ) -> Result<(), DaemonError> {
+    ) -> Result<watch::Receiver<bool>, DaemonError> {
         let victim = slots
             .iter()
             .filter(|(_, slot)| slot.live.as_ref().is_some_and(|s| !is_busy(s)))
@@ -517,13 +526,16 @@ impl Sessions {
                 busy,
             });
         };
-        if let Some(slot) = slots.get_mut(&name)
-            && let Some(old) = slot.live.take()
-        {
-            let why = "its place was needed by another session";
-            retire(slot, old, &self.inner.events, &name, why);
+        match slots.get_mut(&name) {
+            Some(slot) => match slot.live.take() {
+                Some(old) => {
+                    let why = "its place was needed by another session";
+                    Ok(retire(slot, old, &self.inner.events, &name, why))
+                }
+                None => Ok(watch::channel(true).1),
+            },
+            None => Ok(watch::channel(true).1),
         }
-        Ok(())
     }
 
     /// `closeSession`: stops the session's child; its conversation stays resumable.
@@ -752,7 +764,14 @@ fn current_session_cost(slot: &Slot) -> Option<f64> {
 }
 
 /// Stops `old` in the background, keeping what it knew in the slot.
-fn retire(slot: &mut Slot, old: Supervisor, events: &EventLog, name: &str, why: &str) {
+/// Stops a session's child in the background; the receiver says `true` once it is gone.
+fn retire(
+    slot: &mut Slot,
+    old: Supervisor,
+    events: &EventLog,
+    name: &str,
+    why: &str,
+) -> watch::Receiver<bool> {
     let snapshot = old.snapshot();
     if let Some(id) = snapshot.child.session_id.clone() {
         slot.session_id = Some(id);
@@ -769,7 +788,12 @@ fn retire(slot: &mut Slot, old: Supervisor, events: &EventLog, name: &str, why: 
         session: name.to_string(),
         reason: why.to_string(),
     };
-    tokio::spawn(async move { old.stop_with(false, error).await });
+    let (gone, after) = watch::channel(false);
+    tokio::spawn(async move {
+        old.stop_with(false, error).await;
+        gone.send_replace(true);
+    });
+    after
 }
 
 /// What all sessions spent while this claude-coded ran.

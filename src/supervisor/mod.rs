@@ -149,6 +149,10 @@ pub(crate) struct SessionStart {
     /// The own budget of the ask the supervisor is started for, if any: its first child
     /// starts under it.
     pub first_ask_budget: Option<f64>,
+    /// Start no child before each of these says `true` (or its sender is gone): the
+    /// children this session replaces (one stopped for its place, or its own before a
+    /// `newSession`) are gone first, so live children never exceed `--max-sessions`.
+    pub after: Vec<watch::Receiver<bool>>,
 }
 
 impl Default for SessionStart {
@@ -159,6 +163,7 @@ impl Default for SessionStart {
             cost_base: None,
             budget: BudgetSource::unlimited(),
             first_ask_budget: None,
+            after: Vec::new(),
         }
     }
 }

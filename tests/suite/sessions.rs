@@ -191,6 +191,37 @@ async fn a_session_whose_directory_became_a_symlink_out_is_not_revived_there() {
     bridge.ask_ok("still here").await;
 }
 
+/// `--max-sessions 3` briefly ran 4 CLIs: the evicted child was still exiting when its
+/// successor started. A CLI slow to exit (300 ms here) shows the order.
+#[tokio::test]
+async fn the_evicted_child_is_gone_before_its_successor_starts() {
+    let options = Options::default()
+        .args(&["--max-sessions", "1"])
+        .env("DOUBLE_EXIT_DELAY_MS", "300");
+    let mut bridge = Bridge::start_with(options);
+    bridge
+        .wait_status("the default child ready", |s| s["child"]["ready"] == true)
+        .await;
+    let id = bridge.ask_in("worker", "hello").await;
+    let (response, _) = bridge.response_for(&id).await;
+    assert_eq!(response["result"]["ok"], true, "{response}");
+    let events = bridge.call("events", json!({"limit": 1000})).await;
+    let events = events["result"]["events"].as_array().unwrap().clone();
+    let seq_of = |kind: &str, session: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == kind && e["session"] == session)
+            .map(|e| e["seq"].as_u64().unwrap())
+            .unwrap_or_else(|| panic!("no {kind} of {session}: {events:?}"))
+    };
+    let evicted_gone = seq_of("child.exited", "default");
+    let successor = seq_of("child.started", "worker");
+    assert!(
+        evicted_gone < successor,
+        "the worker's CLI started (#{successor}) before the default's exited (#{evicted_gone})"
+    );
+}
+
 #[tokio::test]
 async fn a_named_session_continues_its_conversation_after_claude_coded_restarts() {
     let mut first = Bridge::start();

@@ -14,6 +14,7 @@
 //! | `DOUBLE_RESUME_FAILS=1` | with `--resume ID`: like the real CLI for an unknown session: stderr `No conversation found with session ID: ID`, an `error_during_execution` result line, exit 1 |
 //! | `DOUBLE_INIT_DELAY_MS=<ms>` | delay the `initialize` answer (default 0; other input keeps being read meanwhile) |
 //! | `DOUBLE_IGNORE_INTERRUPTS=<n>` | answer the first n interrupts that find a running turn, but do not act on them (default 0) |
+//! | `DOUBLE_EXIT_DELAY_MS=<ms>` | once stdin closes, wait this long before exiting (default 0), as a CLI busy winding down does |
 //! | `DOUBLE_TURN_START_DELAY_MS=<ms>` | wait this long after taking a user message before its turn starts (`system/init`); an interrupt in between finds no turn and is answered but ignored, as the real CLI does with an interrupt right behind a prompt (default 0) |
 //!
 //! The first two and the last three are read where they act (`main`, [`crate::control`],

@@ -63,6 +63,12 @@ pub(crate) async fn read_stdin(sh: Arc<Shared>, queue: mpsc::UnboundedSender<Str
     for task in delayed {
         let _ = task.await;
     }
+    // A CLI slow to exit once its stdin closes (`DOUBLE_EXIT_DELAY_MS`).
+    let exit_delay = std::env::var("DOUBLE_EXIT_DELAY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(exit_delay)).await;
     let mut st = sh.state();
     st.stdin_closed = true;
     // Dropping the senders tells waiting tool permissions that no answer will come.

@@ -110,6 +110,10 @@ pub(crate) async fn run(
         cost_base: start.cost_base,
         budget: start.budget,
     };
+    // The child of the session this one replaces is gone first (asks wait in the channel).
+    for mut gone in start.after {
+        let _ = gone.wait_for(|gone| *gone).await;
+    }
     // Warm up at once only at the top: a nested server may never be asked.
     if !nesting.is_nested() {
         actor.spawn_child_for(start.first_ask_budget);
