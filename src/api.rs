@@ -276,6 +276,56 @@ pub struct AskResult {
     pub raw: Value,
 }
 
+/// How long a failure reason may grow: it is one line, for a person or a model.
+const FAILURE_REASON_CHARS: usize = 300;
+
+impl AskResult {
+    /// Why a failed turn failed, in one line: the API's status and message when the API
+    /// refused, else what the agent ran into; never the CLI's `success` subtype of an API
+    /// error. Every surface says a failed turn with these words (`ask` on the shell, the
+    /// MCP tools' `error`).
+    pub fn failure_reason(&self) -> String {
+        let said = self
+            .errors
+            .first()
+            .or(self.result.as_ref())
+            .map(|s| one_line(s.trim()))
+            .unwrap_or_default();
+        if let Some(status) = self.api_error_status {
+            let prefix = format!("API Error: {status}");
+            let detail = said.strip_prefix(&prefix).unwrap_or(&said).trim();
+            return match detail.is_empty() {
+                true => format!("API error {status}"),
+                false => format!("API error {status}: {detail}"),
+            };
+        }
+        let what = match self.subtype.as_deref() {
+            Some("error_max_turns") => "the agent reached its limit of model calls",
+            Some("error_max_budget_usd") => "the agent reached its budget",
+            Some("error_during_execution") => "the agent stopped during execution",
+            _ => "Claude Code reported an error",
+        };
+        let reason = self
+            .terminal_reason
+            .as_deref()
+            .filter(|r| *r != "completed")
+            .map_or(String::new(), |r| format!(" ({r})"));
+        match said.is_empty() {
+            true => format!("{what}{reason}"),
+            false => format!("{what}{reason}: {said}"),
+        }
+    }
+}
+
+/// `text` on one line of at most [`FAILURE_REASON_CHARS`] characters.
+fn one_line(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(FAILURE_REASON_CHARS) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
 /// The answer to `restart`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]

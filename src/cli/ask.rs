@@ -247,7 +247,7 @@ fn report(outcome: Result<AskResult, Failure>, as_json: bool, quiet: bool) -> i3
             } else {
                 eprintln!(
                     "claude-coded ask: the turn failed: {}",
-                    failed_turn(&result)
+                    result.failure_reason()
                 );
             }
             status
@@ -270,40 +270,6 @@ pub(crate) fn exit_status(error_code: i32) -> i32 {
         code::INVALID_PARAMS | code::INVALID_REQUEST | code::REQUEST_TOO_LARGE => exit::USAGE,
         code::CANCELLED => exit::INTERRUPTED,
         _ => exit::FAILED,
-    }
-}
-
-/// Why a turn failed, in one line: the API's status and message when the API refused,
-/// else what the agent ran into; never the CLI's `success` subtype of an API error.
-fn failed_turn(result: &AskResult) -> String {
-    let said = result
-        .errors
-        .first()
-        .or(result.result.as_ref())
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    if let Some(status) = result.api_error_status {
-        let prefix = format!("API Error: {status}");
-        let detail = said.strip_prefix(&prefix).unwrap_or(&said).trim();
-        return match detail.is_empty() {
-            true => format!("API error {status}"),
-            false => format!("API error {status}: {detail}"),
-        };
-    }
-    let what = match result.subtype.as_deref() {
-        Some("error_max_turns") => "the agent reached its limit of model calls",
-        Some("error_max_budget_usd") => "the agent reached its budget",
-        Some("error_during_execution") => "the agent stopped during execution",
-        _ => "Claude Code reported an error",
-    };
-    let reason = result
-        .terminal_reason
-        .as_deref()
-        .filter(|r| *r != "completed")
-        .map_or(String::new(), |r| format!(" ({r})"));
-    match said.is_empty() {
-        true => format!("{what}{reason}"),
-        false => format!("{what}{reason}: {said}"),
     }
 }
 

@@ -88,7 +88,8 @@ pub struct AskReply {
     pub result: Option<String>,
     /// False when the turn failed; `error` says why.
     pub ok: bool,
-    /// Why the turn failed (only when `ok` is false).
+    /// Why the turn failed, in one line (only when `ok` is false): `API error 400: ...` when
+    /// the API refused, else what the agent ran into. Every surface uses these words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The Claude Code session: follow-up asks continue it.
@@ -156,7 +157,7 @@ impl AskReply {
             // A failed turn's `result` is the CLI's echo of its error: `error` says it once.
             result: result.result.clone().filter(|r| !r.is_empty() && result.ok),
             ok: result.ok,
-            error: (!result.ok).then(|| failure_reason(result)),
+            error: (!result.ok).then(|| result.failure_reason()),
             session_id: result.session_id.clone(),
             cost_usd: result.cost_usd.map(round_cost),
             duration_ms: result.duration_ms,
@@ -167,24 +168,6 @@ impl AskReply {
             next: None,
         }
     }
-}
-
-/// Why a turn that the child reported as failed has no good answer.
-pub fn failure_reason(result: &AskResult) -> String {
-    let why = [result.subtype.as_deref(), result.terminal_reason.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut text = format!("Claude Code's turn failed ({why})");
-    if let Some(status) = result.api_error_status {
-        text.push_str(&format!(", API status {status}"));
-    }
-    for error in &result.errors {
-        text.push_str(". ");
-        text.push_str(error);
-    }
-    text
 }
 
 /// A CLI `permission_denials` entry, shortened for a model to read.
@@ -474,13 +457,18 @@ pub(super) mod tests {
     #[test]
     fn a_failed_turn_says_why() {
         let reply = AskReply::from_result(&result(false, None));
-        let error = reply.error.unwrap();
-        assert!(
-            error.contains("error_during_execution, api_error"),
-            "{error}"
+        assert_eq!(reply.error.as_deref(), Some("API error 500: boom"));
+        let mut limited = result(false, None);
+        limited.api_error_status = None;
+        limited.subtype = Some("error_max_turns".into());
+        limited.terminal_reason = Some("max_turns".into());
+        limited.errors = vec!["Reached   maximum\nnumber of turns".into()];
+        assert_eq!(
+            AskReply::from_result(&limited).error.as_deref(),
+            Some(
+                "the agent reached its limit of model calls (max_turns): Reached maximum number of turns"
+            )
         );
-        assert!(error.contains("API status 500"), "{error}");
-        assert!(error.contains("boom"), "{error}");
     }
 
     #[test]

@@ -20,23 +20,17 @@ use crate::rpc_error::daemon_error_parts;
 /// Key of the `_meta` entry that carries the error-table code of a failed call.
 pub const ERROR_META_KEY: &str = "claude-coded/error";
 
-/// Characters of the CLI's own failure text quoted after the reason.
-const FAILURE_ECHO_CHARS: usize = 300;
-
 /// The answer of a turn: the reply text first, then one line of facts.
 /// A turn the child reports as failed is `isError` but keeps its structured content.
 pub(super) fn ask(result: &AskResult) -> CallToolResult {
     let reply = AskReply::from_result(result);
-    let echo = result.result.as_deref().filter(|r| !r.is_empty());
-    let first = match (&reply.result, &reply.error, echo) {
-        (Some(text), _, _) => text.clone(),
-        // The CLI's own words for the failure (`API Error: 400 ...`), cut short.
-        (None, Some(error), Some(echo)) => format!(
-            "{error}\n{}",
-            crate::child::stderr::truncate_chars(echo.to_string(), FAILURE_ECHO_CHARS)
-        ),
-        (None, Some(error), None) => error.clone(),
-        (None, None, _) => "Claude Code ended its turn without a reply.".to_string(),
+    let first = match (&reply.result, &reply.error) {
+        (Some(text), _) => text.clone(),
+        // `error` is already the one-line reason (the API's own words when it refused); the
+        // structured content repeats it without these words, so a host that shows both
+        // (Gemini CLI) says "turn failed" once.
+        (None, Some(error)) => format!("Claude Code's turn failed: {error}"),
+        (None, None) => "Claude Code ended its turn without a reply.".to_string(),
     };
     let content = vec![
         ContentBlock::text(first),
@@ -347,24 +341,32 @@ mod tests {
     fn failed_turn_is_an_error_that_says_why() {
         let rendered = ask(&answer(false, None));
         assert_eq!(rendered.is_error, Some(true));
-        assert!(texts(&rendered)[0].contains("error_during_execution, api_error"));
-        assert!(texts(&rendered)[0].contains("boom"));
+        assert_eq!(
+            texts(&rendered)[0],
+            "Claude Code's turn failed: API error 500: boom"
+        );
         let structured = rendered.structured_content.unwrap();
         assert_eq!(structured["ok"], false);
-        assert!(structured["error"].as_str().unwrap().contains("boom"));
+        assert_eq!(structured["error"], "API error 500: boom");
     }
 
     #[test]
     fn a_failed_turn_says_its_reason_once_in_each_form() {
-        let echo = format!("API Error: 400 {}", "x".repeat(1000));
-        let rendered = ask(&answer(false, Some(&echo)));
+        let mut failed = answer(false, Some(&format!("API Error: 400 {}", "x".repeat(1000))));
+        failed.errors.clear();
+        failed.api_error_status = Some(400);
+        let rendered = ask(&failed);
         let text = &texts(&rendered)[0];
-        assert_eq!(text.matches("boom").count(), 1, "{text}");
-        assert!(text.contains("API Error: 400"), "{text}");
-        assert!(text.len() < 600, "{}", text.len());
+        assert!(
+            text.starts_with("Claude Code's turn failed: API error 400: xxx"),
+            "{text}"
+        );
+        assert!(text.len() < 400, "{}", text.len());
         let structured = rendered.structured_content.unwrap();
         assert!(structured.get("result").is_none(), "{structured}");
-        assert!(structured["error"].as_str().unwrap().contains("boom"));
+        let error = structured["error"].as_str().unwrap();
+        assert!(!error.contains("turn failed"), "{error}");
+        assert!(error.starts_with("API error 400: xxx"), "{error}");
     }
 
     #[test]

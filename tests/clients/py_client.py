@@ -148,7 +148,7 @@ async def session_checks(session: ClientSession, logs: list[Any]) -> None:
         result = await session.call_tool("ask", {"prompt": "ERR400"})
         expect(result.is_error)
         expect(result.structured_content["ok"] is False)
-        expect("API Error: 400" in first_text(result))
+        expect(first_text(result) == "Claude Code's turn failed: API error 400: mock 400", first_text(result))
 
     async def cancel_then_ask() -> None:
         streaming = anyio.Event()

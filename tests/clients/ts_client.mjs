@@ -170,7 +170,7 @@ async function main() {
       const result = await client.callTool({ name: 'ask', arguments: { prompt: 'ERR400' } });
       assert.equal(result.isError, true);
       assert.equal(result.structuredContent.ok, false);
-      assert.match(text(result), /API Error: 400/);
+      assert.equal(text(result), "Claude Code's turn failed: API error 400: mock 400");
     });
 
     await check('cancel an ask, then ask again', async () => {

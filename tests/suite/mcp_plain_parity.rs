@@ -62,8 +62,10 @@ fn compact(plain: &Value) -> Value {
 fn mcp_reply(structured: &Value, plain: &Value) -> Value {
     let mut reply = structured.clone();
     if let Some(error) = reply.get("error").and_then(Value::as_str) {
-        let subtype = plain["subtype"].as_str().expect("subtype of a failed turn");
-        assert!(error.contains(subtype), "{error} names {subtype}");
+        // Both surfaces say a failed turn with the same words.
+        let result: claude_coded::api::AskResult =
+            serde_json::from_value(plain.clone()).expect("a plain ask result");
+        assert_eq!(error, result.failure_reason());
         reply["error"] = json!("<error>");
     }
     reply

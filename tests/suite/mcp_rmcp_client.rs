@@ -241,8 +241,11 @@ async fn failures_are_error_results_with_reasons() {
     let answer: AskReply = serde_json::from_value(structured(&failed)).unwrap();
     assert!(!answer.ok);
     let error = answer.error.expect("why it failed");
-    assert!(error.contains("API status 400"), "{error}");
-    assert!(texts(&failed)[0].contains("API Error: 400"));
+    assert_eq!(error, "API error 400: mock 400");
+    assert_eq!(
+        texts(&failed)[0],
+        "Claude Code's turn failed: API error 400: mock 400"
+    );
 
     // Invalid arguments: the core's check and the schema's, both as tool errors.
     let empty = bridge.call("ask", json!({ "prompt": "  " })).await;
