@@ -14,6 +14,7 @@ mod e2e_real_host;
 mod faults_child;
 mod faults_host;
 mod hostile_clients;
+mod http_limits;
 mod http_listen;
 mod mcp_background;
 mod mcp_plain_parity;
