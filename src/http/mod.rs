@@ -16,6 +16,7 @@
 
 mod conn;
 mod guard;
+mod mcp_check;
 mod token;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -221,6 +222,7 @@ fn router(
     );
     let bound = Arc::new(SessionBound {
         sessions,
+        in_flight: Arc::default(),
         opening: AtomicUsize::new(0),
         max: conn::MAX_MCP_SESSIONS,
         max_body,
@@ -279,14 +281,16 @@ async fn check(State(policy): State<Arc<Policy>>, request: Request, next: Next) 
 /// and the requests that may be opening one now.
 struct SessionBound {
     sessions: Arc<LocalSessionManager>,
+    /// The ids of the requests in flight, per session ([`mcp_check`]).
+    in_flight: Arc<mcp_check::InFlight>,
     opening: AtomicUsize,
     max: usize,
     max_body: usize,
 }
 
-/// In front of `/mcp` (behind the guard): a POST without `Mcp-Session-Id` may open a
-/// session, so it is refused with 503 while the sessions kept and those being opened
-/// reach the bound; every POST's body must arrive in time.
+/// In front of `/mcp` (behind the guard): every POST's body must arrive in time and
+/// pass [`mcp_check`]; one without `Mcp-Session-Id` may open a session, so it is
+/// refused with 503 while the sessions kept and those being opened reach the bound.
 async fn bound_sessions(
     State(bound): State<Arc<SessionBound>>,
     request: Request,
@@ -295,13 +299,36 @@ async fn bound_sessions(
     if request.method() != axum::http::Method::POST {
         return next.run(request).await;
     }
-    let request = match read_body(request, bound.max_body).await {
-        Ok(request) => request,
+    let (parts, bytes) = match read_bytes(request, bound.max_body).await {
+        Ok(read) => read,
         Err(refused) => return refused,
     };
-    if request.headers().contains_key("mcp-session-id") {
-        return next.run(request).await;
-    }
+    let session = parts
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let flight = match mcp_check::check(&bytes, session.as_deref(), &bound.in_flight) {
+        Ok(flight) => flight,
+        Err(refused) => return refused,
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let response = match session {
+        Some(_) => next.run(request).await,
+        None => open_session(&bound, request, next).await,
+    };
+    // The id stays in flight until its answer has been sent (the body ends, or the
+    // client goes away).
+    response.map(|body| {
+        axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+            let _in_flight = &flight;
+            frame
+        }))
+    })
+}
+
+/// Serves a request that may open an MCP session, or refuses it (503) at the bound.
+async fn open_session(bound: &SessionBound, request: Request, next: Next) -> Response {
     let opening = bound.opening.fetch_add(1, Ordering::SeqCst);
     let kept = bound.sessions.sessions.read().await.len();
     let response = match kept + opening >= bound.max {
@@ -324,6 +351,15 @@ async fn bound_sessions(
 /// its length and the limit (with 413). jsonrpsee's own limit answers -32007, which is
 /// our code for a cancelled ask.
 async fn read_body(request: Request, limit: usize) -> Result<Request, Response> {
+    let (parts, bytes) = read_bytes(request, limit).await?;
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// [`read_body`], as the request's head and its body's bytes.
+async fn read_bytes(
+    request: Request,
+    limit: usize,
+) -> Result<(axum::http::request::Parts, axum::body::Bytes), Response> {
     let (parts, body) = request.into_parts();
     let reading = axum::body::to_bytes(body, limit.saturating_add(1));
     match tokio::time::timeout(conn::BODY_READ_TIMEOUT, reading).await {
@@ -332,9 +368,7 @@ async fn read_body(request: Request, limit: usize) -> Result<Request, Response> 
             tracing::warn!(path = %parts.uri.path(), "{slow}");
             Err(slow.into_response())
         }
-        Ok(Ok(bytes)) if bytes.len() <= limit => {
-            Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        }
+        Ok(Ok(bytes)) if bytes.len() <= limit => Ok((parts, bytes)),
         Ok(_) => {
             let len = parts
                 .headers

@@ -16,6 +16,7 @@ mod faults_host;
 mod hostile_clients;
 mod http_limits;
 mod http_listen;
+mod http_mcp;
 mod mcp_background;
 mod mcp_plain_parity;
 mod mcp_rmcp_client;
