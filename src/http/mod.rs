@@ -138,7 +138,7 @@ impl HttpServer {
         let policy = Policy { loopback, token };
         let limits = conn::Limits::for_process(daemon.config().max_sessions);
         let (router, closers) = router(daemon, policy, loopback, limits)?;
-        daemon.set_listen(info.url);
+        daemon.set_listen(info.url, info.token_file);
         let stopping = daemon.stop_begun();
         let serving = conn::serve(listener, router, limits, async move {
             stopping.await;

@@ -342,6 +342,19 @@ async fn a_loopback_listener_requires_its_token_by_default_even_from_another_loc
         (code, answer["result"]["daemon"]["state"].clone()),
         (200, json!("running"))
     );
+    // status and the listening event say where the token is, never what it is.
+    assert_eq!(answer["result"]["daemon"]["listenTokenFile"], json!(file));
+    let events = json!({"jsonrpc": "2.0", "id": 2, "method": "events", "params": {}});
+    let (_, events) = post_rpc(&rpc, events, &[("authorization", right.as_str())]).await;
+    let listening = events["result"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "http.listening")
+        .cloned()
+        .unwrap_or_else(|| panic!("{events}"));
+    assert_eq!(listening["detail"]["tokenFile"], json!(file), "{listening}");
+    assert!(!events.to_string().contains(&token));
     // Another user of the machine: refused without the token, and cannot read it.
     let Some(_) = super::state_security::probe_user() else {
         return;
