@@ -61,9 +61,9 @@ pub(crate) fn check(
     body: &[u8],
     session: Option<&str>,
     book: &Arc<InFlight>,
-) -> Result<Option<Flight>, Response> {
+) -> Result<Option<Flight>, Refused> {
     let (id, raw_id, method, params) = match envelope::parse(body) {
-        Err(Rejected { id, error }) => return Err(refusal(&id.to_string(), &error)),
+        Err(Rejected { id, error }) => return Err(Refused::new(id.to_string(), *error)),
         Ok(Incoming::Call {
             id,
             raw_id,
@@ -72,7 +72,12 @@ pub(crate) fn check(
         }) => (id, raw_id, method, params),
         Ok(Incoming::Notification { .. } | Incoming::Response { .. }) => return Ok(None),
     };
-    let invalid = |message: String| Err(refusal(&raw_id, &RpcError::InvalidRequest(message)));
+    let invalid = |message: String| {
+        Err(Refused::new(
+            raw_id.clone(),
+            RpcError::InvalidRequest(message),
+        ))
+    };
     if id.is_null() {
         return invalid("an MCP request id must not be null".into());
     }
@@ -86,7 +91,7 @@ pub(crate) fn check(
         message["params"] = params;
     }
     if let Err(error) = crate::mcp::typed_request(&method, &message, session.is_some()) {
-        return Err(refusal(&raw_id, &error));
+        return Err(Refused::new(raw_id, error));
     }
     let Some(session) = session else {
         return Ok(None);
@@ -103,18 +108,36 @@ pub(crate) fn check(
     }))
 }
 
-/// The JSON-RPC error for `error` under the id the client wrote (`null` when there was
-/// none to read: then 400, as Streamable HTTP has it for a body that is not a request).
-fn refusal(raw_id: &str, error: &RpcError) -> Response {
-    let object = json!(error.to_error_object());
-    let text = format!(r#"{{"jsonrpc":"2.0","id":{raw_id},"error":{object}}}"#);
-    let status = match raw_id {
-        "null" => StatusCode::BAD_REQUEST,
-        _ => StatusCode::OK,
-    };
-    tracing::debug!(%error, "an /mcp request refused before rmcp");
-    let content_type = [(axum::http::header::CONTENT_TYPE, "application/json")];
-    (status, content_type, text).into_response()
+/// Why a request is refused, and the id the client wrote for it.
+pub(crate) struct Refused {
+    raw_id: String,
+    error: Box<RpcError>,
+}
+
+impl Refused {
+    fn new(raw_id: String, error: RpcError) -> Refused {
+        Refused {
+            raw_id,
+            error: Box::new(error),
+        }
+    }
+}
+
+impl IntoResponse for Refused {
+    /// The JSON-RPC error under the id the client wrote (`null` when there was none to
+    /// read: then 400, as Streamable HTTP has it for a body that is not a request).
+    fn into_response(self) -> Response {
+        let Refused { raw_id, error } = self;
+        let object = json!(error.to_error_object());
+        let text = format!(r#"{{"jsonrpc":"2.0","id":{raw_id},"error":{object}}}"#);
+        let status = match raw_id.as_str() {
+            "null" => StatusCode::BAD_REQUEST,
+            _ => StatusCode::OK,
+        };
+        tracing::debug!(%error, "an /mcp request refused before rmcp");
+        let content_type = [(axum::http::header::CONTENT_TYPE, "application/json")];
+        (status, content_type, text).into_response()
+    }
 }
 
 #[cfg(test)]
@@ -144,7 +167,7 @@ mod tests {
     fn checked(body: &str, session: Option<&str>, book: &Arc<InFlight>) -> (u16, Value) {
         match check(body.as_bytes(), session, book) {
             Ok(_) => (0, Value::Null),
-            Err(response) => refused_json(response),
+            Err(refused) => refused_json(refused.into_response()),
         }
     }
 
@@ -200,7 +223,7 @@ mod tests {
         // A number beyond 64 bits comes back as written.
         let big = r#"{"jsonrpc":"2.0","id":18446744073709551617,"method":"ping"}"#;
         let refused = check(big.as_bytes(), s, &book).err().unwrap();
-        let text = String::from_utf8(body_bytes(refused)).unwrap();
+        let text = String::from_utf8(body_bytes(refused.into_response())).unwrap();
         assert!(text.contains(r#""id":18446744073709551617"#), "{text}");
     }
 

@@ -310,7 +310,7 @@ async fn bound_sessions(
         .map(str::to_owned);
     let flight = match mcp_check::check(&bytes, session.as_deref(), &bound.in_flight) {
         Ok(flight) => flight,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let request = Request::from_parts(parts, axum::body::Body::from(bytes));
     let response = match session {
