@@ -900,6 +900,10 @@ pub struct DaemonInfo {
     /// The base URL it serves HTTP on (`--listen`), null without.
     #[serde(default)]
     pub listen: Option<String>,
+    /// The file that holds the token HTTP clients must send (`listen-token` in the state
+    /// directory), when it generated one; never the token itself.
+    #[serde(default)]
+    pub listen_token_file: Option<String>,
     /// Log lines dropped because nobody read this process's stderr (a host that pipes it
     /// and never reads it): the log never blocks the server.
     #[serde(default)]

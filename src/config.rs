@@ -221,11 +221,11 @@ settings! {
         /// [default: $XDG_STATE_HOME/claude-coded/CWD-KEY]
         #[arg(long, global = true, env = "CLAUDE_CODED_STATE_DIR", value_name = "DIR")]
         state_dir: Option<PathBuf> => PathBuf;
-        /// Also serve over HTTP on this address (`127.0.0.1:8080`; port 0 picks one, written
-        /// to listen.json): MCP at /mcp, the plain methods at /rpc (HTTP and WebSocket),
-        /// /healthz [default: no HTTP]
+        /// Also serve over HTTP on this address (`127.0.0.1:8080`, or `localhost:8080` for
+        /// 127.0.0.1; port 0 picks one, written to listen.json): MCP at /mcp, the plain
+        /// methods at /rpc (HTTP and WebSocket), /healthz [default: no HTTP]
         #[arg(long, global = true, env = "CLAUDE_CODED_LISTEN", value_name = "ADDR:PORT")]
-        listen: Option<SocketAddr> => Option<SocketAddr>;
+        listen: Option<ListenAddr> => Option<SocketAddr>;
         /// The bearer token HTTP clients must send (on loopback too: other local users
         /// reach it) [default: one generated into listen-token in the state directory]
         #[arg(long, global = true, env = "CLAUDE_CODED_LISTEN_TOKEN", value_name = "TOKEN",
@@ -333,7 +333,7 @@ impl Config {
             budget_usd: merged.budget_usd,
             cwd,
             state_dir,
-            listen: merged.listen.take(),
+            listen: merged.listen.take().map(|ListenAddr(addr)| addr),
             listen_token: merged.listen_token.take(),
         };
         let config = Config::assemble(special, &merged, file_path);
@@ -498,6 +498,39 @@ fn list_from_env(name: &'static str) -> Result<Option<Vec<String>>, ConfigError>
             name,
             reason: format!("must be a JSON array of strings ({e})"),
         })
+}
+
+/// `--listen`'s address: an IP address and port, or `localhost:PORT`, which is
+/// 127.0.0.1 (the loopback address itself, never what a resolver says the name is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddr(pub SocketAddr);
+
+impl std::str::FromStr for ListenAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ListenAddr, String> {
+        if let Ok(addr) = s.parse::<SocketAddr>() {
+            return Ok(ListenAddr(addr));
+        }
+        let refused = || {
+            format!(
+                "{s:?} is not ADDR:PORT: give an IP address (127.0.0.1:8080, [::1]:8080) or localhost:PORT"
+            )
+        };
+        let (host, port) = s.rsplit_once(':').ok_or_else(refused)?;
+        let port: u16 = port.parse().map_err(|_| refused())?;
+        match host.eq_ignore_ascii_case("localhost") {
+            true => Ok(ListenAddr(SocketAddr::from(([127, 0, 0, 1], port)))),
+            false => Err(refused()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// A setting that is a secret (the HTTP bearer token): it never shows in `--help`,
@@ -793,6 +826,30 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn listen_takes_an_ip_address_or_localhost_and_nothing_else() {
+        let parsed = |s: &str| s.parse::<ListenAddr>().map(|ListenAddr(a)| a.to_string());
+        assert_eq!(parsed("localhost:8700").unwrap(), "127.0.0.1:8700");
+        assert_eq!(parsed("LocalHost:0").unwrap(), "127.0.0.1:0");
+        assert_eq!(parsed("[::1]:9").unwrap(), "[::1]:9");
+        assert_eq!(parsed("0.0.0.0:80").unwrap(), "0.0.0.0:80");
+        for bad in [
+            "localhost",
+            "localhost:65536",
+            "example.com:80",
+            "localhost.evil:1",
+            ":80",
+        ] {
+            assert!(parsed(bad).unwrap_err().contains("localhost:PORT"), "{bad}");
+        }
+        let file: ConfigArgs = serde_json::from_str(r#"{"listen": "localhost:1"}"#).unwrap();
+        assert_eq!(
+            file.listen,
+            Some(ListenAddr(SocketAddr::from(([127, 0, 0, 1], 1))))
+        );
+        assert!(serde_json::from_str::<ConfigArgs>(r#"{"listen": "nowhere:1"}"#).is_err());
     }
 
     #[test]

@@ -119,8 +119,8 @@ struct Inner {
     serving: Serving,
     /// The Unix socket, once listening, or why there is none.
     socket: Mutex<Result<Option<String>, String>>,
-    /// The HTTP base URL, once listening (`--listen`).
-    listen: Mutex<Option<String>>,
+    /// The HTTP base URL, once listening (`--listen`), and its token's file.
+    listen: Mutex<Option<(String, Option<String>)>>,
     phase: watch::Sender<Phase>,
 }
 
@@ -430,9 +430,9 @@ impl Daemon {
             .map_err(|err| err.to_string())
     }
 
-    /// Records the base URL HTTP listens on, for `status`.
-    pub(crate) fn set_listen(&self, url: String) {
-        *lock(&self.inner.listen) = Some(url);
+    /// Records the base URL HTTP listens on and its token's file, for `status`.
+    pub(crate) fn set_listen(&self, url: String, token_file: Option<String>) {
+        *lock(&self.inner.listen) = Some((url, token_file));
     }
 
     /// `stop`: begins a graceful stop of a background daemon (the turn in flight may
@@ -538,6 +538,8 @@ impl Daemon {
     fn status_from(&self, snapshot: &Snapshot, state: &str) -> StatusResult {
         let inner = &self.inner;
         let socket = lock(&inner.socket).clone();
+        // Taken once: a second lock in the struct below would wait on the first's guard.
+        let (listen, listen_token_file) = lock(&inner.listen).clone().unzip();
         let (sessions, totals) = inner.sessions.overview();
         StatusResult {
             identity: IdentityInfo {
@@ -560,7 +562,8 @@ impl Daemon {
                 serving: inner.serving,
                 socket: socket.clone().ok().flatten(),
                 socket_error: socket.err(),
-                listen: lock(&inner.listen).clone(),
+                listen,
+                listen_token_file: listen_token_file.flatten(),
                 log_lines_dropped: crate::stderr_log::dropped(),
             },
             child: snapshot.child.clone(),

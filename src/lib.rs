@@ -13,7 +13,8 @@
 //! - `http`: opt-in (`--listen`) HTTP on one port: MCP at `/mcp` (rmcp's Streamable
 //!   HTTP service, one [`mcp::McpServer`] per session), the plain method table at `/rpc`
 //!   over jsonrpsee's HTTP and WebSocket server (where `ask/subscribe` streams an ask),
-//!   `/healthz`; a guard refuses foreign origins and checks the bearer token.
+//!   `/healthz`; a guard refuses foreign origins and checks the bearer token, and
+//!   connections, WebSockets and MCP sessions are bounded and timed out (`http::conn`).
 //! - `client`: the plain protocol's client side over that socket, for the commands that
 //!   find and use a project's running daemon.
 //! - [`config`]: flags over `CLAUDE_CODED_*` variables over the JSON config file over defaults;

@@ -106,9 +106,10 @@ fn serving(daemon: &crate::api::DaemonInfo) -> String {
         (None, Some(error)) => format!("{how}, no socket: {error}"),
         (None, None) => how.to_string(),
     };
-    match &daemon.listen {
-        Some(url) => format!("{reached}, HTTP {url}"),
-        None => reached,
+    match (&daemon.listen, &daemon.listen_token_file) {
+        (Some(url), Some(file)) => format!("{reached}, HTTP {url} (token in {file})"),
+        (Some(url), None) => format!("{reached}, HTTP {url}"),
+        (None, _) => reached,
     }
 }
 

@@ -239,10 +239,11 @@ async fn started(found: client::Found, log: &Path, deadline: Instant, http: bool
         }
         _ => "",
     };
-    let http = status
-        .daemon
-        .listen
-        .map_or(String::new(), |url| format!(", HTTP {url}"));
+    let http = match (status.daemon.listen, status.daemon.listen_token_file) {
+        (Some(url), Some(file)) => format!(", HTTP {url} (token in {file})"),
+        (Some(url), None) => format!(", HTTP {url}"),
+        (None, _) => String::new(),
+    };
     eprintln!(
         "claude-coded: started (pid {pid}){warming}, on {socket}{http}; log: {}",
         log.display()

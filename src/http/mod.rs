@@ -9,15 +9,20 @@
 //! - `/healthz`: a small JSON answer ([`HealthResult`]), 200 when an ask can be served.
 //!
 //! Every request first passes [`guard`] (Origin, Host and the bearer token of
-//! [`token`]). Where it listens goes to `listen.json` in the state directory
+//! [`token`]), before anything is made for it (an MCP session included). [`conn`]
+//! bounds the connections, WebSockets and MCP sessions and times out slow and idle
+//! connections. Where it listens goes to `listen.json` in the state directory
 //! ([`ListenInfo`]), so a client finds a port chosen by the system (port 0).
 
+mod conn;
 mod guard;
+mod mcp_check;
 mod token;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,7 +31,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use jsonrpsee::server::{ServerConfig, StopHandle, TowerServiceBuilder};
+use jsonrpsee::server::{PingConfig, ServerConfig, StopHandle, TowerServiceBuilder};
 use jsonrpsee::{Methods, server::ServerHandle};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -63,6 +68,10 @@ pub(crate) enum HttpError {
     Unauthorized,
     #[error("bad request: {0}")]
     BadHeader(String),
+    #[error("{0}; try again later")]
+    TooMany(String),
+    #[error("the request's body did not arrive within {0:?}")]
+    SlowBody(Duration),
 }
 
 impl HttpError {
@@ -72,6 +81,8 @@ impl HttpError {
             HttpError::ForeignOrigin(_) | HttpError::ForeignHost(_) => StatusCode::FORBIDDEN,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
             HttpError::BadHeader(_) => StatusCode::BAD_REQUEST,
+            HttpError::TooMany(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
             HttpError::Bind { .. } | HttpError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -125,13 +136,14 @@ impl HttpServer {
         announce(daemon, &info, loopback);
         let listen_file = write_listen_file(daemon, &info);
         let policy = Policy { loopback, token };
-        let (router, closers) = router(daemon, policy, loopback)?;
-        daemon.set_listen(info.url);
+        let limits = conn::Limits::for_process(daemon.config().max_sessions);
+        let (router, closers) = router(daemon, policy, loopback, limits)?;
+        daemon.set_listen(info.url, info.token_file);
         let stopping = daemon.stop_begun();
-        let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let serving = conn::serve(listener, router, limits, async move {
             stopping.await;
         });
-        let task = tokio::spawn(run(serving.into_future(), daemon.clone(), closers));
+        let task = tokio::spawn(run(serving, daemon.clone(), closers));
         Ok(HttpServer { task, listen_file })
     }
 
@@ -189,21 +201,38 @@ fn report(finished: Result<std::io::Result<()>, tokio::task::JoinError>) {
     }
 }
 
-/// The routes, behind the guard.
-fn router(daemon: &Daemon, policy: Policy, loopback: bool) -> Result<(Router, Closers), HttpError> {
-    let mcp_config = mcp_config(loopback, daemon.config().max_request_bytes);
+/// The routes, behind the guard (the last layer added runs first).
+fn router(
+    daemon: &Daemon,
+    policy: Policy,
+    loopback: bool,
+    limits: conn::Limits,
+) -> Result<(Router, Closers), HttpError> {
+    let max_body = daemon.config().max_request_bytes;
+    let mcp_config = mcp_config(loopback, max_body);
     let for_sessions = daemon.clone();
+    let sessions = Arc::new(LocalSessionManager::default());
     // Each MCP session gets its own server over the one daemon, as each stdio client
     // does. Over HTTP the output cannot be looked into, so an ask's response pauses
     // briefly after its last notification (`OutputDrain::Settle`).
     let mcp = StreamableHttpService::new(
         move || Ok(McpServer::new(for_sessions.clone(), OutputDrain::Settle)),
-        Arc::new(LocalSessionManager::default()),
+        sessions.clone(),
         mcp_config.clone(),
     );
-    let (rpc, rpc_handle) = plain_service(daemon)?;
-    let router = Router::new()
+    let bound = Arc::new(SessionBound {
+        sessions,
+        in_flight: Arc::default(),
+        opening: AtomicUsize::new(0),
+        max: conn::MAX_MCP_SESSIONS,
+        max_body,
+    });
+    let mcp = Router::new()
         .route_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(bound, bound_sessions));
+    let (rpc, rpc_handle) = plain_service(daemon, limits)?;
+    let router = Router::new()
+        .merge(mcp)
         .route("/rpc", any(serve_plain))
         .route("/", any(serve_plain))
         .with_state(rpc)
@@ -248,16 +277,99 @@ async fn check(State(policy): State<Arc<Policy>>, request: Request, next: Next) 
     }
 }
 
-/// The request with its body read, when the body is within `limit` bytes; else the
-/// answer stdio gives a line that long: -32005 with its length and the limit (with 413).
-/// jsonrpsee's own limit answers -32007, which is our code for a cancelled ask.
-async fn within_limit(request: Request, limit: usize) -> Result<Request, Response> {
-    let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, limit.saturating_add(1)).await {
-        Ok(bytes) if bytes.len() <= limit => {
-            Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+/// What bounds the MCP sessions: rmcp's session table (which has no bound of its own)
+/// and the requests that may be opening one now.
+struct SessionBound {
+    sessions: Arc<LocalSessionManager>,
+    /// The ids of the requests in flight, per session ([`mcp_check`]).
+    in_flight: Arc<mcp_check::InFlight>,
+    opening: AtomicUsize,
+    max: usize,
+    max_body: usize,
+}
+
+/// In front of `/mcp` (behind the guard): every POST's body must arrive in time and
+/// pass [`mcp_check`]; one without `Mcp-Session-Id` may open a session, so it is
+/// refused with 503 while the sessions kept and those being opened reach the bound.
+async fn bound_sessions(
+    State(bound): State<Arc<SessionBound>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, bytes) = match read_bytes(request, bound.max_body).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let session = parts
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let flight = match mcp_check::check(&bytes, session.as_deref(), &bound.in_flight) {
+        Ok(flight) => flight,
+        Err(refused) => return refused.into_response(),
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let response = match session {
+        Some(_) => next.run(request).await,
+        None => open_session(&bound, request, next).await,
+    };
+    // The id stays in flight until its answer has been sent (the body ends, or the
+    // client goes away).
+    response.map(|body| {
+        axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+            let _in_flight = &flight;
+            frame
+        }))
+    })
+}
+
+/// Serves a request that may open an MCP session, or refuses it (503) at the bound.
+async fn open_session(bound: &SessionBound, request: Request, next: Next) -> Response {
+    let opening = bound.opening.fetch_add(1, Ordering::SeqCst);
+    let kept = bound.sessions.sessions.read().await.len();
+    let response = match kept + opening >= bound.max {
+        true => {
+            let refused = HttpError::TooMany(format!(
+                "too many MCP sessions (the limit is {}): end one with DELETE, or wait for an idle one to expire",
+                bound.max
+            ));
+            tracing::warn!("{refused}");
+            refused.into_response()
         }
-        _ => {
+        false => next.run(request).await,
+    };
+    bound.opening.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+/// The request with its body read, within [`conn::BODY_READ_TIMEOUT`] (else 408) and
+/// `limit` bytes; a longer body gets the answer stdio gives a line that long: -32005 with
+/// its length and the limit (with 413). jsonrpsee's own limit answers -32007, which is
+/// our code for a cancelled ask.
+async fn read_body(request: Request, limit: usize) -> Result<Request, Response> {
+    let (parts, bytes) = read_bytes(request, limit).await?;
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// [`read_body`], as the request's head and its body's bytes.
+async fn read_bytes(
+    request: Request,
+    limit: usize,
+) -> Result<(axum::http::request::Parts, axum::body::Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    let reading = axum::body::to_bytes(body, limit.saturating_add(1));
+    match tokio::time::timeout(conn::BODY_READ_TIMEOUT, reading).await {
+        Err(_) => {
+            let slow = HttpError::SlowBody(conn::BODY_READ_TIMEOUT);
+            tracing::warn!(path = %parts.uri.path(), "{slow}");
+            Err(slow.into_response())
+        }
+        Ok(Ok(bytes)) if bytes.len() <= limit => Ok((parts, bytes)),
+        Ok(_) => {
             let len = parts
                 .headers
                 .get(axum::http::header::CONTENT_LENGTH)
@@ -274,7 +386,11 @@ async fn within_limit(request: Request, limit: usize) -> Result<Request, Respons
 /// WebSocket upgrade is one request, and becomes one connection with its own id).
 #[derive(Clone)]
 struct PlainService {
-    builder: TowerServiceBuilder<tower::layer::util::Identity, tower::layer::util::Identity>,
+    /// For WebSocket connections, bounded by [`conn::MAX_WEBSOCKETS`] and pinged.
+    ws_builder: PlainBuilder,
+    /// For HTTP POST, bounded by the connections only: jsonrpsee counts each request
+    /// as a connection, and idle WebSockets must not use up what POST may have.
+    post_builder: PlainBuilder,
     /// The table for WebSocket connections, with `ask/subscribe`.
     methods: Methods,
     /// The table for HTTP POST, whose subscription methods say where they are served.
@@ -284,22 +400,37 @@ struct PlainService {
     max_request: usize,
 }
 
-fn plain_service(daemon: &Daemon) -> Result<(PlainService, ServerHandle), HttpError> {
+type PlainBuilder = TowerServiceBuilder<tower::layer::util::Identity, tower::layer::util::Identity>;
+
+fn plain_service(
+    daemon: &Daemon,
+    limits: conn::Limits,
+) -> Result<(PlainService, ServerHandle), HttpError> {
     let unbuilt = |err| HttpError::Setup(format!("cannot build the method table: {err}"));
     let methods = crate::plain::methods::module(daemon.clone()).map_err(unbuilt)?;
     let post_methods = crate::plain::methods::http_module(daemon.clone()).map_err(unbuilt)?;
     let max_request = u32::try_from(daemon.config().max_request_bytes).unwrap_or(u32::MAX);
-    let config = ServerConfig::builder()
-        .max_request_body_size(max_request)
-        // An ask's answer or an events page is as long as it is; stdio sets no limit either.
-        .max_response_body_size(u32::MAX)
+    let config = || {
+        ServerConfig::builder()
+            .max_request_body_size(max_request)
+            // An ask's answer or an events page is as long as it is; stdio sets no limit either.
+            .max_response_body_size(u32::MAX)
+    };
+    let posts = u32::try_from(limits.connections).unwrap_or(u32::MAX);
+    let builder = |config: ServerConfig| {
+        jsonrpsee::server::Server::builder()
+            .set_config(config)
+            .to_service_builder()
+    };
+    // Pinged every 30 s, a WebSocket whose peer stops answering is closed within 40 s.
+    let ws_config = config()
+        .max_connections(conn::MAX_WEBSOCKETS)
+        .enable_ws_ping(PingConfig::new())
         .build();
     let (stop, handle) = jsonrpsee::server::stop_channel();
-    let builder = jsonrpsee::server::Server::builder()
-        .set_config(config)
-        .to_service_builder();
     let service = PlainService {
-        builder,
+        ws_builder: builder(ws_config),
+        post_builder: builder(config().max_connections(posts).build()),
         methods: methods.into(),
         post_methods: post_methods.into(),
         stop,
@@ -312,16 +443,16 @@ async fn serve_plain(State(plain): State<PlainService>, request: Request) -> Res
     let upgrade = jsonrpsee::server::ws::is_upgrade_request(&request);
     let request = match upgrade {
         true => request,
-        false => match within_limit(request, plain.max_request).await {
+        false => match read_body(request, plain.max_request).await {
             Ok(request) => request,
             Err(refused) => return refused,
         },
     };
-    let methods = match upgrade {
-        true => plain.methods,
-        false => plain.post_methods,
+    let (builder, methods) = match upgrade {
+        true => (plain.ws_builder, plain.methods),
+        false => (plain.post_builder, plain.post_methods),
     };
-    let mut service = plain.builder.build(methods, plain.stop);
+    let mut service = builder.build(methods, plain.stop);
     match service.call(request).await {
         Ok(response) => response.map(axum::body::Body::new),
         Err(err) => {
@@ -377,7 +508,8 @@ fn announce(daemon: &Daemon, info: &ListenInfo, loopback: bool) {
         Level::Info,
         EventKind::HttpListening,
         format!("HTTP on {}", info.url),
-        json!({ "url": info.url, "address": info.address, "tokenRequired": info.token_required }),
+        json!({ "url": info.url, "address": info.address, "tokenRequired": info.token_required,
+                "tokenFile": info.token_file }),
     );
     match (&info.token_file, info.token_required) {
         (Some(file), _) if loopback => tracing::info!(

@@ -35,6 +35,7 @@ mod wire;
 
 pub(crate) use progress::describe as describe_step;
 pub(crate) use progress::describe_message;
+pub(crate) use wire::typed_request;
 
 use std::future::Future;
 use std::time::Duration;

@@ -367,7 +367,8 @@ fn cancelled_id(line: &[u8]) -> Option<String> {
 
 /// `message` (`method` and `params`) as rmcp's request. A known method whose params do
 /// not fit its type is an error here: rmcp would take it for an unknown custom request.
-fn typed_request(
+/// Also the check of `/mcp` over HTTP (`crate::http`), which rmcp's transport serves.
+pub(crate) fn typed_request(
     method: &str,
     message: &Value,
     in_session: bool,

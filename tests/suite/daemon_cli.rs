@@ -264,6 +264,20 @@ async fn start_with_listen_on_port_0_says_the_url_it_got() {
         !url.starts_with("http://127.0.0.1:0"),
         "the port it got: {url}"
     );
+    // And where the token it needs is (the file, never the token).
+    assert!(url.ends_with("/listen-token)"), "{url}");
+    let file = url
+        .split(" (token in ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')');
+    let token = std::fs::read_to_string(file).unwrap();
+    assert!(!started.stderr.contains(token.trim()), "{started:?}");
+    let status = run(cli(home.path(), &["status"]), None).await;
+    assert!(
+        status.stdout.contains(&format!("(token in {file})")),
+        "{status:?}"
+    );
     assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
 }
 

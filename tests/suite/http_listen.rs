@@ -21,7 +21,7 @@ use test_support::{Bridge, Options, READ_TIMEOUT, TempDir, bridge_command};
 /// A bridge serving stdio and HTTP on `listen`, and what its `listen.json` says. On
 /// loopback without a token (`--listen-no-token true`), so that these tests exercise
 /// what they name; the token every listener has by default is tested on its own below.
-async fn listening(listen: &str, options: Options) -> (Bridge, Value) {
+pub(super) async fn listening(listen: &str, options: Options) -> (Bridge, Value) {
     let options = options.args(&["--listen", listen, "--listen-no-token", "true"]);
     let bridge = Bridge::start_with(options);
     let info = listen_info(&bridge.state_dir()).await;
@@ -29,7 +29,7 @@ async fn listening(listen: &str, options: Options) -> (Bridge, Value) {
 }
 
 /// `listen.json`, once the bridge wrote it.
-async fn listen_info(state_dir: &Path) -> Value {
+pub(super) async fn listen_info(state_dir: &Path) -> Value {
     let path = state_dir.join("listen.json");
     let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
     loop {
@@ -47,14 +47,14 @@ async fn listen_info(state_dir: &Path) -> Value {
     }
 }
 
-fn http() -> reqwest::Client {
+pub(super) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(READ_TIMEOUT)
         .build()
         .unwrap()
 }
 
-async fn post_rpc(url: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+pub(super) async fn post_rpc(url: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
     let mut request = http().post(url).json(&body);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -65,7 +65,7 @@ async fn post_rpc(url: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Val
     (status, body)
 }
 
-async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+pub(super) async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     let mut request = http().get(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -85,7 +85,7 @@ fn prompt(prompt: &str) -> ObjectParams {
     params
 }
 
-fn text(info: &Value, key: &str) -> String {
+pub(super) fn text(info: &Value, key: &str) -> String {
     info[key]
         .as_str()
         .unwrap_or_else(|| panic!("{key} in {info}"))
@@ -163,7 +163,7 @@ async fn the_plain_methods_answer_over_http_post_on_rpc_and_on_the_root() {
 }
 
 /// A WebSocket client of `info`, sending `headers`.
-async fn ws_client(info: &Value, headers: HeaderMap) -> jsonrpsee_ws_client::WsClient {
+pub(super) async fn ws_client(info: &Value, headers: HeaderMap) -> jsonrpsee_ws_client::WsClient {
     tokio::time::timeout(
         READ_TIMEOUT,
         WsClientBuilder::default()
@@ -342,6 +342,19 @@ async fn a_loopback_listener_requires_its_token_by_default_even_from_another_loc
         (code, answer["result"]["daemon"]["state"].clone()),
         (200, json!("running"))
     );
+    // status and the listening event say where the token is, never what it is.
+    assert_eq!(answer["result"]["daemon"]["listenTokenFile"], json!(file));
+    let events = json!({"jsonrpc": "2.0", "id": 2, "method": "events", "params": {}});
+    let (_, events) = post_rpc(&rpc, events, &[("authorization", right.as_str())]).await;
+    let listening = events["result"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "http.listening")
+        .cloned()
+        .unwrap_or_else(|| panic!("{events}"));
+    assert_eq!(listening["detail"]["tokenFile"], json!(file), "{listening}");
+    assert!(!events.to_string().contains(&token));
     // Another user of the machine: refused without the token, and cannot read it.
     let Some(_) = super::state_security::probe_user() else {
         return;
@@ -383,7 +396,7 @@ async fn a_loopback_listener_requires_its_token_by_default_even_from_another_loc
 }
 
 /// The status line of a raw HTTP/1.1 request (headers as written, duplicates kept).
-async fn raw_status(url: &str, head: &str) -> u16 {
+pub(super) async fn raw_status(url: &str, head: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = url.trim_start_matches("http://").split('/').next().unwrap();
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
