@@ -116,6 +116,11 @@ impl HostModel {
 
     /// The next answer in this conversation.
     pub(crate) fn step(&self, wire: HostWire, body: &Value) -> HostStep {
+        // A side request for JSON (Gemini's loop check after 30 turns, its model router):
+        // an answer of that schema that lets the turn go on.
+        if let Some(schema) = json_schema_asked(body) {
+            return HostStep::Text(sample_of(schema).to_string());
+        }
         let made = calls(wire, body, &self.server).len();
         let outputs = outputs(wire, body, &self.server);
         let Some(next) = self.calls.get(made) else {
@@ -133,6 +138,44 @@ impl HostModel {
                 offered_names(wire, body)
             )),
         }
+    }
+}
+
+/// The schema of the JSON a request asks for (Gemini's `generationConfig.responseMimeType`
+/// `application/json`), if it asks for JSON.
+fn json_schema_asked(body: &Value) -> Option<&Value> {
+    let config = body.get("generationConfig")?;
+    (config["responseMimeType"] == "application/json").then(|| {
+        config
+            .get("responseJsonSchema")
+            .or_else(|| config.get("responseSchema"))
+            .unwrap_or(&Value::Null)
+    })
+}
+
+/// A value of `schema` that says "nothing to see": empty strings but for a word, zeros,
+/// `false`, the first of an enum.
+fn sample_of(schema: &Value) -> Value {
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    let kind = schema["type"]
+        .as_str()
+        .unwrap_or("object")
+        .to_ascii_lowercase();
+    match kind.as_str() {
+        "string" => json!("mock"),
+        "number" | "integer" => json!(0),
+        "boolean" => json!(false),
+        "array" => json!([]),
+        _ => Value::Object(
+            schema["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), sample_of(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -518,6 +561,18 @@ mod tests {
         let prose = "running · call `wait` with turnId 0123456789ab";
         assert_eq!(turn_id_in(prose).as_deref(), Some("0123456789ab"));
         assert_eq!(turn_id_in("no turn here"), None);
+    }
+
+    #[test]
+    fn a_request_for_json_gets_a_value_of_its_schema() {
+        let body = json!({"generationConfig": {"responseMimeType": "application/json",
+            "responseJsonSchema": {"type": "object", "properties": {
+                "analysis": {"type": "string"}, "confidence": {"type": "number"},
+                "model_choice": {"type": "string", "enum": ["flash", "pro"]}}}}});
+        let model = HostModel::new("claude-coded", Vec::new());
+        let step = model.step(HostWire::Gemini { stream: false }, &body);
+        let expected = json!({"analysis": "mock", "confidence": 0, "model_choice": "flash"});
+        assert_eq!(step, HostStep::Text(expected.to_string()));
     }
 
     #[test]

@@ -150,7 +150,9 @@ impl MockApi {
     }
 
     /// Every output of the server's tool `tool` (its own name, e.g. `ask`) that the host
-    /// gave back to its model, each once, in the order of the calls.
+    /// gave back to its model, each once, in the order of the calls. Only the requests of
+    /// the conversation itself count (those that offer tools): a host's side requests
+    /// (Gemini's loop check) carry the history in their own form.
     pub fn host_outputs(&self, tool: &str) -> Vec<HostToolOutput> {
         let server = self.host_server();
         let mut seen: Vec<HostToolOutput> = Vec::new();
@@ -158,8 +160,19 @@ impl MockApi {
             let Some(wire) = HostWire::of(&request) else {
                 continue;
             };
+            if hosts::offered_names(wire, &request.body).is_empty() {
+                continue;
+            }
             for output in hosts::outputs(wire, &request.body, &server) {
-                let new = !seen.iter().any(|o| o.raw == output.raw);
+                // The host repeats each output in later requests (maybe shortened): one
+                // call id is one output, as first given.
+                let new = !seen.iter().any(|o| {
+                    if o.id.is_empty() {
+                        o.raw == output.raw
+                    } else {
+                        o.id == output.id
+                    }
+                });
                 if output.tool == tool && new {
                     seen.push(output);
                 }
@@ -173,7 +186,10 @@ impl MockApi {
     pub fn host_calls(&self, tool: &str) -> Vec<HostToolCall> {
         let server = self.host_server();
         let requests = self.host_requests();
-        let Some(last) = requests.last() else {
+        let conversation = requests.iter().filter(|r| {
+            HostWire::of(r).is_some_and(|w| !hosts::offered_names(w, &r.body).is_empty())
+        });
+        let Some(last) = conversation.last() else {
             return Vec::new();
         };
         let Some(wire) = HostWire::of(last) else {

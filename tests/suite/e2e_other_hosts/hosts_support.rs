@@ -94,11 +94,13 @@ fn host_bins() -> &'static (PathBuf, PathBuf) {
 
 /// Runs `case` for both hosts at once, each on its own thread (they share nothing but
 /// the machine), while holding the lock of the real-CLI tests; fails with every host's
-/// failure.
+/// failure. `E2E_HOSTS=codex` (or `gemini`) runs one, while working on a test.
 pub fn for_both(case: fn(Host)) {
     let _serial = test_support::real_cli::one_real_cli_blocking();
+    let only = std::env::var("E2E_HOSTS").unwrap_or_default();
     let threads: Vec<_> = Host::BOTH
         .iter()
+        .filter(|h| only.is_empty() || only.contains(h.name()))
         .map(|&host| {
             let thread = std::thread::Builder::new()
                 .name(host.name().to_string())
@@ -128,6 +130,8 @@ pub struct HostSandbox {
     pub host: Host,
     dir: TempDir,
     pub bridge_exe: PathBuf,
+    /// More environment for the host (and what it passes on to its servers).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl HostSandbox {
@@ -139,6 +143,7 @@ impl HostSandbox {
             host,
             dir,
             bridge_exe,
+            extra_env: Vec::new(),
         };
         for sub in ["home", "project", "tmp", "bin"] {
             std::fs::create_dir_all(sandbox.root().join(sub)).expect("create sandbox dir");
@@ -283,6 +288,7 @@ stream_max_retries = 0
             ],
         };
         env.extend(own.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env.extend(self.extra_env.iter().cloned());
         env
     }
 
