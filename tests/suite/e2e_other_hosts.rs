@@ -641,3 +641,78 @@ fn offline_case(host: Host) {
 fn configured_from_our_examples_neither_host_connects_beyond_loopback() {
     for_both(offline_case);
 }
+
+fn failed_turn(host: Host) {
+    let sandbox = HostSandbox::new(host);
+    let mock = mock_for(vec![ask("ERR400 refuse this")], None);
+    sandbox.configure(&mock, &[]);
+    let run = sandbox.run(&mock, PROMPT);
+    assert_host_ok(&run);
+    let output = nth_output(&mock, "ask", 0);
+    eprintln!(
+        "{}: a failed turn reached the model as {} bytes: {:?}",
+        host.name(),
+        output.bytes(),
+        output.text
+    );
+    // The API's own words reach the model (Codex reads only structuredContent), the
+    // reason is said once (Gemini dumps the text blocks and structuredContent together),
+    // and the whole stays short whatever the host wraps around it.
+    assert!(output.text.contains("mock 400"), "{output:?}");
+    let reason = "turn failed";
+    assert_eq!(output.text.matches(reason).count(), 1, "{output:?}");
+    assert!(
+        output.bytes() <= 600,
+        "{} bytes: {output:?}",
+        output.bytes()
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+fn a_failed_turn_reaches_both_models_short_with_its_reason_once() {
+    for_both(failed_turn);
+}
+
+fn permission_question(host: Host) {
+    let sandbox = HostSandbox::new(host);
+    let mock = mock_for(vec![ask("RUN_TOOL touch asked.txt")], None);
+    sandbox.configure(&mock, &[]);
+    let run = sandbox.run(&mock, PROMPT);
+    assert_host_ok(&run);
+    let output = nth_output(&mock, "ask", 0);
+    eprintln!(
+        "{}: the ask that needed a permission came back as ({} bytes): {:?}",
+        host.name(),
+        output.bytes(),
+        output.text
+    );
+    assert!(!sandbox.project().join("asked.txt").exists());
+    match host {
+        // Codex takes the question (it declares elicitation); `codex exec`, with nobody at
+        // a terminal, declines it: the agent is told so, and the denial is in the result.
+        Host::Codex => {
+            let json = codex_output_json(&output.text);
+            assert!(output.text.contains("declined"), "{output:?}");
+            assert_eq!(json["permissionDenials"][0]["tool"], "Bash", "{json}");
+        }
+        // Gemini has no elicitation: denied at once, and the agent is told which rule
+        // would allow it.
+        Host::Gemini => {
+            assert!(output.text.contains("--allow-tool"), "{output:?}");
+            assert!(output.text.contains("refused"), "{output:?}");
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+fn a_permission_question_is_declined_by_codex_exec_and_denied_with_the_rule_under_gemini() {
+    for_both(permission_question);
+}
