@@ -137,8 +137,11 @@ pub struct HostSandbox {
 impl HostSandbox {
     pub fn new(host: Host) -> HostSandbox {
         let dir = TempDir::new(&format!("host-{}", host.name()));
-        let bridge_exe =
-            std::fs::canonicalize(test_support::bridge()).expect("resolve claude-coded");
+        // CLAUDE_CODED_TEST_BRIDGE: another build (an older commit's, to see a test fail
+        // there), as for the other tests.
+        let bridge = std::env::var_os("CLAUDE_CODED_TEST_BRIDGE")
+            .map_or_else(|| test_support::bridge().to_path_buf(), PathBuf::from);
+        let bridge_exe = std::fs::canonicalize(bridge).expect("resolve claude-coded");
         let sandbox = HostSandbox {
             host,
             dir,
