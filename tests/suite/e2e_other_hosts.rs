@@ -155,7 +155,14 @@ fn assert_status_truthful(status: &Value) {
 
 fn lists_our_tools(host: Host) {
     let sandbox = HostSandbox::new(host);
-    let mock = mock_for(vec![ToolCall::new("status", json!({}))], None);
+    // The read-only tools run without approval in Codex.
+    let mock = mock_for(
+        vec![
+            ToolCall::new("status", json!({})),
+            ToolCall::new("events", json!({"limit": 5})),
+        ],
+        None,
+    );
     sandbox.configure(&mock, &[]);
     let run = sandbox.run(&mock, PROMPT);
     assert_host_ok(&run);
@@ -220,6 +227,8 @@ fn lists_our_tools(host: Host) {
         status.text.contains("ready") || status.text.contains("starting"),
         "{status:?}"
     );
+    let events = nth_output(&mock, "events", 0);
+    assert!(events.text.contains("child.started"), "{events:?}");
 }
 
 #[test]

@@ -379,7 +379,7 @@ fn offered(wire: HostWire, body: &Value, server: &str, tool: &str) -> Option<Off
                 tools
                     .iter()
                     .any(|t| t["name"] == flat.as_str())
-                    .then(|| Offered {
+                    .then_some(Offered {
                         namespace: None,
                         name: flat,
                     })

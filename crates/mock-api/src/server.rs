@@ -186,10 +186,10 @@ impl MockApi {
     pub fn host_calls(&self, tool: &str) -> Vec<HostToolCall> {
         let server = self.host_server();
         let requests = self.host_requests();
-        let conversation = requests.iter().filter(|r| {
+        let mut conversation = requests.iter().rev().filter(|r| {
             HostWire::of(r).is_some_and(|w| !hosts::offered_names(w, &r.body).is_empty())
         });
-        let Some(last) = conversation.last() else {
+        let Some(last) = conversation.next() else {
             return Vec::new();
         };
         let Some(wire) = HostWire::of(last) else {
