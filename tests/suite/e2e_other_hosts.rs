@@ -18,6 +18,10 @@
 //! ```sh
 //! CLAUDE_BIN=$(scripts/install-claude-cli.sh) cargo test --test all e2e_other_hosts:: -- --nocapture
 //! ```
+//!
+//! `--nocapture` shows what each model read and the measurements; `E2E_HOSTS=codex` (or
+//! `gemini`) runs one host; `CLAUDE_CODED_TEST_BRIDGE=<older build>` runs them against
+//! another claude-coded. They need `strace` (the offline check) and Node >= 20 (Gemini).
 
 mod hosts_support;
 

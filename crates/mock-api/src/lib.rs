@@ -1,4 +1,5 @@
-//! Mock of the Anthropic Messages API for tests (HTTP/1.1 on 127.0.0.1).
+//! Mock of the Anthropic Messages API for tests (HTTP/1.1 on 127.0.0.1), and beside it of
+//! the model APIs of two other MCP hosts (see [`HostModel`]).
 //!
 //! The server runs on its own thread with its own tokio runtime, so
 //! `MockApi::start()` works the same from `#[tokio::test]` (any flavour) and
