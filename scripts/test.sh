@@ -11,7 +11,9 @@ CLAUDE_BIN="$(scripts/install-claude-cli.sh)"
 export CLAUDE_BIN
 # Codex CLI and Gemini CLI, the other real MCP hosts of tests/suite/e2e_other_hosts.rs
 # (pinned, cached under .cache/host-clis): sets CODEX_BIN and GEMINI_BIN.
-eval "$(scripts/install-host-clis.sh)"
+# (An assignment first: `set -e` stops on a failed install, which `eval "$(...)"` hides.)
+host_clis="$(scripts/install-host-clis.sh)"
+eval "$host_clis"
 export CODEX_BIN GEMINI_BIN
 
 # CLAUDE_BIN is exported before the build: it turns the real-CLI tests on (build.rs).
