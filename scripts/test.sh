@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need (the pinned Claude Code CLI,
-# the pinned MCP client packages), then runs the Rust tests and the MCP client scripts.
+# Codex CLI and Gemini CLI, the pinned MCP client packages), then runs the Rust tests and
+# the MCP client scripts.
 # Everything talks to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,12 @@ cd "$(dirname "$0")/.."
 # The real CLI for the end-to-end tests (cached under .cache/ after the first run).
 CLAUDE_BIN="$(scripts/install-claude-cli.sh)"
 export CLAUDE_BIN
+# Codex CLI and Gemini CLI, the other real MCP hosts of tests/suite/e2e_other_hosts.rs
+# (pinned, cached under .cache/host-clis): sets CODEX_BIN and GEMINI_BIN.
+# (An assignment first: `set -e` stops on a failed install, which `eval "$(...)"` hides.)
+host_clis="$(scripts/install-host-clis.sh)"
+eval "$host_clis"
+export CODEX_BIN GEMINI_BIN
 
 # CLAUDE_BIN is exported before the build: it turns the real-CLI tests on (build.rs).
 # --workspace: the test tools under crates/ have tests of their own.

@@ -7,6 +7,7 @@ mod bad_input;
 mod capture_cli;
 mod daemon_cli;
 mod double_shapes;
+mod e2e_other_hosts;
 mod e2e_real_cli;
 mod e2e_real_cli_daemon;
 mod e2e_real_cli_sessions;

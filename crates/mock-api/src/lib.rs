@@ -1,4 +1,5 @@
-//! Mock of the Anthropic Messages API for tests (HTTP/1.1 on 127.0.0.1).
+//! Mock of the Anthropic Messages API for tests (HTTP/1.1 on 127.0.0.1), and beside it of
+//! the model APIs of two other MCP hosts (see [`HostModel`]).
 //!
 //! The server runs on its own thread with its own tokio runtime, so
 //! `MockApi::start()` works the same from `#[tokio::test]` (any flavour) and
@@ -32,15 +33,22 @@
 //! [`MockApi::tool_result_of`] give back the `tool_result` blocks exactly as the host sent
 //! them to its model.
 //!
+//! Hosts that are not Claude Code (Codex CLI on the OpenAI Responses API, Gemini CLI on the
+//! Gemini API) get a [`HostModel`] ([`MockApi::start_for_host`]): planned calls of one MCP
+//! server's tools, found in the host's own tool list, then a text; [`MockApi::host_outputs`]
+//! gives back each tool output as the host gave it to its model.
+//!
 //! # Layout
 //!
 //! - `server`: the server thread, its connections and the answer to each request
 //!   ([`MockApi`]); `http`: reading requests and writing JSON responses.
 //! - `script`: the [`Behavior`]s, the test's [`Script`], the prompt keywords.
 //! - `outer`: the host side of two CLIs on one mock ([`OuterModel`]).
+//! - `hosts`: the model of a host that is not Claude Code ([`HostModel`]), both its wires.
 //! - `request`: what the mock reads from a request ([`RecordedRequest`], [`tool_results`]).
 //! - `reply`: a planned reply and its JSON; `sse`: the same streamed as server-sent events.
 
+mod hosts;
 mod http;
 mod outer;
 mod reply;
@@ -49,6 +57,10 @@ mod script;
 mod server;
 mod sse;
 
+pub use hosts::{
+    HostModel, HostToolCall, HostToolOutput, HostWire, Offered, offered_names, offered_schemas,
+    turn_id_in,
+};
 pub use outer::{OuterModel, TOOL_SEARCH, TURN_ID, ToolCall, tool_search_input};
 pub use request::{
     RecordedRequest, TOOL_RESULT_ECHO_CHARS, ToolResult, ToolUse, first_user_prompt,

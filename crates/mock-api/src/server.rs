@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
+use crate::hosts::{self, HostModel, HostToolCall, HostToolOutput, HostWire};
 use crate::http::{RawRequest, pause, read_request, write_json};
 use crate::reply::{Reply, jstr, obj};
 use crate::request::{RecordedRequest, ToolResult, last_user_prompt};
@@ -21,7 +22,7 @@ use crate::script::{
     Behavior, DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, MessagesCall, Script,
     behavior_from_prompt,
 };
-use crate::sse::write_sse;
+use crate::sse::{write_sse, write_sse_events};
 
 /// A keep-alive connection idle this long is closed by the server.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -33,8 +34,12 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     messages_served: AtomicUsize,
     connections: AtomicUsize,
+    /// Requests of a host's model answered (the N of its ids).
+    host_served: AtomicUsize,
     aborted_streams: AtomicUsize,
     script: Option<Script>,
+    /// The model of a host that is not Claude Code (Codex, Gemini), if any.
+    host: Option<HostModel>,
 }
 
 /// A running mock server; stops on drop.
@@ -59,7 +64,22 @@ impl MockApi {
         started(Self::try_start(Some(script.into())))
     }
 
+    /// A mock for an MCP host that is not Claude Code (Codex CLI on `/v1/responses`,
+    /// Gemini CLI on `/v1beta/models/...`): its model is `host`; the Messages API beside it
+    /// (for the Claude Code CLI that the host's MCP server runs) goes by the prompt keywords.
+    pub fn start_for_host(host: HostModel) -> MockApi {
+        started(Self::try_start_hosting(None, Some(host)))
+    }
+
     pub fn try_start(script: Option<Script>) -> io::Result<MockApi> {
+        Self::try_start_hosting(script, None)
+    }
+
+    /// [`MockApi::try_start`] with a host model too.
+    pub fn try_start_hosting(
+        script: Option<Script>,
+        host: Option<HostModel>,
+    ) -> io::Result<MockApi> {
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
@@ -68,8 +88,10 @@ impl MockApi {
             requests: Mutex::new(Vec::new()),
             messages_served: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            host_served: AtomicUsize::new(0),
             aborted_streams: AtomicUsize::new(0),
             script,
+            host,
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -115,6 +137,75 @@ impl MockApi {
             .filter(|r| r.is_messages())
             .cloned()
             .collect()
+    }
+
+    /// The requests of a host's model (Codex's `/v1/responses`, Gemini's
+    /// `:streamGenerateContent` and `:generateContent`), in arrival order.
+    pub fn host_requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|r| HostWire::of(r).is_some())
+            .cloned()
+            .collect()
+    }
+
+    /// Every output of the server's tool `tool` (its own name, e.g. `ask`) that the host
+    /// gave back to its model, each once, in the order of the calls. Only the requests of
+    /// the conversation itself count (those that offer tools): a host's side requests
+    /// (Gemini's loop check) carry the history in their own form.
+    pub fn host_outputs(&self, tool: &str) -> Vec<HostToolOutput> {
+        let server = self.host_server();
+        let mut seen: Vec<HostToolOutput> = Vec::new();
+        for request in self.host_requests() {
+            let Some(wire) = HostWire::of(&request) else {
+                continue;
+            };
+            if hosts::offered_names(wire, &request.body).is_empty() {
+                continue;
+            }
+            for output in hosts::outputs(wire, &request.body, &server) {
+                // The host repeats each output in later requests (maybe shortened): one
+                // call id is one output, as first given.
+                let new = !seen.iter().any(|o| {
+                    if o.id.is_empty() {
+                        o.raw == output.raw
+                    } else {
+                        o.id == output.id
+                    }
+                });
+                if output.tool == tool && new {
+                    seen.push(output);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Every call of the server's tool `tool` the host's model made, with the arguments as
+    /// the host recorded them in the history, in order.
+    pub fn host_calls(&self, tool: &str) -> Vec<HostToolCall> {
+        let server = self.host_server();
+        let requests = self.host_requests();
+        let mut conversation = requests.iter().rev().filter(|r| {
+            HostWire::of(r).is_some_and(|w| !hosts::offered_names(w, &r.body).is_empty())
+        });
+        let Some(last) = conversation.next() else {
+            return Vec::new();
+        };
+        let Some(wire) = HostWire::of(last) else {
+            return Vec::new();
+        };
+        hosts::calls(wire, &last.body, &server)
+            .into_iter()
+            .filter(|c| c.tool == tool)
+            .collect()
+    }
+
+    fn host_server(&self) -> String {
+        self.shared
+            .host
+            .as_ref()
+            .map_or_else(|| "claude-coded".to_string(), |h| h.server().to_string())
     }
 
     /// Number of `/v1/messages` requests served (the N of `mock reply #N`).
@@ -260,6 +351,11 @@ async fn respond(
     let recorded = shared.record(&req, conn);
     let request_id = new_request_id();
 
+    if let Some(wire) = HostWire::of(&recorded) {
+        let host_n = shared.host_served.fetch_add(1, Ordering::SeqCst) + 1;
+        return answer_host(shared, wire, &recorded, host_n, &request_id, w).await;
+    }
+
     if !recorded.is_messages() {
         let reply = if recorded.path == "/v1/messages/count_tokens" {
             obj(&[("input_tokens", DEFAULT_INPUT_TOKENS.to_string())])
@@ -313,6 +409,32 @@ async fn respond(
     };
     let message_id = format!("msg_mock_{n:04}");
     deliver(shared, &recorded, &request_id, &message_id, &reply, r, w).await
+}
+
+/// Answers a host model's request with its [`HostModel`]'s next step (a text when the mock
+/// has none): Server-Sent Events, or one JSON body for Gemini's `:generateContent`.
+async fn answer_host(
+    shared: &Shared,
+    wire: HostWire,
+    recorded: &RecordedRequest,
+    n: usize,
+    request_id: &str,
+    w: &mut OwnedWriteHalf,
+) -> io::Result<bool> {
+    let step = match &shared.host {
+        Some(model) => model.step(wire, &recorded.body),
+        None => hosts::HostStep::Text("outer model: no host model in this mock".to_string()),
+    };
+    let events = hosts::answer_events(wire, &step, n);
+    if wire == (HostWire::Gemini { stream: false }) {
+        let body = events
+            .first()
+            .map_or_else(String::new, |(_, e)| e.to_string());
+        write_json(w, 200, request_id, &body, false).await?;
+        return Ok(true);
+    }
+    write_sse_events(w, request_id, &events).await?;
+    Ok(true)
 }
 
 /// Writes `reply`: streamed as SSE when the request asked for a stream, else as one JSON

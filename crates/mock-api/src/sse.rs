@@ -18,6 +18,31 @@ async fn write_event(w: &mut OwnedWriteHalf, event: &str, data: &str) -> io::Res
     w.flush().await
 }
 
+/// Writes a whole SSE response of `events` (`event:` line when named, then `data:`), each
+/// event one HTTP chunk: the answers of a host model that is not Claude Code.
+pub(crate) async fn write_sse_events(
+    w: &mut OwnedWriteHalf,
+    request_id: &str,
+    events: &[(Option<&str>, serde_json::Value)],
+) -> io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n\
+         cache-control: no-cache\r\ntransfer-encoding: chunked\r\nrequest-id: {request_id}\r\n\
+         connection: keep-alive\r\n\r\n"
+    );
+    w.write_all(head.as_bytes()).await?;
+    for (name, data) in events {
+        let payload = match name {
+            Some(name) => format!("event: {name}\ndata: {data}\n\n"),
+            None => format!("data: {data}\n\n"),
+        };
+        let chunk = format!("{:x}\r\n{payload}\r\n", payload.len());
+        w.write_all(chunk.as_bytes()).await?;
+    }
+    w.write_all(b"0\r\n\r\n").await?;
+    w.flush().await
+}
+
 /// `{"type":<event>,"index":<index>,<key>:<value>}` for the content_block_* events.
 fn block_event(event: &str, index: usize, key: &str, value: String) -> String {
     obj(&[
