@@ -101,14 +101,7 @@ pub async fn wait_for_room(outbox: &Outbox, hangup_fd: Option<RawFd>) -> bool {
 /// Has the writer of `fd` closed its end? True for a pipe whose writer is gone and for a
 /// socket whose peer shut down writing, even with unread data still in it.
 pub fn hung_up(fd: RawFd) -> bool {
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLIN | libc::POLLRDHUP,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, a zero timeout; poll only writes `revents`.
-    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-    ready > 0 && poll.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
+    crate::platform::peer_closed(fd)
 }
 
 #[cfg(test)]

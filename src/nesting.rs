@@ -101,7 +101,6 @@ impl Nesting {
 }
 
 /// How many `claude-coded __guard` processes run above this one.
-#[cfg(target_os = "linux")]
 fn guard_ancestors() -> u32 {
     let mut count = 0;
     let mut pid = std::os::unix::process::parent_id();
@@ -112,7 +111,7 @@ fn guard_ancestors() -> u32 {
         if is_guard(pid) {
             count += 1;
         }
-        match parent_of(pid) {
+        match crate::platform::parent_of(pid) {
             Some(parent) => pid = parent,
             None => break,
         }
@@ -120,27 +119,10 @@ fn guard_ancestors() -> u32 {
     count
 }
 
-#[cfg(not(target_os = "linux"))]
-fn guard_ancestors() -> u32 {
-    let _ = ANCESTRY_LIMIT;
-    0
-}
-
 /// Whether `pid` runs claude-coded's guard mode (second argument `__guard`).
-#[cfg(target_os = "linux")]
 fn is_guard(pid: u32) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    cmdline.split(|b| *b == 0).nth(1) == Some(GUARD_ARG.as_bytes())
-}
-
-/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the command's `)`).
-#[cfg(target_os = "linux")]
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(1)?.parse().ok()
+    crate::platform::arguments(pid)
+        .is_some_and(|args| args.get(1).map(Vec::as_slice) == Some(GUARD_ARG.as_bytes()))
 }
 
 #[cfg(test)]
@@ -198,13 +180,9 @@ mod tests {
         assert_eq!(raised.limit, MAX_DEPTH_CAP);
     }
 
-    #[cfg(target_os = "linux")]
     #[test]
     fn the_test_process_has_no_guard_above_it() {
         assert_eq!(guard_ancestors(), 0);
-        assert_eq!(
-            parent_of(std::process::id()),
-            Some(std::os::unix::process::parent_id())
-        );
+        assert!(!is_guard(std::process::id()));
     }
 }
