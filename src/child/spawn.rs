@@ -1,7 +1,7 @@
 //! Spawning the child: under the guard in its own process group (see `crate::platform`),
 //! a clean environment.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
@@ -103,32 +103,7 @@ pub(crate) struct Spawned {
     pub stderr: ChildStderr,
 }
 
-/// Finds `program` the way a shell would: a path as is, a bare name on PATH.
-pub(crate) fn resolve_program(program: &str) -> Result<PathBuf, ChildError> {
-    let not_found = || ChildError::NotFound {
-        program: program.to_string(),
-    };
-    if program.contains('/') {
-        let path = PathBuf::from(program);
-        return if is_executable(&path) {
-            Ok(path)
-        } else {
-            Err(not_found())
-        };
-    }
-    let path_var = std::env::var_os("PATH").ok_or_else(not_found)?;
-    std::env::split_paths(&path_var)
-        .map(|dir| dir.join(program))
-        .find(|candidate| is_executable(candidate))
-        .ok_or_else(not_found)
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
+pub(crate) use super::locate::resolve_program;
 
 /// Starts the child in its own process group, set to die with the bridge.
 pub(crate) fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
@@ -194,17 +169,4 @@ fn guarded(spec: &SpawnSpec) -> Command {
 /// Sends `stop` to the child's whole process group (see [`crate::platform::end_group`]).
 pub(crate) fn signal_group(pid: u32, stop: crate::platform::Stop) {
     crate::platform::end_group(pid, stop);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bare_names_are_looked_up_on_path() {
-        assert!(resolve_program("sh").is_ok());
-        let err = resolve_program("definitely-not-a-claude-binary").unwrap_err();
-        assert!(err.to_string().contains("--claude-bin"), "{err}");
-        assert!(resolve_program("/nonexistent/claude").is_err());
-    }
 }

@@ -131,6 +131,7 @@ impl Backend for FakeBackend {
         if shared.missing {
             return Err(ChildError::NotFound {
                 program: "claude".to_string(),
+                looked: "not on PATH".to_string(),
             });
         }
         if shared.broken {

@@ -15,6 +15,7 @@ mod faults_child;
 mod faults_host;
 mod hostile_clients;
 mod http_listen;
+mod install;
 mod mcp_background;
 mod mcp_plain_parity;
 mod mcp_rmcp_client;

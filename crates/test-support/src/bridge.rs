@@ -44,6 +44,8 @@ pub struct Options {
     pub bridge: Option<PathBuf>,
     /// Send claude-coded's stderr to this file instead of the test's stderr.
     pub stderr_file: Option<PathBuf>,
+    /// No `--claude-bin`: claude-coded finds `claude` itself (PATH, the installers' places).
+    pub find_claude: bool,
 }
 
 impl Options {
@@ -74,6 +76,11 @@ impl Options {
 
     pub fn dir(mut self, dir: TempDir) -> Self {
         self.dir = Some(dir);
+        self
+    }
+
+    pub fn find_claude(mut self) -> Self {
+        self.find_claude = true;
         self
     }
 }
@@ -261,7 +268,7 @@ pub fn bridge_command(dir: &Path, options: &Options) -> Command {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default());
     }
-    if !options.args.iter().any(|a| a == "--claude-bin") {
+    if !options.find_claude && !options.args.iter().any(|a| a == "--claude-bin") {
         let bin = options
             .claude_bin
             .as_deref()
