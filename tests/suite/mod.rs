@@ -22,6 +22,7 @@ mod mcp_rmcp_client;
 mod mcp_tasks;
 mod mcp_wire;
 mod nesting;
+mod package;
 mod permissions;
 mod plain_ask;
 mod plain_background;
