@@ -32,13 +32,13 @@ export CARGO=/usr/bin/cargo RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_MACOS:-$PWD/target/macos}"
 # cargo-clippy is run directly: `cargo clippy` looks in $CARGO_HOME/bin first, where
 # rustup's proxy would pick rustup's toolchain (which has no std sources to build).
-build_std=(-Zbuild-std=std,panic_abort)
+build_std=-Zbuild-std=std,panic_abort
 echo "check-macos: $(/usr/bin/rustc --version)" >&2
 for target in "${targets[@]}"; do
     echo "check-macos: cargo check --target $target" >&2
-    nice /usr/bin/cargo check --quiet "${build_std[@]}" --target "$target"
+    nice /usr/bin/cargo check --quiet "$build_std" --target "$target"
     echo "check-macos: cargo clippy --all-targets --target $target" >&2
-    nice /usr/bin/cargo-clippy clippy --quiet "${build_std[@]}" --target "$target" \
+    nice /usr/bin/cargo-clippy clippy --quiet "$build_std" --target "$target" \
         --all-targets -- -D warnings
 done
 echo "check-macos: ${targets[*]} pass" >&2
