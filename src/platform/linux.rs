@@ -175,7 +175,7 @@ fn set_parent_death_signal(signal: libc::c_int) -> std::io::Result<()> {
 /// Waits for one of `signals` (blocked in every thread) for at most `timeout`.
 pub(super) fn wait_signal(signals: &libc::sigset_t, timeout: std::time::Duration) {
     let timeout = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(0),
+        tv_sec: timeout.as_secs().try_into().unwrap_or(0),
         tv_nsec: timeout.subsec_nanos().into(),
     };
     // SAFETY: waits on a valid sigset whose signals are blocked in every thread.
