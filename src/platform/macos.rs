@@ -8,6 +8,7 @@
 //! buffer), so an MCP response waits a fixed pause after its notifications; and a socket
 //! path longer than 103 bytes cannot be reached through a short one.
 
+use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
@@ -73,31 +74,37 @@ pub(super) fn environment(pid: u32) -> Option<Vec<Vec<u8>>> {
 }
 
 /// `sysctl(KERN_PROCARGS2)`: the raw argument area of `pid` (ours or another process of
-/// this user).
+/// this user). The buffer (`kern.argmax`, 1 MiB) is made once per thread: a sweep of the
+/// CLI's tree reads every process's environment.
 fn procargs(pid: u32) -> Option<Vec<u8>> {
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
     let mut mib = [
         libc::CTL_KERN,
         libc::KERN_PROCARGS2,
         libc::c_int::try_from(pid).ok()?,
     ];
-    let mut buffer = vec![0u8; arg_max()?];
-    let mut size = buffer.len();
-    // SAFETY: the buffer holds `size` bytes; sysctl writes at most that and updates size.
-    let rc = unsafe {
-        libc::sysctl(
-            mib.as_mut_ptr(),
-            3,
-            buffer.as_mut_ptr().cast(),
-            &mut size,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    buffer.truncate(size);
-    Some(buffer)
+    BUFFER.with_borrow_mut(|buffer| {
+        if buffer.is_empty() {
+            buffer.resize(arg_max()?, 0);
+        }
+        let mut size = buffer.len();
+        // SAFETY: the buffer holds `size` bytes; sysctl writes at most that and updates size.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_mut_ptr(),
+                3,
+                buffer.as_mut_ptr().cast(),
+                &mut size,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        (rc == 0)
+            .then(|| buffer.get(..size).map(<[u8]>::to_vec))
+            .flatten()
+    })
 }
 
 /// The size of the largest argument area (`kern.argmax`).

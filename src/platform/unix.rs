@@ -82,22 +82,27 @@ pub(crate) fn end_tree(root: u32, mark: &str) {
     }
 }
 
-/// The live processes of `root`'s tree in `listing` (see [`end_tree`]).
+/// The live processes of `root`'s tree in `listing` (see [`end_tree`]): its descendants,
+/// the processes carrying `mark`, and theirs (which may have cleared their environment).
 fn tree(root: u32, mark: &str, listing: &[Process]) -> Vec<u32> {
-    let mut found = descendants(root, listing);
     let entry = format!("{TREE_ENV}={mark}");
     let me = std::process::id();
-    found.extend(
-        listing
-            .iter()
-            .filter(|p| !p.zombie && p.pid != root && p.pid != me && !found.contains(&p.pid))
-            .filter(|p| {
-                super::environment(p.pid)
-                    .is_some_and(|env| env.iter().any(|e| e.as_slice() == entry.as_bytes()))
-            })
-            .map(|p| p.pid)
-            .collect::<Vec<_>>(),
-    );
+    let marked = listing
+        .iter()
+        .filter(|p| !p.zombie && p.pid != root && p.pid != me)
+        .filter(|p| {
+            super::environment(p.pid)
+                .is_some_and(|env| env.iter().any(|e| e.as_slice() == entry.as_bytes()))
+        })
+        .map(|p| p.pid);
+    let mut found = descendants(root, listing);
+    for pid in marked.collect::<Vec<_>>() {
+        for member in std::iter::once(pid).chain(descendants(pid, listing)) {
+            if member != me && member != root && !found.contains(&member) {
+                found.push(member);
+            }
+        }
+    }
     found
 }
 
@@ -538,6 +543,32 @@ mod tests {
         let status = orphan.wait().unwrap();
         assert_eq!(status.signal(), Some(libc::SIGKILL));
         assert!(tree(1_000_000, &mark, &crate::platform::processes()).is_empty());
+    }
+
+    #[test]
+    fn the_children_of_a_marked_process_are_found_without_the_mark() {
+        let mark = format!("test-children-{}", std::process::id());
+        let mut marked = std::process::Command::new("sh")
+            .args(["-c", "env -u CLAUDE_CODED_TREE sleep 60 & wait"])
+            .env(TREE_ENV, &mark)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let unmarked = loop {
+            let listing = crate::platform::processes();
+            if let Some(child) = descendants(marked.id(), &listing).first() {
+                break *child;
+            }
+            assert!(std::time::Instant::now() < deadline, "sh started no child");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let found = tree(1_000_000, &mark, &crate::platform::processes());
+        assert!(
+            found.contains(&marked.id()) && found.contains(&unmarked),
+            "{found:?}"
+        );
+        end_tree(1_000_000, &mark);
+        assert_eq!(marked.wait().unwrap().signal(), Some(libc::SIGKILL));
     }
 
     #[test]
