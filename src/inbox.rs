@@ -112,7 +112,7 @@ pub(crate) mod tests {
     use std::os::fd::{AsRawFd, FromRawFd};
     use std::os::unix::net::UnixStream;
 
-    /// A pipe as (read end, write end), for the tests here and in `mcp::drain`.
+    /// A pipe as (read end, write end).
     pub(crate) fn pipe() -> (File, File) {
         let mut fds = [0; 2];
         // SAFETY: pipe(2) fills the two-element array it is given.

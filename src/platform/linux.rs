@@ -214,4 +214,34 @@ mod tests {
                 .any(|e| e.starts_with(b"PATH="))
         );
     }
+
+    #[test]
+    fn a_pipes_unread_bytes_are_counted_from_its_write_end() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        let (mut reader, mut writer) = std::io::pipe().unwrap();
+        let fd = writer.as_raw_fd();
+        assert_eq!(super::super::output_queue(fd), Some(OutputQueue::Pipe));
+        assert_eq!(unsent_bytes(fd, OutputQueue::Pipe), Some(0));
+        writer.write_all(b"{\"jsonrpc\":\"2.0\"}\n").unwrap();
+        assert_eq!(unsent_bytes(fd, OutputQueue::Pipe), Some(18));
+        let mut buf = [0u8; 18];
+        reader.read_exact(&mut buf).unwrap();
+        assert_eq!(unsent_bytes(fd, OutputQueue::Pipe), Some(0));
+    }
+
+    #[test]
+    fn a_socket_counts_what_its_peer_has_not_read() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        let (mut ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = ours.as_raw_fd();
+        assert_eq!(super::super::output_queue(fd), Some(OutputQueue::Socket));
+        assert_eq!(unsent_bytes(fd, OutputQueue::Socket), Some(0));
+        ours.write_all(b"notification\n").unwrap();
+        assert!(unsent_bytes(fd, OutputQueue::Socket).unwrap() > 0);
+        let mut buf = [0u8; 13];
+        peer.read_exact(&mut buf).unwrap();
+        assert_eq!(unsent_bytes(fd, OutputQueue::Socket), Some(0));
+    }
 }
