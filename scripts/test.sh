@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need (the pinned Claude Code CLI,
-# Codex CLI and Gemini CLI, the pinned MCP client packages), then runs the Rust tests and
-# the MCP client scripts.
+# Codex CLI and Gemini CLI, the pinned MCP client packages), then runs the Rust tests, the
+# MCP client scripts and the npm packages' install test.
 # Everything talks to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,3 +26,6 @@ export RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}"
 cargo test --workspace
 
 scripts/test-mcp-clients.sh
+
+# The npm packages, installed offline into a fresh prefix and run.
+scripts/test-npm.sh

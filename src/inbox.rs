@@ -117,25 +117,12 @@ where
 /// fails to write. Runs only between EOF and the end of the session.
 async fn watch_output(fd: RawFd, outbox: &Outbox) {
     while outbox.gone_reason().is_none() {
-        if output_closed(fd) {
+        if crate::platform::peer_gone(fd) {
             outbox.abandon("stdin is closed and nobody reads stdout: the client is gone");
             return;
         }
         tokio::time::sleep(POLL).await;
     }
-}
-
-/// Has every reader of `fd` gone? True for a pipe whose read end is closed (POLLERR) and
-/// a socket whose peer closed (POLLHUP); false for a terminal or a file.
-pub fn output_closed(fd: RawFd) -> bool {
-    let mut poll = libc::pollfd {
-        fd,
-        events: 0,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, a zero timeout; poll only writes `revents`.
-    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-    ready > 0 && poll.revents & (libc::POLLHUP | libc::POLLERR) != 0
 }
 
 /// Returns `true` when the next request may be read, `false` when the client is gone.
@@ -166,14 +153,7 @@ pub async fn wait_for_room(outbox: &Outbox, hangup_fd: Option<RawFd>) -> bool {
 /// Has the writer of `fd` closed its end? True for a pipe whose writer is gone and for a
 /// socket whose peer shut down writing, even with unread data still in it.
 pub fn hung_up(fd: RawFd) -> bool {
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLIN | libc::POLLRDHUP,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, a zero timeout; poll only writes `revents`.
-    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-    ready > 0 && poll.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
+    crate::platform::peer_closed(fd)
 }
 
 #[cfg(test)]
@@ -184,21 +164,13 @@ pub(crate) mod tests {
     use std::os::fd::{AsRawFd, FromRawFd};
     use std::os::unix::net::UnixStream;
 
-    /// A pipe as (read end, write end), for the tests here and in `mcp::drain`.
+    /// A pipe as (read end, write end).
     pub(crate) fn pipe() -> (File, File) {
         let mut fds = [0; 2];
         // SAFETY: pipe(2) fills the two-element array it is given.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
         // SAFETY: both descriptors were just opened and are owned by nothing else.
         unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
-    }
-
-    #[test]
-    fn a_pipes_write_end_is_closed_once_its_reader_is_gone() {
-        let (reader, writer) = pipe();
-        assert!(!output_closed(writer.as_raw_fd()));
-        drop(reader);
-        assert!(output_closed(writer.as_raw_fd()));
     }
 
     #[test]

@@ -32,6 +32,9 @@
 //! - [`nesting`]: how deep this server runs inside other claude-coded, and whether it may
 //!   start a child.
 //! - [`guard`]: `claude-coded __guard`, the process that takes the CLI's group down with the bridge.
+//! - `platform`: every OS-specific mechanism (process groups and the guard's links, the
+//!   process table, `poll`/`ioctl` flags) behind one API: `linux.rs`, `macos.rs`, and
+//!   `unix.rs` for what POSIX shares. Nothing else names an OS.
 //! - [`events`]: ring buffer, counters and `events.jsonl`.
 //! - [`state_dir`]: `identity.json`, `daemon-state.json` (atomic), file modes.
 //! - [`plain`]: the plain JSON-RPC surface: envelope checks (`plain::envelope`), the method
@@ -108,9 +111,11 @@
 //! waits, then signals its process group with TERM and KILL; a SIGTERM/SIGINT/SIGHUP
 //! sends TERM at once, since hosts escalate within 100 ms. The CLI
 //! runs under a small guard process (this binary, `__guard`) that leads its process group
-//! and has `PR_SET_PDEATHSIG`: when the bridge dies, even by SIGKILL, the guard kills the
-//! whole group, the CLI's own tool processes included; as a child subreaper it also
-//! adopts, and then ends, tool processes that left the group.
+//! and learns at once when the bridge dies, even by SIGKILL (Linux's `PR_SET_PDEATHSIG`,
+//! or a pipe whose write end only the bridge holds); it then kills the whole group, the
+//! CLI's own tool processes included, and the tool processes that left the group (Linux
+//! makes the guard their subreaper; everywhere they carry the guard's mark in their
+//! environment).
 //!
 //! # Embedding
 //!
@@ -138,6 +143,7 @@ pub mod nesting;
 mod outbox;
 pub mod permissions;
 pub mod plain;
+mod platform;
 mod redact;
 mod rpc_error;
 mod sessions;

@@ -128,7 +128,6 @@ fn guard_limit(argv0: &[u8]) -> Option<u32> {
 }
 
 /// The `claude-coded __guard` processes above this one.
-#[cfg(target_os = "linux")]
 fn guard_ancestors() -> Guards {
     let mut guards = Guards::default();
     let mut pid = std::os::unix::process::parent_id();
@@ -143,7 +142,7 @@ fn guard_ancestors() -> Guards {
                 (a, b) => a.or(b),
             };
         }
-        match parent_of(pid) {
+        match crate::platform::parent_of(pid) {
             Some(parent) => pid = parent,
             None => break,
         }
@@ -151,28 +150,12 @@ fn guard_ancestors() -> Guards {
     guards
 }
 
-#[cfg(not(target_os = "linux"))]
-fn guard_ancestors() -> Guards {
-    let _ = ANCESTRY_LIMIT;
-    Guards::default()
-}
-
 /// `Some(the limit it carries)` when `pid` runs claude-coded's guard mode (second
 /// argument `__guard`), `None` when it does not.
-#[cfg(target_os = "linux")]
 fn guard_of(pid: u32) -> Option<Option<u32>> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let mut fields = cmdline.split(|b| *b == 0);
-    let argv0 = fields.next()?;
-    (fields.next() == Some(GUARD_ARG.as_bytes())).then(|| guard_limit(argv0))
-}
-
-/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the command's `)`).
-#[cfg(target_os = "linux")]
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(1)?.parse().ok()
+    let args = crate::platform::arguments(pid)?;
+    let argv0 = args.first()?;
+    (args.get(1).map(Vec::as_slice) == Some(GUARD_ARG.as_bytes())).then(|| guard_limit(argv0))
 }
 
 #[cfg(test)]
@@ -237,13 +220,9 @@ mod tests {
         assert_eq!(raised.limit, MAX_DEPTH_CAP);
     }
 
-    #[cfg(target_os = "linux")]
     #[test]
     fn the_test_process_has_no_guard_above_it() {
         assert_eq!(guard_ancestors(), Guards::default());
-        assert_eq!(
-            parent_of(std::process::id()),
-            Some(std::os::unix::process::parent_id())
-        );
+        assert_eq!(guard_of(std::process::id()), None);
     }
 }

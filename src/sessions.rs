@@ -875,7 +875,7 @@ fn info(name: &str, slot: &Slot) -> (SessionInfo, Totals) {
             .or_else(|| slot.session_id.clone()),
         cwd: slot.cwd.display().to_string(),
         pid,
-        rss_bytes: pid.and_then(rss_bytes),
+        rss_bytes: pid.and_then(crate::platform::resident_bytes),
         turns: totals.turns_ok + totals.turns_failed,
         cost_usd: totals.cost_usd,
         queue: snapshot.as_ref().map_or(0, |s| s.queue.length),
@@ -884,15 +884,6 @@ fn info(name: &str, slot: &Slot) -> (SessionInfo, Totals) {
         last_used_at: slot.last_used_at.clone(),
     };
     (info, totals)
-}
-
-/// Resident memory of a process, from `/proc/<pid>/statm` (pages).
-fn rss_bytes(pid: u32) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf only reads a system constant.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()?)
 }
 
 /// A `sessions.json` entry checked like the wire: the name as `session`, the id as

@@ -29,7 +29,7 @@ use crate::inbox::Input;
 pub(crate) const SOCKET_FILE: &str = "daemon.sock";
 /// The longest path a Unix socket address holds (`sun_path` less its terminating NUL);
 /// a longer one is reached through its directory (see [`address`]).
-const MAX_PATH: usize = 107;
+const MAX_PATH: usize = crate::platform::SOCKET_PATH_MAX;
 /// After the daemon stopped, how long its connections may take to deliver their last
 /// answers to clients that do not read.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -87,7 +87,8 @@ impl SocketServer {
 
 /// An address for the socket at `path` that fits a Unix socket address: `path` itself, or
 /// for a longer one the same file reached through its directory's descriptor
-/// (`/proc/self/fd/N/daemon.sock`), which must stay open while the address is used.
+/// (`/proc/self/fd/N/daemon.sock` on Linux), which must stay open while the address is
+/// used; an error where the OS has no such path.
 pub(crate) fn address(path: &Path) -> std::io::Result<(PathBuf, Option<std::fs::File>)> {
     use std::os::unix::fs::OpenOptionsExt;
     if path.as_os_str().len() <= MAX_PATH {
@@ -100,9 +101,13 @@ pub(crate) fn address(path: &Path) -> std::io::Result<(PathBuf, Option<std::fs::
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
         .open(dir)?;
-    let short = Path::new("/proc/self/fd")
-        .join(dir.as_raw_fd().to_string())
-        .join(name);
+    let Some(short) = crate::platform::path_through_dir(dir.as_raw_fd(), name) else {
+        return Err(std::io::Error::other(format!(
+            "the socket path is {} bytes, longer than this OS takes ({MAX_PATH}); choose a \
+             shorter --state-dir",
+            path.as_os_str().len()
+        )));
+    };
     Ok((short, Some(dir)))
 }
 
@@ -207,22 +212,12 @@ async fn serve(stream: UnixStream, daemon: Daemon) {
 /// How often a connection whose client stopped writing is checked for a full close.
 const CLOSED_POLL: Duration = Duration::from_millis(50);
 
-/// Resolves once the peer has closed the connection in both directions (`POLLHUP`; a
-/// peer that only shut down writing gives `POLLRDHUP` alone and is still listening).
-/// `fd` must stay open while this runs: the connection's halves, which the serving of
-/// the connection holds until this future is dropped, keep it open.
+/// Resolves once the peer has closed the connection in both directions (a peer that only
+/// shut down writing is still listening). `fd` must stay open while this runs: the
+/// connection's halves, which the serving of the connection holds until this future is
+/// dropped, keep it open.
 async fn closed(fd: std::os::fd::RawFd) {
-    loop {
-        let mut poll = libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        };
-        // SAFETY: one pollfd, a zero timeout; poll only writes `revents`.
-        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-        if ready > 0 && poll.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-            return;
-        }
+    while !crate::platform::peer_gone(fd) {
         tokio::time::sleep(CLOSED_POLL).await;
     }
 }

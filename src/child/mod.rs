@@ -1,6 +1,7 @@
 //! The Claude Code child process: how it is spawned, what its stream-json lines mean,
 //! and how its stderr is drained.
 
+mod locate;
 pub(crate) mod protocol;
 pub(crate) mod spawn;
 pub(crate) mod stderr;
@@ -13,11 +14,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub(crate) enum ChildError {
     #[error(
-        "cannot find the Claude Code CLI `{program}` (looked on PATH). Install it with \
-         `npm install -g @anthropic-ai/claude-code`, or point --claude-bin \
-         (CLAUDE_CODED_CLAUDE_BIN) at the `claude` binary"
+        "cannot find the Claude Code CLI `{program}`: {looked}. Install it \
+         (`npm install -g @anthropic-ai/claude-code`, or see https://docs.claude.com/en/docs/claude-code/setup), \
+         or point --claude-bin (CLAUDE_CODED_CLAUDE_BIN) at the `claude` binary"
     )]
-    NotFound { program: String },
+    NotFound { program: String, looked: String },
     #[error("cannot start the Claude Code CLI {program}: {source}")]
     Spawn {
         program: PathBuf,

@@ -1,6 +1,7 @@
-//! Spawning the child: its own process group, death with the bridge, a clean environment.
+//! Spawning the child: under the guard in its own process group (see `crate::platform`),
+//! a clean environment.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
@@ -139,32 +140,7 @@ fn confined_cwd(config: &Config) -> Result<PathBuf, ChildError> {
     }
 }
 
-/// Finds `program` the way a shell would: a path as is, a bare name on PATH.
-pub(crate) fn resolve_program(program: &str) -> Result<PathBuf, ChildError> {
-    let not_found = || ChildError::NotFound {
-        program: program.to_string(),
-    };
-    if program.contains('/') {
-        let path = PathBuf::from(program);
-        return if is_executable(&path) {
-            Ok(path)
-        } else {
-            Err(not_found())
-        };
-    }
-    let path_var = std::env::var_os("PATH").ok_or_else(not_found)?;
-    std::env::split_paths(&path_var)
-        .map(|dir| dir.join(program))
-        .find(|candidate| is_executable(candidate))
-        .ok_or_else(not_found)
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
+pub(crate) use super::locate::resolve_program;
 
 /// Starts the child in its own process group, set to die with the bridge.
 pub(crate) fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
@@ -174,9 +150,6 @@ pub(crate) fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Own group: signals aimed at the bridge's terminal group do not hit the child
-        // directly, and we can signal the child's whole tree at once.
-        .process_group(0)
         .kill_on_drop(true);
     for name in REMOVED_ENV {
         command.env_remove(name);
@@ -189,7 +162,10 @@ pub(crate) fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
     for (key, value) in &spec.env {
         command.env(key, value);
     }
-    set_parent_death_signal(&mut command);
+    // Own group: signals aimed at the bridge's terminal group do not hit the child
+    // directly, and we can signal the child's whole tree at once. The guard also learns
+    // when the bridge dies.
+    crate::platform::link_guard(&mut command);
     let spawn_error = |source| ChildError::Spawn {
         program: spec.program.clone(),
         source,
@@ -212,7 +188,7 @@ pub(crate) fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
 /// `claude-coded __guard <program> <args>` (see [`crate::guard`]), or the program itself
 /// when our own executable cannot be found.
 fn guarded(spec: &SpawnSpec) -> Command {
-    match own_executable() {
+    match crate::platform::own_executable() {
         Ok(exe) => {
             let mut command = Command::new(exe);
             command
@@ -232,65 +208,7 @@ fn guarded(spec: &SpawnSpec) -> Command {
     }
 }
 
-/// Our executable, as something we can run. On Linux `/proc/self/exe` still runs the
-/// binary we were started from after an upgrade replaced (or deleted) it on disk, so
-/// restarts keep working in a long-lived daemon.
-fn own_executable() -> std::io::Result<PathBuf> {
-    let proc_exe = Path::new("/proc/self/exe");
-    if cfg!(target_os = "linux") && proc_exe.exists() {
-        return Ok(proc_exe.to_path_buf());
-    }
-    std::env::current_exe()
-}
-
-/// Linux: the kernel SIGKILLs the child when the bridge dies, even by SIGKILL.
-///
-/// The signal fires when the *thread* that forked exits; tokio's worker threads live as
-/// long as the runtime, so children spawned from async tasks are covered.
-#[cfg(target_os = "linux")]
-fn set_parent_death_signal(command: &mut Command) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The bridge may have died before prctl took effect.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn set_parent_death_signal(_command: &mut Command) {}
-
-/// Sends `signal` to the child's whole process group. A SIGKILL first goes to every
-/// descendant of the guard: tool processes that left the group are still descendants
-/// (the guard is their subreaper), but the guard dies with the group and cannot end them.
-pub(crate) fn signal_group(pid: u32, signal: libc::c_int) {
-    if signal == libc::SIGKILL {
-        crate::guard::kill_descendants(pid as libc::pid_t);
-    }
-    // SAFETY: killpg has no memory-safety preconditions; an exited group gives ESRCH.
-    let rc = unsafe { libc::killpg(pid as libc::pid_t, signal) };
-    if rc != 0 {
-        tracing::debug!(pid, signal, err = %std::io::Error::last_os_error(), "killpg");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bare_names_are_looked_up_on_path() {
-        assert!(resolve_program("sh").is_ok());
-        let err = resolve_program("definitely-not-a-claude-binary").unwrap_err();
-        assert!(err.to_string().contains("--claude-bin"), "{err}");
-        assert!(resolve_program("/nonexistent/claude").is_err());
-    }
+/// Sends `stop` to the child's whole process group (see [`crate::platform::end_group`]).
+pub(crate) fn signal_group(pid: u32, stop: crate::platform::Stop) {
+    crate::platform::end_group(pid, stop);
 }

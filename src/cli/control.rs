@@ -182,10 +182,10 @@ pub(super) async fn stop(config: Config) -> i32 {
     let limit = stop_grace + STOP_MARGIN;
     let deadline = Instant::now() + limit;
     let closed = client.closed(limit).await;
-    while process_alive(pid) && Instant::now() < deadline {
+    while crate::platform::is_alive(pid) && Instant::now() < deadline {
         tokio::time::sleep(POLL).await;
     }
-    if closed.is_err() || process_alive(pid) {
+    if closed.is_err() || crate::platform::is_alive(pid) {
         eprintln!("claude-coded: the daemon (pid {pid}) is still running after {limit:?}");
         return 1;
     }
@@ -228,7 +228,7 @@ async fn started(found: client::Found, log: &Path, deadline: Instant, http: bool
         // Already failing: whatever stop answers, the start failed.
         let _ = client.call::<StopResult>("stop", json!({}), QUICK).await;
         let gone_by = Instant::now() + STOP_MARGIN;
-        while process_alive(pid) && Instant::now() < gone_by {
+        while crate::platform::is_alive(pid) && Instant::now() < gone_by {
             tokio::time::sleep(POLL).await;
         }
         return 1;
@@ -253,17 +253,6 @@ async fn started(found: client::Found, log: &Path, deadline: Instant, http: bool
 
 fn config_u64(status: &StatusResult, key: &str) -> u64 {
     status.config.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-/// Whether `pid` names a live process (a zombie counts as gone).
-pub(super) fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
 }
 
 /// The socket of instance `n` of the project.

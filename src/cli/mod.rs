@@ -487,7 +487,7 @@ fn settle_killed(value: &mut serde_json::Value) -> Option<u64> {
     let daemon = value.get("daemon")?;
     let state = daemon.get("state")?.as_str()?;
     let pid = daemon.get("pid")?.as_u64()?;
-    let alive = u32::try_from(pid).is_ok_and(control::process_alive);
+    let alive = u32::try_from(pid).is_ok_and(crate::platform::is_alive);
     if state == "stopped" || alive {
         return None;
     }

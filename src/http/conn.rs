@@ -61,7 +61,7 @@ impl Limits {
     /// The bound under this process's descriptor limit (raised first), keeping the
     /// reserve for `max_sessions` children and everything else.
     pub(crate) fn for_process(max_sessions: usize) -> Limits {
-        let soft = raise_descriptor_limit();
+        let soft = crate::platform::raise_descriptor_limit();
         Limits::under(soft, max_sessions)
     }
 
@@ -74,39 +74,6 @@ impl Limits {
         Limits {
             connections: allowed.clamp(MIN_CONNECTIONS, MAX_CONNECTIONS),
         }
-    }
-}
-
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the soft limit now in
-/// force (`None` when it cannot be read, or is unlimited).
-fn raise_descriptor_limit() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes the struct it is given, which lives through the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        // macOS refuses more than OPEN_MAX (10240) for an unlimited hard limit.
-        let wanted = [limit.rlim_max, 10240.max(limit.rlim_cur)];
-        for cur in wanted {
-            let raised = libc::rlimit {
-                rlim_cur: cur,
-                rlim_max: limit.rlim_max,
-            };
-            // SAFETY: setrlimit reads the struct it is given, which lives through the call.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                limit.rlim_cur = cur;
-                break;
-            }
-        }
-    }
-    match limit.rlim_cur {
-        libc::RLIM_INFINITY => None,
-        #[allow(clippy::unnecessary_cast)]
-        cur => Some(cur as u64),
     }
 }
 

@@ -8,10 +8,12 @@
 //! response waits until the client has read everything written: its microtasks then
 //! run before its next read brings the response.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::platform::{self, OutputQueue};
 
 /// The pause when the output cannot be looked into. (A pipe or socket needs none: rmcp
 /// returns from a notification only after flushing it, so its bytes are in the kernel.)
@@ -28,28 +30,23 @@ pub enum OutputDrain {
     Settle,
     /// Output is this pipe: wait until the reader has emptied it.
     Pipe(RawFd),
-    /// Output is this Unix stream socket: wait until the peer has read all we sent
-    /// (what we sent stays charged to our side until the peer reads it).
+    /// Output is this Unix stream socket: wait until the peer has read all we sent.
     Socket(RawFd),
 }
 
 impl OutputDrain {
     /// The drain for this process's stdout.
     pub fn stdout() -> OutputDrain {
-        OutputDrain::for_fd(libc::STDOUT_FILENO)
+        OutputDrain::for_fd(std::io::stdout().as_raw_fd())
     }
 
-    /// `Pipe(fd)` for a FIFO, `Socket(fd)` for a socket, else `Settle`.
+    /// `Pipe(fd)` for a pipe, `Socket(fd)` for a socket, when the OS tells how much of
+    /// it the reader has not taken; else `Settle`.
     pub fn for_fd(fd: RawFd) -> OutputDrain {
-        // SAFETY: fstat only writes into the zeroed struct we pass.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstat(fd, &mut stat) } != 0 {
-            return OutputDrain::Settle;
-        }
-        match stat.st_mode & libc::S_IFMT {
-            libc::S_IFIFO => OutputDrain::Pipe(fd),
-            libc::S_IFSOCK => OutputDrain::Socket(fd),
-            _ => OutputDrain::Settle,
+        match platform::output_queue(fd) {
+            Some(OutputQueue::Pipe) => OutputDrain::Pipe(fd),
+            Some(OutputQueue::Socket) => OutputDrain::Socket(fd),
+            None => OutputDrain::Settle,
         }
     }
 
@@ -60,100 +57,67 @@ impl OutputDrain {
 
     /// Returns whether the output was seen empty within `max`.
     async fn wait_at_most(self, max: Duration) -> bool {
-        let deadline = Instant::now() + max;
-        loop {
-            let unread = match self {
-                OutputDrain::Settle => {
-                    tokio::time::sleep(SETTLE).await;
-                    return true;
-                }
-                OutputDrain::Pipe(fd) => unread_bytes(fd, libc::FIONREAD),
-                // SIOCOUTQ, which Linux numbers as TIOCOUTQ.
-                OutputDrain::Socket(fd) => unread_bytes(fd, libc::TIOCOUTQ),
-            };
-            match unread {
-                Some(0) | None => return true,
-                Some(_) if Instant::now() >= deadline => return false,
-                Some(_) => tokio::time::sleep(POLL).await,
+        match self {
+            OutputDrain::Settle => {
+                tokio::time::sleep(SETTLE).await;
+                true
+            }
+            OutputDrain::Pipe(fd) => {
+                until_read(max, || platform::unsent_bytes(fd, OutputQueue::Pipe)).await
+            }
+            OutputDrain::Socket(fd) => {
+                until_read(max, || platform::unsent_bytes(fd, OutputQueue::Socket)).await
             }
         }
     }
 }
 
-/// Bytes written to `fd` and not yet read, as the queue-length `request` tells;
-/// `None` when the kernel won't say.
-fn unread_bytes(fd: RawFd, request: libc::Ioctl) -> Option<usize> {
-    let mut unread: libc::c_int = 0;
-    // SAFETY: both requests write one int through the pointer we pass.
-    let rc = unsafe { libc::ioctl(fd, request, &mut unread) };
-    (rc == 0).then(|| usize::try_from(unread).unwrap_or(0))
+/// Polls `unread` until it says 0 (or cannot say: `None`), or `max` has passed; returns
+/// whether it was seen empty.
+async fn until_read(max: Duration, mut unread: impl FnMut() -> Option<usize>) -> bool {
+    let deadline = Instant::now() + max;
+    loop {
+        match unread() {
+            Some(0) | None => return true,
+            Some(_) if Instant::now() >= deadline => return false,
+            Some(_) => tokio::time::sleep(POLL).await,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbox::tests::pipe;
     use std::fs::File;
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
-    fn a_pipe_is_looked_into_and_a_file_is_not() {
-        let (_reader, writer) = pipe();
-        let drain = OutputDrain::for_fd(writer.as_raw_fd());
-        assert_eq!(drain, OutputDrain::Pipe(writer.as_raw_fd()));
-        let file = tempfile_in_target();
+    fn a_file_is_not_looked_into() {
+        let path = std::env::temp_dir().join(format!("drain-test-{}", std::process::id()));
+        let file = File::create(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
         assert_eq!(OutputDrain::for_fd(file.as_raw_fd()), OutputDrain::Settle);
-    }
-
-    #[test]
-    fn unread_bytes_counts_what_the_reader_has_not_taken() {
-        let (mut reader, mut writer) = pipe();
-        assert_eq!(unread_bytes(writer.as_raw_fd(), libc::FIONREAD), Some(0));
-        writer.write_all(b"{\"jsonrpc\":\"2.0\"}\n").unwrap();
-        assert_eq!(unread_bytes(writer.as_raw_fd(), libc::FIONREAD), Some(18));
-        let mut buf = [0u8; 18];
-        reader.read_exact(&mut buf).unwrap();
-        assert_eq!(unread_bytes(writer.as_raw_fd(), libc::FIONREAD), Some(0));
-    }
-
-    #[test]
-    fn a_socket_counts_what_its_peer_has_not_read() {
-        let (mut ours, mut peer) = UnixStream::pair().unwrap();
-        let drain = OutputDrain::for_fd(ours.as_raw_fd());
-        assert_eq!(drain, OutputDrain::Socket(ours.as_raw_fd()));
-        assert_eq!(unread_bytes(ours.as_raw_fd(), libc::TIOCOUTQ), Some(0));
-        ours.write_all(b"notification\n").unwrap();
-        assert!(unread_bytes(ours.as_raw_fd(), libc::TIOCOUTQ).unwrap() > 0);
-        let mut buf = [0u8; 13];
-        peer.read_exact(&mut buf).unwrap();
-        assert_eq!(unread_bytes(ours.as_raw_fd(), libc::TIOCOUTQ), Some(0));
     }
 
     #[tokio::test]
     async fn waits_for_the_reader_and_gives_up_on_one_that_never_reads() {
-        let (mut reader, mut writer) = pipe();
-        let drain = OutputDrain::for_fd(writer.as_raw_fd());
-        writer.write_all(b"notification\n").unwrap();
-        assert!(!drain.wait_at_most(Duration::from_millis(30)).await);
+        let unread = Arc::new(AtomicUsize::new(13));
+        let count = || Some(unread.load(Ordering::SeqCst));
+        assert!(!until_read(Duration::from_millis(30), count).await);
 
+        let reader = Arc::clone(&unread);
         let late_reader = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
-            let mut buf = [0u8; 13];
-            reader.read_exact(&mut buf).unwrap();
-            reader
+            reader.store(0, Ordering::SeqCst);
         });
         let started = std::time::Instant::now();
-        assert!(drain.wait_at_most(Duration::from_secs(5)).await);
+        assert!(until_read(Duration::from_secs(5), count).await);
         assert!(started.elapsed() >= Duration::from_millis(40));
-        drop(late_reader.join().unwrap());
-    }
-
-    fn tempfile_in_target() -> File {
-        let path = std::env::temp_dir().join(format!("drain-test-{}", std::process::id()));
-        let file = File::create(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
-        file
+        late_reader.join().unwrap();
+        assert!(
+            until_read(Duration::ZERO, || None).await,
+            "unknown counts as read"
+        );
     }
 }

@@ -16,6 +16,7 @@ use crate::child::ChildError;
 use crate::child::spawn::{Launch, SpawnSpec, signal_group};
 use crate::config::Config;
 use crate::nesting::Nesting;
+use crate::platform::Stop;
 
 /// Starts children for one actor and signals them.
 pub(crate) trait Backend: Send + 'static {
@@ -28,8 +29,8 @@ pub(crate) trait Backend: Send + 'static {
         events: mpsc::Sender<Tagged>,
     ) -> Result<Started, ChildError>;
 
-    /// Sends `signal` to the process group led by `pid`.
-    fn signal(&mut self, pid: u32, signal: libc::c_int);
+    /// Stops the process group led by `pid` as `signal` says.
+    fn signal(&mut self, pid: u32, signal: Stop);
 }
 
 /// A child that was started, and what was run (for the `child.started` event).
@@ -62,7 +63,7 @@ impl Backend for Processes {
         })
     }
 
-    fn signal(&mut self, pid: u32, signal: libc::c_int) {
+    fn signal(&mut self, pid: u32, signal: Stop) {
         signal_group(pid, signal);
     }
 }

@@ -23,6 +23,7 @@ use crate::child::spawn::{Launch, budget_flag};
 use crate::child::stderr::StderrTail;
 use crate::config::Config;
 use crate::permissions::{Decider, PermissionMode};
+use crate::platform::Stop;
 
 /// The tests' side of the fake: what was started and signalled, and what to fail.
 #[derive(Clone, Default)]
@@ -41,7 +42,7 @@ struct Shared {
     /// The `--max-budget-usd` of each start.
     budgets: Vec<Option<f64>>,
     /// Every signal sent, as (pid, signal).
-    signals: Vec<(u32, libc::c_int)>,
+    signals: Vec<(u32, Stop)>,
     /// Live children's event senders, by pid, so a signal can end them.
     live: Vec<(u32, u64, mpsc::Sender<Tagged>)>,
     /// Starts fail with "not found" while this is set.
@@ -91,7 +92,7 @@ impl Fake {
     }
 
     /// The signals sent so far.
-    pub(crate) fn signals(&self) -> Vec<(u32, libc::c_int)> {
+    pub(crate) fn signals(&self) -> Vec<(u32, Stop)> {
         self.lock().signals.clone()
     }
 
@@ -130,6 +131,7 @@ impl Backend for FakeBackend {
         if shared.missing {
             return Err(ChildError::NotFound {
                 program: "claude".to_string(),
+                looked: "not on PATH".to_string(),
             });
         }
         if shared.broken {
@@ -166,16 +168,17 @@ impl Backend for FakeBackend {
         })
     }
 
-    fn signal(&mut self, pid: u32, signal: libc::c_int) {
+    fn signal(&mut self, pid: u32, signal: Stop) {
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         shared.signals.push((pid, signal));
-        let ends = signal == libc::SIGKILL || (signal == libc::SIGTERM && !shared.ignore_term);
+        let ends = signal == Stop::Kill || (signal == Stop::Term && !shared.ignore_term);
         let Some(pos) = shared.live.iter().position(|(p, ..)| *p == pid) else {
             return;
         };
         if ends {
             let (_, generation, events) = shared.live.remove(pos);
-            let status = ExitStatus::from_raw(signal);
+            // As the kernel reports a death by SIGKILL (9) or SIGTERM (15).
+            let status = ExitStatus::from_raw(if signal == Stop::Kill { 9 } else { 15 });
             let _ = events.try_send((generation, ChildEvent::Exited(Ok(status))));
         }
     }

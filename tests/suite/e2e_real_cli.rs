@@ -430,9 +430,41 @@ async fn a_cli_killed_in_its_first_turn_restarts_without_resuming() {
     ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
 )]
 async fn a_bash_tool_process_that_left_the_group_does_not_outlive_claude_coded() {
+    a_bash_tool_process_that_left_the_group_does_not_outlive(Guard::Linux).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn a_bash_tool_process_that_left_the_group_does_not_outlive_claude_coded_found_by_its_mark() {
+    a_bash_tool_process_that_left_the_group_does_not_outlive(Guard::Portable).await;
+}
+
+/// The guard's mechanisms a test runs under: Linux's own, or the portable ones macOS
+/// runs (see `src/platform`).
+#[derive(Clone, Copy)]
+enum Guard {
+    Linux,
+    Portable,
+}
+
+impl Guard {
+    fn options(self, options: Options) -> Options {
+        match self {
+            Guard::Linux => options,
+            Guard::Portable => options.env(claude_coded::guard::PORTABLE_ENV, "1"),
+        }
+    }
+}
+
+async fn a_bash_tool_process_that_left_the_group_does_not_outlive(mechanisms: Guard) {
     // Issue 9: the guard's group kill missed `setsid nohup sleep 307 &`.
-    let bypass = |o: Options| {
-        o.args(&["--permission-mode", "bypassPermissions"])
+    let bypass = move |o: Options| {
+        mechanisms
+            .options(o)
+            .args(&["--permission-mode", "bypassPermissions"])
             // The CLI refuses to bypass permissions as root outside a sandbox.
             .env("IS_SANDBOX", "1")
     };
@@ -798,10 +830,26 @@ fn cmdline(pid: i32) -> String {
     ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
 )]
 async fn sigkill_of_claude_coded_during_a_real_bash_tool_leaves_no_process() {
+    sigkill_during_a_real_bash_tool_leaves_no_process(Guard::Linux).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn sigkill_of_claude_coded_during_a_real_bash_tool_leaves_no_process_by_the_pipe() {
+    sigkill_during_a_real_bash_tool_leaves_no_process(Guard::Portable).await;
+}
+
+async fn sigkill_during_a_real_bash_tool_leaves_no_process(mechanisms: Guard) {
     // The real CLI runs Bash tools its own way (a shell snapshot, its own process tree),
     // not like the double's `sleep`: allow Bash so the tool really runs, then kill.
-    let allow_bash =
-        |o: Options| o.args(&["--claude-arg", "--allowedTools", "--claude-arg", "Bash"]);
+    let allow_bash = move |o: Options| {
+        mechanisms
+            .options(o)
+            .args(&["--claude-arg", "--allowedTools", "--claude-arg", "Bash"])
+    };
     let mut real = Real::start_with(MockApi::start(), allow_bash).await;
     real.ready().await;
     // Not `sleep`, which the CLI's Bash tool refuses to run as a wait.

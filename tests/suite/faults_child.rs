@@ -183,9 +183,25 @@ async fn a_session_that_cannot_be_resumed_falls_back_to_a_new_one() {
     );
 }
 
-#[tokio::test]
-async fn sigkill_of_the_bridge_takes_the_childs_whole_group() {
-    let mut bridge = Bridge::start();
+/// The guard's mechanisms a test runs under: Linux's own (parent-death signal, child
+/// subreaper), or the portable ones macOS runs (a pipe, the marked tree).
+#[derive(Clone, Copy, PartialEq)]
+enum Guard {
+    Linux,
+    Portable,
+}
+
+/// A bridge over the double whose guards use `mechanisms`.
+fn bridge_under(mechanisms: Guard) -> Bridge {
+    let options = Options::default();
+    Bridge::start_with(match mechanisms {
+        Guard::Linux => options,
+        Guard::Portable => options.env(claude_coded::guard::PORTABLE_ENV, "1"),
+    })
+}
+
+async fn sigkill_of_the_bridge_takes_the_childs_whole_group(mechanisms: Guard) {
+    let mut bridge = bridge_under(mechanisms);
     let reply = bridge.ask_ok("SPAWN_GRANDCHILD").await;
     let text = reply["result"].as_str().unwrap().to_string();
     let grandchild: i32 = text
@@ -193,7 +209,17 @@ async fn sigkill_of_the_bridge_takes_the_childs_whole_group() {
         .parse()
         .unwrap_or_else(|_| panic!("{text}"));
     let child = bridge.status().await["child"]["pid"].as_i64().unwrap() as i32;
+    assert_eq!(
+        guard_has_pipe(child),
+        mechanisms == Guard::Portable,
+        "the guard's pipe"
+    );
     assert!(process_alive(grandchild));
+    // A turn that ignores stdin's EOF: only the guard's notice of our death ends it.
+    bridge.request("ask", json!({"prompt": "HANG"})).await;
+    bridge
+        .wait_status("the HANG turn", |s| s["child"]["status"] == "busy")
+        .await;
     unsafe { libc::kill(bridge.pid(), libc::SIGKILL) };
     bridge.wait_exit().await;
     assert!(
@@ -206,22 +232,44 @@ async fn sigkill_of_the_bridge_takes_the_childs_whole_group() {
     );
 }
 
+/// Whether the guard `pid` was given the parent-death pipe (the portable mechanism).
+fn guard_has_pipe(pid: i32) -> bool {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    environ
+        .split(|b| *b == 0)
+        .any(|entry| entry.starts_with(b"CLAUDE_CODED_GUARD_PIPE="))
+}
+
+#[tokio::test]
+async fn sigkill_of_the_bridge_takes_the_childs_whole_group_by_the_death_signal() {
+    sigkill_of_the_bridge_takes_the_childs_whole_group(Guard::Linux).await;
+}
+
+#[tokio::test]
+async fn sigkill_of_the_bridge_takes_the_childs_whole_group_by_the_pipe() {
+    sigkill_of_the_bridge_takes_the_childs_whole_group(Guard::Portable).await;
+}
+
 #[tokio::test]
 async fn a_graceful_stop_also_ends_the_childs_tool_processes() {
-    let mut bridge = Bridge::start();
-    let reply = bridge.ask_ok("SPAWN_GRANDCHILD").await;
-    let grandchild: i32 = reply["result"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("grandchild ")
-        .parse()
-        .unwrap();
-    assert_eq!(bridge.close_and_wait().await, 0);
-    assert!(wait_gone(grandchild, Duration::from_secs(10)).await);
+    for mechanisms in [Guard::Linux, Guard::Portable] {
+        let mut bridge = bridge_under(mechanisms);
+        let reply = bridge.ask_ok("SPAWN_GRANDCHILD").await;
+        let grandchild: i32 = reply["result"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("grandchild ")
+            .parse()
+            .unwrap();
+        assert_eq!(bridge.close_and_wait().await, 0);
+        assert!(wait_gone(grandchild, Duration::from_secs(10)).await);
+    }
 }
 
 /// Asks the double to start `setsid nohup sleep 1000 &`, as a Bash tool may; its pid.
-async fn spawn_detached(bridge: &mut Bridge) -> i32 {
+/// Under the portable mechanisms (no subreaper) it is init's, no longer the guard's
+/// descendant: only its mark finds it.
+async fn spawn_detached(bridge: &mut Bridge, mechanisms: Guard) -> i32 {
     let reply = bridge.ask_ok("SPAWN_DETACHED").await;
     let text = reply["result"].as_str().unwrap_or_default().to_string();
     let pid: i32 = text
@@ -241,7 +289,43 @@ async fn spawn_detached(bridge: &mut Bridge) -> i32 {
         unsafe { libc::getsid(guard) },
         "still in the session"
     );
+    if mechanisms == Guard::Portable {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !is_descendant_of_init_only(pid, guard) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{pid} stayed below the guard {guard}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     pid
+}
+
+/// The parent of `pid` (field 4 of `/proc/<pid>/stat`).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Whether `guard` is not among the ancestors of `pid`.
+fn is_descendant_of_init_only(pid: i32, guard: i32) -> bool {
+    let mut current = pid;
+    while let Some(parent) = parent_of(current) {
+        if parent == guard {
+            return false;
+        }
+        if parent <= 1 {
+            return true;
+        }
+        current = parent;
+    }
+    true
 }
 
 /// Kills `pid` if a test failed with it alive, so no sleeper outlives the suite.
@@ -256,20 +340,21 @@ impl Drop for Reap {
 
 #[tokio::test]
 async fn a_tool_process_that_left_the_group_ends_with_a_graceful_stop() {
-    let mut bridge = Bridge::start();
-    let detached = spawn_detached(&mut bridge).await;
-    let _reap = Reap(detached);
-    assert_eq!(bridge.close_and_wait().await, 0);
-    assert!(
-        wait_gone(detached, Duration::from_secs(10)).await,
-        "setsid'd tool process {detached} survived the stop"
-    );
+    for mechanisms in [Guard::Linux, Guard::Portable] {
+        let mut bridge = bridge_under(mechanisms);
+        let detached = spawn_detached(&mut bridge, mechanisms).await;
+        let _reap = Reap(detached);
+        assert_eq!(bridge.close_and_wait().await, 0);
+        assert!(
+            wait_gone(detached, Duration::from_secs(10)).await,
+            "setsid'd tool process {detached} survived the stop"
+        );
+    }
 }
 
-#[tokio::test]
-async fn a_tool_process_that_left_the_group_ends_when_the_bridge_is_sigkilled() {
-    let mut bridge = Bridge::start();
-    let detached = spawn_detached(&mut bridge).await;
+async fn a_tool_process_that_left_the_group_ends_when_the_bridge_is_sigkilled(mechanisms: Guard) {
+    let mut bridge = bridge_under(mechanisms);
+    let detached = spawn_detached(&mut bridge, mechanisms).await;
     let _reap = Reap(detached);
     unsafe { libc::kill(bridge.pid(), libc::SIGKILL) };
     bridge.wait_exit().await;
@@ -280,26 +365,38 @@ async fn a_tool_process_that_left_the_group_ends_when_the_bridge_is_sigkilled() 
 }
 
 #[tokio::test]
+async fn a_tool_process_that_left_the_group_ends_when_the_bridge_is_sigkilled_by_the_subreaper() {
+    a_tool_process_that_left_the_group_ends_when_the_bridge_is_sigkilled(Guard::Linux).await;
+}
+
+#[tokio::test]
+async fn a_tool_process_that_left_the_group_ends_when_the_bridge_is_sigkilled_by_its_mark() {
+    a_tool_process_that_left_the_group_ends_when_the_bridge_is_sigkilled(Guard::Portable).await;
+}
+
+#[tokio::test]
 async fn a_tool_process_that_left_the_group_ends_when_the_child_is_killed_for_a_restart() {
-    let mut bridge = Bridge::start();
-    let detached = spawn_detached(&mut bridge).await;
-    let _reap = Reap(detached);
-    let restart = bridge.call("restart", json!({})).await;
-    assert_eq!(restart["result"]["restarting"], true, "{restart}");
-    assert!(
-        wait_gone(detached, Duration::from_secs(10)).await,
-        "setsid'd tool process {detached} survived the restart"
-    );
-    bridge
-        .wait_status("a new child", |s| s["child"]["ready"] == true)
-        .await;
-    assert_eq!(bridge.close_and_wait().await, 0);
+    for mechanisms in [Guard::Linux, Guard::Portable] {
+        let mut bridge = bridge_under(mechanisms);
+        let detached = spawn_detached(&mut bridge, mechanisms).await;
+        let _reap = Reap(detached);
+        let restart = bridge.call("restart", json!({})).await;
+        assert_eq!(restart["result"]["restarting"], true, "{restart}");
+        assert!(
+            wait_gone(detached, Duration::from_secs(10)).await,
+            "setsid'd tool process {detached} survived the restart"
+        );
+        bridge
+            .wait_status("a new child", |s| s["child"]["ready"] == true)
+            .await;
+        assert_eq!(bridge.close_and_wait().await, 0);
+    }
 }
 
 #[tokio::test]
 async fn the_guard_adopts_an_orphaned_tool_process_and_reaps_it_when_it_exits() {
     let mut bridge = Bridge::start();
-    let detached = spawn_detached(&mut bridge).await;
+    let detached = spawn_detached(&mut bridge, Guard::Linux).await;
     let _reap = Reap(detached);
     let guard = bridge.status().await["child"]["pid"].as_i64().unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{detached}/stat")).unwrap();

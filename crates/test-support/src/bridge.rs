@@ -47,6 +47,8 @@ pub struct Options {
     /// Pipe claude-coded's stderr and never read it, as Gemini CLI does without
     /// `--debug` (the pipe stays open, unread, in `Bridge::child.stderr`).
     pub stderr_unread: bool,
+    /// No `--claude-bin`: claude-coded finds `claude` itself (PATH, the installers' places).
+    pub find_claude: bool,
 }
 
 impl Options {
@@ -77,6 +79,11 @@ impl Options {
 
     pub fn dir(mut self, dir: TempDir) -> Self {
         self.dir = Some(dir);
+        self
+    }
+
+    pub fn find_claude(mut self) -> Self {
+        self.find_claude = true;
         self
     }
 }
@@ -265,7 +272,7 @@ pub fn bridge_command(dir: &Path, options: &Options) -> Command {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default());
     }
-    if !options.args.iter().any(|a| a == "--claude-bin") {
+    if !options.find_claude && !options.args.iter().any(|a| a == "--claude-bin") {
         let bin = options
             .claude_bin
             .as_deref()

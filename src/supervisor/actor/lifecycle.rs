@@ -1,6 +1,7 @@
 //! The child's lifecycle: spawn and warm-up, exit, backoff, crash loops, resume.
 
 use super::*;
+use crate::platform::Stop;
 
 impl Actor {
     /// Starts a child for the ask at the head of the queue (see [`Actor::spawn_child_for`]).
@@ -176,7 +177,7 @@ impl Actor {
             return;
         };
         // Tool processes the CLI left in its group belong to a dead session.
-        self.backend.signal(child.pid, libc::SIGKILL);
+        self.backend.signal(child.pid, Stop::Kill);
         let (exit_code, signal) = match &status {
             Ok(s) => (s.code(), std::os::unix::process::ExitStatusExt::signal(s)),
             Err(_) => (None, None),
@@ -356,7 +357,7 @@ impl Actor {
                     json!({ "pid": child.pid, "reason": reason }),
                 );
             }
-            backend.signal(child.pid, libc::SIGKILL);
+            backend.signal(child.pid, Stop::Kill);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Stopping: fail what waits, end the turn, close stdin, then TERM and KILL the group.
 
 use super::*;
+use crate::platform::Stop;
 use crate::supervisor::turn::Stream;
 
 impl Actor {
@@ -50,19 +51,19 @@ impl Actor {
                 false => Duration::from_millis(self.config.stop_grace_ms),
             };
             if !self.wait_exit(child_rx, grace).await {
-                self.backend.signal(pid, libc::SIGTERM);
+                self.backend.signal(pid, Stop::Term);
                 let term_grace = if prompt {
                     PROMPT_TERM_GRACE
                 } else {
                     TERM_GRACE
                 };
                 if !self.wait_exit(child_rx, term_grace).await {
-                    self.backend.signal(pid, libc::SIGKILL);
+                    self.backend.signal(pid, Stop::Kill);
                     self.wait_exit(child_rx, term_grace).await;
                 }
             }
             // Anything the CLI started in its group (tool processes) goes with it.
-            self.backend.signal(pid, libc::SIGKILL);
+            self.backend.signal(pid, Stop::Kill);
         }
         self.state = State::Stopped;
         self.publish(snapshot);

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
 use crate::permissions::{Asked, Decider, Decision, PermissionMode};
+use crate::platform::Stop;
 use crate::supervisor::fake::{Fake, FakeChild, config};
 use crate::supervisor::{
     AskError, Budget, BudgetScope, BudgetSource, NewTurn, SessionStart, Supervisor, TurnMessage,
@@ -451,7 +452,7 @@ async fn a_turn_past_its_timeout_is_interrupted_then_killed_after_the_grace() {
     assert_eq!(asked_at.elapsed(), Duration::from_secs(7));
     assert_eq!(
         harness.fake.signals().first(),
-        Some(&(child.pid, libc::SIGKILL))
+        Some(&(child.pid, Stop::Kill))
     );
     assert_eq!(next.generation, 2);
     // A deliberate kill is no failure: the next child starts at once.
@@ -597,7 +598,7 @@ async fn a_child_whose_stdout_closed_is_killed_if_it_lingers() {
     assert_eq!(closed.elapsed(), Duration::from_secs(1));
     assert_eq!(
         harness.fake.signals().first(),
-        Some(&(child.pid, libc::SIGKILL))
+        Some(&(child.pid, Stop::Kill))
     );
 }
 
@@ -638,7 +639,7 @@ async fn stopping_closes_stdin_then_terminates_the_child_and_refuses_asks() {
     assert!(child.read().await.is_none(), "stdin is closed");
     assert_eq!(
         harness.fake.signals().first(),
-        Some(&(child.pid, libc::SIGTERM))
+        Some(&(child.pid, Stop::Term))
     );
     assert_eq!(harness.status(), ChildStatus::Stopped);
     let refused = answer(harness.ask("after", LONG)).await;
@@ -655,7 +656,7 @@ async fn a_prompt_stop_kills_a_child_that_ignores_term() {
     let signals = harness.fake.signals();
     assert_eq!(
         signals[..2],
-        [(child.pid, libc::SIGTERM), (child.pid, libc::SIGKILL)]
+        [(child.pid, Stop::Term), (child.pid, Stop::Kill)]
     );
     assert_eq!(harness.status(), ChildStatus::Stopped);
 }
@@ -711,7 +712,7 @@ async fn an_oversized_line_fails_the_turn_and_replaces_the_child() {
     assert_eq!(next.generation, 2);
     assert_eq!(
         harness.fake.signals().first(),
-        Some(&(child.pid, libc::SIGKILL))
+        Some(&(child.pid, Stop::Kill))
     );
 }
 
@@ -802,7 +803,7 @@ async fn a_child_that_exits_when_its_stdin_closes_stops_without_a_signal() {
     // Only the clean-up of the group after the exit: no TERM was needed.
     assert_eq!(
         harness.fake.signals(),
-        [(pid, libc::SIGKILL), (pid, libc::SIGKILL)]
+        [(pid, Stop::Kill), (pid, Stop::Kill)]
     );
     assert_eq!(harness.status(), ChildStatus::Stopped);
     let exited = harness.events.query(&EventsParams::default()).events;
@@ -1214,7 +1215,7 @@ async fn an_ask_with_a_budget_runs_in_a_child_started_for_it_and_the_next_ask_in
             .fake
             .signals()
             .iter()
-            .all(|(_, sig)| *sig == libc::SIGKILL)
+            .all(|(_, sig)| *sig == Stop::Kill)
     );
 }
 
@@ -1241,7 +1242,7 @@ async fn a_replaced_child_that_ignores_its_closed_stdin_is_killed_after_the_stop
     assert!(harness.fake.signals().is_empty(), "killed before the grace");
     next_turn(&harness, "cheap", "ok").await;
     assert_eq!(closed_at.elapsed(), Duration::from_secs(5));
-    assert_eq!(harness.fake.signals()[0], (child.pid, libc::SIGKILL));
+    assert_eq!(harness.fake.signals()[0], (child.pid, Stop::Kill));
     assert!(answer(cheap).await.is_ok());
     assert_eq!(harness.fake.budgets(), [Some(1.0), Some(0.1)]);
 }
@@ -1296,7 +1297,7 @@ async fn a_stop_while_a_child_is_replaced_fails_the_waiting_ask_and_starts_no_ot
     harness.supervisor.stop(false).await;
     assert_eq!(answer(cheap).await.err(), Some(AskError::Stopping));
     assert_eq!(harness.status(), ChildStatus::Stopped);
-    assert!(harness.fake.signals().contains(&(child.pid, libc::SIGTERM)));
+    assert!(harness.fake.signals().contains(&(child.pid, Stop::Term)));
     assert_eq!(
         harness.fake.budgets(),
         [Some(1.0)],
