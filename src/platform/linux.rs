@@ -14,6 +14,13 @@ fn portable_guard() -> bool {
     cfg!(debug_assertions) && std::env::var_os(super::PORTABLE_ENV).is_some_and(|v| v == "1")
 }
 
+/// In the guard: whether the bridge made it a portable one. The bridge gives the pipe only
+/// to a portable guard, and the guard's environment has none of claude-coded's settings
+/// (the test switch included), so the pipe is what tells.
+fn guard_is_portable() -> bool {
+    std::env::var_os(unix::PIPE_ENV).is_some()
+}
+
 /// `sun_path` holds 108 bytes with the terminating NUL.
 pub(super) const SOCKET_PATH_MAX: usize = 107;
 
@@ -136,7 +143,7 @@ pub(super) fn link_guard(command: &mut tokio::process::Command) {
 /// The guard's side: SIGTERM when the bridge dies (taken by [`wait_signal`]), and the
 /// orphans of the CLI's tree adopted by the guard rather than by init.
 pub(super) fn guard_link(parent_env: &str) -> GuardLink {
-    let native = !portable_guard();
+    let native = !guard_is_portable();
     // Blocks the stop signals first, so the death signal is waited for, not delivered.
     let link = GuardLink::from_env(parent_env, native);
     if native {
@@ -151,7 +158,7 @@ pub(super) fn guard_link(parent_env: &str) -> GuardLink {
 pub(super) fn prepare_cli(command: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     unix::unblock_signals_in_child(command);
-    if portable_guard() {
+    if guard_is_portable() {
         return;
     }
     // SAFETY: prctl is async-signal-safe.

@@ -527,14 +527,22 @@ async fn the_agent_sees_none_of_claude_codeds_settings_in_its_environment() {
         .keys()
         .filter(|k| k.starts_with("CLAUDE_CODED_"))
         .collect();
+    // The nesting facts, and the guard's tree mark (two pids: what the portable sweep
+    // finds the agent's orphaned tool processes by); none of our settings.
     assert_eq!(
         ours,
         [
             "CLAUDE_CODED_DAEMON_ID",
             "CLAUDE_CODED_DEPTH",
-            "CLAUDE_CODED_DEPTH_LIMIT"
+            "CLAUDE_CODED_DEPTH_LIMIT",
+            "CLAUDE_CODED_TREE"
         ],
         "{env:?}"
+    );
+    let mark = env["CLAUDE_CODED_TREE"].as_str().unwrap();
+    assert!(
+        mark.split('-').all(|pid| pid.parse::<u32>().is_ok()),
+        "{mark}"
     );
     assert!(!line.contains(token), "the token reached the agent: {line}");
     assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
