@@ -1,10 +1,11 @@
 #!/bin/sh
 # Registers claude-coded with Claude Code, for the project in the current directory
 # (`--scope project` writes .mcp.json there, to share with the team; `--scope user`
-# makes it available in every project). Everything after `--` is the server command.
+# makes it available in every project). Everything after `--` is the server command; it
+# names no directory: Claude Code starts it in the project it has open.
 set -eu
 claude mcp add --scope project --transport stdio claude-coded -- \
-    claude-coded --cwd "$(pwd)"
+    claude-coded
 
 # Long asks: Claude Code stops waiting for an MCP tool after MCP_TOOL_TIMEOUT ms.
 #   MCP_TOOL_TIMEOUT=600000 claude

@@ -606,6 +606,14 @@ fn shutdown_case(host: Host) {
         status["daemon"]["state"]
     );
     assert_status_truthful(&status);
+    // The examples name no project: the host starts claude-coded in the directory it runs
+    // in, and the agent worked there.
+    let project = std::fs::canonicalize(sandbox.project()).expect("the project");
+    assert_eq!(
+        status["sessions"][0]["cwd"],
+        project.display().to_string(),
+        "{status}"
+    );
 }
 
 #[test]
@@ -613,7 +621,8 @@ fn shutdown_case(host: Host) {
     not(real_cli),
     ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
 )]
-fn after_the_host_exits_nothing_runs_and_status_does_not_say_running() {
+fn after_the_host_exits_nothing_runs_status_does_not_say_running_and_the_agent_worked_in_the_project()
+ {
     for_both(shutdown_case);
 }
 

@@ -18,8 +18,6 @@ use test_support::{TempDir, proc_info};
 
 /// The MCP server's name in both hosts' configurations (and in the examples).
 pub const SERVER: &str = "claude-coded";
-/// The project path the examples carry, replaced with the sandbox's.
-const EXAMPLE_PROJECT: &str = "/home/me/projects/my-repo";
 /// Longest a host run may take before the test kills it and fails (a round trip takes
 /// 2-4 s; this only stops a hung run from hanging the suite).
 pub const HOST_DEADLINE: Duration = Duration::from_secs(90);
@@ -184,11 +182,12 @@ impl HostSandbox {
 
     fn configure_codex(&self, mock: &MockApi, server_args: &[&str]) {
         let example = read_example("examples/codex/config.toml");
-        let mut args = format!("\"{}\"", self.project().display());
-        for a in server_args {
-            args.push_str(&format!(", \"{a}\""));
-        }
-        let ours = replace_once(&example, &format!("\"{EXAMPLE_PROJECT}\""), &args);
+        let args: Vec<String> = server_args.iter().map(|a| format!("\"{a}\"")).collect();
+        let ours = replace_once(
+            &example,
+            "args = []",
+            &format!("args = [{}]", args.join(", ")),
+        );
         // Codex clears an MCP server's environment: the inner CLI's offline settings go
         // through by name, beside the API key the example passes.
         let names: Vec<String> = test_support::offline_env(&mock.base_url())
@@ -238,11 +237,6 @@ stream_max_retries = 0
         let mut settings: Value = serde_json::from_str(&example).expect("the example is JSON");
         let server = &mut settings["mcpServers"][SERVER];
         let args = server["args"].as_array_mut().expect("the example has args");
-        let at = args
-            .iter()
-            .position(|a| a == EXAMPLE_PROJECT)
-            .expect("the example's args name the project");
-        args[at] = json!(self.project().display().to_string());
         args.extend(server_args.iter().map(|a| json!(a)));
         // Offline and quiet: no auth dialog, no update check, no usage statistics.
         settings["security"] = json!({"auth": {"selectedType": "gemini-api-key"}});
