@@ -88,7 +88,15 @@ impl Sandbox {
 
     /// `start`, then waits until the daemon's CLI is warm; returns the daemon's status.
     async fn start(&self) -> Value {
-        let (started, _) = self.run(&["start"], None).await;
+        self.start_with(&[]).await
+    }
+
+    /// `start <flags>`, then waits until the daemon's CLI is warm.
+    async fn start_with(&self, flags: &[&str]) -> Value {
+        let args: Vec<&str> = std::iter::once("start")
+            .chain(flags.iter().copied())
+            .collect();
+        let (started, _) = self.run(&args, None).await;
         assert_eq!(started.code, 0, "{started:?}");
         let mut client = SocketClient::connect(&socket_path(&self.state())).await;
         let deadline = Instant::now() + READ_TIMEOUT;
@@ -243,6 +251,67 @@ async fn ask_exit_statuses_with_the_real_cli_with_and_without_a_daemon() {
         )
         .await;
     assert_eq!(unavailable.code, 4, "{unavailable:?}");
+    sandbox.assert_idle().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn the_real_agents_own_bash_finds_neither_the_http_token_nor_our_settings_in_its_environment()
+{
+    let sandbox = Sandbox::new().await;
+    let status = sandbox
+        .start_with(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-tool",
+            "Bash",
+            "--turn-timeout-ms",
+            "60000",
+        ])
+        .await;
+    let token_file = status["daemon"]["listenTokenFile"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token file in {status}"));
+    let token = std::fs::read_to_string(token_file).unwrap();
+    let token = token.trim();
+    assert!(token.len() >= 32, "{token}");
+    // The agent's own Bash looks through its environment for ours and for the token (the
+    // mock echoes the start of a tool's output back as the answer, so the command keeps
+    // its output short: the lines of ours, and how many lines hold the token).
+    let command = format!("RUN_TOOL env | grep CLAUDE_CODED_; env | grep -c {token}");
+    let (asked, _) = sandbox.run(&["ask", "-q", &command], None).await;
+    assert_eq!(asked.code, 0, "{asked:?}");
+    let seen = &asked.stdout;
+    assert!(seen.contains("is_error=False"), "{asked:?}");
+    assert!(
+        seen.contains("CLAUDE_CODED_DEPTH=1"),
+        "the env did not run: {seen}"
+    );
+    assert!(
+        seen.trim_end().ends_with("\n0"),
+        "the agent found the HTTP token: {seen}"
+    );
+    let ours: Vec<&str> = seen
+        .split_whitespace()
+        .filter(|w| w.starts_with("CLAUDE_CODED_"))
+        .filter_map(|w| w.split('=').next())
+        .collect();
+    for name in &ours {
+        assert!(
+            [
+                "CLAUDE_CODED_DAEMON_ID",
+                "CLAUDE_CODED_DEPTH",
+                "CLAUDE_CODED_DEPTH_LIMIT",
+                "CLAUDE_CODED_TREE"
+            ]
+            .contains(name),
+            "{name} reached the agent: {seen}"
+        );
+    }
+    sandbox.stop().await;
     sandbox.assert_idle().await;
 }
 
