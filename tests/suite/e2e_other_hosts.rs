@@ -33,6 +33,7 @@ use mock_api::{
     offered_schemas,
 };
 use serde_json::{Value, json};
+use test_support::real_cli::one_real_cli_blocking;
 
 #[test]
 fn in_ci_the_other_host_tests_are_built_to_run() {
@@ -744,4 +745,62 @@ fn permission_question(host: Host) {
 )]
 fn a_permission_question_is_declined_by_codex_exec_and_denied_with_the_rule_under_gemini() {
     for_both(permission_question);
+}
+
+/// Codex's own clients (its TUI, IDE extensions) talk to `codex app-server`: there our
+/// permission question reaches the client as the form we sent, and its answer decides.
+#[test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+fn codex_app_server_puts_our_permission_form_to_its_client_and_the_answer_decides() {
+    let _serial = one_real_cli_blocking();
+    let sandbox = HostSandbox::new(Host::Codex);
+    let mock = mock_for(vec![ask("RUN_TOOL touch asked.txt")], None);
+    sandbox.configure(&mock, &[]);
+    let mut server = sandbox.codex_app_server(&mock);
+    let mut seen = Vec::new();
+    let init = server.request(
+        "initialize",
+        json!({"clientInfo": {"name": "claude-coded-test", "version": "0"}}),
+    );
+    let reply = server.response(&mut seen, init);
+    assert!(reply.get("error").is_none(), "{reply}");
+    server.send(&json!({"jsonrpc": "2.0", "method": "initialized"}));
+    let project = sandbox.project().display().to_string();
+    // The sandbox's config says `approval_policy = "never"` (for `codex exec`), under
+    // which Codex declines every form itself; a client that shows forms asks for them.
+    let start = server.request(
+        "thread/start",
+        json!({ "cwd": project, "approvalPolicy": "on-request" }),
+    );
+    let started = server.response(&mut seen, start);
+    let thread = started["result"]["thread"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no thread: {started}"))
+        .to_string();
+    server.request(
+        "turn/start",
+        json!({"threadId": thread, "input": [{"type": "text", "text": PROMPT}]}),
+    );
+    let question = server.until(&mut seen, |m| {
+        m["method"] == "mcpServer/elicitation/request"
+    });
+    let params = &question["params"];
+    eprintln!("codex app-server put to its client: {params}");
+    assert_eq!(params["serverName"], "claude-coded", "{params}");
+    assert_eq!(params["mode"], "form", "{params}");
+    let message = params["message"].as_str().unwrap_or_default();
+    assert!(message.contains("touch asked.txt"), "{params}");
+    let choices = &params["requestedSchema"]["properties"]["decision"]["enum"];
+    assert_eq!(choices[0], "Allow once", "{params}");
+    assert!(!sandbox.project().join("asked.txt").exists());
+    server.send(&json!({"jsonrpc": "2.0", "id": question["id"],
+        "result": {"action": "accept", "content": {"decision": "Allow once"}}}));
+    let done = server.until(&mut seen, |m| m["method"] == "turn/completed");
+    assert!(
+        sandbox.project().join("asked.txt").exists(),
+        "the allowed command did not run: {done}"
+    );
 }

@@ -324,6 +324,42 @@ stream_max_retries = 0
         self.spawn(mock, prompt).finish()
     }
 
+    /// `codex app-server` (Codex's API for its TUI and IDE clients) in the sandbox, with the
+    /// test as its client: JSON-RPC lines on its stdin and stdout.
+    pub fn codex_app_server(&self, mock: &MockApi) -> AppServer {
+        assert_eq!(self.host, Host::Codex, "app-server is Codex's");
+        let mut child = Command::new(self.host.bin())
+            .arg("app-server")
+            .current_dir(self.project())
+            .env_clear()
+            .envs(self.env(mock))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start codex app-server");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        AppServer {
+            child,
+            stdin,
+            lines: rx,
+            next_id: 0,
+        }
+    }
+
     /// Runs the host under `strace -f`, recording every connect and send with an address
     /// of it and of everything it starts; returns the run and the trace.
     pub fn run_traced(&self, mock: &MockApi, prompt: &str) -> (HostRun, String) {
@@ -557,4 +593,63 @@ pub fn non_loopback(trace: &str) -> Vec<String> {
         })
         .map(str::to_string)
         .collect()
+}
+
+/// A `codex app-server` with the test as its client.
+pub struct AppServer {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+    next_id: u64,
+}
+
+impl AppServer {
+    /// Sends one JSON-RPC message.
+    pub fn send(&mut self, message: &Value) {
+        use std::io::Write;
+        let mut line = message.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .expect("write to codex app-server");
+    }
+
+    /// Sends a request and returns its id.
+    pub fn request(&mut self, method: &str, params: Value) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        id
+    }
+
+    /// The next message for which `want` holds, within [`HOST_DEADLINE`]; every message
+    /// read on the way is kept in `seen`.
+    pub fn until(&mut self, seen: &mut Vec<Value>, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + HOST_DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|e| {
+                panic!("codex app-server said nothing wanted ({e}); it said: {seen:#?}")
+            });
+            let Ok(message) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            seen.push(message.clone());
+            if want(&message) {
+                return message;
+            }
+        }
+    }
+
+    /// The response to request `id`.
+    pub fn response(&mut self, seen: &mut Vec<Value>, id: u64) -> Value {
+        self.until(seen, |m| m["id"] == id && m.get("method").is_none())
+    }
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
