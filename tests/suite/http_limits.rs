@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use jsonrpsee_ws_client::{HeaderMap, WsClientBuilder};
 use serde_json::{Value, json};
-use test_support::cli::SocketClient;
 use test_support::{Bridge, Options, READ_TIMEOUT, TempDir, bridge_command};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -179,6 +178,7 @@ async fn mcp_sessions_are_made_only_after_the_token_and_are_bounded() {
 }
 
 /// The limits line of `/proc/<pid>/limits` for open files: (soft, hard).
+#[cfg(target_os = "linux")]
 fn open_files_limit(pid: u32) -> (u64, u64) {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let line = limits
@@ -247,7 +247,7 @@ async fn a_connection_flood_leaves_the_owners_socket_served_under_the_raised_des
     }
     assert_eq!(refused, 60, "the connections over 240 are answered 503");
     // The owner's socket is served while HTTP holds all it may.
-    let mut socket = SocketClient::connect(&state.join("daemon.sock")).await;
+    let mut socket = test_support::cli::SocketClient::connect(&state.join("daemon.sock")).await;
     let status = socket.call("status", json!({})).await;
     assert_eq!(status["result"]["daemon"]["state"], "running", "{status}");
     drop(held);
