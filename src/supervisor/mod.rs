@@ -250,6 +250,9 @@ pub(crate) struct AskRequest {
     pub turn: NewTurn,
     pub enqueued_at: String,
     pub reply: oneshot::Sender<Result<AskResult, AskError>>,
+    /// Fired when the actor takes the ask into its queue; dropped unfired when it refuses
+    /// it (the refusal is then on `reply`), so a caller can tell the two apart at once.
+    pub admitted: Option<oneshot::Sender<()>>,
 }
 
 /// Cloneable handle to one supervised child.
@@ -316,11 +319,13 @@ impl Supervisor {
     pub(crate) fn submit(&self, turn: NewTurn) -> Result<Pending, AskError> {
         let turn_id = self.next_turn.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
+        let (admitted, admission) = oneshot::channel();
         let request = AskRequest {
             turn_id,
             turn,
             enqueued_at: crate::clock::now_rfc3339(),
             reply,
+            admitted: Some(admitted),
         };
         // Counted before the send, so the actor never takes in more than this says.
         self.sent.fetch_add(1, Ordering::AcqRel);
@@ -331,6 +336,7 @@ impl Supervisor {
         match sent {
             Ok(()) => Ok(Pending {
                 answer,
+                admission: Some(admission),
                 _cancel: CancelOnDrop {
                     control: self.control.clone(),
                     turn_id,
@@ -400,10 +406,31 @@ impl Supervisor {
 /// A submitted ask. Dropping it before the answer arrives cancels the ask.
 pub(crate) struct Pending {
     answer: oneshot::Receiver<Result<AskResult, AskError>>,
+    /// Fires when the actor queued the ask; closed unfired when it refused it.
+    admission: Option<oneshot::Receiver<()>>,
     _cancel: CancelOnDrop,
 }
 
 impl Pending {
+    /// Waits until the actor has taken the ask in (a few microseconds: it answers asks in
+    /// arrival order) and returns its refusal if it did not: a full queue, a child that
+    /// cannot start, the nesting limit. A caller that must refuse its own call rather
+    /// than accept it and fail later (`ask/subscribe`) awaits this before accepting.
+    pub(crate) async fn admitted(&mut self) -> Result<(), AskError> {
+        let Some(admission) = self.admission.take() else {
+            return Ok(());
+        };
+        if admission.await.is_ok() {
+            return Ok(());
+        }
+        // Refused: the reason is the answer, already sent.
+        match self.answer().await {
+            Err(error) => Err(error),
+            // Cannot happen (a refused ask has no result), but a result is no refusal.
+            Ok(_) => Ok(()),
+        }
+    }
+
     pub(crate) async fn wait(mut self) -> Result<AskResult, AskError> {
         self.answer().await
     }
