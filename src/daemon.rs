@@ -18,7 +18,7 @@ use crate::background::{Background, DEFAULT_WAIT_MS, MAX_WAIT_MS};
 use crate::clock::now_rfc3339;
 use crate::config::Config;
 use crate::events::EventLog;
-use crate::nesting::Nesting;
+use crate::nesting::{Caller, Nesting};
 use crate::permissions::Asker;
 use crate::sessions::{Route, Sessions};
 use crate::state_dir::{Identity, IdentityLoad, STATE_FILE, StateDir};
@@ -194,6 +194,19 @@ impl Daemon {
         sink: Option<TurnSink>,
         asker: Option<Asker>,
     ) -> Result<Pending, DaemonError> {
+        self.submit_ask_from(params, sink, asker, None)
+    }
+
+    /// [`Daemon::submit_ask`] for an ask whose sending process is known (`caller`, a
+    /// socket client): one from inside a session's running turn to that same session
+    /// would wait on itself, and is refused.
+    pub(crate) fn submit_ask_from(
+        &self,
+        params: AskParams,
+        sink: Option<TurnSink>,
+        asker: Option<Asker>,
+        caller: Option<Caller>,
+    ) -> Result<Pending, DaemonError> {
         validate_ask(&params)?;
         let route = Route::of(&params)?;
         if self.is_stopping() {
@@ -222,7 +235,7 @@ impl Daemon {
             asker,
             max_budget_usd: params.max_budget_usd,
         };
-        self.inner.sessions.submit(&route, turn)
+        self.inner.sessions.submit(&route, turn, caller)
     }
 
     /// Queues a turn that runs in the background, and answers with its handle at once.

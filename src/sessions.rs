@@ -34,7 +34,7 @@ use crate::clock::now_rfc3339;
 use crate::config::Config;
 use crate::daemon::DaemonError;
 use crate::events::EventLog;
-use crate::nesting::Nesting;
+use crate::nesting::{Caller, Nesting};
 use crate::state_dir::{MAX_SMALL_FILE, StateDir, read_bounded};
 use crate::supervisor::{
     AskError, Budget, BudgetScope, BudgetSource, DEFAULT_SESSION, NewTurn, Origin, Pending,
@@ -247,9 +247,18 @@ impl Sessions {
     }
 
     /// Queues `turn` in the session `route` names, making or reviving it as needed.
-    pub(crate) fn submit(&self, route: &Route, turn: NewTurn) -> Result<Pending, DaemonError> {
+    /// `caller`, when known, is the process that sent the ask (see [`Caller`]).
+    pub(crate) fn submit(
+        &self,
+        route: &Route,
+        turn: NewTurn,
+        caller: Option<Caller>,
+    ) -> Result<Pending, DaemonError> {
         let cwd = self.confined_cwd(route)?;
         let mut slots = lock(&self.inner.slots);
+        if let Some(caller) = caller {
+            self.check_not_own_turn(&slots, &route.name, caller)?;
+        }
         self.check_budget(&slots, &route.name)?;
         let supervisor = self.slot_in(&mut slots, route, cwd)?;
         // Under the lock: until the ask is in, another ask could take this session's
@@ -451,6 +460,43 @@ impl Sessions {
             json!({ "name": name, "cwd": slot.cwd, "origin": how, "from": from }),
         );
         self.inner.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Refuses an ask sent from inside session `name`'s own child (its Bash tool, an MCP
+    /// server it started) while that session is busy: it would queue behind the very turn
+    /// that waits for it, a deadlock until the turn's timeout. An ask to another session,
+    /// or to this one once idle, goes on.
+    fn check_not_own_turn(
+        &self,
+        slots: &BTreeMap<String, Slot>,
+        name: &str,
+        caller: Caller,
+    ) -> Result<(), DaemonError> {
+        let Some(live) = slots.get(name).and_then(|slot| slot.live.as_ref()) else {
+            return Ok(());
+        };
+        let snapshot = live.snapshot();
+        // The guard is every tool process's ancestor (it adopts those that left the
+        // group); the CLI's pid is checked too, for a child started without one.
+        let inside = [snapshot.child.pid, snapshot.child.cli_pid]
+            .into_iter()
+            .flatten()
+            .any(|pid| caller.runs_under(pid));
+        if !inside || !is_busy(live) {
+            return Ok(());
+        }
+        let reason = format!(
+            "this ask comes from inside session `{name}`'s running turn (a process of its \
+             Claude Code) and would wait on that turn, which waits for it; ask another \
+             session (--session NAME, or `session` in the params)"
+        );
+        self.inner.events.scoped(name).record(
+            Level::Warn,
+            EventKind::TurnRejected,
+            format!("an ask was refused: {reason}"),
+            json!({ "session": name, "callerPid": caller.0 }),
+        );
+        Err(invalid("session", &reason))
     }
 
     /// Refuses an ask to a session that has spent its budget, or when all sessions have

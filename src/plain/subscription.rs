@@ -89,7 +89,8 @@ pub(super) async fn ask(
 /// Queues the ask and waits until its session's actor has taken it in; its refusal
 /// (bad params, a full queue, a child that cannot start) is the error.
 async fn admitted(params: &Params<'static>, daemon: &Daemon) -> Result<Queued, ErrorObjectOwned> {
-    let mut queued = queue_ask(params, daemon, Carries::Events)?;
+    // Over WebSocket (TCP) the kernel does not say which process called.
+    let mut queued = queue_ask(params, daemon, Carries::Events, None)?;
     match queued.pending.admitted().await {
         Ok(()) => Ok(queued),
         Err(error) => Err(RpcError::from(DaemonError::from(error)).to_error_object()),

@@ -92,7 +92,7 @@ impl Pool {
             asker: None,
             max_budget_usd: budget,
         };
-        let pending = self.sessions.submit(&route, turn);
+        let pending = self.sessions.submit(&route, turn, None);
         tokio::spawn(async move { Ok(pending?.wait().await?) })
     }
 
