@@ -1030,6 +1030,12 @@ pub struct QueuedInfo {
 
 /// `a + b` in USD, rounded to 1e-10: costs are decimals, and a sum of binary floats
 /// would read `0.00014000000000000001` in a result a person or a model reads.
+/// An amount of dollars for a message: to the millionth, without trailing zeros.
+pub(crate) fn usd_text(amount: f64) -> String {
+    let text = format!("{amount:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 pub(crate) fn add_usd(a: f64, b: f64) -> f64 {
     ((a + b) * 1e10).round() / 1e10
 }

@@ -37,8 +37,8 @@ use crate::events::EventLog;
 use crate::nesting::{Caller, Nesting};
 use crate::state_dir::{MAX_SMALL_FILE, StateDir, read_bounded};
 use crate::supervisor::{
-    AskError, Budget, BudgetScope, BudgetSource, DEFAULT_SESSION, NewTurn, Origin, Pending,
-    SessionStart, Snapshot, Supervisor,
+    AskError, Budget, BudgetBook, BudgetScope, BudgetSource, DEFAULT_SESSION, MIN_BUDGET_USD,
+    NewTurn, Origin, Pending, Reservation, SessionStart, Snapshot, Supervisor, turn_cap,
 };
 use crate::sync::lock;
 
@@ -73,6 +73,31 @@ struct Shared {
     /// Held from reading the sessions to writing `sessions.json`, so two saves cannot
     /// land out of order and leave the older picture on disk.
     saving: Mutex<()>,
+    /// What running turns may still spend, by reservation; locked after `slots` (a
+    /// reservation is made under both, so parallel turns cannot over-reserve).
+    held: Mutex<Held>,
+}
+
+/// The reservations of running turns: each turn's session and the most it may spend.
+#[derive(Default)]
+struct Held {
+    next: u64,
+    turns: BTreeMap<u64, (String, f64)>,
+}
+
+impl Held {
+    /// What the turns of session `name` hold, and what all turns hold.
+    fn sums(&self, name: &str) -> (f64, f64) {
+        self.turns
+            .values()
+            .fold((0.0, 0.0), |(session, all), (session_name, usd)| {
+                let mine = if session_name == name { *usd } else { 0.0 };
+                (
+                    crate::api::add_usd(session, mine),
+                    crate::api::add_usd(all, *usd),
+                )
+            })
+    }
 }
 
 /// One named session.
@@ -227,6 +252,7 @@ impl Sessions {
                 slots: Mutex::new(BTreeMap::new()),
                 changed: watch::Sender::new(0),
                 saving: Mutex::new(()),
+                held: Mutex::new(Held::default()),
                 config,
                 events,
                 spawner,
@@ -429,17 +455,13 @@ impl Sessions {
         Ok(supervisor)
     }
 
-    /// What the session `name` has left, as each of its children starts: its CLI is
-    /// started with that as `--max-budget-usd` and ends the turn that reaches it (it
-    /// counts what its own process spends); the check before each ask covers the rest.
+    /// The budgets of session `name`: what a child may spend as it starts, and the
+    /// reservation each turn starts under (see [`SessionBook`]).
     fn budget_source(&self, name: &str) -> BudgetSource {
-        let shared = Arc::downgrade(&self.inner);
-        let name = name.to_string();
-        BudgetSource::new(move || {
-            let shared = shared.upgrade()?;
-            let slots = lock(&shared.slots);
-            budget_left(&shared.config, &slots, &name)
-        })
+        BudgetSource::from_book(Arc::new(SessionBook {
+            shared: Arc::downgrade(&self.inner),
+            name: name.to_string(),
+        }))
     }
 
     fn record_start(&self, name: &str, slot: &Slot, origin: &Origin, created: bool) {
@@ -851,28 +873,133 @@ fn all_spent(slots: &BTreeMap<String, Slot>) -> f64 {
 }
 
 /// What the session `name` may still spend: the least of what is left of its own budget
-/// and of the budget of all sessions; `None` without budgets.
-fn budget_left(config: &Config, slots: &BTreeMap<String, Slot>, name: &str) -> Option<Budget> {
+/// and of the budget of all sessions, beyond what running turns hold; `None` without
+/// budgets.
+fn budget_left(
+    config: &Config,
+    slots: &BTreeMap<String, Slot>,
+    held: &Held,
+    name: &str,
+) -> Option<Budget> {
+    limits(config, slots, held, name)
+        .into_iter()
+        .map(|limit| Budget {
+            usd: limit.left().max(0.0),
+            scope: limit.scope,
+        })
+        .reduce(|least, next| if next.usd < least.usd { next } else { least })
+}
+
+/// One configured budget as it stands for a session.
+struct Limit {
+    scope: BudgetScope,
+    /// Whose it is, for messages: "session `a`", "all sessions".
+    whose: String,
+    flag: &'static str,
+    limit: f64,
+    spent: f64,
+    /// What running turns hold against it.
+    held: f64,
+}
+
+impl Limit {
+    fn left(&self) -> f64 {
+        self.limit - crate::api::add_usd(self.spent, self.held)
+    }
+
+    fn exhausted(&self) -> AskError {
+        AskError::BudgetExhausted {
+            scope: self.whose.clone(),
+            flag: self.flag,
+            spent: self.spent,
+            held: self.held,
+            limit: self.limit,
+        }
+    }
+}
+
+/// The budgets configured for session `name`: its own and that of all sessions.
+fn limits(config: &Config, slots: &BTreeMap<String, Slot>, held: &Held, name: &str) -> Vec<Limit> {
+    let (session_held, all_held) = held.sums(name);
     let session_spent = slots
         .get(name)
         .map_or(0.0, |slot| slot_totals(slot).cost_usd);
-    let left = [
-        config.session_budget_usd.map(|limit| Budget {
-            usd: limit - session_spent,
-            scope: BudgetScope::Session,
-        }),
-        config.budget_usd.map(|limit| Budget {
-            usd: limit - all_spent(slots),
-            scope: BudgetScope::AllSessions,
-        }),
-    ];
-    left.into_iter()
-        .flatten()
-        .reduce(|least, next| if next.usd < least.usd { next } else { least })
-        .map(|least| Budget {
-            usd: least.usd.max(0.0),
-            ..least
-        })
+    let session = config.session_budget_usd.map(|limit| Limit {
+        scope: BudgetScope::Session,
+        whose: format!("session `{name}`"),
+        flag: "session-budget-usd",
+        limit,
+        spent: session_spent,
+        held: session_held,
+    });
+    let all = config.budget_usd.map(|limit| Limit {
+        scope: BudgetScope::AllSessions,
+        whose: "all sessions".to_string(),
+        flag: "budget-usd",
+        limit,
+        spent: all_spent(slots),
+        held: all_held,
+    });
+    [session, all].into_iter().flatten().collect()
+}
+
+/// One session's side of the daemon's budgets.
+struct SessionBook {
+    shared: std::sync::Weak<Shared>,
+    name: String,
+}
+
+impl BudgetBook for SessionBook {
+    fn left(&self) -> Option<Budget> {
+        let shared = self.shared.upgrade()?;
+        let slots = lock(&shared.slots);
+        let held = lock(&shared.held);
+        budget_left(&shared.config, &slots, &held, &self.name)
+    }
+
+    /// Under the slots' lock, so what every session spent and holds is one picture, and
+    /// the reservation is in before another turn can count it.
+    fn reserve(&self, ask: Option<f64>) -> Result<Option<Reservation>, AskError> {
+        let Some(shared) = self.shared.upgrade() else {
+            return Ok(turn_cap(None, ask).map(Reservation::unheld));
+        };
+        let slots = lock(&shared.slots);
+        let mut held = lock(&shared.held);
+        let limits = limits(&shared.config, &slots, &held, &self.name);
+        if let Some(short) = limits.iter().find(|l| l.left() < MIN_BUDGET_USD) {
+            return Err(short.exhausted());
+        }
+        let left = budget_left(&shared.config, &slots, &held, &self.name);
+        let Some(cap) = turn_cap(left, ask) else {
+            return Ok(None);
+        };
+        if limits.is_empty() {
+            // An ask's own budget alone: nothing else counts it.
+            return Ok(Some(Reservation::unheld(cap)));
+        }
+        let token = held.next;
+        held.next += 1;
+        held.turns.insert(token, (self.name.clone(), cap.usd));
+        let release = Release {
+            shared: self.shared.clone(),
+            token,
+        };
+        Ok(Some(Reservation::held(cap, Box::new(release))))
+    }
+}
+
+/// Returns a turn's reservation when dropped.
+struct Release {
+    shared: std::sync::Weak<Shared>,
+    token: u64,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            lock(&shared.held).turns.remove(&self.token);
+        }
+    }
 }
 
 fn slot_totals(slot: &Slot) -> Totals {

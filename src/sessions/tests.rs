@@ -322,6 +322,7 @@ async fn each_child_starts_under_what_its_session_has_left_or_its_asks_own_budge
     let left = budget_left(
         &pool.sessions.inner.config,
         &lock(&pool.sessions.inner.slots),
+        &lock(&pool.sessions.inner.held),
         "a",
     );
     assert_eq!(left.map(|b| b.scope), Some(BudgetScope::Session));
@@ -404,4 +405,52 @@ async fn past_the_bound_the_least_recently_used_stopped_sessions_are_forgotten_b
     assert!(slots.contains_key(&format!("s{:03}", over + 1)));
     drop(slots);
     assert_eq!(pool.recorded(EventKind::SessionForgotten).len(), over);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_running_turn_holds_what_is_left_so_another_sessions_turn_is_refused_until_it_ends() {
+    let pool = Pool::start(Config {
+        budget_usd: Some(1.0),
+        ..config()
+    });
+    let mut default = pool.warm(DEFAULT_SESSION).await;
+    let first = pool.ask(DEFAULT_SESSION, "one");
+    assert_eq!(user_prompt(&mut default).await, "one");
+    // The running turn may spend the whole dollar: nothing is left to start another under.
+    let second = pool.ask("b", "two");
+    let mut b = pool.warm("b").await;
+    match answer(second).await {
+        Err(DaemonError::Ask(AskError::BudgetExhausted {
+            spent, held, limit, ..
+        })) => {
+            assert_eq!((spent, held, limit), (0.0, 1.0, 1.0));
+        }
+        other => panic!("not refused for the budget: {other:?}"),
+    }
+    // The first turn spent a quarter: the rest goes back, and b's next turn may spend it,
+    // in a child whose CLI is held to just that.
+    default.init("s-d").await;
+    result_at(&default, "s-d", 0.25).await;
+    assert!(answer(first).await.is_ok());
+    let third = pool.ask("b", "three");
+    assert!(
+        b.read().await.is_none(),
+        "b's child held to nothing is replaced"
+    );
+    b.exit(0).await;
+    let fake = pool.made_for("b")[0].fake.clone();
+    let mut again = fake.next_child().await;
+    again.warm_up().await;
+    assert_eq!(user_prompt(&mut again).await, "three");
+    again.init("s-b").await;
+    result_at(&again, "s-b", 0.5).await;
+    assert!(answer(third).await.is_ok());
+    let budgets = fake.budgets();
+    assert_eq!(budgets.len(), 2, "{budgets:?}");
+    assert_eq!(budgets[0], Some(MIN_BUDGET_USD), "the least the CLI takes");
+    assert!(
+        budgets[1].is_some_and(|b| (b - 0.75).abs() < 1e-9),
+        "{budgets:?}"
+    );
+    assert!(lock(&pool.sessions.inner.held).turns.is_empty());
 }
