@@ -7,8 +7,10 @@
 //! past `--session-idle-ms`, and a session that needs a child when all places are taken
 //! takes the place of the least recently used idle one, or the ask is refused as busy.
 //! Each child starts under what its session may still spend (`--session-budget-usd`,
-//! `--budget-usd`, asked of [`BudgetSource`] as it starts), and an ask to a session that
-//! has spent its budget is refused before the CLI sees it.
+//! `--budget-usd`, asked of [`BudgetSource`] as it starts), each turn reserves what it
+//! may spend as it starts ([`SessionBook`]: under the slots' lock, so turns running in
+//! parallel sessions never hold more than is left), and an ask to a session that has
+//! spent its budget is refused before the CLI sees it.
 //! Each name's Claude Code session id is kept in `sessions.json` in the state directory,
 //! so a name continues its conversation after claude-coded restarts (the `default`
 //! session, warmed up at start, begins a new conversation each run). Its entries are

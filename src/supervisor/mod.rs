@@ -338,9 +338,13 @@ impl<F: Fn() -> Option<Budget> + Send + Sync> BudgetBook for Alone<F> {
         if let Some(left) = left
             && left.usd < MIN_BUDGET_USD
         {
+            let flag = match left.scope {
+                BudgetScope::Session => "session-budget-usd",
+                BudgetScope::AllSessions | BudgetScope::Ask => "budget-usd",
+            };
             return Err(AskError::BudgetExhausted {
                 scope: format!("this session's {}", left.scope.as_str()),
-                flag: "budget-usd",
+                flag,
                 spent: 0.0,
                 held: 0.0,
                 limit: left.usd,
