@@ -77,6 +77,17 @@ impl Pool {
     }
 
     fn submit(&self, name: &str, prompt: &str, budget: Option<f64>) -> Answer {
+        self.submit_from(name, prompt, budget, None)
+    }
+
+    /// [`Pool::submit`] from the process `caller`, as a socket client's ask.
+    fn submit_from(
+        &self,
+        name: &str,
+        prompt: &str,
+        budget: Option<f64>,
+        caller: Option<Caller>,
+    ) -> Answer {
         let route = Route {
             name: name.to_string(),
             origin: None,
@@ -92,7 +103,7 @@ impl Pool {
             asker: None,
             max_budget_usd: budget,
         };
-        let pending = self.sessions.submit(&route, turn, None);
+        let pending = self.sessions.submit(&route, turn, caller);
         tokio::spawn(async move { Ok(pending?.wait().await?) })
     }
 
@@ -453,4 +464,43 @@ async fn a_running_turn_holds_what_is_left_so_another_sessions_turn_is_refused_u
         "{budgets:?}"
     );
     assert!(lock(&pool.sessions.inner.held).turns.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_from_inside_a_busy_sessions_child_is_refused_and_others_are_not() {
+    let pool = Pool::start(config());
+    let mut child = pool.warm(DEFAULT_SESSION).await;
+    let first = pool.ask(DEFAULT_SESSION, "one");
+    assert_eq!(user_prompt(&mut child).await, "one");
+    // The fake's pid stands for its guard: a process there runs under the session's child.
+    let inside = Some(Caller(child.pid));
+    match answer(pool.submit_from(DEFAULT_SESSION, "two", None, inside)).await {
+        Err(DaemonError::InvalidParams {
+            field: "session",
+            reason,
+        }) => {
+            assert!(reason.contains("would wait on that turn"), "{reason}");
+            assert!(reason.contains("--session NAME"), "{reason}");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    // From the same process, another session runs.
+    let elsewhere = pool.submit_from("b", "three", None, inside);
+    let mut b = pool.warm("b").await;
+    assert_eq!(user_prompt(&mut b).await, "three");
+    b.result("ok").await;
+    assert!(answer(elsewhere).await.is_ok());
+    // From a process outside it, the busy session queues the ask as ever.
+    let outside = Some(Caller(std::process::id()));
+    let queued = pool.submit_from(DEFAULT_SESSION, "four", None, outside);
+    child.result("one done").await;
+    assert!(answer(first).await.is_ok());
+    assert_eq!(user_prompt(&mut child).await, "four");
+    child.result("four done").await;
+    assert!(answer(queued).await.is_ok());
+    // Idle again: even from inside, the session takes the ask.
+    let later = pool.submit_from(DEFAULT_SESSION, "five", None, inside);
+    assert_eq!(user_prompt(&mut child).await, "five");
+    child.result("five done").await;
+    assert!(answer(later).await.is_ok());
 }
