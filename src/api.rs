@@ -36,13 +36,14 @@ pub struct AskParams {
     /// configured one again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// The most this turn may spend, in US dollars (a positive number). The turn that
-    /// reaches it ends with `ok: false` and subtype `error_max_budget_usd`. The CLI counts
-    /// what its process spent, so the turn runs in a CLI started with this budget that has
-    /// spent nothing yet: unless the session's warm one is such, it is replaced first
-    /// (continuing the conversation), and again for the next ask without a budget.
+    /// The most this turn may spend, in US dollars (at least 0.000001: the CLI takes a
+    /// budget to the millionth). The turn that reaches it ends with `ok: false` and subtype
+    /// `error_max_budget_usd` (the CLI checks after each model call, so it may pass it by
+    /// that call). The CLI counts what its process spent, so the turn runs in a CLI that
+    /// may spend just this (or what the budgets leave, when less): unless the session's
+    /// warm one is such, it is replaced first (continuing the conversation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0.000001))]
     pub max_budget_usd: Option<f64>,
     /// Plain surface only: `client` sends this client a `permission/request` for each
     /// permission question of the turn and waits for its answer (up to the configured
