@@ -526,49 +526,24 @@ impl Sessions {
     /// Refuses an ask to a session that has spent its budget, or when all sessions have
     /// spent theirs.
     fn check_budget(&self, slots: &BTreeMap<String, Slot>, name: &str) -> Result<(), DaemonError> {
-        let config = &self.inner.config;
-        let session_spent = slots
-            .get(name)
-            .map_or(0.0, |slot| slot_totals(slot).cost_usd);
-        let limits = [
-            (
-                BudgetScope::Session,
-                format!("session `{name}`"),
-                "session-budget-usd",
-                session_spent,
-                config.session_budget_usd,
-            ),
-            (
-                BudgetScope::AllSessions,
-                "all sessions".to_string(),
-                "budget-usd",
-                all_spent(slots),
-                config.budget_usd,
-            ),
-        ];
-        let Some((kind, scope, flag, spent, limit)) =
-            limits
-                .into_iter()
-                .find_map(|(kind, scope, flag, spent, limit)| {
-                    limit
-                        .filter(|limit| spent >= *limit)
-                        .map(|limit| (kind, scope, flag, spent, limit))
-                })
-        else {
+        // Spent, not held: what running turns hold is weighed as each turn starts, when
+        // they may have given it back.
+        let limits = limits(&self.inner.config, slots, &Held::default(), name);
+        let Some(spent) = limits.into_iter().find(|l| l.spent >= l.limit) else {
             return Ok(());
         };
         let error = DaemonError::BudgetExhausted {
-            scope,
-            flag,
-            spent,
-            limit,
+            scope: spent.whose,
+            flag: spent.flag,
+            spent: spent.spent,
+            limit: spent.limit,
         };
         self.inner.events.scoped(name).record(
             Level::Warn,
             EventKind::BudgetExhausted,
             format!("an ask to session `{name}` was refused: {error}"),
-            json!({ "session": name, "scope": kind.as_str(), "flag": flag, "spentUsd": spent,
-                    "limitUsd": limit }),
+            json!({ "session": name, "scope": spent.scope.as_str(), "flag": spent.flag,
+                    "spentUsd": spent.spent, "limitUsd": spent.limit }),
         );
         Err(error)
     }
