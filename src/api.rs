@@ -36,13 +36,14 @@ pub struct AskParams {
     /// configured one again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// The most this turn may spend, in US dollars (a positive number). The turn that
-    /// reaches it ends with `ok: false` and subtype `error_max_budget_usd`. The CLI counts
-    /// what its process spent, so the turn runs in a CLI started with this budget that has
-    /// spent nothing yet: unless the session's warm one is such, it is replaced first
-    /// (continuing the conversation), and again for the next ask without a budget.
+    /// The most this turn may spend, in US dollars (at least 0.000001: the CLI takes a
+    /// budget to the millionth). The turn that reaches it ends with `ok: false` and subtype
+    /// `error_max_budget_usd` (the CLI checks after each model call, so it may pass it by
+    /// that call). The CLI counts what its process spent, so the turn runs in a CLI that
+    /// may spend just this (or what the budgets leave, when less): unless the session's
+    /// warm one is such, it is replaced first (continuing the conversation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0.000001))]
     pub max_budget_usd: Option<f64>,
     /// Plain surface only: `client` sends this client a `permission/request` for each
     /// permission question of the turn and waits for its answer (up to the configured
@@ -1030,6 +1031,12 @@ pub struct QueuedInfo {
 
 /// `a + b` in USD, rounded to 1e-10: costs are decimals, and a sum of binary floats
 /// would read `0.00014000000000000001` in a result a person or a model reads.
+/// An amount of dollars for a message: to the millionth, without trailing zeros.
+pub(crate) fn usd_text(amount: f64) -> String {
+    let text = format!("{amount:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 pub(crate) fn add_usd(a: f64, b: f64) -> f64 {
     ((a + b) * 1e10).round() / 1e10
 }

@@ -389,17 +389,20 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let mode = self.permission_mode.unwrap_or(PermissionMode::Default);
-        let budget_ok = |usd: Option<f64>| usd.is_none_or(|usd| usd.is_finite() && usd > 0.0);
+        // The CLI takes a budget to the millionth of a dollar: less would reach it as 0.
+        let budget_ok = |usd: Option<f64>| {
+            usd.is_none_or(|usd| usd.is_finite() && usd >= crate::supervisor::MIN_BUDGET_USD)
+        };
         let checks: [(&'static str, bool, &str); 17] = [
             (
                 "sessionBudgetUsd",
                 budget_ok(self.session_budget_usd),
-                "must be a positive number of USD",
+                "must be a number of USD of at least 0.000001",
             ),
             (
                 "budgetUsd",
                 budget_ok(self.budget_usd),
-                "must be a positive number of USD",
+                "must be a number of USD of at least 0.000001",
             ),
             (
                 "maxSessions",

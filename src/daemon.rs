@@ -18,12 +18,12 @@ use crate::background::{Background, DEFAULT_WAIT_MS, MAX_WAIT_MS};
 use crate::clock::now_rfc3339;
 use crate::config::Config;
 use crate::events::EventLog;
-use crate::nesting::Nesting;
+use crate::nesting::{Caller, Nesting};
 use crate::permissions::Asker;
 use crate::sessions::{Route, Sessions};
 use crate::state_dir::{Identity, IdentityLoad, STATE_FILE, StateDir};
 use crate::supervisor::{
-    AskError, DEFAULT_SESSION, NewTurn, Pending, Snapshot, TurnMessage, TurnSink,
+    AskError, DEFAULT_SESSION, MIN_BUDGET_USD, NewTurn, Pending, Snapshot, TurnMessage, TurnSink,
 };
 use crate::sync::lock;
 
@@ -83,8 +83,7 @@ impl DaemonError {
 
 /// Dollars to the millionth, without trailing zeros: `0.00028`, `2.5`.
 fn usd(amount: f64) -> String {
-    let text = format!("{amount:.6}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
+    crate::api::usd_text(amount)
 }
 
 /// Where a daemon is in its life; moves forward only.
@@ -194,6 +193,19 @@ impl Daemon {
         sink: Option<TurnSink>,
         asker: Option<Asker>,
     ) -> Result<Pending, DaemonError> {
+        self.submit_ask_from(params, sink, asker, None)
+    }
+
+    /// [`Daemon::submit_ask`] for an ask whose sending process is known (`caller`, a
+    /// socket client): one from inside a session's running turn to that same session
+    /// would wait on itself, and is refused.
+    pub(crate) fn submit_ask_from(
+        &self,
+        params: AskParams,
+        sink: Option<TurnSink>,
+        asker: Option<Asker>,
+        caller: Option<Caller>,
+    ) -> Result<Pending, DaemonError> {
         validate_ask(&params)?;
         let route = Route::of(&params)?;
         if self.is_stopping() {
@@ -222,7 +234,7 @@ impl Daemon {
             asker,
             max_budget_usd: params.max_budget_usd,
         };
-        self.inner.sessions.submit(&route, turn)
+        self.inner.sessions.submit(&route, turn, caller)
     }
 
     /// Queues a turn that runs in the background, and answers with its handle at once.
@@ -624,11 +636,15 @@ fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {
     }
     if params
         .max_budget_usd
-        .is_some_and(|usd| !(usd.is_finite() && usd > 0.0))
+        .is_some_and(|usd| !(usd.is_finite() && usd >= MIN_BUDGET_USD))
     {
+        // Less would reach the CLI's --max-budget-usd (to the millionth) as 0, which it
+        // refuses at start, and the session would refuse asks until its backoff ended.
         return Err(DaemonError::InvalidParams {
             field: "maxBudgetUsd",
-            reason: "must be a positive number of US dollars".into(),
+            reason: "must be a number of US dollars of at least 0.000001 (the CLI takes a \
+                     budget to the millionth of a dollar)"
+                .into(),
         });
     }
     match params.timeout_ms {
@@ -761,7 +777,7 @@ mod tests {
         assert!(bad("  ", None).contains("prompt"));
         assert!(bad("hi", Some(0)).contains("timeoutMs"));
         assert!(bad("hi", Some(MAX_TIMEOUT_MS + 1)).contains("timeoutMs"));
-        for usd in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        for usd in [0.0, -1.0, f64::NAN, f64::INFINITY, 4e-7, 9.99e-7] {
             let refused = validate_ask(&AskParams {
                 prompt: "hi".into(),
                 max_budget_usd: Some(usd),

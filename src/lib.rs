@@ -80,10 +80,12 @@
 //! no more of the child's stdout, so a slow client slows the child down (its pipe fills),
 //! while commands and timers go on being served.
 //! The CLI is sequential, so one turn runs at a time. The CLI counts what its own process
-//! spends against `--max-budget-usd`, so each child starts under what its session may
-//! still spend, and an ask with a budget of its own (`maxBudgetUsd`) runs in a child
-//! started for it: when such an ask reaches the head of the FIFO and the warm child does
-//! not suit, the actor replaces it (stdin closed, then `--resume` with that budget).
+//! spends against `--max-budget-usd`, so each turn, as it leaves the FIFO, reserves what it
+//! may spend (the least of its ask's `maxBudgetUsd` and what the budgets leave beyond the
+//! reservations of turns running in any session, taken under one lock) and runs in a
+//! child whose CLI may spend just that: when the warm child does not suit, the actor
+//! replaces it (stdin closed, then `--resume` with that budget). The unspent part goes
+//! back when the turn ends; an ask the budgets leave nothing for is refused at once.
 //!
 //! The actor decides from its own state, never from the wire: the `status` fields
 //! (`status`, `ready`, `nextRestartAt`, `consecutiveFailures`, `sessionId`) are derived

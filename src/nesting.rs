@@ -16,6 +16,14 @@
 //!
 //! A claude-coded whose depth has reached the limit serves the protocol but starts no
 //! child: its `ask` fails at once and says which flag raises the limit.
+//!
+//! The child can also reach the claude-coded that runs it, through its socket
+//! (`claude-coded ask` from a Bash tool). An ask from inside a session's running turn to
+//! that same session would wait behind the turn that waits for it; the socket knows the
+//! asking process from the kernel ([`Caller`], `SO_PEERCRED`), so such an ask is told by
+//! whether that process descends from the session's child ([`Caller::runs_under`]),
+//! which an agent cannot fake for another's ask (nor escape: a tool process that left the
+//! group is adopted by the guard, which stays its ancestor).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -104,6 +112,37 @@ impl Nesting {
             self.depth, self.limit
         )
     }
+}
+
+/// The process that sent a request, as the kernel reports it for a socket connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Caller(pub(crate) u32);
+
+impl Caller {
+    /// Whether this process is `ancestor` or runs below it (a child's tool, a nested
+    /// claude-coded): the guard of a session's child is the ancestor of all it runs.
+    pub(crate) fn runs_under(self, ancestor: u32) -> bool {
+        descends_from(self.0, ancestor)
+    }
+}
+
+/// Whether `pid` is `ancestor` or has it among its ancestors (the process table); false
+/// when the chain cannot be read, so an unknown process is never refused for it.
+fn descends_from(pid: u32, ancestor: u32) -> bool {
+    let mut pid = pid;
+    for _ in 0..ANCESTRY_LIMIT {
+        if pid == ancestor {
+            return true;
+        }
+        if pid <= 1 {
+            return false;
+        }
+        match crate::platform::parent_of(pid) {
+            Some(parent) => pid = parent,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// The guard's `argv[0]`: its name and the limit in force when it was started.
@@ -220,6 +259,27 @@ mod tests {
         assert_eq!(raised.limit, MAX_DEPTH_CAP);
     }
 
+    #[test]
+    fn a_process_runs_under_its_ancestors_and_not_under_others() {
+        let me = Caller(std::process::id());
+        let parent = std::os::unix::process::parent_id();
+        assert!(me.runs_under(std::process::id()));
+        assert!(me.runs_under(parent));
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(
+            !me.runs_under(child.id()),
+            "a parent does not run under its child"
+        );
+        assert!(Caller(child.id()).runs_under(std::process::id()));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!Caller(u32::MAX).runs_under(parent), "an unknown process");
+    }
+
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_test_process_has_no_guard_above_it() {
         assert_eq!(guard_ancestors(), Guards::default());

@@ -169,6 +169,21 @@ fn ask_code_and_data(error: &AskError) -> (i32, Option<Value>) {
             Some(json!({ "kind": "sessionStopped", "session": session, "reason": reason })),
         ),
         AskError::Cancelled => (code::CANCELLED, kind("cancelled")),
+        // The same code and data as the refusal before the ask is queued, plus what
+        // running turns hold.
+        AskError::BudgetExhausted {
+            scope,
+            spent,
+            held,
+            limit,
+            ..
+        } => (
+            code::BUDGET_EXHAUSTED,
+            Some(
+                json!({ "kind": "budgetExhausted", "scope": scope, "spentUsd": spent,
+                         "limitUsd": limit, "heldUsd": held }),
+            ),
+        ),
     }
 }
 
@@ -207,6 +222,13 @@ mod tests {
             },
             AskError::Cancelled,
             AskError::Stalled { silent_ms: 1 },
+            AskError::BudgetExhausted {
+                scope: "all sessions".into(),
+                flag: "budget-usd",
+                spent: 1.0,
+                held: 0.0,
+                limit: 1.0,
+            },
         ];
         let mut codes: Vec<i32> = errors
             .iter()

@@ -7,8 +7,10 @@
 //! past `--session-idle-ms`, and a session that needs a child when all places are taken
 //! takes the place of the least recently used idle one, or the ask is refused as busy.
 //! Each child starts under what its session may still spend (`--session-budget-usd`,
-//! `--budget-usd`, asked of [`BudgetSource`] as it starts), and an ask to a session that
-//! has spent its budget is refused before the CLI sees it.
+//! `--budget-usd`, asked of [`BudgetSource`] as it starts), each turn reserves what it
+//! may spend as it starts ([`SessionBook`]: under the slots' lock, so turns running in
+//! parallel sessions never hold more than is left), and an ask to a session that has
+//! spent its budget is refused before the CLI sees it.
 //! Each name's Claude Code session id is kept in `sessions.json` in the state directory,
 //! so a name continues its conversation after claude-coded restarts (the `default`
 //! session, warmed up at start, begins a new conversation each run). Its entries are
@@ -34,11 +36,11 @@ use crate::clock::now_rfc3339;
 use crate::config::Config;
 use crate::daemon::DaemonError;
 use crate::events::EventLog;
-use crate::nesting::Nesting;
+use crate::nesting::{Caller, Nesting};
 use crate::state_dir::{MAX_SMALL_FILE, StateDir, read_bounded};
 use crate::supervisor::{
-    AskError, Budget, BudgetScope, BudgetSource, DEFAULT_SESSION, NewTurn, Origin, Pending,
-    SessionStart, Snapshot, Supervisor,
+    AskError, Budget, BudgetBook, BudgetScope, BudgetSource, DEFAULT_SESSION, MIN_BUDGET_USD,
+    NewTurn, Origin, Pending, Reservation, SessionStart, Snapshot, Supervisor, turn_cap,
 };
 use crate::sync::lock;
 
@@ -73,6 +75,31 @@ struct Shared {
     /// Held from reading the sessions to writing `sessions.json`, so two saves cannot
     /// land out of order and leave the older picture on disk.
     saving: Mutex<()>,
+    /// What running turns may still spend, by reservation; locked after `slots` (a
+    /// reservation is made under both, so parallel turns cannot over-reserve).
+    held: Mutex<Held>,
+}
+
+/// The reservations of running turns: each turn's session and the most it may spend.
+#[derive(Default)]
+struct Held {
+    next: u64,
+    turns: BTreeMap<u64, (String, f64)>,
+}
+
+impl Held {
+    /// What the turns of session `name` hold, and what all turns hold.
+    fn sums(&self, name: &str) -> (f64, f64) {
+        self.turns
+            .values()
+            .fold((0.0, 0.0), |(session, all), (session_name, usd)| {
+                let mine = if session_name == name { *usd } else { 0.0 };
+                (
+                    crate::api::add_usd(session, mine),
+                    crate::api::add_usd(all, *usd),
+                )
+            })
+    }
 }
 
 /// One named session.
@@ -227,6 +254,7 @@ impl Sessions {
                 slots: Mutex::new(BTreeMap::new()),
                 changed: watch::Sender::new(0),
                 saving: Mutex::new(()),
+                held: Mutex::new(Held::default()),
                 config,
                 events,
                 spawner,
@@ -247,9 +275,18 @@ impl Sessions {
     }
 
     /// Queues `turn` in the session `route` names, making or reviving it as needed.
-    pub(crate) fn submit(&self, route: &Route, turn: NewTurn) -> Result<Pending, DaemonError> {
+    /// `caller`, when known, is the process that sent the ask (see [`Caller`]).
+    pub(crate) fn submit(
+        &self,
+        route: &Route,
+        turn: NewTurn,
+        caller: Option<Caller>,
+    ) -> Result<Pending, DaemonError> {
         let cwd = self.confined_cwd(route)?;
         let mut slots = lock(&self.inner.slots);
+        if let Some(caller) = caller {
+            self.check_not_own_turn(&slots, &route.name, caller)?;
+        }
         self.check_budget(&slots, &route.name)?;
         let supervisor = self.slot_in(&mut slots, route, cwd)?;
         // Under the lock: until the ask is in, another ask could take this session's
@@ -420,17 +457,13 @@ impl Sessions {
         Ok(supervisor)
     }
 
-    /// What the session `name` has left, as each of its children starts: its CLI is
-    /// started with that as `--max-budget-usd` and ends the turn that reaches it (it
-    /// counts what its own process spends); the check before each ask covers the rest.
+    /// The budgets of session `name`: what a child may spend as it starts, and the
+    /// reservation each turn starts under (see [`SessionBook`]).
     fn budget_source(&self, name: &str) -> BudgetSource {
-        let shared = Arc::downgrade(&self.inner);
-        let name = name.to_string();
-        BudgetSource::new(move || {
-            let shared = shared.upgrade()?;
-            let slots = lock(&shared.slots);
-            budget_left(&shared.config, &slots, &name)
-        })
+        BudgetSource::from_book(Arc::new(SessionBook {
+            shared: Arc::downgrade(&self.inner),
+            name: name.to_string(),
+        }))
     }
 
     fn record_start(&self, name: &str, slot: &Slot, origin: &Origin, created: bool) {
@@ -453,52 +486,64 @@ impl Sessions {
         self.inner.changed.send_modify(|n| *n += 1);
     }
 
+    /// Refuses an ask sent from inside session `name`'s own child (its Bash tool, an MCP
+    /// server it started) while that session is busy: it would queue behind the very turn
+    /// that waits for it, a deadlock until the turn's timeout. An ask to another session,
+    /// or to this one once idle, goes on.
+    fn check_not_own_turn(
+        &self,
+        slots: &BTreeMap<String, Slot>,
+        name: &str,
+        caller: Caller,
+    ) -> Result<(), DaemonError> {
+        let Some(live) = slots.get(name).and_then(|slot| slot.live.as_ref()) else {
+            return Ok(());
+        };
+        let snapshot = live.snapshot();
+        // The guard is every tool process's ancestor (it adopts those that left the
+        // group); the CLI's pid is checked too, for a child started without one.
+        let inside = [snapshot.child.pid, snapshot.child.cli_pid]
+            .into_iter()
+            .flatten()
+            .any(|pid| caller.runs_under(pid));
+        if !inside || !is_busy(live) {
+            return Ok(());
+        }
+        let reason = format!(
+            "this ask comes from inside session `{name}`'s running turn (a process of its \
+             Claude Code) and would wait on that turn, which waits for it; ask another \
+             session (--session NAME, or `session` in the params)"
+        );
+        self.inner.events.scoped(name).record(
+            Level::Warn,
+            EventKind::TurnRejected,
+            format!("an ask was refused: {reason}"),
+            json!({ "session": name, "callerPid": caller.0 }),
+        );
+        Err(invalid("session", &reason))
+    }
+
     /// Refuses an ask to a session that has spent its budget, or when all sessions have
     /// spent theirs.
     fn check_budget(&self, slots: &BTreeMap<String, Slot>, name: &str) -> Result<(), DaemonError> {
-        let config = &self.inner.config;
-        let session_spent = slots
-            .get(name)
-            .map_or(0.0, |slot| slot_totals(slot).cost_usd);
-        let limits = [
-            (
-                BudgetScope::Session,
-                format!("session `{name}`"),
-                "session-budget-usd",
-                session_spent,
-                config.session_budget_usd,
-            ),
-            (
-                BudgetScope::AllSessions,
-                "all sessions".to_string(),
-                "budget-usd",
-                all_spent(slots),
-                config.budget_usd,
-            ),
-        ];
-        let Some((kind, scope, flag, spent, limit)) =
-            limits
-                .into_iter()
-                .find_map(|(kind, scope, flag, spent, limit)| {
-                    limit
-                        .filter(|limit| spent >= *limit)
-                        .map(|limit| (kind, scope, flag, spent, limit))
-                })
-        else {
+        // Spent, not held: what running turns hold is weighed as each turn starts, when
+        // they may have given it back.
+        let limits = limits(&self.inner.config, slots, &Held::default(), name);
+        let Some(spent) = limits.into_iter().find(|l| l.spent >= l.limit) else {
             return Ok(());
         };
         let error = DaemonError::BudgetExhausted {
-            scope,
-            flag,
-            spent,
-            limit,
+            scope: spent.whose,
+            flag: spent.flag,
+            spent: spent.spent,
+            limit: spent.limit,
         };
         self.inner.events.scoped(name).record(
             Level::Warn,
             EventKind::BudgetExhausted,
             format!("an ask to session `{name}` was refused: {error}"),
-            json!({ "session": name, "scope": kind.as_str(), "flag": flag, "spentUsd": spent,
-                    "limitUsd": limit }),
+            json!({ "session": name, "scope": spent.scope.as_str(), "flag": spent.flag,
+                    "spentUsd": spent.spent, "limitUsd": spent.limit }),
         );
         Err(error)
     }
@@ -805,28 +850,133 @@ fn all_spent(slots: &BTreeMap<String, Slot>) -> f64 {
 }
 
 /// What the session `name` may still spend: the least of what is left of its own budget
-/// and of the budget of all sessions; `None` without budgets.
-fn budget_left(config: &Config, slots: &BTreeMap<String, Slot>, name: &str) -> Option<Budget> {
+/// and of the budget of all sessions, beyond what running turns hold; `None` without
+/// budgets.
+fn budget_left(
+    config: &Config,
+    slots: &BTreeMap<String, Slot>,
+    held: &Held,
+    name: &str,
+) -> Option<Budget> {
+    limits(config, slots, held, name)
+        .into_iter()
+        .map(|limit| Budget {
+            usd: limit.left().max(0.0),
+            scope: limit.scope,
+        })
+        .reduce(|least, next| if next.usd < least.usd { next } else { least })
+}
+
+/// One configured budget as it stands for a session.
+struct Limit {
+    scope: BudgetScope,
+    /// Whose it is, for messages: "session `a`", "all sessions".
+    whose: String,
+    flag: &'static str,
+    limit: f64,
+    spent: f64,
+    /// What running turns hold against it.
+    held: f64,
+}
+
+impl Limit {
+    fn left(&self) -> f64 {
+        self.limit - crate::api::add_usd(self.spent, self.held)
+    }
+
+    fn exhausted(&self) -> AskError {
+        AskError::BudgetExhausted {
+            scope: self.whose.clone(),
+            flag: self.flag,
+            spent: self.spent,
+            held: self.held,
+            limit: self.limit,
+        }
+    }
+}
+
+/// The budgets configured for session `name`: its own and that of all sessions.
+fn limits(config: &Config, slots: &BTreeMap<String, Slot>, held: &Held, name: &str) -> Vec<Limit> {
+    let (session_held, all_held) = held.sums(name);
     let session_spent = slots
         .get(name)
         .map_or(0.0, |slot| slot_totals(slot).cost_usd);
-    let left = [
-        config.session_budget_usd.map(|limit| Budget {
-            usd: limit - session_spent,
-            scope: BudgetScope::Session,
-        }),
-        config.budget_usd.map(|limit| Budget {
-            usd: limit - all_spent(slots),
-            scope: BudgetScope::AllSessions,
-        }),
-    ];
-    left.into_iter()
-        .flatten()
-        .reduce(|least, next| if next.usd < least.usd { next } else { least })
-        .map(|least| Budget {
-            usd: least.usd.max(0.0),
-            ..least
-        })
+    let session = config.session_budget_usd.map(|limit| Limit {
+        scope: BudgetScope::Session,
+        whose: format!("session `{name}`"),
+        flag: "session-budget-usd",
+        limit,
+        spent: session_spent,
+        held: session_held,
+    });
+    let all = config.budget_usd.map(|limit| Limit {
+        scope: BudgetScope::AllSessions,
+        whose: "all sessions".to_string(),
+        flag: "budget-usd",
+        limit,
+        spent: all_spent(slots),
+        held: all_held,
+    });
+    [session, all].into_iter().flatten().collect()
+}
+
+/// One session's side of the daemon's budgets.
+struct SessionBook {
+    shared: std::sync::Weak<Shared>,
+    name: String,
+}
+
+impl BudgetBook for SessionBook {
+    fn left(&self) -> Option<Budget> {
+        let shared = self.shared.upgrade()?;
+        let slots = lock(&shared.slots);
+        let held = lock(&shared.held);
+        budget_left(&shared.config, &slots, &held, &self.name)
+    }
+
+    /// Under the slots' lock, so what every session spent and holds is one picture, and
+    /// the reservation is in before another turn can count it.
+    fn reserve(&self, ask: Option<f64>) -> Result<Option<Reservation>, AskError> {
+        let Some(shared) = self.shared.upgrade() else {
+            return Ok(turn_cap(None, ask).map(Reservation::unheld));
+        };
+        let slots = lock(&shared.slots);
+        let mut held = lock(&shared.held);
+        let limits = limits(&shared.config, &slots, &held, &self.name);
+        if let Some(short) = limits.iter().find(|l| l.left() < MIN_BUDGET_USD) {
+            return Err(short.exhausted());
+        }
+        let left = budget_left(&shared.config, &slots, &held, &self.name);
+        let Some(cap) = turn_cap(left, ask) else {
+            return Ok(None);
+        };
+        if limits.is_empty() {
+            // An ask's own budget alone: nothing else counts it.
+            return Ok(Some(Reservation::unheld(cap)));
+        }
+        let token = held.next;
+        held.next += 1;
+        held.turns.insert(token, (self.name.clone(), cap.usd));
+        let release = Release {
+            shared: self.shared.clone(),
+            token,
+        };
+        Ok(Some(Reservation::held(cap, Box::new(release))))
+    }
+}
+
+/// Returns a turn's reservation when dropped.
+struct Release {
+    shared: std::sync::Weak<Shared>,
+    token: u64,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            lock(&shared.held).turns.remove(&self.token);
+        }
+    }
 }
 
 fn slot_totals(slot: &Slot) -> Totals {

@@ -24,6 +24,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::api::{EventKind, Level};
 use crate::daemon::Daemon;
 use crate::inbox::Input;
+use crate::nesting::Caller;
 
 /// The socket's name in the state directory.
 pub(crate) const SOCKET_FILE: &str = "daemon.sock";
@@ -197,6 +198,14 @@ fn remove_if_ours(path: &Path) {
 /// One client, over the plain surface's adapter.
 async fn serve(stream: UnixStream, daemon: Daemon) {
     let fd = stream.as_raw_fd();
+    // The kernel's word (SO_PEERCRED), not the client's: which process connected, so an
+    // ask from inside a session's own turn can be told apart (see `Caller`).
+    let caller = stream
+        .peer_cred()
+        .ok()
+        .and_then(|cred| cred.pid())
+        .and_then(|pid| u32::try_from(pid).ok())
+        .map(Caller);
     let (read, write) = stream.into_split();
     let input = Input {
         first: None,
@@ -206,7 +215,7 @@ async fn serve(stream: UnixStream, daemon: Daemon) {
         // The connection's full close is watched by `closed` below.
         output_fd: None,
     };
-    crate::plain::serve_client(input, write, daemon, closed(fd)).await;
+    crate::plain::serve_client(input, write, daemon, closed(fd), caller).await;
 }
 
 /// How often a connection whose client stopped writing is checked for a full close.

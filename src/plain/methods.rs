@@ -27,6 +27,7 @@ use crate::api::{
 };
 use crate::daemon::{Daemon, DaemonError};
 use crate::event_lines::EventLines;
+use crate::nesting::Caller;
 use crate::outbox::Outbox;
 use crate::permissions::{Asked, Decision, Question, relay_each};
 use crate::rpc_error::RpcError;
@@ -56,6 +57,8 @@ pub(crate) struct RequestCtx {
     pub(crate) out: Outbox,
     /// Requests to the client (`permission/request`) and their responses.
     pub(crate) client: ClientRequests,
+    /// The process that sent the request, when the kernel says (a socket client).
+    pub(crate) caller: Option<Caller>,
 }
 
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
@@ -262,7 +265,8 @@ fn ask(
         Some(_) => Carries::EventsAndRequests,
         None => Carries::Nothing,
     };
-    let queued = queue_ask(params, daemon, carries);
+    let caller = ctx.as_ref().and_then(|ctx| ctx.caller);
+    let queued = queue_ask(params, daemon, carries, caller);
     async move {
         let Queued {
             pending,
@@ -316,6 +320,7 @@ pub(super) fn queue_ask(
     params: &Params<'_>,
     daemon: &Daemon,
     carries: Carries,
+    caller: Option<Caller>,
 ) -> MethodResult<Queued> {
     let params: AskParams = parse(params)?;
     if params.in_background() {
@@ -353,7 +358,9 @@ pub(super) fn queue_ask(
         }
         None => (None, None),
     };
-    let pending = daemon.submit_ask(params, sink, asker).map_err(wire)?;
+    let pending = daemon
+        .submit_ask_from(params, sink, asker, caller)
+        .map_err(wire)?;
     Ok(Queued {
         pending,
         messages,

@@ -32,6 +32,7 @@ use crate::api::RequestId;
 use crate::daemon::Daemon;
 use crate::inbox::{Input, spawn_reader};
 use crate::lines::Frame;
+use crate::nesting::Caller;
 use crate::outbox::Outbox;
 use crate::rpc_error::RpcError;
 use crate::sync::lock;
@@ -72,7 +73,7 @@ where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let connection = Connection::open(writer, &daemon)?;
+    let connection = Connection::open(writer, &daemon, None)?;
     let reading = connection.read(input, shutdown, std::future::pending());
     let (server, out, writer_task, reason) = reading.await;
     daemon.shutdown(reason.as_str()).await;
@@ -93,11 +94,12 @@ pub(crate) async fn serve_client<R, W>(
     writer: W,
     daemon: Daemon,
     closed: impl Future<Output = ()>,
+    caller: Option<Caller>,
 ) where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let connection = match Connection::open(writer, &daemon) {
+    let connection = match Connection::open(writer, &daemon, caller) {
         Ok(connection) => connection,
         Err(err) => return tracing::warn!(%err, "cannot serve a socket client"),
     };
@@ -138,7 +140,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn open<W>(writer: W, daemon: &Daemon) -> std::io::Result<Connection>
+    fn open<W>(writer: W, daemon: &Daemon, caller: Option<Caller>) -> std::io::Result<Connection>
     where
         W: AsyncWrite + Unpin + Send + 'static,
     {
@@ -150,6 +152,7 @@ impl Connection {
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             client: ClientRequests::default(),
             tasks: JoinSet::new(),
+            caller,
         };
         let max = daemon.config().max_request_bytes;
         Ok(Connection {
@@ -231,6 +234,8 @@ struct Server {
     /// Our requests to the client (`permission/request`) waiting for its response.
     client: ClientRequests,
     tasks: JoinSet<()>,
+    /// The process at the other end, when the kernel says (a socket client).
+    caller: Option<Caller>,
 }
 
 impl Server {
@@ -277,6 +282,7 @@ impl Server {
             id: RequestId::from_text(&raw_id, id),
             out: self.out.clone(),
             client: self.client.clone(),
+            caller: self.caller,
         };
         let call = start(callback, params, ctx);
         let in_flight = self.in_flight.clone();
@@ -369,6 +375,7 @@ mod tests {
             id: RequestId::from_value(&json!(1)),
             out: Outbox::spawn(tokio::io::sink()).0,
             client: ClientRequests::default(),
+            caller: None,
         }
     }
 

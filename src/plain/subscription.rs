@@ -36,8 +36,9 @@ pub(super) async fn ask(
     pending: PendingSubscriptionSink,
     daemon: Arc<Daemon>,
 ) -> SubscriptionCloseResponse {
-    // Refused asks (bad params, a full queue) answer the subscribe call itself.
-    let queued = match queue_ask(&params, &daemon, Carries::Events) {
+    // Refused asks (bad params, a full queue) answer the subscribe call itself: the
+    // subscription is accepted only once the session's actor has taken the ask in.
+    let queued = match admitted(&params, &daemon).await {
         Ok(queued) => queued,
         Err(error) => {
             pending.reject(error).await;
@@ -82,6 +83,17 @@ pub(super) async fn ask(
     match delivered {
         true => SubscriptionCloseResponse::NotifErr(SubscriptionError::from(ENDED)),
         false => SubscriptionCloseResponse::None,
+    }
+}
+
+/// Queues the ask and waits until its session's actor has taken it in; its refusal
+/// (bad params, a full queue, a child that cannot start) is the error.
+async fn admitted(params: &Params<'static>, daemon: &Daemon) -> Result<Queued, ErrorObjectOwned> {
+    // Over WebSocket (TCP) the kernel does not say which process called.
+    let mut queued = queue_ask(params, daemon, Carries::Events, None)?;
+    match queued.pending.admitted().await {
+        Ok(()) => Ok(queued),
+        Err(error) => Err(RpcError::from(DaemonError::from(error)).to_error_object()),
     }
 }
 

@@ -77,6 +77,17 @@ impl Pool {
     }
 
     fn submit(&self, name: &str, prompt: &str, budget: Option<f64>) -> Answer {
+        self.submit_from(name, prompt, budget, None)
+    }
+
+    /// [`Pool::submit`] from the process `caller`, as a socket client's ask.
+    fn submit_from(
+        &self,
+        name: &str,
+        prompt: &str,
+        budget: Option<f64>,
+        caller: Option<Caller>,
+    ) -> Answer {
         let route = Route {
             name: name.to_string(),
             origin: None,
@@ -92,7 +103,7 @@ impl Pool {
             asker: None,
             max_budget_usd: budget,
         };
-        let pending = self.sessions.submit(&route, turn);
+        let pending = self.sessions.submit(&route, turn, caller);
         tokio::spawn(async move { Ok(pending?.wait().await?) })
     }
 
@@ -322,6 +333,7 @@ async fn each_child_starts_under_what_its_session_has_left_or_its_asks_own_budge
     let left = budget_left(
         &pool.sessions.inner.config,
         &lock(&pool.sessions.inner.slots),
+        &lock(&pool.sessions.inner.held),
         "a",
     );
     assert_eq!(left.map(|b| b.scope), Some(BudgetScope::Session));
@@ -404,4 +416,91 @@ async fn past_the_bound_the_least_recently_used_stopped_sessions_are_forgotten_b
     assert!(slots.contains_key(&format!("s{:03}", over + 1)));
     drop(slots);
     assert_eq!(pool.recorded(EventKind::SessionForgotten).len(), over);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_running_turn_holds_what_is_left_so_another_sessions_turn_is_refused_until_it_ends() {
+    let pool = Pool::start(Config {
+        budget_usd: Some(1.0),
+        ..config()
+    });
+    let mut default = pool.warm(DEFAULT_SESSION).await;
+    let first = pool.ask(DEFAULT_SESSION, "one");
+    assert_eq!(user_prompt(&mut default).await, "one");
+    // The running turn may spend the whole dollar: nothing is left to start another under.
+    let second = pool.ask("b", "two");
+    let mut b = pool.warm("b").await;
+    match answer(second).await {
+        Err(DaemonError::Ask(AskError::BudgetExhausted {
+            spent, held, limit, ..
+        })) => {
+            assert_eq!((spent, held, limit), (0.0, 1.0, 1.0));
+        }
+        other => panic!("not refused for the budget: {other:?}"),
+    }
+    // The first turn spent a quarter: the rest goes back, and b's next turn may spend it,
+    // in a child whose CLI is held to just that.
+    default.init("s-d").await;
+    result_at(&default, "s-d", 0.25).await;
+    assert!(answer(first).await.is_ok());
+    let third = pool.ask("b", "three");
+    assert!(
+        b.read().await.is_none(),
+        "b's child held to nothing is replaced"
+    );
+    b.exit(0).await;
+    let fake = pool.made_for("b")[0].fake.clone();
+    let mut again = fake.next_child().await;
+    again.warm_up().await;
+    assert_eq!(user_prompt(&mut again).await, "three");
+    again.init("s-b").await;
+    result_at(&again, "s-b", 0.5).await;
+    assert!(answer(third).await.is_ok());
+    let budgets = fake.budgets();
+    assert_eq!(budgets.len(), 2, "{budgets:?}");
+    assert_eq!(budgets[0], Some(MIN_BUDGET_USD), "the least the CLI takes");
+    assert!(
+        budgets[1].is_some_and(|b| (b - 0.75).abs() < 1e-9),
+        "{budgets:?}"
+    );
+    assert!(lock(&pool.sessions.inner.held).turns.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_from_inside_a_busy_sessions_child_is_refused_and_others_are_not() {
+    let pool = Pool::start(config());
+    let mut child = pool.warm(DEFAULT_SESSION).await;
+    let first = pool.ask(DEFAULT_SESSION, "one");
+    assert_eq!(user_prompt(&mut child).await, "one");
+    // The fake's pid stands for its guard: a process there runs under the session's child.
+    let inside = Some(Caller(child.pid));
+    match answer(pool.submit_from(DEFAULT_SESSION, "two", None, inside)).await {
+        Err(DaemonError::InvalidParams {
+            field: "session",
+            reason,
+        }) => {
+            assert!(reason.contains("would wait on that turn"), "{reason}");
+            assert!(reason.contains("--session NAME"), "{reason}");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    // From the same process, another session runs.
+    let elsewhere = pool.submit_from("b", "three", None, inside);
+    let mut b = pool.warm("b").await;
+    assert_eq!(user_prompt(&mut b).await, "three");
+    b.result("ok").await;
+    assert!(answer(elsewhere).await.is_ok());
+    // From a process outside it, the busy session queues the ask as ever.
+    let outside = Some(Caller(std::process::id()));
+    let queued = pool.submit_from(DEFAULT_SESSION, "four", None, outside);
+    child.result("one done").await;
+    assert!(answer(first).await.is_ok());
+    assert_eq!(user_prompt(&mut child).await, "four");
+    child.result("four done").await;
+    assert!(answer(queued).await.is_ok());
+    // Idle again: even from inside, the session takes the ask.
+    let later = pool.submit_from(DEFAULT_SESSION, "five", None, inside);
+    assert_eq!(user_prompt(&mut child).await, "five");
+    child.result("five done").await;
+    assert!(answer(later).await.is_ok());
 }

@@ -72,6 +72,22 @@ pub enum AskError {
     SessionStopped { session: String, reason: String },
     #[error("the ask was cancelled")]
     Cancelled,
+    #[error(
+        "budget exhausted: {scope} has spent ${} of its ${} (--{flag}) and running turns may \
+         still spend ${}, so nothing is left to start this turn under; only the user can \
+         raise it",
+        crate::api::usd_text(*spent),
+        crate::api::usd_text(*limit),
+        crate::api::usd_text(*held)
+    )]
+    BudgetExhausted {
+        scope: String,
+        flag: &'static str,
+        spent: f64,
+        /// What running turns hold and may still spend.
+        held: f64,
+        limit: f64,
+    },
 }
 
 fn tail_suffix(tail: &[String]) -> String {
@@ -195,17 +211,92 @@ impl BudgetScope {
             BudgetScope::AllSessions => "allSessions",
         }
     }
+
+    /// Whose budget, in a sentence.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            BudgetScope::Ask => "its own budget",
+            BudgetScope::Session => "what is left of its session's budget",
+            BudgetScope::AllSessions => {
+                "what is left of the budget of all sessions beyond what running turns hold"
+            }
+        }
+    }
 }
 
-/// What a session may still spend, asked each time one of its children starts (its
-/// sessions' spending changes between starts): the least of what is left of the
-/// configured budgets, or `None` without budgets.
+/// The least budget the CLI can be given: `--max-budget-usd` is written to the
+/// millionth of a dollar, and a smaller one would reach it as `0.000000`, which it refuses
+/// at start.
+pub(crate) const MIN_BUDGET_USD: f64 = 0.000_001;
+
+/// `usd` rounded down to the millionth of a dollar (as `--max-budget-usd` takes it), so
+/// the CLI is never given more than was meant; amounts a hair under a millionth (float
+/// noise, as 0.0003 * 1e6 = 299.99999999999994) count as that millionth.
+pub(crate) fn floor_to_micro_usd(usd: f64) -> f64 {
+    let micros = (usd * 1e10).round() / 1e4;
+    micros.floor() / 1e6
+}
+
+/// Held for a running turn: the most it may spend (its CLI's `--max-budget-usd` allows
+/// no more, bar the CLI's own overshoot within one model call). Dropping it returns what
+/// the turn did not spend; the actor drops it only after publishing the snapshot that
+/// counts the turn's cost, so the two never both miss it.
+pub(crate) struct Reservation {
+    pub budget: Budget,
+    _hold: Option<Box<dyn Send + Sync>>,
+}
+
+impl Reservation {
+    /// A reservation nothing else counts (an ask's own budget, with no budgets shared
+    /// between turns).
+    pub(crate) fn unheld(budget: Budget) -> Reservation {
+        Reservation {
+            budget,
+            _hold: None,
+        }
+    }
+
+    /// A reservation that `hold` returns when dropped.
+    pub(crate) fn held(budget: Budget, hold: Box<dyn Send + Sync>) -> Reservation {
+        Reservation {
+            budget,
+            _hold: Some(hold),
+        }
+    }
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Reservation({:?})", self.budget)
+    }
+}
+
+/// Where a session's budgets are kept: what a child started now may spend, and the
+/// reservation a turn starts under.
+pub(crate) trait BudgetBook: Send + Sync {
+    /// What a child started now may spend: the least of what is left of the configured
+    /// budgets beyond what other sessions' running turns hold; `None` without budgets.
+    fn left(&self) -> Option<Budget>;
+    /// Reserves, at once and atomically with every other session's reservations, what a
+    /// turn whose ask may spend `ask` (`maxBudgetUsd`) starts under: the least of that and
+    /// [`BudgetBook::left`]; `Ok(None)` when nothing bounds it. Refused when the budgets
+    /// leave less than the CLI can be given ([`MIN_BUDGET_USD`]).
+    fn reserve(&self, ask: Option<f64>) -> Result<Option<Reservation>, AskError>;
+}
+
+/// A session's [`BudgetBook`], cheap to clone.
 #[derive(Clone)]
-pub(crate) struct BudgetSource(Arc<dyn Fn() -> Option<Budget> + Send + Sync>);
+pub(crate) struct BudgetSource(Arc<dyn BudgetBook>);
 
 impl BudgetSource {
+    /// A book whose budgets are `left`, reserved by nobody else (one actor alone, as the
+    /// unit tests run it).
     pub(crate) fn new(left: impl Fn() -> Option<Budget> + Send + Sync + 'static) -> Self {
-        BudgetSource(Arc::new(left))
+        BudgetSource(Arc::new(Alone(left)))
+    }
+
+    pub(crate) fn from_book(book: Arc<dyn BudgetBook>) -> Self {
+        BudgetSource(book)
     }
 
     /// No budget at all.
@@ -214,7 +305,52 @@ impl BudgetSource {
     }
 
     pub(crate) fn left(&self) -> Option<Budget> {
+        self.0.left()
+    }
+
+    pub(crate) fn reserve(&self, ask: Option<f64>) -> Result<Option<Reservation>, AskError> {
+        self.0.reserve(ask)
+    }
+}
+
+/// The cap of a turn whose ask may spend `ask` when `left` is what the budgets leave.
+pub(crate) fn turn_cap(left: Option<Budget>, ask: Option<f64>) -> Option<Budget> {
+    let ask = ask.map(|usd| Budget {
+        usd,
+        scope: BudgetScope::Ask,
+    });
+    match (left, ask) {
+        (Some(left), Some(ask)) if left.usd <= ask.usd => Some(left),
+        (left, ask) => ask.or(left),
+    }
+}
+
+/// Budgets that no other actor shares.
+struct Alone<F>(F);
+
+impl<F: Fn() -> Option<Budget> + Send + Sync> BudgetBook for Alone<F> {
+    fn left(&self) -> Option<Budget> {
         (self.0)()
+    }
+
+    fn reserve(&self, ask: Option<f64>) -> Result<Option<Reservation>, AskError> {
+        let left = self.left();
+        if let Some(left) = left
+            && left.usd < MIN_BUDGET_USD
+        {
+            let flag = match left.scope {
+                BudgetScope::Session => "session-budget-usd",
+                BudgetScope::AllSessions | BudgetScope::Ask => "budget-usd",
+            };
+            return Err(AskError::BudgetExhausted {
+                scope: format!("this session's {}", left.scope.as_str()),
+                flag,
+                spent: 0.0,
+                held: 0.0,
+                limit: left.usd,
+            });
+        }
+        Ok(turn_cap(left, ask).map(Reservation::unheld))
     }
 }
 
@@ -250,6 +386,9 @@ pub(crate) struct AskRequest {
     pub turn: NewTurn,
     pub enqueued_at: String,
     pub reply: oneshot::Sender<Result<AskResult, AskError>>,
+    /// Fired when the actor takes the ask into its queue; dropped unfired when it refuses
+    /// it (the refusal is then on `reply`), so a caller can tell the two apart at once.
+    pub admitted: Option<oneshot::Sender<()>>,
 }
 
 /// Cloneable handle to one supervised child.
@@ -316,11 +455,13 @@ impl Supervisor {
     pub(crate) fn submit(&self, turn: NewTurn) -> Result<Pending, AskError> {
         let turn_id = self.next_turn.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
+        let (admitted, admission) = oneshot::channel();
         let request = AskRequest {
             turn_id,
             turn,
             enqueued_at: crate::clock::now_rfc3339(),
             reply,
+            admitted: Some(admitted),
         };
         // Counted before the send, so the actor never takes in more than this says.
         self.sent.fetch_add(1, Ordering::AcqRel);
@@ -331,6 +472,7 @@ impl Supervisor {
         match sent {
             Ok(()) => Ok(Pending {
                 answer,
+                admission: Some(admission),
                 _cancel: CancelOnDrop {
                     control: self.control.clone(),
                     turn_id,
@@ -400,10 +542,31 @@ impl Supervisor {
 /// A submitted ask. Dropping it before the answer arrives cancels the ask.
 pub(crate) struct Pending {
     answer: oneshot::Receiver<Result<AskResult, AskError>>,
+    /// Fires when the actor queued the ask; closed unfired when it refused it.
+    admission: Option<oneshot::Receiver<()>>,
     _cancel: CancelOnDrop,
 }
 
 impl Pending {
+    /// Waits until the actor has taken the ask in (a few microseconds: it answers asks in
+    /// arrival order) and returns its refusal if it did not: a full queue, a child that
+    /// cannot start, the nesting limit. A caller that must refuse its own call rather
+    /// than accept it and fail later (`ask/subscribe`) awaits this before accepting.
+    pub(crate) async fn admitted(&mut self) -> Result<(), AskError> {
+        let Some(admission) = self.admission.take() else {
+            return Ok(());
+        };
+        if admission.await.is_ok() {
+            return Ok(());
+        }
+        // Refused: the reason is the answer, already sent.
+        match self.answer().await {
+            Err(error) => Err(error),
+            // Cannot happen (a refused ask has no result), but a result is no refusal.
+            Ok(_) => Ok(()),
+        }
+    }
+
     pub(crate) async fn wait(mut self) -> Result<AskResult, AskError> {
         self.answer().await
     }

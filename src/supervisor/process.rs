@@ -62,6 +62,9 @@ pub(crate) struct Running {
     pub(crate) model: Option<String>,
     /// The `--max-budget-usd` it was started with, and whose budget that is.
     pub(crate) budget: Option<Budget>,
+    /// What this process has spent (the CLI counts it against `budget`); `None` once a
+    /// turn's cost was unknown.
+    pub(crate) spent_usd: Option<f64>,
 }
 
 impl Running {
@@ -111,6 +114,7 @@ impl Running {
             mode: None,
             model: None,
             budget: None,
+            spent_usd: Some(0.0),
         }
     }
 

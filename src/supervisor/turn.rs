@@ -48,6 +48,8 @@ pub(super) struct Turn {
     /// Set while the child's output waits for the caller to take what it was given: the
     /// child is not silent then, so the stall watchdog does not count the time.
     pub held_back: bool,
+    /// What the turn may spend, held against the budgets until it ends.
+    pub reservation: Option<super::Reservation>,
 }
 
 /// Where a turn's messages go.
@@ -117,6 +119,7 @@ impl Turn {
             interrupt: Interrupt::NotNeeded,
             last_output: now,
             held_back: false,
+            reservation: None,
         }
     }
 

@@ -88,15 +88,14 @@ impl Sandbox {
 
     /// `start`, then waits until the daemon's CLI is warm; returns the daemon's status.
     async fn start(&self) -> Value {
-        self.start_with(&[]).await
+        self.start_with(&[], &[]).await
     }
 
-    /// `start <flags>`, then waits until the daemon's CLI is warm.
-    async fn start_with(&self, flags: &[&str]) -> Value {
-        let args: Vec<&str> = std::iter::once("start")
-            .chain(flags.iter().copied())
-            .collect();
-        let (started, _) = self.run(&args, None).await;
+    /// [`Sandbox::start`] with more flags, and variables for the daemon (and its CLI).
+    async fn start_with(&self, flags: &[&str], env: &[(&str, &str)]) -> Value {
+        let mut start = self.cli(&[&["start"], flags].concat());
+        start.envs(env.iter().copied());
+        let started = run(start, None).await;
         assert_eq!(started.code, 0, "{started:?}");
         let mut client = SocketClient::connect(&socket_path(&self.state())).await;
         let deadline = Instant::now() + READ_TIMEOUT;
@@ -263,14 +262,17 @@ async fn the_real_agents_own_bash_finds_neither_the_http_token_nor_our_settings_
 {
     let sandbox = Sandbox::new().await;
     let status = sandbox
-        .start_with(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--allow-tool",
-            "Bash",
-            "--turn-timeout-ms",
-            "60000",
-        ])
+        .start_with(
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--allow-tool",
+                "Bash",
+                "--turn-timeout-ms",
+                "60000",
+            ],
+            &[],
+        )
         .await;
     let token_file = status["daemon"]["listenTokenFile"]
         .as_str()
@@ -381,6 +383,63 @@ async fn a_stale_socket_from_a_killed_daemon_is_detected_and_replaced() {
         .run(&["ask", "-q", "through the new daemon"], None)
         .await;
     assert_eq!(again.code, 0, "{again:?}");
+    sandbox.stop().await;
+    sandbox.assert_idle().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn an_agents_ask_to_its_own_busy_session_is_refused_at_once_and_to_another_runs() {
+    // Issue 21, 4b: from the agent's Bash tool, `claude-coded ask` reached its own daemon
+    // and queued behind the turn that waited for it. Depth 2 lets the agent's
+    // `claude-coded ask` through its own nesting check, as a user who allows delegation
+    // would; a hand-made socket client skips that check anyway.
+    let sandbox = Sandbox::new().await;
+    let flags = ["--max-depth", "2", "--permission-mode", "bypassPermissions"];
+    // The CLI refuses to bypass permissions as root outside a sandbox.
+    sandbox.start_with(&flags, &[("IS_SANDBOX", "1")]).await;
+    let ask = format!(
+        "CLAUDE_CODED_STATE_DIR={state} CLAUDE_CODED_MAX_DEPTH=2 timeout 8 {bin} ask -q",
+        state = sandbox.state().display(),
+        bin = test_support::bridge().display()
+    );
+    // The mock echoes only the start of the tool's output: short facts, and the
+    // refusal's key words picked out of it.
+    let tool = format!(
+        "S=$(date +%s%N); E=$({ask} inner 2>&1); echo self-exit=$? \
+         ms=$((($(date +%s%N)-S)/1000000)); echo \"$E\" | grep -o 'would wait on that turn'; \
+         echo \"$E\" | grep -o -- '--session NAME'; \
+         {ask} --session other elsewhere 2>&1 | grep -o 'to: elsewhere'; echo other-exit=$?"
+    );
+    let started = Instant::now();
+    let (outer, _) = sandbox
+        .run(&["ask", "-q", &format!("RUN_TOOL {tool}")], None)
+        .await;
+    eprintln!(
+        "the agent's two asks took {:?}: {outer:?}",
+        started.elapsed()
+    );
+    assert_eq!(outer.code, 0, "{outer:?}");
+    let text = &outer.stdout;
+    assert!(
+        !text.contains("self-exit=124"),
+        "it waited on itself: {text}"
+    );
+    assert!(text.contains("self-exit=2 "), "{text}");
+    assert!(text.contains("would wait on that turn"), "{text}");
+    assert!(text.contains("--session NAME"), "{text}");
+    let ms: u64 = text
+        .split("ms=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no time in {text}"));
+    assert!(ms < 5000, "refused at once, not after {ms} ms");
+    // Another, idle session is the agent's to ask.
+    assert!(text.contains("to: elsewhere"), "{text}");
     sandbox.stop().await;
     sandbox.assert_idle().await;
 }

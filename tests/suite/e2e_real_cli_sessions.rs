@@ -621,3 +621,43 @@ async fn an_asks_own_budget_ends_its_real_turn_and_the_conversation_goes_on_afte
         );
     }
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn parallel_asks_to_two_real_sessions_spend_the_shared_budget_at_most_one_call_over() {
+    // Issue 21, 9: each session's CLI was started under all that was left, so parallel
+    // sessions spent the budget each. A turn on the mock costs the real CLI $0.00014, in
+    // one model call, which is as far as the CLI may go past its own cap.
+    const BUDGET: f64 = 0.0003;
+    const CALL: f64 = 0.00014;
+    let mut real = Real::start_with(MockApi::start(), |o| {
+        o.args(&["--budget-usd", "0.0003", "--max-sessions", "2"])
+    })
+    .await;
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(real.bridge.ask_in(&format!("s{}", n % 2), "hello").await);
+    }
+    let (mut answered, mut refused) = (0, 0);
+    for id in &ids {
+        let (response, _) = real.bridge.response_for(id).await;
+        match error_code(&response) {
+            None => answered += 1,
+            Some(-32010) => refused += 1,
+            Some(other) => {
+                panic!("neither an answer nor the budget's refusal ({other}): {response}")
+            }
+        }
+    }
+    let status = real.bridge.status().await;
+    let spent = status["totals"]["costUsd"].as_f64().unwrap();
+    eprintln!("real CLI: spent ${spent} of ${BUDGET}: {answered} answered, {refused} refused");
+    assert!(
+        spent <= BUDGET + CALL + 1e-9,
+        "spent ${spent} of ${BUDGET} ({answered} answered, {refused} refused)"
+    );
+    assert!(refused > 0, "{answered} answered");
+}

@@ -535,3 +535,40 @@ async fn a_port_in_use_is_a_clear_error_with_exit_status_2() {
     // Nothing started: no child, no state written.
     assert!(!dir.path().join("state").join("daemon-state.json").exists());
 }
+
+#[tokio::test]
+async fn a_subscribe_to_a_full_queue_is_refused_as_busy_instead_of_accepted_then_failed() {
+    let options = Options::default().args(&["--queue-size", "1"]);
+    let (mut bridge, info) = listening("127.0.0.1:0", options).await;
+    // One turn running, one ask waiting: the queue (of size 1) is full. (Before the
+    // child is ready the first ask would wait in the queue too, and the second be refused.)
+    bridge
+        .wait_status("a ready child", |s| s["child"]["ready"] == true)
+        .await;
+    bridge
+        .request("ask", json!({"prompt": "SLOW ms=200 chunks=25"}))
+        .await;
+    bridge.request("ask", json!({"prompt": "hi"})).await;
+    bridge
+        .wait_status("a running turn and a full queue", |s| {
+            !s["turn"].is_null() && s["queue"]["length"] == 1
+        })
+        .await;
+    let client = ws_client(&info, HeaderMap::new()).await;
+    let subscribed = tokio::time::timeout(
+        READ_TIMEOUT,
+        client.subscribe::<Value, _>("ask/subscribe", prompt("hi"), "ask/unsubscribe"),
+    )
+    .await
+    .expect("the subscribe call answered in time");
+    let error = match subscribed {
+        Ok(mut accepted) => {
+            let first = tokio::time::timeout(READ_TIMEOUT, accepted.next()).await;
+            panic!("the subscription was accepted; its first item: {first:?}")
+        }
+        Err(jsonrpsee_core::ClientError::Call(error)) => error,
+        Err(other) => panic!("not a JSON-RPC error response: {other:?}"),
+    };
+    assert_eq!(error.code(), -32000, "{error:?}");
+    assert!(error.message().contains("busy"), "{error:?}");
+}

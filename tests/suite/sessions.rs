@@ -583,3 +583,65 @@ async fn an_ask_just_sent_to_a_session_keeps_it_from_being_stopped_to_make_room(
     );
     bridge.response_for(&slow).await;
 }
+
+#[tokio::test]
+async fn parallel_asks_across_sessions_never_spend_past_the_budget_by_more_than_one_turn() {
+    // Issue 21, 9: `--budget-usd 0.0003`, 8 parallel asks over 4 sessions spent 8 turns'
+    // worth. Each turn of the double costs $0.00014, in one model call: the CLI may go
+    // past its own cap by that much, once, in the turn that crosses it.
+    const BUDGET: f64 = 0.0003;
+    const TURN: f64 = 0.00014;
+    let options = Options::default().args(&["--budget-usd", "0.0003", "--max-sessions", "4"]);
+    let mut bridge = Bridge::start_with(options);
+    let mut ids = Vec::new();
+    for n in 0..8 {
+        ids.push(bridge.ask_in(&format!("s{}", n % 4), "hello").await);
+    }
+    let (mut answered, mut refused) = (0, 0);
+    for id in &ids {
+        let (response, _) = bridge.response_for(id).await;
+        match error_code(&response) {
+            None => answered += 1,
+            Some(-32010) => refused += 1,
+            Some(other) => {
+                panic!("neither an answer nor the budget's refusal ({other}): {response}")
+            }
+        }
+    }
+    let status = bridge.status().await;
+    let spent = status["totals"]["costUsd"].as_f64().unwrap();
+    eprintln!("spent ${spent} of ${BUDGET}: {answered} answered, {refused} refused at once");
+    assert!(
+        spent <= BUDGET + TURN + 1e-9,
+        "spent ${spent} of a ${BUDGET} budget ({answered} answered, {refused} refused)"
+    );
+    assert!(refused > 0, "{answered} answered");
+    // What is left is refused at once, before any CLI is asked.
+    let id = bridge.ask_in("s1", "more").await;
+    assert_eq!(error_code(&bridge.response_for(&id).await.0), Some(-32010));
+}
+
+#[tokio::test]
+async fn a_budget_the_cli_cannot_represent_is_invalid_and_the_session_goes_on_serving() {
+    let mut bridge = Bridge::start();
+    // `--max-budget-usd` takes millionths of a dollar: this would reach the CLI as 0.
+    let id = bridge
+        .request("ask", json!({"prompt": "hi", "maxBudgetUsd": 4e-7}))
+        .await;
+    let (refused, _) = bridge.response_for(&id).await;
+    assert_eq!(error_code(&refused), Some(-32602), "{refused}");
+    assert_eq!(
+        refused["error"]["data"]["field"], "maxBudgetUsd",
+        "{refused}"
+    );
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("0.000001"), "{message}");
+    // The least it can take runs, and the session answers the next ask as before.
+    let least = bridge
+        .ask_ok_with(json!({"prompt": "hi", "maxBudgetUsd": 0.000001}))
+        .await;
+    assert_eq!(least["subtype"], "error_max_budget_usd", "{least}");
+    assert_eq!(bridge.ask_ok("after").await["ok"], true);
+    let status = bridge.status().await;
+    assert_eq!(status["child"]["consecutiveFailures"], 0, "{status}");
+}

@@ -3,7 +3,8 @@
 //! Each `result` has the real key order (`type` is not first), `result_index` counting
 //! from 0, `queued_turn_count` = user messages waiting, per-turn `usage` (10 input and 5
 //! output tokens per API call, cache 0) and `total_cost_usd`/`modelUsage` CUMULATIVE over
-//! the process: every turn that writes a result costs 0.00014 (10 in / 5 out tokens) per
+//! the process (`total_cost_usd` also counts a resumed session's earlier processes, see
+//! `crate::state`): every turn that writes a result costs 0.00014 (10 in / 5 out tokens) per
 //! simulated API call (RUN_TOOL makes two), and an `ERR400` turn costs nothing, as with the
 //! real CLI.
 
@@ -47,6 +48,10 @@ impl Session {
     /// Writes the turn's `result`, with the real CLI's key order for each kind of outcome.
     pub(crate) async fn result(&mut self, t: &Turn, outcome: Outcome) {
         let (calls, result_index) = self.charge(t, &outcome);
+        crate::state::keep_cost(
+            &self.sh.session_id,
+            self.sh.earlier_cost_usd + self.cost_usd,
+        );
         // Like the real CLI: the turn whose calls reach the budget ends as
         // `error_max_budget_usd` (its text is dropped).
         let outcome = match (outcome, self.budget_reached()) {
@@ -148,7 +153,7 @@ impl Session {
             "duration_api_ms": elapsed,
             "stop_reason": stop_reason,
             "session_id": &self.sh.session_id,
-            "total_cost_usd": self.cost_usd,
+            "total_cost_usd": self.sh.earlier_cost_usd + self.cost_usd,
             "usage": result_usage(calls),
             "modelUsage": model_usage,
             "permission_denials": denials,

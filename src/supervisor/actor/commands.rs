@@ -16,7 +16,7 @@ impl Actor {
         }
     }
 
-    pub(super) fn on_ask(&mut self, request: AskRequest) {
+    pub(super) fn on_ask(&mut self, mut request: AskRequest) {
         self.record.totals.asks += 1;
         if self.state.is_stopping() {
             return self.refuse(request, AskError::Stopping);
@@ -64,6 +64,9 @@ impl Actor {
                 waiting: self.queue.len(),
             },
         );
+        if let Some(admitted) = request.admitted.take() {
+            let _ = admitted.send(());
+        }
         self.queue.push_back(request);
     }
 

@@ -16,7 +16,13 @@ impl Actor {
     pub(super) fn spawn_child_for(&mut self, ask_budget: Option<f64>) {
         let resume = self.resume.clone();
         let fork = self.fork && resume.is_some();
-        let budget = child_budget(self.budget.left(), ask_budget);
+        // To the millionth, rounded down, as the flag takes it; never below the least
+        // the CLI accepts (it would not start): no turn runs on a child under less than
+        // its reservation anyway (see `suits`).
+        let budget = child_budget(self.budget.left(), ask_budget).map(|b| Budget {
+            usd: crate::supervisor::floor_to_micro_usd(b.usd).max(MIN_BUDGET_USD),
+            ..b
+        });
         // A generation is used only once a child runs, so event details number children.
         let generation = self.generation + 1;
         let how = Launch {
@@ -86,20 +92,24 @@ impl Actor {
     /// place, gracefully as an idle session is stopped: its stdin is closed (the CLI exits
     /// on its own, its conversation saved) and it is killed if still there after the stop
     /// grace period. Its exit starts the next child at once, continuing the conversation.
-    pub(super) fn replace_child(&mut self, turn_id: u64, ask_budget: Option<f64>) {
+    pub(super) fn replace_child(&mut self, turn_id: u64, cap: Option<Budget>) {
         let (Some(mut child), _) = self.state.take(State::Idle) else {
             return;
         };
-        let why = match ask_budget {
-            Some(usd) => format!(
-                "ask {turn_id} may spend ${usd}, so it runs in a child held to that which \
-                 has spent nothing yet"
+        let usd = crate::api::usd_text;
+        let why = match cap {
+            Some(cap) => format!(
+                "ask {turn_id} may spend ${} ({}), so it runs in a child whose CLI may \
+                 spend just that",
+                usd(cap.usd),
+                cap.scope.describe()
             ),
             None => format!(
                 "ask {turn_id} has no budget of its own, and this child is held to an \
                  earlier ask's"
             ),
         };
+        let ask_budget = cap.map(|b| b.usd);
         self.events.record(
             Level::Info,
             EventKind::ChildReplacing,
@@ -365,23 +375,29 @@ impl Actor {
 /// The budget of a child for an ask that may spend `ask` (`maxBudgetUsd`): the ask's
 /// when it is below what the session has `left`, else what is left.
 pub(super) fn child_budget(left: Option<Budget>, ask: Option<f64>) -> Option<Budget> {
-    match (left, ask) {
-        (Some(left), Some(usd)) if left.usd <= usd => Some(left),
-        (_, Some(usd)) => Some(Budget {
-            usd,
-            scope: BudgetScope::Ask,
-        }),
-        (left, None) => left,
-    }
+    crate::supervisor::turn_cap(left, ask)
 }
 
-/// Whether `child` may run the turn of an ask that may spend `ask`. The CLI counts what
-/// its process spent against its `--max-budget-usd`, so an ask's budget needs a child
-/// held to that much or less that has spent nothing yet; an ask without one needs a
-/// child not held to an earlier ask's.
-pub(super) fn suits(child: &Running, ask: Option<f64>) -> bool {
-    match ask {
-        Some(usd) => child.turns_done == 0 && child.budget.is_some_and(|b| b.usd <= usd),
-        None => child.budget.is_none_or(|b| b.scope != BudgetScope::Ask),
+/// How far below a turn's reservation a child's CLI may stop (the flag is written to the
+/// millionth, rounded down) and still run that turn.
+const CAP_BELOW: f64 = MIN_BUDGET_USD;
+/// Float noise in sums of dollars.
+const CAP_ABOVE: f64 = 1e-9;
+
+/// Whether `child` may run a turn that may spend `cap` (its reservation; `None`: nothing
+/// bounds it). The CLI counts what its process spent against its `--max-budget-usd`, so
+/// the child suits when what it may still spend is that cap: not more (the CLI would
+/// not stop the turn there), nor less (it would end the turn early). A child whose
+/// spending is not known suits no bounded turn; an unbounded turn needs a child not held
+/// to an earlier ask's budget.
+pub(super) fn suits(child: &Running, cap: Option<Budget>) -> bool {
+    match (cap, child.budget) {
+        (None, None) => true,
+        (None, Some(budget)) => budget.scope != BudgetScope::Ask,
+        (Some(_), None) => false,
+        (Some(cap), Some(budget)) => child.spent_usd.is_some_and(|spent| {
+            let may_spend = budget.usd - spent;
+            may_spend <= cap.usd + CAP_ABOVE && may_spend >= cap.usd - CAP_BELOW
+        }),
     }
 }

@@ -29,8 +29,8 @@ use super::process::{ChildEvent, Running, Tagged};
 use super::snapshot::Snapshot;
 use super::turn::{Room, Turn, account, ask_result, preview};
 use super::{
-    AskError, AskRequest, Budget, BudgetScope, BudgetSource, Control, Origin, RestartOutcome,
-    SessionStart, TurnMessage, TurnSink,
+    AskError, AskRequest, Budget, BudgetScope, BudgetSource, Control, MIN_BUDGET_USD, Origin,
+    Reservation, RestartOutcome, SessionStart, TurnMessage, TurnSink,
 };
 use crate::api::{self, AskResult, ChildStatus, EventKind, Level, QueuedInfo, TurnEnd, TurnEnded};
 use crate::child::ChildError;
@@ -109,6 +109,7 @@ pub(crate) async fn run(
         name: start.name,
         cost_base: start.cost_base,
         budget: start.budget,
+        settled: Vec::new(),
     };
     // The child of the session this one replaces is gone first (asks wait in the channel).
     for mut gone in start.after {
@@ -151,8 +152,11 @@ struct Actor {
     name: String,
     /// The running total the first child's session already holds, when the start knew it.
     cost_base: Option<f64>,
-    /// What the session may still spend, asked as each child starts.
+    /// What the session may still spend, asked as each child starts and each turn starts.
     budget: BudgetSource,
+    /// Reservations of turns that ended in this step: returned once the snapshot that
+    /// counts their cost is published, so the budgets never miss both.
+    settled: Vec<Reservation>,
     /// The history `status` shows (pids, times, exit, last error, totals), written as
     /// things happen; the status fields are filled in from `state` when published.
     record: Snapshot,
@@ -202,6 +206,12 @@ impl Actor {
                 _ = sleep_until(timer.unwrap_or_else(far_future)), if timer.is_some() => {
                     self.on_timer();
                 }
+            }
+            if !self.settled.is_empty() {
+                // A turn ended: its cost is published before its reservation goes back,
+                // and both before the next turn reserves.
+                self.publish(snapshot);
+                self.settled.clear();
             }
             self.dispatch();
             self.publish(snapshot);

@@ -71,7 +71,13 @@ impl Actor {
         result.session = self.name.clone();
         if let Some(child) = self.state.child_mut() {
             child.turns_done += 1;
+            child.spent_usd = child
+                .spent_usd
+                .zip(result.cost_usd)
+                .map(|(spent, cost)| crate::api::add_usd(spent, cost));
         }
+        // Returned after the next snapshot, which counts this turn's cost.
+        self.settled.extend(turn.reservation.take());
         account(&mut self.record.totals, &result);
         self.record_turn_end(&turn, &result);
         if result.subtype.as_deref() == Some("error_max_budget_usd") {

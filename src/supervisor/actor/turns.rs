@@ -12,19 +12,36 @@ const INTERRUPT_AGAIN_AFTER: Duration = Duration::from_millis(500);
 
 impl Actor {
     /// Starts the next waiting ask when the child is ready and idle.
+    ///
+    /// Each turn starts under a reservation made then (see [`BudgetSource::reserve`]), in a
+    /// child whose CLI may spend just that: one that may spend more (or much less) is
+    /// replaced first. An ask the budgets leave nothing for is refused at once.
     pub(super) fn dispatch(&mut self) {
-        while let State::Ready { child } = &mut self.state {
+        while matches!(self.state, State::Ready { .. }) {
             let Some(request) = self.queue.pop_front() else {
                 return;
             };
             if request.reply.is_closed() {
                 continue;
             }
-            let ask_budget = request.turn.max_budget_usd;
-            if !lifecycle::suits(child, ask_budget) {
+            let reservation = match self.budget.reserve(request.turn.max_budget_usd) {
+                Ok(reservation) => reservation,
+                Err(error) => {
+                    self.refuse(request, error);
+                    continue;
+                }
+            };
+            let State::Ready { child } = &mut self.state else {
+                self.queue.push_front(request);
+                return;
+            };
+            let cap = reservation.as_ref().map(|r| r.budget);
+            if !lifecycle::suits(child, cap) {
                 let turn_id = request.turn_id;
                 self.queue.push_front(request);
-                return self.replace_child(turn_id, ask_budget);
+                // The reservation goes back now; the next child's turn makes its own.
+                drop(reservation);
+                return self.replace_child(turn_id, cap);
             }
             // The ask's mode and model, or the configured ones again after an ask that
             // changed them; the CLI applies both from its next turn on.
@@ -39,7 +56,8 @@ impl Actor {
                 self.queue.push_front(request);
                 return;
             }
-            let turn = Turn::begin(request);
+            let mut turn = Turn::begin(request);
+            turn.reservation = reservation;
             self.events.record_detail(
                 Level::Info,
                 format!("turn {} started: {}", turn.id, turn.prompt_preview),
