@@ -120,9 +120,11 @@ pub(crate) struct Caller(pub(crate) u32);
 
 impl Caller {
     /// Whether this process is `ancestor` or runs below it (a child's tool, a nested
-    /// claude-coded): the guard of a session's child is the ancestor of all it runs.
+    /// claude-coded): the guard of a session's child is the ancestor of all it runs, or,
+    /// for a tool process that left the group where no subreaper adopts it (macOS), it
+    /// still carries the guard's mark in its environment.
     pub(crate) fn runs_under(self, ancestor: u32) -> bool {
-        descends_from(self.0, ancestor)
+        descends_from(self.0, ancestor) || crate::platform::carries_tree_mark(self.0, ancestor)
     }
 }
 
@@ -277,6 +279,35 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert!(!Caller(u32::MAX).runs_under(parent), "an unknown process");
+    }
+
+    #[test]
+    fn a_process_that_carries_a_guards_mark_runs_under_it_though_init_adopted_it() {
+        // A guard pid that is nobody's ancestor here: only the mark can tell.
+        let guard = u32::MAX - 1;
+        let mark = format!("{}-{guard}", std::process::id());
+        let mut marked = std::process::Command::new("sleep")
+            .arg("5")
+            .env(crate::platform::TREE_ENV, &mark)
+            .spawn()
+            .unwrap();
+        let mut other = std::process::Command::new("sleep")
+            .arg("5")
+            .env(
+                crate::platform::TREE_ENV,
+                format!("{}-7", std::process::id()),
+            )
+            .spawn()
+            .unwrap();
+        assert!(Caller(marked.id()).runs_under(guard));
+        assert!(
+            !Caller(other.id()).runs_under(guard),
+            "another guard's mark"
+        );
+        for child in [&mut marked, &mut other] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     #[cfg(target_os = "linux")]

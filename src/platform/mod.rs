@@ -61,6 +61,14 @@ pub(crate) fn is_alive(pid: u32) -> bool {
     os::process(pid).is_some_and(|p| !p.zombie)
 }
 
+/// Whether `pid` carries, in its environment, the mark of the CLI tree that `guard` (a
+/// guard this process started) set: a tool process that left the group and was adopted
+/// by init (where no subreaper keeps it below the guard) still does.
+pub(crate) fn carries_tree_mark(pid: u32, guard: u32) -> bool {
+    let entry = format!("{TREE_ENV}={}", unix::tree_mark(std::process::id(), guard));
+    environment(pid).is_some_and(|env| env.iter().any(|e| e.as_slice() == entry.as_bytes()))
+}
+
 /// The command line of `pid`, one entry per argument; `None` when it cannot be read
 /// (gone, or another user's).
 pub(crate) fn arguments(pid: u32) -> Option<Vec<Vec<u8>>> {
