@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::{AskResult, CancelResult, ErrorInfo, TurnHandle, WaitResult};
-use crate::daemon::DaemonError;
+use crate::error::DaemonError;
 use crate::events::EventLog;
 use crate::state_dir::{StateDir, read_bounded};
 use crate::supervisor::{AskError, Pending, TurnMessage};
@@ -281,7 +281,7 @@ impl Background {
 
     /// Records a message of a running turn: its step, and the count.
     fn saw(&self, turn_id: &str, message: &TurnMessage) {
-        let step = crate::mcp::describe_message(&message.message);
+        let step = crate::child::steps::describe_message(&message.message);
         if let Some(job) = lock(&self.inner.jobs).get_mut(turn_id) {
             job.record.messages = message.seq;
             if step.is_some() {

@@ -387,11 +387,25 @@ impl Config {
         env
     }
 
+    /// What the child layer needs to start a CLI under these settings.
+    pub(crate) fn cli_settings(&self) -> crate::child::spawn::CliSettings<'_> {
+        crate::child::spawn::CliSettings {
+            claude_bin: &self.claude_bin,
+            model: self.model.as_deref(),
+            permission_mode: self.permission_mode,
+            allow_tools: &self.allow_tools,
+            deny_tools: &self.deny_tools,
+            claude_args: &self.claude_args,
+            cwd: &self.cwd,
+            allow_dirs: &self.allow_dirs,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let mode = self.permission_mode.unwrap_or(PermissionMode::Default);
         // The CLI takes a budget to the millionth of a dollar: less would reach it as 0.
         let budget_ok = |usd: Option<f64>| {
-            usd.is_none_or(|usd| usd.is_finite() && usd >= crate::supervisor::MIN_BUDGET_USD)
+            usd.is_none_or(|usd| usd.is_finite() && usd >= crate::api::MIN_BUDGET_USD)
         };
         let checks: [(&'static str, bool, &str); 17] = [
             (

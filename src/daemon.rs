@@ -6,17 +6,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{
-    AskParams, CancelResult, ChildStatus, ClientSession, CloseSessionResult, DaemonInfo, ErrorInfo,
-    EventKind, EventsParams, EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult,
-    Serving, SessionsResult, StatusResult, StopResult, TurnHandle, WaitParams, WaitResult,
+    AskParams, CancelResult, ChildStatus, ClientSession, CloseSessionResult, DaemonInfo, EventKind,
+    EventsParams, EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult, Serving,
+    SessionsResult, StatusResult, StopResult, TurnHandle, WaitParams, WaitResult,
 };
 use crate::background::{Background, DEFAULT_WAIT_MS, MAX_WAIT_MS};
 use crate::clock::now_rfc3339;
 use crate::config::Config;
+use crate::error::DaemonError;
 use crate::events::EventLog;
 use crate::nesting::{Caller, Nesting};
 use crate::permissions::Asker;
@@ -31,60 +31,6 @@ use crate::sync::lock;
 const PERSIST_DEBOUNCE: Duration = Duration::from_millis(50);
 /// Messages a background turn may buffer before the child is held back.
 const BACKGROUND_BUFFER: usize = 1024;
-
-/// Errors of this layer: a call the core refuses or could not complete.
-#[derive(Debug, Clone, Error, PartialEq)]
-pub enum DaemonError {
-    #[error("invalid params: {field}: {reason}")]
-    InvalidParams { field: &'static str, reason: String },
-    #[error(transparent)]
-    Ask(#[from] AskError),
-    #[error(
-        "this claude-coded serves a client on stdio (pid {pid}); it stops when that client closes its stdin, not on request"
-    )]
-    NotStoppable { pid: u32 },
-    #[error(
-        "busy: {busy} of the {live} sessions that may run at once (--max-sessions {max}) are running turns and none can be stopped to make room; try again later"
-    )]
-    SessionsFull {
-        live: usize,
-        max: usize,
-        /// Live sessions with a turn running or waiting (or an ask on its way).
-        busy: usize,
-    },
-    #[error(
-        "budget exhausted: {scope} spent ${} of its ${} (--{flag}); only the user can raise it",
-        usd(*spent),
-        usd(*limit)
-    )]
-    BudgetExhausted {
-        scope: String,
-        flag: &'static str,
-        spent: f64,
-        limit: f64,
-    },
-    /// A background turn's error, as it was recorded when the turn ended (kept across
-    /// restarts, so as the error object, not the error).
-    #[error("{}", .0.message)]
-    TurnFailed(ErrorInfo),
-}
-
-impl DaemonError {
-    /// The error object this error is on the wire (the one mapping, in `rpc_error`).
-    pub(crate) fn info(&self) -> ErrorInfo {
-        let (code, message, data) = crate::rpc_error::daemon_error_parts(self);
-        ErrorInfo {
-            code,
-            message,
-            data,
-        }
-    }
-}
-
-/// Dollars to the millionth, without trailing zeros: `0.00028`, `2.5`.
-fn usd(amount: f64) -> String {
-    crate::api::usd_text(amount)
-}
 
 /// Where a daemon is in its life; moves forward only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -759,8 +705,8 @@ mod tests {
                 .contains("spent $0.00028 of its $0.0002 (--session-budget-usd)"),
             "{error}"
         );
-        assert_eq!(usd(2.0), "2");
-        assert_eq!(usd(12.5), "12.5");
+        assert_eq!(crate::api::usd_text(2.0), "2");
+        assert_eq!(crate::api::usd_text(12.5), "12.5");
     }
 
     #[test]

@@ -4,6 +4,14 @@
 //!
 //! # Layout
 //!
+//! Modules are layered, lowest last in this list roughly: a module names only modules
+//! below it, never its own layer or above (`tests/suite/layers.rs` holds the table and
+//! fails on a name that goes up). From the top: the command line; the HTTP listener and
+//! the socket's client; the MCP surface and the socket; the plain surface; the core
+//! (`daemon`); detached turns; sessions and the protocol's errors; the core's errors and
+//! event lines; the supervisor; settings and records; the wire types and the child; the
+//! foundations (clock, framing, platform, stderr, text).
+//!
 //! - [`cli`]: the command line (`serve`, `ask`, `start`, `stop`, `status`, `events`,
 //!   `config`); `main.rs` only calls it. `ask` shows a turn's steps on stderr
 //!   (`cli::progress`) and exits with a status a script can branch on.
@@ -28,7 +36,10 @@
 //!   whose budget does not suit the next ask, backoff until, failed with the reason,
 //!   stopping) plus a crash window, and it gets its children
 //!   through a small `Backend` seam (real processes, or the unit tests' fake child).
-//! - [`child`]: spawning (process group, parent-death signal), stream-json lines, stderr.
+//! - [`child`]: spawning (process group, parent-death signal) from the few settings it
+//!   needs (`CliSettings`, not the whole config), stream-json lines, stderr, and a
+//!   message told as a step (`child::steps`: the words of MCP progress, `ask`'s stderr and
+//!   background turns).
 //! - [`nesting`]: how deep this server runs inside other claude-coded, and whether it may
 //!   start a child.
 //! - [`guard`]: `claude-coded __guard`, the process that takes the CLI's group down with the bridge.
@@ -51,7 +62,11 @@
 //!   and the event log streams as `notifications/message`. An `ask`'s response waits until
 //!   the client has read the turn's last notification.
 //! - [`surface`]: picks MCP or plain from the first message (or `--surface`).
-//! - [`rpc_error`]: the error-code table and the one mapping from errors to JSON-RPC.
+//! - [`error`]: the core's errors (`DaemonError`) and the one table of their JSON-RPC
+//!   codes and data; below the daemon, so the core and every surface share it.
+//! - [`rpc_error`]: the protocol layer's errors and the one conversion to JSON-RPC
+//!   error objects.
+//! - `text`: text helpers every layer shares (cutting to a length).
 //! - [`redact`]: masks the environment's secrets in everything claude-coded records.
 //! - `stderr_log`: the one stderr writer (a thread behind a bounded queue): a host that
 //!   never reads our stderr loses log lines, counted in `status`, and never blocks us.
@@ -134,6 +149,7 @@ mod client;
 mod clock;
 pub mod config;
 pub mod daemon;
+pub mod error;
 mod event_lines;
 mod events;
 pub mod guard;
@@ -157,6 +173,7 @@ mod stderr_log;
 mod supervisor;
 mod surface;
 mod sync;
+mod text;
 
 /// claude-coded's version, as reported in `status` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

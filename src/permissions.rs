@@ -283,7 +283,7 @@ const SUMMARY_CHARS: usize = 200;
 /// size of the edit, or the tool's name and input keys.
 pub(crate) fn summarise(tool_name: &str, input: &Value) -> String {
     let text = |key: &str| input.get(key).and_then(Value::as_str);
-    let cut = |s: &str| crate::child::stderr::truncate_chars(s.to_string(), SUMMARY_CHARS);
+    let cut = |s: &str| crate::text::truncate_chars(s.to_string(), SUMMARY_CHARS);
     let size = |key: &str| text(key).map_or(0, str::len);
     match tool_name {
         "Bash" => format!("run `{}`", cut(text("command").unwrap_or("?"))),

@@ -1,44 +1,12 @@
-//! The JSON-RPC error table, and the one place errors become JSON-RPC error objects.
+//! The protocol layer's errors (what a request line can be wrong with), and the one place
+//! errors become JSON-RPC error objects; the codes and the core's errors are in `error`.
 
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::{Value, json};
+
 use thiserror::Error;
 
-use crate::daemon::DaemonError;
-use crate::supervisor::AskError;
-
-/// JSON-RPC error codes. The standard ones, then ours in the server range.
-pub(crate) mod code {
-    pub(crate) const PARSE_ERROR: i32 = -32700;
-    pub(crate) const INVALID_REQUEST: i32 = -32600;
-    pub(crate) const METHOD_NOT_FOUND: i32 = -32601;
-    pub(crate) const INVALID_PARAMS: i32 = -32602;
-    pub(crate) const INTERNAL_ERROR: i32 = -32603;
-    /// The queue of waiting asks is full.
-    pub(crate) const BUSY: i32 = -32000;
-    /// The turn did not finish within its timeout.
-    pub(crate) const TIMEOUT: i32 = -32001;
-    /// The child exited or was killed during the turn.
-    pub(crate) const CHILD_EXITED: i32 = -32002;
-    /// The child cannot be started (for example the CLI is not installed).
-    pub(crate) const UNAVAILABLE: i32 = -32003;
-    /// claude-coded is shutting down.
-    pub(crate) const STOPPING: i32 = -32004;
-    /// A request line was longer than the configured limit.
-    pub(crate) const REQUEST_TOO_LARGE: i32 = -32005;
-    /// The child printed a line longer than the configured limit.
-    pub(crate) const OUTPUT_TOO_LARGE: i32 = -32006;
-    /// The ask was cancelled by the caller.
-    pub(crate) const CANCELLED: i32 = -32007;
-    /// The child printed nothing for the stall timeout during the turn.
-    pub(crate) const STALLED: i32 = -32008;
-    /// This claude-coded runs nested at its depth limit and starts no child (`--max-depth`).
-    pub(crate) const NESTING_LIMIT: i32 = -32009;
-    /// A session or the whole daemon has spent its configured budget.
-    pub(crate) const BUDGET_EXHAUSTED: i32 = -32010;
-    /// The ask's session was stopped before it was answered (`closeSession`).
-    pub(crate) const SESSION_STOPPED: i32 = -32011;
-}
+use crate::error::{DaemonError, code};
 
 /// Errors of the protocol layer: what a request line can be wrong with, or the core's error.
 #[derive(Debug, Clone, Error, PartialEq)]
@@ -84,112 +52,15 @@ impl RpcError {
                 Some(json!({ "length": len, "limit": limit })),
             ),
             RpcError::Internal(_) => (code::INTERNAL_ERROR, None),
-            RpcError::Daemon(DaemonError::InvalidParams { field, .. }) => {
-                (code::INVALID_PARAMS, Some(json!({ "field": field })))
-            }
-            RpcError::Daemon(DaemonError::Ask(ask)) => ask_code_and_data(ask),
-            RpcError::Daemon(DaemonError::SessionsFull { live, max, busy }) => (
-                code::BUSY,
-                Some(
-                    json!({ "kind": "sessionsFull", "live": live, "maxSessions": max,
-                             "busy": busy }),
-                ),
-            ),
-            RpcError::Daemon(DaemonError::BudgetExhausted {
-                scope,
-                spent,
-                limit,
-                ..
-            }) => (
-                code::BUDGET_EXHAUSTED,
-                Some(
-                    json!({ "kind": "budgetExhausted", "scope": scope, "spentUsd": spent,
-                             "limitUsd": limit }),
-                ),
-            ),
-            RpcError::Daemon(DaemonError::TurnFailed(info)) => (info.code, info.data.clone()),
-            RpcError::Daemon(DaemonError::NotStoppable { pid }) => (
-                code::INVALID_REQUEST,
-                Some(json!({ "kind": "notStoppable", "pid": pid })),
-            ),
+            RpcError::Daemon(error) => error.code_and_data(),
         }
-    }
-}
-
-/// Code, message and structured data of a core error, for surfaces that report it inside
-/// a result rather than as a JSON-RPC error (MCP tool results with `isError: true`).
-pub(crate) fn daemon_error_parts(error: &DaemonError) -> (i32, String, Option<Value>) {
-    let rpc = RpcError::Daemon(error.clone());
-    let (code, data) = rpc.code_and_data();
-    (code, rpc.to_string(), data)
-}
-
-fn ask_code_and_data(error: &AskError) -> (i32, Option<Value>) {
-    let kind = |k: &str| Some(json!({ "kind": k }));
-    match error {
-        AskError::QueueFull { waiting, capacity } => (
-            code::BUSY,
-            Some(json!({ "kind": "busy", "waiting": waiting, "capacity": capacity })),
-        ),
-        AskError::Timeout { after_ms } => (
-            code::TIMEOUT,
-            Some(json!({ "kind": "timeout", "timeoutMs": after_ms })),
-        ),
-        AskError::ChildExited {
-            exit_code,
-            signal,
-            stderr_tail,
-            ..
-        } => (
-            code::CHILD_EXITED,
-            Some(
-                json!({ "kind": "childExited", "exitCode": exit_code, "signal": signal,
-                         "stderrTail": stderr_tail }),
-            ),
-        ),
-        AskError::Stalled { silent_ms } => (
-            code::STALLED,
-            Some(json!({ "kind": "stalled", "silentMs": silent_ms })),
-        ),
-        AskError::OutputTooLarge { len, limit } => (
-            code::OUTPUT_TOO_LARGE,
-            Some(json!({ "kind": "outputTooLarge", "length": len, "limit": limit })),
-        ),
-        AskError::Unavailable { stderr_tail, .. } => (
-            code::UNAVAILABLE,
-            Some(json!({ "kind": "unavailable", "stderrTail": stderr_tail })),
-        ),
-        AskError::NestingLimit { depth, limit, .. } => (
-            code::NESTING_LIMIT,
-            Some(json!({ "kind": "nestingLimit", "depth": depth, "limit": limit })),
-        ),
-        AskError::Stopping => (code::STOPPING, kind("stopping")),
-        AskError::SessionStopped { session, reason } => (
-            code::SESSION_STOPPED,
-            Some(json!({ "kind": "sessionStopped", "session": session, "reason": reason })),
-        ),
-        AskError::Cancelled => (code::CANCELLED, kind("cancelled")),
-        // The same code and data as the refusal before the ask is queued, plus what
-        // running turns hold.
-        AskError::BudgetExhausted {
-            scope,
-            spent,
-            held,
-            limit,
-            ..
-        } => (
-            code::BUDGET_EXHAUSTED,
-            Some(
-                json!({ "kind": "budgetExhausted", "scope": scope, "spentUsd": spent,
-                         "limitUsd": limit, "heldUsd": held }),
-            ),
-        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::supervisor::AskError;
 
     #[test]
     fn every_ask_error_has_its_own_code() {

@@ -34,7 +34,7 @@ use crate::api::{
 };
 use crate::clock::now_rfc3339;
 use crate::config::Config;
-use crate::daemon::DaemonError;
+use crate::error::DaemonError;
 use crate::events::EventLog;
 use crate::nesting::{Caller, Nesting};
 use crate::state_dir::{MAX_SMALL_FILE, StateDir, read_bounded};

@@ -5,6 +5,7 @@ mod locate;
 pub(crate) mod protocol;
 pub(crate) mod spawn;
 pub(crate) mod stderr;
+pub(crate) mod steps;
 
 use std::path::PathBuf;
 

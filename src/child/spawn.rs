@@ -1,14 +1,14 @@
 //! Spawning the child: under the guard in its own process group (see `crate::platform`),
 //! a clean environment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 use super::ChildError;
-use crate::config::Config;
 use crate::nesting::Nesting;
+use crate::permissions::PermissionMode;
 
 /// Flags that make the CLI speak stream-json on stdin/stdout.
 pub(crate) const STREAM_JSON_ARGS: [&str; 5] = [
@@ -27,7 +27,22 @@ const REMOVED_ENV: [&str; 1] = ["CLAUDECODE"];
 /// (a second listener): the child gets only those `SpawnSpec::env` sets.
 const OWN_ENV_PREFIX: &str = "CLAUDE_CODED_";
 
-/// What to run, resolved from the config.
+/// What the child layer needs of the settings to start a CLI (the config layer makes it:
+/// `Config::cli_settings`), so this layer never names the whole configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CliSettings<'a> {
+    pub claude_bin: &'a str,
+    pub model: Option<&'a str>,
+    pub permission_mode: Option<PermissionMode>,
+    pub allow_tools: &'a [String],
+    pub deny_tools: &'a [String],
+    pub claude_args: &'a [String],
+    /// The session's directory, and where it may resolve to.
+    pub cwd: &'a Path,
+    pub allow_dirs: &'a [PathBuf],
+}
+
+/// What to run, resolved from the settings.
 #[derive(Debug, Clone)]
 pub(crate) struct SpawnSpec {
     pub program: PathBuf,
@@ -44,15 +59,15 @@ impl SpawnSpec {
     /// The command line for `config`; `how.resume` continues a session (after a restart,
     /// or as asked), `how.fork` branches it into a new one, `how.budget_usd` caps what the
     /// process may spend.
-    pub(crate) fn from_config(
-        config: &Config,
+    pub(crate) fn from_settings(
+        config: &CliSettings<'_>,
         daemon_id: &str,
         nesting: &Nesting,
         how: &Launch<'_>,
     ) -> Result<SpawnSpec, ChildError> {
         let mut args: Vec<String> = STREAM_JSON_ARGS.iter().map(|s| s.to_string()).collect();
-        if let Some(model) = &config.model {
-            args.extend(["--model".to_string(), model.clone()]);
+        if let Some(model) = config.model {
+            args.extend(["--model".to_string(), model.to_string()]);
         }
         if let Some(mode) = config.permission_mode {
             args.extend(["--permission-mode".to_string(), mode.as_str().to_string()]);
@@ -63,8 +78,8 @@ impl SpawnSpec {
         let rules = |flag: &str, rules: &[String]| -> Vec<String> {
             rules.iter().map(|rule| format!("{flag}={rule}")).collect()
         };
-        args.extend(rules("--allowedTools", &config.allow_tools));
-        args.extend(rules("--disallowedTools", &config.deny_tools));
+        args.extend(rules("--allowedTools", config.allow_tools));
+        args.extend(rules("--disallowedTools", config.deny_tools));
         if let Some(session) = how.resume {
             args.extend(["--resume".to_string(), session.to_string()]);
             if how.fork {
@@ -78,7 +93,7 @@ impl SpawnSpec {
             args.extend(["--max-budget-usd".to_string(), budget_flag(usd)]);
         }
         Ok(SpawnSpec {
-            program: resolve_program(&config.claude_bin)?,
+            program: resolve_program(config.claude_bin)?,
             args,
             cwd: confined_cwd(config)?,
             env: std::iter::once(("CLAUDE_CODED_DAEMON_ID".to_string(), daemon_id.to_string()))
@@ -115,7 +130,7 @@ pub(crate) struct Spawned {
 /// The session's directory as it resolves now, checked at every start, not once: after
 /// its directory was swapped for a symlink, or `--allow-dir` dropped at a restart, a
 /// revived CLI would otherwise run outside. The resolved path is what the CLI gets.
-fn confined_cwd(config: &Config) -> Result<PathBuf, ChildError> {
+fn confined_cwd(config: &CliSettings<'_>) -> Result<PathBuf, ChildError> {
     let allowed = || {
         config
             .allow_dirs
@@ -125,11 +140,11 @@ fn confined_cwd(config: &Config) -> Result<PathBuf, ChildError> {
             .join(", ")
     };
     let refuse = |reason: String| ChildError::Confined {
-        cwd: config.cwd.clone(),
+        cwd: config.cwd.to_path_buf(),
         reason,
         allowed: allowed(),
     };
-    let real = std::fs::canonicalize(&config.cwd)
+    let real = std::fs::canonicalize(config.cwd)
         .map_err(|err| refuse(format!("it cannot be resolved ({err})")))?;
     if !real.is_dir() {
         return Err(refuse("it is not a directory".into()));

@@ -9,6 +9,7 @@ use tokio::process::ChildStderr;
 
 use crate::lines::{Frame, LineReader};
 use crate::redact::redact;
+use crate::text::truncate_chars;
 
 /// Lines kept, and the longest line kept (longer ones are cut).
 const TAIL_LINES: usize = 20;
@@ -58,14 +59,6 @@ pub(crate) async fn drain(stderr: ChildStderr, pid: u32, tail: StderrTail) {
     }
 }
 
-/// Cuts `text` to at most `max` characters, marking the cut.
-pub(crate) fn truncate_chars(text: String, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,7 +72,5 @@ mod tests {
         let lines = tail.snapshot();
         assert_eq!(lines.len(), TAIL_LINES);
         assert_eq!(lines[0], "line 10");
-        assert_eq!(truncate_chars("héllo".into(), 2), "hé…");
-        assert_eq!(truncate_chars("hi".into(), 2), "hi");
     }
 }

@@ -20,8 +20,9 @@ use crate::api::{AskParams, AskResult, MAX_TIMEOUT_MS, Serving};
 use crate::client::{self, ClientError, Found};
 use crate::config::{Config, ConfigArgs};
 use crate::daemon::Daemon;
+use crate::error::code;
 use crate::nesting::Nesting;
-use crate::rpc_error::{RpcError, code};
+use crate::rpc_error::RpcError;
 
 /// Exit statuses of `claude-coded ask`, for scripts to branch on.
 pub(crate) mod exit {
@@ -222,7 +223,7 @@ async fn in_process(
                 }
             };
             let (answer, ()) = tokio::join!(pending.wait(), shown);
-            answer.map_err(crate::daemon::DaemonError::from)
+            answer.map_err(crate::error::DaemonError::from)
         }
         Err(err) => Err(err),
     };
@@ -262,7 +263,7 @@ fn report(outcome: Result<AskResult, Failure>, as_json: bool, quiet: bool) -> i3
     }
 }
 
-/// The exit status for an error code of the wire (`crate::rpc_error::code`).
+/// The exit status for an error code of the wire (`crate::error::code`).
 pub(crate) fn exit_status(error_code: i32) -> i32 {
     match error_code {
         code::TIMEOUT | code::STALLED => exit::TIMEOUT,

@@ -1,7 +1,7 @@
 //! What `claude-coded ask` shows on stderr while a turn runs: on a terminal one line that
 //! keeps being redrawn (a spinner, the elapsed time, the current step), otherwise one plain
 //! line per step, and nothing with `-q`. The steps are the ones MCP clients get as
-//! progress ([`crate::mcp::describe_step`]).
+//! progress ([`crate::child::steps::describe`]).
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
@@ -75,7 +75,7 @@ impl Progress {
 
     /// A step of the turn: one of the child's messages.
     pub(super) fn message(&self, message: &Value) {
-        if let Some(step) = crate::mcp::describe_step(message) {
+        if let Some(step) = crate::child::steps::describe(message) {
             self.step(step);
         }
     }

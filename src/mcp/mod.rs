@@ -33,8 +33,6 @@ mod tasks;
 mod text;
 mod wire;
 
-pub(crate) use progress::describe as describe_step;
-pub(crate) use progress::describe_message;
 pub(crate) use wire::typed_request;
 
 use std::future::Future;

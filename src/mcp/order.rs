@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use crate::api::{AskParams, AskResult};
-use crate::daemon::{Daemon, DaemonError};
+use crate::daemon::Daemon;
+use crate::error::DaemonError;
 use crate::permissions::Asker;
 use crate::supervisor::TurnSink;
 

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{AskResult, ChildStatus, Event, EventsParams, EventsResult, Level, StatusResult};
-use crate::child::stderr::truncate_chars;
 use crate::nesting::Nesting;
+use crate::text::truncate_chars;
 
 /// Characters of a prompt quoted in a status.
 const PROMPT_CHARS: usize = 60;

@@ -13,9 +13,8 @@ use super::output::{AskReply, EventsPage, StatusReport, WaitReply};
 use crate::api::{
     AskResult, CancelResult, EventsResult, SessionsResult, StatusResult, TurnHandle, WaitResult,
 };
-use crate::daemon::DaemonError;
+use crate::error::DaemonError;
 use crate::nesting::Nesting;
-use crate::rpc_error::daemon_error_parts;
 
 /// Key of the `_meta` entry that carries the error-table code of a failed call.
 pub const ERROR_META_KEY: &str = "claude-coded/error";
@@ -205,7 +204,7 @@ pub(super) fn events(page: &EventsResult, full: bool) -> CallToolResult {
 /// No structured content: it would not match the tool's `outputSchema`, and clients
 /// validate structured content even on errors.
 pub(super) fn failure(error: &DaemonError) -> CallToolResult {
-    let (code, message, data) = daemon_error_parts(error);
+    let (code, message, data) = error.parts();
     let mut rendered = CallToolResult::error(vec![ContentBlock::text(format!(
         "claude-coded error {code}: {message}"
     ))]);

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use super::permissions::{decision_of, form_params};
 use crate::api::AskResult;
-use crate::daemon::DaemonError;
+use crate::error::DaemonError;
 use crate::permissions::{Asked, Decision};
 use crate::supervisor::{Pending, TurnMessage};
 use crate::sync::lock;

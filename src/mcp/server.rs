@@ -35,7 +35,8 @@ use super::{EVENTS_CAPABILITY, render, schema, text};
 use crate::api::{
     AskParams, CancelResult, ClientSession, HandleParams, SessionsResult, WaitParams,
 };
-use crate::daemon::{Daemon, DaemonError};
+use crate::daemon::Daemon;
+use crate::error::DaemonError;
 use crate::supervisor::{AskError, DEFAULT_SESSION};
 
 /// Child messages a turn may buffer for a slow client before the child is held back,

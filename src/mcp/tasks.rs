@@ -24,7 +24,8 @@ use super::order::AskTicket;
 use super::permissions::{decision_of, form_params};
 use super::render;
 use crate::api::AskParams;
-use crate::daemon::{Daemon, DaemonError};
+use crate::daemon::Daemon;
+use crate::error::DaemonError;
 use crate::permissions::{Asked, Decision, relay_each};
 use crate::supervisor::{Pending, TurnMessage};
 
@@ -90,7 +91,7 @@ async fn run(
 /// Keeps the task's status message at the turn's latest step.
 async fn follow_steps(context: TaskContext, mut messages: mpsc::Receiver<TurnMessage>) {
     while let Some(message) = messages.recv().await {
-        if let Some(step) = super::progress::describe_message(&message.message) {
+        if let Some(step) = crate::child::steps::describe_message(&message.message) {
             context.set_status_message(step);
         }
     }

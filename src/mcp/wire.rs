@@ -51,11 +51,12 @@ use tokio::sync::mpsc;
 use super::order::AskOrder;
 use super::progress::EVENT_METHOD;
 use crate::api::RequestId;
+use crate::error::code;
 use crate::event_lines::EventLines;
 use crate::lines::Frame;
 use crate::outbox::{Outbox, OutboxError};
 use crate::plain::envelope::{self, Incoming, Rejected};
-use crate::rpc_error::{RpcError, code};
+use crate::rpc_error::RpcError;
 
 /// RFC 8259 lets a parser skip a leading byte order mark; rmcp did, so we do.
 const BOM: &[u8] = b"\xEF\xBB\xBF";

@@ -25,7 +25,8 @@ use crate::api::{
     RequestId, SessionsParams, SessionsResult, StatusParams, StatusResult, StopResult, TurnHandle,
     UserQuestionInfo, WaitParams,
 };
-use crate::daemon::{Daemon, DaemonError};
+use crate::daemon::Daemon;
+use crate::error::DaemonError;
 use crate::event_lines::EventLines;
 use crate::nesting::Caller;
 use crate::outbox::Outbox;

@@ -359,7 +359,7 @@ fn with_id(raw_id: &str, response: MethodResponse) -> String {
         // Only if a jsonrpsee upgrade changed its layout (a unit test pins it).
         None => format!(
             r#"{{"jsonrpc":"2.0","id":{raw_id},"error":{{"code":{},"message":"internal error: the method's response has an unknown layout"}}}}"#,
-            crate::rpc_error::code::INTERNAL_ERROR
+            crate::error::code::INTERNAL_ERROR
         ),
     }
 }

@@ -22,7 +22,8 @@ use tokio::sync::mpsc;
 
 use super::methods::{Carries, Queued, queue_ask};
 use crate::api::{AskSubscriptionItem, ErrorInfo, RequestId};
-use crate::daemon::{Daemon, DaemonError};
+use crate::daemon::Daemon;
+use crate::error::DaemonError;
 use crate::event_lines::EventParams;
 use crate::rpc_error::RpcError;
 use crate::supervisor::TurnMessage;

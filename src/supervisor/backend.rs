@@ -54,7 +54,12 @@ impl Backend for Processes {
         how: &Launch<'_>,
         events: mpsc::Sender<Tagged>,
     ) -> Result<Started, ChildError> {
-        let spec = SpawnSpec::from_config(&self.config, &self.daemon_id, &self.nesting, how)?;
+        let spec = SpawnSpec::from_settings(
+            &self.config.cli_settings(),
+            &self.daemon_id,
+            &self.nesting,
+            how,
+        )?;
         let running = Running::start(&spec, generation, self.config.max_child_line_bytes, events)?;
         Ok(Started {
             running,

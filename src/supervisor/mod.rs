@@ -224,10 +224,7 @@ impl BudgetScope {
     }
 }
 
-/// The least budget the CLI can be given: `--max-budget-usd` is written to the
-/// millionth of a dollar, and a smaller one would reach it as `0.000000`, which it refuses
-/// at start.
-pub(crate) const MIN_BUDGET_USD: f64 = 0.000_001;
+pub(crate) use crate::api::MIN_BUDGET_USD;
 
 /// `usd` rounded down to the millionth of a dollar (as `--max-budget-usd` takes it), so
 /// the CLI is never given more than was meant; amounts a hair under a millionth (float

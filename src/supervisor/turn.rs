@@ -12,9 +12,9 @@ use tokio::time::Instant;
 use super::{AskError, AskRequest, NewTurn, TurnMessage, TurnSink};
 use crate::api::{AskResult, Totals, TurnEnd, TurnEnded, TurnInfo};
 use crate::child::protocol::ChildMessage;
-use crate::child::stderr::truncate_chars;
 use crate::clock::now_rfc3339;
 use crate::permissions::{Asker, Question};
+use crate::text::truncate_chars;
 
 /// Characters of a prompt shown in `status` and events.
 pub(super) const PREVIEW_CHARS: usize = 80;

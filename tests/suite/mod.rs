@@ -19,6 +19,7 @@ mod http_limits;
 mod http_listen;
 mod http_mcp;
 mod install;
+mod layers;
 mod mcp_background;
 mod mcp_plain_parity;
 mod mcp_rmcp_client;

@@ -38,11 +38,11 @@ use crate::child::protocol::{
     ChildLine, ChildMessage, control_error, control_request, user_message,
 };
 use crate::child::spawn::Launch;
-use crate::child::stderr::truncate_chars;
 use crate::clock::{now_rfc3339, rfc3339};
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
+use crate::text::truncate_chars;
 use state::{Crashes, State};
 
 /// After stdout closes, how long the process may linger before it is killed.

@@ -1,0 +1,396 @@
+//! `status`, `sessions` and `healthz`: the daemon, its sessions and children, the turn
+//! in flight, totals and counters; and the error object a result may carry.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::nesting::Nesting;
+
+/// Parameters of `status` (none; an empty object or no params).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusParams {}
+
+/// A JSON-RPC error object, when one is carried inside a message.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorInfo {
+    pub code: i32,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// The answer of `GET /healthz` (HTTP, `--listen`): 200 when `ok`, else 503.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthResult {
+    /// The daemon runs and its child is not `failed`: an ask can be served.
+    pub ok: bool,
+    /// claude-coded's version.
+    pub version: String,
+    /// The child's state.
+    pub child: ChildStatus,
+    /// Whether the child is warm and waiting for a turn.
+    pub ready: bool,
+}
+
+/// `listen.json` in the state directory, written once HTTP listens (`--listen`): how a
+/// client finds the port when port 0 was given.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenInfo {
+    /// The address bound, as the system reports it (`127.0.0.1:41234`).
+    pub address: String,
+    /// The base URL on this machine (an unspecified address is reached on loopback).
+    pub url: String,
+    /// MCP over Streamable HTTP.
+    pub mcp: String,
+    /// The plain methods over HTTP POST.
+    pub rpc: String,
+    /// The plain methods over WebSocket, with `ask/subscribe`.
+    pub ws: String,
+    /// Whether requests must carry `Authorization: Bearer <token>`.
+    pub token_required: bool,
+    /// The file holding a generated token (mode 0600); null when the token was given.
+    pub token_file: Option<String>,
+    /// The serving claude-coded.
+    pub pid: u32,
+}
+
+/// The answer to `status`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResult {
+    pub identity: IdentityInfo,
+    pub daemon: DaemonInfo,
+    pub child: ChildInfo,
+    /// The turn in flight, if any.
+    pub turn: Option<TurnInfo>,
+    pub queue: QueueInfo,
+    pub totals: Totals,
+    pub events: EventCounters,
+    /// The client being served, once it said who it is.
+    pub client: Option<ClientSession>,
+    /// The resolved configuration (never the environment or secrets).
+    #[schemars(with = "serde_json::Map<String, Value>")]
+    pub config: Value,
+    /// Every session (`child`, `turn`, `queue` above are the `default` session's;
+    /// `totals` add up all of them).
+    #[serde(default)]
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// One session: a name, its Claude Code process and conversation.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub name: String,
+    /// The child's state (`starting`, `ready`, `busy`, `backoff`, `failed`, ...), or
+    /// `stopped`: idle too long, closed, or pushed out by a newer session; its next ask
+    /// starts it again and continues its conversation.
+    pub state: ChildStatus,
+    /// Its Claude Code session id, as far as known: what `resume` continues.
+    pub session_id: Option<String>,
+    pub cwd: String,
+    /// The Claude Code process (not its guard) and its resident memory.
+    pub pid: Option<u32>,
+    pub rss_bytes: Option<u64>,
+    /// Asks answered and their cost in USD, while this claude-coded ran.
+    pub turns: u64,
+    pub cost_usd: f64,
+    /// Asks waiting behind the running one, and whether one runs.
+    pub queue: usize,
+    pub busy: bool,
+    pub created_at: String,
+    /// When its last ask came.
+    pub last_used_at: String,
+}
+
+/// Params of `sessions` (none).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionsParams {}
+
+/// The answer to `sessions`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsResult {
+    pub sessions: Vec<SessionInfo>,
+    /// Sessions whose child runs now, and the most that may (`--max-sessions`).
+    pub live: usize,
+    pub max_sessions: usize,
+}
+
+/// Params of `closeSession`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloseSessionParams {
+    /// The session to stop.
+    pub session: String,
+}
+
+/// The answer to `closeSession`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloseSessionResult {
+    pub session: String,
+    /// Its Claude Code session id, to `resume` it later.
+    pub session_id: Option<String>,
+    /// Whether its child was running (false: it was already stopped).
+    pub was_live: bool,
+}
+
+/// Who is being served: the surface and, on MCP, what the client declared.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSession {
+    /// `mcp` or `plain`.
+    pub surface: String,
+    /// The negotiated MCP revision (`2025-11-25`, `2026-07-28`, ...).
+    pub protocol_version: Option<String>,
+    /// The client's name and version as it gave them (`clientInfo`).
+    pub name: Option<String>,
+    pub version: Option<String>,
+    /// The capabilities it declared (`elicitation`, `roots`, `experimental/...`, ...).
+    pub capabilities: Vec<String>,
+    /// When it was first seen with these facts.
+    pub since: String,
+}
+
+impl ClientSession {
+    /// A plain JSON-RPC client: no handshake, so nothing more is known.
+    pub fn plain() -> ClientSession {
+        ClientSession {
+            surface: "plain".to_string(),
+            protocol_version: None,
+            name: None,
+            version: None,
+            capabilities: Vec::new(),
+            since: crate::clock::now_rfc3339(),
+        }
+    }
+}
+
+/// Who this daemon is; kept in `identity.json` across restarts.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityInfo {
+    pub daemon_id: String,
+    pub created_at: String,
+    /// claude-coded's version.
+    pub version: String,
+}
+
+/// The bridge process itself.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonInfo {
+    /// `running` or `stopping` (`stopped` in the persisted file after exit; `gone` where
+    /// `claude-coded status` finds a saved `running` or `stopping` whose process was killed).
+    pub state: String,
+    pub pid: u32,
+    pub started_at: String,
+    pub uptime_ms: u64,
+    /// Where identity, state and event log live (null when persistence is off).
+    pub state_dir: Option<String>,
+    /// Which instance this is: 1 for the first daemon of a project, 2, 3, ... for others
+    /// running beside it, each in its own directory (`<stateDir>/instances/N`).
+    pub instance: Option<u32>,
+    /// Problems with the state directory, if any (serving goes on without it).
+    pub state_error: Option<String>,
+    /// How deep this server runs inside other claude-coded servers, and the limit.
+    pub nesting: Nesting,
+    /// How this claude-coded was started: serving a client on stdio, in the background
+    /// (`claude-coded start`), or for one `claude-coded ask`.
+    pub serving: Serving,
+    /// The Unix socket other processes reach it on (null when it has none: no state
+    /// directory, or it runs for one `ask`); see `socketError`.
+    pub socket: Option<String>,
+    /// Why it has no socket, when it should have one.
+    pub socket_error: Option<String>,
+    /// The base URL it serves HTTP on (`--listen`), null without.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// The file that holds the token HTTP clients must send (`listen-token` in the state
+    /// directory), when it generated one; never the token itself.
+    #[serde(default)]
+    pub listen_token_file: Option<String>,
+    /// Log lines dropped because nobody read this process's stderr (a host that pipes it
+    /// and never reads it): the log never blocks the server.
+    #[serde(default)]
+    pub log_lines_dropped: u64,
+}
+
+/// How a claude-coded was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Serving {
+    /// Serving a client on stdin/stdout (an editor, an agent host, a script's pipe); it
+    /// stops when that client closes stdin.
+    Stdio,
+    /// Started by `claude-coded start`: no stdio client, stopped by `claude-coded stop`.
+    Background,
+    /// Running for one `claude-coded ask` and stopping after its answer.
+    Ask,
+}
+
+/// Lifecycle state of the child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChildStatus {
+    /// Not started yet.
+    Idle,
+    /// Spawned, waiting for the answer to `initialize`.
+    Starting,
+    /// Warm and waiting for a turn.
+    Ready,
+    /// Running a turn.
+    Busy,
+    /// Exited; a restart is scheduled at `nextRestartAt`.
+    Backoff,
+    /// Stopped on purpose (the bridge is shutting down).
+    Stopped,
+    /// Cannot be started (for example the binary is missing); the next `ask` tries again.
+    Failed,
+}
+
+impl ChildStatus {
+    /// The state as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildStatus::Idle => "idle",
+            ChildStatus::Starting => "starting",
+            ChildStatus::Ready => "ready",
+            ChildStatus::Busy => "busy",
+            ChildStatus::Backoff => "backoff",
+            ChildStatus::Stopped => "stopped",
+            ChildStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The supervised Claude Code process.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildInfo {
+    pub status: ChildStatus,
+    /// When `status` last changed.
+    pub status_since: String,
+    pub ready: bool,
+    /// The process claude-coded started: the guard that leads the CLI's process group.
+    pub pid: Option<u32>,
+    /// The CLI's own pid, as it reported it at warm-up.
+    pub cli_pid: Option<u32>,
+    pub started_at: Option<String>,
+    pub ready_at: Option<String>,
+    pub exited_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub last_error: Option<String>,
+    /// How many times the child has been restarted since the bridge started.
+    pub restart_count: u64,
+    /// Failed starts in a row (drives the backoff; reset after a healthy run).
+    pub consecutive_failures: u32,
+    pub next_restart_at: Option<String>,
+    pub session_id: Option<String>,
+    /// The CLI's running total cost for that session, as it last reported it (it counts
+    /// earlier processes of a resumed session too).
+    #[serde(default)]
+    pub session_cost_usd: Option<f64>,
+    /// The session this child was started to continue (`--resume`) after its predecessor died.
+    pub resumed_from: Option<String>,
+    /// The CLI's version as it reported it at warm-up.
+    pub cli_version: Option<String>,
+    /// The last lines the child wrote to stderr.
+    pub stderr_tail: Vec<String>,
+}
+
+/// The turn in flight.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnInfo {
+    pub turn_id: u64,
+    pub started_at: String,
+    pub elapsed_ms: u64,
+    pub timeout_ms: u64,
+    /// The first characters of the prompt.
+    pub prompt_preview: String,
+    /// Child messages received so far in this turn.
+    pub messages: u64,
+    /// True after the timeout fired: the caller has its error, the child is being interrupted.
+    pub abandoned: bool,
+}
+
+/// The FIFO of asks waiting for the child.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueInfo {
+    pub length: usize,
+    pub capacity: usize,
+    pub waiting: Vec<QueuedInfo>,
+}
+
+/// One waiting ask.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedInfo {
+    pub turn_id: u64,
+    pub enqueued_at: String,
+    pub prompt_preview: String,
+}
+
+/// `a + b` in USD, rounded to 1e-10: costs are decimals, and a sum of binary floats
+/// would read `0.00014000000000000001` in a result a person or a model reads.
+/// An amount of dollars for a message: to the millionth, without trailing zeros.
+pub(crate) fn usd_text(amount: f64) -> String {
+    let text = format!("{amount:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+pub(crate) fn add_usd(a: f64, b: f64) -> f64 {
+    ((a + b) * 1e10).round() / 1e10
+}
+
+/// Cumulative accounting since the bridge started.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub asks: u64,
+    pub turns_ok: u64,
+    /// Turns the child reported as failed (`ok: false`).
+    pub turns_failed: u64,
+    /// Asks answered with a JSON-RPC error (crash, timeout, shutdown, queue full).
+    pub asks_errored: u64,
+    pub cost_usd: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    /// Turn messages not streamed because their caller was gone (it closed its output,
+    /// disconnected or cancelled while its turn still ran). A caller that reads, however
+    /// slowly, gets every one: the child is slowed down instead.
+    pub notifications_dropped: u64,
+    /// Permission questions the agent asked, and how they were decided.
+    #[serde(default)]
+    pub permissions_requested: u64,
+    #[serde(default)]
+    pub permissions_allowed: u64,
+    #[serde(default)]
+    pub permissions_denied: u64,
+}
+
+/// Event counters.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventCounters {
+    pub next_seq: u64,
+    pub total: u64,
+    pub debug: u64,
+    pub info: u64,
+    pub warn: u64,
+    pub error: u64,
+    /// Events that could not be appended to `events.jsonl`.
+    pub log_write_failures: u64,
+}

@@ -1,0 +1,229 @@
+//! A child's stream-json message as a step a person or a model can follow: `turn
+//! started (model)`, `assistant: ...`, `tool use: Bash`, `API error 500: Claude Code
+//! retries ...`, `result: success`. MCP progress, `claude-coded ask`'s stderr and the
+//! `step` of background turns all say a turn's steps with these words.
+
+use serde_json::Value;
+
+use super::protocol::ChildMessage;
+use crate::text::truncate_chars;
+
+/// Characters of assistant text quoted in a step.
+const TEXT_PREVIEW: usize = 80;
+
+/// [`describe`] for a streamed message; decodes only the kinds that can say something.
+pub(crate) fn describe_message(message: &ChildMessage) -> Option<String> {
+    match (message.kind.as_str(), message.subtype.as_deref()) {
+        ("system" | "assistant" | "user" | "result", _) => describe(&message.value()),
+        _ => None,
+    }
+}
+
+/// A short human message for a meaningful child message, `None` for the rest
+/// (status lines, partial stream events, rate-limit notices, ...). `claude-coded ask`
+/// shows the same steps on stderr.
+pub(crate) fn describe(message: &Value) -> Option<String> {
+    let text = |key: &str| message.get(key).and_then(Value::as_str);
+    match (text("type").unwrap_or("unknown"), text("subtype")) {
+        ("system", Some("init")) => {
+            let model = message
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown model");
+            Some(format!("turn started ({model})"))
+        }
+        ("system", Some(subtype)) => describe_system(subtype, message),
+        ("assistant", _) => join_blocks(message, describe_assistant_block),
+        ("user", _) => join_blocks(message, describe_user_block),
+        ("result", _) => Some(describe_result(message)),
+        _ => None,
+    }
+}
+
+/// `result: success`, or `result: failed (why)`: the CLI reports an API error as
+/// subtype `success` with `is_error: true`, which must not read as a success.
+fn describe_result(message: &Value) -> String {
+    let text = |key: &str| message.get(key).and_then(Value::as_str);
+    let subtype = text("subtype").unwrap_or("unknown");
+    let is_error = message.get("is_error").and_then(Value::as_bool) == Some(true);
+    if subtype == "success" && !is_error {
+        return "result: success".to_string();
+    }
+    let why = match message.get("api_error_status").and_then(Value::as_u64) {
+        Some(status) => format!("API error {status}"),
+        None => text("terminal_reason")
+            .filter(|reason| *reason != "completed")
+            .unwrap_or(subtype)
+            .to_string(),
+    };
+    format!("result: failed ({why})")
+}
+
+/// What the CLI says about itself while a turn runs: retries, compaction, denials.
+/// `status` lines are noise except when they report compaction.
+fn describe_system(subtype: &str, message: &Value) -> Option<String> {
+    let text = |key: &str| message.get(key).and_then(Value::as_str);
+    let number = |key: &str| message.get(key).and_then(Value::as_u64);
+    match subtype {
+        "api_retry" => {
+            let status = number("error_status").map_or("an API error".to_string(), |code| {
+                format!("API error {code}")
+            });
+            let attempt =
+                number("attempt").map_or(String::new(), |a| match number("max_retries") {
+                    Some(max) => format!(", attempt {a} of {max}"),
+                    None => format!(", attempt {a}"),
+                });
+            let delay = number("retry_delay_ms").map_or(String::new(), |ms| {
+                format!(" in {:.1} s", ms as f64 / 1000.0)
+            });
+            Some(format!("{status}: Claude Code retries{delay}{attempt}"))
+        }
+        "compact_boundary" => Some("conversation compacted to fit the context window".to_string()),
+        "status" => match text("status")? {
+            "compacting" => Some("compacting the conversation".to_string()),
+            _ => None,
+        },
+        "permission_denied" => {
+            let tool = text("tool_name").unwrap_or("a tool");
+            let why = text("message").map(one_line_preview);
+            Some(match why {
+                Some(why) => format!("permission denied for {tool}: {why}"),
+                None => format!("permission denied for {tool}"),
+            })
+        }
+        // `init` opens every turn; the rest (hooks, tasks, ...) by name.
+        "init" => None,
+        other => Some(other.replace('_', " ")),
+    }
+}
+
+fn join_blocks(message: &Value, describe_block: fn(&Value) -> Option<String>) -> Option<String> {
+    let blocks = message
+        .pointer("/message/content")
+        .and_then(Value::as_array)?;
+    let parts: Vec<String> = blocks.iter().filter_map(describe_block).collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+fn describe_assistant_block(block: &Value) -> Option<String> {
+    match block.get("type").and_then(Value::as_str)? {
+        "text" => {
+            let text = block.get("text").and_then(Value::as_str)?;
+            Some(format!("assistant: {}", one_line_preview(text)))
+        }
+        "tool_use" => {
+            let name = block
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
+            Some(format!("tool use: {name}"))
+        }
+        "thinking" => Some("thinking".to_string()),
+        _ => None,
+    }
+}
+
+fn describe_user_block(block: &Value) -> Option<String> {
+    match block.get("type").and_then(Value::as_str)? {
+        "tool_result" => {
+            let failed = block
+                .get("is_error")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            Some(
+                if failed {
+                    "tool result (error)"
+                } else {
+                    "tool result"
+                }
+                .to_string(),
+            )
+        }
+        "text" => block
+            .get("text")
+            .and_then(Value::as_str)
+            .map(one_line_preview),
+        _ => None,
+    }
+}
+
+fn one_line_preview(text: &str) -> String {
+    truncate_chars(
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+        TEXT_PREVIEW,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn describes_the_meaningful_steps() {
+        let init = json!({"type":"system","subtype":"init","model":"claude-opus-5-5"});
+        assert_eq!(describe(&init).unwrap(), "turn started (claude-opus-5-5)");
+        let text = json!({"type":"assistant","message":{"content":[{"type":"text","text":"hello\n  world"}]}});
+        assert_eq!(describe(&text).unwrap(), "assistant: hello world");
+        let tool = json!({"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{}}]}});
+        assert_eq!(describe(&tool).unwrap(), "tool use: Bash");
+        let result =
+            json!({"type":"user","message":{"content":[{"type":"tool_result","is_error":true}]}});
+        assert_eq!(describe(&result).unwrap(), "tool result (error)");
+        let end = json!({"subtype":"success","type":"result"});
+        assert_eq!(describe(&end).unwrap(), "result: success");
+        let api_error = json!({"type":"result","subtype":"success","is_error":true,
+            "api_error_status":400,"terminal_reason":"api_error"});
+        assert_eq!(
+            describe(&api_error).unwrap(),
+            "result: failed (API error 400)"
+        );
+        let max_turns = json!({"type":"result","subtype":"error_max_turns","is_error":true});
+        assert_eq!(
+            describe(&max_turns).unwrap(),
+            "result: failed (error_max_turns)"
+        );
+        assert!(describe(&json!({"type":"system","subtype":"status"})).is_none());
+        let requesting = json!({"type":"system","subtype":"status","status":"requesting"});
+        assert!(describe(&requesting).is_none());
+        assert!(describe(&json!({"type":"stream_event"})).is_none());
+    }
+
+    #[test]
+    fn what_the_cli_says_while_it_waits_is_progress_too() {
+        let retry = json!({"type":"system","subtype":"api_retry","attempt":2,"max_retries":10,
+            "retry_delay_ms":1234,"error_status":500});
+        assert_eq!(
+            describe(&retry).unwrap(),
+            "API error 500: Claude Code retries in 1.2 s, attempt 2 of 10"
+        );
+        let bare = json!({"type":"system","subtype":"api_retry"});
+        assert_eq!(
+            describe(&bare).unwrap(),
+            "an API error: Claude Code retries"
+        );
+        let compact = json!({"type":"system","subtype":"compact_boundary"});
+        assert!(describe(&compact).unwrap().contains("compacted"));
+        let compacting = json!({"type":"system","subtype":"status","status":"compacting"});
+        assert_eq!(
+            describe(&compacting).unwrap(),
+            "compacting the conversation"
+        );
+        let denied = json!({"type":"system","subtype":"permission_denied","tool_name":"Bash",
+            "message":"touch in '/p/x' needs approval."});
+        assert_eq!(
+            describe(&denied).unwrap(),
+            "permission denied for Bash: touch in '/p/x' needs approval."
+        );
+        let hook = json!({"type":"system","subtype":"hook_started"});
+        assert_eq!(describe(&hook).unwrap(), "hook started");
+    }
+
+    #[test]
+    fn long_text_is_cut() {
+        let long = "x".repeat(500);
+        let text = json!({"type":"assistant","message":{"content":[{"type":"text","text":long}]}});
+        assert!(describe(&text).unwrap().chars().count() < 100);
+    }
+}
