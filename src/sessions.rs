@@ -19,7 +19,7 @@
 //! ones first.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,8 +39,8 @@ use crate::events::EventLog;
 use crate::nesting::{Caller, Nesting};
 use crate::state_dir::{MAX_SMALL_FILE, StateDir, read_bounded};
 use crate::supervisor::{
-    AskError, Budget, BudgetBook, BudgetScope, BudgetSource, DEFAULT_SESSION, MIN_BUDGET_USD,
-    NewTurn, Origin, Pending, Reservation, SessionStart, Snapshot, Supervisor, turn_cap,
+    AskError, BudgetSource, DEFAULT_SESSION, NewTurn, Origin, Pending, SessionStart, Snapshot,
+    Supervisor,
 };
 use crate::sync::lock;
 
@@ -78,28 +78,6 @@ struct Shared {
     /// What running turns may still spend, by reservation; locked after `slots` (a
     /// reservation is made under both, so parallel turns cannot over-reserve).
     held: Mutex<Held>,
-}
-
-/// The reservations of running turns: each turn's session and the most it may spend.
-#[derive(Default)]
-struct Held {
-    next: u64,
-    turns: BTreeMap<u64, (String, f64)>,
-}
-
-impl Held {
-    /// What the turns of session `name` hold, and what all turns hold.
-    fn sums(&self, name: &str) -> (f64, f64) {
-        self.turns
-            .values()
-            .fold((0.0, 0.0), |(session, all), (session_name, usd)| {
-                let mine = if session_name == name { *usd } else { 0.0 };
-                (
-                    crate::api::add_usd(session, mine),
-                    crate::api::add_usd(all, *usd),
-                )
-            })
-    }
 }
 
 /// One named session.
@@ -841,144 +819,6 @@ fn retire(
     after
 }
 
-/// What all sessions spent while this claude-coded ran.
-fn all_spent(slots: &BTreeMap<String, Slot>) -> f64 {
-    slots
-        .values()
-        .map(|slot| slot_totals(slot).cost_usd)
-        .fold(0.0, crate::api::add_usd)
-}
-
-/// What the session `name` may still spend: the least of what is left of its own budget
-/// and of the budget of all sessions, beyond what running turns hold; `None` without
-/// budgets.
-fn budget_left(
-    config: &Config,
-    slots: &BTreeMap<String, Slot>,
-    held: &Held,
-    name: &str,
-) -> Option<Budget> {
-    limits(config, slots, held, name)
-        .into_iter()
-        .map(|limit| Budget {
-            usd: limit.left().max(0.0),
-            scope: limit.scope,
-        })
-        .reduce(|least, next| if next.usd < least.usd { next } else { least })
-}
-
-/// One configured budget as it stands for a session.
-struct Limit {
-    scope: BudgetScope,
-    /// Whose it is, for messages: "session `a`", "all sessions".
-    whose: String,
-    flag: &'static str,
-    limit: f64,
-    spent: f64,
-    /// What running turns hold against it.
-    held: f64,
-}
-
-impl Limit {
-    fn left(&self) -> f64 {
-        self.limit - crate::api::add_usd(self.spent, self.held)
-    }
-
-    fn exhausted(&self) -> AskError {
-        AskError::BudgetExhausted {
-            scope: self.whose.clone(),
-            flag: self.flag,
-            spent: self.spent,
-            held: self.held,
-            limit: self.limit,
-        }
-    }
-}
-
-/// The budgets configured for session `name`: its own and that of all sessions.
-fn limits(config: &Config, slots: &BTreeMap<String, Slot>, held: &Held, name: &str) -> Vec<Limit> {
-    let (session_held, all_held) = held.sums(name);
-    let session_spent = slots
-        .get(name)
-        .map_or(0.0, |slot| slot_totals(slot).cost_usd);
-    let session = config.session_budget_usd.map(|limit| Limit {
-        scope: BudgetScope::Session,
-        whose: format!("session `{name}`"),
-        flag: "session-budget-usd",
-        limit,
-        spent: session_spent,
-        held: session_held,
-    });
-    let all = config.budget_usd.map(|limit| Limit {
-        scope: BudgetScope::AllSessions,
-        whose: "all sessions".to_string(),
-        flag: "budget-usd",
-        limit,
-        spent: all_spent(slots),
-        held: all_held,
-    });
-    [session, all].into_iter().flatten().collect()
-}
-
-/// One session's side of the daemon's budgets.
-struct SessionBook {
-    shared: std::sync::Weak<Shared>,
-    name: String,
-}
-
-impl BudgetBook for SessionBook {
-    fn left(&self) -> Option<Budget> {
-        let shared = self.shared.upgrade()?;
-        let slots = lock(&shared.slots);
-        let held = lock(&shared.held);
-        budget_left(&shared.config, &slots, &held, &self.name)
-    }
-
-    /// Under the slots' lock, so what every session spent and holds is one picture, and
-    /// the reservation is in before another turn can count it.
-    fn reserve(&self, ask: Option<f64>) -> Result<Option<Reservation>, AskError> {
-        let Some(shared) = self.shared.upgrade() else {
-            return Ok(turn_cap(None, ask).map(Reservation::unheld));
-        };
-        let slots = lock(&shared.slots);
-        let mut held = lock(&shared.held);
-        let limits = limits(&shared.config, &slots, &held, &self.name);
-        if let Some(short) = limits.iter().find(|l| l.left() < MIN_BUDGET_USD) {
-            return Err(short.exhausted());
-        }
-        let left = budget_left(&shared.config, &slots, &held, &self.name);
-        let Some(cap) = turn_cap(left, ask) else {
-            return Ok(None);
-        };
-        if limits.is_empty() {
-            // An ask's own budget alone: nothing else counts it.
-            return Ok(Some(Reservation::unheld(cap)));
-        }
-        let token = held.next;
-        held.next += 1;
-        held.turns.insert(token, (self.name.clone(), cap.usd));
-        let release = Release {
-            shared: self.shared.clone(),
-            token,
-        };
-        Ok(Some(Reservation::held(cap, Box::new(release))))
-    }
-}
-
-/// Returns a turn's reservation when dropped.
-struct Release {
-    shared: std::sync::Weak<Shared>,
-    token: u64,
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        if let Some(shared) = self.shared.upgrade() {
-            lock(&shared.held).turns.remove(&self.token);
-        }
-    }
-}
-
 fn slot_totals(slot: &Slot) -> Totals {
     let mut totals = slot.past.clone();
     if let Some(live) = &slot.live {
@@ -1034,66 +874,6 @@ fn info(name: &str, slot: &Slot) -> (SessionInfo, Totals) {
         last_used_at: slot.last_used_at.clone(),
     };
     (info, totals)
-}
-
-/// A `sessions.json` entry checked like the wire: the name as `session`, the id as
-/// `resume` in the CLI's own form, the cwd absolute and confined. The resolved cwd, or
-/// what is wrong.
-fn check_stored(config: &Config, name: &str, entry: &Stored) -> Result<PathBuf, String> {
-    // Named in the message only once known to be short and plain.
-    check_name(name).map_err(|_| "has an invalid session name".to_string())?;
-    if let Some(id) = &entry.session_id
-        && !crate::state_dir::is_canonical_uuid(id)
-    {
-        return Err(format!(
-            "gives session `{name}` a session id that is not a UUID"
-        ));
-    }
-    if entry.session_cost_usd.is_some_and(|usd| usd < 0.0) {
-        return Err(format!("gives session `{name}` a negative cost"));
-    }
-    if !entry.cwd.is_absolute() {
-        return Err(format!("gives session `{name}` a relative cwd"));
-    }
-    let cwd = entry.cwd.to_string_lossy();
-    confine(config, &cwd)
-        .map_err(|err| format!("gives session `{name}` a cwd that is refused: {err}"))
-}
-
-/// Where a session may run: `cwd` (relative to the server's `--cwd`), resolved through
-/// every symlink, inside one of the allowed directories.
-fn confine(config: &Config, cwd: &str) -> Result<PathBuf, DaemonError> {
-    let path = Path::new(cwd);
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        config.cwd.join(path)
-    };
-    let real = std::fs::canonicalize(&joined)
-        .ok()
-        .filter(|p| p.is_dir())
-        .ok_or_else(|| {
-            invalid(
-                "cwd",
-                &format!("{} is not an existing directory", joined.display()),
-            )
-        })?;
-    if config.allow_dirs.iter().any(|dir| real.starts_with(dir)) {
-        return Ok(real);
-    }
-    let allowed: Vec<String> = config
-        .allow_dirs
-        .iter()
-        .map(|d| d.display().to_string())
-        .collect();
-    Err(invalid(
-        "cwd",
-        &format!(
-            "{} is outside the directories sessions may use ({}); the user can allow more with --allow-dir",
-            real.display(),
-            allowed.join(", ")
-        ),
-    ))
 }
 
 /// Follows one supervisor: passes its state changes on, and saves its session id when it
@@ -1161,6 +941,12 @@ fn reap(shared: &Shared) {
         shared.changed.send_modify(|n| *n += 1);
     }
 }
+
+mod budget;
+mod confine;
+
+use budget::{Held, SessionBook, limits};
+use confine::{check_stored, confine};
 
 #[cfg(test)]
 mod tests;

@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::sleep;
 
+use super::budget::budget_left;
 use super::*;
 use crate::api::EventsParams;
+use crate::supervisor::MIN_BUDGET_USD;
 use crate::supervisor::fake::{Fake, FakeChild, config};
 use crate::supervisor::{AskError, BudgetScope};
 

@@ -2,9 +2,9 @@
 //!
 //! Every top-level module has a layer in [`LAYERS`]; a module may name (`crate::x`, or
 //! `x` inside `use crate::{...}`) only modules of a lower layer. Test code (`tests.rs`
-//! files, and what follows a file's `#[cfg(test)]`) and comments are not counted: a test
-//! may reach up to drive what it tests. A new module fails this test until it is given a
-//! layer; a name that goes up fails it with the file and line.
+//! files, `tests/` directories, and what follows a file's `#[cfg(test)]`) and comments
+//! are not counted: a test may reach up to drive what it tests. A new module fails this
+//! test until it is given a layer; a name that goes up fails it with the file and line.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -89,6 +89,7 @@ fn namings(src: &Path, modules: &BTreeSet<String>) -> BTreeMap<(String, String),
             let top = top.strip_suffix(".rs").unwrap_or(&top).to_string();
             if path.extension().is_none_or(|e| e != "rs")
                 || path.file_name().is_some_and(|n| n == "tests.rs")
+                || rel.components().any(|c| c.as_os_str() == "tests")
                 || top == "lib"
                 || top == "main"
             {
