@@ -5,7 +5,9 @@
 mod backpressure;
 mod bad_input;
 mod capture_cli;
+mod config_roundtrip;
 mod daemon_cli;
+mod doc_flags;
 mod double_shapes;
 mod e2e_other_hosts;
 mod e2e_real_cli;

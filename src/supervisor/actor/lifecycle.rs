@@ -253,8 +253,10 @@ impl Actor {
         } else if child.turns_done > 0 || child.resumed.is_some() {
             self.resume = self.session.clone();
         }
-        let healthy = child.ready_at.is_some()
-            && child.started.elapsed() >= Duration::from_millis(self.config.healthy_after_ms);
+        // Healthy is having served: ready for that long, however long it took to warm up.
+        let healthy = child
+            .ready_at
+            .is_some_and(|at| at.elapsed() >= Duration::from_millis(self.config.healthy_after_ms));
         if healthy || child.kill_reason.is_some() {
             self.crashes.in_a_row = 0;
         }

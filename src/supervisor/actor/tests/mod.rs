@@ -421,6 +421,21 @@ async fn a_healthy_run_resets_the_backoff() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_child_slow_to_warm_up_that_exits_soon_after_ready_does_not_reset_the_backoff() {
+    let harness = Harness::start(config(), TOP);
+    harness.fake.next_child().await.exit(1).await;
+    harness.fake.next_child().await.exit(1).await;
+    let mut third = harness.fake.next_child().await;
+    // Ten seconds since it was spawned, but only two of them ready.
+    sleep(Duration::from_secs(8)).await;
+    third.warm_up().await;
+    sleep(Duration::from_secs(2)).await;
+    third.exit(0).await;
+    harness.status_becomes(ChildStatus::Backoff).await;
+    assert_eq!(harness.supervisor.snapshot().child.consecutive_failures, 3);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_turn_past_its_timeout_is_interrupted_then_killed_after_the_grace() {
     let (harness, mut child) = Harness::ready(config()).await;
     let asked_at = Instant::now();
