@@ -273,6 +273,8 @@ settings! {
             help "How long a relayed permission question waits for the client before it is denied, in ms";
         max_sessions: usize = 4, shown "4", env "CLAUDE_CODED_MAX_SESSIONS",
             help "Sessions whose Claude Code child may run at once; an ask to another one stops the least recently used idle one, or gets \"busy\"";
+        spare_sessions: usize = 0, shown "0", env "CLAUDE_CODED_SPARE_SESSIONS", value_name "N",
+            help "Claude Code CLIs kept started ahead of need, so a new session answers without the CLI's cold start (each is an idle CLI's memory; besides --max-sessions)";
         session_idle_ms: u64 = 1_800_000, shown "1800000", env "CLAUDE_CODED_SESSION_IDLE_MS",
             help "A session idle this long (ms) has its child stopped; its next ask starts it again and continues its conversation";
         result_ttl_ms: u64 = 3_600_000, shown "3600000", env "CLAUDE_CODED_RESULT_TTL_MS",
@@ -407,7 +409,7 @@ impl Config {
         let budget_ok = |usd: Option<f64>| {
             usd.is_none_or(|usd| usd.is_finite() && usd >= crate::api::MIN_BUDGET_USD)
         };
-        let checks: [(&'static str, bool, &str); 17] = [
+        let checks: [(&'static str, bool, &str); 18] = [
             (
                 "sessionBudgetUsd",
                 budget_ok(self.session_budget_usd),
@@ -422,6 +424,11 @@ impl Config {
                 "maxSessions",
                 (1..=64).contains(&self.max_sessions),
                 "must be between 1 and 64",
+            ),
+            (
+                "spareSessions",
+                self.spare_sessions <= 8,
+                "must be between 0 and 8",
             ),
             (
                 "sessionIdleMs",

@@ -468,6 +468,7 @@ impl Daemon {
         // Saved before anything is stopped: a host that escalates to SIGKILL within
         // milliseconds (Codex: 24 ms) leaves "stopping", never a stale "running".
         self.persist(&self.status_from(&self.default_snapshot(), "stopping"));
+        crate::supervisor::clear_spares();
         self.inner
             .sessions
             .stop(crate::shutdown::is_signal(reason))

@@ -35,7 +35,8 @@
 //!   its state is one enum (idle, starting, ready, busy with its turn, replacing a child
 //!   whose budget does not suit the next ask, backoff until, failed with the reason,
 //!   stopping) plus a crash window, and it gets its children
-//!   through a small `Backend` seam (real processes, or the unit tests' fake child).
+//!   through a small `Backend` seam (real processes, or the unit tests' fake child); new
+//!   sessions take warm spare CLIs when `--spare-sessions` keeps some (`supervisor::spares`).
 //! - [`child`]: spawning (process group, parent-death signal) from the few settings it
 //!   needs (`CliSettings`, not the whole config), stream-json lines, stderr, and a
 //!   message told as a step (`child::steps`: the words of MCP progress, `ask`'s stderr and

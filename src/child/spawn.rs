@@ -43,7 +43,7 @@ pub(crate) struct CliSettings<'a> {
 }
 
 /// What to run, resolved from the settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SpawnSpec {
     pub program: PathBuf,
     pub args: Vec<String>,

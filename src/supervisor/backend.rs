@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::process::{Running, Tagged};
 use crate::child::ChildError;
-use crate::child::spawn::{Launch, SpawnSpec, signal_group};
+use crate::child::spawn::{CliSettings, Launch, SpawnSpec, signal_group};
 use crate::config::Config;
 use crate::nesting::Nesting;
 use crate::platform::Stop;
@@ -47,6 +47,25 @@ pub(crate) struct Processes {
     pub(crate) nesting: Nesting,
 }
 
+impl Processes {
+    /// After a fresh start of the default kind (what a new session gets), keeps
+    /// `--spare-sessions` spares of it waiting. A nested claude-coded keeps none: its
+    /// children are started only when asked for.
+    fn refill(&self, started: &SpawnSpec, settings: &CliSettings<'_>) {
+        let want = self.config.spare_sessions;
+        if want == 0 || self.nesting.is_nested() {
+            return;
+        }
+        let fresh =
+            SpawnSpec::from_settings(settings, &self.daemon_id, &self.nesting, &Launch::default());
+        if fresh.as_ref().is_ok_and(|fresh| fresh == started)
+            && let Err(err) = super::spares::pool().fill(started, want)
+        {
+            tracing::warn!(%err, "a warm spare CLI could not be started");
+        }
+    }
+}
+
 impl Backend for Processes {
     fn start(
         &mut self,
@@ -54,13 +73,14 @@ impl Backend for Processes {
         how: &Launch<'_>,
         events: mpsc::Sender<Tagged>,
     ) -> Result<Started, ChildError> {
-        let spec = SpawnSpec::from_settings(
-            &self.config.cli_settings(),
-            &self.daemon_id,
-            &self.nesting,
-            how,
-        )?;
-        let running = Running::start(&spec, generation, self.config.max_child_line_bytes, events)?;
+        let settings = self.config.cli_settings();
+        let spec = SpawnSpec::from_settings(&settings, &self.daemon_id, &self.nesting, how)?;
+        let max_line = self.config.max_child_line_bytes;
+        let running = match super::spares::pool().take(&spec) {
+            Some(spare) => Running::from_spawned(spare, generation, max_line, events),
+            None => Running::start(&spec, generation, max_line, events)?,
+        };
+        self.refill(&spec, &settings);
         Ok(Started {
             running,
             program: spec.program,

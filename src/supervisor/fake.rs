@@ -296,6 +296,7 @@ pub(crate) fn config() -> Config {
         listen_no_token: false,
         allow_dirs: vec![PathBuf::from("/")],
         max_sessions: 4,
+        spare_sessions: 0,
         session_budget_usd: None,
         budget_usd: None,
         session_idle_ms: 1_800_000,

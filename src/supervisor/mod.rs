@@ -12,6 +12,7 @@ mod backend;
 pub(crate) mod fake;
 mod process;
 mod snapshot;
+mod spares;
 mod turn;
 
 use std::sync::Arc;
@@ -225,6 +226,11 @@ impl BudgetScope {
 }
 
 pub(crate) use crate::api::MIN_BUDGET_USD;
+
+/// Ends the warm spare CLIs of this process (see `spares`), at shutdown.
+pub(crate) fn clear_spares() {
+    spares::pool().clear();
+}
 
 /// `usd` rounded down to the millionth of a dollar (as `--max-budget-usd` takes it), so
 /// the CLI is never given more than was meant; amounts a hair under a millionth (float

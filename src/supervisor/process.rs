@@ -75,20 +75,35 @@ impl Running {
         max_line: usize,
         events: mpsc::Sender<Tagged>,
     ) -> Result<Running, ChildError> {
+        Ok(Running::from_spawned(
+            spawn(spec)?,
+            generation,
+            max_line,
+            events,
+        ))
+    }
+
+    /// Takes over a child already spawned (a warm spare): its pipe tasks start now.
+    pub(crate) fn from_spawned(
+        spawned: Spawned,
+        generation: u64,
+        max_line: usize,
+        events: mpsc::Sender<Tagged>,
+    ) -> Running {
         let Spawned {
             child,
             pid,
             stdin,
             stdout,
             stderr,
-        } = spawn(spec)?;
+        } = spawned;
         let stderr_tail = StderrTail::default();
         let drained = tokio::spawn(drain(stderr, pid, stderr_tail.clone()));
         tokio::spawn(read_stdout(stdout, max_line, generation, events.clone()));
         tokio::spawn(wait_exit(child, drained, generation, events));
         let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
         tokio::spawn(write_stdin(stdin, stdin_rx, pid));
-        Ok(Running::new(generation, pid, stdin_tx, stderr_tail))
+        Running::new(generation, pid, stdin_tx, stderr_tail)
     }
 
     /// The actor's view of a child whose stdin lines go to `stdin`; what plays the child

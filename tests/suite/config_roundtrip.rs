@@ -65,6 +65,7 @@ fn full_config(home: &Path) -> Value {
         "permissionDecider": "deny",
         "permissionTimeoutMs": 60_001,
         "maxSessions": 5,
+        "spareSessions": 1,
         "sessionIdleMs": 1_800_001,
         "resultTtlMs": 3_600_001,
         "maxDepth": 2

@@ -661,3 +661,51 @@ async fn parallel_asks_to_two_real_sessions_spend_the_shared_budget_at_most_one_
     );
     assert!(refused > 0, "{answered} answered");
 }
+
+/// One new session's first answer, in ms, with `spares` warm spares; and whether the CLI
+/// that answered was already running before the ask (a spare).
+async fn new_session_first_answer(spares: &str) -> (u128, u128, bool) {
+    let mut real =
+        Real::start_with(MockApi::start(), |o| o.args(&["--spare-sessions", spares])).await;
+    let status = real.ready().await;
+    let daemon_id = status["identity"]["daemonId"].as_str().unwrap().to_string();
+    let warm = std::time::Instant::now();
+    real.bridge.ask_ok("warm").await;
+    let warm = warm.elapsed().as_millis();
+    let before: BTreeSet<u32> = test_support::proc_info::processes_of_daemon(&daemon_id)
+        .into_iter()
+        .collect();
+    let asked = std::time::Instant::now();
+    let answer = real
+        .bridge
+        .ask_ok_with(json!({"session": "fan-out", "prompt": "hello"}))
+        .await;
+    let first = asked.elapsed().as_millis();
+    assert_eq!(answer["ok"], true, "{answer}");
+    let listed = real.bridge.call("sessions", json!({})).await["result"].clone();
+    let pid = listed_session(&listed, "fan-out")["pid"].as_u64().unwrap() as u32;
+    let rss = listed_session(&listed, "fan-out")["rssBytes"]
+        .as_u64()
+        .unwrap_or(0);
+    eprintln!("real CLI: the new session's CLI holds {} MiB", rss >> 20);
+    assert_eq!(real.bridge.close_and_wait().await, 0);
+    (warm, first, before.contains(&pid))
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn a_new_session_answers_from_a_warm_spare_instead_of_a_cold_cli() {
+    let (warm, cold, cold_was_running) = new_session_first_answer("0").await;
+    let (_, spared, spare_was_running) = new_session_first_answer("1").await;
+    eprintln!(
+        "real CLI: a new session's first answer took {cold} ms cold, {spared} ms from a warm spare; a warm ask {warm} ms"
+    );
+    assert!(!cold_was_running, "without spares the session's CLI is new");
+    assert!(
+        spare_was_running,
+        "with a spare the session's CLI was waiting"
+    );
+}

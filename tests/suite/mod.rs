@@ -38,4 +38,5 @@ mod plain_protocol;
 mod schemas;
 mod sessions;
 mod soak_short;
+mod spares;
 mod state_security;

@@ -1,0 +1,101 @@
+//! Warm spares (`--spare-sessions N`): CLIs started ahead of need, taken by new sessions,
+//! replaced behind them, never listed as sessions, and gone with claude-coded.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use test_support::{Bridge, Options, READ_TIMEOUT, TempDir, listed_session, process_alive};
+
+/// The CLI starts the double recorded, once there are at least `count` (within the read
+/// timeout).
+async fn starts(record: &Path, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    loop {
+        let starts: Vec<Value> = std::fs::read_to_string(record)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        if starts.len() >= count {
+            return starts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} CLI starts, not {count}: {starts:?}",
+            starts.len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn pid_of(start: &Value) -> u32 {
+    start["pid"].as_u64().expect("a pid") as u32
+}
+
+fn with_spares(spares: &str, record: &Path) -> Bridge {
+    let options = Options::default()
+        .args(&["--surface", "plain", "--spare-sessions", spares])
+        .env("DOUBLE_RECORD", &record.display().to_string());
+    Bridge::start_with(options)
+}
+
+#[tokio::test]
+async fn a_new_session_takes_a_warm_spare_and_another_is_started_behind_it() {
+    let dir = TempDir::new("spares");
+    let record = dir.path().join("starts.jsonl");
+    let mut bridge = with_spares("1", &record);
+    // The default session's CLI, and one spare beside it.
+    let first = starts(&record, 2).await;
+    let spare = pid_of(&first[1]);
+    let listed = bridge.call("sessions", json!({})).await["result"].clone();
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 1, "{listed}");
+    let answer = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "hello"}))
+        .await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    let listed = bridge.call("sessions", json!({})).await["result"].clone();
+    assert_eq!(
+        listed_session(&listed, "a")["pid"],
+        spare,
+        "session a runs in the spare: {listed}"
+    );
+    // A new spare behind it, started with the same command line.
+    let now = starts(&record, 3).await;
+    assert_eq!(now[2]["argv"], now[1]["argv"]);
+    let replacement = pid_of(&now[2]);
+    assert_eq!(bridge.close_and_wait().await, 0);
+    for pid in [spare, replacement] {
+        assert!(
+            test_support::wait_gone(pid as i32, Duration::from_secs(5)).await,
+            "CLI {pid} outlived claude-coded"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_session_does_not_take_a_spare_and_without_spares_none_is_started() {
+    let dir = TempDir::new("spares-resume");
+    let record = dir.path().join("starts.jsonl");
+    let mut bridge = with_spares("1", &record);
+    let first = starts(&record, 2).await;
+    let spare = pid_of(&first[1]);
+    let session = bridge.ask_ok("hello").await["sessionId"].clone();
+    let resumed = bridge
+        .ask_ok_with(json!({"session": "b", "prompt": "again", "resume": session}))
+        .await;
+    assert_eq!(resumed["ok"], true, "{resumed}");
+    let listed = bridge.call("sessions", json!({})).await["result"].clone();
+    assert_ne!(listed_session(&listed, "b")["pid"], spare, "{listed}");
+    assert!(process_alive(spare as i32), "the spare still waits");
+    assert_eq!(bridge.close_and_wait().await, 0);
+
+    let record = dir.path().join("none.jsonl");
+    let mut bridge = with_spares("0", &record);
+    bridge.ask_ok("hello").await;
+    bridge
+        .ask_ok_with(json!({"session": "c", "prompt": "hello"}))
+        .await;
+    assert_eq!(bridge.close_and_wait().await, 0);
+    assert_eq!(starts(&record, 2).await.len(), 2, "no spare was started");
+}
