@@ -533,6 +533,7 @@ impl Daemon {
             client: lock(&inner.client).clone(),
             config: redacted_config(&inner.config),
             sessions: sessions.sessions,
+            spares: crate::supervisor::spares(),
         }
     }
 

@@ -28,6 +28,11 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
         LineReader { reader, max }
     }
 
+    /// The reader, with what it buffered beyond the last frame.
+    pub(crate) fn into_inner(self) -> R {
+        self.reader
+    }
+
     /// The next frame. Cancel-safe only between frames: do not drop a pending call.
     pub(crate) async fn next_frame(&mut self) -> std::io::Result<Frame> {
         let mut line = Vec::new();

@@ -80,6 +80,19 @@ pub struct StatusResult {
     /// `totals` add up all of them).
     #[serde(default)]
     pub sessions: Vec<SessionInfo>,
+    /// Warm spare CLIs (`--spare-sessions`): not sessions, listed here only.
+    #[serde(default)]
+    pub spares: SparesInfo,
+}
+
+/// The warm spare CLIs waiting to be taken by a new session.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SparesInfo {
+    /// Initialized: a new session that matches takes one at once.
+    pub ready: u32,
+    /// Started, not yet through their `initialize`.
+    pub warming: u32,
 }
 
 /// One session: a name, its Claude Code process and conversation.

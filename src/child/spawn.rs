@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use tokio::io::BufReader;
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 use super::ChildError;
@@ -118,14 +119,18 @@ pub(crate) fn budget_flag(usd: f64) -> String {
     format!("{usd:.6}")
 }
 
-/// A running child with its three pipes.
+/// A running child with its three pipes. Its stdout is buffered from the start, so a
+/// reader that took some lines (a warm spare's warm-up) hands over the rest intact.
 pub(crate) struct Spawned {
     pub child: Child,
     pub pid: u32,
     pub stdin: ChildStdin,
-    pub stdout: ChildStdout,
+    pub stdout: BufReader<ChildStdout>,
     pub stderr: ChildStderr,
 }
+
+/// The buffer of a child's stdout: a stream-json line is often tens of KiB.
+const STDOUT_BUFFER: usize = 64 * 1024;
 
 /// The session's directory as it resolves now, checked at every start, not once: after
 /// its directory was swapped for a symlink, or `--allow-dir` dropped at a restart, a
@@ -195,7 +200,7 @@ pub(crate) fn spawn(spec: &SpawnSpec) -> Result<Spawned, ChildError> {
         child,
         pid,
         stdin,
-        stdout,
+        stdout: BufReader::with_capacity(STDOUT_BUFFER, stdout),
         stderr,
     })
 }

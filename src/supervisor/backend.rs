@@ -40,6 +40,9 @@ pub(crate) struct Started {
     pub(crate) args: Vec<String>,
 }
 
+/// How long after a spare was taken its replacement starts (see [`Processes::refill`]).
+const REFILL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The real thing: the CLI under this executable's guard, in its own process group.
 pub(crate) struct Processes {
     pub(crate) config: Arc<Config>,
@@ -50,18 +53,33 @@ pub(crate) struct Processes {
 impl Processes {
     /// After a fresh start of the default kind (what a new session gets), keeps
     /// `--spare-sessions` spares of it waiting. A nested claude-coded keeps none: its
-    /// children are started only when asked for.
-    fn refill(&self, started: &SpawnSpec, settings: &CliSettings<'_>) {
+    /// children are started only when asked for. After a spare was taken, its
+    /// replacement starts [`REFILL_AFTER`] later, so its cold start does not compete for
+    /// the cores with the first turn of the session that took the spare.
+    fn refill(&self, started: &SpawnSpec, settings: &CliSettings<'_>, took_spare: bool) {
         let want = self.config.spare_sessions;
         if want == 0 || self.nesting.is_nested() {
             return;
         }
         let fresh =
             SpawnSpec::from_settings(settings, &self.daemon_id, &self.nesting, &Launch::default());
-        if fresh.as_ref().is_ok_and(|fresh| fresh == started)
-            && let Err(err) = super::spares::pool().fill(started, want)
-        {
-            tracing::warn!(%err, "a warm spare CLI could not be started");
+        if !fresh.as_ref().is_ok_and(|fresh| fresh == started) {
+            return;
+        }
+        let spec = started.clone();
+        let fill = move || {
+            if let Err(err) = super::spares::pool().fill(&spec, want) {
+                tracing::warn!(%err, "a warm spare CLI could not be started");
+            }
+        };
+        match took_spare {
+            true => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(REFILL_AFTER).await;
+                    fill();
+                });
+            }
+            false => fill(),
         }
     }
 }
@@ -76,11 +94,13 @@ impl Backend for Processes {
         let settings = self.config.cli_settings();
         let spec = SpawnSpec::from_settings(&settings, &self.daemon_id, &self.nesting, how)?;
         let max_line = self.config.max_child_line_bytes;
-        let running = match super::spares::pool().take(&spec) {
+        let spare = super::spares::pool().take(&spec);
+        let took_spare = spare.is_some();
+        let running = match spare {
             Some(spare) => Running::from_spawned(spare, generation, max_line, events),
             None => Running::start(&spec, generation, max_line, events)?,
         };
-        self.refill(&spec, &settings);
+        self.refill(&spec, &settings, took_spare);
         Ok(Started {
             running,
             program: spec.program,

@@ -232,6 +232,11 @@ pub(crate) fn clear_spares() {
     spares::pool().clear();
 }
 
+/// The warm spare CLIs of this process that wait.
+pub(crate) fn spares() -> crate::api::SparesInfo {
+    spares::pool().counts()
+}
+
 /// `usd` rounded down to the millionth of a dollar (as `--max-budget-usd` takes it), so
 /// the CLI is never given more than was meant; amounts a hair under a millionth (float
 /// noise, as 0.0003 * 1e6 = 299.99999999999994) count as that millionth.

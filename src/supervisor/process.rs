@@ -140,12 +140,12 @@ impl Running {
 }
 
 async fn read_stdout(
-    stdout: tokio::process::ChildStdout,
+    stdout: BufReader<tokio::process::ChildStdout>,
     max_line: usize,
     generation: u64,
     events: mpsc::Sender<Tagged>,
 ) {
-    let mut reader = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), max_line);
+    let mut reader = LineReader::new(stdout, max_line);
     loop {
         let event = match reader.next_frame().await {
             Ok(Frame::Line(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => continue,

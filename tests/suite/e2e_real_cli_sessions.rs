@@ -672,6 +672,11 @@ async fn new_session_first_answer(spares: &str) -> (u128, u128, bool) {
     let warm = std::time::Instant::now();
     real.bridge.ask_ok("warm").await;
     let warm = warm.elapsed().as_millis();
+    if spares != "0" {
+        real.bridge
+            .wait_status("a warm spare", |s| s["spares"]["ready"] == 1)
+            .await;
+    }
     let before: BTreeSet<u32> = test_support::proc_info::processes_of_daemon(&daemon_id)
         .into_iter()
         .collect();

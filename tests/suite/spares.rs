@@ -1,5 +1,6 @@
 //! Warm spares (`--spare-sessions N`): CLIs started ahead of need, taken by new sessions,
-//! replaced behind them, never listed as sessions, and gone with claude-coded.
+//! replaced behind them, counted in `status` apart from the sessions, and gone with
+//! claude-coded.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -45,11 +46,13 @@ async fn a_new_session_takes_a_warm_spare_and_another_is_started_behind_it() {
     let dir = TempDir::new("spares");
     let record = dir.path().join("starts.jsonl");
     let mut bridge = with_spares("1", &record);
-    // The default session's CLI, and one spare beside it.
+    // The default session's CLI, and one spare beside it, initialized.
     let first = starts(&record, 2).await;
     let spare = pid_of(&first[1]);
-    let listed = bridge.call("sessions", json!({})).await["result"].clone();
-    assert_eq!(listed["sessions"].as_array().unwrap().len(), 1, "{listed}");
+    let status = bridge
+        .wait_status("a warm spare", |s| s["spares"]["ready"] == 1)
+        .await;
+    assert_eq!(status["sessions"].as_array().unwrap().len(), 1, "{status}");
     let answer = bridge
         .ask_ok_with(json!({"session": "a", "prompt": "hello"}))
         .await;
@@ -64,6 +67,10 @@ async fn a_new_session_takes_a_warm_spare_and_another_is_started_behind_it() {
     let now = starts(&record, 3).await;
     assert_eq!(now[2]["argv"], now[1]["argv"]);
     let replacement = pid_of(&now[2]);
+    let status = bridge
+        .wait_status("the next spare", |s| s["spares"]["ready"] == 1)
+        .await;
+    assert_eq!(status["spares"]["warming"], 0, "{status}");
     assert_eq!(bridge.close_and_wait().await, 0);
     for pid in [spare, replacement] {
         assert!(
@@ -80,6 +87,9 @@ async fn a_resumed_session_does_not_take_a_spare_and_without_spares_none_is_star
     let mut bridge = with_spares("1", &record);
     let first = starts(&record, 2).await;
     let spare = pid_of(&first[1]);
+    bridge
+        .wait_status("a warm spare", |s| s["spares"]["ready"] == 1)
+        .await;
     let session = bridge.ask_ok("hello").await["sessionId"].clone();
     let resumed = bridge
         .ask_ok_with(json!({"session": "b", "prompt": "again", "resume": session}))
