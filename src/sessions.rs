@@ -904,18 +904,44 @@ async fn follow(shared: std::sync::Weak<Shared>, name: String, supervisor: Super
 }
 
 /// Stops the children of sessions idle past `--session-idle-ms`; ends with the sessions.
+/// Idle is idle: it sleeps until the first idle session's deadline, waking once a second
+/// only while a turn runs (to count idle time from its end) and when the sessions change.
 async fn reap_loop(shared: std::sync::Weak<Shared>) {
+    let Some(mut changes) = shared.upgrade().map(|s| s.changed.subscribe()) else {
+        return;
+    };
     loop {
-        let every = match shared.upgrade() {
-            Some(shared) => REAP_EVERY.min(Duration::from_millis(shared.config.session_idle_ms)),
-            None => return,
+        let Some(wake) = shared.upgrade().map(|s| next_reap(&s)) else {
+            return;
         };
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
         let Some(shared) = shared.upgrade() else {
             return;
         };
         reap(&shared);
     }
+}
+
+/// When the reaper should look next: the earliest idle deadline of a live session, or a
+/// second from now while one runs a turn; `None` when nothing can become idle.
+fn next_reap(shared: &Shared) -> Option<Instant> {
+    let idle = Duration::from_millis(shared.config.session_idle_ms);
+    let slots = lock(&shared.slots);
+    let live = slots
+        .values()
+        .filter_map(|slot| Some((slot, slot.live.as_ref()?)));
+    live.map(|(slot, supervisor)| match is_busy(supervisor) {
+        true => Instant::now() + REAP_EVERY.min(idle),
+        false => slot.last_used + idle,
+    })
+    .min()
 }
 
 fn reap(shared: &Shared) {
