@@ -9,9 +9,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{
-    AskParams, CancelResult, ChildStatus, ClientSession, CloseSessionResult, DaemonInfo, EventKind,
-    EventsParams, EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult, Serving,
-    SessionsResult, StatusResult, StopResult, TurnHandle, WaitParams, WaitResult,
+    AskParams, CancelResult, ChildStatus, ClientSession, CloseSessionResult, DaemonInfo,
+    DaemonState, EventKind, EventsParams, EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS,
+    RestartResult, Serving, SessionsResult, StatusResult, StopResult, TurnHandle, WaitParams,
+    WaitResult,
 };
 use crate::background::{Background, DEFAULT_WAIT_MS, MAX_WAIT_MS};
 use crate::clock::now_rfc3339;
@@ -467,7 +468,7 @@ impl Daemon {
         );
         // Saved before anything is stopped: a host that escalates to SIGKILL within
         // milliseconds (Codex: 24 ms) leaves "stopping", never a stale "running".
-        self.persist(&self.status_from(&self.default_snapshot(), "stopping"));
+        self.persist(&self.status_from(&self.default_snapshot(), DaemonState::Stopping));
         crate::supervisor::clear_spares();
         self.inner
             .sessions
@@ -482,19 +483,19 @@ impl Daemon {
             json!({ "uptimeMs": self.inner.started.elapsed().as_millis() as u64 }),
         );
         let snapshot = self.default_snapshot();
-        self.persist(&self.status_from(&snapshot, "stopped"));
+        self.persist(&self.status_from(&snapshot, DaemonState::Stopped));
         self.inner.phase.send_replace(Phase::Stopped);
     }
 
-    fn daemon_state(&self) -> &'static str {
+    fn daemon_state(&self) -> DaemonState {
         if self.is_stopping() {
-            "stopping"
+            DaemonState::Stopping
         } else {
-            "running"
+            DaemonState::Running
         }
     }
 
-    fn status_from(&self, snapshot: &Snapshot, state: &str) -> StatusResult {
+    fn status_from(&self, snapshot: &Snapshot, state: DaemonState) -> StatusResult {
         let inner = &self.inner;
         let socket = lock(&inner.socket).clone();
         // Taken once: a second lock in the struct below would wait on the first's guard.
@@ -507,7 +508,7 @@ impl Daemon {
                 version: crate::VERSION.to_string(),
             },
             daemon: DaemonInfo {
-                state: state.to_string(),
+                state,
                 pid: std::process::id(),
                 started_at: inner.started_at.clone(),
                 uptime_ms: inner.started.elapsed().as_millis() as u64,
@@ -613,7 +614,7 @@ async fn persist_loop(daemon: Daemon, mut changes: watch::Receiver<u64>) {
         }
         changes.borrow_and_update();
         let snapshot = daemon.default_snapshot();
-        daemon.persist(&daemon.status_from(&snapshot, "running"));
+        daemon.persist(&daemon.status_from(&snapshot, DaemonState::Running));
     }
 }
 

@@ -95,6 +95,31 @@ pub struct SparesInfo {
     pub warming: u32,
 }
 
+/// Where a daemon is in its life, as `status` and `daemon-state.json` say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DaemonState {
+    /// Serving.
+    Running,
+    /// Stopping: asks in flight get "stopping" answers.
+    Stopping,
+    /// Stopped (only in the saved file, after it exited).
+    Stopped,
+    /// The saved file says running or stopping, but its process is gone (killed).
+    Gone,
+}
+
+impl std::fmt::Display for DaemonState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DaemonState::Running => "running",
+            DaemonState::Stopping => "stopping",
+            DaemonState::Stopped => "stopped",
+            DaemonState::Gone => "gone",
+        })
+    }
+}
+
 /// One session: a name, its Claude Code process and conversation.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -202,7 +227,7 @@ pub struct IdentityInfo {
 pub struct DaemonInfo {
     /// `running` or `stopping` (`stopped` in the persisted file after exit; `gone` where
     /// `claude-coded status` finds a saved `running` or `stopping` whose process was killed).
-    pub state: String,
+    pub state: DaemonState,
     pub pid: u32,
     pub started_at: String,
     pub uptime_ms: u64,

@@ -131,7 +131,7 @@ async fn ask(
         ));
     }
     let usable = |s: &crate::api::StatusResult| {
-        s.daemon.nesting.may_start_child() && s.daemon.state == "running"
+        s.daemon.nesting.may_start_child() && s.daemon.state == crate::api::DaemonState::Running
     };
     match client::find(&config.state_dir, usable).await {
         // It would be ignored: the running daemon was configured when it started.

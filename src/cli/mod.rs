@@ -483,15 +483,16 @@ async fn start_http(
 /// (killed with SIGKILL, as hosts do 24 ms after SIGTERM), is made to say what is true:
 /// the daemon is `gone`, and none of its children or turns run. Returns the dead pid.
 fn settle_killed(value: &mut serde_json::Value) -> Option<u64> {
+    use crate::api::DaemonState;
     use serde_json::{Value, json};
     let daemon = value.get("daemon")?;
-    let state = daemon.get("state")?.as_str()?;
+    let state: DaemonState = serde_json::from_value(daemon.get("state")?.clone()).ok()?;
     let pid = daemon.get("pid")?.as_u64()?;
     let alive = u32::try_from(pid).is_ok_and(crate::platform::is_alive);
-    if state == "stopped" || alive {
+    if state == DaemonState::Stopped || alive {
         return None;
     }
-    value["daemon"]["state"] = json!("gone");
+    value["daemon"]["state"] = json!(DaemonState::Gone);
     if let Some(child) = value.get_mut("child").and_then(Value::as_object_mut) {
         child.insert("status".into(), json!("stopped"));
         child.insert("ready".into(), json!(false));

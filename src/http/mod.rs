@@ -465,7 +465,8 @@ async fn serve_plain(State(plain): State<PlainService>, request: Request) -> Res
 async fn healthz(State(daemon): State<Daemon>) -> Response {
     let status = daemon.status();
     let health = HealthResult {
-        ok: status.daemon.state == "running" && status.child.status != ChildStatus::Failed,
+        ok: status.daemon.state == crate::api::DaemonState::Running
+            && status.child.status != ChildStatus::Failed,
         version: crate::VERSION.to_string(),
         child: status.child.status,
         ready: status.child.ready,
