@@ -27,14 +27,7 @@ use support::{Proc, Sandbox, check, median, ms};
 const DEFAULT_ROUNDS: usize = 5;
 
 fn main() -> std::io::Result<()> {
-    let real = std::env::var_os("CLAUDE_BIN").filter(|v| !v.is_empty());
-    let (child, which) = match &real {
-        Some(bin) => (bin.clone(), "the real CLI on the mock API"),
-        None => (
-            test_support::double().as_os_str().to_owned(),
-            "the CLI double (set CLAUDE_BIN for the real CLI)",
-        ),
-    };
+    let (child, which) = support::child_cli();
     let rounds = std::env::var("FAN_OUT_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -69,20 +62,10 @@ fn row(
     rounds: usize,
 ) -> std::io::Result<(Duration, Duration)> {
     let sandbox = Sandbox::new(root)?;
-    let mut command = sandbox.command(
-        Path::new(env!("CARGO_BIN_EXE_claude-coded")),
-        &mock.base_url(),
-    );
+    let mut command = support::claude_coded(&sandbox, root, child, &mock.base_url());
     command
-        .arg("--claude-bin")
-        .arg(child)
-        .arg("--state-dir")
-        .arg(root.join("state"))
-        .arg("--cwd")
-        .arg(&sandbox.cwd)
         .args(["--max-sessions", &(rounds + 1).to_string()])
-        .args(["--spare-sessions", &spares.to_string()])
-        .env("RUST_LOG", "error");
+        .args(["--spare-sessions", &spares.to_string()]);
     let mut client = Client {
         proc: Proc::spawn(&mut command)?,
         next_id: 0,

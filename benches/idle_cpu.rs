@@ -17,7 +17,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use mock_api::MockApi;
@@ -27,14 +26,7 @@ use support::{Proc, Sandbox, check};
 const SESSIONS: usize = 8;
 
 fn main() -> std::io::Result<()> {
-    let real = std::env::var_os("CLAUDE_BIN").filter(|v| !v.is_empty());
-    let (child, which) = match &real {
-        Some(bin) => (bin.clone(), "the real CLI on the mock API"),
-        None => (
-            test_support::double().as_os_str().to_owned(),
-            "the CLI double (set CLAUDE_BIN for the real CLI)",
-        ),
-    };
+    let (child, which) = support::child_cli();
     let seconds: u64 = std::env::var("IDLE_CPU_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -42,17 +34,8 @@ fn main() -> std::io::Result<()> {
     let mock = MockApi::start();
     let root = std::env::temp_dir().join(format!("cc-idle-cpu-bench-{}", std::process::id()));
     let sandbox = Sandbox::new(&root)?;
-    let mut command = sandbox.command(
-        Path::new(env!("CARGO_BIN_EXE_claude-coded")),
-        &mock.base_url(),
-    );
+    let mut command = support::claude_coded(&sandbox, &root, &child, &mock.base_url());
     command
-        .arg("--claude-bin")
-        .arg(&child)
-        .arg("--state-dir")
-        .arg(root.join("state"))
-        .arg("--cwd")
-        .arg(&sandbox.cwd)
         .args([
             "--max-sessions",
             &SESSIONS.to_string(),

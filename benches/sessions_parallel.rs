@@ -79,19 +79,8 @@ fn run(
     cores: usize,
 ) -> std::io::Result<()> {
     let sandbox = Sandbox::new(root)?;
-    let mut command = sandbox.command(
-        Path::new(env!("CARGO_BIN_EXE_claude-coded")),
-        &mock.base_url(),
-    );
-    command
-        .arg("--claude-bin")
-        .arg(child)
-        .arg("--state-dir")
-        .arg(root.join("state"))
-        .arg("--cwd")
-        .arg(&sandbox.cwd)
-        .args(["--max-sessions", &MAX_SESSIONS.to_string()])
-        .env("RUST_LOG", "error");
+    let mut command = support::claude_coded(&sandbox, root, child, &mock.base_url());
+    command.args(["--max-sessions", &MAX_SESSIONS.to_string()]);
     let mut bridge = Bridge {
         proc: Proc::spawn(&mut command)?,
         next_id: 0,

@@ -49,6 +49,37 @@ impl Sandbox {
     }
 }
 
+/// The CLI the benchmarks run as the child: the real one when `CLAUDE_BIN` names it
+/// (offline on the mock API), else the double; and words for the report.
+pub fn child_cli() -> (std::ffi::OsString, &'static str) {
+    match std::env::var_os("CLAUDE_BIN").filter(|v| !v.is_empty()) {
+        Some(bin) => (bin, "the real CLI on the mock API"),
+        None => (
+            test_support::double().as_os_str().to_owned(),
+            "the CLI double (set CLAUDE_BIN for the real CLI)",
+        ),
+    }
+}
+
+/// `claude-coded` in `sandbox` with `child` as its CLI, its state under `root`, quiet.
+pub fn claude_coded(
+    sandbox: &Sandbox,
+    root: &Path,
+    child: &std::ffi::OsStr,
+    base_url: &str,
+) -> Command {
+    let mut command = sandbox.command(Path::new(env!("CARGO_BIN_EXE_claude-coded")), base_url);
+    command
+        .arg("--claude-bin")
+        .arg(child)
+        .arg("--state-dir")
+        .arg(root.join("state"))
+        .arg("--cwd")
+        .arg(&sandbox.cwd)
+        .env("RUST_LOG", "error");
+    command
+}
+
 /// A kept process with its pipes; killed if dropped before [`Proc::finish`].
 pub struct Proc {
     pub child: Child,
