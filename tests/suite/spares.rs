@@ -34,6 +34,22 @@ fn pid_of(start: &Value) -> u32 {
     start["pid"].as_u64().expect("a pid") as u32
 }
 
+/// The pid of the start that is not the default session's CLI: the spare (the two start
+/// at once, so the record's order says nothing).
+fn not_the_default(starts: &[Value], status: &Value) -> u32 {
+    let default = status["child"]["cliPid"]
+        .as_u64()
+        .or_else(|| listed_session(status, "default")["pid"].as_u64())
+        .expect("the default session's pid") as u32;
+    let spares: Vec<u32> = starts
+        .iter()
+        .map(pid_of)
+        .filter(|p| *p != default)
+        .collect();
+    assert_eq!(spares.len(), 1, "{starts:?} beside {default}");
+    spares[0]
+}
+
 fn with_spares(spares: &str, record: &Path) -> Bridge {
     let options = Options::default()
         .args(&["--surface", "plain", "--spare-sessions", spares])
@@ -48,11 +64,11 @@ async fn a_new_session_takes_a_warm_spare_and_another_is_started_behind_it() {
     let mut bridge = with_spares("1", &record);
     // The default session's CLI, and one spare beside it, initialized.
     let first = starts(&record, 2).await;
-    let spare = pid_of(&first[1]);
     let status = bridge
         .wait_status("a warm spare", |s| s["spares"]["ready"] == 1)
         .await;
     assert_eq!(status["sessions"].as_array().unwrap().len(), 1, "{status}");
+    let spare = not_the_default(&first, &status);
     let answer = bridge
         .ask_ok_with(json!({"session": "a", "prompt": "hello"}))
         .await;
@@ -86,10 +102,10 @@ async fn a_resumed_session_does_not_take_a_spare_and_without_spares_none_is_star
     let record = dir.path().join("starts.jsonl");
     let mut bridge = with_spares("1", &record);
     let first = starts(&record, 2).await;
-    let spare = pid_of(&first[1]);
-    bridge
+    let status = bridge
         .wait_status("a warm spare", |s| s["spares"]["ready"] == 1)
         .await;
+    let spare = not_the_default(&first, &status);
     let session = bridge.ask_ok("hello").await["sessionId"].clone();
     let resumed = bridge
         .ask_ok_with(json!({"session": "b", "prompt": "again", "resume": session}))
