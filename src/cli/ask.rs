@@ -90,8 +90,11 @@ pub(super) async fn run(
     };
     // `--model` and `--permission-mode` configure the CLI of a claude-coded started here,
     // and are this ask's own with a running one (which refuses a mode above its ceiling).
+    // On a terminal the answer is written as it comes; a pipe gets exactly the answer.
+    let streams_text = !args.json && std::io::stdout().is_terminal();
     let params = AskParams {
         prompt,
+        partial_messages: streams_text,
         timeout_ms: args.timeout,
         model: given.model.clone(),
         permission_mode: given.permission_mode,
@@ -99,7 +102,7 @@ pub(super) async fn run(
         new_session: args.new_session,
         ..AskParams::default()
     };
-    let mut progress = Progress::new(args.quiet);
+    let mut progress = Progress::new(args.quiet, streams_text);
     let outcome = tokio::select! {
         outcome = ask(params, config, server_flags, &progress) => outcome,
         signal = crate::shutdown::signal() => Err(failure(
@@ -108,7 +111,7 @@ pub(super) async fn run(
         )),
     };
     progress.finish();
-    report(outcome, args.json, args.quiet)
+    report(outcome, args.json, args.quiet, &progress)
 }
 
 /// Asks the project's running daemon, or one started here for this call.
@@ -231,8 +234,14 @@ async fn in_process(
     answer.map_err(|err| RpcError::from(err).to_error_object())
 }
 
-/// Prints the answer (or the error) and returns the exit status.
-fn report(outcome: Result<AskResult, Failure>, as_json: bool, quiet: bool) -> i32 {
+/// Prints the answer (or the error) and returns the exit status. An answer the terminal
+/// already shows, streamed, is not written again.
+fn report(
+    outcome: Result<AskResult, Failure>,
+    as_json: bool,
+    quiet: bool,
+    progress: &Progress,
+) -> i32 {
     match outcome {
         Ok(result) => {
             let status = if result.ok {
@@ -243,7 +252,10 @@ fn report(outcome: Result<AskResult, Failure>, as_json: bool, quiet: bool) -> i3
             if as_json {
                 print_stdout(&serde_json::to_string(&result).unwrap_or_default());
             } else if result.ok {
-                print_stdout(result.result.as_deref().unwrap_or(""));
+                let answer = result.result.as_deref().unwrap_or("");
+                if !progress.showed(answer) {
+                    print_stdout(answer);
+                }
                 note_denials(&result, quiet);
             } else {
                 eprintln!(
