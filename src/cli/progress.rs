@@ -197,7 +197,9 @@ fn redraw(state: &Mutex<State>, started: Instant) {
     let spinner = SPINNER[state.frame % SPINNER.len()];
     let elapsed = started.elapsed().as_secs_f64();
     let line = format!("{spinner} {elapsed:5.1}s {}", state.step);
-    let width = terminal_width().saturating_sub(1).max(10);
+    let width = terminal_width(libc::STDERR_FILENO)
+        .saturating_sub(1)
+        .max(10);
     let line: String = line.chars().take(width).collect();
     let _ = write!(std::io::stderr().lock(), "\r\x1b[2K{line}");
     state.drawn = true;
@@ -210,16 +212,17 @@ fn write_out(text: &str) {
     let _ = out.flush();
 }
 
-/// The width of the terminal on stderr.
-fn terminal_width() -> usize {
+/// The width of the terminal on `fd` (stderr's for the spinner, stdout's for `status -w`).
+pub(super) fn terminal_width(fd: libc::c_int) -> usize {
     let mut size = libc::winsize {
         ws_row: 0,
         ws_col: 0,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCGWINSZ fills the winsize it is given; the descriptor is stderr's.
-    let rc = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) };
+    // SAFETY: TIOCGWINSZ fills the winsize it is given; on a descriptor that is not a
+    // terminal it fails and leaves it alone.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) };
     match (rc, size.ws_col) {
         (0, cols) if cols > 0 => usize::from(cols),
         _ => DEFAULT_WIDTH,
