@@ -37,3 +37,4 @@ mod schemas;
 mod sessions;
 mod soak_short;
 mod state_security;
+mod terminal;
