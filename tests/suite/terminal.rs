@@ -42,7 +42,7 @@ impl Pane {
             home = quote(&home.display().to_string()),
             state = quote(&home.join("state").display().to_string()),
             double = quote(&test_support::double().display().to_string()),
-            bridge = quote(&test_support::bridge().display().to_string()),
+            bridge = quote(&test_support::bridge_under_test().display().to_string()),
             args = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
         );
         let pane = Pane { socket };
