@@ -171,7 +171,7 @@ async fn via_daemon(
         status.daemon.pid,
         waiting_note(&status)
     ));
-    let params =
+    let mut params =
         serde_json::to_value(&params).map_err(|e| failure(code::INTERNAL_ERROR, e.to_string()))?;
     let on_note = |note: &Value| {
         if note["method"] == crate::plain::methods::ASK_EVENT
@@ -180,12 +180,39 @@ async fn via_daemon(
             progress.message(message);
         }
     };
-    let answer = client.call_with("ask", params, deadline, on_note).await;
+    let mut answer = client
+        .call_with("ask", params.clone(), deadline, on_note)
+        .await;
+    // A daemon started by an older claude-coded does not know the field (it refuses it
+    // before the ask is queued): the ask goes again without it, its text shown at the end.
+    if refused_field(&answer, PARTIAL_MESSAGES)
+        && let Some(fields) = params.as_object_mut()
+    {
+        fields.remove(PARTIAL_MESSAGES);
+        answer = client.call_with("ask", params, deadline, on_note).await;
+    }
     let value = answer.map_err(|err| match err {
         ClientError::Rpc(error) => error,
         other => failure(code::UNAVAILABLE, other.to_string()),
     })?;
     serde_json::from_value(value).map_err(|e| failure(code::INTERNAL_ERROR, e.to_string()))
+}
+
+/// The wire name of [`AskParams::partial_messages`].
+const PARTIAL_MESSAGES: &str = "partialMessages";
+
+/// Whether `answer` is the daemon's refusal of the param `field` (-32602 naming it).
+fn refused_field(answer: &Result<Value, ClientError>, field: &str) -> bool {
+    match answer {
+        Err(ClientError::Rpc(error)) => {
+            error.code() == code::INVALID_PARAMS
+                && error
+                    .data()
+                    .and_then(|data| serde_json::from_str::<Value>(data.get()).ok())
+                    .is_some_and(|data| data["field"] == field)
+        }
+        _ => false,
+    }
 }
 
 /// What the ask waits for at the daemon, as a person would want to know it.
@@ -416,6 +443,30 @@ mod tests {
         assert!(parse_timeout("25h").is_err());
         assert!(parse_timeout("soon").is_err());
         assert!(parse_timeout("5d").is_err());
+    }
+
+    #[test]
+    fn only_a_refusal_naming_the_field_counts_as_the_field_refused() {
+        let refusal = |code: i32, field: &str| -> Result<Value, ClientError> {
+            Err(ClientError::Rpc(ErrorObjectOwned::owned(
+                code,
+                "invalid params",
+                Some(json!({ "field": field })),
+            )))
+        };
+        assert!(refused_field(
+            &refusal(code::INVALID_PARAMS, PARTIAL_MESSAGES),
+            PARTIAL_MESSAGES
+        ));
+        assert!(!refused_field(
+            &refusal(code::INVALID_PARAMS, "prompt"),
+            PARTIAL_MESSAGES
+        ));
+        assert!(!refused_field(
+            &refusal(code::TIMEOUT, PARTIAL_MESSAGES),
+            PARTIAL_MESSAGES
+        ));
+        assert!(!refused_field(&Ok(json!({})), PARTIAL_MESSAGES));
     }
 
     #[test]
