@@ -104,22 +104,42 @@ fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// A project with a background daemon over the double.
-async fn started(tag: &str) -> TempDir {
-    let home = TempDir::new(tag);
-    let out = run(cli(home.path(), &["start"]), None).await;
-    assert_eq!(out.code, 0, "{out:?}");
-    home
+/// A project with a background daemon over the double; the daemon is stopped when this
+/// is dropped, so a failing test leaves no daemon behind.
+struct Project {
+    home: TempDir,
 }
 
-async fn stop(home: &TempDir) {
-    let out = run(cli(home.path(), &["stop"]), None).await;
-    assert_eq!(out.code, 0, "{out:?}");
+impl Project {
+    async fn started(tag: &str) -> Project {
+        let home = TempDir::new(tag);
+        let out = run(cli(home.path(), &["start"]), None).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        Project { home }
+    }
+
+    fn path(&self) -> &Path {
+        self.home.path()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let home = self.home.path();
+        let _ = std::process::Command::new(test_support::bridge_under_test())
+            .arg("stop")
+            .current_dir(home.join("cwd"))
+            .env("HOME", home)
+            .env("CLAUDE_CODED_STATE_DIR", home.join("state"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 #[tokio::test]
 async fn ask_on_a_terminal_shows_the_answer_as_it_streams_and_writes_it_once() {
-    let home = started("term-ask").await;
+    let home = Project::started("term-ask").await;
     // Four pieces of text 300 ms apart, one answer made of all four.
     let pane = Pane::start(home.path(), &["ask", "SLOW ms=300 chunks=4"]);
     // On a line of its own: the spinner's line on stderr names the step too.
@@ -147,12 +167,11 @@ async fn ask_on_a_terminal_shows_the_answer_as_it_streams_and_writes_it_once() {
     // Piped, stdout is exactly the answer still.
     let piped = run(cli(home.path(), &["ask", "SLOW ms=10 chunks=2"]), None).await;
     assert_eq!(piped.stdout, "slow chunk 1slow chunk 2\n");
-    stop(&home).await;
 }
 
 #[tokio::test]
 async fn status_watch_shows_each_live_session_with_its_step_redrawn_in_place() {
-    let home = started("term-watch").await;
+    let home = Project::started("term-watch").await;
     let pane = Pane::start(home.path(), &["status", "-w"]);
     pane.until("the default session", |t| {
         t.lines()
@@ -200,5 +219,4 @@ async fn status_watch_shows_each_live_session_with_its_step_redrawn_in_place() {
     assert_eq!(once.code, 0, "{once:?}");
     assert!(once.stdout.contains("2 live of at most"), "{once:?}");
     assert!(!once.stdout.contains('\x1b'), "{once:?}");
-    stop(&home).await;
 }
