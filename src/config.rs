@@ -242,7 +242,7 @@ settings! {
         interrupt_grace_ms: u64 = 5_000, shown "5000", env "CLAUDE_CODED_INTERRUPT_GRACE_MS",
             help "After a timeout's interrupt, how long to wait for the result before killing the child, in ms";
         events_ring_size: usize = 50, shown "50", env "CLAUDE_CODED_EVENTS_RING_SIZE",
-            help "Events kept in memory for `events`";
+            help "Events kept in memory for `events` (and as many `turn.step` events, in a ring of their own)";
         max_child_line_bytes: usize = 64 << 20, shown "67108864", env "CLAUDE_CODED_MAX_CHILD_LINE_BYTES",
             help "Longest line accepted from the child, in bytes";
         max_request_bytes: usize = 16 << 20, shown "16777216", env "CLAUDE_CODED_MAX_REQUEST_BYTES",

@@ -180,6 +180,7 @@ impl Daemon {
             sink,
             asker,
             max_budget_usd: params.max_budget_usd,
+            partial: params.partial_messages,
         };
         self.inner.sessions.submit(&route, turn, caller)
     }

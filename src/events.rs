@@ -34,6 +34,9 @@ pub struct EventLog {
 
 struct Inner {
     ring: VecDeque<Event>,
+    /// `turn.step` events, in a ring of their own (as large): a busy turn's steps never
+    /// push the lifecycle out of memory.
+    steps: VecDeque<Event>,
     capacity: usize,
     next_seq: u64,
     counters: EventCounters,
@@ -85,6 +88,7 @@ impl EventLog {
     pub fn new(capacity: usize) -> Self {
         let inner = Inner {
             ring: VecDeque::with_capacity(capacity.min(4096)),
+            steps: VecDeque::new(),
             capacity: capacity.max(1),
             next_seq: 1,
             counters: EventCounters {
@@ -189,10 +193,15 @@ impl EventLog {
         inner.count(level);
         inner.append_to_file(&event);
         let seq = event.seq;
-        if inner.ring.len() == inner.capacity {
-            inner.ring.pop_front();
+        let capacity = inner.capacity;
+        let ring = match kind {
+            EventKind::TurnStep => &mut inner.steps,
+            _ => &mut inner.ring,
+        };
+        if ring.len() == capacity {
+            ring.pop_front();
         }
-        inner.ring.push_back(event);
+        ring.push_back(event);
         drop(inner);
         self.newest.send_replace(seq);
         seq
@@ -209,9 +218,7 @@ impl EventLog {
         let since = params.since.unwrap_or(0);
         let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
         let min_level = params.level.unwrap_or(Level::Debug);
-        let mut matching = inner
-            .ring
-            .iter()
+        let mut matching = in_order(&inner.ring, &inner.steps)
             .filter(|e| e.seq > since && e.level >= min_level)
             .filter(|e| params.session.is_none() || e.session == params.session);
         let events: Vec<Event> = matching.by_ref().take(limit).cloned().collect();
@@ -224,7 +231,11 @@ impl EventLog {
         EventsResult {
             events,
             next_seq,
-            oldest_seq: inner.ring.front().map(|e| e.seq),
+            oldest_seq: [inner.ring.front(), inner.steps.front()]
+                .into_iter()
+                .flatten()
+                .map(|e| e.seq)
+                .min(),
             truncated,
         }
     }
@@ -271,6 +282,19 @@ impl Inner {
     }
 }
 
+/// The events of both rings by `seq`, oldest first (each ring is in order already).
+fn in_order<'a>(
+    ring: &'a VecDeque<Event>,
+    steps: &'a VecDeque<Event>,
+) -> impl Iterator<Item = &'a Event> {
+    let (mut ring, mut steps) = (ring.iter().peekable(), steps.iter().peekable());
+    std::iter::from_fn(move || match (ring.peek(), steps.peek()) {
+        (Some(a), Some(b)) if b.seq < a.seq => steps.next(),
+        (Some(_), _) => ring.next(),
+        (None, _) => steps.next(),
+    })
+}
+
 fn trace_event(level: Level, kind: EventKind, message: &str, detail: &Value) {
     let kind = kind.as_str();
     match level {
@@ -302,6 +326,42 @@ mod tests {
             );
         }
         log
+    }
+
+    #[test]
+    fn a_turns_steps_never_push_the_lifecycle_out_of_memory() {
+        let log = EventLog::new(3);
+        let record = |kind: EventKind| log.record(Level::Info, kind, "e", json!({}));
+        record(EventKind::TurnStarted);
+        for _ in 0..10 {
+            record(EventKind::TurnStep);
+        }
+        record(EventKind::TurnFinished);
+        let page = log.query(&EventsParams {
+            since: Some(0),
+            ..EventsParams::default()
+        });
+        let seqs: Vec<(u64, &str)> = page
+            .events
+            .iter()
+            .map(|e| (e.seq, e.kind.as_str()))
+            .collect();
+        assert_eq!(
+            seqs,
+            [
+                (1, "turn.started"),
+                (9, "turn.step"),
+                (10, "turn.step"),
+                (11, "turn.step"),
+                (12, "turn.finished")
+            ]
+        );
+        assert_eq!(page.oldest_seq, Some(1));
+        let after = log.query(&EventsParams {
+            since: Some(10),
+            ..EventsParams::default()
+        });
+        assert_eq!(after.events.len(), 2);
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //!
 //! - [`cli`]: the command line (`serve`, `ask`, `start`, `stop`, `status`, `events`,
 //!   `config`); `main.rs` only calls it. `ask` shows a turn's steps on stderr
-//!   (`cli::progress`) and exits with a status a script can branch on.
+//!   (`cli::progress`), and on a terminal the answer's text as it streams, and exits with
+//!   a status a script can branch on; `status -w` (`cli::watch`) redraws one line per live
+//!   session in place.
 //! - `socket`: `daemon.sock` in the state directory, where other processes reach a
 //!   running claude-coded: each connection is served by the plain surface's adapter
 //!   (`plain::serve_client`) over the same method table as stdio.
@@ -90,9 +92,10 @@
 //! An `ask` becomes an [`supervisor::AskRequest`] in the actor's bounded FIFO, taking its
 //! place as its line is read, so pipelined asks keep their order. When the child is ready
 //! and idle, the actor writes the prompt as a stream-json user message; every line the
-//! child prints in that turn goes to the ask's sink (and on to the client as `ask/event`
-//! notifications, the child's text spliced in unchanged) until the `result` line, which
-//! becomes the answer. The sink is bounded and lossless: while it is full the actor reads
+//! child prints in that turn (but its partial messages, the `stream_event` lines it always
+//! prints, unless the ask set `partialMessages`) goes to the ask's sink (and on to the
+//! client as `ask/event` notifications, the child's text spliced in unchanged) until the
+//! `result` line, which becomes the answer. The sink is bounded and lossless: while it is full the actor reads
 //! no more of the child's stdout, so a slow client slows the child down (its pipe fills),
 //! while commands and timers go on being served.
 //! The CLI is sequential, so one turn runs at a time. The CLI counts what its own process

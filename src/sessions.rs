@@ -870,6 +870,7 @@ fn info(name: &str, slot: &Slot) -> (SessionInfo, Totals) {
         cost_usd: totals.cost_usd,
         queue: snapshot.as_ref().map_or(0, |s| s.queue.length),
         busy: snapshot.as_ref().is_some_and(|s| s.turn.is_some()),
+        turn: snapshot.as_ref().and_then(Snapshot::turn_now),
         created_at: slot.created_at.clone(),
         last_used_at: slot.last_used_at.clone(),
     };

@@ -76,6 +76,12 @@ pub struct AskParams {
     /// work, so the call does not outlive the host's tool-call limit.
     #[serde(default, skip_serializing_if = "is_false")]
     pub background: bool,
+    /// Plain surface only: also stream the CLI's partial messages as `ask/event`: its
+    /// `stream_event` lines (the answer's text as it is written, `content_block_delta`
+    /// with a `text_delta`) and its `system`/`status` lines. Default `false`: only the
+    /// finished messages, as before.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub partial_messages: bool,
 }
 
 impl AskParams {

@@ -168,6 +168,10 @@ pub enum EventKind {
     /// A turn began.
     #[serde(rename = "turn.started")]
     TurnStarted,
+    /// A step of a turn: a finished block of the agent's answer (its text's start, a tool
+    /// use) or what the CLI says while it works (an API retry, compaction, a denial).
+    #[serde(rename = "turn.step")]
+    TurnStep,
     /// A turn ended with a result.
     #[serde(rename = "turn.finished")]
     TurnFinished,
@@ -230,6 +234,7 @@ impl EventKind {
             EventKind::PermissionDecided => "permission.decided",
             EventKind::TurnQueued => "turn.queued",
             EventKind::TurnStarted => "turn.started",
+            EventKind::TurnStep => "turn.step",
             EventKind::TurnFinished => "turn.finished",
             EventKind::TurnFailed => "turn.failed",
             EventKind::TurnTimeout => "turn.timeout",
@@ -388,6 +393,16 @@ pub struct TurnStarted {
 }
 
 /// Which end a turn came to.
+/// `turn.step`: a step of a turn, in the words of MCP progress.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnStep {
+    pub turn_id: u64,
+    /// `assistant: <the text's start>`, `tool use: Bash`, `API error 500: Claude Code
+    /// retries ...`, ...
+    pub step: String,
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 pub enum TurnEnd {
     /// `turn.finished`: a result with `ok`.
@@ -458,6 +473,7 @@ event_details! {
     ChildExited => ChildExited,
     TurnQueued => TurnQueued,
     TurnStarted => TurnStarted,
+    TurnStep => TurnStep,
     TurnTimedOut => TurnTimeout,
     TurnStalled => TurnStalled,
 }
@@ -496,6 +512,10 @@ pub(super) fn detail_schemas() -> Vec<(&'static str, schemars::Schema)> {
         (
             "event.turn.started.detail.json",
             schemars::schema_for!(TurnStarted),
+        ),
+        (
+            "event.turn.step.detail.json",
+            schemars::schema_for!(TurnStep),
         ),
         ("event.turn.finished.detail.json", ended.clone()),
         ("event.turn.failed.detail.json", ended.clone()),

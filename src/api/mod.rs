@@ -168,6 +168,11 @@ mod tests {
                 prompt_preview: String::new(),
             }
             .kind(),
+            TurnStep {
+                turn_id: 1,
+                step: String::new(),
+            }
+            .kind(),
             ended(TurnEnd::Finished).kind(),
             ended(TurnEnd::Failed).kind(),
             ended(TurnEnd::AbandonedFinished).kind(),

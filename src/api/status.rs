@@ -141,6 +141,9 @@ pub struct SessionInfo {
     /// Asks waiting behind the running one, and whether one runs.
     pub queue: usize,
     pub busy: bool,
+    /// The turn in flight: how long it has run, its prompt and its latest step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<TurnInfo>,
     pub created_at: String,
     /// When its last ask came.
     pub last_used_at: String,
@@ -359,6 +362,10 @@ pub struct TurnInfo {
     pub messages: u64,
     /// True after the timeout fired: the caller has its error, the child is being interrupted.
     pub abandoned: bool,
+    /// The turn's latest step, in the words of MCP progress (`tool use: Bash`,
+    /// `assistant: ...`); absent until it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 /// The FIFO of asks waiting for the child.

@@ -11,13 +11,17 @@ use super::ChildError;
 use crate::nesting::Nesting;
 use crate::permissions::PermissionMode;
 
-/// Flags that make the CLI speak stream-json on stdin/stdout.
-pub(crate) const STREAM_JSON_ARGS: [&str; 5] = [
+/// Flags that make the CLI speak stream-json on stdin/stdout. Partial messages (the text
+/// as it streams) are always on: the flag is per process, and one warm child serves both
+/// the clients that watch the text come and those that do not (the supervisor keeps the
+/// partial lines from a turn that did not ask for them).
+pub(crate) const STREAM_JSON_ARGS: [&str; 6] = [
     "--input-format",
     "stream-json",
     "--output-format",
     "stream-json",
     "--verbose",
+    "--include-partial-messages",
 ];
 
 /// Variables never passed on: `CLAUDECODE` makes a nested CLI refuse to start.

@@ -40,6 +40,44 @@ pub(crate) fn describe(message: &Value) -> Option<String> {
     }
 }
 
+/// A piece of the answer's text as it streams: what a `stream_event` line (printed with
+/// `--include-partial-messages`) says of a text block of the agent itself (a sub-agent's,
+/// whose `parent_tool_use_id` is set, is not its answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TextPiece {
+    /// A content block begins; `text` says whether it is text (others are tool uses,
+    /// thinking, ...).
+    Start { text: bool },
+    /// More of the text block's text.
+    Delta(String),
+    /// The content block ends.
+    Stop,
+}
+
+/// The piece of streamed text `message` carries, if it is a `stream_event` of the agent.
+pub(crate) fn text_piece(message: &Value) -> Option<TextPiece> {
+    if message.get("type").and_then(Value::as_str) != Some("stream_event")
+        || !message.get("parent_tool_use_id").is_none_or(Value::is_null)
+    {
+        return None;
+    }
+    let event = message.get("event")?;
+    match event.get("type").and_then(Value::as_str)? {
+        "content_block_start" => Some(TextPiece::Start {
+            text: event.pointer("/content_block/type").and_then(Value::as_str) == Some("text"),
+        }),
+        "content_block_delta" => {
+            let delta = event.get("delta")?;
+            (delta.get("type").and_then(Value::as_str) == Some("text_delta"))
+                .then(|| delta.get("text").and_then(Value::as_str))
+                .flatten()
+                .map(|text| TextPiece::Delta(text.to_string()))
+        }
+        "content_block_stop" => Some(TextPiece::Stop),
+        _ => None,
+    }
+}
+
 /// `result: success`, or `result: failed (why)`: the CLI reports an API error as
 /// subtype `success` with `is_error: true`, which must not read as a success.
 fn describe_result(message: &Value) -> String {
@@ -218,6 +256,33 @@ mod tests {
         );
         let hook = json!({"type":"system","subtype":"hook_started"});
         assert_eq!(describe(&hook).unwrap(), "hook started");
+    }
+
+    #[test]
+    fn the_text_of_the_agents_own_blocks_streams_in_pieces() {
+        let event =
+            |event: Value| json!({"type":"stream_event","event":event,"parent_tool_use_id":null});
+        let start = event(json!({"type":"content_block_start","index":0,
+            "content_block":{"type":"text","text":""}}));
+        assert_eq!(text_piece(&start), Some(TextPiece::Start { text: true }));
+        let tool = event(json!({"type":"content_block_start","index":1,
+            "content_block":{"type":"tool_use","name":"Bash"}}));
+        assert_eq!(text_piece(&tool), Some(TextPiece::Start { text: false }));
+        let delta = event(json!({"type":"content_block_delta","index":0,
+            "delta":{"type":"text_delta","text":"mock reply"}}));
+        assert_eq!(
+            text_piece(&delta),
+            Some(TextPiece::Delta("mock reply".into()))
+        );
+        let json_delta = event(json!({"type":"content_block_delta","index":1,
+            "delta":{"type":"input_json_delta","partial_json":"{"}}));
+        assert_eq!(text_piece(&json_delta), None);
+        let stop = event(json!({"type":"content_block_stop","index":0}));
+        assert_eq!(text_piece(&stop), Some(TextPiece::Stop));
+        let mut nested = delta.clone();
+        nested["parent_tool_use_id"] = json!("toolu_1");
+        assert_eq!(text_piece(&nested), None);
+        assert_eq!(text_piece(&json!({"type":"assistant"})), None);
     }
 
     #[test]

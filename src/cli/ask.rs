@@ -90,8 +90,11 @@ pub(super) async fn run(
     };
     // `--model` and `--permission-mode` configure the CLI of a claude-coded started here,
     // and are this ask's own with a running one (which refuses a mode above its ceiling).
+    // On a terminal the answer is written as it comes; a pipe gets exactly the answer.
+    let streams_text = !args.json && std::io::stdout().is_terminal();
     let params = AskParams {
         prompt,
+        partial_messages: streams_text,
         timeout_ms: args.timeout,
         model: given.model.clone(),
         permission_mode: given.permission_mode,
@@ -99,7 +102,7 @@ pub(super) async fn run(
         new_session: args.new_session,
         ..AskParams::default()
     };
-    let mut progress = Progress::new(args.quiet);
+    let mut progress = Progress::new(args.quiet, streams_text);
     let outcome = tokio::select! {
         outcome = ask(params, config, server_flags, &progress) => outcome,
         signal = crate::shutdown::signal() => Err(failure(
@@ -108,7 +111,7 @@ pub(super) async fn run(
         )),
     };
     progress.finish();
-    report(outcome, args.json, args.quiet)
+    report(outcome, args.json, args.quiet, &progress)
 }
 
 /// Asks the project's running daemon, or one started here for this call.
@@ -168,7 +171,7 @@ async fn via_daemon(
         status.daemon.pid,
         waiting_note(&status)
     ));
-    let params =
+    let mut params =
         serde_json::to_value(&params).map_err(|e| failure(code::INTERNAL_ERROR, e.to_string()))?;
     let on_note = |note: &Value| {
         if note["method"] == crate::plain::methods::ASK_EVENT
@@ -177,12 +180,39 @@ async fn via_daemon(
             progress.message(message);
         }
     };
-    let answer = client.call_with("ask", params, deadline, on_note).await;
+    let mut answer = client
+        .call_with("ask", params.clone(), deadline, on_note)
+        .await;
+    // A daemon started by an older claude-coded does not know the field (it refuses it
+    // before the ask is queued): the ask goes again without it, its text shown at the end.
+    if refused_field(&answer, PARTIAL_MESSAGES)
+        && let Some(fields) = params.as_object_mut()
+    {
+        fields.remove(PARTIAL_MESSAGES);
+        answer = client.call_with("ask", params, deadline, on_note).await;
+    }
     let value = answer.map_err(|err| match err {
         ClientError::Rpc(error) => error,
         other => failure(code::UNAVAILABLE, other.to_string()),
     })?;
     serde_json::from_value(value).map_err(|e| failure(code::INTERNAL_ERROR, e.to_string()))
+}
+
+/// The wire name of [`AskParams::partial_messages`].
+const PARTIAL_MESSAGES: &str = "partialMessages";
+
+/// Whether `answer` is the daemon's refusal of the param `field` (-32602 naming it).
+fn refused_field(answer: &Result<Value, ClientError>, field: &str) -> bool {
+    match answer {
+        Err(ClientError::Rpc(error)) => {
+            error.code() == code::INVALID_PARAMS
+                && error
+                    .data()
+                    .and_then(|data| serde_json::from_str::<Value>(data.get()).ok())
+                    .is_some_and(|data| data["field"] == field)
+        }
+        _ => false,
+    }
 }
 
 /// What the ask waits for at the daemon, as a person would want to know it.
@@ -231,8 +261,14 @@ async fn in_process(
     answer.map_err(|err| RpcError::from(err).to_error_object())
 }
 
-/// Prints the answer (or the error) and returns the exit status.
-fn report(outcome: Result<AskResult, Failure>, as_json: bool, quiet: bool) -> i32 {
+/// Prints the answer (or the error) and returns the exit status. An answer the terminal
+/// already shows, streamed, is not written again.
+fn report(
+    outcome: Result<AskResult, Failure>,
+    as_json: bool,
+    quiet: bool,
+    progress: &Progress,
+) -> i32 {
     match outcome {
         Ok(result) => {
             let status = if result.ok {
@@ -243,7 +279,10 @@ fn report(outcome: Result<AskResult, Failure>, as_json: bool, quiet: bool) -> i3
             if as_json {
                 print_stdout(&serde_json::to_string(&result).unwrap_or_default());
             } else if result.ok {
-                print_stdout(result.result.as_deref().unwrap_or(""));
+                let answer = result.result.as_deref().unwrap_or("");
+                if !progress.showed(answer) {
+                    print_stdout(answer);
+                }
                 note_denials(&result, quiet);
             } else {
                 eprintln!(
@@ -404,6 +443,30 @@ mod tests {
         assert!(parse_timeout("25h").is_err());
         assert!(parse_timeout("soon").is_err());
         assert!(parse_timeout("5d").is_err());
+    }
+
+    #[test]
+    fn only_a_refusal_naming_the_field_counts_as_the_field_refused() {
+        let refusal = |code: i32, field: &str| -> Result<Value, ClientError> {
+            Err(ClientError::Rpc(ErrorObjectOwned::owned(
+                code,
+                "invalid params",
+                Some(json!({ "field": field })),
+            )))
+        };
+        assert!(refused_field(
+            &refusal(code::INVALID_PARAMS, PARTIAL_MESSAGES),
+            PARTIAL_MESSAGES
+        ));
+        assert!(!refused_field(
+            &refusal(code::INVALID_PARAMS, "prompt"),
+            PARTIAL_MESSAGES
+        ));
+        assert!(!refused_field(
+            &refusal(code::TIMEOUT, PARTIAL_MESSAGES),
+            PARTIAL_MESSAGES
+        ));
+        assert!(!refused_field(&Ok(json!({})), PARTIAL_MESSAGES));
     }
 
     #[test]

@@ -256,7 +256,7 @@ fn config_u64(status: &StatusResult, key: &str) -> u64 {
 }
 
 /// The socket of instance `n` of the project.
-fn instance_socket(config: &Config, instance: u32) -> PathBuf {
+pub(super) fn instance_socket(config: &Config, instance: u32) -> PathBuf {
     instance_dir(config, instance).join(crate::socket::SOCKET_FILE)
 }
 
@@ -428,11 +428,16 @@ async fn live_events(mut client: Client, show: &EventsShow) -> Result<(), String
     }
 }
 
+/// One event as a line: time, level, type, the session it is about (`[name]`), message.
 fn print_event(event: &Event, as_json: bool) {
+    let session = event
+        .session
+        .as_ref()
+        .map_or(String::new(), |name| format!(" [{name}]"));
     let line = match as_json {
         true => serde_json::to_string(event).unwrap_or_default(),
         false => format!(
-            "{} {:<5} {} {}",
+            "{} {:<5} {}{session} {}",
             event.created_at,
             event.level.as_str(),
             event.kind,

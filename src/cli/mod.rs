@@ -9,6 +9,7 @@ mod control;
 mod doctor;
 mod progress;
 mod project;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -77,8 +78,13 @@ pub enum Command {
     /// persisted
     Status {
         /// Print the raw JSON
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Watch: one line per live session (state, turn time, cost, latest step),
+        /// redrawn in place every half second until Ctrl-C; printed once when stdout is not
+        /// a terminal
+        #[arg(short, long)]
+        watch: bool,
         /// Which instance, when several daemons run for the project
         #[arg(long, default_value_t = 1)]
         instance: u32,
@@ -185,7 +191,12 @@ fn run() -> i32 {
         }
         Command::Start => run_async(control::start(config)).unwrap_or(1),
         Command::Stop => run_async(control::stop(config)).unwrap_or(1),
-        Command::Status { json, instance } => {
+        Command::Status {
+            watch: true,
+            instance,
+            ..
+        } => run_async(watch::run(config, instance)).unwrap_or(1),
+        Command::Status { json, instance, .. } => {
             run_async(control::status(config, json, instance)).unwrap_or(1)
         }
         Command::Events {

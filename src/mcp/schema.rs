@@ -32,15 +32,16 @@ pub(super) fn input<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     }
 }
 
-/// `inputSchema` of `ask`: the plain `ask`'s params but `permissions` and `wait`, which
-/// only the plain surface takes (MCP clients are asked through elicitation, and say
-/// `background`).
+/// `inputSchema` of `ask`: the plain `ask`'s params but `permissions`, `wait` and
+/// `partialMessages`, which only the plain surface takes (MCP clients are asked through
+/// elicitation, say `background`, and get steps as progress, never partial messages).
 pub(super) fn ask_input() -> Arc<JsonObject> {
     let mut schema = (*input::<crate::api::AskParams>()).clone();
     if let Some(Value::Object(properties)) = schema.get_mut("properties") {
         properties.remove("permissions");
         // `background` says the same to MCP clients.
         properties.remove("wait");
+        properties.remove("partialMessages");
     }
     // `PermissionRelay` was only used by that field.
     if let Some(Value::Object(defs)) = schema.get_mut("$defs") {

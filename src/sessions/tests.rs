@@ -104,6 +104,7 @@ impl Pool {
             sink: None,
             asker: None,
             max_budget_usd: budget,
+            partial: false,
         };
         let pending = self.sessions.submit(&route, turn, caller);
         tokio::spawn(async move { Ok(pending?.wait().await?) })

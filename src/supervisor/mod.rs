@@ -386,6 +386,9 @@ pub(crate) struct NewTurn {
     /// The most this turn may spend (`maxBudgetUsd`): it runs in a child started with
     /// that budget (or less) that has spent nothing yet.
     pub max_budget_usd: Option<f64>,
+    /// Whether the caller wants the CLI's partial messages (`partialMessages`); without
+    /// it they are read and dropped, and the turn streams what it did before the flag.
+    pub partial: bool,
 }
 
 /// One ask on its way to the child.

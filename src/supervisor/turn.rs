@@ -50,6 +50,10 @@ pub(super) struct Turn {
     pub held_back: bool,
     /// What the turn may spend, held against the budgets until it ends.
     pub reservation: Option<super::Reservation>,
+    /// The caller wants the CLI's partial messages ([`is_partial`] lines).
+    pub partial: bool,
+    /// The turn's latest step in words (`tool use: Bash`), for `status` and `turn.step`.
+    pub step: Option<String>,
 }
 
 /// Where a turn's messages go.
@@ -97,6 +101,7 @@ impl Turn {
             timeout,
             sink,
             asker,
+            partial,
             ..
         } = request.turn;
         Turn {
@@ -120,6 +125,8 @@ impl Turn {
             last_output: now,
             held_back: false,
             reservation: None,
+            partial,
+            step: None,
         }
     }
 
@@ -220,7 +227,21 @@ impl Turn {
             prompt_preview: self.prompt_preview.clone(),
             messages: self.messages,
             abandoned: self.reply.is_none(),
+            step: self.step.clone(),
         }
+    }
+}
+
+/// Whether `message` is one the CLI prints only with `--include-partial-messages`: a
+/// `stream_event` (a piece of the API's stream), or the `system`/`status` line that says
+/// an API call is being made. Only `status` lines are decoded, one per API call.
+pub(super) fn is_partial(message: &ChildMessage) -> bool {
+    match (message.kind.as_str(), message.subtype.as_deref()) {
+        ("stream_event", _) => true,
+        ("system", Some("status")) => {
+            message.value().get("status").and_then(Value::as_str) == Some("requesting")
+        }
+        _ => false,
     }
 }
 

@@ -901,3 +901,55 @@ async fn status_and_events_read_the_live_daemon_then_the_files() {
     assert_eq!(last.len(), 3, "{logged:?}");
     assert_eq!(last[2]["type"], "daemon.stopped");
 }
+
+#[tokio::test]
+async fn events_follow_shows_each_sessions_steps_tagged_with_the_session() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let home = TempDir::new("follow-steps");
+    let started = run(cli(home.path(), &["start"]), None).await;
+    assert_eq!(started.code, 0, "{started:?}");
+    let mut follow = cli(home.path(), &["events", "--follow", "-n", "1"]);
+    follow
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut follower = follow.spawn().unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    // The latest event comes first: from then on the follower is following.
+    let latest = tokio::time::timeout(test_support::READ_TIMEOUT, lines.next_line()).await;
+    assert!(matches!(latest, Ok(Ok(Some(_)))), "{latest:?}");
+    let asked = run(
+        cli(
+            home.path(),
+            &["ask", "-q", "--session", "docs", "RUN_TOOL echo hi"],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(asked.code, 0, "{asked:?}");
+    let mut seen = Vec::new();
+    loop {
+        let line = tokio::time::timeout(test_support::READ_TIMEOUT, lines.next_line())
+            .await
+            .expect("events --follow printed nothing more")
+            .unwrap()
+            .expect("events --follow ended");
+        let finished = line.contains("turn.finished");
+        seen.push(line);
+        if finished {
+            break;
+        }
+    }
+    let step = |words: &str| {
+        seen.iter()
+            .any(|l| l.contains("turn.step [docs]") && l.contains(words))
+    };
+    assert!(step("tool use: Bash"), "{seen:#?}");
+    assert!(step("assistant: "), "{seen:#?}");
+    assert!(
+        seen.iter().any(|l| l.contains("turn.finished [docs]")),
+        "{seen:#?}"
+    );
+    follower.start_kill().unwrap();
+    assert_eq!(run(cli(home.path(), &["stop"]), None).await.code, 0);
+}

@@ -203,6 +203,51 @@ async fn two_asks_share_one_process_and_session_and_the_second_is_warm() {
     not(real_cli),
     ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
 )]
+async fn the_real_clis_text_deltas_reach_only_the_ask_that_asked_for_partial_messages() {
+    let mut real = Real::start().await;
+    real.ready().await;
+    let prompt = "SLOW ms=50 chunks=3";
+    let id = real
+        .bridge
+        .request("ask", json!({"prompt": prompt, "partialMessages": true}))
+        .await;
+    let (watched, notes) = real.bridge.response_for(&id).await;
+    assert_eq!(watched["result"]["ok"], true, "{watched}");
+    assert_eq!(watched["result"]["messages"], notes.len());
+    let deltas: String = notes
+        .iter()
+        .map(|n| &n["params"]["message"])
+        .filter(|m| m["type"] == "stream_event" && m["parent_tool_use_id"].is_null())
+        .filter(|m| m["event"]["delta"]["type"] == "text_delta")
+        .filter_map(|m| m["event"]["delta"]["text"].as_str())
+        .collect();
+    let answer = watched["result"]["result"].as_str().unwrap_or_default();
+    assert!(
+        !answer.is_empty() && deltas.ends_with(answer),
+        "{deltas:?} vs {answer:?}"
+    );
+
+    // The same turn for an ask that did not ask: the lines it got without the flag.
+    let id = real.bridge.request("ask", json!({"prompt": prompt})).await;
+    let (plain, notes) = real.bridge.response_for(&id).await;
+    assert_eq!(plain["result"]["ok"], true, "{plain}");
+    assert_eq!(plain["result"]["messages"], notes.len());
+    let kinds = note_kinds(&notes);
+    assert!(
+        kinds
+            .iter()
+            .all(|k| k != "stream_event" && k != "system/status"),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.first().map(String::as_str), Some("system/init"));
+    assert_eq!(real.bridge.close_and_wait().await, 0);
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
 async fn a_timeout_during_a_slow_stream_interrupts_and_the_child_keeps_its_session() {
     let mut real = Real::start().await;
     let before = real.bridge.ask_ok("warm up").await;

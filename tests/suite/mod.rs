@@ -40,3 +40,4 @@ mod sessions;
 mod soak_short;
 mod spares;
 mod state_security;
+mod terminal;

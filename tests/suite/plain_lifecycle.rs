@@ -266,15 +266,23 @@ async fn the_events_cursor_pages_without_gaps() {
 #[tokio::test]
 async fn the_ring_buffer_keeps_the_newest_events() {
     let mut bridge = Bridge::start_with(Options::default().args(&["--events-ring-size", "5"]));
-    bridge.ask_ok("one").await;
-    bridge.ask_ok("two").await;
+    for prompt in ["one", "two", "three", "four", "five", "six"] {
+        bridge.ask_ok(prompt).await;
+    }
     let page = bridge.call("events", json!({})).await["result"].clone();
     let events = page["events"].as_array().unwrap();
-    assert_eq!(events.len(), 5);
+    // Five of the lifecycle, and beside them (in a ring of their own) five turn steps.
+    let steps = events.iter().filter(|e| e["type"] == "turn.step").count();
+    assert_eq!((events.len() - steps, steps), (5, 5), "{events:#?}");
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[1]["seq"].as_u64() > w[0]["seq"].as_u64())
+    );
     assert_eq!(page["oldestSeq"], events[0]["seq"]);
     assert_eq!(
         page["nextSeq"].as_u64().unwrap(),
-        events[4]["seq"].as_u64().unwrap() + 1
+        events[events.len() - 1]["seq"].as_u64().unwrap() + 1
     );
 }
 

@@ -15,6 +15,14 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+/// The `claude-coded` the tests run: `CLAUDE_CODED_TEST_BRIDGE` when set (another build,
+/// an older commit's, to see a new test fail there), else [`bridge`].
+pub fn bridge_under_test() -> PathBuf {
+    std::env::var_os("CLAUDE_CODED_TEST_BRIDGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bridge().to_path_buf())
+}
+
 /// `claude-coded` of this build: `CARGO_BIN_EXE_claude-coded` where cargo sets it at run
 /// time (for the root package's tests and benches, in recent cargo), else the file of that
 /// name in the running executable's profile directory, where cargo puts the package's

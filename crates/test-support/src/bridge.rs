@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::bins::{bridge, double};
+use crate::bins::double;
 use crate::temp_dir::TempDir;
 
 /// Upper bound for any single read; generous so a loaded CI machine does not flake.
@@ -264,8 +264,7 @@ pub fn bridge_command(dir: &Path, options: &Options) -> Command {
     let bridge = options
         .bridge
         .clone()
-        .or_else(|| std::env::var_os("CLAUDE_CODED_TEST_BRIDGE").map(PathBuf::from))
-        .unwrap_or_else(|| bridge().to_path_buf());
+        .unwrap_or_else(crate::bridge_under_test);
     let mut command = Command::new(bridge);
     if options.clean_env {
         command

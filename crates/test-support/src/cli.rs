@@ -135,7 +135,7 @@ pub struct Output {
 pub fn cli(home: &Path, args: &[&str]) -> Command {
     let cwd = home.join("cwd");
     std::fs::create_dir_all(&cwd).expect("create cwd");
-    let mut command = Command::new(crate::bridge());
+    let mut command = Command::new(crate::bridge_under_test());
     command
         .args(args)
         .current_dir(&cwd)

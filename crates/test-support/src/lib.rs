@@ -35,7 +35,7 @@ pub mod replay;
 pub mod soak;
 mod temp_dir;
 
-pub use bins::{bridge, double};
+pub use bins::{bridge, bridge_under_test, double};
 pub use bridge::{
     Bridge, Options, READ_TIMEOUT, bridge_command, error_code, listed_session, process_alive,
     wait_gone,

@@ -27,7 +27,7 @@ use tokio::time::{Instant, sleep_until};
 use super::backend::{Backend, Started};
 use super::process::{ChildEvent, Running, Tagged};
 use super::snapshot::Snapshot;
-use super::turn::{Room, Turn, account, ask_result, preview};
+use super::turn::{Room, Turn, account, ask_result, is_partial, preview};
 use super::{
     AskError, AskRequest, Budget, BudgetScope, BudgetSource, Control, MIN_BUDGET_USD, Origin,
     Reservation, RestartOutcome, SessionStart, TurnMessage, TurnSink,

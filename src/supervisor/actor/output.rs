@@ -29,23 +29,42 @@ impl Actor {
         if message.kind == "control_cancel_request" {
             self.on_cancel_request(&message);
         }
-        match self.state.turn_mut() {
-            Some(turn) => {
-                if !turn.stream(message) {
-                    self.record.totals.notifications_dropped += 1;
-                }
-                self.turn_printed();
-            }
-            None => {
-                let kind = &message.kind;
-                self.events.record(
-                    Level::Debug,
-                    EventKind::ChildOutputUnexpected,
-                    format!("the child printed a {kind} message outside a turn"),
-                    json!({ "message": message.value() }),
-                );
-            }
+        let Some(turn) = self.state.turn_mut() else {
+            let kind = &message.kind;
+            self.events.record(
+                Level::Debug,
+                EventKind::ChildOutputUnexpected,
+                format!("the child printed a {kind} message outside a turn"),
+                json!({ "message": message.value() }),
+            );
+            return;
+        };
+        let step = step_of(&message);
+        // The child prints partial messages for the clients that watch the text come;
+        // a turn that did not ask for them streams (and counts) what it did without.
+        let wanted = turn.partial || !is_partial(&message);
+        if wanted && !turn.stream(message) {
+            self.record.totals.notifications_dropped += 1;
         }
+        if let Some(step) = step {
+            self.record_step(step);
+        }
+        self.turn_printed();
+    }
+
+    /// A step of the turn in flight: shown by `status` until the next, and recorded as a
+    /// `turn.step` event (one per finished block or retry, never per piece of text).
+    fn record_step(&mut self, step: String) {
+        let Some(turn) = self.state.turn_mut() else {
+            return;
+        };
+        turn.step = Some(step.clone());
+        let turn_id = turn.id;
+        self.events.record_detail(
+            Level::Info,
+            format!("turn {turn_id}: {step}"),
+            &api::TurnStep { turn_id, step },
+        );
     }
 
     pub(super) fn on_result(&mut self, message: ChildMessage, value: Value) {
@@ -263,5 +282,20 @@ fn outcome_label(result: &AskResult) -> String {
     match result.terminal_reason.as_deref() {
         Some(reason) if reason != subtype && !result.ok => format!("{subtype}, {reason}"),
         _ => subtype.to_string(),
+    }
+}
+
+/// The step `message` says, for the ones worth a line of their own: a finished block of
+/// the assistant (its text's start, a tool use) and what the CLI says of itself (retries,
+/// compaction, denials). Tool results (which can be large) and partial messages are not
+/// decoded; the `result` has its own event.
+fn step_of(message: &ChildMessage) -> Option<String> {
+    match (message.kind.as_str(), message.subtype.as_deref()) {
+        ("assistant", _) => crate::child::steps::describe_message(message),
+        ("system", Some("status")) if is_partial(message) => None,
+        ("system", Some(subtype)) if subtype != "init" => {
+            crate::child::steps::describe_message(message)
+        }
+        _ => None,
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
 
-use crate::api::{AskResult, ChildStatus, EventsParams};
+use crate::api::{AskResult, ChildStatus, EventKind, EventsParams};
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::nesting::Nesting;
@@ -126,6 +126,7 @@ fn turn(prompt: &str, timeout: Duration, sink: Option<mpsc::Sender<TurnMessage>>
         sink,
         asker: None,
         max_budget_usd: None,
+        partial: false,
     }
 }
 
@@ -190,6 +191,103 @@ async fn an_ask_is_a_user_message_whose_result_line_is_the_answer() {
         Some("s1")
     );
     assert_eq!(harness.supervisor.snapshot().totals.turns_ok, 1);
+}
+
+/// What the CLI prints with `--include-partial-messages` around one text block.
+async fn print_partial_text(child: &FakeChild, text: &str) {
+    child
+        .print(json!({"type": "system", "subtype": "status", "status": "requesting"}))
+        .await;
+    let delta = json!({"type": "content_block_delta", "index": 0,
+        "delta": {"type": "text_delta", "text": text}});
+    child
+        .print(json!({"type": "stream_event", "event": delta, "parent_tool_use_id": null}))
+        .await;
+    child
+        .print(
+            json!({"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}}),
+        )
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn partial_messages_reach_only_the_asks_that_asked_for_them() {
+    let (harness, mut child) = Harness::ready(config()).await;
+    let (sink, mut stream) = mpsc::channel(16);
+    let plain = harness.ask_streamed("plain", LONG, Some(sink));
+    expect_line(&mut child, "user", None).await;
+    child.init("s1").await;
+    print_partial_text(&child, "hello").await;
+    child.result("hello").await;
+    let result = answer(plain).await.expect("an answer");
+    // init, assistant, result: as without the flag, numbered without gaps.
+    assert_eq!(result.messages, 3);
+    let kinds: Vec<(u64, String)> = std::iter::from_fn(|| stream.try_recv().ok())
+        .map(|m| (m.seq, m.message.kind.clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, "system".into()),
+            (2, "assistant".into()),
+            (3, "result".into())
+        ]
+    );
+
+    let (sink, mut stream) = mpsc::channel(16);
+    let watched = harness.supervisor.submit(NewTurn {
+        partial: true,
+        ..turn("watched", LONG, Some(sink))
+    });
+    let watched = tokio::spawn(async move { watched?.wait().await });
+    expect_line(&mut child, "user", None).await;
+    child.init("s1").await;
+    print_partial_text(&child, "hello").await;
+    child.result("hello").await;
+    assert_eq!(answer(watched).await.expect("an answer").messages, 5);
+    let kinds: Vec<String> = std::iter::from_fn(|| stream.try_recv().ok())
+        .map(|m| m.message.kind.clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["system", "system", "stream_event", "assistant", "result"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_turns_steps_are_in_its_status_and_one_event_each_not_one_per_piece_of_text() {
+    let (harness, mut child) = Harness::ready(config()).await;
+    let asked = harness.ask("work", LONG);
+    expect_line(&mut child, "user", None).await;
+    child.init("s1").await;
+    print_partial_text(&child, "looking").await;
+    child
+        .print(json!({"type": "assistant", "message": {"content": [
+            {"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}]}}))
+        .await;
+    let mut watch = harness.supervisor.watch();
+    let stepped =
+        watch.wait_for(|s| s.turn_now().and_then(|t| t.step).as_deref() == Some("tool use: Bash"));
+    let stepped = tokio::time::timeout(LONG, stepped).await;
+    assert!(
+        stepped.is_ok_and(|s| s.is_ok()),
+        "the step never showed in the status"
+    );
+    child.result("done").await;
+    answer(asked).await.expect("an answer");
+    let params = EventsParams {
+        limit: Some(1_000),
+        ..EventsParams::default()
+    };
+    let steps: Vec<String> = harness
+        .events
+        .query(&params)
+        .events
+        .into_iter()
+        .filter(|e| e.kind == EventKind::TurnStep)
+        .map(|e| e.detail["step"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(steps, ["assistant: looking", "tool use: Bash"]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -27,6 +27,7 @@ impl Harness {
             sink: None,
             asker: Some(asker),
             max_budget_usd: None,
+            partial: false,
         });
         (
             tokio::spawn(async move { pending?.wait().await }),
@@ -188,6 +189,7 @@ async fn an_ask_with_its_own_mode_and_model_switches_the_child_and_the_next_one_
         sink: None,
         asker: None,
         max_budget_usd: None,
+        partial: false,
     });
     let first = tokio::spawn(async move { pending?.wait().await });
     let mode = expect_line(&mut child, "control_request", Some("set_permission_mode")).await;
