@@ -34,6 +34,16 @@ fn pid_of(start: &Value) -> u32 {
     start["pid"].as_u64().expect("a pid") as u32
 }
 
+/// Waits for the default session's CLI and one spare beside it, initialized; the spare's
+/// pid, and the status that shows it ready.
+async fn ready_spare(bridge: &mut Bridge, record: &Path) -> (u32, Value) {
+    let first = starts(record, 2).await;
+    let status = bridge
+        .wait_status("a warm spare", |s| s["spares"]["ready"] == 1)
+        .await;
+    (not_the_default(&first, &status), status)
+}
+
 /// The pid of the start that is not the default session's CLI: the spare (the two start
 /// at once, so the record's order says nothing).
 fn not_the_default(starts: &[Value], status: &Value) -> u32 {
@@ -62,13 +72,8 @@ async fn a_new_session_takes_a_warm_spare_and_another_is_started_behind_it() {
     let dir = TempDir::new("spares");
     let record = dir.path().join("starts.jsonl");
     let mut bridge = with_spares("1", &record);
-    // The default session's CLI, and one spare beside it, initialized.
-    let first = starts(&record, 2).await;
-    let status = bridge
-        .wait_status("a warm spare", |s| s["spares"]["ready"] == 1)
-        .await;
+    let (spare, status) = ready_spare(&mut bridge, &record).await;
     assert_eq!(status["sessions"].as_array().unwrap().len(), 1, "{status}");
-    let spare = not_the_default(&first, &status);
     let answer = bridge
         .ask_ok_with(json!({"session": "a", "prompt": "hello"}))
         .await;
@@ -101,11 +106,7 @@ async fn a_resumed_session_does_not_take_a_spare_and_without_spares_none_is_star
     let dir = TempDir::new("spares-resume");
     let record = dir.path().join("starts.jsonl");
     let mut bridge = with_spares("1", &record);
-    let first = starts(&record, 2).await;
-    let status = bridge
-        .wait_status("a warm spare", |s| s["spares"]["ready"] == 1)
-        .await;
-    let spare = not_the_default(&first, &status);
+    let (spare, _) = ready_spare(&mut bridge, &record).await;
     let session = bridge.ask_ok("hello").await["sessionId"].clone();
     let resumed = bridge
         .ask_ok_with(json!({"session": "b", "prompt": "again", "resume": session}))
