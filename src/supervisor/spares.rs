@@ -54,10 +54,8 @@ impl Waiting {
         lock(&self.warm).is_some()
     }
 
-    /// Alive, and warm or still in time to become so.
-    fn is_useful(&mut self) -> bool {
+    fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
-            && (self.is_warm() || self.born.elapsed() < WARM_UP_DEADLINE)
     }
 }
 
@@ -126,24 +124,34 @@ impl Spares {
         }
     }
 
-    /// Ends every spare (at shutdown): their process groups are killed.
+    /// Ends every spare (at shutdown): the process groups of the live ones are killed.
     pub(crate) fn clear(&self) {
         let spares = std::mem::take(&mut *lock(&self.waiting));
-        for spare in spares {
-            signal_group(spare.pid, Stop::Kill);
+        for mut spare in spares {
+            if spare.is_alive() {
+                signal_group(spare.pid, Stop::Kill);
+            }
         }
     }
 }
 
-/// Ends the spares that died or never warmed up.
+/// Drops the spares that died, and ends those that never warmed up. Only a live one is
+/// signalled: a dead guard's pid may already be another process's.
 fn drop_useless(waiting: &mut Vec<Waiting>) {
     waiting.retain_mut(|spare| {
-        let useful = spare.is_useful();
-        if !useful {
-            tracing::debug!(pid = spare.pid, "a spare CLI died or never warmed up");
-            signal_group(spare.pid, Stop::Kill);
+        if !spare.is_alive() {
+            tracing::debug!(pid = spare.pid, "a spare CLI died before it was used");
+            return false;
         }
-        useful
+        if spare.is_warm() || spare.born.elapsed() < WARM_UP_DEADLINE {
+            return true;
+        }
+        tracing::warn!(
+            pid = spare.pid,
+            "a spare CLI never answered its initialize; ending it"
+        );
+        signal_group(spare.pid, Stop::Kill);
+        false
     });
 }
 
