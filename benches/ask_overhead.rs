@@ -24,6 +24,8 @@ fn main() -> std::io::Result<()> {
     let bridge = env!("CARGO_BIN_EXE_claude-coded");
     let dir = std::env::temp_dir().join(format!("cc-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    // The flags claude-coded starts the CLI with, so both rows have the child print the
+    // same lines (its partial messages too) and the difference is what the bridge adds.
     let direct = measure(
         Command::new(double).args([
             "--input-format",
@@ -31,6 +33,7 @@ fn main() -> std::io::Result<()> {
             "--output-format",
             "stream-json",
             "--verbose",
+            "--include-partial-messages",
         ]),
         direct_turn,
     )?;
