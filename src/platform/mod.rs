@@ -171,3 +171,27 @@ pub(crate) fn prepare_cli(command: &mut std::process::Command) {
 /// for the bridge's death, the marked tree instead of the subreaper), which other systems
 /// always use, so the suite runs the code macOS runs. Release builds ignore it. Tests only.
 pub const PORTABLE_ENV: &str = "CLAUDE_CODED_TEST_PORTABLE_GUARD";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Every platform's process table, through the one API (on macOS, run by the release
+    // workflow's `cargo test --lib`; type-checked here).
+    #[test]
+    fn this_process_is_listed_with_its_parent_arguments_environment_and_memory() {
+        let me = std::process::id();
+        let listed = processes().into_iter().find(|p| p.pid == me).unwrap();
+        assert_eq!(listed.parent, std::os::unix::process::parent_id());
+        assert!(!listed.zombie);
+        assert!(is_alive(me));
+        assert!(resident_bytes(me).unwrap() > 1 << 20);
+        assert!(!arguments(me).unwrap().is_empty());
+        assert!(
+            environment(me)
+                .unwrap()
+                .iter()
+                .any(|e| e.starts_with(b"PATH="))
+        );
+    }
+}

@@ -409,26 +409,10 @@ fn gemini_declarations(body: &Value) -> impl Iterator<Item = &Value> {
 
 /// The tool names a request offers (Codex: `namespace.function` for grouped tools).
 pub fn offered_names(wire: HostWire, body: &Value) -> Vec<String> {
-    match wire {
-        HostWire::Responses => body["tools"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|t| {
-                let name = str_of(t, "name");
-                match t["tools"].as_array() {
-                    Some(inner) => inner
-                        .iter()
-                        .map(|f| format!("{name}.{}", str_of(f, "name")))
-                        .collect(),
-                    None => vec![name],
-                }
-            })
-            .collect(),
-        HostWire::Gemini { .. } => gemini_declarations(body)
-            .map(|d| str_of(d, "name"))
-            .collect(),
-    }
+    offered_schemas(wire, body)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// The tool declarations of a request as the model reads them: `(name, schema)` of each
