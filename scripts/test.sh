@@ -23,6 +23,9 @@ export CODEX_BIN GEMINI_BIN
 # (measured: 32 took 5 min but made timing-sensitive tests fail under the load). Through
 # the variable, which libtest reads and fuzz_inputs' own main ignores.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}"
+# Every crate of the lock file, for every target (a build fetches only this one's):
+# tests/suite/package.rs reads the whole locked tree offline.
+cargo fetch --locked --quiet
 cargo test --workspace
 
 scripts/test-mcp-clients.sh
