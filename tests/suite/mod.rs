@@ -12,6 +12,7 @@ mod doc_flags;
 mod double_shapes;
 mod e2e_other_hosts;
 mod e2e_real_cli;
+mod e2e_real_cli_acp;
 mod e2e_real_cli_daemon;
 mod e2e_real_cli_sessions;
 mod e2e_real_host;
