@@ -7,6 +7,7 @@ use agent_client_protocol_schema::v1::{
 };
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 use super::permission::{self, Choice};
 use super::session::{self, Sessions};
@@ -14,7 +15,7 @@ use super::{update_line, wire};
 use crate::api::{AskParams, AskResult};
 use crate::daemon::Daemon;
 use crate::outbox::Outbox;
-use crate::permissions::{Asked, Decision, Question, relay_each};
+use crate::permissions::{Asked, Decision, Question};
 use crate::plain::client_requests::ClientRequests;
 use crate::supervisor::{AskError, Pending, TurnMessage};
 use crate::sync::lock;
@@ -78,7 +79,8 @@ pub(super) fn start(
 }
 
 impl Run {
-    /// Runs the turn to its end: updates, questions and the answer, in that order.
+    /// Runs the turn to its end: updates and questions in the order the child gave
+    /// them, then the answer.
     pub(super) async fn finish(self, ctx: &Ctx) -> Result<PromptResponse, Error> {
         let Run {
             mut pending,
@@ -86,19 +88,20 @@ impl Run {
             questions,
             mut cancel,
         } = self;
+        let (ended_tx, ended) = watch::channel(false);
         let answer = async {
-            tokio::select! {
+            let answer = tokio::select! {
                 answer = pending.answer() => answer,
                 _ = cancel.changed() => {
                     pending.cancel();
                     pending.answer().await
                 }
-            }
+            };
+            // A question still open is moot now (the core denied it): stop asking.
+            ended_tx.send_replace(true);
+            answer
         };
-        let relay = relay_each(Some(questions), |asked| {
-            ask(ctx.clone_for_question(), asked)
-        });
-        let (answer, (), ()) = tokio::join!(answer, forward(messages, ctx), relay);
+        let (answer, ()) = tokio::join!(answer, stream(messages, questions, ctx, ended));
         stop_reason(answer)
     }
 }
@@ -115,26 +118,52 @@ impl Ctx {
     }
 }
 
-/// The turn's messages as updates, until the turn ends.
-async fn forward(mut messages: mpsc::Receiver<TurnMessage>, ctx: &Ctx) {
-    let Some(updates) = session::with(&ctx.sessions, &ctx.session, |s| s.updates.clone()) else {
-        while messages.recv().await.is_some() {}
-        return;
-    };
-    while let Some(message) = messages.recv().await {
-        let value = message.message.value();
-        let made = lock(&updates).of(&value);
-        for update in made {
-            // Awaited: a client that does not read holds the turn back, losing nothing.
-            let _ = ctx.out.push(update_line(&ctx.session, update)).await;
+/// The turn's messages as updates and its questions asked of the client, in the order
+/// the child gave them (the actor passes a tool use on before the question about it, and
+/// messages are taken first), until the turn ends and every question is settled.
+async fn stream(
+    mut messages: mpsc::Receiver<TurnMessage>,
+    mut questions: mpsc::Receiver<Asked>,
+    ctx: &Ctx,
+    ended: watch::Receiver<bool>,
+) {
+    let updates =
+        session::with(&ctx.sessions, &ctx.session, |s| s.updates.clone()).unwrap_or_default();
+    let mut asking = JoinSet::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            biased;
+            message = messages.recv() => match message {
+                Some(message) => {
+                    let made = lock(&updates).of(&message.message.value());
+                    for update in made {
+                        // Awaited: a client that does not read holds the turn back,
+                        // losing nothing.
+                        let _ = ctx.out.push(update_line(&ctx.session, update)).await;
+                    }
+                }
+                None => break,
+            },
+            asked = questions.recv(), if open => match asked {
+                Some(asked) => {
+                    asking.spawn(ask(ctx.clone_for_question(), asked, ended.clone()));
+                }
+                None => open = false,
+            },
+            Some(_) = asking.join_next(), if !asking.is_empty() => {}
         }
     }
+    while let Some(asked) = questions.recv().await {
+        asking.spawn(ask(ctx.clone_for_question(), asked, ended.clone()));
+    }
+    while asking.join_next().await.is_some() {}
 }
 
 /// Asks the client one question (a tool's permission, or each question of an
 /// `AskUserQuestion`) and answers the CLI; gives up when the core decided it without
 /// the client (the deadline, a cancel).
-async fn ask(ctx: Ctx, asked: Asked) {
+async fn ask(ctx: Ctx, asked: Asked, mut ended: watch::Receiver<bool>) {
     let Asked {
         question,
         mut reply,
@@ -148,7 +177,12 @@ async fn ask(ctx: Ctx, asked: Asked) {
         return;
     }
     let decision = {
-        let decided_elsewhere = reply.closed();
+        let decided_elsewhere = async {
+            tokio::select! {
+                () = reply.closed() => {}
+                _ = ended.wait_for(|ended| *ended) => {}
+            }
+        };
         tokio::pin!(decided_elsewhere);
         match question.is_user_question() {
             true => answer_questions(&ctx, &question, &mut decided_elsewhere).await,
@@ -199,18 +233,20 @@ async fn answer_questions(
     })
 }
 
-/// One `session/request_permission`; `None` when the question was decided without it.
+/// One `session/request_permission`; `None` when the question was decided without it
+/// (the client is then told with `$/cancel_request`).
 async fn call(
     ctx: &Ctx,
     request: agent_client_protocol_schema::v1::RequestPermissionRequest,
     decided_elsewhere: &mut (impl Future<Output = ()> + Unpin),
 ) -> Option<Choice> {
     let params = serde_json::to_value(request).unwrap_or(Value::Null);
-    let call = ctx.client.call(
+    let call = ctx.client.call_withdrawable(
         &ctx.out,
         "session/request_permission",
         params,
         decided_elsewhere,
+        "$/cancel_request",
     );
     call.await.map(permission::choice)
 }

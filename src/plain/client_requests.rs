@@ -39,6 +39,32 @@ impl ClientRequests {
         params: Value,
         give_up: impl Future<Output = ()>,
     ) -> Option<Response> {
+        self.call_then(out, method, params, give_up, None).await
+    }
+
+    /// [`ClientRequests::call`], telling the client with the notification `withdraw`
+    /// (`{"requestId": id}`) when it gives up, so the client stops asking its user
+    /// (ACP's `$/cancel_request`).
+    pub(crate) async fn call_withdrawable(
+        &self,
+        out: &Outbox,
+        method: &str,
+        params: Value,
+        give_up: impl Future<Output = ()>,
+        withdraw: &str,
+    ) -> Option<Response> {
+        self.call_then(out, method, params, give_up, Some(withdraw))
+            .await
+    }
+
+    async fn call_then(
+        &self,
+        out: &Outbox,
+        method: &str,
+        params: Value,
+        give_up: impl Future<Output = ()>,
+        withdraw: Option<&str>,
+    ) -> Option<Response> {
         let (tx, rx) = oneshot::channel();
         let id = {
             let mut waiting = lock(&self.inner);
@@ -55,7 +81,14 @@ impl ClientRequests {
         };
         let outcome = tokio::select! {
             answer = answer => answer,
-            () = give_up => None,
+            () = give_up => {
+                if let Some(withdraw) = withdraw {
+                    let note = json!({ "jsonrpc": "2.0", "method": withdraw,
+                                       "params": { "requestId": id } });
+                    drop(out.push(note.to_string()));
+                }
+                None
+            }
         };
         lock(&self.inner).by_id.remove(&id);
         outcome

@@ -306,3 +306,82 @@ async fn bad_input_gets_an_error_and_the_agent_keeps_serving() {
         .await;
     assert!(gone.get("error").is_some(), "{gone}");
 }
+
+#[tokio::test]
+async fn a_new_acp_session_in_the_default_directory_takes_a_warm_spare() {
+    use test_support::TempDir;
+    use test_support::cli::{SocketClient, socket_path};
+    let dir = TempDir::new("acp-spare");
+    let record = dir.path().join("starts.jsonl");
+    let options = Options::default()
+        .args(&["--surface", "acp", "--spare-sessions", "1"])
+        .env("DOUBLE_RECORD", &record.display().to_string());
+    let mut bridge = Bridge::start_with(options.dir(dir));
+    initialize(&mut bridge).await;
+    // The plain methods on the socket see what ACP does not show: spares and pids.
+    let mut socket = SocketClient::connect(&socket_path(&bridge.state_dir())).await;
+    let deadline = tokio::time::Instant::now() + test_support::READ_TIMEOUT;
+    let status = loop {
+        let status = socket.call("status", json!({})).await["result"].clone();
+        if status["spares"]["ready"] == 1 {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no warm spare: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let default = status["child"]["cliPid"].as_u64().unwrap_or_default();
+    let spare = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["pid"]
+                .as_u64()
+                .unwrap()
+        })
+        .find(|pid| *pid != default)
+        .expect("the spare's start");
+    let session = new_session(&mut bridge).await;
+    let answer = bridge
+        .call("session/prompt", prompt_params(&session, "hello"))
+        .await;
+    assert_eq!(answer["result"]["stopReason"], "end_turn", "{answer}");
+    let listed = socket.call("sessions", json!({})).await["result"].clone();
+    assert_eq!(
+        test_support::listed_session(&listed, &session)["pid"],
+        spare,
+        "the ACP session runs in the spare: {listed}"
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_while_a_question_waits_withdraws_it_and_the_prompt_answers_cancelled() {
+    let mut bridge = Bridge::start();
+    initialize(&mut bridge).await;
+    let session = new_session(&mut bridge).await;
+    let run = bridge
+        .request(
+            "session/prompt",
+            prompt_params(&session, "RUN_TOOL touch never.txt"),
+        )
+        .await;
+    let (request, _) = next_permission_request(&mut bridge).await;
+    let cancel =
+        json!({"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": session}});
+    bridge.send_raw(cancel.to_string().as_bytes()).await;
+    let (response, notes) = bridge.response_for(&run).await;
+    assert_eq!(response["result"]["stopReason"], "cancelled", "{response}");
+    let withdrawn = notes
+        .iter()
+        .find(|m| m["method"] == "$/cancel_request")
+        .unwrap_or_else(|| panic!("the question is withdrawn: {notes:?}"));
+    assert_eq!(withdrawn["params"]["requestId"], request["id"]);
+    // The client's late answer is ignored; the session goes on.
+    choose(&mut bridge, &request, "allow_once").await;
+    let next = bridge
+        .call("session/prompt", prompt_params(&session, "go on"))
+        .await;
+    assert_eq!(next["result"]["stopReason"], "end_turn", "{next}");
+}
