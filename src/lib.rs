@@ -1,13 +1,14 @@
 //! claude-coded keeps Claude Code CLI children alive and supervised, one per named
 //! session, and serves them as `ask`, `status`, `sessions` and `events` over JSON-RPC 2.0
-//! on its own stdin/stdout (and a Unix socket, and HTTP when asked).
+//! on its own stdin/stdout (and a Unix socket, and HTTP when asked), as MCP tools, or as
+//! an ACP agent.
 //!
 //! # Layout
 //!
 //! Modules are layered, lowest last in this list roughly: a module names only modules
 //! below it, never its own layer or above (`tests/suite/layers.rs` holds the table and
 //! fails on a name that goes up). From the top: the command line; the HTTP listener and
-//! the socket's client; the MCP surface and the socket; the plain surface; the core
+//! the socket's client; the MCP and ACP surfaces and the socket; the plain surface; the core
 //! (`daemon`); detached turns; sessions and the protocol's errors; the core's errors and
 //! event lines; the supervisor; settings and records; the wire types and the child; the
 //! foundations (clock, framing, platform, stderr, text).
@@ -64,7 +65,12 @@
 //!   `notifications/progress` (raw ones opt-in), cancelling a call interrupts its turn,
 //!   and the event log streams as `notifications/message`. An `ask`'s response waits until
 //!   the client has read the turn's last notification.
-//! - [`surface`]: picks MCP or plain from the first message (or `--surface`).
+//! - `acp`: the ACP (Agent Client Protocol v1) agent surface for editors that run agents:
+//!   each ACP session a named session of ours (`session/new` takes a warm spare when one
+//!   fits), a prompt's messages as `session/update`s, permission questions as
+//!   `session/request_permission`, `session/load` replayed from the CLI's transcript.
+//!   Types from the protocol's schema crate; the framing and dispatch are ours.
+//! - [`surface`]: picks MCP, ACP or plain from the first message (or `--surface`).
 //! - [`error`]: the core's errors (`DaemonError`) and the one table of their JSON-RPC
 //!   codes and data; below the daemon, so the core and every surface share it.
 //! - [`rpc_error`]: the protocol layer's errors and the one conversion to JSON-RPC

@@ -32,6 +32,7 @@ const FOREIGN: &[(&str, &[&str])] = &[
     (
         "the Claude Code CLI",
         &[
+            "--add-dir",
             "--allowedTools",
             "--dangerously-skip-permissions",
             "--debug",
@@ -51,6 +52,7 @@ const FOREIGN: &[(&str, &[&str])] = &[
     ),
     ("claude mcp add", &["--header", "--scope", "--transport"]),
     ("MCP Inspector", &["--cli", "--method", "--strict"]),
+    ("acpx", &["--agent"]),
     ("examples/soak.rs", &["--asks", "--mcp", "--seed"]),
 ];
 
