@@ -20,11 +20,11 @@ use crate::config::Config;
 use crate::error::DaemonError;
 use crate::events::EventLog;
 use crate::nesting::{Caller, Nesting};
-use crate::permissions::Asker;
+use crate::permissions::Asked;
 use crate::sessions::{Route, Sessions};
 use crate::state_dir::{Identity, IdentityLoad, STATE_FILE, StateDir};
 use crate::supervisor::{
-    AskError, DEFAULT_SESSION, MIN_BUDGET_USD, NewTurn, Pending, Snapshot, TurnMessage, TurnSink,
+    AskError, DEFAULT_SESSION, MIN_BUDGET_USD, NewTurn, Pending, Snapshot, TurnMessage,
 };
 use crate::sync::lock;
 
@@ -32,6 +32,68 @@ use crate::sync::lock;
 const PERSIST_DEBOUNCE: Duration = Duration::from_millis(50);
 /// Messages a background turn may buffer before the child is held back.
 const BACKGROUND_BUFFER: usize = 1024;
+
+/// Messages of a turn a surface may have buffered before the child is held back (the
+/// sink is lossless: when it is full the actor stops reading the child's stdout).
+const TURN_BUFFER: usize = 1024;
+/// Permission questions of one turn waiting to be put to its client.
+const QUESTIONS: usize = 16;
+
+/// What a surface takes of a turn besides its answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Wants {
+    /// The turn's messages, buffered up to this many.
+    messages: Option<usize>,
+    /// Its permission questions, for a surface that can put them to its client.
+    questions: bool,
+}
+
+impl Wants {
+    /// The answer alone.
+    pub(crate) fn answer() -> Wants {
+        Wants::default()
+    }
+
+    /// And the turn's messages as they come.
+    pub(crate) fn with_messages(self) -> Wants {
+        self.with_messages_up_to(TURN_BUFFER)
+    }
+
+    fn with_messages_up_to(self, buffer: usize) -> Wants {
+        Wants {
+            messages: Some(buffer),
+            ..self
+        }
+    }
+
+    /// And its permission questions (`yes`: the surface can ask its client).
+    pub(crate) fn with_questions(self, yes: bool) -> Wants {
+        Wants {
+            questions: yes,
+            ..self
+        }
+    }
+}
+
+/// A queued turn and the streams the surface asked for.
+pub(crate) struct Turn {
+    pub(crate) pending: Pending,
+    pub(crate) messages: Option<mpsc::Receiver<TurnMessage>>,
+    pub(crate) questions: Option<mpsc::Receiver<Asked>>,
+}
+
+impl Turn {
+    /// The turn with both streams as receivers: one not asked for is empty and closed.
+    pub(crate) fn into_parts(
+        self,
+    ) -> (Pending, mpsc::Receiver<TurnMessage>, mpsc::Receiver<Asked>) {
+        (
+            self.pending,
+            self.messages.unwrap_or_else(|| mpsc::channel(1).1),
+            self.questions.unwrap_or_else(|| mpsc::channel(1).1),
+        )
+    }
+}
 
 /// Where a daemon is in its life; moves forward only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -133,26 +195,16 @@ impl Daemon {
         daemon
     }
 
-    /// Validates and queues a turn at once; asks submitted in order run in that order.
-    pub(crate) fn submit_ask(
+    /// The one way a surface asks: validates the ask and queues its turn now (asks made
+    /// in order run in that order), with the streams `wants` names. `caller`, when the
+    /// kernel named the sending process (a socket client): an ask from inside a
+    /// session's running turn to that same session would wait on itself, and is refused.
+    pub(crate) fn ask(
         &self,
         params: AskParams,
-        sink: Option<TurnSink>,
-        asker: Option<Asker>,
-    ) -> Result<Pending, DaemonError> {
-        self.submit_ask_from(params, sink, asker, None)
-    }
-
-    /// [`Daemon::submit_ask`] for an ask whose sending process is known (`caller`, a
-    /// socket client): one from inside a session's running turn to that same session
-    /// would wait on itself, and is refused.
-    pub(crate) fn submit_ask_from(
-        &self,
-        params: AskParams,
-        sink: Option<TurnSink>,
-        asker: Option<Asker>,
+        wants: Wants,
         caller: Option<Caller>,
-    ) -> Result<Pending, DaemonError> {
+    ) -> Result<Turn, DaemonError> {
         validate_ask(&params)?;
         let route = Route::of(&params)?;
         if self.is_stopping() {
@@ -171,6 +223,8 @@ impl Daemon {
                 ),
             });
         }
+        let (sink, messages) = wants.messages.map(mpsc::channel).unzip();
+        let (asker, questions) = wants.questions.then(|| mpsc::channel(QUESTIONS)).unzip();
         let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(config.turn_timeout_ms));
         let turn = NewTurn {
             prompt: params.prompt,
@@ -182,7 +236,12 @@ impl Daemon {
             max_budget_usd: params.max_budget_usd,
             partial: params.partial_messages,
         };
-        self.inner.sessions.submit(&route, turn, caller)
+        let pending = self.inner.sessions.submit(&route, turn, caller)?;
+        Ok(Turn {
+            pending,
+            messages,
+            questions,
+        })
     }
 
     /// Makes (or finds, or revives) a named session without asking it anything, so its
@@ -226,8 +285,8 @@ impl Daemon {
         tap: impl FnOnce(&TurnHandle) -> Option<mpsc::Sender<TurnMessage>>,
     ) -> Result<TurnHandle, DaemonError> {
         let session = params.session.clone().unwrap_or(DEFAULT_SESSION.into());
-        let (sink, messages) = mpsc::channel(BACKGROUND_BUFFER);
-        let pending = self.submit_ask(params, Some(sink), None)?;
+        let wants = Wants::answer().with_messages_up_to(BACKGROUND_BUFFER);
+        let (pending, messages, _) = self.ask(params, wants, None)?.into_parts();
         Ok(self.inner.background.run(pending, messages, session, tap))
     }
 

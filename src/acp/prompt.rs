@@ -13,17 +13,12 @@ use super::permission::{self, Choice};
 use super::session::{self, Sessions};
 use super::{update_line, wire};
 use crate::api::{AskParams, AskResult};
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Wants};
 use crate::outbox::Outbox;
 use crate::permissions::{Asked, Decision, Question};
 use crate::plain::client_requests::ClientRequests;
 use crate::supervisor::{AskError, Pending, TurnMessage};
 use crate::sync::lock;
-
-/// Messages of a turn buffered before the child is held back.
-const TURN_BUFFER: usize = 256;
-/// Permission questions of a turn waiting to be asked.
-const QUESTIONS: usize = 16;
 
 /// A queued turn and the streams of its messages and questions.
 pub(super) struct Run {
@@ -57,8 +52,6 @@ pub(super) fn start(
             "reason": "no such session on this connection: session/new, session/load or session/resume it first"})));
     };
     cancel.borrow_and_update();
-    let (sink, messages) = mpsc::channel(TURN_BUFFER);
-    let (asker, questions) = mpsc::channel(QUESTIONS);
     let params = AskParams {
         prompt: text,
         session: Some(name.to_string()),
@@ -67,9 +60,9 @@ pub(super) fn start(
         partial_messages: true,
         ..AskParams::default()
     };
-    let pending = daemon
-        .submit_ask(params, Some(sink), Some(asker))
-        .map_err(super::core_error)?;
+    let wants = Wants::answer().with_messages().with_questions(true);
+    let turn = daemon.ask(params, wants, None).map_err(super::core_error)?;
+    let (pending, messages, questions) = turn.into_parts();
     Ok(Run {
         pending,
         messages,

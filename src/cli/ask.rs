@@ -12,14 +12,13 @@ use std::time::Duration;
 use clap::Args;
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::progress::Progress;
 use crate::api::{AskParams, AskResult, MAX_TIMEOUT_MS, Serving};
 use crate::client::{self, ClientError, Found};
 use crate::config::{Config, ConfigArgs};
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Turn, Wants};
 use crate::error::code;
 use crate::nesting::Nesting;
 use crate::rpc_error::RpcError;
@@ -42,8 +41,6 @@ pub(crate) mod exit {
     pub(crate) const INTERRUPTED: i32 = 130;
 }
 
-/// Messages a turn may buffer for the display before the child is held back.
-const TURN_BUFFER: usize = 1024;
 /// Beyond the turn's own timeout, how long to wait for the daemon's answer (its
 /// interrupt's grace period and the answer's way back).
 const ANSWER_MARGIN: Duration = Duration::from_secs(30);
@@ -244,10 +241,12 @@ async fn in_process(
 ) -> Result<AskResult, Failure> {
     progress.step("starting Claude Code (no claude-coded runs for this project)".into());
     let daemon = Daemon::start_as(config, Serving::Ask);
-    let (sink, mut messages) = mpsc::channel(TURN_BUFFER);
-    let answer = match daemon.submit_ask(params, Some(sink), None) {
-        Ok(pending) => {
+    let answer = match daemon.ask(params, Wants::answer().with_messages(), None) {
+        Ok(Turn {
+            pending, messages, ..
+        }) => {
             let shown = async {
+                let Some(mut messages) = messages else { return };
                 while let Some(item) = messages.recv().await {
                     progress.message(&item.message.value());
                 }

@@ -12,11 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use crate::api::{AskParams, AskResult};
-use crate::daemon::Daemon;
+use crate::api::AskParams;
+use crate::daemon::{Daemon, Turn, Wants};
 use crate::error::DaemonError;
-use crate::permissions::Asker;
-use crate::supervisor::TurnSink;
 
 /// Hands out tickets and says whose turn it is to queue.
 #[derive(Default)]
@@ -100,11 +98,9 @@ pub(super) async fn ask_in_turn(
     daemon: &Daemon,
     ticket: Option<&AskTicket>,
     params: AskParams,
-    sink: Option<TurnSink>,
-    asker: Option<Asker>,
-) -> Result<AskResult, DaemonError> {
-    let pending = AskTicket::in_turn(ticket, || daemon.submit_ask(params, sink, asker)).await?;
-    Ok(pending.wait().await?)
+    wants: Wants,
+) -> Result<Turn, DaemonError> {
+    AskTicket::in_turn(ticket, || daemon.ask(params, wants, None)).await
 }
 
 #[cfg(test)]

@@ -18,10 +18,7 @@ use rmcp::{Peer, RoleServer};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::permissions::{Asked, Asker, Decision, Question, relay_each};
-
-/// Questions of one turn that may wait to be put to the client.
-const QUESTIONS: usize = 16;
+use crate::permissions::{Asked, Decision, Question, relay_each};
 
 const ALLOW_ONCE: &str = "Allow once";
 const ALLOW_SESSION: &str = "Allow for the rest of this session";
@@ -45,8 +42,8 @@ pub(super) fn declares_form(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|e| e.form.is_some() || e.url.is_none())
 }
 
-/// An asker for this client's turns, if it can answer questions.
-pub(super) fn asker_for(peer: &Peer<RoleServer>) -> Option<(Asker, mpsc::Receiver<Asked>)> {
+/// Whether this client can be put a turn's questions (a form, mid-call).
+pub(super) fn can_ask(peer: &Peer<RoleServer>) -> bool {
     let form = peer
         .supported_elicitation_modes()
         .contains(&ElicitationMode::Form);
@@ -54,7 +51,7 @@ pub(super) fn asker_for(peer: &Peer<RoleServer>) -> Option<(Asker, mpsc::Receive
     let allowed = peer
         .peer_info()
         .is_some_and(|info| info.protocol_version < ProtocolVersion::V_2026_07_28);
-    (form && allowed).then(|| mpsc::channel(QUESTIONS))
+    form && allowed
 }
 
 /// Puts each question of the turn to the client; returns when the turn can ask no more.

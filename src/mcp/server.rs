@@ -35,15 +35,12 @@ use super::{EVENTS_CAPABILITY, render, schema, text};
 use crate::api::{
     AskParams, CancelResult, ClientSession, HandleParams, SessionsResult, WaitParams,
 };
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Wants};
 use crate::error::DaemonError;
 use crate::supervisor::{AskError, DEFAULT_SESSION};
 
-/// Child messages a turn may buffer for a slow client before the child is held back,
-/// as on the plain surface.
+/// Child messages one round of a turn may buffer for a slow client.
 const TURN_BUFFER: usize = 1024;
-/// Questions of one turn that may wait to be put to the client.
-const QUESTIONS: usize = 16;
 
 /// Every revision this server was tested with; rmcp negotiates among them (answering an
 /// unknown `initialize` version with the newest handshake revision) and lists them in
@@ -295,13 +292,12 @@ impl McpServer {
         reporter: TurnReporter,
         ticket: Option<&AskTicket>,
     ) -> CallToolResponse {
-        let (sink, messages) = mpsc::channel(TURN_BUFFER);
-        let (asker, questions) = mpsc::channel(QUESTIONS);
-        let submit = || self.daemon.submit_ask(params, Some(sink), Some(asker));
-        let pending = match AskTicket::in_turn(ticket, submit).await {
-            Ok(pending) => pending,
-            Err(err) => return CallToolResponse::Complete(render::failure(&err)),
-        };
+        let wants = Wants::answer().with_messages().with_questions(true);
+        let (pending, messages, questions) =
+            match ask_in_turn(&self.daemon, ticket, params, wants).await {
+                Ok(turn) => turn.into_parts(),
+                Err(err) => return CallToolResponse::Complete(render::failure(&err)),
+            };
         let run = Run {
             pending,
             messages: Some(messages),
@@ -357,23 +353,22 @@ impl McpServer {
         ticket: Option<&AskTicket>,
         peer: &Peer<RoleServer>,
     ) -> CallToolResult {
-        let (asker, questions) = permissions::asker_for(peer).unzip();
-        let cwd = self.daemon.config().cwd.clone();
-        let relay = permissions::relay(peer.clone(), questions, &cwd);
-        let answer = if reporter.is_silent() {
-            let (answer, ()) = tokio::join!(
-                ask_in_turn(&self.daemon, ticket, params, None, asker),
-                relay
-            );
-            answer
-        } else {
-            let (sink, messages) = mpsc::channel(TURN_BUFFER);
-            let (answer, (), ()) = tokio::join!(
-                ask_in_turn(&self.daemon, ticket, params, Some(sink), asker),
-                reporter.forward(messages),
-                relay,
-            );
-            answer
+        let wants = match reporter.is_silent() {
+            true => Wants::answer(),
+            false => Wants::answer().with_messages(),
+        };
+        let wants = wants.with_questions(permissions::can_ask(peer));
+        let answer = match ask_in_turn(&self.daemon, ticket, params, wants).await {
+            Ok(turn) => {
+                let questions = turn.questions.is_some();
+                let (pending, messages, asked) = turn.into_parts();
+                let cwd = self.daemon.config().cwd.clone();
+                let relay = permissions::relay(peer.clone(), questions.then_some(asked), &cwd);
+                let (answer, (), ()) =
+                    tokio::join!(pending.wait(), reporter.forward(messages), relay);
+                answer.map_err(DaemonError::from)
+            }
+            Err(err) => Err(err),
         };
         match answer {
             Ok(result) => render::ask(&result),

@@ -20,21 +20,17 @@ use rmcp::model::{CallToolResponse, CreateTaskResult, ElicitRequest, ElicitResul
 use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
 use tokio::sync::mpsc;
 
-use super::order::AskTicket;
+use super::order::{AskTicket, ask_in_turn};
 use super::permissions::{decision_of, form_params};
 use super::render;
 use crate::api::AskParams;
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Wants};
 use crate::error::DaemonError;
 use crate::permissions::{Asked, Decision, relay_each};
 use crate::supervisor::{Pending, TurnMessage};
 
 /// How often a client should poll `tasks/get`, in ms.
 const POLL_INTERVAL_MS: u64 = 1_000;
-/// Child messages a task's turn may buffer before the child is held back.
-const TURN_BUFFER: usize = 1024;
-/// Questions of one turn that may wait to be put to the client.
-const QUESTIONS: usize = 16;
 
 /// The process's task store.
 pub(super) fn store() -> &'static TaskManager {
@@ -50,11 +46,12 @@ pub(super) async fn ask_as_task(
     ticket: Option<&AskTicket>,
     elicits: bool,
 ) -> CallToolResponse {
-    let (sink, messages) = mpsc::channel(TURN_BUFFER);
-    let (asker, questions) = elicits.then(|| mpsc::channel(QUESTIONS)).unzip();
-    let submit = || daemon.submit_ask(params, Some(sink), asker);
-    let pending = match AskTicket::in_turn(ticket, submit).await {
-        Ok(pending) => pending,
+    let wants = Wants::answer().with_messages().with_questions(elicits);
+    let (pending, messages, questions) = match ask_in_turn(daemon, ticket, params, wants).await {
+        Ok(turn) => {
+            let (pending, messages, questions) = turn.into_parts();
+            (pending, messages, elicits.then_some(questions))
+        }
         Err(err) => return CallToolResponse::Complete(render::failure(&err)),
     };
     let options = TaskOptions::new()

@@ -25,7 +25,7 @@ use crate::api::{
     RequestId, SessionsParams, SessionsResult, StatusParams, StatusResult, StopResult, TurnHandle,
     UserQuestionInfo, WaitParams,
 };
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Turn, Wants};
 use crate::error::DaemonError;
 use crate::event_lines::EventLines;
 use crate::nesting::Caller;
@@ -43,10 +43,8 @@ const ASK_SUBSCRIBE: &str = "ask/subscribe";
 const ASK_UNSUBSCRIBE: &str = "ask/unsubscribe";
 /// Method name of the request that asks the client a permission question.
 const PERMISSION_REQUEST: &str = "permission/request";
-/// Questions of one turn that may wait to be sent to the client.
-const QUESTIONS: usize = 16;
-
-/// Messages a turn may buffer for a slow client before the child is held back.
+/// Messages of a background turn that may wait for a slow client (the turn's own
+/// buffer is the core's).
 const TURN_BUFFER: usize = 1024;
 
 /// Per-request facts the adapter passes to a method through its `Extensions`.
@@ -335,17 +333,13 @@ pub(super) fn queue_ask(
         .to_error_object());
     }
     let session = params.session.clone().unwrap_or(DEFAULT_SESSION.into());
-    let (sink, messages) = match carries {
-        Carries::EventsAndRequests | Carries::Events => {
-            let (sink, messages) = mpsc::channel(TURN_BUFFER);
-            (Some(sink), Some(messages))
-        }
-        Carries::Nothing => (None, None),
+    let wants = match carries {
+        Carries::EventsAndRequests | Carries::Events => Wants::answer().with_messages(),
+        Carries::Nothing => Wants::answer(),
     };
-    let (asker, questions) = match params.permissions {
+    let wants = match params.permissions {
         Some(PermissionRelay::Client) if carries == Carries::EventsAndRequests => {
-            let (asker, questions) = mpsc::channel(QUESTIONS);
-            (Some(asker), Some(questions))
+            wants.with_questions(true)
         }
         Some(PermissionRelay::Client) => {
             return Err(RpcError::InvalidParam {
@@ -357,11 +351,13 @@ pub(super) fn queue_ask(
             }
             .to_error_object());
         }
-        None => (None, None),
+        None => wants,
     };
-    let pending = daemon
-        .submit_ask_from(params, sink, asker, caller)
-        .map_err(wire)?;
+    let Turn {
+        pending,
+        messages,
+        questions,
+    } = daemon.ask(params, wants, caller).map_err(wire)?;
     Ok(Queued {
         pending,
         messages,
