@@ -97,7 +97,7 @@ fn run(mock: &MockApi, root: &Path, rounds: usize) -> std::io::Result<()> {
         pings.push(start.elapsed());
         polls.push(poll_woken_by_an_ask(&mut bridge)?);
         let start = Instant::now();
-        let handle = bridge.call("ask", json!({"prompt": "hand off", "wait": false}))?;
+        let handle = bridge.call("ask", json!({"prompt": "hand off", "background": true}))?;
         handoffs.push(start.elapsed());
         let waited = bridge.call("wait", json!({"turnId": handle["turnId"]}))?;
         check(waited["running"] == false, &waited)?;

@@ -278,7 +278,7 @@ settings! {
         session_idle_ms: u64 = 1_800_000, shown "1800000", env "CLAUDE_CODED_SESSION_IDLE_MS",
             help "A session idle this long (ms) has its child stopped; its next ask starts it again and continues its conversation";
         result_ttl_ms: u64 = 3_600_000, shown "3600000", env "CLAUDE_CODED_RESULT_TTL_MS",
-            help "How long the result of a background ask (`background`, `wait: false`) is kept for `wait`/`result` once the turn ended, in ms, also across restarts";
+            help "How long the result of a background ask (`background: true`) is kept for `wait`/`result` once the turn ended, in ms, also across restarts";
         max_depth: u32 = 1, shown "1", env "CLAUDE_CODED_MAX_DEPTH",
             help "How many claude-coded may run nested in each other's Claude Code (1 to 8): at the default, a sub-agent cannot delegate through claude-coded again";
         listen_no_token: bool = false, shown "false", env "CLAUDE_CODED_LISTEN_NO_TOKEN", value_name "BOOL",

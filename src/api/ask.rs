@@ -66,9 +66,8 @@ pub struct AskParams {
     /// are taken from the server's `--cwd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
-    /// Plain surface: `false` answers at once with a handle (`turnId`, `session`) while the
-    /// turn runs on; collect its answer later with `wait` or `result`, stop it with `cancel`.
-    /// Default `true`: the answer comes when the turn ends.
+    /// An alias kept for scripts written before `background`: `false` is
+    /// `background: true`. Default `true`: the answer comes when the turn ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<bool>,
     /// Run the turn in the background: answer at once with a handle (`turnId`, `session`),

@@ -295,7 +295,7 @@ pub struct AskEventParams {
     /// The JSON-RPC id of the `ask` this message belongs to.
     #[schemars(with = "Value")]
     pub request_id: RequestId,
-    /// For an ask with `wait: false`: the handle's `turnId`.
+    /// For a background ask: the handle's `turnId`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn_id: Option<String>,
     /// The session whose child printed it.
