@@ -271,6 +271,16 @@ impl Daemon {
         self.inner.sessions.open(&route)
     }
 
+    /// Keeps `--spare-sessions` warm CLIs for new sessions now, for a surface that stopped
+    /// the default session (whose start fills them otherwise).
+    pub(crate) fn keep_spares(&self) {
+        crate::supervisor::keep_spares(
+            &self.inner.config,
+            &self.inner.identity.daemon_id,
+            &self.inner.nesting,
+        );
+    }
+
     /// `dir` resolved through its symlinks, if a session may use it (inside the allowed
     /// directories).
     pub(crate) fn confine(&self, dir: &str) -> Result<std::path::PathBuf, DaemonError> {

@@ -69,6 +69,14 @@ where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    // ACP sessions are sessions of their own: the default session's CLI, warmed at start
+    // for the other surfaces, would idle beside them (160-200 MB). It is stopped (a
+    // socket client that asks it starts it again); `--spare-sessions` keeps warm CLIs
+    // for new ACP sessions instead.
+    if let Err(err) = daemon.close_session(crate::supervisor::DEFAULT_SESSION) {
+        tracing::debug!(%err, "no default session to stop");
+    }
+    daemon.keep_spares();
     let (out, writer_task) = Outbox::spawn(writer);
     let max = daemon.config().max_request_bytes;
     let mut agent = Agent {

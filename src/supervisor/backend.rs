@@ -43,6 +43,25 @@ pub(crate) struct Started {
 /// How long after a spare was taken its replacement starts (see [`Processes::refill`]).
 const REFILL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Starts `--spare-sessions` spares of what a fresh session of the default settings
+/// runs, unless some are kept already (a nested claude-coded keeps none). Spares are
+/// otherwise filled when such a session starts; a surface that starts none (ACP, whose
+/// sessions are its own) calls this instead.
+pub(crate) fn keep_spares(config: &Config, daemon_id: &str, nesting: &Nesting) {
+    if config.spare_sessions == 0 || nesting.is_nested() {
+        return;
+    }
+    let settings = config.cli_settings();
+    match SpawnSpec::from_settings(&settings, daemon_id, nesting, &Launch::default()) {
+        Ok(spec) => {
+            if let Err(err) = super::spares::pool().fill(&spec, config.spare_sessions) {
+                tracing::warn!(%err, "a warm spare CLI could not be started");
+            }
+        }
+        Err(err) => tracing::warn!(%err, "no warm spare: the CLI's command line is refused"),
+    }
+}
+
 /// The real thing: the CLI under this executable's guard, in its own process group.
 pub(crate) struct Processes {
     pub(crate) config: Arc<Config>,

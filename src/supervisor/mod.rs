@@ -29,6 +29,7 @@ use crate::events::EventLog;
 use crate::nesting::Nesting;
 use crate::permissions::{Asker, PermissionMode};
 
+pub(crate) use backend::keep_spares;
 pub(crate) use snapshot::Snapshot;
 
 /// Errors of this layer: why an ask got no result from the child.

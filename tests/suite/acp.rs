@@ -321,21 +321,20 @@ async fn a_new_acp_session_in_the_default_directory_takes_a_warm_spare() {
     // The plain methods on the socket see what ACP does not show: spares and pids.
     let mut socket = SocketClient::connect(&socket_path(&bridge.state_dir())).await;
     let deadline = tokio::time::Instant::now() + test_support::READ_TIMEOUT;
-    let status = loop {
+    loop {
         let status = socket.call("status", json!({})).await["result"].clone();
-        // The default session's CLI pid comes with its warm-up answer, maybe after the
-        // spare's: both are needed to tell the spare apart.
-        if status["spares"]["ready"] == 1 && status["child"]["cliPid"].is_u64() {
-            break status;
+        if status["spares"]["ready"] == 1 {
+            break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "no warm spare: {status}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
-    let default = status["child"]["cliPid"].as_u64().unwrap();
-    let spare = std::fs::read_to_string(&record)
+    }
+    // The CLIs started before the session: the spare, and perhaps the default
+    // session's (stopped for ACP).
+    let started: Vec<u64> = std::fs::read_to_string(&record)
         .unwrap()
         .lines()
         .map(|line| {
@@ -343,18 +342,19 @@ async fn a_new_acp_session_in_the_default_directory_takes_a_warm_spare() {
                 .as_u64()
                 .unwrap()
         })
-        .find(|pid| *pid != default)
-        .expect("the spare's start");
+        .collect();
     let session = new_session(&mut bridge).await;
     let answer = bridge
         .call("session/prompt", prompt_params(&session, "hello"))
         .await;
     assert_eq!(answer["result"]["stopReason"], "end_turn", "{answer}");
     let listed = socket.call("sessions", json!({})).await["result"].clone();
-    assert_eq!(
-        test_support::listed_session(&listed, &session)["pid"],
-        spare,
-        "the ACP session runs in the spare: {listed}"
+    let pid = test_support::listed_session(&listed, &session)["pid"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        started.contains(&pid),
+        "the ACP session runs in a CLI started before it (the spare): {pid} not in {started:?}"
     );
 }
 
@@ -386,4 +386,25 @@ async fn a_cancel_while_a_question_waits_withdraws_it_and_the_prompt_answers_can
         .call("session/prompt", prompt_params(&session, "go on"))
         .await;
     assert_eq!(next["result"]["stopReason"], "end_turn", "{next}");
+}
+
+#[tokio::test]
+async fn an_acp_agent_keeps_no_idle_default_cli_beside_its_sessions() {
+    use test_support::cli::{SocketClient, socket_path};
+    let mut bridge = Bridge::start();
+    initialize(&mut bridge).await;
+    let session = new_session(&mut bridge).await;
+    let answer = bridge
+        .call("session/prompt", prompt_params(&session, "hello"))
+        .await;
+    assert_eq!(answer["result"]["stopReason"], "end_turn", "{answer}");
+    let mut socket = SocketClient::connect(&socket_path(&bridge.state_dir())).await;
+    let listed = socket.call("sessions", json!({})).await["result"].clone();
+    assert_eq!(
+        listed["live"], 1,
+        "only the ACP session's CLI runs: {listed}"
+    );
+    let default = test_support::listed_session(&listed, "default");
+    assert_eq!(default["state"], "stopped", "{listed}");
+    assert!(default["pid"].is_null(), "{listed}");
 }
