@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -98,6 +98,12 @@ function startAgent(dir, { surface = ['--surface', 'acp'], args = [] } = {}) {
     cwd,
     ...args,
   ];
+  if (other) {
+    // The reference's sessions start in the mode the settings name (else `auto`, which
+    // asks nothing here): the permission checks need `default`, as claude-coded gets.
+    mkdirSync(join(dir, '.claude'), { recursive: true });
+    writeFileSync(join(dir, '.claude', 'settings.json'), JSON.stringify({ permissions: { defaultMode: 'default' } }));
+  }
   const child = spawn(command, commandArgs, {
     cwd,
     env: { ...agentEnv(dir), ...(other ? { CLAUDE_CODE_EXECUTABLE: REAL, IS_SANDBOX: '1' } : {}) },
