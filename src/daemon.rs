@@ -185,6 +185,39 @@ impl Daemon {
         self.inner.sessions.submit(&route, turn, caller)
     }
 
+    /// Makes (or finds, or revives) a named session without asking it anything, so its
+    /// child warms up at once: an ACP `session/new` (`fresh`: a new conversation),
+    /// `session/load` and `session/resume` (its own conversation, continued).
+    /// `extra_args` go to the CLI after the configured ones (checked by the caller).
+    pub(crate) fn open_session(
+        &self,
+        name: &str,
+        cwd: Option<String>,
+        fresh: bool,
+        extra_args: Vec<String>,
+    ) -> Result<(), DaemonError> {
+        crate::sessions::check_name(name)?;
+        if self.is_stopping() {
+            return Err(AskError::Stopping.into());
+        }
+        let route = Route {
+            name: name.to_string(),
+            origin: fresh.then_some(crate::sessions::Pick::Given(
+                crate::supervisor::Origin::Fresh,
+            )),
+            cwd,
+            ask_budget: None,
+            extra_args,
+        };
+        self.inner.sessions.open(&route)
+    }
+
+    /// `dir` resolved through its symlinks, if a session may use it (inside the allowed
+    /// directories).
+    pub(crate) fn confine(&self, dir: &str) -> Result<std::path::PathBuf, DaemonError> {
+        self.inner.sessions.confine(dir)
+    }
+
     /// Queues a turn that runs in the background, and answers with its handle at once.
     /// `tap` may take the turn's messages too (it is given the handle first).
     pub(crate) fn ask_in_background(

@@ -145,6 +145,7 @@
 //! program must call [`guard::main_if_guard`] first thing in `main` and exit with its code
 //! when it returns `Some`.
 
+mod acp;
 pub mod api;
 mod background;
 mod child;

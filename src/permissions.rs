@@ -110,6 +110,9 @@ pub(crate) struct Question {
     pub(crate) session_rule: Option<Value>,
     /// For `AskUserQuestion`: the questions and their options.
     pub(crate) user_questions: Vec<UserQuestion>,
+    /// The tool use it is about (`tool_use_id`), when the CLI says: an ACP client shows
+    /// the question on that tool call.
+    pub(crate) tool_use_id: Option<String>,
 }
 
 /// One question of an `AskUserQuestion` tool use.
@@ -200,6 +203,7 @@ impl Question {
             reason: text("decision_reason").or_else(|| text("description")),
             blocked_path: text("blocked_path"),
             session_rule: session_rule(request),
+            tool_use_id: text("tool_use_id"),
             tool_name,
             input,
             user_questions,

@@ -108,6 +108,9 @@ pub(crate) struct Route {
     /// The ask's own budget (`maxBudgetUsd`): a session started for the ask starts its
     /// first child under it, instead of replacing a child started under the session's.
     pub(crate) ask_budget: Option<f64>,
+    /// More arguments for a child this route starts (an ACP session's MCP servers and
+    /// added directories), after the configured ones; already checked by the caller.
+    pub(crate) extra_args: Vec<String>,
 }
 
 /// The conversation an ask picks for its session.
@@ -148,6 +151,7 @@ impl Route {
             origin,
             cwd: params.cwd.clone(),
             ask_budget: params.max_budget_usd,
+            extra_args: Vec::new(),
         })
     }
 }
@@ -244,6 +248,7 @@ impl Sessions {
             origin: Some(Pick::Given(Origin::Fresh)),
             cwd: None,
             ask_budget: None,
+            extra_args: Vec::new(),
         };
         if let Err(err) = sessions.slot_for(&default) {
             tracing::error!("cannot start the default session: {err}");
@@ -270,6 +275,18 @@ impl Sessions {
         // Under the lock: until the ask is in, another ask could take this session's
         // place in a full pool (or start it afresh) and stop it under this one.
         Ok(supervisor.submit(turn)?)
+    }
+
+    /// Finds, makes or revives the session `route` names without asking it anything, so
+    /// its child warms up before the first ask (an ACP `session/new`).
+    pub(crate) fn open(&self, route: &Route) -> Result<(), DaemonError> {
+        self.slot_for(route).map(drop)
+    }
+
+    /// Where a session, or a directory it may add, may be: `dir` resolved and confined
+    /// to the allowed directories (see `confine`).
+    pub(crate) fn confine(&self, dir: &str) -> Result<PathBuf, DaemonError> {
+        confine(&self.inner.config, dir)
     }
 
     /// The supervisor of the `default` session, if it runs.
@@ -409,8 +426,11 @@ impl Sessions {
             slot.session_id = None;
             slot.session_cost_usd = None;
         }
+        let mut claude_args = shared.config.claude_args.clone();
+        claude_args.extend(route.extra_args.iter().cloned());
         let config = Arc::new(Config {
             cwd: slot.cwd.clone(),
+            claude_args,
             ..(*shared.config).clone()
         });
         let start = SessionStart {

@@ -1,4 +1,4 @@
-//! Choosing the surface: MCP or plain JSON-RPC, from the first message (or a flag).
+//! Choosing the surface: MCP, ACP or plain JSON-RPC, from the first message (or a flag).
 
 use clap::ValueEnum;
 use serde::Serialize;
@@ -14,13 +14,29 @@ use crate::lines::{Frame, LineReader};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Surface {
-    /// Decide from the first message: `initialize`, `server/discover` or an MCP `_meta`
-    /// protocol version means MCP, anything else plain.
+    /// Decide from the first message: an `initialize` with an integer `protocolVersion`
+    /// means ACP; another `initialize`, `server/discover` or an MCP `_meta` protocol
+    /// version means MCP; anything else plain.
     Auto,
     /// The plain methods `ask`, `status`, `events`, `ping`, no handshake.
     Plain,
     /// Model Context Protocol server with tools `ask`, `wait`, `cancel`, `status`, `sessions`, `events`.
     Mcp,
+    /// Agent Client Protocol (v1) agent: sessions, prompts and their updates, for editors
+    /// and orchestrators that register agents.
+    Acp,
+}
+
+/// Does this first line open an ACP connection (`initialize` with an integer
+/// `protocolVersion`, where MCP's is a date string)?
+pub(crate) fn is_acp_opening(line: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<Value>(line) else {
+        return false;
+    };
+    value.get("method").and_then(Value::as_str) == Some("initialize")
+        && value
+            .pointer("/params/protocolVersion")
+            .is_some_and(Value::is_u64)
 }
 
 /// Does this first line open an MCP session?
@@ -67,6 +83,7 @@ where
         let frame = LineReader::new(&mut reader, max_line).next_frame().await?;
         let surface = match &frame {
             Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            Frame::Line(line) if is_acp_opening(line) => Surface::Acp,
             Frame::Line(line) if is_mcp_opening(line) => Surface::Mcp,
             // Anything else, an oversized line or no input: the plain surface answers it.
             Frame::Line(_) | Frame::TooLong { .. } | Frame::Eof => Surface::Plain,
@@ -100,6 +117,15 @@ mod tests {
             br#"{"jsonrpc":"2.0","id":1,"method":"ask","params":{"prompt":"x"}}"#
         ));
         assert!(!is_mcp_opening(b"not json"));
+    }
+
+    #[test]
+    fn an_initialize_with_an_integer_version_is_acp() {
+        let acp = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":1,"clientCapabilities":{}}}"#;
+        let mcp = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}"#;
+        assert!(is_acp_opening(acp));
+        assert!(!is_acp_opening(mcp));
+        assert!(is_mcp_opening(mcp));
     }
 
     #[tokio::test]

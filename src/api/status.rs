@@ -187,7 +187,7 @@ pub struct CloseSessionResult {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientSession {
-    /// `mcp` or `plain`.
+    /// `mcp`, `acp` or `plain`.
     pub surface: String,
     /// The negotiated MCP revision (`2025-11-25`, `2026-07-28`, ...).
     pub protocol_version: Option<String>,
@@ -210,6 +210,17 @@ impl ClientSession {
             version: None,
             capabilities: Vec::new(),
             since: crate::clock::now_rfc3339(),
+        }
+    }
+
+    /// An ACP client, as its `initialize` named itself.
+    pub fn acp(name: Option<String>, version: Option<String>) -> ClientSession {
+        ClientSession {
+            surface: "acp".to_string(),
+            protocol_version: Some("1".to_string()),
+            name,
+            version,
+            ..ClientSession::plain()
         }
     }
 }

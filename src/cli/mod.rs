@@ -391,6 +391,7 @@ async fn serve_surface(
             let drain = crate::mcp::OutputDrain::stdout();
             crate::mcp::run(input, stdout, drain, daemon, shutdown).await
         }
+        Surface::Acp => crate::acp::serve(input, stdout, daemon, shutdown).await,
         Surface::Plain | Surface::Auto => {
             daemon.record_client(crate::api::ClientSession::plain());
             crate::plain::serve(input, stdout, daemon, shutdown).await

@@ -11,7 +11,7 @@
 //! answers while an `ask` runs). Its answer is the one jsonrpsee builds, under the
 //! request's id exactly as the client wrote it.
 
-mod client_requests;
+pub(crate) mod client_requests;
 pub(crate) mod envelope;
 pub(crate) mod methods;
 mod subscription;

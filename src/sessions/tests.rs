@@ -95,6 +95,7 @@ impl Pool {
             origin: None,
             cwd: None,
             ask_budget: budget,
+            extra_args: Vec::new(),
         };
         let turn = NewTurn {
             prompt: prompt.to_string(),

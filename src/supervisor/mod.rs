@@ -578,6 +578,13 @@ impl Pending {
         }
     }
 
+    /// Asks the actor to cancel the ask (out of the queue, or the running turn
+    /// interrupted) while the caller keeps waiting: its answer is then `Cancelled`, or
+    /// the result, when the turn ended first.
+    pub(crate) fn cancel(&self) {
+        self._cancel.send();
+    }
+
     pub(crate) async fn wait(mut self) -> Result<AskResult, AskError> {
         self.answer().await
     }
@@ -597,8 +604,8 @@ struct CancelOnDrop {
     turn_id: u64,
 }
 
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
+impl CancelOnDrop {
+    fn send(&self) {
         if self.turn_id != 0 {
             let cancel = Control::Cancel {
                 turn_id: self.turn_id,
@@ -609,5 +616,11 @@ impl Drop for CancelOnDrop {
                 tokio::spawn(async move { control.send(cancel).await });
             }
         }
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.send();
     }
 }

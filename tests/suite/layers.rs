@@ -45,7 +45,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("detached turns collected later", &["background"]),
     ("the core every surface calls", &["daemon"]),
     ("the plain JSON-RPC surface", &["plain"]),
-    ("the MCP surface and the Unix socket", &["mcp", "socket"]),
+    (
+        "the MCP and ACP surfaces and the Unix socket",
+        &["acp", "mcp", "socket"],
+    ),
     (
         "the socket's client and the HTTP listener",
         &["client", "http"],

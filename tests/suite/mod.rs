@@ -2,6 +2,7 @@
 //! subject uses lives beside it (`e2e_real_host/host_support.rs`); what several share is
 //! in `crates/test-support`.
 
+mod acp;
 mod backpressure;
 mod bad_input;
 mod capture_cli;
