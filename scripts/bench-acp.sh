@@ -7,7 +7,8 @@
 #   (c) claude-coded spare    the same with `--spare-sessions 1`.
 # Each run has a fresh HOME and project directory; the agents take turns, in a rotated
 # order, for BENCH_ROUNDS rounds (default 3), each run opening BENCH_SESSIONS sessions
-# (default 3). Prints a table of medians and the ratios to claude-agent-acp; the raw JSON
+# (default 3), BENCH_GAP_MS apart (default 0: back to back; a gap lets a spare warm up, as
+# the pause between a user's threads does). Prints a table of medians and the ratios to claude-agent-acp; the raw JSON
 # of every run stays in BENCH_OUT (default: a temporary directory, printed).
 #
 # An agent that cannot run here (claude-coded without an ACP surface) is reported as
@@ -20,6 +21,7 @@ clients="$root/tests/clients"
 target="${CARGO_TARGET_DIR:-$root/target}"
 rounds="${BENCH_ROUNDS:-3}"
 sessions="${BENCH_SESSIONS:-3}"
+gap="${BENCH_GAP_MS:-0}"
 out="${BENCH_OUT:-$(mktemp -d -t bench-acp-XXXXXX)}"
 mkdir -p "$out"
 
@@ -82,7 +84,7 @@ run_agent() {
         CLAUDE_CODE_EXECUTABLE="$CLAUDE_BIN" RUST_LOG=warn \
         ACP_AGENT_STDERR="$out/$agent-$round.stderr" \
         timeout 600 node "$clients/acp_measure.mjs" --label "$agent" --cwd "$proj" \
-        --sessions "$sessions" -- "${cmd[@]}" >"$out/$agent-$round.json" || status=$?
+        --sessions "$sessions" --gap-ms "$gap" -- "${cmd[@]}" >"$out/$agent-$round.json" || status=$?
     rm -rf "$home"
     if [[ $status -ne 0 ]]; then
         echo "   $agent round $round failed (exit $status): see $out/$agent-$round.json and .stderr"
@@ -108,10 +110,10 @@ for agent in "${agents[@]}"; do
 done
 avail_json="${avail_json%,}}"
 
-python3 - "$out" "$rounds" "$sessions" "$avail_json" <<'EOF'
+python3 - "$out" "$rounds" "$sessions" "$avail_json" "$gap" <<'EOF'
 import json, os, statistics, sys
 
-out, rounds, sessions, available = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+out, rounds, sessions, available, gap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), sys.argv[5]
 agents = ["claude-agent-acp", "claude-coded", "claude-coded-spare"]
 
 def med(xs):
@@ -162,7 +164,7 @@ cols = [
 ]
 base = rows["claude-agent-acp"]
 print()
-print(f"ACP agents, medians over {rounds} rounds x {sessions} sessions (the real CLI, mock Messages API);")
+print(f"ACP agents, medians over {rounds} rounds x {sessions} sessions {gap} ms apart (the real CLI, mock Messages API);")
 print("new = session/new answered; chunk/answer = first agent_message_chunk / session/prompt answered, from the")
 print("session/new request; warm = a second prompt in the first session; RSS = the agent's process tree after")
 print(f"the {sessions} sessions, divided by {sessions} (+RSS: minus the tree after initialize). (x) = ratio to claude-agent-acp.")

@@ -2,12 +2,16 @@
 // (@agentclientprotocol/sdk, pinned in package.json / package-lock.json):
 //
 //   node tests/clients/acp_measure.mjs [--sessions K] [--prompt TEXT] [--cwd DIR]
-//        [--permission allow|reject|cancel] [--timeout-ms MS] [--label NAME] -- <agent cmd> <args...>
+//        [--permission allow|reject|cancel] [--timeout-ms MS] [--gap-ms MS] [--label NAME]
+//        -- <agent cmd> <args...>
 //
 // The same options may come from the environment: ACP_SESSIONS, ACP_PROMPT, ACP_CWD,
-// ACP_PERMISSION, ACP_TIMEOUT_MS, ACP_LABEL (flags win). The agent inherits this process's
-// environment (HOME, ANTHROPIC_BASE_URL, ... are the caller's business); its stderr goes to
-// ACP_AGENT_STDERR (a file) if set, else only its tail is kept for error reports.
+// ACP_PERMISSION, ACP_TIMEOUT_MS, ACP_GAP_MS, ACP_LABEL (flags win). --gap-ms pauses before
+// each session/new (default 0: back to back), as a user does between opening threads: what
+// an agent prepares while idle (a spare session) shows only with a gap.
+// The agent inherits this process's environment (HOME, ANTHROPIC_BASE_URL, ... are the
+// caller's business); its stderr goes to ACP_AGENT_STDERR (a file) if set, else only its
+// tail is kept for error reports.
 //
 // For ONE agent in one run it measures, in milliseconds:
 //   - spawn -> `initialize` answered;
@@ -53,6 +57,7 @@ const PROMPT = flag('prompt', 'ACP_PROMPT', 'say hi');
 const CWD = flag('cwd', 'ACP_CWD', null) ?? mkdtempSync(join(tmpdir(), 'acp-measure-cwd-'));
 const POLICY = flag('permission', 'ACP_PERMISSION', 'allow');
 const TIMEOUT_MS = Number(flag('timeout-ms', 'ACP_TIMEOUT_MS', '120000'));
+const GAP_MS = Number(flag('gap-ms', 'ACP_GAP_MS', '0'));
 const LABEL = flag('label', 'ACP_LABEL', agentCmd.join(' '));
 
 const out = {
@@ -60,6 +65,7 @@ const out = {
   agent: agentCmd,
   cwd: CWD,
   sessions: K,
+  gapMs: GAP_MS,
   prompt: PROMPT,
   protocolVersion: PROTOCOL_VERSION,
 };
@@ -244,6 +250,7 @@ async function main() {
   let firstSession = null;
   let firstTurn = null;
   for (let i = 0; i < K; i += 1) {
+    if (GAP_MS > 0) await new Promise((r) => setTimeout(r, GAP_MS));
     const tNew0 = t();
     const created = await withTimeout(
       agent.request(methods.agent.session.new, { cwd: CWD, mcpServers: [] }),
