@@ -9,12 +9,13 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 
 import { client, methods, ndJsonStream, PROTOCOL_VERSION } from '@agentclientprotocol/sdk';
+import Ajv2020 from 'ajv/dist/2020.js';
 
 const CODED = process.env.CLAUDE_CODED_BIN;
 const REAL = process.env.CLAUDE_BIN ?? process.env.CLAUDE_REAL_BIN;
@@ -25,6 +26,7 @@ if (!CODED || !REAL || !MOCK_API_URL) {
 }
 
 const results = { passed: 0, failed: 0 };
+const started = []; // every agent of the run, for the closing schema check
 let current = null; // the agent the running check talks to, for the failure report
 
 async function check(name, body) {
@@ -180,7 +182,63 @@ function startAgent(dir, { surface = ['--surface', 'acp'], args = [] } = {}) {
     await agent.exited;
   };
   current = agent;
+  started.push(agent);
   return agent;
+}
+
+// The ACP v1 JSON Schema the pinned SDK ships, and what each message the agent sends must
+// match: its notifications and requests by method, its responses by the method of the
+// request they answer.
+const schema = JSON.parse(
+  readFileSync(new URL('./node_modules/@agentclientprotocol/sdk/schema/v1/schema.json', import.meta.url), 'utf8'),
+);
+const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+ajv.addSchema(schema, 'acp');
+const SENT_BY_AGENT = {
+  'session/update': 'SessionNotification',
+  'session/request_permission': 'RequestPermissionRequest',
+};
+const RESPONSE_TO = {
+  initialize: 'InitializeResponse',
+  'session/new': 'NewSessionResponse',
+  'session/load': 'LoadSessionResponse',
+  'session/list': 'ListSessionsResponse',
+  'session/close': 'CloseSessionResponse',
+  'session/prompt': 'PromptResponse',
+};
+
+// Every message from `agent` that breaks the schema: [{ message, type, errors }].
+function schemaViolations(agent) {
+  const requested = new Map(); // our request id -> method
+  const found = [];
+  for (const line of agent.wire) {
+    const m = JSON.parse(line.slice(3));
+    if (line.startsWith('-> ')) {
+      if (m.method !== undefined && m.id !== undefined) requested.set(m.id, m.method);
+      continue;
+    }
+    let type;
+    let value;
+    if (m.method !== undefined) {
+      type = SENT_BY_AGENT[m.method];
+      value = m.params;
+      if (m.method.startsWith('_')) continue; // an extension method: any params
+      if (!type) {
+        found.push({ message: line, type: '(a method the agent may not send)', errors: [] });
+        continue;
+      }
+    } else if (m.error !== undefined) {
+      type = 'Error';
+      value = m.error;
+    } else {
+      type = RESPONSE_TO[requested.get(m.id)];
+      value = m.result;
+      if (!type) continue; // an answer to a method not listed here
+    }
+    const validate = ajv.getSchema(`acp#/$defs/${type}`);
+    if (!validate(value)) found.push({ message: line, type, errors: validate.errors });
+  }
+  return found;
 }
 
 // The position in the wire of the response to the last request of `method` sent so far.
@@ -411,6 +469,20 @@ async function main() {
   });
   await auto.stop();
   current = null;
+
+  await check('every message from claude-coded matches the ACP v1 schema', async () => {
+    const found = started.flatMap(schemaViolations);
+    const seen = started.reduce((n, a) => n + a.wire.filter((l) => l.startsWith('<- ')).length, 0);
+    assert.ok(seen > 0, 'no message seen');
+    assert.equal(
+      found.length,
+      0,
+      found
+        .slice(0, 5)
+        .map((f) => `${f.type}: ${JSON.stringify(f.errors).slice(0, 600)}\n      in ${f.message.slice(0, 600)}`)
+        .join('\n'),
+    );
+  });
   rmSync(dir, { recursive: true, force: true });
 }
 
