@@ -5,7 +5,8 @@
 //   CLAUDE_CODED_BIN=... CLAUDE_BIN=... MOCK_API_URL=... node tests/clients/acp_client.mjs
 // Prints one line per check and a closing `N passed, M failed`; exits non-zero on failure.
 // A failed check is followed by `#` lines: the JSON-RPC messages of that check, as they
-// went over the wire (-> to claude-coded, <- from it), and the tail of its stderr.
+// went over the wire (-> to claude-coded, <- from it), and the tail of its stderr;
+// ACP_WIRE=<file> writes every message of the run there.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -483,6 +484,10 @@ async function main() {
         .join('\n'),
     );
   });
+  if (process.env.ACP_WIRE) {
+    // Every message of the run, agent by agent, for a reader (ACP_WIRE=<file>).
+    writeFileSync(process.env.ACP_WIRE, started.map((a, i) => [`== agent ${i + 1}`, ...a.wire].join('\n')).join('\n') + '\n');
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 
