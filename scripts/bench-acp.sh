@@ -8,8 +8,10 @@
 # Each run has a fresh HOME and project directory; the agents take turns, in a rotated
 # order, for BENCH_ROUNDS rounds (default 3), each run opening BENCH_SESSIONS sessions
 # (default 3), BENCH_GAP_MS apart (default 0: back to back; a gap lets a spare warm up, as
-# the pause between a user's threads does). Prints a table of medians and the ratios to claude-agent-acp; the raw JSON
-# of every run stays in BENCH_OUT (default: a temporary directory, printed).
+# the pause between a user's threads does). Prints a table of medians and the ratios to
+# claude-agent-acp; the raw JSON of every run stays in BENCH_OUT (default: a temporary
+# directory, printed). BENCH_PROFILE=release measures a release build of claude-coded;
+# BENCH_NO_BUILD=1 skips the cargo builds.
 #
 # An agent that cannot run here (claude-coded without an ACP surface) is reported as
 # "not available"; a run that fails is counted and its error shown, and the others go on.
@@ -28,11 +30,18 @@ mkdir -p "$out"
 echo "== the real CLI, claude-coded and mock-api"
 CLAUDE_BIN="${CLAUDE_BIN:-$(scripts/install-claude-cli.sh)}"
 export CLAUDE_BIN
+# BENCH_PROFILE=release measures an optimized claude-coded (its own RSS, and its per-CLI
+# helper's, are a debug build's otherwise); the mock is the debug one either way.
+profile="${BENCH_PROFILE:-debug}"
 if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
     cargo build --quiet -p mock-api --bin mock-api
-    cargo build --quiet --bin claude-coded
+    if [[ "$profile" == release ]]; then
+        cargo build --quiet --release --bin claude-coded
+    else
+        cargo build --quiet --bin claude-coded
+    fi
 fi
-coded="$target/debug/claude-coded"
+coded="$target/$profile/claude-coded"
 
 echo "== the ACP SDK and claude-agent-acp (npm install from the lock file)"
 (cd "$clients" && npm install --no-save --no-audit --no-fund --loglevel=error)
@@ -110,10 +119,10 @@ for agent in "${agents[@]}"; do
 done
 avail_json="${avail_json%,}}"
 
-python3 - "$out" "$rounds" "$sessions" "$avail_json" "$gap" <<'EOF'
+python3 - "$out" "$rounds" "$sessions" "$avail_json" "$gap" "$profile" <<'EOF'
 import json, os, statistics, sys
 
-out, rounds, sessions, available, gap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), sys.argv[5]
+out, rounds, sessions, available, gap, profile = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), sys.argv[5], sys.argv[6]
 agents = ["claude-agent-acp", "claude-coded", "claude-coded-spare"]
 
 def med(xs):
@@ -164,7 +173,7 @@ cols = [
 ]
 base = rows["claude-agent-acp"]
 print()
-print(f"ACP agents, medians over {rounds} rounds x {sessions} sessions {gap} ms apart (the real CLI, mock Messages API);")
+print(f"ACP agents, medians over {rounds} rounds x {sessions} sessions {gap} ms apart (the real CLI, mock Messages API, claude-coded {profile} build);")
 print("new = session/new answered; chunk/answer = first agent_message_chunk / session/prompt answered, from the")
 print("session/new request; warm = a second prompt in the first session; RSS = the agent's process tree after")
 print(f"the {sessions} sessions, divided by {sessions} (+RSS: minus the tree after initialize). (x) = ratio to claude-agent-acp.")
