@@ -2,7 +2,8 @@
 # Drives claude-coded's MCP surface from MCP clients nobody here wrote: the official
 # Python SDK (PyPI `mcp`, pinned in tests/clients/requirements.txt, in a venv under
 # .cache/; on stdio and over Streamable HTTP with --listen) and the official TypeScript SDK
-# (npm `@modelcontextprotocol/sdk`, pinned by tests/clients/package-lock.json), against
+# (npm `@modelcontextprotocol/sdk`, pinned by tests/clients/package-lock.json), and its ACP
+# surface from the official ACP SDK (npm `@agentclientprotocol/sdk`, pinned the same way), against
 # freshly built binaries: with the CLI double as the child, and with the real pinned CLI as
 # the child (offline, on the mock Messages API run as a process of its own) for the
 # permission questions; then MCP Inspector's `--strict` check of the tool schemas (pinned
@@ -50,7 +51,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$clients/requirements.txt"
 
-echo "== installing the TypeScript SDK and MCP Inspector (npm install from the lock file)"
+echo "== installing the TypeScript SDKs (MCP, ACP) and MCP Inspector (npm install from the lock file)"
 # Not `npm ci`: vite (under the Inspector's web UI, unused here) names an optional
 # Windows-only package the registry does not serve, which `npm ci` counts as a lock file
 # out of sync; `npm install --no-save` installs the locked versions and skips it.
@@ -95,6 +96,9 @@ run_client "Python SDK (mcp 2.3.0)" timeout 600 "$venv/bin/python" "$clients/py_
 # listen.json in the state directory).
 run_client "Python SDK over Streamable HTTP (mcp 2.3.0)" timeout 600 "$venv/bin/python" "$clients/py_http_client.py"
 run_client "TypeScript SDK (@modelcontextprotocol/sdk 1.32.2)" timeout 600 node "$clients/ts_client.mjs"
+# The ACP surface (`serve --surface acp`) from the official ACP SDK, on the real CLI. A
+# claude-coded without that surface is one clean `not ok` (the script checks `serve --help`).
+run_client "ACP: official SDK (@agentclientprotocol/sdk 2.4.0)" timeout 600 node "$clients/acp_client.mjs"
 
 # Prints `ok`/`not ok` and a closing count, like the client scripts.
 inspector_strict() {
