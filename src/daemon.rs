@@ -245,14 +245,15 @@ impl Daemon {
     }
 
     /// Makes (or finds, or revives) a named session without asking it anything, so its
-    /// child warms up at once: an ACP `session/new` (`fresh`: a new conversation),
-    /// `session/load` and `session/resume` (its own conversation, continued).
-    /// `extra_args` go to the CLI after the configured ones (checked by the caller).
+    /// child warms up at once: an ACP `session/new` (`origin` `Fresh`: a new
+    /// conversation), `session/load` and `session/resume` (`None`: its own conversation,
+    /// continued; `Resume`: a conversation the CLI saved). `extra_args` go to the CLI
+    /// after the configured ones (checked by the caller).
     pub(crate) fn open_session(
         &self,
         name: &str,
         cwd: Option<String>,
-        fresh: bool,
+        origin: Option<crate::supervisor::Origin>,
         extra_args: Vec<String>,
     ) -> Result<(), DaemonError> {
         crate::sessions::check_name(name)?;
@@ -261,9 +262,7 @@ impl Daemon {
         }
         let route = Route {
             name: name.to_string(),
-            origin: fresh.then_some(crate::sessions::Pick::Given(
-                crate::supervisor::Origin::Fresh,
-            )),
+            origin: origin.map(crate::sessions::Pick::Given),
             cwd,
             ask_budget: None,
             extra_args,

@@ -50,9 +50,21 @@ use crate::inbox::{Input, spawn_reader};
 use crate::lines::Frame;
 use crate::outbox::Outbox;
 use crate::plain::client_requests::ClientRequests;
+use crate::supervisor::Origin;
 use crate::sync::lock;
 use session::Sessions;
 use wire::Incoming;
+
+/// What an ACP session id continues.
+struct Known {
+    /// Our session's name.
+    name: String,
+    /// Its directory, and the CLI's id of its conversation (the transcript's name).
+    cwd: String,
+    transcript: Option<String>,
+    /// How to open it: `None` for its own conversation, or the CLI's to resume.
+    origin: Option<Origin>,
+}
 
 /// `session/update`, the one notification we send.
 const SESSION_UPDATE: &str = "session/update";
@@ -249,19 +261,21 @@ impl Agent {
         to_value(response)
     }
 
-    /// Opens our session for an ACP one: confined cwd, MCP servers, added directories.
+    /// Opens our session `name` for an ACP one: confined cwd, MCP servers, added
+    /// directories; `origin` as [`Daemon::open_session`] takes it.
     fn open(
         &self,
         name: &str,
         cwd: &std::path::Path,
-        fresh: bool,
+        origin: Option<Origin>,
         servers: &[McpServer],
         directories: &[std::path::PathBuf],
     ) -> Result<(), Error> {
         let args =
             session::cli_args(&self.daemon, name, servers, directories).map_err(wire::invalid)?;
+        let cwd = Some(cwd.to_string_lossy().into_owned());
         self.daemon
-            .open_session(name, Some(cwd.to_string_lossy().into_owned()), fresh, args)
+            .open_session(name, cwd, origin, args)
             .map_err(core_error)
     }
 
@@ -269,50 +283,75 @@ impl Agent {
         if !request.cwd.is_absolute() {
             return Err(wire::invalid("cwd must be an absolute path"));
         }
-        let name = session::new_id();
+        let id = session::new_id();
         self.open(
-            &name,
+            &id,
             &request.cwd,
-            true,
+            Some(Origin::Fresh),
             &request.mcp_servers,
             &request.additional_directories,
         )?;
-        lock(&self.sessions).insert(name.clone(), session::Session::new());
+        lock(&self.sessions).insert(id.clone(), session::Session::new(id.clone()));
         let config = self.daemon.config();
         to_value(
-            NewSessionResponse::new(name)
+            NewSessionResponse::new(id)
                 .modes(session::mode_state(config, None))
                 .config_options(session::config_options(config, None, None)),
         )
     }
 
-    /// A session of ours this ACP session id names (known to this connection or saved
-    /// by an earlier run), or why not.
-    fn known(&self, id: &str) -> Result<crate::api::SessionInfo, Error> {
+    /// What ACP session `id` continues, in `cwd`: a session of ours (made here, or saved
+    /// by an earlier run), or a conversation the CLI saved under that id (a thread of
+    /// another Claude Code agent, such as claude-agent-acp, whose ids are the CLI's).
+    fn known(&self, id: &str, cwd: &std::path::Path) -> Result<Known, Error> {
         let not_found = || Error::resource_not_found(None).data(json!({"sessionId": id}));
-        if !session::is_ours(id) {
-            return Err(not_found());
-        }
-        self.daemon
+        let name = session::name_for(id).ok_or_else(not_found)?;
+        let saved = self
+            .daemon
             .sessions()
             .sessions
             .into_iter()
-            .find(|s| s.name == id)
-            .ok_or_else(not_found)
+            .find(|s| s.name == name);
+        match saved {
+            Some(info) => Ok(Known {
+                transcript: info.session_id.clone(),
+                cwd: info.cwd,
+                name,
+                origin: None,
+            }),
+            None if !session::is_ours(id) && replay::transcript(cwd, id).is_some() => Ok(Known {
+                transcript: Some(id.to_string()),
+                cwd: cwd.to_string_lossy().into_owned(),
+                name,
+                origin: Some(Origin::Resume(id.to_string())),
+            }),
+            None => Err(not_found()),
+        }
+    }
+
+    /// Finds and opens the session an ACP `session/load` or `session/resume` names.
+    fn reopen(
+        &self,
+        id: &str,
+        cwd: &std::path::Path,
+        servers: &[McpServer],
+        directories: &[std::path::PathBuf],
+    ) -> Result<Known, Error> {
+        let known = self.known(id, cwd)?;
+        self.open(&known.name, cwd, known.origin.clone(), servers, directories)?;
+        Ok(known)
     }
 
     fn resume_session(&mut self, request: ResumeSessionRequest) -> Result<Value, Error> {
         let id = request.session_id.0.to_string();
-        self.known(&id)?;
-        self.open(
+        let known = self.reopen(
             &id,
             &request.cwd,
-            false,
             &request.mcp_servers,
             &request.additional_directories,
         )?;
         let config = self.daemon.config();
-        let (mode, model) = self.adopt(&id);
+        let (mode, model) = self.adopt(&id, &known.name);
         to_value(
             ResumeSessionResponse::new()
                 .modes(session::mode_state(config, mode))
@@ -320,47 +359,48 @@ impl Agent {
         )
     }
 
-    /// The connection's state of session `id`, made when it comes from an earlier run.
-    fn adopt(&self, id: &str) -> (Option<crate::permissions::PermissionMode>, Option<String>) {
+    /// The connection's state of session `id` (our session `name`), made when it comes
+    /// from an earlier run.
+    fn adopt(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> (Option<crate::permissions::PermissionMode>, Option<String>) {
         let mut sessions = lock(&self.sessions);
         let state = sessions
             .entry(id.to_string())
-            .or_insert_with(session::Session::new);
+            .or_insert_with(|| session::Session::new(name.to_string()));
         (state.mode, state.model.clone())
     }
 
     /// `session/load`: the conversation replayed as updates, then the session continued.
     fn load_session(&mut self, id: Value, request: LoadSessionRequest) {
-        let name = request.session_id.0.to_string();
-        let found = self.known(&name).and_then(|info| {
-            self.open(
-                &name,
-                &request.cwd,
-                false,
-                &request.mcp_servers,
-                &request.additional_directories,
-            )?;
-            Ok(info)
-        });
-        let info = match found {
-            Ok(info) => info,
+        let session = request.session_id.0.to_string();
+        let known = self.reopen(
+            &session,
+            &request.cwd,
+            &request.mcp_servers,
+            &request.additional_directories,
+        );
+        let known = match known {
+            Ok(known) => known,
             Err(error) => return self.send(wire::error(&id, &error)),
         };
-        let (mode, model) = self.adopt(&name);
-        let updates = session::with(&self.sessions, &name, |s| s.updates.clone());
+        let (mode, model) = self.adopt(&session, &known.name);
+        let updates = session::with(&self.sessions, &session, |s| s.updates.clone());
         let out = self.out.clone();
         let config = self.daemon.config().clone();
         self.tasks.spawn(async move {
-            let path = info
-                .session_id
+            let path = known
+                .transcript
                 .as_deref()
-                .and_then(|cli_id| replay::transcript(std::path::Path::new(&info.cwd), cli_id));
+                .and_then(|cli_id| replay::transcript(std::path::Path::new(&known.cwd), cli_id));
             if let (Some(path), Some(updates)) = (path, updates) {
-                // The lock is held by this load only: no prompt of the session runs
-                // until the load has answered.
+                // Its own translator, put back after: a prompt the client sends before
+                // the load answers starts from what a new session knows.
                 let mut translator = std::mem::take(&mut *lock(&updates));
                 let sent = replay::replay(&path, &mut translator, |update| {
-                    let line = update_line(&name, update);
+                    let line = update_line(&session, update);
                     let pushed = out.push(line);
                     async move {
                         let _ = pushed.await;
@@ -399,11 +439,12 @@ impl Agent {
 
     fn close_session(&mut self, request: &CloseSessionRequest) -> Result<Value, Error> {
         let id = request.session_id.0.to_string();
-        self.known(&id)?;
+        let not_found = || Error::resource_not_found(None).data(json!({"sessionId": id}));
+        let name = session::name_for(&id).ok_or_else(not_found)?;
         self.cancel(&id);
         lock(&self.sessions).remove(&id);
-        self.daemon.close_session(&id).map_err(core_error)?;
-        session::forget_files(&self.daemon, &id);
+        self.daemon.close_session(&name).map_err(core_error)?;
+        session::forget_files(&self.daemon, &name);
         to_value(CloseSessionResponse::new())
     }
 
@@ -456,20 +497,20 @@ impl Agent {
     }
 
     fn prompt(&mut self, id: Value, request: agent_client_protocol_schema::v1::PromptRequest) {
-        let name = request.session_id.0.to_string();
-        let started = prompt::start(&self.daemon, &self.sessions, &name, &request.prompt);
+        let session = request.session_id.0.to_string();
+        let started = prompt::start(&self.daemon, &self.sessions, &session, &request.prompt);
         let run = match started {
             Ok(run) => run,
             Err(error) => return self.send(wire::error(&id, &error)),
         };
         let key = id.to_string();
-        lock(&self.prompts).insert(key.clone(), name.clone());
+        lock(&self.prompts).insert(key.clone(), session.clone());
         let prompts = self.prompts.clone();
         let ctx = prompt::Ctx {
             out: self.out.clone(),
             client: self.client.clone(),
             sessions: self.sessions.clone(),
-            session: name,
+            session,
             deadline_ms: self.daemon.config().permission_timeout_ms,
         };
         self.tasks.spawn(async move {

@@ -41,20 +41,25 @@ pub(super) struct Ctx {
 pub(super) fn start(
     daemon: &Daemon,
     sessions: &Sessions,
-    name: &str,
+    id: &str,
     prompt: &[ContentBlock],
 ) -> Result<Run, Error> {
     let text = prompt_text(prompt)?;
-    let Some((mode, model, mut cancel)) = session::with(sessions, name, |s| {
-        (s.mode, s.model.clone(), s.cancel.subscribe())
+    let Some((name, mode, model, mut cancel)) = session::with(sessions, id, |s| {
+        (
+            s.name.clone(),
+            s.mode,
+            s.model.clone(),
+            s.cancel.subscribe(),
+        )
     }) else {
-        return Err(Error::resource_not_found(None).data(json!({"sessionId": name,
+        return Err(Error::resource_not_found(None).data(json!({"sessionId": id,
             "reason": "no such session on this connection: session/new, session/load or session/resume it first"})));
     };
     cancel.borrow_and_update();
     let params = AskParams {
         prompt: text,
-        session: Some(name.to_string()),
+        session: Some(name),
         permission_mode: mode,
         model,
         partial_messages: true,

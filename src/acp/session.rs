@@ -33,6 +33,8 @@ const MODEL_ALIASES: [&str; 3] = ["opus", "sonnet", "haiku"];
 
 /// One ACP session's state on this connection.
 pub(super) struct Session {
+    /// Our session's name (the ACP id, for a session made here).
+    pub(super) name: String,
     pub(super) mode: Option<PermissionMode>,
     pub(super) model: Option<String>,
     /// "Reject always" choices: tool and rule (see `permission::rejection_key`).
@@ -43,8 +45,9 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new() -> Session {
+    pub(super) fn new(name: String) -> Session {
         Session {
+            name,
             mode: None,
             model: None,
             rejected: HashSet::new(),
@@ -60,6 +63,16 @@ pub(super) type Sessions = Arc<Mutex<HashMap<String, Session>>>;
 /// A new ACP session id.
 pub(super) fn new_id() -> String {
     format!("{PREFIX}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Our session name for ACP session `id`: the id itself for a session made here, and
+/// `acp-<hex>` for a conversation the CLI saved under the UUID `id` (another Claude Code
+/// agent's thread); `None` for anything else.
+pub(super) fn name_for(id: &str) -> Option<String> {
+    if is_ours(id) {
+        return Some(id.to_string());
+    }
+    crate::state_dir::is_canonical_uuid(id).then(|| format!("{PREFIX}{}", id.replace('-', "")))
 }
 
 /// Whether `id` may name one of our ACP sessions.
@@ -298,5 +311,12 @@ mod tests {
         assert!(is_ours(&new_id()));
         assert!(!is_ours("default"));
         assert!(!is_ours("acp-../x"));
+        let cli = "0b1c2d3e-4f50-4617-8899-aabbccddeeff";
+        assert_eq!(
+            name_for(cli).as_deref(),
+            Some("acp-0b1c2d3e4f5046178899aabbccddeeff")
+        );
+        assert_eq!(name_for("acp-abc").as_deref(), Some("acp-abc"));
+        assert!(name_for("../etc").is_none());
     }
 }

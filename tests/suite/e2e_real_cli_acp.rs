@@ -137,6 +137,42 @@ async fn an_acp_session_streams_asks_permission_and_is_loaded_after_a_restart() 
         "the continued conversation holds the first prompt"
     );
 
+    // A thread another Claude Code agent made (claude-agent-acp names a session by the
+    // CLI's own id) is loaded by that id: replayed, then continued.
+    let projects = real.home.join(".claude").join("projects");
+    let cli_id = std::fs::read_dir(&projects)
+        .unwrap()
+        .flat_map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap())
+        .map(|file| file.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "jsonl"))
+        .and_then(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .expect("the CLI's transcript");
+    let bridge = &mut real.bridge;
+    let load = bridge
+        .request(
+            "session/load",
+            json!({"sessionId": cli_id, "cwd": cwd, "mcpServers": []}),
+        )
+        .await;
+    let (response, replayed) = bridge.response_for(&load).await;
+    assert!(response.get("result").is_some(), "{response}");
+    assert!(
+        texts(&replayed, "user_message_chunk").contains("remember pineapple"),
+        "{replayed:?}"
+    );
+    let id = bridge
+        .request("session/prompt", prompt(&cli_id, "and now?"))
+        .await;
+    let (response, updates) = bridge.response_for(&id).await;
+    assert_eq!(response["result"]["stopReason"], "end_turn", "{response}");
+    assert!(
+        updates
+            .iter()
+            .filter(|m| m["method"] == "session/update")
+            .all(|m| m["params"]["sessionId"] == cli_id.as_str()),
+        "{updates:?}"
+    );
+
     // The client kills claude-coded: nothing of it is left running.
     kill(real.bridge.pid());
     real.bridge.wait_exit().await;
