@@ -23,6 +23,21 @@ async fn new_session(bridge: &mut Bridge) -> String {
         .to_string()
 }
 
+/// claude-coded over the double, initialized, with one new session.
+async fn with_session() -> (Bridge, String) {
+    let mut bridge = Bridge::start();
+    initialize(&mut bridge).await;
+    let session = new_session(&mut bridge).await;
+    (bridge, session)
+}
+
+/// Sends `session/cancel` for `session`.
+async fn cancel(bridge: &mut Bridge, session: &str) {
+    let note =
+        json!({"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": session}});
+    bridge.send_raw(note.to_string().as_bytes()).await;
+}
+
 fn prompt_params(session: &str, text: &str) -> Value {
     json!({"sessionId": session, "prompt": [{"type": "text", "text": text}]})
 }
@@ -114,9 +129,7 @@ async fn an_acp_client_is_served_from_its_first_initialize_and_its_prompt_stream
 
 #[tokio::test]
 async fn a_cancel_mid_turn_answers_cancelled_and_the_session_goes_on() {
-    let mut bridge = Bridge::start();
-    initialize(&mut bridge).await;
-    let session = new_session(&mut bridge).await;
+    let (mut bridge, session) = with_session().await;
     let slow = bridge
         .request(
             "session/prompt",
@@ -129,9 +142,7 @@ async fn a_cancel_mid_turn_answers_cancelled_and_the_session_goes_on() {
             break;
         }
     }
-    let cancel =
-        json!({"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": session}});
-    bridge.send_raw(cancel.to_string().as_bytes()).await;
+    cancel(&mut bridge, &session).await;
     let (response, _) = bridge.response_for(&slow).await;
     assert_eq!(response["result"]["stopReason"], "cancelled", "{response}");
     let next = bridge
@@ -143,9 +154,7 @@ async fn a_cancel_mid_turn_answers_cancelled_and_the_session_goes_on() {
 #[tokio::test]
 async fn a_permission_question_is_asked_with_four_choices_and_reject_always_holds_for_the_session()
 {
-    let mut bridge = Bridge::start();
-    initialize(&mut bridge).await;
-    let session = new_session(&mut bridge).await;
+    let (mut bridge, session) = with_session().await;
     let run = bridge
         .request(
             "session/prompt",
@@ -221,9 +230,7 @@ async fn a_permission_question_is_asked_with_four_choices_and_reject_always_hold
 
 #[tokio::test]
 async fn a_child_that_dies_mid_turn_fails_that_prompt_with_its_cause_and_the_session_continues() {
-    let mut bridge = Bridge::start();
-    initialize(&mut bridge).await;
-    let session = new_session(&mut bridge).await;
+    let (mut bridge, session) = with_session().await;
     let crash = bridge
         .call("session/prompt", prompt_params(&session, "CRASH code=3"))
         .await;
@@ -360,9 +367,7 @@ async fn a_new_acp_session_in_the_default_directory_takes_a_warm_spare() {
 
 #[tokio::test]
 async fn a_cancel_while_a_question_waits_withdraws_it_and_the_prompt_answers_cancelled() {
-    let mut bridge = Bridge::start();
-    initialize(&mut bridge).await;
-    let session = new_session(&mut bridge).await;
+    let (mut bridge, session) = with_session().await;
     let run = bridge
         .request(
             "session/prompt",
@@ -370,9 +375,7 @@ async fn a_cancel_while_a_question_waits_withdraws_it_and_the_prompt_answers_can
         )
         .await;
     let (request, _) = next_permission_request(&mut bridge).await;
-    let cancel =
-        json!({"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": session}});
-    bridge.send_raw(cancel.to_string().as_bytes()).await;
+    cancel(&mut bridge, &session).await;
     let (response, notes) = bridge.response_for(&run).await;
     assert_eq!(response["result"]["stopReason"], "cancelled", "{response}");
     let withdrawn = notes
@@ -391,9 +394,7 @@ async fn a_cancel_while_a_question_waits_withdraws_it_and_the_prompt_answers_can
 #[tokio::test]
 async fn an_acp_agent_keeps_no_idle_default_cli_beside_its_sessions() {
     use test_support::cli::{SocketClient, socket_path};
-    let mut bridge = Bridge::start();
-    initialize(&mut bridge).await;
-    let session = new_session(&mut bridge).await;
+    let (mut bridge, session) = with_session().await;
     let answer = bridge
         .call("session/prompt", prompt_params(&session, "hello"))
         .await;
