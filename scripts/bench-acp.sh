@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures ACP agents from the same client (tests/clients/acp_measure.mjs, on the official
 # ACP SDK), all on the real pinned CLI, offline, against one mock Messages API:
-#   (a) claude-agent-acp      Zed's adapter (npm, pinned in tests/clients/package-lock.json),
+#   (a) claude-agent-acp      Zed's adapter (npm, pinned in benches/acp-adapter/package-lock.json),
 #                             pointed at our CLI with CLAUDE_CODE_EXECUTABLE;
 #   (b) claude-coded          `serve --surface acp`;
 #   (c) claude-coded spare    the same with `--spare-sessions 1`.
@@ -45,7 +45,9 @@ coded="$target/$profile/claude-coded"
 
 echo "== the ACP SDK and claude-agent-acp (npm install from the lock file)"
 (cd "$clients" && npm install --no-save --no-audit --no-fund --loglevel=error)
-acp_agent="$clients/node_modules/@agentclientprotocol/claude-agent-acp/dist/index.js"
+adapter="$root/benches/acp-adapter"
+(cd "$adapter" && npm install --no-save --no-audit --no-fund --loglevel=error)
+acp_agent="$adapter/node_modules/@agentclientprotocol/claude-agent-acp/dist/index.js"
 
 echo "== the mock Messages API"
 # The mock stops when its stdin closes: this script holds the coprocess's pipe.
