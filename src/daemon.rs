@@ -141,6 +141,19 @@ impl Daemon {
 
     /// [`Daemon::start`], saying how it serves (in `status`, and whether `stop` may end it).
     pub fn start_as(config: Config, serving: Serving) -> Daemon {
+        Daemon::start_with(config, serving, true)
+    }
+
+    /// [`Daemon::start`] for a client whose sessions are all its own (ACP): no `default`
+    /// session is warmed for it (one asked over the socket starts then); the spares
+    /// (`--spare-sessions`) are.
+    pub(crate) fn start_without_default(config: Config) -> Daemon {
+        let daemon = Daemon::start_with(config, Serving::Stdio, false);
+        daemon.keep_spares();
+        daemon
+    }
+
+    fn start_with(config: Config, serving: Serving, warm_default: bool) -> Daemon {
         let config = Arc::new(config);
         let events = EventLog::new(config.events_ring_size);
         let (state_dir, identity, state_error) = match serving {
@@ -155,6 +168,7 @@ impl Daemon {
             nesting,
             events.clone(),
             state_dir.clone(),
+            warm_default,
         );
         let background = Background::new(
             state_dir.clone(),

@@ -208,27 +208,41 @@ struct Stored {
 }
 
 impl Sessions {
-    /// The sessions of a daemon whose children are real processes; starts the `default`
-    /// session at once (so the first ask finds it warm) and the reaper.
+    /// The sessions of a daemon whose children are real processes, and the reaper;
+    /// `warm_default` starts the `default` session at once (so the first ask finds it
+    /// warm).
     pub(crate) fn start(
         config: Arc<Config>,
         daemon_id: String,
         nesting: Nesting,
         events: EventLog,
         store: Option<StateDir>,
+        warm_default: bool,
     ) -> Sessions {
         let spawner: Spawner = Box::new(move |config, events, start| {
             Supervisor::start(config, daemon_id.clone(), nesting, events, start)
         });
-        Sessions::with_spawner(config, events, store, spawner)
+        Sessions::build(config, events, store, spawner, warm_default)
     }
 
-    /// [`Sessions::start`] with the supervisors made by `spawner`.
+    /// [`Sessions::start`] with the supervisors made by `spawner` (the unit tests' fake
+    /// children), the default session warm.
+    #[cfg(test)]
     pub(crate) fn with_spawner(
         config: Arc<Config>,
         events: EventLog,
         store: Option<StateDir>,
         spawner: Spawner,
+    ) -> Sessions {
+        Sessions::build(config, events, store, spawner, true)
+    }
+
+    fn build(
+        config: Arc<Config>,
+        events: EventLog,
+        store: Option<StateDir>,
+        spawner: Spawner,
+        warm_default: bool,
     ) -> Sessions {
         let sessions = Sessions {
             inner: Arc::new(Shared {
@@ -250,7 +264,7 @@ impl Sessions {
             ask_budget: None,
             extra_args: Vec::new(),
         };
-        if let Err(err) = sessions.slot_for(&default) {
+        if warm_default && let Err(err) = sessions.slot_for(&default) {
             tracing::error!("cannot start the default session: {err}");
         }
         tokio::spawn(reap_loop(Arc::downgrade(&sessions.inner)));

@@ -334,8 +334,12 @@ async fn serve_stdio(config: Config, surface: Surface, logs: LogLevel) -> i32 {
         Ok(listener) => listener,
         Err(code) => return code,
     };
-    // The child starts warming up while we wait for the client's first message.
-    let daemon = Daemon::start(config);
+    // The child starts warming up while we wait for the client's first message; an ACP
+    // client (known from the flag) gets its own sessions, and only the spares warm.
+    let daemon = match surface {
+        Surface::Acp => Daemon::start_without_default(config),
+        _ => Daemon::start(config),
+    };
     let socket = SocketServer::start(&daemon);
     let http = match start_http(&daemon, listener, socket).await {
         Ok(http) => http,

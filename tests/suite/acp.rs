@@ -339,8 +339,8 @@ async fn a_new_acp_session_in_the_default_directory_takes_a_warm_spare() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    // The CLIs started before the session: the spare, and perhaps the default
-    // session's (stopped for ACP).
+    // The CLIs started before the session: the spare alone (with --surface acp no
+    // default session is warmed at all).
     let started: Vec<u64> = std::fs::read_to_string(&record)
         .unwrap()
         .lines()
@@ -350,6 +350,7 @@ async fn a_new_acp_session_in_the_default_directory_takes_a_warm_spare() {
                 .unwrap()
         })
         .collect();
+    assert_eq!(started.len(), 1, "{started:?}");
     let session = new_session(&mut bridge).await;
     let answer = bridge
         .call("session/prompt", prompt_params(&session, "hello"))
