@@ -1,5 +1,10 @@
 //! Permissions: the user's policy, and the questions the child asks under it.
 //!
+//! Besides `can_use_tool`, the CLI relays its MCP servers' questions to the user
+//! (`elicitation` control requests): they are questions of the same kind here, put to the
+//! client the same way (a form the server asked for), and never answered by the policy
+//! alone: with nobody to ask, they are declined.
+//!
 //! The CLI runs with `--permission-prompt-tool stdio`: what its own rules (the mode,
 //! `--allowedTools`, `--disallowedTools`, the user's settings) leave open, it asks us as
 //! a `can_use_tool` control request. The policy says who decides: the client (`relay`),
@@ -113,6 +118,20 @@ pub(crate) struct Question {
     /// The tool use it is about (`tool_use_id`), when the CLI says: an ACP client shows
     /// the question on that tool call.
     pub(crate) tool_use_id: Option<String>,
+    /// For an MCP server's question (an `elicitation` request): what it asks.
+    pub(crate) elicitation: Option<Elicitation>,
+}
+
+/// An MCP server's question to the user, as the CLI relays it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Elicitation {
+    /// The server's name in the CLI's MCP configuration.
+    pub(crate) server: String,
+    pub(crate) message: String,
+    /// The form's JSON Schema (an object of primitive fields), for a form.
+    pub(crate) schema: Option<Value>,
+    /// The page to open, for a URL elicitation (no form).
+    pub(crate) url: Option<String>,
 }
 
 /// One question of an `AskUserQuestion` tool use.
@@ -132,8 +151,23 @@ pub(crate) enum Decision {
         remember: bool,
         answers: Map<String, Value>,
     },
-    /// Denied, with a message for the agent.
+    /// Denied, with a message for the agent (an MCP server's question: declined).
     Deny { message: String },
+    /// An MCP server's question answered: `accept` with the form's `content`, `decline`
+    /// or `cancel` (for a tool's question, a denial).
+    Answered {
+        action: ElicitAction,
+        content: Option<Value>,
+    },
+}
+
+/// How a person answered an MCP server's question (MCP's `ElicitResult.action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum ElicitAction {
+    Accept,
+    Decline,
+    Cancel,
 }
 
 /// Who made a decision (recorded in the `permission.decided` event).
@@ -204,19 +238,72 @@ impl Question {
             blocked_path: text("blocked_path"),
             session_rule: session_rule(request),
             tool_use_id: text("tool_use_id"),
+            elicitation: None,
             tool_name,
             input,
             user_questions,
         }
     }
 
+    /// An MCP server's question (`request` is the `elicitation` control request's
+    /// `request` object).
+    pub(crate) fn from_elicitation(request_id: &str, request: &Value) -> Question {
+        let text = |key: &str| request.get(key).and_then(Value::as_str).map(str::to_owned);
+        let server = text("mcp_server_name").unwrap_or_else(|| "an MCP server".to_string());
+        let message = text("message").unwrap_or_default();
+        let url = text("url").filter(|_| text("mode").as_deref() == Some("url"));
+        let summary = format!(
+            "answer {server}'s question: {}",
+            crate::text::truncate_chars(message.clone(), SUMMARY_CHARS)
+        );
+        Question {
+            request_id: request_id.to_string(),
+            tool_name: format!("mcp__{server}"),
+            input: request
+                .get("requested_schema")
+                .cloned()
+                .unwrap_or(Value::Null),
+            summary,
+            reason: None,
+            blocked_path: None,
+            session_rule: None,
+            user_questions: Vec::new(),
+            tool_use_id: None,
+            elicitation: Some(Elicitation {
+                schema: request
+                    .get("requested_schema")
+                    .cloned()
+                    .filter(|_| url.is_none()),
+                server,
+                message,
+                url,
+            }),
+        }
+    }
+
     /// Whether this asks the user something rather than for a tool's permission.
     pub(crate) fn is_user_question(&self) -> bool {
-        self.tool_name == "AskUserQuestion"
+        self.tool_name == "AskUserQuestion" && self.elicitation.is_none()
+    }
+
+    /// Whether only a person may answer it (a question to the user, or an MCP server's):
+    /// the `allow` policy answers tools' questions, never these.
+    pub(crate) fn needs_a_person(&self) -> bool {
+        self.is_user_question() || self.elicitation.is_some()
     }
 
     /// The child's answer for `decision`: the `response` of a `control_response`.
     pub(crate) fn response(&self, decision: &Decision) -> Value {
+        if self.elicitation.is_some() {
+            return match decision {
+                Decision::Answered {
+                    action: ElicitAction::Accept,
+                    content,
+                } => json!({ "action": "accept", "content": content.clone().unwrap_or(json!({})) }),
+                Decision::Answered { action, .. } => json!({ "action": action }),
+                Decision::Allow { .. } | Decision::Deny { .. } => json!({ "action": "decline" }),
+            };
+        }
         match decision {
             Decision::Allow { remember, answers } => {
                 let mut input = self.input.clone();
@@ -232,6 +319,9 @@ impl Question {
                 response
             }
             Decision::Deny { message } => json!({ "behavior": "deny", "message": message }),
+            Decision::Answered { .. } => {
+                json!({ "behavior": "deny", "message": "The question was not answered." })
+            }
         }
     }
 }

@@ -18,6 +18,7 @@
 //! `session/cancel` is served while a prompt runs. Every line goes out through one
 //! writer (the outbox), in order: a turn's updates before its answer.
 
+mod elicit;
 mod permission;
 mod prompt;
 mod replay;
@@ -98,6 +99,7 @@ where
         sessions: Arc::new(Mutex::new(HashMap::new())),
         prompts: Arc::new(Mutex::new(HashMap::new())),
         tasks: JoinSet::new(),
+        forms: false,
     };
     let mut frames = spawn_reader(input, max, out.clone());
     tokio::pin!(shutdown);
@@ -141,6 +143,8 @@ struct Agent {
     /// `$/cancel_request` cancels.
     prompts: Arc<Mutex<HashMap<String, String>>>,
     tasks: JoinSet<()>,
+    /// Whether the client shows forms (`elicitation.form` at `initialize`).
+    forms: bool,
 }
 
 impl Agent {
@@ -236,6 +240,11 @@ impl Agent {
     }
 
     fn initialize(&mut self, request: &InitializeRequest) -> Result<Value, Error> {
+        self.forms = request
+            .client_capabilities
+            .elicitation
+            .as_ref()
+            .is_some_and(|e| e.form.is_some());
         let client = request.client_info.as_ref();
         self.daemon.record_client(ClientSession::acp(
             client.map(|c| c.name.clone()),
@@ -512,6 +521,7 @@ impl Agent {
             sessions: self.sessions.clone(),
             session,
             deadline_ms: self.daemon.config().permission_timeout_ms,
+            forms: self.forms,
         };
         self.tasks.spawn(async move {
             let answer = run.finish(&ctx).await;

@@ -9,13 +9,14 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::elicit;
 use super::permission::{self, Choice};
 use super::session::{self, Sessions};
 use super::{update_line, wire};
 use crate::api::{AskParams, AskResult};
 use crate::daemon::{Daemon, Wants};
 use crate::outbox::Outbox;
-use crate::permissions::{Asked, Decision, Question};
+use crate::permissions::{Asked, Decision, ElicitAction, Elicitation, Question};
 use crate::plain::client_requests::ClientRequests;
 use crate::supervisor::{AskError, Pending, TurnMessage};
 use crate::sync::lock;
@@ -35,6 +36,8 @@ pub(super) struct Ctx {
     pub(super) sessions: Sessions,
     pub(super) session: String,
     pub(super) deadline_ms: u64,
+    /// Whether the client shows forms (`elicitation` with `form` in its capabilities).
+    pub(super) forms: bool,
 }
 
 /// Queues the prompt in its session now, or says why it cannot run.
@@ -112,6 +115,7 @@ impl Ctx {
             sessions: self.sessions.clone(),
             session: self.session.clone(),
             deadline_ms: self.deadline_ms,
+            forms: self.forms,
         }
     }
 }
@@ -169,7 +173,7 @@ async fn ask(ctx: Ctx, asked: Asked, mut ended: watch::Receiver<bool>) {
     let key = permission::rejection_key(&question);
     let rejected =
         session::with(&ctx.sessions, &ctx.session, |s| s.rejected.contains(&key)) == Some(true);
-    if rejected && !question.is_user_question() {
+    if rejected && !question.needs_a_person() {
         let message = "The user rejected this for the rest of the session.".to_string();
         let _ = reply.send(Decision::Deny { message });
         return;
@@ -182,14 +186,71 @@ async fn ask(ctx: Ctx, asked: Asked, mut ended: watch::Receiver<bool>) {
             }
         };
         tokio::pin!(decided_elsewhere);
-        match question.is_user_question() {
-            true => answer_questions(&ctx, &question, &mut decided_elsewhere).await,
-            false => decide_tool(&ctx, &question, key, &mut decided_elsewhere).await,
+        let d = &mut decided_elsewhere;
+        match (
+            &question.elicitation,
+            question.is_user_question(),
+            ctx.forms,
+        ) {
+            (Some(asked), ..) => ask_for_server(&ctx, asked, d).await,
+            (None, true, true) => ask_user_form(&ctx, &question, d).await,
+            (None, true, false) => answer_questions(&ctx, &question, d).await,
+            (None, false, _) => decide_tool(&ctx, &question, key, d).await,
         }
     };
     if let Some(decision) = decision {
         let _ = reply.send(decision);
     }
+}
+
+/// An MCP server's question: its form, for a client that shows forms; else declined.
+async fn ask_for_server(
+    ctx: &Ctx,
+    asked: &Elicitation,
+    decided_elsewhere: &mut (impl Future<Output = ()> + Unpin),
+) -> Option<Decision> {
+    let declined = Decision::Answered {
+        action: ElicitAction::Decline,
+        content: None,
+    };
+    let params = match ctx.forms {
+        true => elicit::server_request(&ctx.session, asked),
+        false => None,
+    };
+    let Some(params) = params else {
+        return Some(declined);
+    };
+    let response = form(ctx, params, decided_elsewhere).await?;
+    Some(elicit::server_decision(response))
+}
+
+/// The agent's questions to the user as one form.
+async fn ask_user_form(
+    ctx: &Ctx,
+    question: &Question,
+    decided_elsewhere: &mut (impl Future<Output = ()> + Unpin),
+) -> Option<Decision> {
+    let Some(params) = elicit::user_request(&ctx.session, question) else {
+        return answer_questions(ctx, question, decided_elsewhere).await;
+    };
+    let response = form(ctx, params, decided_elsewhere).await?;
+    Some(elicit::user_decision(question, response))
+}
+
+/// One `elicitation/create`; `None` when the question was decided without it.
+async fn form(
+    ctx: &Ctx,
+    params: Value,
+    decided_elsewhere: &mut (impl Future<Output = ()> + Unpin),
+) -> Option<Result<Value, Value>> {
+    let call = ctx.client.call_withdrawable(
+        &ctx.out,
+        elicit::ELICITATION_CREATE,
+        params,
+        decided_elsewhere,
+        "$/cancel_request",
+    );
+    call.await
 }
 
 async fn decide_tool(

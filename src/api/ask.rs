@@ -180,8 +180,27 @@ pub struct PermissionRequestParams {
     pub can_remember: bool,
     /// For `AskUserQuestion`: the questions, to answer in `answers`.
     pub questions: Vec<UserQuestionInfo>,
+    /// For a question of one of the agent's MCP servers (`tool` is `mcp__<server>`): its
+    /// message and form; answer `allow` with the form's `content`, or `deny` to decline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elicitation: Option<ElicitationInfo>,
     /// The answer must come within this many ms, or the tool is denied.
     pub deadline_ms: u64,
+}
+
+/// An MCP server's question to the user, relayed by the agent.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ElicitationInfo {
+    /// The server's name in the agent's MCP configuration.
+    pub server: String,
+    pub message: String,
+    /// The form the server asks to be filled in (JSON Schema: an object of primitive
+    /// fields); absent for a question that sends the user to a page (`url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_schema: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// One question of `AskUserQuestion`.
@@ -208,6 +227,9 @@ pub struct PermissionAnswer {
     /// For `AskUserQuestion`: question text to the chosen label (several joined by ", ").
     #[serde(default)]
     pub answers: serde_json::Map<String, Value>,
+    /// For an MCP server's question answered `allow`: the filled-in form.
+    #[serde(default)]
+    pub content: Option<Value>,
 }
 
 /// Allow or deny.

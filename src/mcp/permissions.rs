@@ -18,7 +18,7 @@ use rmcp::{Peer, RoleServer};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::permissions::{Asked, Decision, Question, relay_each};
+use crate::permissions::{Asked, Decision, ElicitAction, Elicitation, Question, relay_each};
 
 const ALLOW_ONCE: &str = "Allow once";
 const ALLOW_SESSION: &str = "Allow for the rest of this session";
@@ -100,6 +100,9 @@ pub(super) fn form(question: &Question, cwd: &str) -> (String, ElicitationSchema
     if question.is_user_question() {
         return user_question_form(question);
     }
+    if let Some(asked) = &question.elicitation {
+        return elicitation_form(asked);
+    }
     let mut message = format!(
         "Claude Code (working in {cwd}) wants to {}.",
         question.summary
@@ -145,6 +148,23 @@ fn user_question_form(question: &Question) -> (String, ElicitationSchema) {
     ("Claude Code asks you:".to_string(), schema_of(schema))
 }
 
+/// An MCP server's own form, passed on as it asked for it; a URL question (which has no
+/// form) is shown as its message and link, with nothing to fill in.
+fn elicitation_form(asked: &Elicitation) -> (String, ElicitationSchema) {
+    let mut message = format!(
+        "{} (an MCP server of Claude Code) asks: {}",
+        asked.server, asked.message
+    );
+    if let Some(url) = &asked.url {
+        message.push_str(&format!("\nOpen: {url}"));
+    }
+    let schema = asked
+        .schema
+        .clone()
+        .unwrap_or_else(|| json!({ "type": "object", "properties": {} }));
+    (message, schema_of(schema))
+}
+
 fn schema_of(schema: Value) -> ElicitationSchema {
     // The forms above are objects of primitive fields, which always convert; an empty
     // form stands in should rmcp's rules ever tighten.
@@ -157,6 +177,9 @@ fn schema_of(schema: Value) -> ElicitationSchema {
 /// The client's answer as a decision; anything but an accepted allow denies.
 pub(super) fn decision_of(question: &Question, result: ElicitResult) -> Decision {
     let content = result.content.unwrap_or_default();
+    if question.elicitation.is_some() {
+        return answered(result.action, content);
+    }
     let text = |key: &str| content.get(key).and_then(Value::as_str).map(str::to_owned);
     match result.action {
         ElicitationAction::Accept if question.is_user_question() => Decision::Allow {
@@ -179,6 +202,19 @@ pub(super) fn decision_of(question: &Question, result: ElicitResult) -> Decision
         _ => Decision::Deny {
             message: "The user dismissed the question without answering.".to_string(),
         },
+    }
+}
+
+/// An MCP server's question, answered as the client answered it.
+fn answered(action: ElicitationAction, content: Value) -> Decision {
+    let action = match action {
+        ElicitationAction::Accept => ElicitAction::Accept,
+        ElicitationAction::Decline => ElicitAction::Decline,
+        _ => ElicitAction::Cancel,
+    };
+    Decision::Answered {
+        action,
+        content: (action == ElicitAction::Accept).then_some(content),
     }
 }
 

@@ -21,16 +21,16 @@ use tokio::sync::mpsc;
 use super::client_requests::{self, ClientRequests};
 use crate::api::{
     AskParams, AskResult, Behavior, CancelResult, CloseSessionParams, CloseSessionResult,
-    EventsParams, HandleParams, PermissionAnswer, PermissionRelay, PermissionRequestParams,
-    RequestId, SessionsParams, SessionsResult, StatusParams, StatusResult, StopResult, TurnHandle,
-    UserQuestionInfo, WaitParams,
+    ElicitationInfo, EventsParams, HandleParams, PermissionAnswer, PermissionRelay,
+    PermissionRequestParams, RequestId, SessionsParams, SessionsResult, StatusParams, StatusResult,
+    StopResult, TurnHandle, UserQuestionInfo, WaitParams,
 };
 use crate::daemon::{Daemon, Turn, Wants};
 use crate::error::DaemonError;
 use crate::event_lines::EventLines;
 use crate::nesting::Caller;
 use crate::outbox::Outbox;
-use crate::permissions::{Asked, Decision, Question, relay_each};
+use crate::permissions::{Asked, Decision, ElicitAction, Question, relay_each};
 use crate::rpc_error::RpcError;
 use crate::supervisor::{DEFAULT_SESSION, Pending, TurnMessage};
 
@@ -394,7 +394,7 @@ async fn ask_client(ctx: RequestCtx, asked: Asked, deadline_ms: u64) {
     let Some(response) = response else {
         return;
     };
-    let _ = reply.send(decision_of(response));
+    let _ = reply.send(decision_of(&question, response));
 }
 
 /// The params of a `permission/request` for `question`.
@@ -419,12 +419,18 @@ fn permission_request(question: &Question, ask_id: &RequestId, deadline_ms: u64)
             })
             .collect(),
         deadline_ms,
+        elicitation: question.elicitation.as_ref().map(|asked| ElicitationInfo {
+            server: asked.server.clone(),
+            message: asked.message.clone(),
+            requested_schema: asked.schema.clone(),
+            url: asked.url.clone(),
+        }),
     };
     serde_json::to_value(params).unwrap_or_default()
 }
 
 /// The client's response as a decision; anything but a valid answer denies.
-fn decision_of(response: client_requests::Response) -> Decision {
+fn decision_of(question: &Question, response: client_requests::Response) -> Decision {
     let answer = match response {
         Ok(result) => serde_json::from_value::<PermissionAnswer>(result),
         Err(error) => {
@@ -435,6 +441,15 @@ fn decision_of(response: client_requests::Response) -> Decision {
         }
     };
     match answer {
+        // An MCP server's question: allow accepts with the filled-in form.
+        Ok(PermissionAnswer {
+            behavior: Behavior::Allow,
+            content,
+            ..
+        }) if question.elicitation.is_some() => Decision::Answered {
+            action: ElicitAction::Accept,
+            content: Some(content.unwrap_or_else(|| json!({}))),
+        },
         Ok(PermissionAnswer {
             behavior: Behavior::Allow,
             remember,

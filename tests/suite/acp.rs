@@ -410,3 +410,60 @@ async fn an_acp_agent_keeps_no_idle_default_cli_beside_its_sessions() {
     assert_eq!(default["state"], "stopped", "{listed}");
     assert!(default["pid"].is_null(), "{listed}");
 }
+
+#[tokio::test]
+async fn an_mcp_servers_question_reaches_an_acp_client_that_shows_forms_and_is_declined_for_one_that_does_not()
+ {
+    let mut bridge = Bridge::start();
+    let params = json!({"protocolVersion": 1,
+                        "clientCapabilities": {"elicitation": {"form": {}}}});
+    assert!(
+        bridge
+            .call("initialize", params)
+            .await
+            .get("result")
+            .is_some()
+    );
+    let session = new_session(&mut bridge).await;
+    let run = bridge
+        .request("session/prompt", prompt_params(&session, "ELICIT"))
+        .await;
+    let form = loop {
+        let message = bridge.next_message().await;
+        if message["method"] == "elicitation/create" {
+            break message;
+        }
+    };
+    assert_eq!(form["params"]["sessionId"], session.as_str());
+    assert_eq!(form["params"]["mode"], "form");
+    assert_eq!(
+        form["params"]["requestedSchema"]["properties"]["env"]["enum"][0],
+        "staging"
+    );
+    let reply = json!({"jsonrpc": "2.0", "id": form["id"],
+                       "result": {"action": "accept", "content": {"env": "staging"}}});
+    bridge.send_raw(reply.to_string().as_bytes()).await;
+    let (response, notes) = bridge.response_for(&run).await;
+    assert_eq!(response["result"]["stopReason"], "end_turn", "{response}");
+    let text: String = notes
+        .iter()
+        .filter_map(|m| m["params"]["update"]["content"]["text"].as_str())
+        .collect();
+    assert_eq!(text, r#"elicitation answered: accept {"env":"staging"}"#);
+
+    // A client without forms: declined, and told nothing it cannot show.
+    let (mut plain, session) = with_session().await;
+    let run = plain
+        .request("session/prompt", prompt_params(&session, "ELICIT"))
+        .await;
+    let (_, notes) = plain.response_for(&run).await;
+    assert!(
+        notes.iter().all(|m| m["method"] != "elicitation/create"),
+        "{notes:?}"
+    );
+    let text: String = notes
+        .iter()
+        .filter_map(|m| m["params"]["update"]["content"]["text"].as_str())
+        .collect();
+    assert_eq!(text, "elicitation answered: decline null");
+}

@@ -186,3 +186,55 @@ async fn an_acp_session_streams_asks_permission_and_is_loaded_after_a_restart() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+async fn the_real_agents_question_to_the_user_reaches_a_client_that_shows_forms_as_one() {
+    let mut real = Real::start().await;
+    let bridge = &mut real.bridge;
+    let params = json!({"protocolVersion": 1,
+                        "clientCapabilities": {"elicitation": {"form": {}}}});
+    assert!(
+        bridge
+            .call("initialize", params)
+            .await
+            .get("result")
+            .is_some()
+    );
+    let cwd = bridge.cwd();
+    let new = bridge
+        .call("session/new", json!({"cwd": cwd, "mcpServers": []}))
+        .await;
+    let session = new["result"]["sessionId"].as_str().unwrap().to_string();
+    let id = bridge
+        .request(
+            "session/prompt",
+            prompt(&session, "ASK_USER Which colour? Red|Blue"),
+        )
+        .await;
+    let form = loop {
+        let message = bridge.next_message().await;
+        if message["method"] == "elicitation/create" {
+            break message;
+        }
+        assert!(
+            message.get("result").is_none(),
+            "answered before asking: {message}"
+        );
+    };
+    let field = &form["params"]["requestedSchema"]["properties"]["answer1"];
+    assert_eq!(field["title"], "Which colour?", "{form}");
+    assert_eq!(field["enum"], json!(["Red", "Blue"]), "{form}");
+    let reply = json!({"jsonrpc": "2.0", "id": form["id"],
+                       "result": {"action": "accept", "content": {"answer1": "Blue"}}});
+    bridge.send_raw(reply.to_string().as_bytes()).await;
+    let (response, updates) = bridge.response_for(&id).await;
+    assert_eq!(response["result"]["stopReason"], "end_turn", "{response}");
+    assert!(
+        texts(&updates, "agent_message_chunk").contains("Blue"),
+        "the agent read the answer: {updates:?}"
+    );
+}

@@ -234,3 +234,83 @@ async fn cancelling_an_mcp_ask_while_its_form_is_open_denies_it_and_keeps_the_se
     assert!(cancelled, "{events}");
     assert_eq!(bridge.close_and_wait().await, 0);
 }
+
+/// The agent's text for an `ELICIT` turn (the double says what its MCP server got back).
+fn elicited(text: &str) -> &str {
+    text.strip_prefix("elicitation answered: ").unwrap_or(text)
+}
+
+#[tokio::test]
+async fn an_mcp_servers_question_reaches_an_mcp_client_as_its_own_form_and_the_answer_goes_back() {
+    let mut bridge = Bridge::start();
+    bridge.send_raw(ELICITING.as_bytes()).await;
+    let answer = bridge.next_message().await;
+    assert!(answer["result"].is_object(), "{answer}");
+    bridge
+        .send_raw(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    let call = json!({"name": "ask", "arguments": {"prompt": "ELICIT"}});
+    let asked = bridge.request("tools/call", call).await;
+    let form = loop {
+        let message = bridge.next_message().await;
+        if message["method"] == "elicitation/create" {
+            break message;
+        }
+    };
+    let params = &form["params"];
+    assert!(
+        params["message"]
+            .as_str()
+            .unwrap()
+            .contains("double-server"),
+        "{form}"
+    );
+    assert_eq!(
+        params["requestedSchema"]["properties"]["env"]["enum"][1],
+        "production"
+    );
+    let reply = json!({"jsonrpc": "2.0", "id": form["id"],
+                       "result": {"action": "accept", "content": {"env": "staging"}}});
+    bridge.send_raw(reply.to_string().as_bytes()).await;
+    let (response, _) = bridge.response_for(&asked).await;
+    let text = response["result"]["structuredContent"]["result"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(elicited(text), r#"accept {"env":"staging"}"#, "{response}");
+}
+
+#[tokio::test]
+async fn an_mcp_servers_question_reaches_a_plain_client_and_without_one_it_is_declined() {
+    let mut bridge = Bridge::start();
+    let ask = bridge
+        .request("ask", json!({"prompt": "ELICIT", "permissions": "client"}))
+        .await;
+    let question = next_question(&mut bridge).await;
+    let asked = &question["params"];
+    assert_eq!(asked["tool"], "mcp__double-server");
+    assert_eq!(asked["elicitation"]["server"], "double-server");
+    assert_eq!(
+        asked["elicitation"]["requestedSchema"]["required"][0],
+        "env"
+    );
+    reply(
+        &mut bridge,
+        &question,
+        json!({"behavior": "allow", "content": {"env": "production"}}),
+    )
+    .await;
+    assert_eq!(
+        elicited(&result_text(&mut bridge, &ask).await),
+        r#"accept {"env":"production"}"#
+    );
+    // Nobody to ask: declined, whatever the policy (no policy answers for a person).
+    let bridge_allowing =
+        &mut Bridge::start_with(Options::default().args(&["--permission-decider", "allow"]));
+    let ask = bridge_allowing
+        .request("ask", json!({"prompt": "ELICIT"}))
+        .await;
+    assert_eq!(
+        elicited(&result_text(bridge_allowing, &ask).await),
+        "decline null"
+    );
+}

@@ -25,6 +25,8 @@
 //! | `LEAK <VAR>` | stderr `double: leaking VAR=<value>`, a non-JSON stdout line containing the value; then the default reply | success |
 //! | `MULTI` | one API call: assistant `thinking`, assistant text `multi text 1`, assistant text `multi text 2`; then `system/status` (`status:null`) | success, `result` = `multi text 1multi text 2` |
 //!
+//! | `ELICIT` | a `control_request` `elicitation` from an MCP server (see [`crate::elicit`]), then assistant text `elicitation answered: <action> <content>` | success, same text |
+//!
 //! `RUN_TOOL` and its permission are described in [`crate::tool`].
 //!
 //! With `--max-budget-usd X`, as with the real CLI: the turn whose calls bring this
@@ -55,6 +57,7 @@ pub(crate) enum Directive {
     SpawnGrandchild,
     SpawnDetached,
     Leak { var: String },
+    Elicit,
 }
 
 /// `key=value` among the words, parsed; unparsable values count as absent.
@@ -125,6 +128,7 @@ pub(crate) fn parse_directive(prompt: &str) -> Directive {
         "CLOSE_STDOUT" => Directive::CloseStdout,
         "UNKNOWN" => Directive::Unknown,
         "MULTI" => Directive::Multi,
+        "ELICIT" => Directive::Elicit,
         _ => Directive::Reply,
     }
 }

@@ -15,6 +15,7 @@
 //! - [`directive`]: the prompt words that pick a turn's behaviour (the table of `SLOW`,
 //!   `HANG`, `CRASH`, `RUN_TOOL`, ...); [`behaviour`] runs them.
 //! - [`tool`]: `RUN_TOOL` and its permission (default, `bypassPermissions`, `stdio`).
+//! - [`elicit`]: `ELICIT`, an MCP server's question relayed to the host.
 //! - [`session`]: turns, one at a time, and the ids and counters they share.
 //! - [`lines`]: the `system/init`, `assistant` and (with `--include-partial-messages`)
 //!   `stream_event` lines of a turn; [`result`]: its `result` line and the accounting.
@@ -40,6 +41,7 @@ mod args;
 mod behaviour;
 mod control;
 mod directive;
+mod elicit;
 mod ids;
 mod lines;
 mod out;

@@ -132,6 +132,7 @@ impl Session {
             Directive::SpawnGrandchild => self.spawn_grandchild(t).await,
             Directive::SpawnDetached => self.spawn_detached(t).await,
             Directive::Multi => self.multi(t).await,
+            Directive::Elicit => self.elicit(t).await,
         }
     }
 }

@@ -218,8 +218,11 @@ impl Actor {
         subtype: &str,
         message: ChildMessage,
     ) {
-        if subtype == "can_use_tool" {
-            self.on_permission_request(request_id, &message);
+        if subtype == "can_use_tool" || subtype == "elicitation" {
+            match subtype {
+                "elicitation" => self.on_elicitation_request(request_id, &message),
+                _ => self.on_permission_request(request_id, &message),
+            }
             if let Some(turn) = self.state.turn_mut() {
                 if !turn.stream(message) {
                     self.record.totals.notifications_dropped += 1;

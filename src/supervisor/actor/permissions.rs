@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::child::protocol::control_success;
-use crate::permissions::{Asked, DecidedBy, Decider, Decision, Question, nobody_to_ask};
+use crate::permissions::{
+    Asked, DecidedBy, Decider, Decision, ElicitAction, Question, nobody_to_ask,
+};
 
 /// What the agent is told about a question its ask no longer waits for.
 const CANCELLED: &str = "The ask was cancelled while this question was open.";
@@ -31,7 +33,18 @@ impl Actor {
     /// A `can_use_tool` request: the policy decides at once, or the turn's client is asked.
     pub(super) fn on_permission_request(&mut self, request_id: &str, message: &ChildMessage) {
         let request = message.value().get("request").cloned().unwrap_or_default();
-        let question = Question::from_request(request_id, &request);
+        self.on_question(Question::from_request(request_id, &request));
+    }
+
+    /// An `elicitation` request (an MCP server of the CLI asks the user): the turn's client
+    /// is asked; with nobody to ask it is declined (no policy answers for a person).
+    pub(super) fn on_elicitation_request(&mut self, request_id: &str, message: &ChildMessage) {
+        let request = message.value().get("request").cloned().unwrap_or_default();
+        self.on_question(Question::from_elicitation(request_id, &request));
+    }
+
+    fn on_question(&mut self, question: Question) {
+        let request_id = question.request_id.clone();
         self.record.totals.permissions_requested += 1;
         let turn_id = self.state.turn().map(|t| t.id);
         self.events.record(
@@ -44,7 +57,7 @@ impl Actor {
         );
         let decider = self.config.permission_decider;
         match decider {
-            Decider::Allow if !question.is_user_question() => {
+            Decider::Allow if !question.needs_a_person() => {
                 let allow = Decision::Allow {
                     remember: false,
                     answers: serde_json::Map::new(),
@@ -180,6 +193,18 @@ impl Actor {
             Decision::Deny { message } => {
                 self.record.totals.permissions_denied += 1;
                 ("deny", Some(message.clone()))
+            }
+            Decision::Answered { action, .. } => {
+                match action {
+                    ElicitAction::Accept => self.record.totals.permissions_allowed += 1,
+                    _ => self.record.totals.permissions_denied += 1,
+                }
+                let behavior = match action {
+                    ElicitAction::Accept => "accept",
+                    ElicitAction::Decline => "decline",
+                    ElicitAction::Cancel => "cancel",
+                };
+                (behavior, None)
             }
         };
         let remember = matches!(decision, Decision::Allow { remember: true, .. });
