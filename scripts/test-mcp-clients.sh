@@ -99,6 +99,8 @@ run_client "TypeScript SDK (@modelcontextprotocol/sdk 1.32.2)" timeout 600 node 
 # The ACP surface (`serve --surface acp`) from the official ACP SDK, on the real CLI. A
 # claude-coded without that surface is one clean `not ok` (the script checks `serve --help`).
 run_client "ACP: official SDK (@agentclientprotocol/sdk 2.4.0)" timeout 600 node "$clients/acp_client.mjs"
+# And from acpx, a headless ACP client as orchestrators run one (`acpx --agent ... exec`).
+run_client "ACP: acpx 0.19.1" timeout 300 node "$clients/acpx_check.mjs"
 
 # Prints `ok`/`not ok` and a closing count, like the client scripts.
 inspector_strict() {
