@@ -52,7 +52,7 @@ const FOREIGN: &[(&str, &[&str])] = &[
     ),
     ("claude mcp add", &["--header", "--scope", "--transport"]),
     ("MCP Inspector", &["--cli", "--method", "--strict"]),
-    ("acpx", &["--agent"]),
+    ("acpx", &["--agent", "--approve-all", "--deny-all"]),
     ("examples/soak.rs", &["--asks", "--mcp", "--seed"]),
 ];
 
