@@ -7,6 +7,11 @@
 //! bytes: the oldest go first), in `results.json` in the state directory too (0600), so
 //! it survives a restart of claude-coded. A turn still running when claude-coded stops
 //! ends with the stop's error, which is kept the same way.
+//!
+//! It is the one store of detached turns: an MCP task's turn is kept here too, under its
+//! task id ([`Background::adopt`]), while rmcp's task machinery runs it live (its status
+//! and its in-task questions); `tasks/get` finds its end here once rmcp no longer knows
+//! it, after a restart in particular ([`Background::peek`], which does not collect).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -53,6 +58,38 @@ struct Shared {
     events: EventLog,
     /// Held from reading the results to writing `results.json`, so saves land in order.
     saving: Mutex<()>,
+}
+
+/// A turn adopted from elsewhere ([`Background::adopt`]), until its end is told.
+pub(crate) struct Adopted {
+    background: Background,
+    /// Taken when the end is told.
+    turn_id: Option<String>,
+}
+
+impl Adopted {
+    /// Records how the turn ended.
+    pub(crate) fn end(mut self, answer: Result<AskResult, AskError>) {
+        if let Some(turn_id) = self.turn_id.take() {
+            self.background.finish(&turn_id, answer);
+        }
+    }
+}
+
+impl Drop for Adopted {
+    /// Its keeper dropped it without an end (aborted): it ended as cancelled.
+    fn drop(&mut self) {
+        if let Some(turn_id) = self.turn_id.take() {
+            self.background.finish(&turn_id, Err(AskError::Cancelled));
+        }
+    }
+}
+
+/// When a finished turn was asked and ended, in ms since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Times {
+    pub(crate) created_ms: u64,
+    pub(crate) finished_ms: u64,
 }
 
 /// One background turn.
@@ -190,6 +227,47 @@ impl Background {
             drain,
         ));
         handle
+    }
+
+    /// Keeps a turn that is run live elsewhere (an MCP task) under `turn_id`: its end,
+    /// told with [`Adopted::end`], is recorded like a handle's turn's (in `results.json`,
+    /// across restarts), and one never told ends as cancelled.
+    pub(crate) fn adopt(&self, turn_id: &str, session: &str) -> Adopted {
+        let job = Job {
+            record: Record {
+                session: session.to_string(),
+                created_ms: now_ms(),
+                step: None,
+                messages: 0,
+                finished_ms: None,
+                outcome: None,
+            },
+            bytes: 0,
+            done: watch::Sender::new(false),
+            cancel: None,
+        };
+        lock(&self.inner.jobs).insert(turn_id.to_string(), job);
+        Adopted {
+            background: self.clone(),
+            turn_id: Some(turn_id.to_string()),
+        }
+    }
+
+    /// How a turn ended, without collecting it (an MCP task is read as often as the
+    /// client polls, until its time is up): `None` while it runs or when unknown.
+    pub(crate) fn peek(&self, turn_id: &str) -> Option<(Result<AskResult, DaemonError>, Times)> {
+        let mut jobs = lock(&self.inner.jobs);
+        self.sweep(&mut jobs);
+        let record = &jobs.get(turn_id)?.record;
+        let times = Times {
+            created_ms: record.created_ms,
+            finished_ms: record.finished_ms?,
+        };
+        let outcome = match record.outcome.clone()? {
+            Outcome::Result(result) => Ok(*result),
+            Outcome::Error(error) => Err(DaemonError::TurnFailed(error)),
+        };
+        Some((outcome, times))
     }
 
     /// Waits up to `timeout` for the turn to end; then its answer (collected: the entry is

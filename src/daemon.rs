@@ -335,6 +335,23 @@ impl Daemon {
         }
     }
 
+    /// Keeps the end of an MCP task's turn (run live by rmcp's task machinery) in the
+    /// store of detached turns, under its task id, so it outlives a restart.
+    pub(crate) fn adopt_task(&self, task_id: &str, session: &str) -> crate::background::Adopted {
+        self.inner.background.adopt(task_id, session)
+    }
+
+    /// How a detached turn (a handle's or a task's) ended, without collecting it.
+    pub(crate) fn detached_end(
+        &self,
+        turn_id: &str,
+    ) -> Option<(
+        Result<crate::api::AskResult, DaemonError>,
+        crate::background::Times,
+    )> {
+        self.inner.background.peek(turn_id)
+    }
+
     /// `cancel`: interrupts a background turn (its result is then the cancel's error).
     pub(crate) fn cancel_turn(&self, turn_id: &str) -> Result<CancelResult, DaemonError> {
         self.inner.background.cancel(turn_id)

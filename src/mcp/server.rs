@@ -487,9 +487,13 @@ impl ServerHandler for McpServer {
         request: GetTaskParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        Ok(GetTaskResult::new(
-            super::tasks::store().get_task(&request.task_id)?,
-        ))
+        // rmcp knows the tasks of this run; the store of detached turns keeps their ends
+        // across a restart.
+        let task = match super::tasks::store().get_task(&request.task_id) {
+            Ok(task) => task,
+            Err(unknown) => super::tasks::kept(&self.daemon, &request.task_id).ok_or(unknown)?,
+        };
+        Ok(GetTaskResult::new(task))
     }
 
     async fn update_task(

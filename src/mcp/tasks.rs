@@ -12,11 +12,22 @@
 //! `permission1`, `permission2`, ...), answered with `tasks/update`; other clients' get
 //! `--permission-decider`'s answer. The task store is the process's, so a task made through
 //! one MCP session (or HTTP request) can be polled through another.
+//!
+//! rmcp's task machinery runs a task live; its end is kept in the daemon's store of
+//! detached turns too, under the task id (the same store as plain handles, in
+//! `results.json`), so `tasks/get` answers for a task that ended before claude-coded
+//! restarted, or that was running then (it ended with the stop's error), until
+//! `--result-ttl-ms` after its end ([`kept`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use rmcp::model::{CallToolResponse, CreateTaskResult, ElicitRequest, ElicitResult, InputRequest};
+use std::time::{Duration, UNIX_EPOCH};
+
+use rmcp::model::{
+    CallToolResponse, CreateTaskResult, DetailedTask, ElicitRequest, ElicitResult, InputRequest,
+    Task, TaskPayload, TaskStatus,
+};
 use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
 use tokio::sync::mpsc;
 
@@ -24,10 +35,11 @@ use super::order::{AskTicket, ask_in_turn};
 use super::permissions::{decision_of, form_params};
 use super::render;
 use crate::api::AskParams;
+use crate::background::Adopted;
 use crate::daemon::{Daemon, Wants};
 use crate::error::DaemonError;
 use crate::permissions::{Asked, Decision, relay_each};
-use crate::supervisor::{Pending, TurnMessage};
+use crate::supervisor::{AskError, Pending, TurnMessage};
 
 /// How often a client should poll `tasks/get`, in ms.
 const POLL_INTERVAL_MS: u64 = 1_000;
@@ -46,6 +58,10 @@ pub(super) async fn ask_as_task(
     ticket: Option<&AskTicket>,
     elicits: bool,
 ) -> CallToolResponse {
+    let session = params
+        .session
+        .clone()
+        .unwrap_or_else(|| crate::supervisor::DEFAULT_SESSION.to_string());
     let wants = Wants::answer().with_messages().with_questions(elicits);
     let (pending, messages, questions) = match ask_in_turn(daemon, ticket, params, wants).await {
         Ok(turn) => {
@@ -59,9 +75,11 @@ pub(super) async fn ask_as_task(
         .with_poll_interval_ms(POLL_INTERVAL_MS)
         .with_status_message("queued");
     let cwd = daemon.config().cwd.display().to_string();
+    let daemon = daemon.clone();
     let task = store().spawn(options, move |context| {
+        let adopted = daemon.adopt_task(context.task_id(), &session);
         tokio::spawn(relay(context.clone(), questions, cwd));
-        Box::pin(run(context, pending, messages))
+        Box::pin(run(context, pending, messages, adopted))
     });
     CallToolResponse::Task(CreateTaskResult::new(task))
 }
@@ -71,18 +89,48 @@ async fn run(
     context: TaskContext,
     pending: Pending,
     messages: mpsc::Receiver<TurnMessage>,
+    adopted: Adopted,
 ) -> Result<rmcp::model::CallToolResult, TaskExit> {
     // Ends when the turn drops its sink (it ended, or was interrupted).
     tokio::spawn(follow_steps(context.clone(), messages));
     let answer = tokio::select! {
         answer = pending.wait() => answer,
         // Dropping the ask interrupts the turn; its session stays.
-        () = context.cancelled() => return Err(TaskExit::Cancelled),
+        () = context.cancelled() => {
+            adopted.end(Err(AskError::Cancelled));
+            return Err(TaskExit::Cancelled);
+        }
     };
+    adopted.end(answer.clone());
     Ok(match answer {
         Ok(result) => render::ask(&result),
         Err(err) => render::failure(&DaemonError::from(err)),
     })
+}
+
+/// A task rmcp no longer knows whose end the store of detached turns kept (it ended
+/// before a restart, or was running then): completed with what a call would have
+/// answered, as a live task is.
+pub(super) fn kept(daemon: &Daemon, task_id: &str) -> Option<DetailedTask> {
+    let (outcome, times) = daemon.detached_end(task_id)?;
+    let result = match outcome {
+        Ok(result) => render::ask(&result),
+        Err(err) => render::failure(&err),
+    };
+    let result = match serde_json::to_value(result) {
+        Ok(serde_json::Value::Object(result)) => result,
+        _ => return None,
+    };
+    let at = |ms: u64| crate::clock::rfc3339(UNIX_EPOCH + Duration::from_millis(ms));
+    let task = Task::new(
+        task_id,
+        TaskStatus::Completed,
+        at(times.created_ms),
+        at(times.finished_ms),
+    )
+    .with_ttl_ms(daemon.config().result_ttl_ms)
+    .with_poll_interval_ms(POLL_INTERVAL_MS);
+    Some(DetailedTask::new(task, TaskPayload::Completed { result }))
 }
 
 /// Keeps the task's status message at the turn's latest step.

@@ -204,3 +204,38 @@ async fn a_permission_question_is_the_tasks_input_required_and_its_answer_goes_o
     );
     bridge.close().await;
 }
+
+#[tokio::test]
+async fn a_tasks_end_outlives_a_restart_of_claude_coded_like_a_handles() {
+    let dir = test_support::TempDir::new("tasks-restart");
+    let state = dir.path().join("state");
+    let state_arg = state.display().to_string();
+    let bridge = connect(&["--state-dir", &state_arg]).await;
+    let done = ask_task(&bridge, json!({"prompt": "hello"})).await;
+    assert_eq!(
+        settle(&bridge, &done).await.0.status(),
+        TaskStatus::Completed
+    );
+    // Running when claude-coded stops: it ends with the stop's error.
+    let running = ask_task(&bridge, json!({"prompt": "HANG"})).await;
+    bridge
+        .wait_status("the turn to run", |s| !s["turn"].is_null())
+        .await;
+    bridge.close().await;
+
+    let bridge = connect(&["--state-dir", &state_arg]).await;
+    let before = completed(&get(&bridge, &done).await.expect("the task's end was kept"));
+    assert!(
+        texts(&before)[0].ends_with("to: hello"),
+        "{:?}",
+        texts(&before)
+    );
+    let stopped = get(&bridge, &running)
+        .await
+        .expect("the running task's end was kept");
+    assert_eq!(stopped.status(), TaskStatus::Completed);
+    assert_eq!(completed(&stopped).is_error, Some(true), "{stopped:?}");
+    // Read as often as polled: not collected.
+    assert!(get(&bridge, &done).await.is_ok());
+    bridge.close().await;
+}
