@@ -294,6 +294,15 @@ impl Daemon {
         );
     }
 
+    /// The host's project (its first MCP root): sessions made without a `cwd` work there,
+    /// and the `default` session moves there while it has no conversation. A directory
+    /// outside `--allow-dir` is refused, and nothing changes.
+    pub(crate) fn set_project(&self, dir: &str) -> Result<bool, DaemonError> {
+        let moved = self.inner.sessions.retarget(dir)?;
+        tracing::info!(project = %dir, moved, "the host's project (its roots)");
+        Ok(moved)
+    }
+
     /// `dir` resolved through its symlinks, if a session may use it (inside the allowed
     /// directories).
     pub(crate) fn confine(&self, dir: &str) -> Result<std::path::PathBuf, DaemonError> {

@@ -75,6 +75,9 @@ struct Shared {
     /// What running turns may still spend, by reservation; locked after `slots` (a
     /// reservation is made under both, so parallel turns cannot over-reserve).
     held: Mutex<Held>,
+    /// Where a session made without a `cwd` works: `--cwd`, or the host's project once its
+    /// MCP roots said so ([`Sessions::retarget`]).
+    default_cwd: Mutex<PathBuf>,
 }
 
 /// One named session.
@@ -152,6 +155,7 @@ impl Sessions {
                 changed: watch::Sender::new(0),
                 saving: Mutex::new(()),
                 held: Mutex::new(Held::default()),
+                default_cwd: Mutex::new(config.cwd.clone()),
                 config,
                 events,
                 spawner,
@@ -202,6 +206,33 @@ impl Sessions {
     /// to the allowed directories (see `confine`).
     pub(crate) fn confine(&self, dir: &str) -> Result<PathBuf, DaemonError> {
         confine(&self.inner.config, dir)
+    }
+
+    /// Makes `dir` (confined like any session's) where sessions made without a `cwd` work:
+    /// the project the host has open (its MCP roots). The `default` session moves there,
+    /// started afresh, when it has no conversation yet and runs no turn; one with a
+    /// conversation stays where it is. Whether it moved.
+    pub(crate) fn retarget(&self, dir: &str) -> Result<bool, DaemonError> {
+        let real = self.confine(dir)?;
+        *lock(&self.inner.default_cwd) = real.clone();
+        let mut slots = lock(&self.inner.slots);
+        let movable = slots.get(DEFAULT_SESSION).is_some_and(|slot| {
+            slot.cwd != real
+                && current_session_id(slot).is_none()
+                && !slot.live.as_ref().is_some_and(is_busy)
+        });
+        if !movable {
+            return Ok(false);
+        }
+        let route = Route {
+            name: DEFAULT_SESSION.into(),
+            origin: Some(Pick::Given(Origin::Fresh)),
+            cwd: None,
+            ask_budget: None,
+            extra_args: Vec::new(),
+        };
+        self.start_slot(&mut slots, &route, Some(real))?;
+        Ok(true)
     }
 
     /// The supervisor of the `default` session, if it runs.
@@ -302,7 +333,7 @@ impl Sessions {
         };
         let cwd = cwd
             .or_else(|| existing.map(|slot| slot.cwd.clone()))
-            .unwrap_or_else(|| shared.config.cwd.clone());
+            .unwrap_or_else(|| lock(&shared.default_cwd).clone());
         let live_elsewhere = slots
             .iter()
             .filter(|(name, slot)| *name != &route.name && slot.live.is_some())

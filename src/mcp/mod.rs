@@ -26,6 +26,7 @@ pub mod output;
 mod permissions;
 mod progress;
 mod render;
+mod roots;
 mod rounds;
 mod schema;
 mod server;

@@ -64,6 +64,8 @@ pub struct McpServer {
     drain: OutputDrain,
     /// Asks waiting for their client's next round (2026-07-28 permission questions).
     rounds: Rounds,
+    /// Whether this client was asked for its roots in a round (2026-07-28).
+    roots_asked: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl McpServer {
@@ -80,6 +82,7 @@ impl McpServer {
             calls: watch::Sender::new(0),
             drain,
             rounds: Rounds::default(),
+            roots_asked: Default::default(),
         }
     }
 
@@ -129,6 +132,11 @@ impl McpServer {
         InputResponses(responses): InputResponses,
         context: RequestContext<RoleServer>,
     ) -> CallToolResponse {
+        // 2026-07-28: a client that declares roots gives them as the first ask's round.
+        if let Some(round) = self.roots_round(&context, state.as_deref(), responses.as_ref()) {
+            return round;
+        }
+        let state = state.filter(|s| s != super::roots::ROUND);
         if wants_a_task(&context) {
             let ticket = context.extensions.get::<AskTicket>().cloned();
             let elicits = permissions::declares_form(&context);
@@ -285,6 +293,36 @@ impl McpServer {
 }
 
 impl McpServer {
+    /// For a 2026-07-28 client that declares roots, its first ask's first round asks for
+    /// them (there is no other way to); the retry's roots are applied and the ask goes on.
+    fn roots_round(
+        &self,
+        context: &RequestContext<RoleServer>,
+        state: Option<&str>,
+        responses: Option<&rmcp::model::InputResponses>,
+    ) -> Option<CallToolResponse> {
+        use std::sync::atomic::Ordering;
+        if state == Some(super::roots::ROUND) {
+            if let Some(responses) = responses {
+                super::roots::apply_round(&self.daemon, responses);
+            }
+            return None;
+        }
+        let declares = context.meta.protocol_version().is_some()
+            && context
+                .client_capabilities()
+                .is_some_and(|capabilities| capabilities.roots.is_some());
+        if !declares || state.is_some() || self.roots_asked.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        Some(CallToolResponse::InputRequired(
+            rmcp::model::InputRequiredResult::new(
+                Some(super::roots::round()),
+                Some(super::roots::ROUND.to_string()),
+            ),
+        ))
+    }
+
     /// The first round of an ask whose client answers questions in rounds (2026-07-28).
     async fn first_round(
         &self,
@@ -519,7 +557,20 @@ impl ServerHandler for McpServer {
                 Some(&info.client_info),
                 Some(&info.capabilities),
             ));
+            if info.capabilities.roots.is_some() {
+                tokio::spawn(super::roots::follow(
+                    context.peer.clone(),
+                    self.daemon.clone(),
+                ));
+            }
         }
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        tokio::spawn(super::roots::follow(
+            context.peer.clone(),
+            self.daemon.clone(),
+        ));
     }
 
     async fn call_tool(

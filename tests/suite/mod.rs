@@ -27,6 +27,7 @@ mod layers;
 mod mcp_background;
 mod mcp_plain_parity;
 mod mcp_rmcp_client;
+mod mcp_roots;
 mod mcp_tasks;
 mod mcp_wire;
 mod nesting;

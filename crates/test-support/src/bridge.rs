@@ -281,9 +281,10 @@ pub fn bridge_command(dir: &Path, options: &Options) -> Command {
     if !options.args.iter().any(|a| a == "--state-dir") {
         command.arg("--state-dir").arg(dir.join("state"));
     }
+    if !options.args.iter().any(|a| a == "--cwd") {
+        command.arg("--cwd").arg(&cwd);
+    }
     command
-        .arg("--cwd")
-        .arg(&cwd)
         .args(&options.args)
         // Quiet by default; CLAUDE_CODED_TEST_LOG=debug shows the bridge's logs.
         .env(

@@ -59,9 +59,24 @@ impl Seen {
 pub struct TestClient {
     info: ClientConfig,
     seen: Seen,
+    /// The roots it lists (`file://` URIs), when it declares them.
+    roots: Vec<String>,
 }
 
 impl ClientHandler for TestClient {
+    #[allow(deprecated)] // Roots (SEP-2577): hosts still declare them, so the tests do.
+    async fn list_roots(
+        &self,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
+        let roots = self
+            .roots
+            .iter()
+            .map(|uri| rmcp::model::Root::new(uri.clone()))
+            .collect();
+        Ok(rmcp::model::ListRootsResult::new(roots))
+    }
+
     async fn create_elicitation(
         &self,
         request: ElicitRequestParams,
@@ -119,6 +134,8 @@ pub struct Connect {
     pub claude_bin: Option<String>,
     /// Added to claude-coded's environment, which it passes on to the child.
     pub env: Vec<(String, String)>,
+    /// Declare `roots` and list these (`file://` URIs).
+    pub roots: Vec<String>,
     /// Start claude-coded with only `PATH` from the test's environment (plus `HOME`,
     /// `RUST_LOG` and `env`), so a real CLI child sees nothing of the developer's shell.
     pub clean_env: bool,
@@ -145,6 +162,7 @@ impl McpBridge {
         let handler = TestClient {
             info: client_config(&options),
             seen: seen.clone(),
+            roots: options.roots.clone(),
         };
         let serving = async {
             if options.discover {
@@ -299,6 +317,10 @@ fn client_config(options: &Connect) -> ClientConfig {
     if options.elicitation {
         capabilities.elicitation =
             Some(serde_json::from_value(json!({"form": {}})).expect("an elicitation capability"));
+    }
+    if !options.roots.is_empty() {
+        capabilities.roots =
+            Some(serde_json::from_value(json!({"listChanged": true})).expect("a roots capability"));
     }
     if options.tasks {
         capabilities
