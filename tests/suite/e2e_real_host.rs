@@ -789,3 +789,42 @@ fn the_outer_model_hands_a_long_ask_off_works_on_and_collects_it_with_wait() {
     assert!(waited.text().contains("slow"), "{waited:?}");
     assert!(run.result_text().contains("slow"), "{}", run.dump());
 }
+
+#[test]
+#[cfg_attr(
+    not(real_cli),
+    ignore = "needs the real CLI: build and run with CLAUDE_BIN=$(scripts/install-claude-cli.sh)"
+)]
+fn a_server_started_elsewhere_works_in_the_hosts_project_which_its_roots_name() {
+    let sandbox = Sandbox::new();
+    let elsewhere = sandbox.root().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("create the other directory");
+    let inner_prompt = "where do you work?";
+    let mock = host_mock(vec![ask(inner_prompt)], |_| None);
+    // Started in another directory, allowed to work anywhere in the sandbox: the host's
+    // roots (its project) say where.
+    let allowed = sandbox.root().display().to_string();
+    let config = sandbox.write_mcp_config_in(&elsewhere, &["--allow-dir", &allowed]);
+    let config = config.display().to_string();
+    let run = sandbox.run_outer(&mock, OUTER_PROMPT, &["--mcp-config", &config]);
+    eprintln!("{}", run.summary());
+    assert_outer_ok(&run);
+    let result = nth_result(&mock, ASK, 0);
+    assert!(!result.is_error, "{result:?}");
+    // The inner CLI tells its model where it works (its environment, and its memory
+    // folder named after its directory): the host's project, not where it started.
+    let inner = mock
+        .messages_requests()
+        .into_iter()
+        .find(|r| r.prompt() == inner_prompt)
+        .expect("the inner CLI's request");
+    let told = inner.body.to_string();
+    let project = std::fs::canonicalize(sandbox.project()).unwrap();
+    let folder = |dir: &std::path::Path| dir.display().to_string().replace(['/', '.'], "-");
+    assert!(
+        told.contains(&folder(&project)),
+        "the inner agent works in the host's project"
+    );
+    let elsewhere = std::fs::canonicalize(&elsewhere).unwrap();
+    assert!(!told.contains(&folder(&elsewhere)), "nor where it started");
+}

@@ -160,7 +160,12 @@ impl Sandbox {
     /// A file for `--mcp-config` with the same server, outside the project dir (a child
     /// CLI does not inherit `--mcp-config`).
     pub fn write_mcp_config(&self, server_args: &[&str]) -> PathBuf {
-        let mut args = vec!["--cwd".to_string(), self.project().display().to_string()];
+        self.write_mcp_config_in(&self.project(), server_args)
+    }
+
+    /// [`Sandbox::write_mcp_config`] with the server started in `cwd` (`--cwd`).
+    pub fn write_mcp_config_in(&self, cwd: &Path, server_args: &[&str]) -> PathBuf {
+        let mut args = vec!["--cwd".to_string(), cwd.display().to_string()];
         args.extend(server_args.iter().map(|a| a.to_string()));
         let config = serde_json::json!({
             "mcpServers": {SERVER: {"type": "stdio", "command": SERVER, "args": args}}
