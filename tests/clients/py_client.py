@@ -13,6 +13,7 @@ exception, which fails the run.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -332,6 +333,36 @@ async def elicitation_checks(home: Path) -> None:
                 await check(name, body)
 
 
+async def roots_checks(home: Path) -> None:
+    """A client that declares roots: its first root becomes the project the agent works in
+    (the server was started elsewhere, allowed to work anywhere under `home`)."""
+    params = server_params(home)
+    project = home / "my project"
+    project.mkdir()
+    params.args += ["--allow-dir", str(home)]
+    record = home / "starts.jsonl"
+    params.env["DOUBLE_RECORD"] = str(record)
+
+    async def list_roots(context: Any) -> Any:
+        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])
+
+    async def the_agent_works_in_the_root() -> None:
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write, list_roots_callback=list_roots, message_handler=on_message) as session:
+                await session.initialize()
+                for _ in range(200):
+                    result = await session.call_tool("sessions", {})
+                    if str(project) in first_text(result):
+                        break
+                    await anyio.sleep(0.05)
+                result = await session.call_tool("ask", {"prompt": "where?"})
+                expect(not result.is_error, result)
+        starts = [line for line in record.read_text().splitlines() if line.strip()]
+        expect(json.loads(starts[-1])["cwd"] == str(project.resolve()), starts[-1])
+
+    await check("roots: the first root is where the agent works", the_agent_works_in_the_root)
+
+
 async def main() -> int:
     if not BRIDGE or not DOUBLE or not REAL or not MOCK_API_URL:
         print("set CLAUDE_CODED_BIN, CLAUDE_DOUBLE_BIN, CLAUDE_REAL_BIN and MOCK_API_URL", file=sys.stderr)
@@ -349,6 +380,8 @@ async def main() -> int:
         await modern_checks(Path(modern_home))
     with tempfile.TemporaryDirectory(prefix="claude-coded-py-") as elicit_home:
         await elicitation_checks(Path(elicit_home))
+    with tempfile.TemporaryDirectory(prefix="claude-coded-py-") as roots_home:
+        await roots_checks(Path(roots_home).resolve())
 
     async def stdout_was_json() -> None:
         expect(not transport_errors, [repr(e) for e in transport_errors])
