@@ -41,6 +41,41 @@ fn schema_files_match_the_types() {
     );
 }
 
+/// Every file in `schemas/` is one the types make: a kind or a method that is gone
+/// takes its schema with it, and every event kind has the schema of its detail.
+#[test]
+fn schemas_holds_no_file_the_types_do_not_make() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let mut made: Vec<String> = claude_coded::api::schemas()
+        .into_iter()
+        .map(|(name, _)| name.to_string())
+        .chain(
+            claude_coded::mcp::tool_schemas()
+                .into_iter()
+                .map(|(name, _)| format!("mcp/{name}")),
+        )
+        .collect();
+    made.sort();
+    let mut on_disk = Vec::new();
+    for sub in ["", "mcp/"] {
+        for entry in std::fs::read_dir(dir.join(sub)).expect("read schemas/") {
+            let entry = entry.expect("a schemas/ entry");
+            if entry.file_type().expect("its type").is_file() {
+                on_disk.push(format!("{sub}{}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    on_disk.sort();
+    assert_eq!(
+        on_disk, made,
+        "schemas/ vs the types (`{REGENERATE}` writes, never deletes)"
+    );
+    for kind in claude_coded::api::EventKind::ALL {
+        let name = format!("event.{kind}.detail.json");
+        assert!(made.contains(&name), "{kind} has no {name}");
+    }
+}
+
 /// A small line diff: `-` lines in the file, `+` lines from the types.
 fn diff(actual: &str, expected: &str) -> String {
     let old: Vec<&str> = actual.lines().collect();
