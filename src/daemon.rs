@@ -648,7 +648,7 @@ impl Daemon {
             totals,
             events: inner.events.counters(),
             client: lock(&inner.client).clone(),
-            config: redacted_config(&inner.config),
+            config: inner.config.status_config(),
             sessions: sessions.sessions,
             spares: crate::supervisor::spares(),
         }
@@ -678,13 +678,6 @@ impl Daemon {
             }
         }
     }
-}
-
-/// The config for `status`: extra CLI arguments may carry a secret.
-fn redacted_config(config: &Config) -> serde_json::Value {
-    let mut value = serde_json::to_value(config).unwrap_or_default();
-    crate::redact::redact_value(&mut value);
-    value
 }
 
 fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {

@@ -12,7 +12,7 @@ pub(crate) fn render(status: &StatusResult) -> String {
         &status.child,
         &status.totals,
     );
-    let cwd = status.config.get("cwd").and_then(|v| v.as_str());
+    let cwd = status.config.cwd.display();
     let child_status = serde_json::to_value(child.status).unwrap_or_default();
     let rows = [
         (
@@ -45,7 +45,7 @@ pub(crate) fn render(status: &StatusResult) -> String {
             ),
         ),
         ("cost", format!("${}", totals.cost_usd)),
-        ("cwd", or_dash(cwd.as_ref())),
+        ("cwd", cwd.to_string()),
     ];
     let dropped = (daemon.log_lines_dropped > 0).then(|| {
         (
