@@ -6,7 +6,9 @@
 //!
 //! Each setting is declared once, in the `settings!` invocation below: name, type,
 //! default, help, variable (the flag and the file key follow from the name). Adding a
-//! setting is one entry there and a row in the table in docs/reference.md, which a test checks.
+//! setting is one entry there, a row in the table in docs/reference.md, and its field in
+//! `status`'s typed view (`api::StatusConfig`, filled by [`Config::status_config`]); tests
+//! check the table and the view.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
