@@ -796,7 +796,7 @@ fn record_identity(load: &IdentityLoad, events: &EventLog) {
                     identity.daemon_id
                 ),
                 &crate::api::StateCorrupt {
-                    file: "identity.json".to_string(),
+                    file: crate::state_dir::IDENTITY_FILE.to_string(),
                     moved_to: moved_to.clone(),
                     problems: None,
                 },

@@ -13,7 +13,6 @@ pub(crate) fn render(status: &StatusResult) -> String {
         &status.totals,
     );
     let cwd = status.config.cwd.display();
-    let child_status = serde_json::to_value(child.status).unwrap_or_default();
     let rows = [
         (
             "daemon",
@@ -29,7 +28,7 @@ pub(crate) fn render(status: &StatusResult) -> String {
             "child",
             format!(
                 "{} since {} (pid {})",
-                child_status.as_str().unwrap_or("-"),
+                child.status.as_str(),
                 child.status_since,
                 or_dash(child.pid.as_ref())
             ),
