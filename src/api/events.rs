@@ -906,6 +906,18 @@ mod tests {
                     "decidedBy": "policy", "remember": false, "message": null }),
         );
         wire(
+            PermissionDecided::Answered(PermissionAnswered {
+                request_id: "r2".into(),
+                tool_name: "mcp__github__login".into(),
+                behavior: AnswerBehavior::Decline,
+                decided_by: DecidedBy::Client,
+                remember: false,
+                message: None,
+            }),
+            json!({ "requestId": "r2", "toolName": "mcp__github__login", "behavior": "decline",
+                    "decidedBy": "client", "remember": false, "message": null }),
+        );
+        wire(
             PermissionDecided::Withdrawn(PermissionWithdrawn {
                 request_id: "r1".into(),
                 tool_name: "Bash".into(),
