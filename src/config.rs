@@ -6,14 +6,18 @@
 //!
 //! Each setting is declared once, in the `settings!` invocation below: name, type,
 //! default, help, variable (the flag and the file key follow from the name). Adding a
-//! setting is one entry there and a row in the table in docs/reference.md, which a test checks.
+//! setting is one entry there, a row in the table in docs/reference.md, and its field in
+//! `status`'s typed view (`api::StatusConfig`, filled by [`Config::status_config`]); tests
+//! check the table and the view.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::api::StatusConfig;
 use crate::permissions::{Decider, PermissionMode};
+use crate::redact::redact;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -585,9 +589,63 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// What a secret that was given serialises to.
+const SECRET_SET: &str = "(set)";
+
 impl Serialize for Secret {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("(set)")
+        serializer.serialize_str(SECRET_SET)
+    }
+}
+
+impl Config {
+    /// The configuration as `status` shows it: what `Config` serialises to, with every
+    /// text masked as the event log masks it (a token among the CLI's arguments, say).
+    pub fn status_config(&self) -> StatusConfig {
+        let text = |s: &str| redact(s).into_owned();
+        let texts = |list: &[String]| list.iter().map(|s| text(s)).collect();
+        let path = |p: &Path| PathBuf::from(text(&p.to_string_lossy()));
+        StatusConfig {
+            claude_args: texts(&self.claude_args),
+            model: self.model.as_deref().map(text),
+            permission_mode: self.permission_mode,
+            permission_ceiling: self.permission_ceiling,
+            allow_tools: texts(&self.allow_tools),
+            deny_tools: texts(&self.deny_tools),
+            cwd: path(&self.cwd),
+            allow_dirs: self.allow_dirs.iter().map(|p| path(p)).collect(),
+            session_budget_usd: self.session_budget_usd,
+            budget_usd: self.budget_usd,
+            state_dir: path(&self.state_dir),
+            listen: self.listen.map(|addr| addr.to_string()),
+            listen_token: self.listen_token.as_ref().map(|_| SECRET_SET.to_string()),
+            claude_bin: text(&self.claude_bin),
+            queue_size: self.queue_size,
+            turn_timeout_ms: self.turn_timeout_ms,
+            interrupt_grace_ms: self.interrupt_grace_ms,
+            events_ring_size: self.events_ring_size,
+            max_child_line_bytes: self.max_child_line_bytes,
+            max_request_bytes: self.max_request_bytes,
+            backoff_initial_ms: self.backoff_initial_ms,
+            backoff_max_ms: self.backoff_max_ms,
+            healthy_after_ms: self.healthy_after_ms,
+            stop_grace_ms: self.stop_grace_ms,
+            stall_timeout_ms: self.stall_timeout_ms,
+            crash_loop_max: self.crash_loop_max,
+            crash_loop_window_ms: self.crash_loop_window_ms,
+            resume_on_restart: self.resume_on_restart,
+            event_log_max_bytes: self.event_log_max_bytes,
+            event_log_keep: self.event_log_keep,
+            permission_decider: self.permission_decider,
+            permission_timeout_ms: self.permission_timeout_ms,
+            max_sessions: self.max_sessions,
+            spare_sessions: self.spare_sessions,
+            session_idle_ms: self.session_idle_ms,
+            result_ttl_ms: self.result_ttl_ms,
+            max_depth: self.max_depth,
+            listen_no_token: self.listen_no_token,
+            config_file: self.config_file.as_deref().map(path),
+        }
     }
 }
 
@@ -724,6 +782,39 @@ mod tests {
         assert_eq!(config.turn_timeout_ms, 7);
         assert_eq!(config.backoff_max_ms, 60_000);
         assert_eq!(config.claude_bin, "claude");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_status_config_is_the_config_as_it_serialises_masked() {
+        let dir = std::env::temp_dir().join(format!("cc-config-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = ConfigArgs {
+            claude_args: vec!["--verbose".into()],
+            model: Some("sonnet".into()),
+            permission_mode: Some(PermissionMode::AcceptEdits),
+            allow_tools: vec!["Bash(git diff:*)".into()],
+            cwd: Some(dir.clone()),
+            session_budget_usd: Some(0.5),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            listen_token: Some("hunter2-hunter2-hunter2".parse().unwrap()),
+            max_sessions: Some(2),
+            ..ConfigArgs::default()
+        };
+        let config = Config::resolve(&args, None).unwrap();
+        let mut expected = serde_json::to_value(&config).unwrap();
+        crate::redact::redact_value(&mut expected);
+        let status = config.status_config();
+        // The same JSON, key for key and in the same order.
+        assert_eq!(
+            serde_json::to_string(&status).unwrap(),
+            expected.to_string()
+        );
+        assert_eq!(
+            serde_json::from_value::<StatusConfig>(expected).unwrap(),
+            status
+        );
+        assert_eq!(status.listen_token.as_deref(), Some("(set)"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -5,14 +5,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{
     AskParams, CancelResult, ChildStatus, ClientSession, CloseSessionResult, DaemonInfo,
-    DaemonState, EventKind, EventsParams, EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS,
-    RestartResult, Serving, SessionsResult, StatusResult, StopResult, TurnHandle, WaitParams,
-    WaitResult,
+    DaemonState, EventsParams, EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult,
+    Serving, SessionsResult, StatusResult, StopResult, TurnHandle, WaitParams, WaitResult,
 };
 use crate::background::{Background, DEFAULT_WAIT_MS, MAX_WAIT_MS};
 use crate::clock::now_rfc3339;
@@ -194,16 +192,18 @@ impl Daemon {
                 phase: watch::Sender::new(Phase::Running),
             }),
         };
-        daemon.inner.events.record(
+        daemon.inner.events.record_detail(
             Level::Info,
-            EventKind::DaemonStarted,
             format!(
                 "claude-coded {} started (pid {})",
                 crate::VERSION,
                 std::process::id()
             ),
-            json!({ "pid": std::process::id(), "daemonId": daemon.inner.identity.daemon_id,
-                    "cwd": daemon.inner.config.cwd }),
+            &crate::api::DaemonStarted {
+                pid: std::process::id(),
+                daemon_id: daemon.inner.identity.daemon_id.clone(),
+                cwd: daemon.inner.config.cwd.clone(),
+            },
         );
         tokio::spawn(persist_loop(daemon.clone(), daemon.inner.sessions.watch()));
         daemon
@@ -498,11 +498,10 @@ impl Daemon {
             .protocol_version
             .as_ref()
             .map_or(String::new(), |v| format!(" (MCP {v})"));
-        self.inner.events.record(
+        self.inner.events.record_detail(
             Level::Info,
-            EventKind::ClientConnected,
             format!("serving {who} on the {} surface{revision}", session.surface),
-            serde_json::to_value(&session).unwrap_or_default(),
+            &session,
         );
         *current = Some(session);
     }
@@ -544,11 +543,10 @@ impl Daemon {
         if self.inner.serving == Serving::Stdio {
             return Err(DaemonError::NotStoppable { pid });
         }
-        self.inner.events.record(
+        self.inner.events.record_detail(
             Level::Info,
-            EventKind::DaemonStopRequested,
             "a client asked the daemon to stop",
-            json!({ "pid": pid }),
+            &crate::api::DaemonStopRequested { pid },
         );
         let daemon = self.clone();
         tokio::spawn(async move { daemon.shutdown("stop requested").await });
@@ -602,11 +600,12 @@ impl Daemon {
         if !began {
             return self.stopped().await;
         }
-        self.inner.events.record(
+        self.inner.events.record_detail(
             Level::Info,
-            EventKind::DaemonStopping,
             format!("stopping: {reason}"),
-            json!({ "reason": reason }),
+            &crate::api::DaemonStopping {
+                reason: reason.to_string(),
+            },
         );
         // Saved before anything is stopped: a host that escalates to SIGKILL within
         // milliseconds (Codex: 24 ms) leaves "stopping", never a stale "running".
@@ -618,11 +617,12 @@ impl Daemon {
             .await;
         // The background turns end with the stop; keep how, for after a restart.
         self.inner.background.settle().await;
-        self.inner.events.record(
+        self.inner.events.record_detail(
             Level::Info,
-            EventKind::DaemonStopped,
             "stopped",
-            json!({ "uptimeMs": self.inner.started.elapsed().as_millis() as u64 }),
+            &crate::api::DaemonStopped {
+                uptime_ms: self.inner.started.elapsed().as_millis() as u64,
+            },
         );
         let snapshot = self.default_snapshot();
         self.persist(&self.status_from(&snapshot, DaemonState::Stopped));
@@ -674,7 +674,7 @@ impl Daemon {
             totals,
             events: inner.events.counters(),
             client: lock(&inner.client).clone(),
-            config: redacted_config(&inner.config),
+            config: inner.config.status_config(),
             sessions: sessions.sessions,
             spares: crate::supervisor::spares(),
         }
@@ -692,24 +692,18 @@ impl Daemon {
                 let message = err.to_string();
                 // Record a failure once, not on every state change.
                 if error.as_deref() != Some(message.as_str()) {
-                    self.inner.events.record(
+                    self.inner.events.record_detail(
                         Level::Error,
-                        EventKind::StateWriteFailed,
                         message.clone(),
-                        json!({ "file": STATE_FILE }),
+                        &crate::api::StateWriteFailed {
+                            file: STATE_FILE.to_string(),
+                        },
                     );
                 }
                 *error = Some(message);
             }
         }
     }
-}
-
-/// The config for `status`: extra CLI arguments may carry a secret.
-fn redacted_config(config: &Config) -> serde_json::Value {
-    let mut value = serde_json::to_value(config).unwrap_or_default();
-    crate::redact::redact_value(&mut value);
-    value
 }
 
 fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {
@@ -772,11 +766,12 @@ fn ephemeral_identity() -> Identity {
 fn open_state(config: &Config, events: &EventLog) -> (Option<StateDir>, Identity, Option<String>) {
     let ephemeral = ephemeral_identity;
     let failed = |message: String| {
-        events.record(
+        events.record_detail(
             Level::Error,
-            EventKind::StateUnavailable,
             format!("{message}; running without persisted state"),
-            json!({ "stateDir": config.state_dir }),
+            &crate::api::StateUnavailable {
+                state_dir: config.state_dir.clone(),
+            },
         );
         (None, ephemeral(), Some(message))
     };
@@ -807,11 +802,12 @@ fn record_identity(load: &IdentityLoad, events: &EventLog) {
     match load {
         IdentityLoad::Existing(_) => {}
         IdentityLoad::Created(id) => {
-            events.record(
+            events.record_detail(
                 Level::Info,
-                EventKind::IdentityCreated,
                 format!("new daemon identity {}", id.daemon_id),
-                json!({ "daemonId": id.daemon_id }),
+                &crate::api::IdentityCreated {
+                    daemon_id: id.daemon_id.clone(),
+                },
             );
         }
         IdentityLoad::Replaced {
@@ -819,14 +815,17 @@ fn record_identity(load: &IdentityLoad, events: &EventLog) {
             reason,
             moved_to,
         } => {
-            events.record(
+            events.record_detail(
                 Level::Warn,
-                EventKind::StateCorrupt,
                 format!(
                     "identity.json was {reason}; replaced with {}",
                     identity.daemon_id
                 ),
-                json!({ "file": "identity.json", "movedTo": moved_to }),
+                &crate::api::StateCorrupt {
+                    file: crate::state_dir::IDENTITY_FILE.to_string(),
+                    moved_to: moved_to.clone(),
+                    problems: None,
+                },
             );
         }
     }

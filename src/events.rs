@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::api::{Event, EventCounters, EventDetail, EventKind, EventsParams, EventsResult, Level};
+use crate::api::{
+    Event, EventCounters, EventDetail, EventKind, EventsParams, EventsResult, Level, StateCorrupt,
+};
 use crate::clock::now_rfc3339;
 use crate::redact::{redact, redact_value};
 use crate::state_dir::private_file;
@@ -126,8 +128,8 @@ impl EventLog {
         });
     }
 
-    /// Records one event and returns its sequence number.
-    /// Records an event whose facts are typed: its kind comes with them.
+    /// Records an event whose facts are typed (its kind comes with them) and returns its
+    /// sequence number. Every event is recorded so: there is no untyped way.
     pub(crate) fn record_detail<D: EventDetail>(
         &self,
         level: Level,
@@ -160,15 +162,20 @@ impl EventLog {
             crate::state_dir::some_problems(problems)
         );
         tracing::warn!("{message}");
-        self.record(
+        self.record_detail(
             Level::Warn,
-            EventKind::StateCorrupt,
             message,
-            serde_json::json!({ "file": file, "movedTo": moved_to, "problems": problems.len() }),
+            &StateCorrupt {
+                file: file.to_string(),
+                moved_to,
+                problems: Some(problems.len()),
+            },
         );
     }
 
-    pub fn record(
+    /// Records one event with its facts as JSON; only through [`EventLog::record_detail`],
+    /// so the detail of every kind has its type.
+    fn record(
         &self,
         level: Level,
         kind: EventKind,

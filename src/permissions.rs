@@ -170,22 +170,6 @@ pub(crate) enum ElicitAction {
     Cancel,
 }
 
-/// Who made a decision (recorded in the `permission.decided` event).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) enum DecidedBy {
-    /// The policy, with nobody asked (`deny` or `allow`).
-    Policy,
-    /// The client of the ask.
-    Client,
-    /// Nobody could be asked: the relay's fallback (deny).
-    Fallback,
-    /// The client did not answer in time.
-    Deadline,
-    /// The ask was cancelled or timed out while the question was open.
-    Cancelled,
-}
-
 /// A question handed to the surface, and where its answer goes.
 pub(crate) struct Asked {
     pub(crate) question: Question,

@@ -24,12 +24,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::api::{
-    ChildStatus, CloseSessionResult, EventKind, Level, SessionInfo, SessionsResult, Totals,
+    self, ChildStatus, CloseSessionResult, Level, SessionInfo, SessionsResult, Totals,
 };
 use crate::clock::now_rfc3339;
 use crate::config::Config;
@@ -418,14 +417,18 @@ impl Sessions {
             Origin::Fork(id) => ("branching", Some(id)),
         };
         let from_text = from.map_or(String::new(), |id| format!(" {id}"));
-        self.inner.events.scoped(name).record(
+        self.inner.events.scoped(name).record_detail(
             Level::Info,
-            EventKind::SessionCreated,
             format!(
                 "session `{name}` starts in {}: {how}{from_text}",
                 slot.cwd.display()
             ),
-            json!({ "name": name, "cwd": slot.cwd, "origin": how, "from": from }),
+            &api::SessionCreated {
+                name: name.to_string(),
+                cwd: slot.cwd.clone(),
+                origin: how.to_string(),
+                from: from.cloned(),
+            },
         );
         self.inner.changed.send_modify(|n| *n += 1);
     }
@@ -458,11 +461,13 @@ impl Sessions {
              Claude Code) and would wait on that turn, which waits for it; ask another \
              session (--session NAME, or `session` in the params)"
         );
-        self.inner.events.scoped(name).record(
+        self.inner.events.scoped(name).record_detail(
             Level::Warn,
-            EventKind::TurnRejected,
             format!("an ask was refused: {reason}"),
-            json!({ "session": name, "callerPid": caller.0 }),
+            &api::TurnRejected::FromOwnTurn(api::AskFromOwnTurn {
+                session: name.to_string(),
+                caller_pid: caller.0,
+            }),
         );
         Err(invalid("session", &reason))
     }
@@ -482,12 +487,16 @@ impl Sessions {
             spent: spent.spent,
             limit: spent.limit,
         };
-        self.inner.events.scoped(name).record(
+        self.inner.events.scoped(name).record_detail(
             Level::Warn,
-            EventKind::BudgetExhausted,
             format!("an ask to session `{name}` was refused: {error}"),
-            json!({ "session": name, "scope": spent.scope.as_str(), "flag": spent.flag,
-                    "spentUsd": spent.spent, "limitUsd": spent.limit }),
+            &api::BudgetExhausted::Refused(api::BudgetRefused {
+                session: name.to_string(),
+                scope: spent.scope,
+                flag: spent.flag.to_string(),
+                spent_usd: spent.spent,
+                limit_usd: spent.limit,
+            }),
         );
         Err(error)
     }
@@ -681,13 +690,15 @@ impl Sessions {
             forgotten
         };
         for name in forgotten {
-            self.inner.events.record(
+            self.inner.events.record_detail(
                 Level::Info,
-                EventKind::SessionForgotten,
                 format!(
                     "session `{name}` was forgotten: {SESSIONS_FILE} keeps at most {MAX_STORED_SESSIONS} names, the least recently used stopped ones go first"
                 ),
-                json!({ "session": name, "max": MAX_STORED_SESSIONS }),
+                &api::SessionForgotten {
+                    session: name,
+                    max: MAX_STORED_SESSIONS,
+                },
             );
         }
     }
@@ -767,11 +778,14 @@ fn retire(
         slot.session_cost_usd = snapshot.child.session_cost_usd;
     }
     add_totals(&mut slot.past, &snapshot.totals);
-    events.scoped(name).record(
+    events.scoped(name).record_detail(
         Level::Info,
-        EventKind::SessionStopped,
         format!("session `{name}` stopped: {why}"),
-        json!({ "name": name, "reason": why, "sessionId": slot.session_id }),
+        &api::SessionStopped {
+            name: name.to_string(),
+            reason: why.to_string(),
+            session_id: slot.session_id.clone(),
+        },
     );
     let error = AskError::SessionStopped {
         session: name.to_string(),

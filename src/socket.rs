@@ -16,12 +16,11 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::io::BufReader;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::api::{EventKind, Level};
+use crate::api::{self, Level};
 use crate::daemon::Daemon;
 use crate::inbox::Input;
 use crate::nesting::Caller;
@@ -56,22 +55,20 @@ impl SocketServer {
         let listener = match bind(&path) {
             Ok(listener) => listener,
             Err(reason) => {
-                daemon.event_log().record(
+                daemon.event_log().record_detail(
                     Level::Error,
-                    EventKind::SocketUnavailable,
                     format!("{reason}; other processes cannot reach this claude-coded"),
-                    json!({ "path": path }),
+                    &api::SocketUnavailable { path },
                 );
                 daemon.set_socket(Err(reason));
                 return None;
             }
         };
         daemon.set_socket(Ok(Some(path.display().to_string())));
-        daemon.event_log().record(
+        daemon.event_log().record_detail(
             Level::Info,
-            EventKind::SocketListening,
             format!("listening on {}", path.display()),
-            json!({ "path": path }),
+            &api::SocketListening { path: path.clone() },
         );
         let task = tokio::spawn(accept_loop(listener, path, daemon.clone()));
         Some(SocketServer { task })

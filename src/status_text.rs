@@ -12,8 +12,7 @@ pub(crate) fn render(status: &StatusResult) -> String {
         &status.child,
         &status.totals,
     );
-    let cwd = status.config.get("cwd").and_then(|v| v.as_str());
-    let child_status = serde_json::to_value(child.status).unwrap_or_default();
+    let cwd = status.config.cwd.display();
     let rows = [
         (
             "daemon",
@@ -29,7 +28,7 @@ pub(crate) fn render(status: &StatusResult) -> String {
             "child",
             format!(
                 "{} since {} (pid {})",
-                child_status.as_str().unwrap_or("-"),
+                child.status.as_str(),
                 child.status_since,
                 or_dash(child.pid.as_ref())
             ),
@@ -45,7 +44,7 @@ pub(crate) fn render(status: &StatusResult) -> String {
             ),
         ),
         ("cost", format!("${}", totals.cost_usd)),
-        ("cwd", or_dash(cwd.as_ref())),
+        ("cwd", cwd.to_string()),
     ];
     let dropped = (daemon.log_lines_dropped > 0).then(|| {
         (

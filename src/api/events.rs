@@ -1,5 +1,7 @@
 //! Events: their levels and kinds, `events`, the notifications of a running ask, and
-//! the typed details of the kinds whose shape is stable.
+//! the typed details of every kind.
+
+use std::path::PathBuf;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -7,7 +9,7 @@ use serde_json::Value;
 
 use serde_json::value::RawValue;
 
-use super::{AskResult, ErrorInfo, RequestId};
+use super::{AskResult, ClientSession, ErrorInfo, RequestId};
 
 /// Severity of a recorded event.
 #[derive(
@@ -57,195 +59,147 @@ pub struct EventsParams {
     pub wait_ms: Option<u64>,
 }
 
-/// What an event is about: its dotted type on the wire (`"type"`), one per kind of fact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
-pub enum EventKind {
+/// Every kind of event, with its dotted type on the wire and the type of its `detail`:
+/// the one place a kind is added. It makes [`EventKind`], its `as_str`, the
+/// [`EventDetail`] of each detail type and the list of detail schemas, so no kind can be
+/// recorded without typed facts. A detail type marked `(shared)` serves several kinds
+/// and says itself which one it is.
+macro_rules! event_kinds {
+    ($(
+        $(#[$doc:meta])*
+        $kind:ident = $wire:tt => $detail:ident $(($shared:ident))?
+    ),* $(,)?) => {
+        /// What an event is about: its dotted type on the wire (`"type"`), one per kind of fact.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+        pub enum EventKind {
+            $(
+                $(#[$doc])*
+                #[serde(rename = $wire)]
+                $kind,
+            )*
+        }
+
+        impl EventKind {
+            /// Every kind, in the order of the list above.
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$kind),*];
+
+            /// The dotted type, as on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventKind::$kind => $wire,)*
+                }
+            }
+        }
+
+        $(event_kinds!(@detail $kind $detail $($shared)?);)*
+
+        /// The schema of each kind's detail, as `schemas/event.<kind>.detail.json`.
+        pub(super) fn detail_schemas() -> Vec<(&'static str, schemars::Schema)> {
+            vec![$((concat!("event.", $wire, ".detail.json"), schemars::schema_for!($detail)),)*]
+        }
+    };
+    (@detail $kind:ident $detail:ident) => {
+        impl EventDetail for $detail {
+            fn kind(&self) -> EventKind {
+                EventKind::$kind
+            }
+        }
+    };
+    (@detail $kind:ident $detail:ident shared) => {};
+}
+
+event_kinds! {
     /// The bridge (claude-coded) started.
-    #[serde(rename = "daemon.started")]
-    DaemonStarted,
+    DaemonStarted = "daemon.started" => DaemonStarted,
     /// A stop began (stdin closed, a signal, the client gone).
-    #[serde(rename = "daemon.stopping")]
-    DaemonStopping,
+    DaemonStopping = "daemon.stopping" => DaemonStopping,
     /// The stop ended; the final state is written.
-    #[serde(rename = "daemon.stopped")]
-    DaemonStopped,
+    DaemonStopped = "daemon.stopped" => DaemonStopped,
     /// A new daemon identity was made (first start, or the old one was unusable).
-    #[serde(rename = "identity.created")]
-    IdentityCreated,
+    IdentityCreated = "identity.created" => IdentityCreated,
     /// A state file was unreadable and was moved aside.
-    #[serde(rename = "state.corrupt")]
-    StateCorrupt,
+    StateCorrupt = "state.corrupt" => StateCorrupt,
     /// The state directory cannot be used; serving goes on without persistence.
-    #[serde(rename = "state.unavailable")]
-    StateUnavailable,
+    StateUnavailable = "state.unavailable" => StateUnavailable,
     /// Daemon-state.json could not be written.
-    #[serde(rename = "state.write.failed")]
-    StateWriteFailed,
+    StateWriteFailed = "state.write.failed" => StateWriteFailed,
     /// A client said who it is (surface, revision, name, capabilities).
-    #[serde(rename = "client.connected")]
-    ClientConnected,
+    ClientConnected = "client.connected" => ClientSession,
     /// The Unix socket for other processes is listening.
-    #[serde(rename = "socket.listening")]
-    SocketListening,
+    SocketListening = "socket.listening" => SocketListening,
     /// The Unix socket could not be set up; serving on stdio goes on without it.
-    #[serde(rename = "socket.unavailable")]
-    SocketUnavailable,
+    SocketUnavailable = "socket.unavailable" => SocketUnavailable,
     /// HTTP (`--listen`) is listening.
-    #[serde(rename = "http.listening")]
-    HttpListening,
+    HttpListening = "http.listening" => HttpListening,
     /// A client asked the daemon to stop (`claude-coded stop`).
-    #[serde(rename = "daemon.stop.requested")]
-    DaemonStopRequested,
+    DaemonStopRequested = "daemon.stop.requested" => DaemonStopRequested,
     /// A session was made (first ask to its name, `newSession`, `resume`, `fork`).
-    #[serde(rename = "session.created")]
-    SessionCreated,
+    SessionCreated = "session.created" => SessionCreated,
     /// A session's child was stopped: idle too long, closed, or pushed out of a full pool.
-    #[serde(rename = "session.stopped")]
-    SessionStopped,
+    SessionStopped = "session.stopped" => SessionStopped,
     /// A stopped session's name was dropped from `sessions.json` (the least recently used
     /// first) to keep it within its bound.
-    #[serde(rename = "session.forgotten")]
-    SessionForgotten,
+    SessionForgotten = "session.forgotten" => SessionForgotten,
     /// A session, or all of them, reached the budget the user set: the ask was refused,
     /// or the CLI ended the turn at its `--max-budget-usd`.
-    #[serde(rename = "budget.exhausted")]
-    BudgetExhausted,
+    BudgetExhausted = "budget.exhausted" => BudgetExhausted,
     /// The CLI was spawned.
-    #[serde(rename = "child.started")]
-    ChildStarted,
+    ChildStarted = "child.started" => ChildStarted,
     /// The CLI answered its warm-up.
-    #[serde(rename = "child.ready")]
-    ChildReady,
+    ChildReady = "child.ready" => ChildReady,
     /// The CLI exited.
-    #[serde(rename = "child.exited")]
-    ChildExited,
+    ChildExited = "child.exited" => ChildExited,
     /// The CLI could not be spawned.
-    #[serde(rename = "child.spawn.failed")]
-    ChildSpawnFailed,
+    ChildSpawnFailed = "child.spawn.failed" => ChildSpawnFailed,
     /// A restart is due after a backoff.
-    #[serde(rename = "child.restart.scheduled")]
-    ChildRestartScheduled,
+    ChildRestartScheduled = "child.restart.scheduled" => ChildRestartScheduled,
     /// A client asked for a restart.
-    #[serde(rename = "child.restart.requested")]
-    ChildRestartRequested,
+    ChildRestartRequested = "child.restart.requested" => ChildRestartRequested,
     /// The CLI is ending so that one with the budget the next ask needs takes its place.
-    #[serde(rename = "child.replacing")]
-    ChildReplacing,
+    ChildReplacing = "child.replacing" => ChildReplacing,
     /// The CLI is being killed (timeout, stall, restart, ...).
-    #[serde(rename = "child.killing")]
-    ChildKilling,
+    ChildKilling = "child.killing" => ChildKilling,
     /// Too many failed starts: automatic restarts stop.
-    #[serde(rename = "child.crashloop")]
-    ChildCrashloop,
+    ChildCrashloop = "child.crashloop" => ChildCrashloop,
     /// The CLI could not resume the session; a new one starts.
-    #[serde(rename = "child.resume.failed")]
-    ChildResumeFailed,
+    ChildResumeFailed = "child.resume.failed" => ChildResumeFailed,
     /// The CLI printed a line that is not stream-json.
-    #[serde(rename = "child.output.garbage")]
-    ChildOutputGarbage,
+    ChildOutputGarbage = "child.output.garbage" => ChildOutputGarbage,
     /// The CLI printed a line over the limit.
-    #[serde(rename = "child.output.too_large")]
-    ChildOutputTooLarge,
+    ChildOutputTooLarge = "child.output.too_large" => ChildOutputTooLarge,
     /// The CLI printed a message outside a turn.
-    #[serde(rename = "child.output.unexpected")]
-    ChildOutputUnexpected,
+    ChildOutputUnexpected = "child.output.unexpected" => ChildOutputUnexpected,
     /// The CLI asked something (and was answered).
-    #[serde(rename = "child.control.request")]
-    ChildControlRequest,
+    ChildControlRequest = "child.control.request" => ChildControlRequest,
     /// The CLI answered a control request.
-    #[serde(rename = "child.control.response")]
-    ChildControlResponse,
+    ChildControlResponse = "child.control.response" => ChildControlResponse,
     /// The agent asked permission to use a tool (or asked the user a question).
-    #[serde(rename = "permission.requested")]
-    PermissionRequested,
+    PermissionRequested = "permission.requested" => PermissionRequested,
     /// A permission question was decided (by the policy, the client, the fallback, the
     /// deadline or a cancel), or withdrawn by the agent.
-    #[serde(rename = "permission.decided")]
-    PermissionDecided,
+    PermissionDecided = "permission.decided" => PermissionDecided,
     /// An ask waits for the CLI.
-    #[serde(rename = "turn.queued")]
-    TurnQueued,
+    TurnQueued = "turn.queued" => TurnQueued,
     /// A turn began.
-    #[serde(rename = "turn.started")]
-    TurnStarted,
+    TurnStarted = "turn.started" => TurnStarted,
     /// A step of a turn: a finished block of the agent's answer (its text's start, a tool
     /// use) or what the CLI says while it works (an API retry, compaction, a denial).
-    #[serde(rename = "turn.step")]
-    TurnStep,
+    TurnStep = "turn.step" => TurnStep,
     /// A turn ended with a result.
-    #[serde(rename = "turn.finished")]
-    TurnFinished,
+    TurnFinished = "turn.finished" => TurnEnded (shared),
     /// A turn ended without success (the CLI's error, or a crash).
-    #[serde(rename = "turn.failed")]
-    TurnFailed,
+    TurnFailed = "turn.failed" => TurnEnded (shared),
     /// A turn outlived its timeout and is being interrupted.
-    #[serde(rename = "turn.timeout")]
-    TurnTimeout,
+    TurnTimeout = "turn.timeout" => TurnTimedOut,
     /// The CLI was silent past the stall watchdog.
-    #[serde(rename = "turn.stalled")]
-    TurnStalled,
+    TurnStalled = "turn.stalled" => TurnStalled,
     /// The caller withdrew its ask.
-    #[serde(rename = "turn.cancelled")]
-    TurnCancelled,
+    TurnCancelled = "turn.cancelled" => TurnCancelled,
     /// An ask was refused (busy, unavailable, nesting limit, ...).
-    #[serde(rename = "turn.rejected")]
-    TurnRejected,
+    TurnRejected = "turn.rejected" => TurnRejected,
     /// A turn whose caller left (timeout, cancel) ended.
-    #[serde(rename = "turn.abandoned.finished")]
-    TurnAbandonedFinished,
+    TurnAbandonedFinished = "turn.abandoned.finished" => TurnEnded (shared),
 }
-
-impl EventKind {
-    /// The dotted type, as on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::DaemonStarted => "daemon.started",
-            EventKind::DaemonStopping => "daemon.stopping",
-            EventKind::DaemonStopped => "daemon.stopped",
-            EventKind::IdentityCreated => "identity.created",
-            EventKind::StateCorrupt => "state.corrupt",
-            EventKind::StateUnavailable => "state.unavailable",
-            EventKind::StateWriteFailed => "state.write.failed",
-            EventKind::ClientConnected => "client.connected",
-            EventKind::SocketListening => "socket.listening",
-            EventKind::SocketUnavailable => "socket.unavailable",
-            EventKind::HttpListening => "http.listening",
-            EventKind::DaemonStopRequested => "daemon.stop.requested",
-            EventKind::SessionCreated => "session.created",
-            EventKind::SessionStopped => "session.stopped",
-            EventKind::SessionForgotten => "session.forgotten",
-            EventKind::BudgetExhausted => "budget.exhausted",
-            EventKind::ChildStarted => "child.started",
-            EventKind::ChildReady => "child.ready",
-            EventKind::ChildExited => "child.exited",
-            EventKind::ChildSpawnFailed => "child.spawn.failed",
-            EventKind::ChildRestartScheduled => "child.restart.scheduled",
-            EventKind::ChildRestartRequested => "child.restart.requested",
-            EventKind::ChildReplacing => "child.replacing",
-            EventKind::ChildKilling => "child.killing",
-            EventKind::ChildCrashloop => "child.crashloop",
-            EventKind::ChildResumeFailed => "child.resume.failed",
-            EventKind::ChildOutputGarbage => "child.output.garbage",
-            EventKind::ChildOutputTooLarge => "child.output.too_large",
-            EventKind::ChildOutputUnexpected => "child.output.unexpected",
-            EventKind::ChildControlRequest => "child.control.request",
-            EventKind::ChildControlResponse => "child.control.response",
-            EventKind::PermissionRequested => "permission.requested",
-            EventKind::PermissionDecided => "permission.decided",
-            EventKind::TurnQueued => "turn.queued",
-            EventKind::TurnStarted => "turn.started",
-            EventKind::TurnStep => "turn.step",
-            EventKind::TurnFinished => "turn.finished",
-            EventKind::TurnFailed => "turn.failed",
-            EventKind::TurnTimeout => "turn.timeout",
-            EventKind::TurnStalled => "turn.stalled",
-            EventKind::TurnCancelled => "turn.cancelled",
-            EventKind::TurnRejected => "turn.rejected",
-            EventKind::TurnAbandonedFinished => "turn.abandoned.finished",
-        }
-    }
-}
-
 impl std::fmt::Display for EventKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -266,7 +220,8 @@ pub struct Event {
     pub kind: EventKind,
     /// One human sentence.
     pub message: String,
-    /// Structured facts about the event.
+    /// Structured facts about the event, of the type its kind names
+    /// (`schemas/event.<type>.detail.json`).
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub detail: Value,
     /// The session the event is about, for the events of a session's child and turns.
@@ -329,12 +284,206 @@ pub enum AskSubscriptionItem {
     Error(ErrorInfo),
 }
 
-/// The facts of an event whose shape is stable, typed: each type names its kind, so an
-/// event of that kind always carries these fields (`schemas/event.<kind>.detail.json`).
-/// The other kinds carry a free-form object.
+/// The facts of an event, typed: each type names its kind, so an event of that kind
+/// always carries these fields (`schemas/event.<kind>.detail.json`). Every kind has one
+/// (see `event_kinds!`).
 pub trait EventDetail: Serialize {
     /// The kind of event these facts describe.
     fn kind(&self) -> EventKind;
+}
+
+/// `daemon.started`: the bridge started.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonStarted {
+    /// The daemon's process id.
+    pub pid: u32,
+    /// Its identity (`status.identity.daemonId`), kept across restarts.
+    pub daemon_id: String,
+    /// The working directory its sessions start in by default.
+    pub cwd: PathBuf,
+}
+
+/// `daemon.stopping`: a stop began.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonStopping {
+    /// What began it: `stdin closed`, `SIGTERM`, `stop requested`, ...
+    pub reason: String,
+}
+
+/// `daemon.stopped`: the stop ended.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonStopped {
+    /// How long the daemon ran.
+    pub uptime_ms: u64,
+}
+
+/// `identity.created`: a new daemon identity was made.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityCreated {
+    /// The new identity.
+    pub daemon_id: String,
+}
+
+/// `state.corrupt`: a state file could not be trusted and was set aside.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StateCorrupt {
+    /// Its name in the state directory (`identity.json`, `sessions.json`, ...).
+    pub file: String,
+    /// Where it was kept; null when it could not be moved aside.
+    pub moved_to: Option<PathBuf>,
+    /// How many problems were found in it; absent for `identity.json`, which is either
+    /// readable or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problems: Option<usize>,
+}
+
+/// `state.unavailable`: the state directory cannot be used.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StateUnavailable {
+    /// The state directory that could not be used.
+    pub state_dir: PathBuf,
+}
+
+/// `state.write.failed`: a state file could not be written (said once per error).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StateWriteFailed {
+    /// Its name in the state directory.
+    pub file: String,
+}
+
+/// `socket.listening`: the Unix socket is listening.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SocketListening {
+    /// The socket's path.
+    pub path: PathBuf,
+}
+
+/// `socket.unavailable`: the Unix socket could not be set up.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SocketUnavailable {
+    /// Where the socket would have been.
+    pub path: PathBuf,
+}
+
+/// `http.listening`: HTTP (`--listen`) is listening.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpListening {
+    /// The base URL (`http://127.0.0.1:8765`).
+    pub url: String,
+    /// The address bound.
+    pub address: String,
+    /// Whether clients must send the bearer token.
+    pub token_required: bool,
+    /// The file holding the token (never the token); null when there is none.
+    pub token_file: Option<String>,
+}
+
+/// `daemon.stop.requested`: a client asked the daemon to stop.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonStopRequested {
+    /// The daemon's process id.
+    pub pid: u32,
+}
+
+/// `session.created`: a session was made.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCreated {
+    /// The session's name.
+    pub name: String,
+    /// Its working directory.
+    pub cwd: PathBuf,
+    /// How it starts, in words: `a new conversation`, `continuing`, `branching`, ...
+    pub origin: String,
+    /// The Claude Code session it continues or branches from; null for a new one.
+    pub from: Option<String>,
+}
+
+/// `session.stopped`: a session's child was stopped.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStopped {
+    /// The session's name.
+    pub name: String,
+    /// Why: idle too long, closed, pushed out of a full pool, ...
+    pub reason: String,
+    /// The Claude Code session a later ask continues; null when it had none.
+    pub session_id: Option<String>,
+}
+
+/// `session.forgotten`: a stopped session's name was dropped from `sessions.json`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionForgotten {
+    /// The session's name.
+    pub session: String,
+    /// How many names `sessions.json` keeps.
+    pub max: usize,
+}
+
+/// Whose budget a limit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum BudgetScope {
+    /// One ask's `maxBudgetUsd`.
+    Ask,
+    /// What is left of the session's `--session-budget-usd`.
+    Session,
+    /// What is left of `--budget-usd`, shared by all sessions.
+    AllSessions,
+}
+
+/// `budget.exhausted`: an ask was refused for a spent budget, or the CLI ended a turn
+/// at its `--max-budget-usd`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum BudgetExhausted {
+    /// An ask was refused before it started: a budget is spent.
+    Refused(BudgetRefused),
+    /// The CLI ended a turn at the budget it was given.
+    TurnEnded(BudgetTurnEnded),
+}
+
+/// `budget.exhausted` for an ask refused before it started.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetRefused {
+    /// The session the ask was for.
+    pub session: String,
+    /// Whose budget is spent (`session` or `allSessions`).
+    pub scope: BudgetScope,
+    /// The option that set it (`--session-budget-usd`, `--budget-usd`).
+    pub flag: String,
+    /// What was spent, and the limit, in USD.
+    pub spent_usd: f64,
+    pub limit_usd: f64,
+}
+
+/// `budget.exhausted` for a turn the CLI ended at its `--max-budget-usd`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetTurnEnded {
+    pub turn_id: u64,
+    /// The session the turn ran in.
+    pub session: String,
+    /// Whose budget the CLI was held to; null when the child had none of ours.
+    pub scope: Option<BudgetScope>,
+    /// The `--max-budget-usd` the CLI was given.
+    pub limit_usd: Option<f64>,
+    /// What the turn cost, and its session so far, as the result says.
+    pub cost_usd: Option<f64>,
+    pub session_cost_usd: Option<f64>,
 }
 
 /// `child.started`: a CLI process was spawned.
@@ -373,6 +522,217 @@ pub struct ChildExited {
     pub stderr_tail: Vec<String>,
 }
 
+/// `child.spawn.failed`: the CLI could not be spawned.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildSpawnFailed {
+    /// The program that was to run (`--claude-bin`).
+    pub program: String,
+}
+
+/// `child.restart.scheduled`: the next start is due after a delay.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildRestartScheduled {
+    /// The delay (0 after a deliberate kill).
+    pub delay_ms: u64,
+    /// Failed starts in a row so far.
+    pub consecutive_failures: u32,
+}
+
+/// `child.restart.requested`: a client asked for a restart.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildRestartRequested {
+    /// The child that is killed for it; null when none was running.
+    pub pid: Option<u32>,
+}
+
+/// `child.replacing`: the child ends so that one with the budget the next ask needs
+/// takes its place.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildReplacing {
+    /// The child being replaced.
+    pub pid: u32,
+    /// The ask that needs another budget.
+    pub turn_id: u64,
+    /// What that ask may spend; null when it has no budget of its own.
+    pub max_budget_usd: Option<f64>,
+    /// The `--max-budget-usd` of the child being replaced; null when it had none.
+    pub child_budget_usd: Option<f64>,
+}
+
+/// `child.killing`: the child is being killed.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildKilling {
+    pub pid: u32,
+    /// Why: a timeout, a stall, a restart, ...
+    pub reason: String,
+}
+
+/// `child.crashloop`: too many failed starts; automatic restarts stop.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildCrashloop {
+    /// Failed starts within the window.
+    pub failed_starts: usize,
+    /// The window (`--crash-loop-window-ms`).
+    pub window_ms: u64,
+    /// The last child's last stderr lines.
+    pub stderr_tail: Vec<String>,
+}
+
+/// `child.resume.failed`: the child could not resume its session; a new one starts.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildResumeFailed {
+    /// The Claude Code session it was to resume.
+    pub session_id: Option<String>,
+}
+
+/// `child.output.garbage`: the child printed a line that is not a stream-json message.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildOutputGarbage {
+    /// The line's length in bytes.
+    pub length: usize,
+    /// Its start (200 characters), secrets masked.
+    pub preview: String,
+}
+
+/// `child.output.too_large`: the child printed a line over the limit.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildOutputTooLarge {
+    /// The line's length in bytes, and the limit (`--max-child-line-bytes`).
+    pub length: usize,
+    pub limit: usize,
+}
+
+/// `child.output.unexpected`: the child printed a message outside a turn.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildOutputUnexpected {
+    /// The message as the child printed it, secrets masked.
+    pub message: Value,
+}
+
+/// `child.control.request`: the child asked something claude-coded does not answer; it
+/// was refused.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildControlRequest {
+    /// The child's id for the request, and its subtype.
+    pub request_id: String,
+    pub subtype: String,
+}
+
+/// `child.control.response`: the child answered a control request.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildControlResponse {
+    /// Our id for the request.
+    pub request_id: String,
+    /// False when the child answered with an error.
+    pub ok: bool,
+}
+
+/// `permission.requested`: the agent asked permission to use a tool.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionRequested {
+    /// The child's id for the question.
+    pub request_id: String,
+    /// The turn it came in; null outside a turn.
+    pub turn_id: Option<u64>,
+    pub tool_name: String,
+    /// The tool's input, secrets masked.
+    pub input: Value,
+    /// Why the CLI asks, when it says.
+    pub reason: Option<String>,
+    /// The path outside the allowed directories that made it ask, if that is why.
+    pub blocked_path: Option<String>,
+}
+
+/// What a question was answered with: a permission's `allow` or `deny`, or how a person
+/// answered an MCP server's question (`accept`, `decline`, `cancel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AnswerBehavior {
+    Allow,
+    Deny,
+    Accept,
+    Decline,
+    Cancel,
+}
+
+impl AnswerBehavior {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnswerBehavior::Allow => "allow",
+            AnswerBehavior::Deny => "deny",
+            AnswerBehavior::Accept => "accept",
+            AnswerBehavior::Decline => "decline",
+            AnswerBehavior::Cancel => "cancel",
+        }
+    }
+}
+
+/// Who decided a permission question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DecidedBy {
+    /// The policy, with nobody asked (`deny` or `allow`).
+    Policy,
+    /// The client of the ask.
+    Client,
+    /// Nobody could be asked: the relay's fallback (deny).
+    Fallback,
+    /// The client did not answer in time.
+    Deadline,
+    /// The ask was cancelled or timed out while the question was open.
+    Cancelled,
+    /// Nobody: the agent withdrew the question.
+    Withdrawn,
+}
+
+/// `permission.decided`: a question was answered, or withdrawn by the agent.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum PermissionDecided {
+    /// The child was answered.
+    Answered(PermissionAnswered),
+    /// The agent withdrew the question: no answer was owed.
+    Withdrawn(PermissionWithdrawn),
+}
+
+/// `permission.decided` for an answered question.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionAnswered {
+    pub request_id: String,
+    pub tool_name: String,
+    pub behavior: AnswerBehavior,
+    pub decided_by: DecidedBy,
+    /// Allowed for the rest of the session.
+    pub remember: bool,
+    /// The denial's message to the agent; null when allowed.
+    pub message: Option<String>,
+}
+
+/// `permission.decided` for a question the agent withdrew.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionWithdrawn {
+    pub request_id: String,
+    pub tool_name: String,
+    /// Always `withdrawn`.
+    pub decided_by: DecidedBy,
+}
+
 /// `turn.queued`: an ask is waiting for the child.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -392,7 +752,6 @@ pub struct TurnStarted {
     pub prompt_preview: String,
 }
 
-/// Which end a turn came to.
 /// `turn.step`: a step of a turn, in the words of MCP progress.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -403,6 +762,7 @@ pub struct TurnStep {
     pub step: String,
 }
 
+/// Which end a turn came to.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 pub enum TurnEnd {
     /// `turn.finished`: a result with `ok`.
@@ -438,6 +798,17 @@ pub struct TurnEnded {
     pub error: Option<String>,
 }
 
+/// The three ends of a turn share their facts; which one it is decides the kind.
+impl EventDetail for TurnEnded {
+    fn kind(&self) -> EventKind {
+        match self.end {
+            Some(TurnEnd::Finished) => EventKind::TurnFinished,
+            Some(TurnEnd::AbandonedFinished) => EventKind::TurnAbandonedFinished,
+            Some(TurnEnd::Failed) | None => EventKind::TurnFailed,
+        }
+    }
+}
+
 /// `turn.timeout`: a turn outlived its timeout and is being interrupted.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -454,79 +825,140 @@ pub struct TurnStalled {
     pub silent_ms: u64,
 }
 
-/// Each typed detail with the one kind it describes.
-macro_rules! event_details {
-    ($($detail:ident => $kind:ident),* $(,)?) => {
-        $(
-            impl EventDetail for $detail {
-                fn kind(&self) -> EventKind {
-                    EventKind::$kind
-                }
-            }
-        )*
-    };
+/// `turn.cancelled`: the caller withdrew its ask.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnCancelled {
+    pub turn_id: u64,
 }
 
-event_details! {
-    ChildStarted => ChildStarted,
-    ChildReady => ChildReady,
-    ChildExited => ChildExited,
-    TurnQueued => TurnQueued,
-    TurnStarted => TurnStarted,
-    TurnStep => TurnStep,
-    TurnTimedOut => TurnTimeout,
-    TurnStalled => TurnStalled,
+/// `turn.rejected`: an ask was refused.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum TurnRejected {
+    /// The session's child refused it (busy, unavailable, ...).
+    Refused(AskRefused),
+    /// It came from inside the session's own running turn, which it would wait on.
+    FromOwnTurn(AskFromOwnTurn),
 }
 
-/// The three ends of a turn share their facts; which one it is decides the kind.
-impl EventDetail for TurnEnded {
-    fn kind(&self) -> EventKind {
-        match self.end {
-            Some(TurnEnd::Finished) => EventKind::TurnFinished,
-            Some(TurnEnd::AbandonedFinished) => EventKind::TurnAbandonedFinished,
-            Some(TurnEnd::Failed) | None => EventKind::TurnFailed,
-        }
+/// `turn.rejected` by the session's child.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AskRefused {
+    pub turn_id: u64,
+}
+
+/// `turn.rejected` for an ask from inside the session's own running turn.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AskFromOwnTurn {
+    /// The busy session.
+    pub session: String,
+    /// The process that asked (a descendant of that session's child).
+    pub caller_pid: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// `detail` serialises to exactly `expected` (keys in order, nulls kept, absent keys
+    /// absent), and reads back as itself.
+    fn wire<D>(detail: D, expected: Value)
+    where
+        D: EventDetail + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
+    {
+        let text = serde_json::to_string(&detail).unwrap();
+        assert_eq!(text, expected.to_string());
+        assert_eq!(serde_json::from_str::<D>(&text).unwrap(), detail);
     }
-}
 
-/// The schemas of the typed event details, by the kinds that carry them.
-pub(super) fn detail_schemas() -> Vec<(&'static str, schemars::Schema)> {
-    let ended = schemars::schema_for!(TurnEnded);
-    vec![
-        (
-            "event.child.started.detail.json",
-            schemars::schema_for!(ChildStarted),
-        ),
-        (
-            "event.child.ready.detail.json",
-            schemars::schema_for!(ChildReady),
-        ),
-        (
-            "event.child.exited.detail.json",
-            schemars::schema_for!(ChildExited),
-        ),
-        (
-            "event.turn.queued.detail.json",
-            schemars::schema_for!(TurnQueued),
-        ),
-        (
-            "event.turn.started.detail.json",
-            schemars::schema_for!(TurnStarted),
-        ),
-        (
-            "event.turn.step.detail.json",
-            schemars::schema_for!(TurnStep),
-        ),
-        ("event.turn.finished.detail.json", ended.clone()),
-        ("event.turn.failed.detail.json", ended.clone()),
-        ("event.turn.abandoned.finished.detail.json", ended),
-        (
-            "event.turn.timeout.detail.json",
-            schemars::schema_for!(TurnTimedOut),
-        ),
-        (
-            "event.turn.stalled.detail.json",
-            schemars::schema_for!(TurnStalled),
-        ),
-    ]
+    #[test]
+    fn details_that_differ_by_where_they_are_recorded_keep_their_shapes() {
+        wire(
+            StateCorrupt {
+                file: "sessions.json".into(),
+                moved_to: None,
+                problems: Some(2),
+            },
+            json!({ "file": "sessions.json", "movedTo": null, "problems": 2 }),
+        );
+        wire(
+            StateCorrupt {
+                file: "identity.json".into(),
+                moved_to: Some("/s/identity.json.corrupt".into()),
+                problems: None,
+            },
+            json!({ "file": "identity.json", "movedTo": "/s/identity.json.corrupt" }),
+        );
+        wire(
+            PermissionDecided::Answered(PermissionAnswered {
+                request_id: "r1".into(),
+                tool_name: "Bash".into(),
+                behavior: AnswerBehavior::Allow,
+                decided_by: DecidedBy::Policy,
+                remember: false,
+                message: None,
+            }),
+            json!({ "requestId": "r1", "toolName": "Bash", "behavior": "allow",
+                    "decidedBy": "policy", "remember": false, "message": null }),
+        );
+        wire(
+            PermissionDecided::Answered(PermissionAnswered {
+                request_id: "r2".into(),
+                tool_name: "mcp__github__login".into(),
+                behavior: AnswerBehavior::Decline,
+                decided_by: DecidedBy::Client,
+                remember: false,
+                message: None,
+            }),
+            json!({ "requestId": "r2", "toolName": "mcp__github__login", "behavior": "decline",
+                    "decidedBy": "client", "remember": false, "message": null }),
+        );
+        wire(
+            PermissionDecided::Withdrawn(PermissionWithdrawn {
+                request_id: "r1".into(),
+                tool_name: "Bash".into(),
+                decided_by: DecidedBy::Withdrawn,
+            }),
+            json!({ "requestId": "r1", "toolName": "Bash", "decidedBy": "withdrawn" }),
+        );
+        wire(
+            BudgetExhausted::Refused(BudgetRefused {
+                session: "a".into(),
+                scope: BudgetScope::AllSessions,
+                flag: "--budget-usd".into(),
+                spent_usd: 1.5,
+                limit_usd: 1.0,
+            }),
+            json!({ "session": "a", "scope": "allSessions", "flag": "--budget-usd",
+                    "spentUsd": 1.5, "limitUsd": 1.0 }),
+        );
+        wire(
+            BudgetExhausted::TurnEnded(BudgetTurnEnded {
+                turn_id: 3,
+                session: "a".into(),
+                scope: None,
+                limit_usd: None,
+                cost_usd: Some(0.25),
+                session_cost_usd: None,
+            }),
+            json!({ "turnId": 3, "session": "a", "scope": null, "limitUsd": null,
+                    "costUsd": 0.25, "sessionCostUsd": null }),
+        );
+        wire(
+            TurnRejected::Refused(AskRefused { turn_id: 4 }),
+            json!({ "turnId": 4 }),
+        );
+        wire(
+            TurnRejected::FromOwnTurn(AskFromOwnTurn {
+                session: "a".into(),
+                caller_pid: 42,
+            }),
+            json!({ "session": "a", "callerPid": 42 }),
+        );
+        wire(ChildRestartRequested { pid: None }, json!({ "pid": null }));
+    }
 }

@@ -121,7 +121,27 @@ mod tests {
     }
 
     #[test]
-    fn every_typed_detail_has_the_schema_file_of_its_kind() {
+    fn every_event_kind_has_the_detail_schema_of_its_type() {
+        // The kinds as serde writes them, read from `EventKind`'s own schema.
+        let schema = serde_json::to_value(schemars::schema_for!(EventKind)).unwrap();
+        let wire: Vec<&str> = schema["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["const"].as_str().unwrap())
+            .collect();
+        let all: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(wire, all, "EventKind::ALL and as_str vs serde");
+        let files: Vec<&str> = detail_schemas().iter().map(|(name, _)| *name).collect();
+        let expected: Vec<String> = all
+            .iter()
+            .map(|kind| format!("event.{kind}.detail.json"))
+            .collect();
+        assert_eq!(files, expected, "one detail schema per kind");
+    }
+
+    #[test]
+    fn each_end_of_a_turn_is_the_kind_whose_schema_is_turn_ended() {
         let ended = |end| TurnEnded {
             end: Some(end),
             turn_id: 1,
@@ -134,65 +154,19 @@ mod tests {
             skipped_lines: 0,
             error: None,
         };
-        let kinds = [
-            ChildStarted {
-                pid: 1,
-                program: "claude".into(),
-                args: vec![],
-                generation: 1,
-            }
-            .kind(),
-            ChildReady {
-                pid: 1,
-                startup_ms: 0,
-                cli_version: None,
-                initialize_error: None,
-            }
-            .kind(),
-            ChildExited {
-                pid: 1,
-                exit_code: None,
-                signal: None,
-                uptime_ms: 0,
-                stderr_tail: vec![],
-            }
-            .kind(),
-            TurnQueued {
-                turn_id: 1,
-                waiting: 0,
-            }
-            .kind(),
-            TurnStarted {
-                turn_id: 1,
-                timeout_ms: 1,
-                prompt_preview: String::new(),
-            }
-            .kind(),
-            TurnStep {
-                turn_id: 1,
-                step: String::new(),
-            }
-            .kind(),
-            ended(TurnEnd::Finished).kind(),
-            ended(TurnEnd::Failed).kind(),
-            ended(TurnEnd::AbandonedFinished).kind(),
-            TurnTimedOut {
-                turn_id: 1,
-                timeout_ms: 1,
-            }
-            .kind(),
-            TurnStalled {
-                turn_id: 1,
-                silent_ms: 1,
-            }
-            .kind(),
-        ];
-        let files: Vec<&str> = detail_schemas().iter().map(|(name, _)| *name).collect();
-        let expected: Vec<String> = kinds
-            .iter()
-            .map(|kind| format!("event.{}.detail.json", kind.as_str()))
-            .collect();
-        assert_eq!(files, expected);
+        let schemas = detail_schemas();
+        let turn_ended = schemars::schema_for!(TurnEnded);
+        for end in [
+            TurnEnd::Finished,
+            TurnEnd::Failed,
+            TurnEnd::AbandonedFinished,
+        ] {
+            let kind = ended(end).kind();
+            let name = format!("event.{kind}.detail.json");
+            let schema = schemas.iter().find(|(n, _)| *n == name).map(|(_, s)| s);
+            assert_eq!(schema, Some(&turn_ended), "{kind}");
+            assert_eq!(serde_json::to_value(end).unwrap(), kind.as_str());
+        }
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! `status`, `sessions` and `healthz`: the daemon, its sessions and children, the turn
 //! in flight, totals and counters; and the error object a result may carry.
 
+use std::path::PathBuf;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::nesting::Nesting;
+use crate::permissions::{Decider, PermissionMode};
 
 /// Parameters of `status` (none; an empty object or no params).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -74,8 +77,7 @@ pub struct StatusResult {
     /// The client being served, once it said who it is.
     pub client: Option<ClientSession>,
     /// The resolved configuration (never the environment or secrets).
-    #[schemars(with = "serde_json::Map<String, Value>")]
-    pub config: Value,
+    pub config: StatusConfig,
     /// Every session (`child`, `turn`, `queue` above are the `default` session's;
     /// `totals` add up all of them).
     #[serde(default)]
@@ -83,6 +85,87 @@ pub struct StatusResult {
     /// Warm spare CLIs (`--spare-sessions`): not sessions, listed here only.
     #[serde(default)]
     pub spares: SparesInfo,
+}
+
+/// The resolved configuration as `status` shows it: every setting, secrets masked (a
+/// token in the CLI's arguments, say, reads `***`), the listen token only as `(set)`.
+/// One field per setting of `Config`, in its order; the flags' `--help` says more of each.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusConfig {
+    /// Extra arguments for the CLI (`--claude-arg`).
+    pub claude_args: Vec<String>,
+    /// The CLI's model (`--model`); null for the CLI's default.
+    pub model: Option<String>,
+    /// The CLI's permission mode (`--permission-mode`); null for the CLI's default.
+    pub permission_mode: Option<PermissionMode>,
+    /// The most permissive mode an ask may choose (`--permission-ceiling`).
+    pub permission_ceiling: PermissionMode,
+    /// Rules the CLI allows (`--allow-tool`) and denies (`--deny-tool`) without asking.
+    pub allow_tools: Vec<String>,
+    pub deny_tools: Vec<String>,
+    /// The children's working directory (`--cwd`).
+    pub cwd: PathBuf,
+    /// Where an ask may start a session with its own `cwd` (`--allow-dir`).
+    pub allow_dirs: Vec<PathBuf>,
+    /// What each session, and all of them together, may spend in USD
+    /// (`--session-budget-usd`, `--budget-usd`); null for no limit.
+    pub session_budget_usd: Option<f64>,
+    pub budget_usd: Option<f64>,
+    /// The state directory (`--state-dir`).
+    pub state_dir: PathBuf,
+    /// The HTTP address (`--listen`); null without HTTP.
+    pub listen: Option<String>,
+    /// `(set)` when a listen token was given (`--listen-token`), never the token.
+    pub listen_token: Option<String>,
+    /// The CLI to run (`--claude-bin`).
+    pub claude_bin: String,
+    /// Asks that may wait behind the running one before "busy" errors.
+    pub queue_size: usize,
+    /// The default turn timeout.
+    pub turn_timeout_ms: u64,
+    /// After a timeout's interrupt, how long the result is waited for before the kill.
+    pub interrupt_grace_ms: u64,
+    /// Events kept in memory for `events` (and as many `turn.step` events).
+    pub events_ring_size: usize,
+    /// The longest line accepted from the child, and on stdin, in bytes.
+    pub max_child_line_bytes: usize,
+    pub max_request_bytes: usize,
+    /// The first restart delay (doubling per failed start) and the longest.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// A child that ran this long counts as healthy and resets the backoff.
+    pub healthy_after_ms: u64,
+    /// On stop, how long the child may take to exit after its stdin closes.
+    pub stop_grace_ms: u64,
+    /// A turn whose child prints nothing this long is interrupted; 0: no watchdog.
+    pub stall_timeout_ms: u64,
+    /// Failed starts within `crashLoopWindowMs` that mark the child `failed`.
+    pub crash_loop_max: u32,
+    pub crash_loop_window_ms: u64,
+    /// After the child dies, the next one resumes its session.
+    pub resume_on_restart: bool,
+    /// `events.jsonl` is rotated past this size; this many rotated files are kept.
+    pub event_log_max_bytes: u64,
+    pub event_log_keep: usize,
+    /// Who decides what the CLI's rules leave open (`--permission-decider`).
+    pub permission_decider: Decider,
+    /// How long a relayed permission question waits for the client.
+    pub permission_timeout_ms: u64,
+    /// Sessions whose child may run at once (`--max-sessions`).
+    pub max_sessions: usize,
+    /// CLIs kept started ahead of need (`--spare-sessions`).
+    pub spare_sessions: usize,
+    /// A session idle this long has its child stopped.
+    pub session_idle_ms: u64,
+    /// How long a background ask's result is kept once its turn ended.
+    pub result_ttl_ms: u64,
+    /// How many claude-coded may run nested in each other's Claude Code.
+    pub max_depth: u32,
+    /// Loopback HTTP is served without a token.
+    pub listen_no_token: bool,
+    /// The config file that was read; null when none was.
+    pub config_file: Option<PathBuf>,
 }
 
 /// The warm spare CLIs waiting to be taken by a new session.

@@ -155,12 +155,8 @@ async fn via_daemon(
     progress: &Progress,
 ) -> Result<AskResult, Failure> {
     let Found { mut client, status } = found;
-    let setting = |key: &str| status.config.get(key).and_then(Value::as_u64);
-    let turn_ms = params
-        .timeout_ms
-        .or(setting("turnTimeoutMs"))
-        .unwrap_or(MAX_TIMEOUT_MS);
-    let grace_ms = setting("interruptGraceMs").unwrap_or(0);
+    let turn_ms = params.timeout_ms.unwrap_or(status.config.turn_timeout_ms);
+    let grace_ms = status.config.interrupt_grace_ms;
     let wait = Duration::from_millis(turn_ms.saturating_add(grace_ms));
     let deadline = Instant::now() + wait + ANSWER_MARGIN;
     progress.step(format!(

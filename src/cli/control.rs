@@ -170,7 +170,7 @@ pub(super) async fn stop(config: Config) -> i32 {
         return 0;
     };
     let mut client = found.client;
-    let stop_grace = Duration::from_millis(config_u64(&found.status, "stopGraceMs"));
+    let stop_grace = Duration::from_millis(found.status.config.stop_grace_ms);
     let answer: Result<StopResult, _> = client.call("stop", json!({}), QUICK).await;
     let pid = match answer {
         Ok(answer) => answer.pid,
@@ -249,10 +249,6 @@ async fn started(found: client::Found, log: &Path, deadline: Instant, http: bool
         log.display()
     );
     0
-}
-
-fn config_u64(status: &StatusResult, key: &str) -> u64 {
-    status.config.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// The socket of instance `n` of the project.

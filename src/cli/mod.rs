@@ -499,7 +499,7 @@ async fn start_http(
 /// (killed with SIGKILL, as hosts do 24 ms after SIGTERM), is made to say what is true:
 /// the daemon is `gone`, and none of its children or turns run. Returns the dead pid.
 fn settle_killed(value: &mut serde_json::Value) -> Option<u64> {
-    use crate::api::DaemonState;
+    use crate::api::{ChildStatus, DaemonState};
     use serde_json::{Value, json};
     let daemon = value.get("daemon")?;
     let state: DaemonState = serde_json::from_value(daemon.get("state")?.clone()).ok()?;
@@ -510,13 +510,13 @@ fn settle_killed(value: &mut serde_json::Value) -> Option<u64> {
     }
     value["daemon"]["state"] = json!(DaemonState::Gone);
     if let Some(child) = value.get_mut("child").and_then(Value::as_object_mut) {
-        child.insert("status".into(), json!("stopped"));
+        child.insert("status".into(), json!(ChildStatus::Stopped));
         child.insert("ready".into(), json!(false));
     }
     value["turn"] = Value::Null;
     if let Some(sessions) = value.get_mut("sessions").and_then(Value::as_array_mut) {
         for session in sessions {
-            session["state"] = json!("stopped");
+            session["state"] = json!(ChildStatus::Stopped);
             session["busy"] = json!(false);
             session["pid"] = Value::Null;
         }

@@ -41,7 +41,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::Service;
 
-use crate::api::{ChildStatus, EventKind, HealthResult, Level, ListenInfo};
+use crate::api::{self, ChildStatus, HealthResult, Level, ListenInfo};
 use crate::daemon::Daemon;
 use crate::mcp::{McpServer, OutputDrain};
 use guard::Policy;
@@ -505,12 +505,15 @@ fn listen_info(local: SocketAddr, token_required: bool, token_file: Option<PathB
 /// Says where HTTP listens: in the event log, and on stderr (the token file's path,
 /// never the token).
 fn announce(daemon: &Daemon, info: &ListenInfo, loopback: bool) {
-    daemon.event_log().record(
+    daemon.event_log().record_detail(
         Level::Info,
-        EventKind::HttpListening,
         format!("HTTP on {}", info.url),
-        json!({ "url": info.url, "address": info.address, "tokenRequired": info.token_required,
-                "tokenFile": info.token_file }),
+        &api::HttpListening {
+            url: info.url.clone(),
+            address: info.address.clone(),
+            token_required: info.token_required,
+            token_file: info.token_file.clone(),
+        },
     );
     match (&info.token_file, info.token_required) {
         (Some(file), _) if loopback => tracing::info!(

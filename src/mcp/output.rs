@@ -276,7 +276,7 @@ impl SessionsBrief {
                 .iter()
                 .filter(|s| s.state != ChildStatus::Stopped)
                 .count(),
-            max: status.config.get("maxSessions").and_then(Value::as_u64),
+            max: Some(status.config.max_sessions as u64),
             busy: sessions
                 .iter()
                 .filter(|s| s.busy || s.queue > 0)
@@ -317,7 +317,6 @@ pub struct AgentBrief {
 impl StatusReport {
     pub fn from_status(status: &StatusResult, nesting: Nesting, full: bool) -> StatusReport {
         let child = &status.child;
-        let config = |key: &str| status.config.get(key).and_then(Value::as_str);
         let unhealthy = matches!(child.status, ChildStatus::Backoff | ChildStatus::Failed);
         let tail_from = child.stderr_tail.len().saturating_sub(STDERR_LINES);
         StatusReport {
@@ -345,9 +344,13 @@ impl StatusReport {
             },
             sessions: SessionsBrief::of(status),
             agent: AgentBrief {
-                cwd: config("cwd").unwrap_or_default().to_string(),
-                permission_mode: config("permissionMode").unwrap_or("default").to_string(),
-                model: config("model").map(str::to_string),
+                cwd: status.config.cwd.display().to_string(),
+                permission_mode: status
+                    .config
+                    .permission_mode
+                    .map_or("default", crate::permissions::PermissionMode::as_str)
+                    .to_string(),
+                model: status.config.model.clone(),
                 cli_version: child.cli_version.clone(),
             },
             nesting: nesting.is_nested().then_some(nesting),

@@ -12,7 +12,7 @@ use tokio::time::sleep;
 
 use super::budget::budget_left;
 use super::*;
-use crate::api::EventsParams;
+use crate::api::{EventKind, EventsParams};
 use crate::supervisor::MIN_BUDGET_USD;
 use crate::supervisor::fake::{Fake, FakeChild, config};
 use crate::supervisor::{AskError, BudgetScope};

@@ -194,15 +194,7 @@ pub(crate) struct Budget {
 }
 
 /// Whose budget a child's `--max-budget-usd` is (in `budget.exhausted` events).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BudgetScope {
-    /// One ask's `maxBudgetUsd`.
-    Ask,
-    /// What is left of the session's `--session-budget-usd`.
-    Session,
-    /// What is left of `--budget-usd`, shared by all sessions.
-    AllSessions,
-}
+pub(crate) use crate::api::BudgetScope;
 
 impl BudgetScope {
     /// The name on the wire.

@@ -91,11 +91,10 @@ impl Actor {
             return RestartOutcome { killed_pid: None };
         }
         let killed_pid = self.state.child().map(|c| c.pid);
-        self.events.record(
+        self.events.record_detail(
             Level::Info,
-            EventKind::ChildRestartRequested,
             "restart requested",
-            json!({ "pid": killed_pid }),
+            &api::ChildRestartRequested { pid: killed_pid },
         );
         match killed_pid {
             // The exit path restarts it at once (a deliberate kill is not a failure).
@@ -109,21 +108,21 @@ impl Actor {
     }
 
     pub(super) fn record_cancel(&self, turn_id: u64, what: &str) {
-        self.events.record(
+        self.events.record_detail(
             Level::Info,
-            EventKind::TurnCancelled,
             format!("ask {turn_id} cancelled by the caller: {what}"),
-            json!({ "turnId": turn_id }),
+            &api::TurnCancelled { turn_id },
         );
     }
 
     pub(super) fn refuse(&mut self, request: AskRequest, error: AskError) {
         self.record.totals.asks_errored += 1;
-        self.events.record(
+        self.events.record_detail(
             Level::Warn,
-            EventKind::TurnRejected,
             format!("ask {} rejected: {error}", request.turn_id),
-            json!({ "turnId": request.turn_id }),
+            &api::TurnRejected::Refused(api::AskRefused {
+                turn_id: request.turn_id,
+            }),
         );
         let _ = request.reply.send(Err(error));
     }

@@ -110,12 +110,15 @@ impl Actor {
             ),
         };
         let ask_budget = cap.map(|b| b.usd);
-        self.events.record(
+        self.events.record_detail(
             Level::Info,
-            EventKind::ChildReplacing,
             format!("replacing the child (pid {}): {why}", child.pid),
-            json!({ "pid": child.pid, "turnId": turn_id, "maxBudgetUsd": ask_budget,
-                    "childBudgetUsd": child.budget.map(|b| b.usd) }),
+            &api::ChildReplacing {
+                pid: child.pid,
+                turn_id,
+                max_budget_usd: ask_budget,
+                child_budget_usd: child.budget.map(|b| b.usd),
+            },
         );
         child.stdin = None;
         let kill_at = Instant::now() + Duration::from_millis(self.config.stop_grace_ms);
@@ -135,11 +138,12 @@ impl Actor {
     pub(super) fn spawn_failed(&mut self, err: ChildError) {
         let message = err.to_string();
         self.record.child.last_error = Some(message.clone());
-        self.events.record(
+        self.events.record_detail(
             Level::Error,
-            EventKind::ChildSpawnFailed,
             message.clone(),
-            json!({ "program": self.config.claude_bin }),
+            &api::ChildSpawnFailed {
+                program: self.config.claude_bin.clone(),
+            },
         );
         if matches!(err, ChildError::NotFound { .. }) {
             // Retrying a missing binary on a timer only repeats the error; the next ask retries.
@@ -290,11 +294,10 @@ impl Actor {
 
     pub(super) fn drop_resume(&mut self, how: &str) {
         let session = self.resume.take();
-        self.events.record(
+        self.events.record_detail(
             Level::Warn,
-            EventKind::ChildResumeFailed,
             format!("the child resuming session {session:?} {how} before it was ready; starting a new session"),
-            json!({ "sessionId": session }),
+            &api::ChildResumeFailed { session_id: session },
         );
         self.session = None;
         self.schedule_restart(false, false);
@@ -311,12 +314,14 @@ impl Actor {
             "crash loop: {count} failed starts within {} s (last: {what}); the next ask or a restart request tries again",
             window_ms / 1000
         );
-        self.events.record(
+        self.events.record_detail(
             Level::Error,
-            EventKind::ChildCrashloop,
             reason.clone(),
-            json!({ "failedStarts": count, "windowMs": window_ms,
-                    "stderrTail": self.record.child.stderr_tail }),
+            &api::ChildCrashloop {
+                failed_starts: count,
+                window_ms,
+                stderr_tail: self.record.child.stderr_tail.clone(),
+            },
         );
         self.enter_failed(reason);
     }
@@ -338,12 +343,13 @@ impl Actor {
                 .next_backoff(self.config.backoff_initial_ms, self.config.backoff_max_ms),
             false => Duration::ZERO,
         };
-        self.events.record(
+        self.events.record_detail(
             Level::Info,
-            EventKind::ChildRestartScheduled,
             format!("restarting the child in {} ms", delay.as_millis()),
-            json!({ "delayMs": delay.as_millis() as u64,
-                    "consecutiveFailures": self.crashes.in_a_row }),
+            &api::ChildRestartScheduled {
+                delay_ms: delay.as_millis() as u64,
+                consecutive_failures: self.crashes.in_a_row,
+            },
         );
         self.state = State::Backoff {
             until: Instant::now() + delay,
@@ -362,11 +368,13 @@ impl Actor {
         if let Some(child) = state.child_mut() {
             if child.kill_reason.is_none() {
                 child.kill_reason = Some(reason.to_string());
-                events.record(
+                events.record_detail(
                     Level::Warn,
-                    EventKind::ChildKilling,
                     format!("killing the child (pid {}): {reason}", child.pid),
-                    json!({ "pid": child.pid, "reason": reason }),
+                    &api::ChildKilling {
+                        pid: child.pid,
+                        reason: reason.to_string(),
+                    },
                 );
             }
             backend.signal(child.pid, Stop::Kill);

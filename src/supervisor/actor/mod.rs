@@ -32,7 +32,7 @@ use super::{
     AskError, AskRequest, Budget, BudgetScope, BudgetSource, Control, MIN_BUDGET_USD, Origin,
     Reservation, RestartOutcome, SessionStart, TurnMessage, TurnSink,
 };
-use crate::api::{self, AskResult, ChildStatus, EventKind, Level, QueuedInfo, TurnEnd, TurnEnded};
+use crate::api::{self, AskResult, ChildStatus, Level, QueuedInfo, TurnEnd, TurnEnded};
 use crate::child::ChildError;
 use crate::child::protocol::{
     ChildLine, ChildMessage, control_error, control_request, user_message,

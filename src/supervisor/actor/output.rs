@@ -31,11 +31,12 @@ impl Actor {
         }
         let Some(turn) = self.state.turn_mut() else {
             let kind = &message.kind;
-            self.events.record(
+            self.events.record_detail(
                 Level::Debug,
-                EventKind::ChildOutputUnexpected,
                 format!("the child printed a {kind} message outside a turn"),
-                json!({ "message": message.value() }),
+                &api::ChildOutputUnexpected {
+                    message: message.value(),
+                },
             );
             return;
         };
@@ -69,11 +70,10 @@ impl Actor {
 
     pub(super) fn on_result(&mut self, message: ChildMessage, value: Value) {
         let Some(mut turn) = self.state.end_turn() else {
-            self.events.record(
+            self.events.record_detail(
                 Level::Warn,
-                EventKind::ChildOutputUnexpected,
                 "the child printed a result outside a turn",
-                json!({ "message": value }),
+                &api::ChildOutputUnexpected { message: value },
             );
             return;
         };
@@ -111,24 +111,27 @@ impl Actor {
     /// left of the session's or of all sessions'.
     fn record_budget_end(&self, turn: &Turn, result: &AskResult) {
         let budget = self.state.child().and_then(|c| c.budget);
-        let scope = budget.map(|b| b.scope.as_str());
         let whose = match budget.map(|b| b.scope) {
             Some(BudgetScope::Ask) => "the ask's budget",
             Some(BudgetScope::Session) => "what was left of the session's budget",
             Some(BudgetScope::AllSessions) => "what was left of the budget of all sessions",
             None => "its budget",
         };
-        self.events.record(
+        self.events.record_detail(
             Level::Warn,
-            EventKind::BudgetExhausted,
             format!(
                 "the CLI ended turn {} at {whose} ({})",
                 turn.id,
                 result.errors.join("; ")
             ),
-            json!({ "turnId": turn.id, "session": self.name, "scope": scope,
-                    "limitUsd": budget.map(|b| b.usd), "costUsd": result.cost_usd,
-                    "sessionCostUsd": result.session_cost_usd }),
+            &api::BudgetExhausted::TurnEnded(api::BudgetTurnEnded {
+                turn_id: turn.id,
+                session: self.name.clone(),
+                scope: budget.map(|b| b.scope),
+                limit_usd: budget.map(|b| b.usd),
+                cost_usd: result.cost_usd,
+                session_cost_usd: result.session_cost_usd,
+            }),
         );
     }
 
@@ -165,11 +168,13 @@ impl Actor {
             return;
         };
         if request_id != child.init_request {
-            self.events.record(
+            self.events.record_detail(
                 Level::Debug,
-                EventKind::ChildControlResponse,
                 format!("the child answered control request {request_id}"),
-                json!({ "requestId": request_id, "ok": outcome.is_ok() }),
+                &api::ChildControlResponse {
+                    request_id: request_id.to_string(),
+                    ok: outcome.is_ok(),
+                },
             );
             return;
         }
@@ -235,11 +240,13 @@ impl Actor {
         if let Some(child) = self.state.child() {
             child.send(control_error(request_id, &error));
         }
-        self.events.record(
+        self.events.record_detail(
             Level::Warn,
-            EventKind::ChildControlRequest,
             format!("refused the child's {subtype} request"),
-            json!({ "requestId": request_id, "subtype": subtype }),
+            &api::ChildControlRequest {
+                request_id: request_id.to_string(),
+                subtype: subtype.to_string(),
+            },
         );
         if let Some(turn) = self.state.turn_mut() {
             if !turn.stream(message) {
@@ -255,21 +262,22 @@ impl Actor {
         if let Some(turn) = self.state.turn_mut() {
             turn.skipped_lines += 1;
         }
-        self.events.record(
+        self.events.record_detail(
             Level::Warn,
-            EventKind::ChildOutputGarbage,
             format!("skipped a {len}-byte line from the child that is not a stream-json message"),
-            json!({ "length": len, "preview": truncate_chars(text, 200) }),
+            &api::ChildOutputGarbage {
+                length: len,
+                preview: truncate_chars(text, 200),
+            },
         );
     }
 
     pub(super) fn on_too_long(&mut self, len: usize) {
         let limit = self.config.max_child_line_bytes;
-        self.events.record(
+        self.events.record_detail(
             Level::Error,
-            EventKind::ChildOutputTooLarge,
             format!("the child printed a line of {len} bytes (limit {limit})"),
-            json!({ "length": len, "limit": limit }),
+            &api::ChildOutputTooLarge { length: len, limit },
         );
         if self.state.turn().is_some() {
             self.abandon_turn(AskError::OutputTooLarge { len, limit });

@@ -2,10 +2,9 @@
 //! client with a deadline; answered once, withdrawn when the agent or the ask gives up.
 
 use super::*;
+use crate::api::{AnswerBehavior, DecidedBy};
 use crate::child::protocol::control_success;
-use crate::permissions::{
-    Asked, DecidedBy, Decider, Decision, ElicitAction, Question, nobody_to_ask,
-};
+use crate::permissions::{Asked, Decider, Decision, ElicitAction, Question, nobody_to_ask};
 
 /// What the agent is told about a question its ask no longer waits for.
 const CANCELLED: &str = "The ask was cancelled while this question was open.";
@@ -44,16 +43,19 @@ impl Actor {
     }
 
     fn on_question(&mut self, question: Question) {
-        let request_id = question.request_id.clone();
         self.record.totals.permissions_requested += 1;
         let turn_id = self.state.turn().map(|t| t.id);
-        self.events.record(
+        self.events.record_detail(
             Level::Info,
-            EventKind::PermissionRequested,
             format!("the agent asks to {}", question.summary),
-            json!({ "requestId": request_id, "turnId": turn_id, "toolName": question.tool_name,
-                    "input": question.input, "reason": question.reason,
-                    "blockedPath": question.blocked_path }),
+            &api::PermissionRequested {
+                request_id: question.request_id.clone(),
+                turn_id,
+                tool_name: question.tool_name.clone(),
+                input: question.input.clone(),
+                reason: question.reason.clone(),
+                blocked_path: question.blocked_path.clone(),
+            },
         );
         let decider = self.config.permission_decider;
         match decider {
@@ -157,12 +159,14 @@ impl Actor {
             .turn_mut()
             .and_then(|turn| turn.questions.remove(request_id));
         if let Some(question) = withdrawn {
-            self.events.record(
+            self.events.record_detail(
                 Level::Info,
-                EventKind::PermissionDecided,
                 format!("the agent withdrew its question to {}", question.summary),
-                json!({ "requestId": request_id, "toolName": question.tool_name,
-                        "decidedBy": "withdrawn" }),
+                &api::PermissionDecided::Withdrawn(api::PermissionWithdrawn {
+                    request_id: request_id.to_string(),
+                    tool_name: question.tool_name,
+                    decided_by: DecidedBy::Withdrawn,
+                }),
             );
         }
     }
@@ -188,11 +192,11 @@ impl Actor {
         let (behavior, message) = match &decision {
             Decision::Allow { .. } => {
                 self.record.totals.permissions_allowed += 1;
-                ("allow", None)
+                (AnswerBehavior::Allow, None)
             }
             Decision::Deny { message } => {
                 self.record.totals.permissions_denied += 1;
-                ("deny", Some(message.clone()))
+                (AnswerBehavior::Deny, Some(message.clone()))
             }
             Decision::Answered { action, .. } => {
                 match action {
@@ -200,28 +204,33 @@ impl Actor {
                     _ => self.record.totals.permissions_denied += 1,
                 }
                 let behavior = match action {
-                    ElicitAction::Accept => "accept",
-                    ElicitAction::Decline => "decline",
-                    ElicitAction::Cancel => "cancel",
+                    ElicitAction::Accept => AnswerBehavior::Accept,
+                    ElicitAction::Decline => AnswerBehavior::Decline,
+                    ElicitAction::Cancel => AnswerBehavior::Cancel,
                 };
                 (behavior, None)
             }
         };
         let remember = matches!(decision, Decision::Allow { remember: true, .. });
-        self.events.record(
+        self.events.record_detail(
             Level::Info,
-            EventKind::PermissionDecided,
             format!(
-                "{behavior}: {} (decided by {})",
+                "{}: {} (decided by {})",
+                behavior.as_str(),
                 question.summary,
                 serde_json::to_value(by)
                     .unwrap_or_default()
                     .as_str()
                     .unwrap_or("?")
             ),
-            json!({ "requestId": question.request_id, "toolName": question.tool_name,
-                    "behavior": behavior, "decidedBy": by, "remember": remember,
-                    "message": message }),
+            &api::PermissionDecided::Answered(api::PermissionAnswered {
+                request_id: question.request_id.clone(),
+                tool_name: question.tool_name.clone(),
+                behavior,
+                decided_by: by,
+                remember,
+                message,
+            }),
         );
     }
 }
