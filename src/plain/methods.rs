@@ -200,9 +200,12 @@ fn ask_or_hand_off(
     daemon: &Daemon,
     ext: &Extensions,
 ) -> impl Future<Output = MethodResult<AskAnswer>> + use<> {
-    // Both queue before the future is built: see `ask`.
-    let handed_off = in_background(params, daemon, ext);
-    let waiting = handed_off.is_none().then(|| ask(params, daemon, ext));
+    // Parsed once, then one of two; both queue before the future is built: see `ask`.
+    let (handed_off, waiting) = match parse::<AskParams>(params) {
+        Ok(params) if params.in_background() => (Some(in_background(params, daemon, ext)), None),
+        Ok(params) => (None, Some(ask(params, daemon, ext))),
+        Err(err) => (Some(Err(err)), None),
+    };
     async move {
         match (handed_off, waiting) {
             (Some(handle), _) => handle.map(AskAnswer::Handle),
@@ -215,27 +218,18 @@ fn ask_or_hand_off(
     }
 }
 
-/// An ask with `wait: false` (or `background: true`): queued now, answered with its
-/// handle; on a connection that carries notifications its `ask/event`s follow, naming
-/// the handle. `None` for an ask that waits.
-fn in_background(
-    params: &Params<'_>,
-    daemon: &Daemon,
-    ext: &Extensions,
-) -> Option<MethodResult<TurnHandle>> {
-    let params = match parse::<AskParams>(params) {
-        Ok(params) if params.in_background() => params,
-        Ok(_) => return None,
-        Err(err) => return Some(Err(err)),
-    };
+/// A background ask (`background: true`, or its alias `wait: false`): queued now,
+/// answered with its handle; on a connection that carries notifications its
+/// `ask/event`s follow, naming the handle.
+fn in_background(params: AskParams, daemon: &Daemon, ext: &Extensions) -> MethodResult<TurnHandle> {
     if params.permissions.is_some() {
-        return Some(Err(RpcError::InvalidParam {
+        return Err(RpcError::InvalidParam {
             field: "permissions".into(),
             message: "\"client\" needs an ask that waits for its answer; a background turn's \
                       questions are decided by --permission-decider"
                 .into(),
         }
-        .to_error_object()));
+        .to_error_object());
     }
     let ctx = ext.get::<RequestCtx>().cloned();
     let tap = |handle: &TurnHandle| {
@@ -246,7 +240,7 @@ fn in_background(
         tokio::spawn(forward_lines(messages, lines));
         Some(tap)
     };
-    Some(daemon.ask_in_background(params, tap).map_err(wire))
+    daemon.ask_in_background(params, tap).map_err(wire)
 }
 
 /// Queues the ask, then streams its turn and waits for the answer.
@@ -255,7 +249,7 @@ fn in_background(
 /// an `.await`: the adapter starts calls in arrival order (up to their first `.await`),
 /// and pipelined asks must take their places in the queue in that order.
 fn ask(
-    params: &Params<'_>,
+    params: AskParams,
     daemon: &Daemon,
     ext: &Extensions,
 ) -> impl Future<Output = MethodResult<AskResult>> + use<> {
@@ -316,12 +310,11 @@ pub(super) enum Carries {
 /// Parses and queues an ask, with a stream of its messages when the connection carries
 /// them.
 pub(super) fn queue_ask(
-    params: &Params<'_>,
+    params: AskParams,
     daemon: &Daemon,
     carries: Carries,
     caller: Option<Caller>,
 ) -> MethodResult<Queued> {
-    let params: AskParams = parse(params)?;
     if params.in_background() {
         // Only `ask/subscribe` gets here with it: `ask` hands such an ask off first.
         return Err(RpcError::InvalidParam {

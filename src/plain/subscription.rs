@@ -91,6 +91,7 @@ pub(super) async fn ask(
 /// (bad params, a full queue, a child that cannot start) is the error.
 async fn admitted(params: &Params<'static>, daemon: &Daemon) -> Result<Queued, ErrorObjectOwned> {
     // Over WebSocket (TCP) the kernel does not say which process called.
+    let params = super::methods::parse::<crate::api::AskParams>(params)?;
     let mut queued = queue_ask(params, daemon, Carries::Events, None)?;
     match queued.pending.admitted().await {
         Ok(()) => Ok(queued),
