@@ -103,6 +103,26 @@ struct Job {
     cancel: Option<oneshot::Sender<()>>,
 }
 
+impl Job {
+    /// A turn of `session` that starts now; `cancel` interrupts it, when this store
+    /// runs it.
+    fn running(session: String, cancel: Option<oneshot::Sender<()>>) -> Job {
+        Job {
+            record: Record {
+                session,
+                created_ms: now_ms(),
+                step: None,
+                messages: 0,
+                finished_ms: None,
+                outcome: None,
+            },
+            bytes: 0,
+            done: watch::Sender::new(false),
+            cancel,
+        }
+    }
+}
+
 /// What is known of a background turn, and what `results.json` keeps of a finished one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -203,19 +223,7 @@ impl Background {
             session: session.clone(),
         };
         let (cancel, cancelled) = oneshot::channel();
-        let job = Job {
-            record: Record {
-                session,
-                created_ms: now_ms(),
-                step: None,
-                messages: 0,
-                finished_ms: None,
-                outcome: None,
-            },
-            bytes: 0,
-            done: watch::Sender::new(false),
-            cancel: Some(cancel),
-        };
+        let job = Job::running(session, Some(cancel));
         lock(&self.inner.jobs).insert(handle.turn_id.clone(), job);
         let tap = tap(&handle);
         let drain = tokio::spawn(drain(self.clone(), handle.turn_id.clone(), messages, tap));
@@ -233,19 +241,7 @@ impl Background {
     /// told with [`Adopted::end`], is recorded like a handle's turn's (in `results.json`,
     /// across restarts), and one never told ends as cancelled.
     pub(crate) fn adopt(&self, turn_id: &str, session: &str) -> Adopted {
-        let job = Job {
-            record: Record {
-                session: session.to_string(),
-                created_ms: now_ms(),
-                step: None,
-                messages: 0,
-                finished_ms: None,
-                outcome: None,
-            },
-            bytes: 0,
-            done: watch::Sender::new(false),
-            cancel: None,
-        };
+        let job = Job::running(session.to_string(), None);
         lock(&self.inner.jobs).insert(turn_id.to_string(), job);
         Adopted {
             background: self.clone(),

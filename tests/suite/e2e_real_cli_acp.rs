@@ -30,6 +30,20 @@ fn prompt(session: &str, text: &str) -> Value {
     json!({"sessionId": session, "prompt": [{"type": "text", "text": text}]})
 }
 
+/// Reads until the agent's request `method`; no prompt may answer before it.
+async fn next_request(bridge: &mut Bridge, method: &str) -> Value {
+    loop {
+        let message = bridge.next_message().await;
+        if message["method"] == method {
+            return message;
+        }
+        assert!(
+            message.get("result").is_none(),
+            "answered before asking: {message}"
+        );
+    }
+}
+
 fn texts(messages: &[Value], kind: &str) -> String {
     messages
         .iter()
@@ -73,16 +87,7 @@ async fn an_acp_session_streams_asks_permission_and_is_loaded_after_a_restart() 
             prompt(&session, "RUN_TOOL touch allowed.txt"),
         )
         .await;
-    let request = loop {
-        let message = bridge.next_message().await;
-        if message["method"] == "session/request_permission" {
-            break message;
-        }
-        assert!(
-            message.get("result").is_none(),
-            "answered before asking: {message}"
-        );
-    };
+    let request = next_request(bridge, "session/request_permission").await;
     assert_eq!(
         request["params"]["toolCall"]["kind"], "execute",
         "{request}"
@@ -215,16 +220,7 @@ async fn the_real_agents_question_to_the_user_reaches_a_client_that_shows_forms_
             prompt(&session, "ASK_USER Which colour? Red|Blue"),
         )
         .await;
-    let form = loop {
-        let message = bridge.next_message().await;
-        if message["method"] == "elicitation/create" {
-            break message;
-        }
-        assert!(
-            message.get("result").is_none(),
-            "answered before asking: {message}"
-        );
-    };
+    let form = next_request(bridge, "elicitation/create").await;
     let field = &form["params"]["requestedSchema"]["properties"]["answer1"];
     assert_eq!(field["title"], "Which colour?", "{form}");
     assert_eq!(field["enum"], json!(["Red", "Blue"]), "{form}");

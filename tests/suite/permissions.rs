@@ -193,8 +193,8 @@ async fn an_ask_may_pick_a_mode_up_to_the_ceiling_and_the_next_ask_is_back_in_th
 
 const ELICITING: &str = r#"{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{"form":{}}},"clientInfo":{"name":"forms","version":"0"}}}"#;
 
-#[tokio::test]
-async fn cancelling_an_mcp_ask_while_its_form_is_open_denies_it_and_keeps_the_session() {
+/// claude-coded over the double with an MCP client that declared form elicitation.
+async fn mcp_client_with_forms() -> Bridge {
     let mut bridge = Bridge::start();
     bridge.send_raw(ELICITING.as_bytes()).await;
     let answer = bridge.next_message().await;
@@ -202,15 +202,26 @@ async fn cancelling_an_mcp_ask_while_its_form_is_open_denies_it_and_keeps_the_se
     bridge
         .send_raw(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
         .await;
+    bridge
+}
+
+/// Reads until the next `elicitation/create` (notifications are skipped).
+async fn next_form(bridge: &mut Bridge) -> Value {
+    loop {
+        let message = bridge.next_message().await;
+        if message["method"] == "elicitation/create" {
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancelling_an_mcp_ask_while_its_form_is_open_denies_it_and_keeps_the_session() {
+    let mut bridge = mcp_client_with_forms().await;
     let call = json!({"name": "ask", "arguments": {"prompt": "RUN_TOOL touch x.txt"}});
     let asked = bridge.request("tools/call", call).await;
     // The form arrives; it is never answered.
-    let form = loop {
-        let message = bridge.next_message().await;
-        if message["method"] == "elicitation/create" {
-            break message;
-        }
-    };
+    let form = next_form(&mut bridge).await;
     let text = form["params"]["message"].as_str().unwrap_or_default();
     assert!(text.contains("run `touch x.txt`"), "{form}");
     let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
@@ -242,21 +253,10 @@ fn elicited(text: &str) -> &str {
 
 #[tokio::test]
 async fn an_mcp_servers_question_reaches_an_mcp_client_as_its_own_form_and_the_answer_goes_back() {
-    let mut bridge = Bridge::start();
-    bridge.send_raw(ELICITING.as_bytes()).await;
-    let answer = bridge.next_message().await;
-    assert!(answer["result"].is_object(), "{answer}");
-    bridge
-        .send_raw(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .await;
+    let mut bridge = mcp_client_with_forms().await;
     let call = json!({"name": "ask", "arguments": {"prompt": "ELICIT"}});
     let asked = bridge.request("tools/call", call).await;
-    let form = loop {
-        let message = bridge.next_message().await;
-        if message["method"] == "elicitation/create" {
-            break message;
-        }
-    };
+    let form = next_form(&mut bridge).await;
     let params = &form["params"];
     assert!(
         params["message"]
