@@ -64,7 +64,8 @@
 //!   (`mcp::output`) and portable schemas; a turn's messages become
 //!   `notifications/progress` (raw ones opt-in), cancelling a call interrupts its turn,
 //!   and the event log streams as `notifications/message`. An `ask`'s response waits until
-//!   the client has read the turn's last notification.
+//!   the client has read the turn's last notification. A client's MCP roots say which
+//!   project the sessions work in (`mcp::roots`).
 //! - `acp`: the ACP (Agent Client Protocol v1) agent surface for editors that run agents:
 //!   each ACP session a named session of ours (`session/new` takes a warm spare when one
 //!   fits), a prompt's messages as `session/update`s, permission questions as
