@@ -303,6 +303,19 @@ impl Daemon {
         Ok(moved)
     }
 
+    /// The CLI's slash commands in session `name`, once its child answered its warm-up
+    /// (waiting up to `within`); `None` when it runs no child or did not answer in time.
+    pub(crate) async fn cli_commands(
+        &self,
+        name: &str,
+        within: Duration,
+    ) -> Option<Arc<Vec<crate::api::CliCommand>>> {
+        let mut watch = self.inner.sessions.watch_session(name)?;
+        let ready = watch.wait_for(|snapshot| snapshot.child.commands.is_some());
+        let snapshot = tokio::time::timeout(within, ready).await.ok()?.ok()?;
+        snapshot.child.commands.clone()
+    }
+
     /// `dir` resolved through its symlinks, if a session may use it (inside the allowed
     /// directories).
     pub(crate) fn confine(&self, dir: &str) -> Result<std::path::PathBuf, DaemonError> {

@@ -234,6 +234,15 @@ impl Sessions {
         Ok(true)
     }
 
+    /// The state of session `name`'s running child, as it changes; `None` when it runs
+    /// none.
+    pub(crate) fn watch_session(&self, name: &str) -> Option<watch::Receiver<Snapshot>> {
+        lock(&self.inner.slots)
+            .get(name)
+            .and_then(|slot| slot.live.as_ref())
+            .map(Supervisor::watch)
+    }
+
     /// The supervisor of the `default` session, if it runs.
     pub(crate) fn default_supervisor(&self) -> Option<Supervisor> {
         lock(&self.inner.slots)

@@ -67,6 +67,9 @@ struct Known {
     origin: Option<Origin>,
 }
 
+/// How long the slash commands of a new session are waited for (its CLI's warm-up).
+const COMMANDS_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `session/update`, the one notification we send.
 const SESSION_UPDATE: &str = "session/update";
 
@@ -218,6 +221,10 @@ impl Agent {
                 return self.send(wire::error(&id, &error));
             }
         };
+        let opened = match &request {
+            ClientRequest::ResumeSessionRequest(r) => Some(r.session_id.0.to_string()),
+            _ => None,
+        };
         let answer = match request {
             ClientRequest::InitializeRequest(request) => self.initialize(&request),
             ClientRequest::NewSessionRequest(request) => self.new_session(request),
@@ -233,10 +240,33 @@ impl Agent {
             ClientRequest::AuthenticateRequest(_) => Ok(json!({})),
             _ => Err(Error::method_not_found().data(json!(format!("`{method}` is not supported")))),
         };
+        let made = answer
+            .as_ref()
+            .ok()
+            .and_then(|result| result.get("sessionId"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let ok = answer.is_ok();
         self.send(match answer {
             Ok(result) => wire::result(&id, result),
             Err(error) => wire::error(&id, &error),
         });
+        if let (true, Some(session)) = (ok, made.or(opened)) {
+            self.announce_commands(&session);
+        }
+    }
+
+    /// Once session `id`'s CLI has answered its warm-up: its slash commands, with their
+    /// descriptions, as `available_commands_update` (after the answer that opened it).
+    fn announce_commands(&mut self, id: &str) {
+        let Some((name, updates)) =
+            session::with(&self.sessions, id, |s| (s.name.clone(), s.updates.clone()))
+        else {
+            return;
+        };
+        let daemon = self.daemon.clone();
+        let announce = announce(daemon, self.out.clone(), id.to_string(), name, updates);
+        self.tasks.spawn(announce);
     }
 
     fn initialize(&mut self, request: &InitializeRequest) -> Result<Value, Error> {
@@ -397,6 +427,8 @@ impl Agent {
         };
         let (mode, model) = self.adopt(&session, &known.name);
         let updates = session::with(&self.sessions, &session, |s| s.updates.clone());
+        let commands_to = updates.clone();
+        let daemon = self.daemon.clone();
         let out = self.out.clone();
         let config = self.daemon.config().clone();
         self.tasks.spawn(async move {
@@ -425,6 +457,9 @@ impl Agent {
                 .modes(session::mode_state(&config, mode))
                 .config_options(session::config_options(&config, mode, model.as_deref()));
             let _ = out.push(wire::result(&id, response)).await;
+            if let Some(updates) = commands_to {
+                announce(daemon, out, session, known.name, updates).await;
+            }
         });
     }
 
@@ -533,6 +568,25 @@ impl Agent {
             let _ = ctx.out.push(line).await;
         });
     }
+}
+
+/// Once session `id`'s CLI (our session `name`) has answered its warm-up: its slash
+/// commands, with their descriptions, as `available_commands_update` (sent after the
+/// answer that opened the session).
+async fn announce(
+    daemon: Daemon,
+    out: Outbox,
+    id: String,
+    name: String,
+    updates: Arc<Mutex<updates::Updates>>,
+) {
+    let Some(commands) = daemon.cli_commands(&name, COMMANDS_WITHIN).await else {
+        return;
+    };
+    lock(&updates).commands_announced();
+    let _ = out
+        .push(update_line(&id, updates::commands(&commands)))
+        .await;
 }
 
 /// A `session/update` line.

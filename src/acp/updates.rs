@@ -12,10 +12,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use agent_client_protocol_schema::v1::{
-    AvailableCommand, AvailableCommandsUpdate, ContentBlock, ContentChunk, Cost, Diff, Plan,
-    PlanEntry, PlanEntryPriority, PlanEntryStatus, SessionUpdate, TextContent, ToolCall,
-    ToolCallContent, ToolCallLocation, ToolCallStatus, ToolCallUpdate, ToolCallUpdateFields,
-    ToolKind, UsageUpdate,
+    AvailableCommand, AvailableCommandInput, AvailableCommandsUpdate, ContentBlock, ContentChunk,
+    Cost, Diff, Plan, PlanEntry, PlanEntryPriority, PlanEntryStatus, SessionUpdate, TextContent,
+    ToolCall, ToolCallContent, ToolCallLocation, ToolCallStatus, ToolCallUpdate,
+    ToolCallUpdateFields, ToolKind, UnstructuredCommandInput, UsageUpdate,
 };
 use serde_json::Value;
 
@@ -173,7 +173,14 @@ impl Updates {
         )))
     }
 
-    /// `system`/`init`: the slash commands, the first time.
+    /// The slash commands were sent with their descriptions (from the CLI's warm-up
+    /// answer): a turn's `system`/`init`, which names them only, adds nothing.
+    pub(super) fn commands_announced(&mut self) {
+        self.commands_sent = true;
+    }
+
+    /// `system`/`init`: the slash commands, the first time (names only: the warm-up
+    /// answer's descriptions usually came first).
     fn of_system(&mut self, message: &Value) -> Vec<SessionUpdate> {
         if self.commands_sent || message.get("subtype").and_then(Value::as_str) != Some("init") {
             return Vec::new();
@@ -191,6 +198,26 @@ impl Updates {
             AvailableCommandsUpdate::new(commands),
         )]
     }
+}
+
+/// The CLI's slash commands, with their descriptions and what they take.
+pub(super) fn commands(commands: &[crate::api::CliCommand]) -> SessionUpdate {
+    let commands = commands
+        .iter()
+        .map(|command| {
+            let description = match command.description.is_empty() {
+                true => format!("/{}", command.name),
+                false => command.description.clone(),
+            };
+            let hint = (!command.argument_hint.is_empty()).then(|| {
+                AvailableCommandInput::Unstructured(UnstructuredCommandInput::new(
+                    command.argument_hint.clone(),
+                ))
+            });
+            AvailableCommand::new(command.name.clone(), description).input(hint)
+        })
+        .collect();
+    SessionUpdate::AvailableCommandsUpdate(AvailableCommandsUpdate::new(commands))
 }
 
 /// The content blocks of a message (`message.content` as an array).

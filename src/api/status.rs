@@ -440,6 +440,20 @@ pub struct ChildInfo {
     pub cli_version: Option<String>,
     /// The last lines the child wrote to stderr.
     pub stderr_tail: Vec<String>,
+    /// The CLI's slash commands as its warm-up answer listed them (for an ACP client's
+    /// command list); not part of `status`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub commands: Option<std::sync::Arc<Vec<CliCommand>>>,
+}
+
+/// One slash command of the CLI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CliCommand {
+    pub name: String,
+    pub description: String,
+    /// What it takes after its name (`<optional custom summarization instructions>`).
+    pub argument_hint: String,
 }
 
 /// The turn in flight.

@@ -39,6 +39,7 @@ impl Snapshot {
                 resumed_from: None,
                 cli_version: None,
                 stderr_tail: Vec::new(),
+                commands: None,
             },
             turn: None,
             queue: QueueInfo {

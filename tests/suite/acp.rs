@@ -467,3 +467,36 @@ async fn an_mcp_servers_question_reaches_an_acp_client_that_shows_forms_and_is_d
         .collect();
     assert_eq!(text, "elicitation answered: decline null");
 }
+
+#[tokio::test]
+async fn a_new_session_announces_the_clis_slash_commands_with_their_descriptions() {
+    let (mut bridge, session) = with_session().await;
+    let update = loop {
+        let message = bridge.next_message().await;
+        if message["params"]["update"]["sessionUpdate"] == "available_commands_update" {
+            break message;
+        }
+    };
+    assert_eq!(update["params"]["sessionId"], session.as_str());
+    let commands = update["params"]["update"]["availableCommands"]
+        .as_array()
+        .unwrap();
+    let compact = commands.iter().find(|c| c["name"] == "compact").unwrap();
+    assert_eq!(
+        compact["description"],
+        "Clear conversation history but keep a summary in context"
+    );
+    assert_eq!(
+        compact["input"]["hint"],
+        "<optional custom summarization instructions>"
+    );
+    // The first turn's init, which names the commands only, is not sent again.
+    let id = bridge
+        .request("session/prompt", prompt_params(&session, "hi"))
+        .await;
+    let (_, notes) = bridge.response_for(&id).await;
+    assert!(
+        !update_kinds(&notes).contains(&"available_commands_update".to_string()),
+        "{notes:?}"
+    );
+}

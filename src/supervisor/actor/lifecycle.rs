@@ -86,6 +86,7 @@ impl Actor {
         self.fork = false;
         child.resumed_from = resume;
         child.cli_version = None;
+        child.commands = None;
     }
 
     /// Ends the ready child so that one under the budget the ask `turn_id` needs takes its

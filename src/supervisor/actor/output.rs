@@ -193,6 +193,7 @@ impl Actor {
                     .get("claude_code_version")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
+                info.commands = Some(std::sync::Arc::new(commands_of(response)));
             }
             // The CLI is running and reading; a failed warm-up does not stop turns.
             Err(error) => info.last_error = Some(format!("initialize failed: {error}")),
@@ -309,4 +310,27 @@ fn step_of(message: &ChildMessage) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The slash commands a warm-up answer lists (`commands`: name, description, argument hint).
+fn commands_of(response: &Value) -> Vec<api::CliCommand> {
+    let text = |command: &Value, key: &str| {
+        command
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    response
+        .get("commands")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|command| command.get("name").and_then(Value::as_str).is_some())
+        .map(|command| api::CliCommand {
+            name: text(command, "name"),
+            description: text(command, "description"),
+            argument_hint: text(command, "argumentHint"),
+        })
+        .collect()
 }
