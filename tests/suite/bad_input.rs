@@ -335,17 +335,19 @@ async fn ids_come_back_exactly_as_written_or_get_a_parse_error() {
 #[tokio::test]
 async fn client_responses_never_answer_or_disturb_a_request_in_flight() {
     let mut bridge = Bridge::start();
+    // An id the bridge's own requests (1, 2, 3, ... as `wait_status` polls) never reach:
+    // a poll under id 5 collided with the ask under load.
     bridge
-        .send_raw(br#"{"jsonrpc":"2.0","id":5,"method":"ask","params":{"prompt":"SLOW 50 4"}}"#)
+        .send_raw(br#"{"jsonrpc":"2.0","id":99999,"method":"ask","params":{"prompt":"SLOW 50 4"}}"#)
         .await;
     bridge
         .wait_status("the ask to run", |s| s["child"]["status"] == "busy")
         .await;
-    // "Answers" to request 5, as if the client took it for a request from us.
+    // "Answers" to request 99999, as if the client took it for a request from us.
     for line in [
-        br#"{"jsonrpc":"2.0","id":5,"result":{"ok":true}}"#.as_slice(),
-        br#"{"jsonrpc":"2.0","id":5,"error":{"code":-1,"message":"no"}}"#,
-        br#"{"jsonrpc":"2.0","id":5,"result":null,"error":null}"#,
+        br#"{"jsonrpc":"2.0","id":99999,"result":{"ok":true}}"#.as_slice(),
+        br#"{"jsonrpc":"2.0","id":99999,"error":{"code":-1,"message":"no"}}"#,
+        br#"{"jsonrpc":"2.0","id":99999,"result":null,"error":null}"#,
         br#"{"jsonrpc":"2.0","id":null,"result":{}}"#,
         br#"{"jsonrpc":"2.0","result":{}}"#,
     ] {
@@ -353,7 +355,7 @@ async fn client_responses_never_answer_or_disturb_a_request_in_flight() {
     }
     let ping = bridge.request("ping", json!({})).await;
     let mut answers: HashMap<String, Vec<Value>> = HashMap::new();
-    while !answers.contains_key(&ping.to_string()) || !answers.contains_key("5") {
+    while !answers.contains_key(&ping.to_string()) || !answers.contains_key("99999") {
         let message = bridge.next_message().await;
         if message.get("method").is_none() {
             answers
@@ -362,8 +364,8 @@ async fn client_responses_never_answer_or_disturb_a_request_in_flight() {
                 .push(message);
         }
     }
-    assert_eq!(answers["5"].len(), 1, "{answers:?}");
-    assert_eq!(answers["5"][0]["result"]["ok"], true, "{answers:?}");
+    assert_eq!(answers["99999"].len(), 1, "{answers:?}");
+    assert_eq!(answers["99999"][0]["result"]["ok"], true, "{answers:?}");
     assert!(!answers.contains_key("null"), "{answers:?}");
     // Nothing else is pending: the next message on stdout is the next request's answer.
     let last = bridge.request("ping", json!({})).await;
