@@ -555,7 +555,6 @@ impl Agent {
             client: self.client.clone(),
             sessions: self.sessions.clone(),
             session,
-            deadline_ms: self.daemon.config().permission_timeout_ms,
             forms: self.forms,
         };
         self.tasks.spawn(async move {

@@ -29,13 +29,13 @@ pub(super) struct Run {
     cancel: watch::Receiver<u64>,
 }
 
-/// Where a running turn reports.
+/// Where a running turn reports (one clone per question it asks).
+#[derive(Clone)]
 pub(super) struct Ctx {
     pub(super) out: Outbox,
     pub(super) client: ClientRequests,
     pub(super) sessions: Sessions,
     pub(super) session: String,
-    pub(super) deadline_ms: u64,
     /// Whether the client shows forms (`elicitation` with `form` in its capabilities).
     pub(super) forms: bool,
 }
@@ -107,19 +107,6 @@ impl Run {
     }
 }
 
-impl Ctx {
-    fn clone_for_question(&self) -> Ctx {
-        Ctx {
-            out: self.out.clone(),
-            client: self.client.clone(),
-            sessions: self.sessions.clone(),
-            session: self.session.clone(),
-            deadline_ms: self.deadline_ms,
-            forms: self.forms,
-        }
-    }
-}
-
 /// The turn's messages as updates and its questions asked of the client, in the order
 /// the child gave them (the actor passes a tool use on before the question about it, and
 /// messages are taken first), until the turn ends and every question is settled.
@@ -149,7 +136,7 @@ async fn stream(
             },
             asked = questions.recv(), if open => match asked {
                 Some(asked) => {
-                    asking.spawn(ask(ctx.clone_for_question(), asked, ended.clone()));
+                    asking.spawn(ask(ctx.clone(), asked, ended.clone()));
                 }
                 None => open = false,
             },
@@ -157,7 +144,7 @@ async fn stream(
         }
     }
     while let Some(asked) = questions.recv().await {
-        asking.spawn(ask(ctx.clone_for_question(), asked, ended.clone()));
+        asking.spawn(ask(ctx.clone(), asked, ended.clone()));
     }
     while asking.join_next().await.is_some() {}
 }

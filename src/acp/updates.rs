@@ -49,7 +49,7 @@ impl Updates {
             Some("assistant") => self.of_assistant(message),
             Some("user") => self.of_user(message),
             Some("system") => self.of_system(message),
-            Some("result") => usage(message).into_iter().collect(),
+            Some("result") => vec![usage(message)],
             _ => Vec::new(),
         }
     }
@@ -367,7 +367,7 @@ fn result_text(content: &Value) -> String {
 
 /// A turn's result as context used (tokens of the last call's input and output) out of
 /// the model's window, with the turn's cost.
-fn usage(result: &Value) -> Option<SessionUpdate> {
+fn usage(result: &Value) -> SessionUpdate {
     let tokens = |key: &str| {
         result
             .pointer(&format!("/usage/{key}"))
@@ -392,9 +392,7 @@ fn usage(result: &Value) -> Option<SessionUpdate> {
         .get("total_cost_usd")
         .and_then(Value::as_f64)
         .map(|usd| Cost::new(usd, "USD"));
-    Some(SessionUpdate::UsageUpdate(
-        UsageUpdate::new(used, size).cost(cost),
-    ))
+    SessionUpdate::UsageUpdate(UsageUpdate::new(used, size).cost(cost))
 }
 
 #[cfg(test)]
