@@ -12,6 +12,7 @@ use crate::api::{
     DaemonState, EventsParams, EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult,
     Serving, SessionsResult, StatusResult, StopResult, TurnHandle, WaitParams, WaitResult,
 };
+use crate::arrivals::Place;
 use crate::background::{Background, DEFAULT_WAIT_MS, MAX_WAIT_MS};
 use crate::clock::now_rfc3339;
 use crate::config::Config;
@@ -209,11 +210,23 @@ impl Daemon {
         daemon
     }
 
-    /// The one way a surface asks: validates the ask and queues its turn now (asks made
-    /// in order run in that order), with the streams `wants` names. `caller`, when the
-    /// kernel named the sending process (a socket client): an ask from inside a
-    /// session's running turn to that same session would wait on itself, and is refused.
-    pub(crate) fn ask(
+    /// The one way a surface asks: validates the ask and queues its turn in `place`'s
+    /// turn (see [`crate::arrivals`]: asks read in order run in that order), with the
+    /// streams `wants` names. `caller`, when the kernel named the sending process (a
+    /// socket client): an ask from inside a session's running turn to that same session
+    /// would wait on itself, and is refused.
+    pub(crate) async fn ask(
+        &self,
+        place: &Place,
+        params: AskParams,
+        wants: Wants,
+        caller: Option<Caller>,
+    ) -> Result<Turn, DaemonError> {
+        place.in_turn(|| self.queue(params, wants, caller)).await
+    }
+
+    /// [`Daemon::ask`] once its place's turn came: validates and queues, synchronously.
+    fn queue(
         &self,
         params: AskParams,
         wants: Wants,
@@ -324,14 +337,15 @@ impl Daemon {
 
     /// Queues a turn that runs in the background, and answers with its handle at once.
     /// `tap` may take the turn's messages too (it is given the handle first).
-    pub(crate) fn ask_in_background(
+    pub(crate) async fn ask_in_background(
         &self,
+        place: &Place,
         params: AskParams,
         tap: impl FnOnce(&TurnHandle) -> Option<mpsc::Sender<TurnMessage>>,
     ) -> Result<TurnHandle, DaemonError> {
         let session = params.session.clone().unwrap_or(DEFAULT_SESSION.into());
         let wants = Wants::answer().with_messages_up_to(BACKGROUND_BUFFER);
-        let (pending, messages, _) = self.ask(params, wants, None)?.into_parts();
+        let (pending, messages, _) = self.ask(place, params, wants, None).await?.into_parts();
         Ok(self.inner.background.run(pending, messages, session, tap))
     }
 

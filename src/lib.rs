@@ -54,8 +54,8 @@
 //! - [`state_dir`]: `identity.json`, `daemon-state.json` (atomic), file modes.
 //! - [`plain`]: the plain JSON-RPC surface: envelope checks (`plain::envelope`), the method
 //!   table (`plain::methods`, a jsonrpsee `RpcModule`: adding a method is registering it
-//!   there), a thin stdio adapter that starts calls in arrival order and answers each
-//!   under its own id, and `ask/event` notifications.
+//!   there), a thin stdio adapter that serves each call in a task and answers it under
+//!   its own id, and `ask/event` notifications.
 //! - `background`: asks answered at once with a handle (`wait: false`, `background: true`)
 //!   and their results until collected or expired, in `results.json` across restarts.
 //! - [`mcp`]: the MCP surface on rmcp: tools `ask`, `wait`, `cancel`, `status`, `sessions`,
@@ -77,6 +77,9 @@
 //! - [`rpc_error`]: the protocol layer's errors and the one conversion to JSON-RPC
 //!   error objects.
 //! - `text`: text helpers every layer shares (cutting to a length).
+//! - `arrivals`: arrival order, one mechanism for every surface: a connection's reading
+//!   loop gives each ask a place in line as it reads it, and the core queues the ask in
+//!   its place's turn (`Daemon::ask` takes the place).
 //! - [`redact`]: masks the environment's secrets in everything claude-coded records.
 //! - `stderr_log`: the one stderr writer (a thread behind a bounded queue): a host that
 //!   never reads our stderr loses log lines, counted in `status`, and never blocks us.
@@ -96,8 +99,9 @@
 //! and counts the guards above, so a nested server starts its child only on its first
 //! ask, and one at `--max-depth` never does (its asks fail at once).
 //!
-//! An `ask` becomes an [`supervisor::AskRequest`] in the actor's bounded FIFO, taking its
-//! place as its line is read, so pipelined asks keep their order. When the child is ready
+//! An `ask` becomes an [`supervisor::AskRequest`] in the actor's bounded FIFO. Its
+//! place in line is taken as its line is read (`arrivals`, on every surface), and the
+//! core queues it in that place's turn, so pipelined asks keep their order. When the child is ready
 //! and idle, the actor writes the prompt as a stream-json user message; every line the
 //! child prints in that turn (but its partial messages, the `stream_event` lines it always
 //! prints, unless the ask set `partialMessages`) goes to the ask's sink (and on to the
@@ -154,6 +158,7 @@
 
 mod acp;
 pub mod api;
+mod arrivals;
 mod background;
 mod child;
 pub mod cli;

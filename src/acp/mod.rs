@@ -46,6 +46,7 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 use tokio::task::JoinSet;
 
 use crate::api::ClientSession;
+use crate::arrivals::Arrivals;
 use crate::daemon::Daemon;
 use crate::inbox::{Input, spawn_reader};
 use crate::lines::Frame;
@@ -103,6 +104,7 @@ where
         prompts: Arc::new(Mutex::new(HashMap::new())),
         tasks: JoinSet::new(),
         forms: false,
+        arrivals: Arrivals::new(),
     };
     let mut frames = spawn_reader(input, max, out.clone());
     tokio::pin!(shutdown);
@@ -148,6 +150,8 @@ struct Agent {
     tasks: JoinSet<()>,
     /// Whether the client shows forms (`elicitation.form` at `initialize`).
     forms: bool,
+    /// This connection's line, where each prompt takes its place as it is read.
+    arrivals: Arrivals,
 }
 
 impl Agent {
@@ -542,9 +546,10 @@ impl Agent {
 
     fn prompt(&mut self, id: Value, request: agent_client_protocol_schema::v1::PromptRequest) {
         let session = request.session_id.0.to_string();
-        let started = prompt::start(&self.daemon, &self.sessions, &session, &request.prompt);
-        let run = match started {
-            Ok(run) => run,
+        let place = self.arrivals.place();
+        let started = prompt::start(&self.sessions, &session, &request.prompt, place);
+        let starting = match started {
+            Ok(starting) => starting,
             Err(error) => return self.send(wire::error(&id, &error)),
         };
         let key = id.to_string();
@@ -557,8 +562,12 @@ impl Agent {
             session,
             forms: self.forms,
         };
+        let daemon = self.daemon.clone();
         self.tasks.spawn(async move {
-            let answer = run.finish(&ctx).await;
+            let answer = match starting.queue(&daemon).await {
+                Ok(run) => run.finish(&ctx).await,
+                Err(error) => Err(error),
+            };
             lock(&prompts).remove(&key);
             let line = match answer {
                 Ok(response) => wire::result(&id, response),

@@ -1,4 +1,4 @@
-//! One `session/prompt`: the turn queued in its session at once (in arrival order), its
+//! One `session/prompt`: the turn queued in its session in arrival order, its
 //! messages told as `session/update`s, its permission questions asked of the client,
 //! and its end as the ACP stop reason, or as an error that says why the turn failed.
 
@@ -14,12 +14,21 @@ use super::permission::{self, Choice};
 use super::session::{self, Sessions};
 use super::{update_line, wire};
 use crate::api::{AskParams, AskResult};
+use crate::arrivals::Place;
 use crate::daemon::{Daemon, Wants};
 use crate::outbox::Outbox;
 use crate::permissions::{Asked, Decision, ElicitAction, Elicitation, Question};
 use crate::plain::client_requests::ClientRequests;
 use crate::supervisor::{AskError, Pending, TurnMessage};
 use crate::sync::lock;
+
+/// A prompt checked as it was read, with its place in the connection's line and the
+/// session's cancel signal from then on, to be queued in its task.
+pub(super) struct Starting {
+    params: AskParams,
+    place: Place,
+    cancel: watch::Receiver<u64>,
+}
 
 /// A queued turn and the streams of its messages and questions.
 pub(super) struct Run {
@@ -40,13 +49,14 @@ pub(super) struct Ctx {
     pub(super) forms: bool,
 }
 
-/// Queues the prompt in its session now, or says why it cannot run.
+/// Checks the prompt as it is read (a `session/cancel` read after it cancels it), or
+/// says why it cannot run.
 pub(super) fn start(
-    daemon: &Daemon,
     sessions: &Sessions,
     id: &str,
     prompt: &[ContentBlock],
-) -> Result<Run, Error> {
+    place: Place,
+) -> Result<Starting, Error> {
     let text = prompt_text(prompt)?;
     let Some((name, mode, model, mut cancel)) = session::with(sessions, id, |s| {
         (
@@ -68,15 +78,34 @@ pub(super) fn start(
         partial_messages: true,
         ..AskParams::default()
     };
-    let wants = Wants::answer().with_messages().with_questions(true);
-    let turn = daemon.ask(params, wants, None).map_err(super::core_error)?;
-    let (pending, messages, questions) = turn.into_parts();
-    Ok(Run {
-        pending,
-        messages,
-        questions,
+    Ok(Starting {
+        params,
+        place,
         cancel,
     })
+}
+
+impl Starting {
+    /// Queues the turn in its place's turn.
+    pub(super) async fn queue(self, daemon: &Daemon) -> Result<Run, Error> {
+        let Starting {
+            params,
+            place,
+            cancel,
+        } = self;
+        let wants = Wants::answer().with_messages().with_questions(true);
+        let turn = daemon
+            .ask(&place, params, wants, None)
+            .await
+            .map_err(super::core_error)?;
+        let (pending, messages, questions) = turn.into_parts();
+        Ok(Run {
+            pending,
+            messages,
+            questions,
+            cancel,
+        })
+    }
 }
 
 impl Run {

@@ -237,7 +237,12 @@ async fn in_process(
 ) -> Result<AskResult, Failure> {
     progress.step("starting Claude Code (no claude-coded runs for this project)".into());
     let daemon = Daemon::start_as(config, Serving::Ask);
-    let answer = match daemon.ask(params, Wants::answer().with_messages(), None) {
+    // One ask, alone: nothing else to keep in order.
+    let place = crate::arrivals::Place::alone();
+    let answer = match daemon
+        .ask(&place, params, Wants::answer().with_messages(), None)
+        .await
+    {
         Ok(Turn {
             pending, messages, ..
         }) => {

@@ -11,7 +11,7 @@
 //! rmcp does not read stdio itself: `wire` does, in front of it, so that whatever the
 //! client sends, every request gets exactly one answer under its own id (malformed lines
 //! answered, duplicate ids refused, stray messages before the session ignored, asks
-//! queued in arrival order by `order`), and stdin EOF ends the session only once those
+//! given their place in line as they are read, [`crate::arrivals`]), and stdin EOF ends the session only once those
 //! answers are out. Output goes through the shared [`crate::outbox`].
 //!
 //! Raw child events are opt-in because strict clients reject unknown notification
@@ -21,7 +21,6 @@
 
 mod drain;
 mod logging;
-mod order;
 pub mod output;
 mod permissions;
 mod progress;
@@ -49,7 +48,6 @@ use crate::inbox::{Input, spawn_reader};
 use crate::outbox::Outbox;
 
 pub use drain::OutputDrain;
-pub use order::AskTicket;
 pub use progress::EVENT_METHOD;
 pub use render::ERROR_META_KEY;
 pub use server::McpServer;

@@ -22,7 +22,6 @@ use tokio::sync::{mpsc, watch};
 
 use super::drain::OutputDrain;
 use super::logging::LogStream;
-use super::order::{AskTicket, ask_in_turn};
 use super::output::{
     AskReply, EventsPage, EventsToolParams, SessionsToolParams, StatusReport, StatusToolParams,
     WaitReply,
@@ -35,6 +34,7 @@ use super::{EVENTS_CAPABILITY, render, schema, text};
 use crate::api::{
     AskParams, CancelResult, ClientSession, HandleParams, SessionsResult, WaitParams,
 };
+use crate::arrivals::Place;
 use crate::daemon::{Daemon, Wants};
 use crate::error::DaemonError;
 use crate::supervisor::{AskError, DEFAULT_SESSION};
@@ -137,20 +137,23 @@ impl McpServer {
             return round;
         }
         let state = state.filter(|s| s != super::roots::ROUND);
+        // Its place in the connection's line, taken as the wire layer read it (see
+        // `crate::arrivals`); over HTTP, where rmcp reads the requests, its own.
+        let place = context
+            .extensions
+            .get::<Place>()
+            .cloned()
+            .unwrap_or_else(Place::alone);
         if wants_a_task(&context) {
-            let ticket = context.extensions.get::<AskTicket>().cloned();
             let elicits = permissions::declares_form(&context);
-            return super::tasks::ask_as_task(&self.daemon, params, ticket.as_ref(), elicits).await;
+            return super::tasks::ask_as_task(&self.daemon, params, &place, elicits).await;
         }
         if params.in_background() {
-            let ticket = context.extensions.get::<AskTicket>().cloned();
-            let start = || self.daemon.ask_in_background(params, |_| None);
-            return CallToolResponse::Complete(
-                match AskTicket::in_turn(ticket.as_ref(), start).await {
-                    Ok(handle) => render::handle(&handle),
-                    Err(err) => render::failure(&err),
-                },
-            );
+            let handed_off = self.daemon.ask_in_background(&place, params, |_| None);
+            return CallToolResponse::Complete(match handed_off.await {
+                Ok(handle) => render::handle(&handle),
+                Err(err) => render::failure(&err),
+            });
         }
         let reporter = TurnReporter {
             peer: context.peer.clone(),
@@ -161,22 +164,19 @@ impl McpServer {
             drain: self.drain,
             session: params.session.clone().unwrap_or(DEFAULT_SESSION.into()),
         };
-        // Queued in arrival order: see `order.rs`.
-        let ticket = context.extensions.get::<AskTicket>().cloned();
         let turn = async {
             match state {
                 Some(state) => {
                     // A later round queues nothing: let the next ask queue now.
-                    AskTicket::in_turn(ticket.as_ref(), || ()).await;
+                    place.pass().await;
                     let responses = responses.unwrap_or_default();
                     self.resume(&state, &responses, reporter).await
                 }
                 None if permissions::answers_in_rounds(&context) => {
-                    self.first_round(params, reporter, ticket.as_ref()).await
+                    self.first_round(params, reporter, &place).await
                 }
                 None => CallToolResponse::Complete(
-                    self.run_turn(params, reporter, ticket.as_ref(), &context.peer)
-                        .await,
+                    self.run_turn(params, reporter, &place, &context.peer).await,
                 ),
             }
         };
@@ -328,14 +328,14 @@ impl McpServer {
         &self,
         params: AskParams,
         reporter: TurnReporter,
-        ticket: Option<&AskTicket>,
+        place: &Place,
     ) -> CallToolResponse {
         let wants = Wants::answer().with_messages().with_questions(true);
-        let (pending, messages, questions) =
-            match ask_in_turn(&self.daemon, ticket, params, wants).await {
-                Ok(turn) => turn.into_parts(),
-                Err(err) => return CallToolResponse::Complete(render::failure(&err)),
-            };
+        let (pending, messages, questions) = match self.daemon.ask(place, params, wants, None).await
+        {
+            Ok(turn) => turn.into_parts(),
+            Err(err) => return CallToolResponse::Complete(render::failure(&err)),
+        };
         let run = Run {
             pending,
             messages: Some(messages),
@@ -388,7 +388,7 @@ impl McpServer {
         &self,
         params: AskParams,
         reporter: TurnReporter,
-        ticket: Option<&AskTicket>,
+        place: &Place,
         peer: &Peer<RoleServer>,
     ) -> CallToolResult {
         let wants = match reporter.is_silent() {
@@ -396,7 +396,7 @@ impl McpServer {
             false => Wants::answer().with_messages(),
         };
         let wants = wants.with_questions(permissions::can_ask(peer));
-        let answer = match ask_in_turn(&self.daemon, ticket, params, wants).await {
+        let answer = match self.daemon.ask(place, params, wants, None).await {
             Ok(turn) => {
                 let questions = turn.questions.is_some();
                 let (pending, messages, asked) = turn.into_parts();

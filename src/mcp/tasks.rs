@@ -31,10 +31,10 @@ use rmcp::model::{
 use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
 use tokio::sync::mpsc;
 
-use super::order::{AskTicket, ask_in_turn};
 use super::permissions::{decision_of, form_params};
 use super::render;
 use crate::api::AskParams;
+use crate::arrivals::Place;
 use crate::background::Adopted;
 use crate::daemon::{Daemon, Wants};
 use crate::error::DaemonError;
@@ -55,7 +55,7 @@ pub(super) fn store() -> &'static TaskManager {
 pub(super) async fn ask_as_task(
     daemon: &Daemon,
     params: AskParams,
-    ticket: Option<&AskTicket>,
+    place: &Place,
     elicits: bool,
 ) -> CallToolResponse {
     let session = params
@@ -63,7 +63,7 @@ pub(super) async fn ask_as_task(
         .clone()
         .unwrap_or_else(|| crate::supervisor::DEFAULT_SESSION.to_string());
     let wants = Wants::answer().with_messages().with_questions(elicits);
-    let (pending, messages, questions) = match ask_in_turn(daemon, ticket, params, wants).await {
+    let (pending, messages, questions) = match daemon.ask(place, params, wants, None).await {
         Ok(turn) => {
             let (pending, messages, questions) = turn.into_parts();
             (pending, messages, elicits.then_some(questions))

@@ -21,7 +21,8 @@
 //!   them. Notifications are never answered, even malformed ones.
 //! - **Re-initialize.** A second `initialize` is refused: the session keeps what was
 //!   negotiated (rmcp would answer it yet switch the session to the offered revision).
-//! - **Arrival order of asks**: each `ask` gets an `AskTicket` (see [`super::order`]).
+//! - **Arrival order of asks**: each `ask` gets its [`Place`] as it is read (see
+//!   [`crate::arrivals`]).
 //! - **stdin EOF** ends the session only once every request received is answered; a
 //!   cancelled request is withdrawn by the client and owed nothing (MCP: the receiver
 //!   should not answer it). A client that also stopped reading is gone (see
@@ -48,9 +49,9 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::order::AskOrder;
 use super::progress::EVENT_METHOD;
 use crate::api::RequestId;
+use crate::arrivals::{Arrivals, Place};
 use crate::error::code;
 use crate::event_lines::EventLines;
 use crate::lines::Frame;
@@ -68,7 +69,7 @@ pub(super) struct WireTransport {
     max_line: usize,
     /// The revisions the server speaks, to tell when a 2026-07-28 request opens a session.
     supported: Vec<ProtocolVersion>,
-    asks: Arc<AskOrder>,
+    asks: Arrivals,
     book: Book,
     input_closed: bool,
 }
@@ -126,7 +127,7 @@ impl WireTransport {
             out,
             max_line,
             supported,
-            asks: AskOrder::new(),
+            asks: Arrivals::new(),
             book: Book::default(),
             input_closed: false,
         }
@@ -194,7 +195,7 @@ impl WireTransport {
         if let ClientRequest::CallToolRequest(call) = &mut request
             && call.params.name == "ask"
         {
-            call.extensions.insert(self.asks.issue());
+            call.extensions.insert::<Place>(self.asks.place());
             call.extensions.insert(RawEventRoute {
                 out: self.out.clone(),
                 theirs: RequestId::from_text(&theirs, &Value::Null),

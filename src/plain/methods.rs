@@ -2,10 +2,10 @@
 //! is registering it in [`module`], and nothing else names it.
 //!
 //! A method parses its own params (once, with [`parse`]) and returns its result or an
-//! error object from [`crate::rpc_error`]. The stdio adapter (`super`) starts each call
-//! in arrival order, up to the method's first `.await`: whatever a method must do in the
-//! order requests came (an `ask` taking its place in the queue) it does before that, and
-//! nothing slow: until then it holds up the reading of the next request.
+//! error object from [`crate::rpc_error`]. The stdio adapter (`super`) serves each call
+//! in a task of its own; a method that must run in the order requests came (an `ask`
+//! taking its place in the queue) is named in [`takes_place`], and the adapter gives it
+//! its [`Place`] as it reads the line (see [`crate::arrivals`]).
 //!
 //! The same table is served over HTTP and WebSocket by jsonrpsee's own server
 //! ([`crate::http`]). There a call has no [`RequestCtx`]: jsonrpsee writes the response,
@@ -25,6 +25,7 @@ use crate::api::{
     PermissionRequestParams, RequestId, SessionsParams, SessionsResult, StatusParams, StatusResult,
     StopResult, TurnHandle, UserQuestionInfo, WaitParams,
 };
+use crate::arrivals::Place;
 use crate::daemon::{Daemon, Turn, Wants};
 use crate::error::DaemonError;
 use crate::event_lines::EventLines;
@@ -58,6 +59,15 @@ pub(crate) struct RequestCtx {
     pub(crate) client: ClientRequests,
     /// The process that sent the request, when the kernel says (a socket client).
     pub(crate) caller: Option<Caller>,
+    /// The request's place in the connection's line, for a method in [`takes_place`].
+    pub(crate) place: Option<Place>,
+}
+
+/// Whether `method` queues an ask, and so takes its place in the connection's line as
+/// its request is read: `ask` (`ask/subscribe` is served by jsonrpsee's own server,
+/// which reads and orders its connection itself).
+pub(crate) fn takes_place(method: &str) -> bool {
+    method == "ask"
 }
 
 type MethodResult<T> = Result<T, ErrorObjectOwned>;
@@ -74,8 +84,8 @@ pub(crate) fn module(daemon: Daemon) -> Result<RpcModule<Daemon>, RpcError> {
     let mut module = RpcModule::new(daemon);
     let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Internal(e.to_string());
     module
-        .register_async_method("ask", |params, daemon, ext| {
-            ask_or_hand_off(&params, &daemon, &ext)
+        .register_async_method("ask", |params, daemon, ext| async move {
+            ask_or_hand_off(&params, &daemon, &ext).await
         })
         .map_err(register)?;
     register_handles(&mut module)?;
@@ -195,33 +205,39 @@ enum AskAnswer {
 }
 
 /// `ask`: the answer when the turn ends, or at once its handle (`wait: false`).
-fn ask_or_hand_off(
+async fn ask_or_hand_off(
     params: &Params<'_>,
     daemon: &Daemon,
     ext: &Extensions,
-) -> impl Future<Output = MethodResult<AskAnswer>> + use<> {
-    // Parsed once, then one of two; both queue before the future is built: see `ask`.
-    let (handed_off, waiting) = match parse::<AskParams>(params) {
-        Ok(params) if params.in_background() => (Some(in_background(params, daemon, ext)), None),
-        Ok(params) => (None, Some(ask(params, daemon, ext))),
-        Err(err) => (Some(Err(err)), None),
-    };
-    async move {
-        match (handed_off, waiting) {
-            (Some(handle), _) => handle.map(AskAnswer::Handle),
-            (None, Some(ask)) => ask.await.map(|r| AskAnswer::Done(Box::new(r))),
-            (None, None) => Err(
-                RpcError::Internal("an ask neither ran nor was handed off".into())
-                    .to_error_object(),
-            ),
-        }
+) -> MethodResult<AskAnswer> {
+    // Parsed once, then one of two.
+    let params = parse::<AskParams>(params)?;
+    if params.in_background() {
+        in_background(params, daemon, ext)
+            .await
+            .map(AskAnswer::Handle)
+    } else {
+        ask(params, daemon, ext)
+            .await
+            .map(|r| AskAnswer::Done(Box::new(r)))
     }
+}
+
+/// The call's place in its connection's line; over jsonrpsee's HTTP and WebSocket,
+/// where a call has no [`RequestCtx`], its own.
+fn place_of(ctx: Option<&RequestCtx>) -> Place {
+    ctx.and_then(|ctx| ctx.place.clone())
+        .unwrap_or_else(Place::alone)
 }
 
 /// A background ask (`background: true`, or its alias `wait: false`): queued now,
 /// answered with its handle; on a connection that carries notifications its
 /// `ask/event`s follow, naming the handle.
-fn in_background(params: AskParams, daemon: &Daemon, ext: &Extensions) -> MethodResult<TurnHandle> {
+async fn in_background(
+    params: AskParams,
+    daemon: &Daemon,
+    ext: &Extensions,
+) -> MethodResult<TurnHandle> {
     if params.permissions.is_some() {
         return Err(RpcError::InvalidParam {
             field: "permissions".into(),
@@ -232,6 +248,7 @@ fn in_background(params: AskParams, daemon: &Daemon, ext: &Extensions) -> Method
         .to_error_object());
     }
     let ctx = ext.get::<RequestCtx>().cloned();
+    let place = place_of(ctx.as_ref());
     let tap = |handle: &TurnHandle| {
         let ctx = ctx?;
         let (tap, messages) = mpsc::channel(TURN_BUFFER);
@@ -240,46 +257,39 @@ fn in_background(params: AskParams, daemon: &Daemon, ext: &Extensions) -> Method
         tokio::spawn(forward_lines(messages, lines));
         Some(tap)
     };
-    daemon.ask_in_background(params, tap).map_err(wire)
+    daemon
+        .ask_in_background(&place, params, tap)
+        .await
+        .map_err(wire)
 }
 
-/// Queues the ask, then streams its turn and waits for the answer.
-///
-/// Queueing is done before the future is built, not inside it, so it cannot slip behind
-/// an `.await`: the adapter starts calls in arrival order (up to their first `.await`),
-/// and pipelined asks must take their places in the queue in that order.
-fn ask(
-    params: AskParams,
-    daemon: &Daemon,
-    ext: &Extensions,
-) -> impl Future<Output = MethodResult<AskResult>> + use<> {
+/// Queues the ask in its place's turn, then streams its turn and waits for the answer.
+async fn ask(params: AskParams, daemon: &Daemon, ext: &Extensions) -> MethodResult<AskResult> {
     let ctx = ext.get::<RequestCtx>().cloned();
     let carries = match ctx {
         Some(_) => Carries::EventsAndRequests,
         None => Carries::Nothing,
     };
     let caller = ctx.as_ref().and_then(|ctx| ctx.caller);
-    let queued = queue_ask(params, daemon, carries, caller);
-    async move {
-        let Queued {
-            pending,
-            messages,
-            questions,
-            deadline_ms,
-            session,
-        } = queued?;
-        let answer = match (ctx, messages) {
-            (Some(ctx), Some(messages)) => {
-                let relay = relay(questions, &ctx, deadline_ms);
-                let forward = forward(messages, &ctx, &session);
-                let (answer, (), ()) = tokio::join!(pending.wait(), forward, relay);
-                answer
-            }
-            // Over jsonrpsee's HTTP and WebSocket: the answer alone.
-            _ => pending.wait().await,
-        };
-        answer.map_err(|e| wire(DaemonError::from(e)))
-    }
+    let place = place_of(ctx.as_ref());
+    let Queued {
+        pending,
+        messages,
+        questions,
+        deadline_ms,
+        session,
+    } = queue_ask(&place, params, daemon, carries, caller).await?;
+    let answer = match (ctx, messages) {
+        (Some(ctx), Some(messages)) => {
+            let relay = relay(questions, &ctx, deadline_ms);
+            let forward = forward(messages, &ctx, &session);
+            let (answer, (), ()) = tokio::join!(pending.wait(), forward, relay);
+            answer
+        }
+        // Over jsonrpsee's HTTP and WebSocket: the answer alone.
+        _ => pending.wait().await,
+    };
+    answer.map_err(|e| wire(DaemonError::from(e)))
 }
 
 /// An ask in the queue, the stream of its turn's messages and questions, and where
@@ -307,9 +317,10 @@ pub(super) enum Carries {
     Nothing,
 }
 
-/// Parses and queues an ask, with a stream of its messages when the connection carries
-/// them.
-pub(super) fn queue_ask(
+/// Queues an ask in `place`'s turn, with a stream of its messages when the connection
+/// carries them.
+pub(super) async fn queue_ask(
+    place: &Place,
     params: AskParams,
     daemon: &Daemon,
     carries: Carries,
@@ -350,7 +361,10 @@ pub(super) fn queue_ask(
         pending,
         messages,
         questions,
-    } = daemon.ask(params, wants, caller).map_err(wire)?;
+    } = daemon
+        .ask(place, params, wants, caller)
+        .await
+        .map_err(wire)?;
     Ok(Queued {
         pending,
         messages,

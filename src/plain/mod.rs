@@ -7,9 +7,10 @@
 //! `Methods::raw_json_request` does, and one writer task owns the output
 //! ([`crate::outbox`]). The loop knows no method by name.
 //!
-//! A call starts here, in arrival order, and goes on in a task of its own (so `status`
-//! answers while an `ask` runs). Its answer is the one jsonrpsee builds, under the
-//! request's id exactly as the client wrote it.
+//! A call is served in a task of its own (so `status` answers while an `ask` runs); an
+//! `ask` takes its place in the connection's line here, as its line is read
+//! ([`crate::arrivals`]), so pipelined asks queue in the order sent. Its answer is the
+//! one jsonrpsee builds, under the request's id exactly as the client wrote it.
 
 pub(crate) mod client_requests;
 pub(crate) mod envelope;
@@ -20,7 +21,6 @@ use std::collections::HashSet;
 use std::future::{Future, ready};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 
 use jsonrpsee::types::{Id, Params};
 use jsonrpsee::{ConnectionId, Extensions, MethodCallback, MethodResponse, Methods};
@@ -29,6 +29,7 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 use tokio::task::JoinSet;
 
 use crate::api::RequestId;
+use crate::arrivals::Arrivals;
 use crate::daemon::Daemon;
 use crate::inbox::{Input, spawn_reader};
 use crate::lines::Frame;
@@ -153,6 +154,7 @@ impl Connection {
             client: ClientRequests::default(),
             tasks: JoinSet::new(),
             caller,
+            arrivals: Arrivals::new(),
         };
         let max = daemon.config().max_request_bytes;
         Ok(Connection {
@@ -236,6 +238,8 @@ struct Server {
     tasks: JoinSet<()>,
     /// The process at the other end, when the kernel says (a socket client).
     caller: Option<Caller>,
+    /// This connection's line, where each `ask` takes its place as it is read.
+    arrivals: Arrivals,
 }
 
 impl Server {
@@ -283,6 +287,7 @@ impl Server {
             out: self.out.clone(),
             client: self.client.clone(),
             caller: self.caller,
+            place: methods::takes_place(method).then(|| self.arrivals.place()),
         };
         let call = start(callback, params, ctx);
         let in_flight = self.in_flight.clone();
@@ -310,13 +315,8 @@ impl Server {
 /// The rest of a call, to run in its task.
 type Call = Pin<Box<dyn Future<Output = MethodResponse> + Send>>;
 
-/// Starts a call here, in the loop, as jsonrpsee's `Methods` would call it, and returns
-/// the rest of it.
-///
-/// Tasks start in any order, lines arrive in one: so a sync method runs to its end here,
-/// and an async one up to its first `.await` (an `ask` takes its place in the queue
-/// there). That first poll uses a waker that does nothing; the task that takes the call
-/// over polls it again at once, with its own.
+/// Makes the call as jsonrpsee's `Methods` would (a sync method runs to its end here),
+/// for a task to run.
 fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> Call {
     let text = params.map(|p| p.to_string());
     let params = Params::new(text.as_deref()).into_owned();
@@ -328,11 +328,7 @@ fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> C
     match callback {
         MethodCallback::Sync(method) => Box::pin(ready(method(id, params, usize::MAX, extensions))),
         MethodCallback::Async(method) => {
-            let mut call = method(id, params, ConnectionId(0), usize::MAX, extensions);
-            match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-                Poll::Ready(response) => Box::pin(ready(response)),
-                Poll::Pending => call,
-            }
+            method(id, params, ConnectionId(0), usize::MAX, extensions)
         }
         // Subscriptions need jsonrpsee's connection; here `ask` itself streams.
         MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
@@ -370,15 +366,6 @@ mod tests {
     use jsonrpsee::{ResponsePayload, RpcModule};
     use serde_json::json;
 
-    fn ctx() -> RequestCtx {
-        RequestCtx {
-            id: RequestId::from_value(&json!(1)),
-            out: Outbox::spawn(tokio::io::sink()).0,
-            client: ClientRequests::default(),
-            caller: None,
-        }
-    }
-
     #[test]
     fn an_answer_carries_the_request_id_exactly_as_written() {
         let big = "123456789012345678901234567890";
@@ -399,25 +386,35 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_call_has_run_up_to_its_first_await_when_it_is_started() {
+    async fn asks_queue_in_the_order_their_lines_were_read_whatever_order_their_tasks_run() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut module = RpcModule::from_arc(seen.clone());
         module
-            .register_async_method("note", |params, seen, _| async move {
-                let n: u32 = params.one().unwrap_or_default();
-                lock(&seen).push(n);
-                tokio::task::yield_now().await;
+            .register_async_method("ask", |params, seen, ext| async move {
+                let n: u64 = params.parse::<Value>().unwrap()["n"].as_u64().unwrap();
+                // The first lines' tasks wait longest, so later ones try to queue first.
+                tokio::time::sleep(std::time::Duration::from_millis(40 - 2 * n)).await;
+                let place = ext.get::<RequestCtx>().and_then(|ctx| ctx.place.clone());
+                let place = place.unwrap_or_else(crate::arrivals::Place::alone);
+                place.in_turn(|| lock(&seen).push(n)).await;
                 n
             })
             .unwrap();
-        let note = module.method("note").unwrap().clone();
-        let calls: Vec<Call> = (0..20u32)
-            .map(|n| start(&note, Some(json!([n])), ctx()))
-            .collect();
-        // Each call noted its number before any task ran: in the order they came.
-        assert_eq!(*lock(&seen), (0..20).collect::<Vec<_>>());
-        for call in calls {
-            assert!(call.await.is_success());
+        let mut server = Server {
+            methods: module.into(),
+            out: Outbox::spawn(tokio::io::sink()).0,
+            in_flight: Arc::default(),
+            client: ClientRequests::default(),
+            tasks: JoinSet::new(),
+            caller: None,
+            arrivals: Arrivals::new(),
+        };
+        for n in 0..20 {
+            let line =
+                format!(r#"{{"jsonrpc":"2.0","id":{n},"method":"ask","params":{{"n":{n}}}}}"#);
+            server.on_line(line.as_bytes());
         }
+        server.finish().await;
+        assert_eq!(*lock(&seen), (0..20).collect::<Vec<_>>());
     }
 }

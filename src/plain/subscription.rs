@@ -92,7 +92,8 @@ pub(super) async fn ask(
 async fn admitted(params: &Params<'static>, daemon: &Daemon) -> Result<Queued, ErrorObjectOwned> {
     // Over WebSocket (TCP) the kernel does not say which process called.
     let params = super::methods::parse::<crate::api::AskParams>(params)?;
-    let mut queued = queue_ask(params, daemon, Carries::Events, None)?;
+    let place = crate::arrivals::Place::alone();
+    let mut queued = queue_ask(&place, params, daemon, Carries::Events, None).await?;
     match queued.pending.admitted().await {
         Ok(()) => Ok(queued),
         Err(error) => Err(RpcError::from(DaemonError::from(error)).to_error_object()),

@@ -24,8 +24,15 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "local facts: the guard, redaction, the state directory, permission rules, the output queue",
-        &["guard", "outbox", "permissions", "redact", "state_dir"],
+        "local facts: the guard, redaction, the state directory, permission rules, the output queue, arrival order",
+        &[
+            "arrivals",
+            "guard",
+            "outbox",
+            "permissions",
+            "redact",
+            "state_dir",
+        ],
     ),
     ("nesting and our stdin", &["inbox", "nesting"]),
     (
