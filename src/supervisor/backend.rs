@@ -116,7 +116,7 @@ impl Backend for Processes {
         let spare = super::spares::pool().take(&spec);
         let took_spare = spare.is_some();
         let running = match spare {
-            Some(spare) => Running::from_spawned(spare, generation, max_line, events),
+            Some(spare) => Running::from_spare(spare, generation, max_line, events),
             None => Running::start(&spec, generation, max_line, events)?,
         };
         self.refill(&spec, &settings, took_spare);

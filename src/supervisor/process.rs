@@ -15,6 +15,7 @@ use crate::child::stderr::{StderrTail, drain};
 use crate::lines::{Frame, LineReader};
 use crate::permissions::PermissionMode;
 use crate::supervisor::Budget;
+use crate::supervisor::spares::Taken;
 
 /// How long an exit waits for the child's last stderr lines.
 const STDERR_SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -47,6 +48,9 @@ pub(crate) struct Running {
     pub(crate) stderr_tail: StderrTail,
     /// Request id of the warm-up `initialize`.
     pub(crate) init_request: String,
+    /// Whether the actor still has to send that `initialize` (a taken spare was sent
+    /// its own, and its answer is the first line its new owner reads).
+    pub(crate) needs_initialize: bool,
     pub(crate) ready_at: Option<Instant>,
     /// Why we are killing it, when we are.
     pub(crate) kill_reason: Option<String>,
@@ -77,15 +81,38 @@ impl Running {
     ) -> Result<Running, ChildError> {
         Ok(Running::from_spawned(
             spawn(spec)?,
+            None,
             generation,
             max_line,
             events,
         ))
     }
 
-    /// Takes over a child already spawned (a warm spare): its pipe tasks start now.
-    pub(crate) fn from_spawned(
+    /// Takes over a warm spare: its answer to its own `initialize` is read first, as the
+    /// answer to this child's warm-up, so a new session does not wait for a second one.
+    pub(crate) fn from_spare(
+        spare: Taken,
+        generation: u64,
+        max_line: usize,
+        events: mpsc::Sender<Tagged>,
+    ) -> Running {
+        let Taken {
+            spawned,
+            answer,
+            request_id,
+        } = spare;
+        let mut running =
+            Running::from_spawned(spawned, Some(answer), generation, max_line, events);
+        running.init_request = request_id.to_string();
+        running.needs_initialize = false;
+        running
+    }
+
+    /// Takes over a child just spawned: its pipe tasks start now, reading `first` (a
+    /// line it already printed) before its stdout.
+    fn from_spawned(
         spawned: Spawned,
+        first: Option<Vec<u8>>,
         generation: u64,
         max_line: usize,
         events: mpsc::Sender<Tagged>,
@@ -99,7 +126,13 @@ impl Running {
         } = spawned;
         let stderr_tail = StderrTail::default();
         let drained = tokio::spawn(drain(stderr, pid, stderr_tail.clone()));
-        tokio::spawn(read_stdout(stdout, max_line, generation, events.clone()));
+        tokio::spawn(read_stdout(
+            stdout,
+            first,
+            max_line,
+            generation,
+            events.clone(),
+        ));
         tokio::spawn(wait_exit(child, drained, generation, events));
         let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
         tokio::spawn(write_stdin(stdin, stdin_rx, pid));
@@ -121,6 +154,7 @@ impl Running {
             stdin: Some(stdin),
             stderr_tail,
             init_request: format!("init-{generation}"),
+            needs_initialize: true,
             ready_at: None,
             kill_reason: None,
             linger_until: None,
@@ -141,10 +175,17 @@ impl Running {
 
 async fn read_stdout(
     stdout: BufReader<tokio::process::ChildStdout>,
+    first: Option<Vec<u8>>,
     max_line: usize,
     generation: u64,
     events: mpsc::Sender<Tagged>,
 ) {
+    if let Some(line) = first {
+        let event = ChildEvent::Line(parse_line(line));
+        if events.send((generation, event)).await.is_err() {
+            return;
+        }
+    }
     let mut reader = LineReader::new(stdout, max_line);
     loop {
         let event = match reader.next_frame().await {

@@ -7,7 +7,9 @@
 //! it boots and warms up while nobody waits. When an actor starts a child whose
 //! [`SpawnSpec`] is exactly an initialized spare's, it takes the spare and its pipes
 //! (the rest of its stdout intact) instead of spawning, and a new spare is started behind
-//! it; the actor's own `initialize` is then answered by a warm CLI. Anything else
+//! it. The spare's answer to its `initialize` is handed over too, and the actor reads it
+//! as the answer to its own warm-up: a new session does not wait for the CLI to answer
+//! a second one (about 8 ms with the real CLI 2.1.332). Anything else
 //! (`--resume`, a fork, a budget written into the command line, another directory, or a
 //! spare still warming up) spawns as before. Spares are the process's, not a session's:
 //! none is in `status` or `sessions`, none runs a turn, and at most N exist beside the
@@ -36,8 +38,17 @@ const WARM_UP_DEADLINE: Duration = Duration::from_secs(60);
 /// The longest line a spare's warm-up reads (its answer lists commands and models).
 const WARM_UP_LINE_MAX: usize = 16 * 1024 * 1024;
 
-/// A spare's pipes once it answered its `initialize`.
-type Warm = Arc<Mutex<Option<(ChildStdin, BufReader<ChildStdout>)>>>;
+/// A spare's pipes once it answered its `initialize`, and that answer.
+type Warm = Arc<Mutex<Option<(ChildStdin, BufReader<ChildStdout>, Vec<u8>)>>>;
+
+/// A spare as a session takes it: the process, and its answer to `initialize` (under
+/// [`WARM_UP_ID`]), which its new owner reads as the answer to its own warm-up rather
+/// than asking the CLI again.
+pub(crate) struct Taken {
+    pub(crate) spawned: Spawned,
+    pub(crate) answer: Vec<u8>,
+    pub(crate) request_id: &'static str,
+}
 
 /// One spare process.
 struct Waiting {
@@ -75,20 +86,25 @@ pub(crate) fn pool() -> &'static Spares {
 
 impl Spares {
     /// A live, initialized spare started as `spec`, if there is one.
-    pub(crate) fn take(&self, spec: &SpawnSpec) -> Option<Spawned> {
+    pub(crate) fn take(&self, spec: &SpawnSpec) -> Option<Taken> {
         let mut waiting = lock(&self.waiting);
         drop_useless(&mut waiting);
         let at = waiting
             .iter()
             .position(|spare| spare.spec == *spec && spare.is_warm())?;
         let spare = waiting.swap_remove(at);
-        let (stdin, stdout) = lock(&spare.warm).take()?;
-        Some(Spawned {
+        let (stdin, stdout, answer) = lock(&spare.warm).take()?;
+        let spawned = Spawned {
             child: spare.child,
             pid: spare.pid,
             stdin,
             stdout,
             stderr: spare.stderr,
+        };
+        Some(Taken {
+            spawned,
+            answer,
+            request_id: WARM_UP_ID,
         })
     }
 
@@ -165,14 +181,14 @@ async fn warm_up(mut stdin: ChildStdin, stdout: BufReader<ChildStdout>, warm: Wa
         return;
     }
     let mut lines = LineReader::new(stdout, WARM_UP_LINE_MAX);
-    loop {
+    let answer = loop {
         match lines.next_frame().await {
-            Ok(Frame::Line(line)) if is_warm_up_answer(&line) => break,
+            Ok(Frame::Line(line)) if is_warm_up_answer(&line) => break line,
             Ok(Frame::Line(_) | Frame::TooLong { .. }) => {}
             Ok(Frame::Eof) | Err(_) => return,
         }
-    }
-    *lock(&warm) = Some((stdin, lines.into_inner()));
+    };
+    *lock(&warm) = Some((stdin, lines.into_inner(), answer));
 }
 
 /// Whether `line` is the CLI's answer to the spare's `initialize`.

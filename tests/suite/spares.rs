@@ -130,3 +130,31 @@ async fn a_resumed_session_does_not_take_a_spare_and_without_spares_none_is_star
     assert_eq!(bridge.close_and_wait().await, 0);
     assert_eq!(starts(&record, 2).await.len(), 2, "no spare was started");
 }
+
+#[tokio::test]
+async fn a_session_that_takes_a_spare_answers_without_a_second_initialize() {
+    // Every `initialize` takes the double this long to answer: a session that sent the
+    // spare its own would wait that long again before its first turn.
+    const INIT_DELAY_MS: u64 = 3_000;
+    let dir = TempDir::new("spares-init");
+    let record = dir.path().join("starts.jsonl");
+    let options = Options::default()
+        .args(&["--surface", "plain", "--spare-sessions", "1"])
+        .env("DOUBLE_RECORD", &record.display().to_string())
+        .env("DOUBLE_INIT_DELAY_MS", &INIT_DELAY_MS.to_string());
+    let mut bridge = Bridge::start_with(options);
+    let (spare, _) = ready_spare(&mut bridge, &record).await;
+    let asked = Instant::now();
+    let answer = bridge
+        .ask_ok_with(json!({"session": "a", "prompt": "hello"}))
+        .await;
+    let took = asked.elapsed();
+    assert_eq!(answer["ok"], true, "{answer}");
+    let listed = bridge.call("sessions", json!({})).await["result"].clone();
+    assert_eq!(listed_session(&listed, "a")["pid"], spare, "{listed}");
+    assert!(
+        took < Duration::from_millis(INIT_DELAY_MS),
+        "the first answer took {took:?}: the spare was sent a second initialize"
+    );
+    assert_eq!(bridge.close_and_wait().await, 0);
+}

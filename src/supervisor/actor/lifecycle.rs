@@ -44,8 +44,11 @@ impl Actor {
         running.mode = self.config.permission_mode;
         running.model = self.config.model.clone();
         running.budget = budget;
-        // Warm-up: the answer to `initialize` is the readiness signal.
-        running.send(control_request(&running.init_request, "initialize"));
+        // Warm-up: the answer to `initialize` is the readiness signal (a taken spare's
+        // own answer comes first on its stdout).
+        if running.needs_initialize {
+            running.send(control_request(&running.init_request, "initialize"));
+        }
         self.events.record_detail(
             Level::Info,
             format!("started {} (pid {})", program.display(), running.pid),
