@@ -142,11 +142,20 @@ pub async fn wait_for_room(outbox: &Outbox, hangup_fd: Option<RawFd>) -> bool {
             tracing::debug!("stdout drained; reading stdin again");
             return true;
         }
-        if hangup_fd.is_some_and(hung_up) && outbox.stalled_for() >= GONE_AFTER {
+        let stalled = outbox.stalled_for();
+        if stalled >= GONE_AFTER && hangup_fd.is_some_and(hung_up) {
             outbox.abandon("stdin is closed and stdout has not been read for 5 s");
             return false;
         }
-        tokio::time::sleep(POLL).await;
+        // Woken by the drain or the client's going; a client that may have hung up is
+        // looked at again once its stall could have reached the limit (then every
+        // `POLL`, while it is stalled but its stdin still open).
+        let recheck = GONE_AFTER.saturating_sub(stalled).max(POLL);
+        tokio::select! {
+            () = outbox.drained() => {}
+            _ = outbox.gone() => {}
+            () = tokio::time::sleep(recheck), if hangup_fd.is_some() => {}
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -28,7 +28,8 @@ pub(crate) const HIGH_WATER: usize = 128;
 pub(crate) const LOW_WATER: usize = HIGH_WATER / 2;
 /// With stdin closed, a client that has not read for this long is taken as gone.
 pub(crate) const GONE_AFTER: Duration = Duration::from_secs(5);
-/// How often waiting readers look at the backlog and the stall clock.
+/// How often, after stdin closed, the reader looks whether anybody still reads stdout
+/// (the kernel raises no event we could wait for when a pipe's reader goes).
 pub(crate) const POLL: Duration = Duration::from_millis(20);
 /// Bytes gathered into one write when lines are queued faster than they drain.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -55,6 +56,9 @@ struct Shared {
     since: Mutex<Instant>,
     /// Set once, with the reason, when the client is gone.
     gone: watch::Sender<Option<String>>,
+    /// Woken when the backlog falls to [`LOW_WATER`]: a paused reader goes on at once,
+    /// without polling.
+    drained: Notify,
 }
 
 /// Cloneable handle to the stdout writer.
@@ -75,6 +79,7 @@ impl Outbox {
             backlog: AtomicUsize::new(0),
             since: Mutex::new(Instant::now()),
             gone: watch::Sender::new(None),
+            drained: Notify::new(),
         });
         let task = tokio::spawn(write_lines(writer, rx, shared.clone()));
         (Outbox { tx, shared }, task)
@@ -112,6 +117,20 @@ impl Outbox {
     /// Lines queued and not yet written.
     pub fn backlog(&self) -> usize {
         self.shared.backlog.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the backlog is down to [`LOW_WATER`] (at once if it is).
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.shared.drained.notified();
+            tokio::pin!(notified);
+            // Registered before the check: a drain between the two still wakes us.
+            notified.as_mut().enable();
+            if self.backlog() <= LOW_WATER {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// How long the outbox has had something to write without the client taking a byte.
@@ -163,10 +182,16 @@ impl Outbox {
             if let Some(reason) = self.gone_reason() {
                 return reason;
             }
-            if self.stalled_for() >= GONE_AFTER {
+            let stalled = self.stalled_for();
+            if stalled >= GONE_AFTER {
                 self.abandon("stdin is closed and stdout has not been read for 5 s");
+                continue;
             }
-            tokio::time::sleep(POLL).await;
+            // Nothing can be due before the stall clock could reach its limit.
+            tokio::select! {
+                _ = self.gone() => {}
+                () = tokio::time::sleep(GONE_AFTER - stalled) => {}
+            }
         }
     }
 
@@ -206,7 +231,11 @@ async fn write_lines<W: AsyncWrite + Unpin>(
         }
         let written = write_tracking(&mut writer, &buf, &shared).await;
         buf.clear();
-        shared.backlog.fetch_sub(waiting.len(), Ordering::SeqCst);
+        let before = shared.backlog.fetch_sub(waiting.len(), Ordering::SeqCst);
+        // Only a write can bring the backlog down, so this is where it crosses.
+        if before > LOW_WATER && before - waiting.len() <= LOW_WATER {
+            shared.drained.notify_waiters();
+        }
         let outcome = written.as_ref().map(|_| ()).map_err(|err| {
             let reason = format!("writing stdout failed: {err}");
             OutboxError::Gone(reason)
@@ -295,6 +324,29 @@ mod tests {
         }
         assert!(out.push("later".into()).await.is_err());
         assert_eq!(out.gone().await, "test");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_reader_is_woken_when_the_backlog_drains_not_by_a_clock() {
+        let (writer, mut reader) = tokio::io::duplex(64);
+        let (out, _task) = Outbox::spawn(writer);
+        let _queued: Vec<_> = (0..HIGH_WATER)
+            .map(|i| out.push(format!("{i:>100}")))
+            .collect();
+        let drained = out.drained();
+        tokio::pin!(drained);
+        // However long the clock runs, a backlog nobody reads wakes nobody.
+        let waited = tokio::time::timeout(Duration::from_secs(3600), drained.as_mut()).await;
+        assert!(waited.is_err(), "woken with {} lines queued", out.backlog());
+        let drain = async {
+            let mut buf = vec![0u8; 101 * HIGH_WATER];
+            reader.read_exact(&mut buf).await.unwrap();
+            reader
+        };
+        let both = async { tokio::join!(drain, drained) };
+        let woken = tokio::time::timeout(Duration::from_secs(3600), both).await;
+        assert!(woken.is_ok(), "not woken by the drain");
+        assert!(out.backlog() <= LOW_WATER);
     }
 
     #[tokio::test]

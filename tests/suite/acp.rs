@@ -299,7 +299,13 @@ async fn bad_input_gets_an_error_and_the_agent_keeps_serving() {
         .await;
     let (response, notes) = bridge.response_for(&plan).await;
     assert!(response.get("result").is_some(), "{response}");
-    assert_eq!(update_kinds(&notes), ["current_mode_update"]);
+    // The session's commands are announced once its CLI has warmed up, whenever that
+    // is: on a loaded machine, while this call is in flight (seen in a full run).
+    let kinds: Vec<String> = update_kinds(&notes)
+        .into_iter()
+        .filter(|kind| kind != "available_commands_update")
+        .collect();
+    assert_eq!(kinds, ["current_mode_update"], "{notes:?}");
     let ok = bridge
         .call("session/prompt", prompt_params(&session, "still serving"))
         .await;
