@@ -616,9 +616,18 @@ async fn parallel_asks_across_sessions_never_spend_past_the_budget_by_more_than_
         "spent ${spent} of a ${BUDGET} budget ({answered} answered, {refused} refused)"
     );
     assert!(refused > 0, "{answered} answered");
-    // What is left is refused at once, before any CLI is asked.
+    // Once the budget is spent, an ask is refused at once, before any CLI is asked. The
+    // asks above may also have ended short of it (turns that ran while others were
+    // refused for their reservations): then the next turn runs held to what is left,
+    // and the total still stays within one turn of the budget.
     let id = bridge.ask_in("s1", "more").await;
-    assert_eq!(error_code(&bridge.response_for(&id).await.0), Some(-32010));
+    let (response, _) = bridge.response_for(&id).await;
+    if spent >= BUDGET {
+        assert_eq!(error_code(&response), Some(-32010), "{response}");
+    } else {
+        let total = bridge.status().await["totals"]["costUsd"].as_f64().unwrap();
+        assert!(total <= BUDGET + TURN + 1e-9, "spent ${total}: {response}");
+    }
 }
 
 #[tokio::test]
