@@ -4,8 +4,10 @@
 //! CLI on the mock Messages API, offline); without `CLAUDE_BIN` the CLI double. One
 //! claude-coded per row (`--spare-sessions 0`, then `1`), each round a warm ask to the
 //! default session, then (with a spare, once `status` says one is ready) the first ask of
-//! a new session. `FAN_OUT_ROUNDS=<n>` sets the rounds (default 5). It prints numbers and asserts nothing about them; the target (issue
-//! 26) is a new session's first answer at most 2x a warm ask.
+//! a new session. `FAN_OUT_ROUNDS=<n>` sets the rounds (default 5). A last row is the
+//! anchor: the CLI alone, written to directly, its first turn after `initialize` (a
+//! spare's first turn) against its second. It prints numbers and asserts nothing about
+//! them; the target (issue 26) is a new session's first answer at most 2x a warm ask.
 // Bench code: a failed unwrap is a failed run, its output is the report.
 #![allow(
     clippy::unwrap_used,
@@ -43,14 +45,73 @@ fn main() -> std::io::Result<()> {
         let row = row(&child, &mock, &root, spares, rounds);
         let _ = std::fs::remove_dir_all(&root);
         let (first, warm) = row?;
-        println!(
-            "| {spares} | {:.0} ms | {:.0} ms | {:.2}x |",
-            ms(first),
-            ms(warm),
-            first.as_secs_f64() / warm.as_secs_f64().max(f64::MIN_POSITIVE)
-        );
+        print_row(&format!("{spares}"), first, warm);
     }
+    // The anchor: the CLI alone, its first turn after `initialize` (what a spare's first
+    // turn is) against its next one, with no claude-coded in between.
+    let root = std::env::temp_dir().join(format!("cc-fan-out-bench-{}-cli", std::process::id()));
+    let alone = cli_alone(&child, &mock, &root, rounds);
+    let _ = std::fs::remove_dir_all(&root);
+    let (first, warm) = alone?;
+    print_row("the CLI alone", first, warm);
     Ok(())
+}
+
+fn print_row(what: &str, first: Duration, warm: Duration) {
+    println!(
+        "| {what} | {:.0} ms | {:.0} ms | {:.2}x |",
+        ms(first),
+        ms(warm),
+        first.as_secs_f64() / warm.as_secs_f64().max(f64::MIN_POSITIVE)
+    );
+}
+
+/// Medians of (the first turn of a CLI that answered `initialize` and then waited a
+/// second, as a spare does, its second turn) over `rounds` CLIs, written to directly.
+fn cli_alone(
+    child: &OsString,
+    mock: &MockApi,
+    root: &Path,
+    rounds: usize,
+) -> std::io::Result<(Duration, Duration)> {
+    let sandbox = Sandbox::new(root)?;
+    let (mut firsts, mut warms) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut command = sandbox.command(Path::new(child), &mock.base_url());
+        command.args([
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+            "--permission-prompt-tool",
+            "stdio",
+        ]);
+        let mut cli = Proc::spawn(&mut command)?;
+        let init = json!({"type": "control_request", "request_id": "init",
+            "request": {"subtype": "initialize"}});
+        cli.write_line(&init)?;
+        cli.read_until(|v| v["type"] == "control_response")?;
+        std::thread::sleep(Duration::from_secs(1));
+        firsts.push(turn(&mut cli, &format!("first {round}"))?);
+        warms.push(turn(&mut cli, &format!("warm {round}"))?);
+        cli.finish()?;
+    }
+    Ok((median(&firsts), median(&warms)))
+}
+
+/// One stream-json turn written straight to the CLI, timed to its `result`.
+fn turn(cli: &mut Proc, prompt: &str) -> std::io::Result<Duration> {
+    let started = Instant::now();
+    cli.write_line(
+        &json!({"type": "user", "message": {"role": "user", "content": prompt},
+        "parent_tool_use_id": null, "session_id": null}),
+    )?;
+    let result = cli.read_until(|v| v["type"] == "result")?;
+    let took = started.elapsed();
+    check(result["subtype"] == "success", &result)?;
+    Ok(took)
 }
 
 /// Medians of (a new session's first answer, a warm ask) with `spares` spares.
