@@ -829,8 +829,7 @@ fn resolve_allow_dirs(dirs: Vec<PathBuf>, cwd: &Path) -> Result<Vec<PathBuf>, Co
         .collect()
 }
 
-/// The state directory given, made absolute (the daemon `start` starts runs elsewhere),
-/// or the project's default one.
+/// The state directory given, made absolute, or the project's default one.
 fn resolve_state_dir(dir: Option<PathBuf>, cwd: &Path) -> Result<PathBuf, ConfigError> {
     Ok(match dir {
         Some(dir) => absolute(&dir),
@@ -842,8 +841,8 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// The ceiling given, or else the permission mode (a ceiling below it would refuse the
-/// server's own mode), or else the CLI's `default`.
+/// The ceiling given, or else the permission mode (the least ceiling its check admits),
+/// or else the CLI's `default`.
 fn ceiling_or_mode(
     ceiling: Option<PermissionMode>,
     mode: &Option<PermissionMode>,
