@@ -4,11 +4,14 @@
 //! file fills what both left unset; [`Config`] is the resolved result that the rest of
 //! the program reads (and that `status` and `claude-coded config` show).
 //!
-//! Each setting is declared once, in the `settings!` invocation below: name, type,
-//! default, help, variable (the flag and the file key follow from the name). Adding a
-//! setting is one entry there, a row in the table in docs/reference.md, and its field in
-//! `status`'s typed view (`api::StatusConfig`, filled by [`Config::status_config`]); tests
-//! check the table and the view.
+//! Each setting is declared once, in the `settings!` invocation below: its type, how it
+//! resolves (a default, or a named resolver for the few derived from others), its
+//! variable, its checks, an example value and its help; the flag, the file key, the
+//! merge, `validate`, the variables [`Config::to_env`] hands on and [`SETTINGS`] follow
+//! from the entries. Adding a setting is one entry there, a row in the table in
+//! docs/reference.md, and its field in `status`'s typed view (`api::StatusConfig`, filled
+//! by [`Config::status_config`]); tests check the table, the view, and (from the
+//! examples) that every setting survives `start`'s hand-over.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,66 +44,122 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid --{} ({name} in a config file): {reason}", flag_name(.name))]
+    /// A setting (`name` is its field, `max_sessions`) breaks a rule; the message names
+    /// it as a flag and as a file key, since either may have given it.
+    #[error(
+        "invalid --{} ({} in a config file): {reason}",
+        .name.replace('_', "-"),
+        camel_case(.name)
+    )]
     Invalid { name: &'static str, reason: String },
+    /// A list's variable is not the JSON array it takes.
+    #[error("invalid {var}: {reason}")]
+    BadVariable { var: &'static str, reason: String },
 }
 
-/// `maxSessions` as its flag is spelled: `max-sessions`.
-fn flag_name(key: &str) -> String {
-    let mut flag = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            flag.push('-');
-            flag.push(c.to_ascii_lowercase());
-        } else {
-            flag.push(c);
-        }
-    }
-    flag
-}
-
-/// One setting with a default, as declared: for `--help`, the table in docs/reference.md and its test.
+/// One setting as declared: for `--help`, the table in docs/reference.md and its test, and
+/// the configuration of the round-trip test (`tests/suite/config_roundtrip.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Setting {
-    /// The field name (`queue_size`): the flag is `--queue-size`, the file key `queueSize`.
+    /// The field name (`queue_size`): the file key is `queueSize`, the flag `--queue-size`
+    /// unless [`Setting::long`] names another.
     pub name: &'static str,
-    /// The environment variable.
+    /// The flag when it is not the field's name: a list's flag is singular (`allow-tool`).
+    pub long: Option<&'static str>,
+    /// The environment variable (a list's takes a JSON array).
     pub env: &'static str,
-    /// The default as the docs show it.
-    pub default: &'static str,
+    /// The default as the docs show it; `None` for a setting that is unset by default or
+    /// whose default a resolver derives (the current directory, say).
+    pub default: Option<&'static str>,
+    /// A value other than the default, as JSON in a config file, where `{home}` stands for
+    /// a directory the test provides; `None` for a setting the round-trip test must leave
+    /// at its default (it says why).
+    pub example: Option<&'static str>,
 }
 
-/// Declares every setting once and derives the rest: [`ConfigArgs`] (flags, variables and
-/// file keys, all optional), [`Config`] (resolved), the field-by-field merge, the defaults
-/// and [`SETTINGS`]. `special` settings have no plain default (they are resolved by hand
-/// in [`Config::resolve`]); `defaulted` ones have one, shown in `--help` and the docs.
+impl Setting {
+    /// The flag as typed: `--queue-size`, `--allow-tool`.
+    pub fn flag(&self) -> String {
+        match self.long {
+            Some(long) => format!("--{long}"),
+            None => format!("--{}", self.name.replace('_', "-")),
+        }
+    }
+
+    /// The key in a config file: `queueSize`.
+    pub fn file_key(&self) -> String {
+        camel_case(self.name)
+    }
+}
+
+/// `max_sessions` as a config file spells it: `maxSessions`.
+fn camel_case(snake: &str) -> String {
+    let mut key = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        match (c, upper) {
+            ('_', _) => upper = true,
+            (c, true) => {
+                key.push(c.to_ascii_uppercase());
+                upper = false;
+            }
+            (c, false) => key.push(c),
+        }
+    }
+    key
+}
+
+/// Declares every setting once and derives the rest from its entry: [`ConfigArgs`] (flags,
+/// variables and file keys, all optional), [`Config`] (resolved), the field-by-field merge,
+/// the resolution, [`Config::to_env`]'s variables, `validate` and [`SETTINGS`].
+///
+/// An entry, its parts in this order:
+///
+/// - `name: Given => Resolved,`: what flags, variables and the file give, in
+///   [`ConfigArgs`] (clap reads `Option` and `Vec` there), and the resolved type, in
+///   [`Config`]; `name: Type,` when the setting is what was given;
+/// - optionally `default EXPR, shown "TEXT",`: the default, and as `--help` and the docs
+///   show it;
+/// - optionally `by resolver(earlier, ...),`: the function that resolves what was given,
+///   with the settings declared above it that it needs, resolved (`cwd` for
+///   `allow_dirs`); without a default or a resolver the setting is what was given;
+/// - `env "VAR",` or `json_env "VAR",`: its variable; a `json_env` one is a list's and
+///   takes a JSON array (read here, not by clap, so that items may hold commas);
+/// - optionally `flag "name",`: the flag when it is not the field's name;
+/// - optionally `arg(...),`: more of clap's attributes (`value_name`, `hide_env_values`);
+/// - any number of `check |c| PREDICATE => "reason",`: what must hold of the resolved
+///   [`Config`], and the reason its error gives when it does not;
+/// - `example JSON,`: a value other than the default, for the round-trip test (`{home}`
+///   in a path stands for the test's directory); `example _,` for the few that test
+///   leaves at their default, each with its reason in its `SAME_AS_DEFAULT`;
+/// - `help "TEXT";`: for `--help` (a default is added to it) and the docs of the field.
 macro_rules! settings {
-    (
-        special {
-            $( $(#[$smeta:meta])* $sname:ident : $sin:ty => $sout:ty ; )*
-        }
-        defaulted {
-            $(
-                $name:ident : $ty:ty = $default:expr , shown $shown:literal ,
-                env $env:literal $(, value_name $value_name:literal)? , help $help:literal ;
-            )*
-        }
-    ) => {
+    ($(
+        $name:ident : $in:ty $( => $out:ty )? ,
+        $( default $default:expr , shown $shown:literal , )?
+        $( by $resolver:ident ( $( $dep:ident ),* ) , )?
+        $( env $env:literal , )?
+        $( json_env $json_env:literal , )?
+        $( flag $flag:literal , )?
+        $( arg ( $( $arg:tt )* ) , )?
+        $( check $check:expr => $reason:literal , )*
+        example $example:tt ,
+        help $help:literal ;
+    )*) => {
         /// Settings that can come from flags, `CLAUDE_CODED_*` variables or the config file.
         #[derive(Debug, Clone, Default, Args, Deserialize)]
-        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
         pub struct ConfigArgs {
-            $( $(#[$smeta])* pub $sname: $sin, )*
             $(
                 #[doc = $help]
                 #[arg(
-                    long,
+                    long $( = $flag )?,
                     global = true,
-                    env = $env,
-                    help = concat!($help, " [default: ", $shown, "]")
-                    $(, value_name = $value_name)?
+                    $( env = $env, )?
+                    $( $( $arg )*, )?
+                    help = concat!($help $( , " [default: ", $shown, "]" )?)
                 )]
-                pub $name: Option<$ty>,
+                pub $name: $in,
             )*
         }
 
@@ -108,53 +167,123 @@ macro_rules! settings {
         #[derive(Debug, Clone, Serialize, PartialEq)]
         #[serde(rename_all = "camelCase")]
         pub struct Config {
-            $( pub $sname: $sout, )*
-            $( pub $name: $ty, )*
+            $( #[doc = $help] pub $name: resolved_type!($in $( => $out )?), )*
             /// The config file that was read, if any.
             pub config_file: Option<PathBuf>,
-        }
-
-        /// The special settings, resolved by hand.
-        struct Special {
-            $( $sname: $sout, )*
         }
 
         /// Flags and environment win over the file, field by field.
         fn merge(args: &ConfigArgs, file: ConfigArgs) -> ConfigArgs {
             let a = args.clone();
             ConfigArgs {
-                $( $sname: Merge::over(a.$sname, file.$sname), )*
-                $( $name: a.$name.or(file.$name), )*
+                $( $name: Merge::over(a.$name, file.$name), )*
             }
         }
 
+        /// A list's variable, read by hand (clap does not take JSON): it wins over the
+        /// file, and a flag over it.
+        fn lists_from_env(args: &ConfigArgs, merged: &mut ConfigArgs) -> Result<(), ConfigError> {
+            $($(
+                if args.$name.is_empty()
+                    && let Some(list) = list_from_env($json_env)?
+                {
+                    merged.$name = list;
+                }
+            )?)*
+            Ok(())
+        }
+
+        /// Each setting from what was given, in declaration order, so that a resolver gets
+        /// the settings above it resolved.
+        fn resolve_each(merged: ConfigArgs, config_file: Option<PathBuf>) -> Result<Config, ConfigError> {
+            $(
+                let $name = resolved!(
+                    merged.$name $( , default $default )? $( , by $resolver( $( &$dep ),* ) )?
+                );
+            )*
+            Ok(Config { $( $name, )* config_file })
+        }
+
         impl Config {
-            /// The special settings as resolved, the others from `merged` or their defaults.
-            fn assemble(special: Special, merged: &ConfigArgs, config_file: Option<PathBuf>) -> Config {
-                Config {
-                    $( $sname: special.$sname, )*
-                    $( $name: merged.$name.clone().unwrap_or_else(|| $default), )*
-                    config_file,
+            /// The settings as `CLAUDE_CODED_*` variables and their values, each in the form
+            /// its variable is read in; a setting that is unset has none.
+            fn settings_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+                let vars = [ $( (concat!($( $env )? $( $json_env )?), ToEnv::to_env(&self.$name)), )* ];
+                vars.into_iter()
+                    .filter_map(|(var, value)| Some((var, value?)))
+                    .collect()
+            }
+
+            /// The first setting that breaks one of its checks, in declaration order.
+            fn validate(&self) -> Result<(), ConfigError> {
+                let checks: &[(&'static str, fn(&Config) -> bool, &'static str)] = &[
+                    $( $( (stringify!($name), $check, $reason), )* )*
+                ];
+                match checks.iter().find(|(_, holds, _)| !holds(self)) {
+                    Some((name, _, reason)) => Err(ConfigError::Invalid {
+                        name,
+                        reason: reason.to_string(),
+                    }),
+                    None => Ok(()),
                 }
             }
         }
 
-        impl Config {
-            /// The settings with a default as `CLAUDE_CODED_*` variables and their values.
-            fn defaulted_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
-                vec![ $( ($env, self.$name.to_string().into()), )* ]
-            }
-        }
-
-        /// Every setting with a default, in declaration order.
+        /// Every setting, in declaration order.
         pub const SETTINGS: &[Setting] = &[
-            $( Setting { name: stringify!($name), env: $env, default: $shown }, )*
+            $(
+                Setting {
+                    name: stringify!($name),
+                    long: optional!($( $flag )?),
+                    env: concat!($( $env )? $( $json_env )?),
+                    default: optional!($( $shown )?),
+                    example: example!($example),
+                },
+            )*
         ];
     };
 }
 
-/// How a special setting given in two places combines: the first (flags and environment)
-/// wins when it says anything.
+/// A setting's type in [`Config`]: the one after `=>`, or what was given when the setting
+/// is what was given (an `Option` or a list already says "not given").
+macro_rules! resolved_type {
+    ($in:ty => $out:ty) => {
+        $out
+    };
+    ($in:ty) => {
+        $in
+    };
+}
+
+/// A setting's resolved value from what was given (`resolve_each`).
+macro_rules! resolved {
+    ($given:expr) => { $given };
+    ($given:expr, default $default:expr) => { $given.unwrap_or_else(|| $default) };
+    ($given:expr, by $resolver:ident ( $( $dep:expr ),* )) => { $resolver($given $( , $dep )*)? };
+}
+
+/// `Some` of what is there, or `None`.
+macro_rules! optional {
+    () => {
+        None
+    };
+    ($value:expr) => {
+        Some($value)
+    };
+}
+
+/// An entry's example as JSON text (its tokens are JSON), or `None` for `_`.
+macro_rules! example {
+    (_) => {
+        None
+    };
+    ($json:tt) => {
+        Some(stringify!($json))
+    };
+}
+
+/// How a setting given in two places combines: the first (flags and environment) wins
+/// when it says anything.
 trait Merge {
     fn over(first: Self, second: Self) -> Self;
 }
@@ -171,123 +300,291 @@ impl<T> Merge for Vec<T> {
     }
 }
 
+/// A resolved value as its `CLAUDE_CODED_*` variable says it, in the form the variable is
+/// read in, so that a claude-coded started with it resolves the same value (how `start`
+/// hands its settings on); `None` leaves the variable unset.
+trait ToEnv {
+    fn to_env(&self) -> Option<std::ffi::OsString>;
+}
+
+/// Unset stays unset: the variable is left out.
+impl<T: ToEnv> ToEnv for Option<T> {
+    fn to_env(&self) -> Option<std::ffi::OsString> {
+        self.as_ref().and_then(ToEnv::to_env)
+    }
+}
+
+/// A list as the JSON array its variable takes, empty too (an empty list is "not given",
+/// as no variable would be).
+impl<T: Serialize> ToEnv for Vec<T> {
+    fn to_env(&self) -> Option<std::ffi::OsString> {
+        let json = serde_json::to_string(self).unwrap_or_else(|_| "[]".into());
+        Some(json.into())
+    }
+}
+
+/// A path as it is, bytes and all: it need not be UTF-8.
+impl ToEnv for PathBuf {
+    fn to_env(&self) -> Option<std::ffi::OsString> {
+        Some(self.clone().into_os_string())
+    }
+}
+
+/// The secret itself: the daemon `start` starts must compare the same token.
+impl ToEnv for Secret {
+    fn to_env(&self) -> Option<std::ffi::OsString> {
+        Some(self.expose().into())
+    }
+}
+
+/// Types whose text (`Display`) is what clap parses back from their variable.
+macro_rules! to_env_as_text {
+    ($( $ty:ty ),*) => {$(
+        impl ToEnv for $ty {
+            fn to_env(&self) -> Option<std::ffi::OsString> {
+                Some(self.to_string().into())
+            }
+        }
+    )*};
+}
+
+to_env_as_text!(
+    String,
+    bool,
+    u32,
+    u64,
+    usize,
+    f64,
+    SocketAddr,
+    PermissionMode,
+    Decider
+);
+
+/// The CLI takes a budget to the millionth of a dollar: less would reach it as 0.
+fn budget_ok(usd: Option<f64>) -> bool {
+    usd.is_none_or(|usd| usd.is_finite() && usd >= crate::api::MIN_BUDGET_USD)
+}
+
 settings! {
-    special {
-        /// Extra argument for the CLI (repeat for several), after the stream-json flags;
-        /// CLAUDE_CODED_CLAUDE_ARGS takes a JSON array of strings
-        #[arg(
-            long = "claude-arg",
-            global = true,
-            value_name = "ARG",
-            allow_hyphen_values = true
-        )]
-        #[serde(default)]
-        claude_args: Vec<String> => Vec<String>;
-        /// Model for the child (`--model` of the CLI)
-        #[arg(long, global = true, env = "CLAUDE_CODED_MODEL")]
-        model: Option<String> => Option<String>;
-        /// Permission mode for the child (`--permission-mode` of the CLI); unset keeps the CLI's default
-        #[arg(long, global = true, env = "CLAUDE_CODED_PERMISSION_MODE")]
-        permission_mode: Option<PermissionMode> => Option<PermissionMode>;
-        /// The most permissive mode an ask may choose with its `permissionMode`
-        /// [default: the permission mode, or `default`]
-        #[arg(long, global = true, env = "CLAUDE_CODED_PERMISSION_CEILING", value_name = "MODE")]
-        permission_ceiling: Option<PermissionMode> => PermissionMode;
-        /// A rule the CLI allows without asking, in its syntax (`Bash(git diff:*)`, `Edit`,
-        /// `mcp__github__*`); repeat for several; CLAUDE_CODED_ALLOW_TOOLS takes a JSON array
-        #[arg(long = "allow-tool", global = true, value_name = "RULE")]
-        #[serde(default)]
-        allow_tools: Vec<String> => Vec<String>;
-        /// A rule the CLI denies without asking (the same syntax); repeat for several;
-        /// CLAUDE_CODED_DENY_TOOLS takes a JSON array
-        #[arg(long = "deny-tool", global = true, value_name = "RULE")]
-        #[serde(default)]
-        deny_tools: Vec<String> => Vec<String>;
-        /// Working directory of the child [default: the current directory]
-        #[arg(long, global = true, env = "CLAUDE_CODED_CWD", value_name = "DIR")]
-        cwd: Option<PathBuf> => PathBuf;
-        /// A directory (and what is below it) where an ask may start a session with its
-        /// `cwd`; repeat for several; CLAUDE_CODED_ALLOW_DIRS takes a JSON array
-        /// [default: the working directory]
-        #[arg(long = "allow-dir", global = true, value_name = "DIR")]
-        #[serde(default)]
-        allow_dirs: Vec<PathBuf> => Vec<PathBuf>;
-        /// Most a session may spend in USD while this claude-coded runs (its CLI is started
-        /// with what is left as --max-budget-usd; an ask to a session that has spent it is
-        /// refused) [default: no limit]
-        #[arg(long, global = true, env = "CLAUDE_CODED_SESSION_BUDGET_USD", value_name = "USD")]
-        session_budget_usd: Option<f64> => Option<f64>;
-        /// Most all sessions together may spend in USD while this claude-coded runs
-        /// [default: no limit]
-        #[arg(long, global = true, env = "CLAUDE_CODED_BUDGET_USD", value_name = "USD")]
-        budget_usd: Option<f64> => Option<f64>;
-        /// Directory for identity.json, daemon-state.json and events.jsonl
-        /// [default: $XDG_STATE_HOME/claude-coded/CWD-KEY]
-        #[arg(long, global = true, env = "CLAUDE_CODED_STATE_DIR", value_name = "DIR")]
-        state_dir: Option<PathBuf> => PathBuf;
-        /// Also serve over HTTP on this address (`127.0.0.1:8080`, or `localhost:8080` for
-        /// 127.0.0.1; port 0 picks one, written to listen.json): MCP at /mcp, the plain
-        /// methods at /rpc (HTTP and WebSocket), /healthz [default: no HTTP]
-        #[arg(long, global = true, env = "CLAUDE_CODED_LISTEN", value_name = "ADDR:PORT")]
-        listen: Option<ListenAddr> => Option<SocketAddr>;
-        /// The bearer token HTTP clients must send (on loopback too: other local users
-        /// reach it) [default: one generated into listen-token in the state directory]
-        #[arg(long, global = true, env = "CLAUDE_CODED_LISTEN_TOKEN", value_name = "TOKEN",
-              hide_env_values = true)]
-        listen_token: Option<Secret> => Option<Secret>;
-    }
-    defaulted {
-        claude_bin: String = "claude".to_string(), shown "claude", env "CLAUDE_CODED_CLAUDE_BIN", value_name "PATH",
-            help "Claude Code CLI to run (a path, or a name looked up on PATH)";
-        queue_size: usize = 16, shown "16", env "CLAUDE_CODED_QUEUE_SIZE",
-            help "Asks that may wait behind the running one before \"busy\" errors";
-        turn_timeout_ms: u64 = 300_000, shown "300000", env "CLAUDE_CODED_TURN_TIMEOUT_MS",
-            help "Default turn timeout in ms";
-        interrupt_grace_ms: u64 = 5_000, shown "5000", env "CLAUDE_CODED_INTERRUPT_GRACE_MS",
-            help "After a timeout's interrupt, how long to wait for the result before killing the child, in ms";
-        events_ring_size: usize = 50, shown "50", env "CLAUDE_CODED_EVENTS_RING_SIZE",
-            help "Events kept in memory for `events` (and as many `turn.step` events, in a ring of their own)";
-        max_child_line_bytes: usize = 64 << 20, shown "67108864", env "CLAUDE_CODED_MAX_CHILD_LINE_BYTES",
-            help "Longest line accepted from the child, in bytes";
-        max_request_bytes: usize = 16 << 20, shown "16777216", env "CLAUDE_CODED_MAX_REQUEST_BYTES",
-            help "Longest request line accepted on stdin, in bytes";
-        backoff_initial_ms: u64 = 1_000, shown "1000", env "CLAUDE_CODED_BACKOFF_INITIAL_MS",
-            help "First restart delay in ms; doubles per failed start";
-        backoff_max_ms: u64 = 60_000, shown "60000", env "CLAUDE_CODED_BACKOFF_MAX_MS",
-            help "Longest restart delay in ms";
-        healthy_after_ms: u64 = 10_000, shown "10000", env "CLAUDE_CODED_HEALTHY_AFTER_MS",
-            help "A child that ran this long (ms) counts as healthy and resets the backoff";
-        stop_grace_ms: u64 = 5_000, shown "5000", env "CLAUDE_CODED_STOP_GRACE_MS",
-            help "On stop, how long the child may take to exit after its stdin closes, in ms";
-        stall_timeout_ms: u64 = 120_000, shown "120000", env "CLAUDE_CODED_STALL_TIMEOUT_MS",
-            help "A turn whose child prints nothing for this long (ms) is interrupted, then killed; 0 turns the watchdog off";
-        crash_loop_max: u32 = 5, shown "5", env "CLAUDE_CODED_CRASH_LOOP_MAX",
-            help "Failed starts within --crash-loop-window-ms that mark the child `failed`";
-        crash_loop_window_ms: u64 = 60_000, shown "60000", env "CLAUDE_CODED_CRASH_LOOP_WINDOW_MS",
-            help "Window for counting failed starts, in ms";
-        resume_on_restart: bool = true, shown "true", env "CLAUDE_CODED_RESUME_ON_RESTART", value_name "BOOL",
-            help "After the child dies, start the next one with `--resume <sessionId>`";
-        event_log_max_bytes: u64 = 10 << 20, shown "10485760", env "CLAUDE_CODED_EVENT_LOG_MAX_BYTES",
-            help "events.jsonl is rotated past this size in bytes";
-        event_log_keep: usize = 3, shown "3", env "CLAUDE_CODED_EVENT_LOG_KEEP",
-            help "Rotated event logs kept (events.jsonl.1 ... .N)";
-        permission_decider: Decider = Decider::Relay, shown "relay", env "CLAUDE_CODED_PERMISSION_DECIDER", value_name "WHO",
-            help "Who decides what the permission rules leave open: `relay` (ask the client, deny when it cannot be asked), `deny` or `allow`";
-        permission_timeout_ms: u64 = 60_000, shown "60000", env "CLAUDE_CODED_PERMISSION_TIMEOUT_MS",
-            help "How long a relayed permission question waits for the client before it is denied, in ms";
-        max_sessions: usize = 4, shown "4", env "CLAUDE_CODED_MAX_SESSIONS",
-            help "Sessions whose Claude Code child may run at once; an ask to another one stops the least recently used idle one, or gets \"busy\"";
-        spare_sessions: usize = 0, shown "0", env "CLAUDE_CODED_SPARE_SESSIONS", value_name "N",
-            help "Claude Code CLIs kept started ahead of need, so a new session answers without the CLI's cold start (each is an idle CLI's memory; besides --max-sessions)";
-        session_idle_ms: u64 = 1_800_000, shown "1800000", env "CLAUDE_CODED_SESSION_IDLE_MS",
-            help "A session idle this long (ms) has its child stopped; its next ask starts it again and continues its conversation";
-        result_ttl_ms: u64 = 3_600_000, shown "3600000", env "CLAUDE_CODED_RESULT_TTL_MS",
-            help "How long the result of a background ask (`background: true`) is kept for `wait`/`result` once the turn ended, in ms, also across restarts";
-        max_depth: u32 = 1, shown "1", env "CLAUDE_CODED_MAX_DEPTH",
-            help "How many claude-coded may run nested in each other's Claude Code (1 to 8): at the default, a sub-agent cannot delegate through claude-coded again";
-        listen_no_token: bool = false, shown "false", env "CLAUDE_CODED_LISTEN_NO_TOKEN", value_name "BOOL",
-            help "Serve loopback HTTP without a token: every local user (and every process of theirs) can then drive the agent as you; only on a machine nobody else uses";
-    }
+    claude_args: Vec<String>,
+        json_env "CLAUDE_CODED_CLAUDE_ARGS", flag "claude-arg",
+        arg(value_name = "ARG", allow_hyphen_values = true),
+        example ["--max-turns", "7"],
+        help "Extra argument for the CLI (repeat for several), after the stream-json flags; \
+              CLAUDE_CODED_CLAUDE_ARGS takes a JSON array of strings";
+    model: Option<String>,
+        env "CLAUDE_CODED_MODEL",
+        example "claude-roundtrip-model",
+        help "Model for the child (`--model` of the CLI)";
+    permission_mode: Option<PermissionMode>,
+        env "CLAUDE_CODED_PERMISSION_MODE",
+        example "acceptEdits",
+        help "Permission mode for the child (`--permission-mode` of the CLI); unset keeps the CLI's default";
+    // Its example is above the permission mode's, so that it is not what the mode alone
+    // would give and its own variable is put to the test.
+    permission_ceiling: Option<PermissionMode> => PermissionMode,
+        by ceiling_or_mode(permission_mode),
+        env "CLAUDE_CODED_PERMISSION_CEILING", arg(value_name = "MODE"),
+        check |c| c.permission_mode.unwrap_or(PermissionMode::Default).within(c.permission_ceiling)
+            => "must not be below permissionMode",
+        example "auto",
+        help "The most permissive mode an ask may choose with its `permissionMode` \
+              [default: the permission mode, or `default`]";
+    allow_tools: Vec<String>,
+        json_env "CLAUDE_CODED_ALLOW_TOOLS", flag "allow-tool", arg(value_name = "RULE"),
+        example ["Bash(ls:*)"],
+        help "A rule the CLI allows without asking, in its syntax (`Bash(git diff:*)`, `Edit`, \
+              `mcp__github__*`); repeat for several; CLAUDE_CODED_ALLOW_TOOLS takes a JSON array";
+    deny_tools: Vec<String>,
+        json_env "CLAUDE_CODED_DENY_TOOLS", flag "deny-tool", arg(value_name = "RULE"),
+        example ["WebFetch"],
+        help "A rule the CLI denies without asking (the same syntax); repeat for several; \
+              CLAUDE_CODED_DENY_TOOLS takes a JSON array";
+    cwd: Option<PathBuf> => PathBuf,
+        by resolve_cwd(),
+        env "CLAUDE_CODED_CWD", arg(value_name = "DIR"),
+        example "{home}/other",
+        help "Working directory of the child [default: the current directory]";
+    allow_dirs: Vec<PathBuf>,
+        by resolve_allow_dirs(cwd),
+        json_env "CLAUDE_CODED_ALLOW_DIRS", flag "allow-dir", arg(value_name = "DIR"),
+        example ["{home}/other", "{home}/cwd"],
+        help "A directory (and what is below it) where an ask may start a session with its \
+              `cwd`; repeat for several; CLAUDE_CODED_ALLOW_DIRS takes a JSON array \
+              [default: the working directory]";
+    session_budget_usd: Option<f64>,
+        env "CLAUDE_CODED_SESSION_BUDGET_USD", arg(value_name = "USD"),
+        check |c| budget_ok(c.session_budget_usd) => "must be a number of USD of at least 0.000001",
+        example 2.5,
+        help "Most a session may spend in USD while this claude-coded runs (its CLI is started \
+              with what is left as --max-budget-usd; an ask to a session that has spent it is \
+              refused) [default: no limit]";
+    budget_usd: Option<f64>,
+        env "CLAUDE_CODED_BUDGET_USD", arg(value_name = "USD"),
+        check |c| budget_ok(c.budget_usd) => "must be a number of USD of at least 0.000001",
+        example 5.0,
+        help "Most all sessions together may spend in USD while this claude-coded runs \
+              [default: no limit]";
+    state_dir: Option<PathBuf> => PathBuf,
+        by resolve_state_dir(cwd),
+        env "CLAUDE_CODED_STATE_DIR", arg(value_name = "DIR"),
+        example _,
+        help "Directory for identity.json, daemon-state.json and events.jsonl \
+              [default: $XDG_STATE_HOME/claude-coded/CWD-KEY]";
+    listen: Option<ListenAddr> => Option<SocketAddr>,
+        by listen_addr(),
+        env "CLAUDE_CODED_LISTEN", arg(value_name = "ADDR:PORT"),
+        example "127.0.0.1:0",
+        help "Also serve over HTTP on this address (`127.0.0.1:8080`, or `localhost:8080` for \
+              127.0.0.1; port 0 picks one, written to listen.json): MCP at /mcp, the plain \
+              methods at /rpc (HTTP and WebSocket), /healthz [default: no HTTP]";
+    // Guessable tokens would make the rule that requires one pointless.
+    listen_token: Option<Secret>,
+        env "CLAUDE_CODED_LISTEN_TOKEN", arg(value_name = "TOKEN", hide_env_values = true),
+        check |c| c.listen_token.as_ref().is_none_or(|t| t.expose().trim().len() >= 16)
+            => "must have at least 16 characters",
+        example _,
+        help "The bearer token HTTP clients must send (on loopback too: other local users \
+              reach it) [default: one generated into listen-token in the state directory]";
+    claude_bin: Option<String> => String,
+        default "claude".to_string(), shown "claude",
+        env "CLAUDE_CODED_CLAUDE_BIN", arg(value_name = "PATH"),
+        check |c| !c.claude_bin.is_empty() => "must not be empty",
+        example _,
+        help "Claude Code CLI to run (a path, or a name looked up on PATH)";
+    queue_size: Option<usize> => usize,
+        default 16, shown "16",
+        env "CLAUDE_CODED_QUEUE_SIZE",
+        example 17,
+        help "Asks that may wait behind the running one before \"busy\" errors";
+    turn_timeout_ms: Option<u64> => u64,
+        default 300_000, shown "300000",
+        env "CLAUDE_CODED_TURN_TIMEOUT_MS",
+        check |c| c.turn_timeout_ms >= 1 => "must be at least 1",
+        example 300001,
+        help "Default turn timeout in ms";
+    interrupt_grace_ms: Option<u64> => u64,
+        default 5_000, shown "5000",
+        env "CLAUDE_CODED_INTERRUPT_GRACE_MS",
+        example 5001,
+        help "After a timeout's interrupt, how long to wait for the result before killing the child, in ms";
+    events_ring_size: Option<usize> => usize,
+        default 50, shown "50",
+        env "CLAUDE_CODED_EVENTS_RING_SIZE",
+        check |c| c.events_ring_size >= 1 => "must be at least 1",
+        example 51,
+        help "Events kept in memory for `events` (and as many `turn.step` events, in a ring of their own)";
+    max_child_line_bytes: Option<usize> => usize,
+        default 64 << 20, shown "67108864",
+        env "CLAUDE_CODED_MAX_CHILD_LINE_BYTES",
+        check |c| c.max_child_line_bytes >= 1024 => "must be at least 1024",
+        example 67108865,
+        help "Longest line accepted from the child, in bytes";
+    max_request_bytes: Option<usize> => usize,
+        default 16 << 20, shown "16777216",
+        env "CLAUDE_CODED_MAX_REQUEST_BYTES",
+        check |c| c.max_request_bytes >= 1024 => "must be at least 1024",
+        example 16777217,
+        help "Longest request line accepted on stdin, in bytes";
+    backoff_initial_ms: Option<u64> => u64,
+        default 1_000, shown "1000",
+        env "CLAUDE_CODED_BACKOFF_INITIAL_MS",
+        check |c| c.backoff_initial_ms >= 1 => "must be at least 1",
+        example 1001,
+        help "First restart delay in ms; doubles per failed start";
+    backoff_max_ms: Option<u64> => u64,
+        default 60_000, shown "60000",
+        env "CLAUDE_CODED_BACKOFF_MAX_MS",
+        check |c| c.backoff_max_ms >= c.backoff_initial_ms => "must not be below backoffInitialMs",
+        example 60001,
+        help "Longest restart delay in ms";
+    healthy_after_ms: Option<u64> => u64,
+        default 10_000, shown "10000",
+        env "CLAUDE_CODED_HEALTHY_AFTER_MS",
+        example 10001,
+        help "A child that ran this long (ms) counts as healthy and resets the backoff";
+    stop_grace_ms: Option<u64> => u64,
+        default 5_000, shown "5000",
+        env "CLAUDE_CODED_STOP_GRACE_MS",
+        example 5001,
+        help "On stop, how long the child may take to exit after its stdin closes, in ms";
+    stall_timeout_ms: Option<u64> => u64,
+        default 120_000, shown "120000",
+        env "CLAUDE_CODED_STALL_TIMEOUT_MS",
+        example 120001,
+        help "A turn whose child prints nothing for this long (ms) is interrupted, then killed; 0 turns the watchdog off";
+    crash_loop_max: Option<u32> => u32,
+        default 5, shown "5",
+        env "CLAUDE_CODED_CRASH_LOOP_MAX",
+        check |c| c.crash_loop_max >= 1 => "must be at least 1",
+        example 6,
+        help "Failed starts within --crash-loop-window-ms that mark the child `failed`";
+    crash_loop_window_ms: Option<u64> => u64,
+        default 60_000, shown "60000",
+        env "CLAUDE_CODED_CRASH_LOOP_WINDOW_MS",
+        example 60001,
+        help "Window for counting failed starts, in ms";
+    resume_on_restart: Option<bool> => bool,
+        default true, shown "true",
+        env "CLAUDE_CODED_RESUME_ON_RESTART", arg(value_name = "BOOL"),
+        example false,
+        help "After the child dies, start the next one with `--resume <sessionId>`";
+    event_log_max_bytes: Option<u64> => u64,
+        default 10 << 20, shown "10485760",
+        env "CLAUDE_CODED_EVENT_LOG_MAX_BYTES",
+        example 10485761,
+        help "events.jsonl is rotated past this size in bytes";
+    event_log_keep: Option<usize> => usize,
+        default 3, shown "3",
+        env "CLAUDE_CODED_EVENT_LOG_KEEP",
+        example 4,
+        help "Rotated event logs kept (events.jsonl.1 ... .N)";
+    permission_decider: Option<Decider> => Decider,
+        default Decider::Relay, shown "relay",
+        env "CLAUDE_CODED_PERMISSION_DECIDER", arg(value_name = "WHO"),
+        example "deny",
+        help "Who decides what the permission rules leave open: `relay` (ask the client, deny when it cannot be asked), `deny` or `allow`";
+    permission_timeout_ms: Option<u64> => u64,
+        default 60_000, shown "60000",
+        env "CLAUDE_CODED_PERMISSION_TIMEOUT_MS",
+        check |c| c.permission_timeout_ms >= 1 => "must be at least 1",
+        example 60001,
+        help "How long a relayed permission question waits for the client before it is denied, in ms";
+    max_sessions: Option<usize> => usize,
+        default 4, shown "4",
+        env "CLAUDE_CODED_MAX_SESSIONS",
+        check |c| (1..=64).contains(&c.max_sessions) => "must be between 1 and 64",
+        example 5,
+        help "Sessions whose Claude Code child may run at once; an ask to another one stops the least recently used idle one, or gets \"busy\"";
+    spare_sessions: Option<usize> => usize,
+        default 0, shown "0",
+        env "CLAUDE_CODED_SPARE_SESSIONS", arg(value_name = "N"),
+        check |c| c.spare_sessions <= 8 => "must be between 0 and 8",
+        example 1,
+        help "Claude Code CLIs kept started ahead of need, so a new session answers without the CLI's cold start (each is an idle CLI's memory; besides --max-sessions)";
+    session_idle_ms: Option<u64> => u64,
+        default 1_800_000, shown "1800000",
+        env "CLAUDE_CODED_SESSION_IDLE_MS",
+        check |c| c.session_idle_ms >= 1 => "must be at least 1",
+        example 1800001,
+        help "A session idle this long (ms) has its child stopped; its next ask starts it again and continues its conversation";
+    result_ttl_ms: Option<u64> => u64,
+        default 3_600_000, shown "3600000",
+        env "CLAUDE_CODED_RESULT_TTL_MS",
+        check |c| c.result_ttl_ms >= 1 => "must be at least 1",
+        example 3600001,
+        help "How long the result of a background ask (`background: true`) is kept for `wait`/`result` once the turn ended, in ms, also across restarts";
+    max_depth: Option<u32> => u32,
+        default 1, shown "1",
+        env "CLAUDE_CODED_MAX_DEPTH",
+        check |c| (1..=crate::nesting::MAX_DEPTH_CAP).contains(&c.max_depth) => "must be between 1 and 8",
+        example 2,
+        help "How many claude-coded may run nested in each other's Claude Code (1 to 8): at the default, a sub-agent cannot delegate through claude-coded again";
+    listen_no_token: Option<bool> => bool,
+        default false, shown "false",
+        env "CLAUDE_CODED_LISTEN_NO_TOKEN", arg(value_name = "BOOL"),
+        example true,
+        help "Serve loopback HTTP without a token: every local user (and every process of theirs) can then drive the agent as you; only on a machine nobody else uses";
 }
 
 impl Config {
@@ -298,51 +595,8 @@ impl Config {
     pub fn resolve(args: &ConfigArgs, config_file: Option<&Path>) -> Result<Config, ConfigError> {
         let (file, file_path) = load_file(config_file)?;
         let mut merged = merge(args, file);
-        if args.claude_args.is_empty()
-            && let Some(env_args) = list_from_env("CLAUDE_CODED_CLAUDE_ARGS")?
-        {
-            merged.claude_args = env_args;
-        }
-        if args.allow_tools.is_empty()
-            && let Some(rules) = list_from_env("CLAUDE_CODED_ALLOW_TOOLS")?
-        {
-            merged.allow_tools = rules;
-        }
-        if args.deny_tools.is_empty()
-            && let Some(rules) = list_from_env("CLAUDE_CODED_DENY_TOOLS")?
-        {
-            merged.deny_tools = rules;
-        }
-        let cwd = resolve_cwd(merged.cwd.clone())?;
-        if merged.allow_dirs.is_empty()
-            && let Some(dirs) = list_from_env("CLAUDE_CODED_ALLOW_DIRS")?
-        {
-            merged.allow_dirs = dirs.into_iter().map(PathBuf::from).collect();
-        }
-        let allow_dirs = resolve_allow_dirs(std::mem::take(&mut merged.allow_dirs), &cwd)?;
-        let state_dir = match &merged.state_dir {
-            Some(dir) => absolute(dir),
-            None => default_state_dir(&cwd),
-        };
-        let special = Special {
-            claude_args: std::mem::take(&mut merged.claude_args),
-            model: merged.model.take(),
-            permission_ceiling: merged
-                .permission_ceiling
-                .or(merged.permission_mode)
-                .unwrap_or(PermissionMode::Default),
-            permission_mode: merged.permission_mode.take(),
-            allow_tools: std::mem::take(&mut merged.allow_tools),
-            deny_tools: std::mem::take(&mut merged.deny_tools),
-            allow_dirs,
-            session_budget_usd: merged.session_budget_usd,
-            budget_usd: merged.budget_usd,
-            cwd,
-            state_dir,
-            listen: merged.listen.take().map(|ListenAddr(addr)| addr),
-            listen_token: merged.listen_token.take(),
-        };
-        let config = Config::assemble(special, &merged, file_path);
+        lists_from_env(args, &mut merged)?;
+        let config = resolve_each(merged, file_path)?;
         config.validate()?;
         Ok(config)
     }
@@ -351,44 +605,10 @@ impl Config {
     /// them (and no flags) resolves to the same configuration: how `claude-coded start`
     /// hands its settings to the daemon it starts.
     pub fn to_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
-        let mut env = self.defaulted_env();
-        let args = serde_json::to_string(&self.claude_args).unwrap_or_else(|_| "[]".into());
-        env.push(("CLAUDE_CODED_CLAUDE_ARGS", args.into()));
-        env.push(("CLAUDE_CODED_CWD", self.cwd.clone().into()));
-        env.push(("CLAUDE_CODED_STATE_DIR", self.state_dir.clone().into()));
-        if let Some(model) = &self.model {
-            env.push(("CLAUDE_CODED_MODEL", model.into()));
-        }
-        if let Some(mode) = &self.permission_mode {
-            env.push(("CLAUDE_CODED_PERMISSION_MODE", mode.as_str().into()));
-        }
-        let ceiling = self.permission_ceiling.as_str();
-        env.push(("CLAUDE_CODED_PERMISSION_CEILING", ceiling.into()));
-        for (var, rules) in [
-            ("CLAUDE_CODED_ALLOW_TOOLS", &self.allow_tools),
-            ("CLAUDE_CODED_DENY_TOOLS", &self.deny_tools),
-        ] {
-            let rules = serde_json::to_string(rules).unwrap_or_else(|_| "[]".into());
-            env.push((var, rules.into()));
-        }
-        for (var, budget) in [
-            ("CLAUDE_CODED_SESSION_BUDGET_USD", self.session_budget_usd),
-            ("CLAUDE_CODED_BUDGET_USD", self.budget_usd),
-        ] {
-            if let Some(usd) = budget {
-                env.push((var, usd.to_string().into()));
-            }
-        }
-        let dirs = serde_json::to_string(&self.allow_dirs).unwrap_or_else(|_| "[]".into());
-        env.push(("CLAUDE_CODED_ALLOW_DIRS", dirs.into()));
+        let mut env = self.settings_env();
+        // Not a setting but where some came from: the daemon reads the same file.
         if let Some(file) = &self.config_file {
             env.push(("CLAUDE_CODED_CONFIG", file.clone().into()));
-        }
-        if let Some(listen) = &self.listen {
-            env.push(("CLAUDE_CODED_LISTEN", listen.to_string().into()));
-        }
-        if let Some(token) = &self.listen_token {
-            env.push(("CLAUDE_CODED_LISTEN_TOKEN", token.expose().into()));
         }
         env
     }
@@ -406,124 +626,20 @@ impl Config {
             allow_dirs: &self.allow_dirs,
         }
     }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        let mode = self.permission_mode.unwrap_or(PermissionMode::Default);
-        // The CLI takes a budget to the millionth of a dollar: less would reach it as 0.
-        let budget_ok = |usd: Option<f64>| {
-            usd.is_none_or(|usd| usd.is_finite() && usd >= crate::api::MIN_BUDGET_USD)
-        };
-        let checks: [(&'static str, bool, &str); 18] = [
-            (
-                "sessionBudgetUsd",
-                budget_ok(self.session_budget_usd),
-                "must be a number of USD of at least 0.000001",
-            ),
-            (
-                "budgetUsd",
-                budget_ok(self.budget_usd),
-                "must be a number of USD of at least 0.000001",
-            ),
-            (
-                "maxSessions",
-                (1..=64).contains(&self.max_sessions),
-                "must be between 1 and 64",
-            ),
-            (
-                "spareSessions",
-                self.spare_sessions <= 8,
-                "must be between 0 and 8",
-            ),
-            (
-                "sessionIdleMs",
-                self.session_idle_ms >= 1,
-                "must be at least 1",
-            ),
-            (
-                "listenToken",
-                // Guessable tokens would make the rule that requires one pointless.
-                self.listen_token
-                    .as_ref()
-                    .is_none_or(|t| t.expose().trim().len() >= 16),
-                "must have at least 16 characters",
-            ),
-            (
-                "permissionCeiling",
-                mode.within(self.permission_ceiling),
-                "must not be below permissionMode",
-            ),
-            ("resultTtlMs", self.result_ttl_ms >= 1, "must be at least 1"),
-            (
-                "permissionTimeoutMs",
-                self.permission_timeout_ms >= 1,
-                "must be at least 1",
-            ),
-            (
-                "maxDepth",
-                (1..=crate::nesting::MAX_DEPTH_CAP).contains(&self.max_depth),
-                "must be between 1 and 8",
-            ),
-            (
-                "crashLoopMax",
-                self.crash_loop_max >= 1,
-                "must be at least 1",
-            ),
-            (
-                "claudeBin",
-                !self.claude_bin.is_empty(),
-                "must not be empty",
-            ),
-            (
-                "eventsRingSize",
-                self.events_ring_size >= 1,
-                "must be at least 1",
-            ),
-            (
-                "turnTimeoutMs",
-                self.turn_timeout_ms >= 1,
-                "must be at least 1",
-            ),
-            (
-                "maxChildLineBytes",
-                self.max_child_line_bytes >= 1024,
-                "must be at least 1024",
-            ),
-            (
-                "maxRequestBytes",
-                self.max_request_bytes >= 1024,
-                "must be at least 1024",
-            ),
-            (
-                "backoffInitialMs",
-                self.backoff_initial_ms >= 1,
-                "must be at least 1",
-            ),
-            (
-                "backoffMaxMs",
-                self.backoff_max_ms >= self.backoff_initial_ms,
-                "must not be below backoffInitialMs",
-            ),
-        ];
-        match checks.iter().find(|(_, ok, _)| !ok) {
-            Some((name, _, reason)) => Err(ConfigError::Invalid {
-                name,
-                reason: reason.to_string(),
-            }),
-            None => Ok(()),
-        }
-    }
 }
 
 /// A list setting's variable as a JSON array, so items with spaces or commas need no
 /// quoting rules.
-fn list_from_env(name: &'static str) -> Result<Option<Vec<String>>, ConfigError> {
-    let Some(raw) = std::env::var_os(name) else {
+fn list_from_env<T: serde::de::DeserializeOwned>(
+    var: &'static str,
+) -> Result<Option<Vec<T>>, ConfigError> {
+    let Some(raw) = std::env::var_os(var) else {
         return Ok(None);
     };
     serde_json::from_str(&raw.to_string_lossy())
         .map(Some)
-        .map_err(|e| ConfigError::Invalid {
-            name,
+        .map_err(|e| ConfigError::BadVariable {
+            var,
             reason: format!("must be a JSON array of strings ({e})"),
         })
 }
@@ -673,6 +789,7 @@ fn load_file(explicit: Option<&Path>) -> Result<(ConfigArgs, Option<PathBuf>), C
     Ok((args, Some(path)))
 }
 
+/// The working directory given, or the current one, canonical; it must be a directory.
 fn resolve_cwd(cwd: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
     let path = cwd.unwrap_or_else(|| PathBuf::from("."));
     let canonical = std::fs::canonicalize(&path).map_err(|source| ConfigError::BadCwd {
@@ -705,15 +822,37 @@ fn resolve_allow_dirs(dirs: Vec<PathBuf>, cwd: &Path) -> Result<Vec<PathBuf>, Co
                 .ok()
                 .filter(|d| d.is_dir())
                 .ok_or_else(|| ConfigError::Invalid {
-                    name: "allowDirs",
+                    name: "allow_dirs",
                     reason: format!("{} is not an existing directory", dir.display()),
                 })
         })
         .collect()
 }
 
+/// The state directory given, made absolute, or the project's default one.
+fn resolve_state_dir(dir: Option<PathBuf>, cwd: &Path) -> Result<PathBuf, ConfigError> {
+    Ok(match dir {
+        Some(dir) => absolute(&dir),
+        None => default_state_dir(cwd),
+    })
+}
+
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The ceiling given, or else the permission mode (the least ceiling its check admits),
+/// or else the CLI's `default`.
+fn ceiling_or_mode(
+    ceiling: Option<PermissionMode>,
+    mode: &Option<PermissionMode>,
+) -> Result<PermissionMode, ConfigError> {
+    Ok(ceiling.or(*mode).unwrap_or(PermissionMode::Default))
+}
+
+/// The address `--listen` parsed to: `localhost` became 127.0.0.1 as it was read.
+fn listen_addr(listen: Option<ListenAddr>) -> Result<Option<SocketAddr>, ConfigError> {
+    Ok(listen.map(|ListenAddr(addr)| addr))
 }
 
 /// `$XDG_STATE_HOME/claude-coded/<cwd-key>`: one state directory per project.
@@ -878,15 +1017,17 @@ mod tests {
     fn the_readme_table_shows_every_setting_with_its_variable_and_default() {
         let rows = readme_rows();
         for setting in SETTINGS {
-            let flag = format!("--{}", setting.name.replace('_', "-"));
+            let flag = setting.flag();
             let row = rows.iter().find(|(f, _, _)| *f == flag);
             let (_, env, default) = row.unwrap_or_else(|| panic!("docs/reference.md lacks {flag}"));
             assert_eq!(env, setting.env, "{flag}");
-            assert_eq!(
-                default.split_whitespace().next(),
-                Some(setting.default),
-                "{flag}: docs/reference.md says {default:?}"
-            );
+            if let Some(shown) = setting.default {
+                assert_eq!(
+                    default.split_whitespace().next(),
+                    Some(shown),
+                    "{flag}: docs/reference.md says {default:?}"
+                );
+            }
         }
     }
 
@@ -918,29 +1059,38 @@ mod tests {
         let config = serde_json::to_value(Config::resolve(&args, Some(&missing)).unwrap()).unwrap();
         std::fs::remove_file(&missing).unwrap();
         for setting in SETTINGS {
-            let key = camel(setting.name);
+            let Some(shown) = setting.default else {
+                continue;
+            };
+            let key = setting.file_key();
             let value = match &config[&key] {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            assert_eq!(value, setting.default, "{key}");
+            assert_eq!(value, shown, "{key}");
         }
     }
 
-    fn camel(snake: &str) -> String {
-        let mut out = String::new();
-        let mut upper = false;
-        for c in snake.chars() {
-            match (c, upper) {
-                ('_', _) => upper = true,
-                (c, true) => {
-                    out.extend(c.to_uppercase());
-                    upper = false;
-                }
-                (c, false) => out.push(c),
+    #[test]
+    fn every_example_is_a_value_a_config_file_may_give() {
+        for setting in SETTINGS {
+            let Some(example) = setting.example else {
+                continue;
+            };
+            let file = format!("{{\"{}\": {example}}}", setting.file_key());
+            if let Err(err) = serde_json::from_str::<ConfigArgs>(&file) {
+                panic!("{}: example {example}: {err}", setting.name);
             }
         }
-        out
+    }
+
+    #[test]
+    fn a_list_variable_that_is_not_a_json_array_is_named() {
+        let err = list_from_env::<String>("PATH").unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid PATH: must be a JSON array of strings"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@
 //! - `client`: the plain protocol's client side over that socket, for the commands that
 //!   find and use a project's running daemon.
 //! - [`config`]: flags over `CLAUDE_CODED_*` variables over the JSON config file over defaults;
-//!   each setting is declared once (`settings!`), and a test holds the table in docs/reference.md to it.
+//!   each setting is declared once (`settings!`: flag, variable, file key, resolution,
+//!   checks, example), and tests hold the table in docs/reference.md and `start`'s
+//!   hand-over (`Config::to_env`) to it.
 //! - [`api`]: the wire types of the methods (camelCase, `JsonSchema`; `schemas/` is generated).
 //! - [`daemon`]: the core both surfaces call: validation, identity, state file, event record.
 //! - `sessions`: the named sessions, one supervisor each: routing an ask to its session,

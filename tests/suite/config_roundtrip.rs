@@ -3,11 +3,12 @@
 //! set each setting to something other than its default; the daemon's `status` must
 //! show the same configuration as `claude-coded config` resolved from those flags. A
 //! setting that `to_env` forgets arrives as its default and fails here by name, and a
-//! new setting fails until [`full_config`] gives it a value of its own.
+//! new setting fails until its entry in `src/config.rs` gives it an example of its own.
 
 use std::path::Path;
 
-use serde_json::{Value, json};
+use claude_coded::config::SETTINGS;
+use serde_json::Value;
 use test_support::TempDir;
 use test_support::cli::{cli, run};
 
@@ -28,69 +29,41 @@ const SAME_AS_DEFAULT: &[(&str, &str)] = &[
     ),
 ];
 
-/// Every setting, none at its default (paths under `home`).
+/// Every setting at its example in the table of settings (`config::SETTINGS`), none at its
+/// default but those in [`SAME_AS_DEFAULT`]; `{home}` in a path is `home`, and each such
+/// path is a directory made here.
 fn full_config(home: &Path) -> Value {
-    let cwd = home.join("cwd");
-    let other = home.join("other");
-    std::fs::create_dir_all(&other).unwrap();
-    json!({
-        "claudeArgs": ["--max-turns", "7"],
-        "model": "claude-roundtrip-model",
-        "permissionMode": "acceptEdits",
-        "permissionCeiling": "acceptEdits",
-        "allowTools": ["Bash(ls:*)"],
-        "denyTools": ["WebFetch"],
-        "cwd": other,
-        "allowDirs": [other, cwd],
-        "sessionBudgetUsd": 2.5,
-        "budgetUsd": 5.0,
-        "listen": "127.0.0.1:0",
-        "listenNoToken": true,
-        "queueSize": 17,
-        "turnTimeoutMs": 300_001,
-        "interruptGraceMs": 5_001,
-        "eventsRingSize": 51,
-        "maxChildLineBytes": 67_108_865,
-        "maxRequestBytes": 16_777_217,
-        "backoffInitialMs": 1_001,
-        "backoffMaxMs": 60_001,
-        "healthyAfterMs": 10_001,
-        "stopGraceMs": 5_001,
-        "stallTimeoutMs": 120_001,
-        "crashLoopMax": 6,
-        "crashLoopWindowMs": 60_001,
-        "resumeOnRestart": false,
-        "eventLogMaxBytes": 10_485_761,
-        "eventLogKeep": 4,
-        "permissionDecider": "deny",
-        "permissionTimeoutMs": 60_001,
-        "maxSessions": 5,
-        "spareSessions": 1,
-        "sessionIdleMs": 1_800_001,
-        "resultTtlMs": 3_600_001,
-        "maxDepth": 2
-    })
+    let mut config = serde_json::Map::new();
+    for setting in SETTINGS {
+        let Some(example) = setting.example else {
+            continue;
+        };
+        let example: Value = serde_json::from_str(example)
+            .unwrap_or_else(|e| panic!("{}'s example is not JSON: {e}", setting.name));
+        config.insert(setting.file_key(), in_home(example, home));
+    }
+    Value::Object(config)
 }
 
-/// The flags that say `config`: `--queue-size 17`, a list's flag once per item.
+/// `value` with `{home}` in its texts replaced by `home`, whose directories exist.
+fn in_home(value: Value, home: &Path) -> Value {
+    match value {
+        Value::String(text) if text.contains("{home}") => {
+            let path = text.replace("{home}", &home.to_string_lossy());
+            std::fs::create_dir_all(&path).unwrap();
+            Value::String(path)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| in_home(v, home)).collect()),
+        other => other,
+    }
+}
+
+/// The flags that say `config`: `--queue-size=17`, a list's flag once per item.
 fn flags(config: &Value) -> Vec<String> {
     let mut flags = Vec::new();
     for (key, value) in config.as_object().unwrap() {
-        let kebab: String = key
-            .chars()
-            .flat_map(|c| match c.is_ascii_uppercase() {
-                true => vec!['-', c.to_ascii_lowercase()],
-                false => vec![c],
-            })
-            .collect();
-        // A list's flag is singular: `--allow-tool X --allow-tool Y`.
-        let flag = format!(
-            "--{}",
-            kebab
-                .strip_suffix('s')
-                .filter(|_| value.is_array())
-                .unwrap_or(&kebab)
-        );
+        let setting = SETTINGS.iter().find(|s| s.file_key() == *key).unwrap();
+        let flag = setting.flag();
         let items = match value {
             Value::Array(items) => items.clone(),
             one => vec![one.clone()],
@@ -121,6 +94,14 @@ async fn a_started_daemon_runs_with_every_setting_it_was_given() {
     let home = TempDir::new("config-roundtrip");
     let flags = flags(&full_config(home.path()));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    // A setting without an example is one this test must leave at its default.
+    for setting in SETTINGS.iter().filter(|s| s.example.is_none()) {
+        let key = setting.file_key();
+        assert!(
+            SAME_AS_DEFAULT.iter().any(|(k, _)| *k == key),
+            "`{key}` has no example: give it one, or say in SAME_AS_DEFAULT why it cannot"
+        );
+    }
     let defaults = resolved(home.path(), &[]).await;
     let given = resolved(home.path(), &flags).await;
     // The file leaves nothing at its default, so every setting is put to the test.
@@ -130,7 +111,7 @@ async fn a_started_daemon_runs_with_every_setting_it_was_given() {
             assert_ne!(
                 Some(value),
                 defaults.get(key),
-                "`{key}` is at its default: give it another value in full_config"
+                "`{key}` is at its default: give its entry in src/config.rs another example"
             );
         }
     }
