@@ -46,11 +46,7 @@ pub enum ConfigError {
     },
     /// A setting (`name` is its field, `max_sessions`) breaks a rule; the message names
     /// it as a flag and as a file key, since either may have given it.
-    #[error(
-        "invalid --{} ({} in a config file): {reason}",
-        .name.replace('_', "-"),
-        camel_case(.name)
-    )]
+    #[error("invalid {} ({} in a config file): {reason}", flag_of(.name), camel_case(.name))]
     Invalid { name: &'static str, reason: String },
     /// A list's variable is not the JSON array it takes.
     #[error("invalid {var}: {reason}")]
@@ -90,6 +86,15 @@ impl Setting {
     pub fn file_key(&self) -> String {
         camel_case(self.name)
     }
+}
+
+/// The flag of the setting whose field is `name`, as typed (`--allow-dir` for
+/// `allow_dirs`).
+fn flag_of(name: &str) -> String {
+    SETTINGS
+        .iter()
+        .find(|setting| setting.name == name)
+        .map_or_else(|| format!("--{}", name.replace('_', "-")), Setting::flag)
 }
 
 /// `max_sessions` as a config file spells it: `maxSessions`.
@@ -988,6 +993,18 @@ mod tests {
         let err = err.map(|_| ()).unwrap_err().to_string();
         assert!(
             err.starts_with("invalid --max-sessions (maxSessions in a config file): "),
+            "{err}"
+        );
+        // A list's flag is singular: the message names the flag there is.
+        let args = ConfigArgs {
+            allow_dirs: vec![std::env::temp_dir().join("claude-coded-no-such-dir")],
+            cwd: Some(std::env::temp_dir()),
+            ..ConfigArgs::default()
+        };
+        let err = Config::resolve(&args, None);
+        let err = err.map(|_| ()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid --allow-dir (allowDirs in a config file): "),
             "{err}"
         );
     }
