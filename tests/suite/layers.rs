@@ -5,6 +5,7 @@
 //! files, `tests/` directories, and what follows a file's `#[cfg(test)]`) and comments
 //! are not counted: a test may reach up to drive what it tests. A new module fails this
 //! test until it is given a layer; a name that goes up fails it with the file and line.
+//! And no source file grows past 1,000 lines: one that does is split along its ideas.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -261,4 +262,38 @@ fn a_name_that_goes_up_and_a_module_without_a_layer_are_both_reported() {
     assert_eq!(wrong.len(), 2, "{wrong:?}");
     assert!(wrong[0].contains("newcomer"), "{wrong:?}");
     assert!(wrong[1].starts_with("src/clock.rs:1"), "{wrong:?}");
+}
+
+/// The longest a source file may grow before it is split along its ideas.
+const MAX_LINES: usize = 1_000;
+
+/// Every `.rs` file under `dir`, with its line count, longest first.
+fn line_counts(dir: &Path) -> Vec<(usize, String)> {
+    let mut counts = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+                counts.push((lines, path.display().to_string()));
+            }
+        }
+    }
+    counts.sort_by(|a, b| b.cmp(a));
+    counts
+}
+
+#[test]
+fn no_source_file_is_over_a_thousand_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let counts = line_counts(&src);
+    assert!(counts.len() > 50, "read {} files", counts.len());
+    let long: Vec<_> = counts.iter().filter(|(n, _)| *n > MAX_LINES).collect();
+    assert!(
+        long.is_empty(),
+        "split these along their ideas (at most {MAX_LINES} lines each): {long:?}"
+    );
 }
