@@ -6,6 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each phase's time on stderr, and the whole at the end (the closing notes quote them).
+phase_start=$SECONDS
+phase() {
+    echo "== test.sh: $1 took $((SECONDS - phase_start)) s (total $SECONDS s)" >&2
+    phase_start=$SECONDS
+}
+
 # The real CLI for the end-to-end tests (cached under .cache/ after the first run).
 CLAUDE_BIN="$(scripts/install-claude-cli.sh)"
 export CLAUDE_BIN
@@ -15,6 +22,7 @@ export CLAUDE_BIN
 host_clis="$(scripts/install-host-clis.sh)"
 eval "$host_clis"
 export CODEX_BIN GEMINI_BIN
+phase "installing the CLIs"
 
 # CLAUDE_BIN is exported before the build: it turns the real-CLI tests on (build.rs).
 # --workspace: the test tools under crates/ have tests of their own.
@@ -26,9 +34,15 @@ export RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}"
 # Every crate of the lock file, for every target (a build fetches only this one's):
 # tests/suite/package.rs reads the whole locked tree offline.
 cargo fetch --locked --quiet
+# Built first, so the build and the tests are timed apart.
+cargo test --workspace --no-run --quiet
+phase "building"
 cargo test --workspace
+phase "the Rust tests"
 
 scripts/test-mcp-clients.sh
+phase "the client scripts and the conformance suite"
 
 # The npm packages, installed offline into a fresh prefix and run.
 scripts/test-npm.sh
+phase "the npm install test"
