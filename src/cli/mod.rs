@@ -9,6 +9,7 @@ mod control;
 mod doctor;
 mod progress;
 mod project;
+mod stdio;
 mod watch;
 
 use std::path::PathBuf;
@@ -369,7 +370,7 @@ async fn serve_surface(
     logs: LogLevel,
 ) -> std::io::Result<()> {
     let daemon = daemon.clone();
-    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let stdin = tokio::io::BufReader::new(stdio::input());
     let shutdown = crate::shutdown::signal();
     tokio::pin!(shutdown);
     let (detected, opening) = tokio::select! {
@@ -386,7 +387,7 @@ async fn serve_surface(
     };
     logs.surface_chosen(chosen);
     tracing::info!(surface = ?chosen, "serving on stdio");
-    let stdout = tokio::io::stdout();
+    let stdout = stdio::output();
     let input = opening
         .into_input(Some(libc::STDIN_FILENO))
         .answering_to(libc::STDOUT_FILENO);
