@@ -17,7 +17,7 @@ pub(crate) mod methods;
 mod subscription;
 
 use std::collections::HashSet;
-use std::future::{Future, ready};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -284,7 +284,17 @@ impl Server {
             client: self.client.clone(),
             caller: self.caller,
         };
-        let call = start(callback, params, ctx);
+        let call = match start(callback, params, ctx) {
+            Started::Answered(response) => {
+                // Answered in the loop (`ping`, `status`, ...): queued now, with no task
+                // to start and wake. Like an error reply, not waited for: `close` flushes
+                // the outbox, so the answer is out before the connection ends.
+                lock(&self.in_flight).remove(&raw_id);
+                drop(self.out.push(with_id(&raw_id, response)));
+                return;
+            }
+            Started::Running(call) => call,
+        };
         let in_flight = self.in_flight.clone();
         let out = self.out.clone();
         self.tasks.spawn(async move {
@@ -310,6 +320,14 @@ impl Server {
 /// The rest of a call, to run in its task.
 type Call = Pin<Box<dyn Future<Output = MethodResponse> + Send>>;
 
+/// Where a call stands once started.
+enum Started {
+    /// It answered at once (a sync method, or an async one that did not wait).
+    Answered(MethodResponse),
+    /// It goes on: the rest of it.
+    Running(Call),
+}
+
 /// Starts a call here, in the loop, as jsonrpsee's `Methods` would call it, and returns
 /// the rest of it.
 ///
@@ -317,7 +335,7 @@ type Call = Pin<Box<dyn Future<Output = MethodResponse> + Send>>;
 /// and an async one up to its first `.await` (an `ask` takes its place in the queue
 /// there). That first poll uses a waker that does nothing; the task that takes the call
 /// over polls it again at once, with its own.
-fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> Call {
+fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> Started {
     let text = params.map(|p| p.to_string());
     let params = Params::new(text.as_deref()).into_owned();
     let mut extensions = Extensions::new();
@@ -326,12 +344,14 @@ fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> C
     // made under a null id and [`with_id`] writes the request's own.
     let id = Id::Null;
     match callback {
-        MethodCallback::Sync(method) => Box::pin(ready(method(id, params, usize::MAX, extensions))),
+        MethodCallback::Sync(method) => {
+            Started::Answered(method(id, params, usize::MAX, extensions))
+        }
         MethodCallback::Async(method) => {
             let mut call = method(id, params, ConnectionId(0), usize::MAX, extensions);
             match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-                Poll::Ready(response) => Box::pin(ready(response)),
-                Poll::Pending => call,
+                Poll::Ready(response) => Started::Answered(response),
+                Poll::Pending => Started::Running(call),
             }
         }
         // Subscriptions need jsonrpsee's connection; here `ask` itself streams.
@@ -341,7 +361,7 @@ fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> C
                  `ask` sends its events as ask/event notifications itself"
                     .into(),
             );
-            Box::pin(ready(MethodResponse::error(id, error.to_error_object())))
+            Started::Answered(MethodResponse::error(id, error.to_error_object()))
         }
     }
 }
@@ -411,12 +431,15 @@ mod tests {
             })
             .unwrap();
         let note = module.method("note").unwrap().clone();
-        let calls: Vec<Call> = (0..20u32)
+        let calls: Vec<Started> = (0..20u32)
             .map(|n| start(&note, Some(json!([n])), ctx()))
             .collect();
         // Each call noted its number before any task ran: in the order they came.
         assert_eq!(*lock(&seen), (0..20).collect::<Vec<_>>());
         for call in calls {
+            let Started::Running(call) = call else {
+                panic!("the call answered before its .await");
+            };
             assert!(call.await.is_success());
         }
     }
