@@ -181,11 +181,11 @@ fn run() -> i32 {
     }
     match command {
         Command::Serve { background: false } => {
-            run_async(serve_stdio(config, cli.surface, logs)).unwrap_or(1)
+            run_server(serve_stdio(config, cli.surface, logs)).unwrap_or(1)
         }
         Command::Serve { background: true } => {
             logs.surface_chosen(Surface::Plain);
-            run_async(serve_background(config)).unwrap_or(1)
+            run_server(serve_background(config)).unwrap_or(1)
         }
         Command::Ask(ask_args) => {
             run_async(ask::run(ask_args, config, &args, &server_flags)).unwrap_or(1)
@@ -308,6 +308,19 @@ fn init_tracing(level: Option<&str>, serving: bool) -> LogLevel {
     LogLevel {
         by_surface: by_surface.then_some(handle),
     }
+}
+
+/// [`run_async`] for a server: its future runs as a task on the runtime's workers, not
+/// on this thread. Run here, the surface's loop would be woken from a worker for every
+/// request read and every answer queued: a futex wake and two context switches each
+/// (about 23 switches per `ask` were counted, and `ping` paid them too).
+fn run_server<F: Future<Output = i32> + Send + 'static>(future: F) -> Option<i32> {
+    run_async(async move {
+        tokio::spawn(future).await.unwrap_or_else(|err| {
+            eprintln!("claude-coded: the server's task failed: {err}");
+            1
+        })
+    })
 }
 
 /// Runs `future` on a multi-threaded runtime; `None` when there is none to be had.
