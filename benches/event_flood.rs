@@ -10,7 +10,9 @@
 //!   as it can, and to one that reads 16 KiB per millisecond (a slow reader);
 //! - events missing (gaps in `seq`, and `notificationsDropped` from `status`);
 //! - the bridge's peak RSS (`VmHWM`) after the turn;
-//! - the limit: the same child's bytes through `cat` into the same reader.
+//! - the limit: the same child's bytes through `cat` into the same reader, measured just
+//!   before, and each rate as a share of it (the figure to compare across runs: the
+//!   machine may be busier in one run than in another, less so within one).
 // Test code: a failed unwrap is a failed benchmark, its output is the report.
 #![allow(
     clippy::unwrap_used,
@@ -61,12 +63,12 @@ fn main() {
         );
         for surface in [Surface::Plain, Surface::McpRaw] {
             let fast = run_case(surface, n, Reader::Fast);
-            fast.print(surface, "fast reader");
+            fast.print(surface, "fast reader", Some(&limit));
         }
     }
     let n = if quick { 20_000 } else { 100_000 };
     for surface in [Surface::Plain, Surface::McpRaw] {
-        run_case(surface, n, Reader::Slow).print(surface, "slow reader");
+        run_case(surface, n, Reader::Slow).print(surface, "slow reader", None);
     }
 }
 
@@ -107,9 +109,13 @@ impl Outcome {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn print(&self, surface: Surface, reader: &str) {
+    /// One line; with `cat`'s outcome, the rate as a share of its.
+    fn print(&self, surface: Surface, reader: &str, cat: Option<&Outcome>) {
+        let share = cat.map_or(String::new(), |cat| {
+            format!(" = {:.0}% of cat", 100.0 * self.rate() / cat.rate())
+        });
         println!(
-            "N={:>9}  {} {reader}: {:>10.0} events/s ({} ms), {} of {} delivered, \
+            "N={:>9}  {} {reader}: {:>10.0} events/s{share} ({} ms), {} of {} delivered, \
              {} missing, notificationsDropped {}, bridge peak RSS {} KiB",
             self.n,
             surface.name(),
@@ -144,7 +150,7 @@ fn cat_limit(n: u64) -> Outcome {
         if got == 0 {
             break;
         }
-        lines += buf[..got].iter().filter(|&&b| b == b'\n').count() as u64;
+        lines += memchr::memchr_iter(b'\n', &buf[..got]).count() as u64;
     }
     child.wait().unwrap();
     Outcome {
@@ -264,7 +270,7 @@ fn count_events(stdout: &mut ChildStdout, reader: Reader) -> Counted {
         assert!(got > 0, "the bridge closed stdout before answering");
         partial.extend_from_slice(&buf[..got]);
         let mut start = 0;
-        while let Some(end) = partial[start..].iter().position(|&b| b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', &partial[start..]) {
             let line = &partial[start..start + end];
             start += end + 1;
             if let Some(seq) = event_seq(line) {
@@ -298,7 +304,7 @@ fn event_seq(line: &[u8]) -> Option<u64> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// `notificationsDropped` from the status answer (id 2).

@@ -281,8 +281,12 @@ impl Background {
                 .done
                 .subscribe()
         };
-        // A timeout is an answer here ("still running"), not an error.
-        let _ = tokio::time::timeout(timeout, done.wait_for(|ended| *ended)).await;
+        // A timeout is an answer here ("still running"), not an error. A poll (no time
+        // to wait) answers now: a zero timeout would still wait for the timer's next tick
+        // (about a millisecond).
+        if !timeout.is_zero() {
+            let _ = tokio::time::timeout(timeout, done.wait_for(|ended| *ended)).await;
+        }
         self.collect(turn_id)
     }
 

@@ -1,5 +1,6 @@
 //! Wall-clock timestamps as RFC 3339 UTC strings, without a date-time dependency.
 
+use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, as `2026-11-27T01:02:03.456Z`.
@@ -9,16 +10,39 @@ pub(crate) fn now_rfc3339() -> String {
 
 /// Formats a point in time as RFC 3339 UTC with milliseconds.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
+    thread_local! {
+        /// The last second formatted on this thread, and its text up to the seconds:
+        /// every event is stamped, and a busy turn records thousands a second.
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
+    SECOND.with_borrow_mut(|(at, prefix)| {
+        if *at != secs {
+            *at = secs;
+            *prefix = up_to_seconds(secs);
+        }
+        let millis = since.subsec_millis();
+        let mut text = String::with_capacity(prefix.len() + 5);
+        text.push_str(prefix);
+        text.push('.');
+        for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+            text.push(char::from(b'0' + digit as u8));
+        }
+        text.push('Z');
+        text
+    })
+}
+
+/// `2026-11-27T01:02:03`: the date and time of `secs` since the epoch, to the second.
+fn up_to_seconds(secs: u64) -> String {
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
         rem / 3600,
         (rem % 3600) / 60,
-        rem % 60,
-        since.subsec_millis()
+        rem % 60
     )
 }
 
@@ -48,5 +72,11 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-27T01:02:03.456Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+        // The same second again (its text is reused), then another millisecond of it.
+        assert_eq!(
+            rfc3339(leap + Duration::from_millis(7)),
+            "2000-02-29T00:00:00.007Z"
+        );
+        assert_eq!(rfc3339(t), "2026-11-27T01:02:03.456Z");
     }
 }

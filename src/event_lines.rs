@@ -137,11 +137,8 @@ impl EventLines {
     pub(crate) async fn send(&mut self) -> Result<(), OutboxError> {
         if !self.batch.is_empty() {
             let batch = std::mem::take(&mut self.batch);
-            // serde_json writes UTF-8 only (the child's text was checked when read), so
-            // the lossy branch never runs; the check is cheap next to the write.
-            let line = String::from_utf8(batch)
-                .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned());
-            self.in_flight.push_back(Box::pin(self.out.push(line)));
+            self.in_flight
+                .push_back(Box::pin(self.out.push(utf8(batch))));
         }
         while self.in_flight.len() > IN_FLIGHT {
             if let Some(written) = self.in_flight.pop_front() {
@@ -149,6 +146,16 @@ impl EventLines {
             }
         }
         Ok(())
+    }
+
+    /// Queues what is left without waiting for it to be written: for a caller whose
+    /// next line goes through the same outbox (the plain `ask`'s response), which keeps
+    /// the order, so the lines are out before it whatever the wait.
+    pub(crate) fn queue_rest(mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            drop(self.out.push(utf8(batch)));
+        }
     }
 
     /// Sends what is left and waits until all of it was written.
@@ -159,6 +166,13 @@ impl EventLines {
         }
         Ok(())
     }
+}
+
+/// A batch as the outbox's text. serde_json writes UTF-8 only (the child's text was
+/// checked when read), so the lossy branch never runs; the check is cheap next to the write.
+fn utf8(batch: Vec<u8>) -> String {
+    String::from_utf8(batch)
+        .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
 }
 
 /// `text` as a JSON string.

@@ -3,6 +3,9 @@
 //!
 //! Every layer records through a cloneable [`EventLog`]; recording never blocks on
 //! anything but a short mutex and one small append, and a failing disk is counted, not fatal.
+//! A session's actor holds the log while it handles a batch of the child's lines
+//! ([`EventLog::hold`]): the events of the batch reach `events.jsonl` in one write when
+//! it ends, not one write each (a flood of messages records a `turn.step` per message).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -19,6 +22,10 @@ use crate::api::{
 use crate::clock::now_rfc3339;
 use crate::redact::{redact, redact_value};
 use crate::state_dir::private_file;
+
+/// Bytes of `events.jsonl` lines gathered while the log is held before they are written
+/// anyway: what a hold may keep in memory.
+const PENDING_BYTES: usize = 64 * 1024;
 
 /// Default and maximum page size of `events`.
 const DEFAULT_LIMIT: usize = 100;
@@ -44,6 +51,8 @@ struct Inner {
     counters: EventCounters,
     /// `events.jsonl`, opened for append; `None` when persistence is off.
     file: Option<EventFile>,
+    /// Holds in force ([`EventLog::hold`]): while there are any, lines for the file gather.
+    held: usize,
 }
 
 /// The on-disk log and its rotation.
@@ -55,6 +64,8 @@ struct EventFile {
     max_bytes: u64,
     /// Rotated files kept: `events.jsonl.1` (newest) to `.keep`.
     keep: usize,
+    /// Whole lines not yet written (see [`EventLog::hold`]).
+    pending: Vec<u8>,
 }
 
 impl EventFile {
@@ -65,6 +76,20 @@ impl EventFile {
         // One write call per line with O_APPEND keeps lines whole.
         self.file.write_all(line)?;
         self.written += line.len() as u64;
+        Ok(())
+    }
+
+    /// Appends whole `lines`, rotating between them just where [`EventFile::append`]
+    /// would line by line; on an error, says how many lines were not written.
+    fn append_lines(&mut self, mut lines: &[u8]) -> Result<(), (u64, std::io::Error)> {
+        while !lines.is_empty() {
+            let room = self.max_bytes.saturating_sub(self.written);
+            let cut = whole_lines_within(lines, room);
+            if let Err(err) = self.append(&lines[..cut]) {
+                return Err((memchr::memchr_iter(b'\n', lines).count() as u64, err));
+            }
+            lines = &lines[cut..];
+        }
         Ok(())
     }
 
@@ -98,6 +123,7 @@ impl EventLog {
                 ..EventCounters::default()
             },
             file: None,
+            held: 0,
         };
         EventLog {
             inner: Arc::new(Mutex::new(inner)),
@@ -125,7 +151,19 @@ impl EventLog {
             written,
             max_bytes: max_bytes.max(1),
             keep,
+            pending: Vec::new(),
         });
+    }
+
+    /// Gathers the lines of `events.jsonl` until the returned guard is dropped, then
+    /// writes them at once: for a caller about to record many events in a row without
+    /// waiting on anything (the actor handling a batch of the child's lines). Events
+    /// are in the ring, and `events` answers with them, at once as always.
+    pub(crate) fn hold(&self) -> Held {
+        self.lock().held += 1;
+        Held {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Records an event whose facts are typed (its kind comes with them) and returns its
@@ -277,16 +315,61 @@ impl Inner {
         let Some(file) = self.file.as_mut() else {
             return;
         };
-        let mut line = match serde_json::to_vec(event) {
-            Ok(line) => line,
-            Err(_) => return,
+        let start = file.pending.len();
+        if serde_json::to_writer(&mut file.pending, event).is_err() {
+            file.pending.truncate(start);
+            return;
+        }
+        file.pending.push(b'\n');
+        if self.held == 0 || file.pending.len() >= PENDING_BYTES {
+            self.write_pending();
+        }
+    }
+
+    /// Writes the lines gathered so far.
+    fn write_pending(&mut self) {
+        let Some(file) = self.file.as_mut() else {
+            return;
         };
-        line.push(b'\n');
-        if let Err(err) = file.append(&line) {
-            self.counters.log_write_failures += 1;
+        let pending = std::mem::take(&mut file.pending);
+        let written = file.append_lines(&pending);
+        // The buffer is kept for the next lines: no allocation per event.
+        file.pending = pending;
+        file.pending.clear();
+        if let Err((lost, err)) = written {
+            self.counters.log_write_failures += lost;
             tracing::warn!(%err, "cannot append to events.jsonl");
         }
     }
+}
+
+/// A hold on the event log's file ([`EventLog::hold`]); dropping it writes what gathered.
+pub(crate) struct Held {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut inner = crate::sync::lock(&self.inner);
+        inner.held = inner.held.saturating_sub(1);
+        if inner.held == 0 {
+            inner.write_pending();
+        }
+    }
+}
+
+/// The length of the longest run of whole lines at the start of `lines` that fits in
+/// `room` bytes; the first line's when not even that fits (it goes to a fresh file).
+fn whole_lines_within(lines: &[u8], room: u64) -> usize {
+    let mut cut = 0;
+    for end in memchr::memchr_iter(b'\n', lines).map(|at| at + 1) {
+        if end as u64 > room {
+            return if cut == 0 { end } else { cut };
+        }
+        cut = end;
+    }
+    // Every line is whole (ends with a newline): all of them fit.
+    if cut == 0 { lines.len() } else { cut }
 }
 
 /// The events of both rings by `seq`, oldest first (each ring is in order already).
@@ -434,6 +517,41 @@ mod tests {
         }
         let newest = std::fs::read_to_string(&path).unwrap();
         assert!(newest.contains("event 99"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_held_log_writes_when_the_hold_ends_and_rotates_as_line_by_line() {
+        let dir = std::env::temp_dir().join(format!("cc-held-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.jsonl");
+        let log = EventLog::new(10);
+        log.attach_file(path.clone(), private_file(&path, true).unwrap(), 1000, 2);
+        let held = log.hold();
+        for i in 0..100 {
+            log.record(
+                Level::Info,
+                EventKind::TurnQueued,
+                format!("event {i}"),
+                json!({ "i": i }),
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        assert_eq!(log.query(&EventsParams::default()).events.len(), 10);
+        drop(held);
+        for name in ["events.jsonl", "events.jsonl.1", "events.jsonl.2"] {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            assert!(
+                !text.is_empty() && text.len() <= 1000,
+                "{name}: {} bytes",
+                text.len()
+            );
+            assert!(
+                text.lines()
+                    .all(|l| serde_json::from_str::<Value>(l).is_ok())
+            );
+        }
+        assert!(std::fs::read_to_string(&path).unwrap().contains("event 99"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -3,6 +3,9 @@
 //! retries ...`, `result: success`. MCP progress, `claude-coded ask`'s stderr and the
 //! `step` of background turns all say a turn's steps with these words.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::protocol::ChildMessage;
@@ -14,8 +17,65 @@ const TEXT_PREVIEW: usize = 80;
 /// [`describe`] for a streamed message; decodes only the kinds that can say something.
 pub(crate) fn describe_message(message: &ChildMessage) -> Option<String> {
     match (message.kind.as_str(), message.subtype.as_deref()) {
-        ("system" | "assistant" | "user" | "result", _) => describe(&message.value()),
+        ("assistant", _) => match serde_json::from_str::<Assistant<'_>>(message.text()) {
+            Ok(assistant) => assistant.describe(),
+            // Anything the borrowed shape does not take (content that is not a list of
+            // blocks, a repeated key) says what the whole decode says.
+            Err(_) => describe(&message.value()),
+        },
+        ("system" | "user" | "result", _) => describe(&message.value()),
         _ => None,
+    }
+}
+
+/// What an `assistant` message's step is made of, borrowed from its line: the bulk of a
+/// turn's messages are these, so the rest of the line is skipped, not built as a `Value`.
+#[derive(Deserialize)]
+struct Assistant<'a> {
+    #[serde(borrow, default)]
+    message: Option<AssistantBody<'a>>,
+}
+
+#[derive(Deserialize)]
+struct AssistantBody<'a> {
+    #[serde(borrow, default)]
+    content: Option<Vec<Block<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Block<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+}
+
+impl Assistant<'_> {
+    /// The same words [`describe`] finds in the decoded message.
+    fn describe(&self) -> Option<String> {
+        let blocks = self.message.as_ref()?.content.as_ref()?;
+        let parts: Vec<String> = blocks.iter().filter_map(Block::describe).collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+impl Block<'_> {
+    /// [`describe_assistant_block`] of this block.
+    fn describe(&self) -> Option<String> {
+        match self.kind.as_deref()? {
+            "text" => Some(format!(
+                "assistant: {}",
+                one_line_preview(self.text.as_deref()?)
+            )),
+            "tool_use" => Some(format!(
+                "tool use: {}",
+                self.name.as_deref().unwrap_or("unknown")
+            )),
+            "thinking" => Some("thinking".to_string()),
+            _ => None,
+        }
     }
 }
 
@@ -186,11 +246,24 @@ fn describe_user_block(block: &Value) -> Option<String> {
     }
 }
 
+/// The text on one line (runs of whitespace as one space), cut to [`TEXT_PREVIEW`].
 fn one_line_preview(text: &str) -> String {
-    truncate_chars(
-        text.split_whitespace().collect::<Vec<_>>().join(" "),
-        TEXT_PREVIEW,
-    )
+    // Words are joined only until the cut is certain: a text of megabytes costs no more
+    // than its start.
+    let mut line = String::new();
+    let mut chars = 0;
+    for word in text.split_whitespace() {
+        if chars > TEXT_PREVIEW {
+            break;
+        }
+        if !line.is_empty() {
+            line.push(' ');
+            chars += 1;
+        }
+        line.push_str(word);
+        chars += word.chars().count();
+    }
+    truncate_chars(line, TEXT_PREVIEW)
 }
 
 #[cfg(test)]

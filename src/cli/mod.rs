@@ -180,11 +180,11 @@ fn run() -> i32 {
     }
     match command {
         Command::Serve { background: false } => {
-            run_async(serve_stdio(config, cli.surface, logs)).unwrap_or(1)
+            run_server(serve_stdio(config, cli.surface, logs)).unwrap_or(1)
         }
         Command::Serve { background: true } => {
             logs.surface_chosen(Surface::Plain);
-            run_async(serve_background(config)).unwrap_or(1)
+            run_server(serve_background(config)).unwrap_or(1)
         }
         Command::Ask(ask_args) => {
             run_async(ask::run(ask_args, config, &args, &server_flags)).unwrap_or(1)
@@ -309,6 +309,19 @@ fn init_tracing(level: Option<&str>, serving: bool) -> LogLevel {
     }
 }
 
+/// [`run_async`] for a server: its future runs as a task on the runtime's workers, not
+/// on this thread. Run here, the surface's loop would be woken from a worker for every
+/// request read and every answer queued: a futex wake and two context switches each
+/// (about 23 switches per `ask` were counted, and `ping` paid them too).
+fn run_server<F: Future<Output = i32> + Send + 'static>(future: F) -> Option<i32> {
+    run_async(async move {
+        tokio::spawn(future).await.unwrap_or_else(|err| {
+            eprintln!("claude-coded: the server's task failed: {err}");
+            1
+        })
+    })
+}
+
 /// Runs `future` on a multi-threaded runtime; `None` when there is none to be had.
 fn run_async<F: Future<Output = i32>>(future: F) -> Option<i32> {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -369,7 +382,7 @@ async fn serve_surface(
     logs: LogLevel,
 ) -> std::io::Result<()> {
     let daemon = daemon.clone();
-    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let stdin = tokio::io::BufReader::new(crate::platform::stdio::input());
     let shutdown = crate::shutdown::signal();
     tokio::pin!(shutdown);
     let (detected, opening) = tokio::select! {
@@ -386,7 +399,7 @@ async fn serve_surface(
     };
     logs.surface_chosen(chosen);
     tracing::info!(surface = ?chosen, "serving on stdio");
-    let stdout = tokio::io::stdout();
+    let stdout = crate::platform::stdio::output();
     let input = opening
         .into_input(Some(libc::STDIN_FILENO))
         .answering_to(libc::STDOUT_FILENO);

@@ -477,8 +477,9 @@ fn decision_of(question: &Question, response: client_requests::Response) -> Deci
 }
 
 /// Writes each streamed message as an `ask/event` notification, in order; returns when
-/// the turn drops its sink and all of them were written, so every notification precedes
-/// the response. Waiting here when the client reads slowly is what slows the child down.
+/// the turn drops its sink and all of them are queued in the outbox, ahead of the
+/// response, which the outbox writes after them. Waiting here when the client reads
+/// slowly is what slows the child down.
 async fn forward(messages: mpsc::Receiver<TurnMessage>, ctx: &RequestCtx, session: &str) {
     let lines = EventLines::new(ctx.out.clone(), ASK_EVENT, ctx.id.clone(), session);
     forward_lines(messages, lines).await;
@@ -498,7 +499,9 @@ async fn forward_lines(mut messages: mpsc::Receiver<TurnMessage>, mut lines: Eve
             return;
         }
     }
-    let _ = lines.finish().await;
+    // Not waited for: the response follows these lines through the same outbox, so
+    // waiting for them to be written would only add a round trip through the writer.
+    lines.queue_rest();
 }
 
 fn status(params: Params<'_>, daemon: &Daemon) -> MethodResult<StatusResult> {

@@ -18,9 +18,10 @@ pub(crate) mod methods;
 mod subscription;
 
 use std::collections::HashSet;
-use std::future::{Future, ready};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use jsonrpsee::types::{Id, Params};
 use jsonrpsee::{ConnectionId, Extensions, MethodCallback, MethodResponse, Methods};
@@ -289,7 +290,17 @@ impl Server {
             caller: self.caller,
             place: methods::takes_place(method).then(|| self.arrivals.place()),
         };
-        let call = start(callback, params, ctx);
+        let call = match start(callback, params, ctx) {
+            Started::Answered(response) => {
+                // Answered in the loop (`ping`, `status`, ...): queued now, with no task
+                // to start and wake. Like an error reply, not waited for: `close` flushes
+                // the outbox, so the answer is out before the connection ends.
+                lock(&self.in_flight).remove(&raw_id);
+                drop(self.out.push(with_id(&raw_id, response)));
+                return;
+            }
+            Started::Running(call) => call,
+        };
         let in_flight = self.in_flight.clone();
         let out = self.out.clone();
         self.tasks.spawn(async move {
@@ -315,9 +326,21 @@ impl Server {
 /// The rest of a call, to run in its task.
 type Call = Pin<Box<dyn Future<Output = MethodResponse> + Send>>;
 
-/// Makes the call as jsonrpsee's `Methods` would (a sync method runs to its end here),
-/// for a task to run.
-fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> Call {
+/// Where a call stands once started.
+enum Started {
+    /// It answered at once (a sync method, or an async one that did not wait).
+    Answered(MethodResponse),
+    /// It goes on: the rest of it.
+    Running(Call),
+}
+
+/// Makes the call as jsonrpsee's `Methods` would, here in the loop: a sync method runs
+/// to its end, and an async one is polled once, so one that does not wait (an `events`
+/// poll, a `wait` with `timeoutMs: 0`) is answered with no task to start and wake.
+/// That poll is for speed, not order (order is `crate::arrivals`'s): it uses a waker
+/// that does nothing, and the task that takes a call still pending polls it again at
+/// once, with its own.
+fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> Started {
     let text = params.map(|p| p.to_string());
     let params = Params::new(text.as_deref()).into_owned();
     let mut extensions = Extensions::new();
@@ -326,9 +349,15 @@ fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> C
     // made under a null id and [`with_id`] writes the request's own.
     let id = Id::Null;
     match callback {
-        MethodCallback::Sync(method) => Box::pin(ready(method(id, params, usize::MAX, extensions))),
+        MethodCallback::Sync(method) => {
+            Started::Answered(method(id, params, usize::MAX, extensions))
+        }
         MethodCallback::Async(method) => {
-            method(id, params, ConnectionId(0), usize::MAX, extensions)
+            let mut call = method(id, params, ConnectionId(0), usize::MAX, extensions);
+            match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(response) => Started::Answered(response),
+                Poll::Pending => Started::Running(call),
+            }
         }
         // Subscriptions need jsonrpsee's connection; here `ask` itself streams.
         MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
@@ -337,7 +366,7 @@ fn start(callback: &MethodCallback, params: Option<Value>, ctx: RequestCtx) -> C
                  `ask` sends its events as ask/event notifications itself"
                     .into(),
             );
-            Box::pin(ready(MethodResponse::error(id, error.to_error_object())))
+            Started::Answered(MethodResponse::error(id, error.to_error_object()))
         }
     }
 }

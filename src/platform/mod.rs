@@ -8,6 +8,8 @@
 //! - `unix.rs` holds what any POSIX system does the same way: process groups, the guard's
 //!   portable mechanisms (a pipe that tells the guard its bridge died, a sweep of the
 //!   processes of the CLI's tree found by a listing), reaping and exit statuses.
+//! - `stdio.rs`: our own stdin and stdout as pipes the runtime polls (made non-blocking
+//!   while we hold them, blocking again after).
 //! - Linux has better tools for two guard mechanisms (`PR_SET_PDEATHSIG`, the child
 //!   subreaper), used there; the tests can ask for the portable ones on Linux too
 //!   ([`PORTABLE_ENV`]), so the code macOS runs is tested here.
@@ -27,6 +29,7 @@ compile_error!(
     "claude-coded runs on Linux and macOS; a port needs a src/platform/<os>.rs (see src/platform/mod.rs)"
 );
 
+pub(crate) mod stdio;
 mod unix;
 
 use std::os::fd::RawFd;

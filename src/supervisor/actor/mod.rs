@@ -197,6 +197,9 @@ impl Actor {
                     }
                 }
                 Some((generation, event)) = child_rx.recv(), if room.is_none() => {
+                    // A batch of lines may record an event each (a flood of assistant
+                    // messages, a step each): their lines reach events.jsonl in one write.
+                    let _held = self.events.hold();
                     if self.is_current(generation) {
                         self.on_child_event(event);
                         self.take_more(&mut child_rx);
