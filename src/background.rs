@@ -359,7 +359,7 @@ impl Background {
 
     /// Records a message of a running turn: its step, and the count.
     fn saw(&self, turn_id: &str, message: &TurnMessage) {
-        let step = crate::child::steps::describe_message(&message.message);
+        let step = message.message.step().map(str::to_owned);
         if let Some(job) = lock(&self.inner.jobs).get_mut(turn_id) {
             job.record.messages = message.seq;
             if step.is_some() {

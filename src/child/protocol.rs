@@ -13,9 +13,12 @@
 //! refuse it; [`ChildMessage::value`] is then `Null`.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use super::steps::{Body, Object, describe};
 
 /// What one line of the child's stdout is.
 #[derive(Debug, PartialEq)]
@@ -58,6 +61,9 @@ pub(crate) struct ChildMessage {
     pub(crate) init_session: Option<String>,
     /// The line, without its newline.
     text: String,
+    /// Its step ([`ChildMessage::step`]), worked out once: while the line is read for an
+    /// `assistant` message, on the first call for the others.
+    step: OnceLock<Option<String>>,
 }
 
 impl ChildMessage {
@@ -72,6 +78,14 @@ impl ChildMessage {
         serde_json::from_str(&self.text).unwrap_or(Value::Null)
     }
 
+    /// The step a person or a model can follow ([`describe`]), worked out once and kept:
+    /// the actor, MCP progress and background turns all read it. An `assistant`
+    /// message's comes with it from [`parse_line`]'s one pass; the rare others decode
+    /// the line when asked.
+    pub(crate) fn step(&self) -> Option<&str> {
+        self.step.get_or_init(|| describe(&self.value())).as_deref()
+    }
+
     fn new(kind: String, subtype: Option<String>, session: Option<String>, text: String) -> Self {
         let is_init = kind == "system" && subtype.as_deref() == Some("init");
         ChildMessage {
@@ -79,6 +93,7 @@ impl ChildMessage {
             subtype,
             init_session: session.filter(|_| is_init),
             text,
+            step: OnceLock::new(),
         }
     }
 }
@@ -93,6 +108,9 @@ struct Head<'a> {
     subtype: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     session_id: Option<Cow<'a, str>>,
+    /// An `assistant` message's step is read in the same pass ([`Body`]).
+    #[serde(borrow, default)]
+    message: Option<Object<Body<'a>>>,
 }
 
 /// Classifies one line (without its newline), keeping its bytes.
@@ -111,24 +129,36 @@ pub(crate) fn parse_line(bytes: impl Into<Vec<u8>>) -> ChildLine {
     if !text.trim_start().starts_with('{') {
         return parse_value(text);
     }
-    let (kind, subtype, session) = match serde_json::from_str::<Head<'_>>(&text) {
+    let (kind, subtype, session, step) = match serde_json::from_str::<Head<'_>>(&text) {
         Ok(Head {
             kind: Some(kind),
             subtype,
             session_id,
+            message,
         }) => {
             if matches!(&*kind, "result" | "control_response" | "control_request") {
                 return parse_value(text);
             }
             // Only an `init` message's session is read: no copy for the others.
             let session = session_id.filter(|_| kind == "system").map(Cow::into_owned);
-            (kind.into_owned(), subtype.map(Cow::into_owned), session)
+            let step = (kind == "assistant")
+                .then(|| message.and_then(|m| m.into_inner()?.describe()))
+                .map_or_else(OnceLock::new, OnceLock::from);
+            (
+                kind.into_owned(),
+                subtype.map(Cow::into_owned),
+                session,
+                step,
+            )
         }
         _ => return parse_value(text),
     };
     match kind.as_str() {
         "keep_alive" => ChildLine::KeepAlive,
-        _ => ChildLine::Message(ChildMessage::new(kind, subtype, session, text)),
+        _ => ChildLine::Message(ChildMessage {
+            step,
+            ..ChildMessage::new(kind, subtype, session, text)
+        }),
     }
 }
 
@@ -337,6 +367,33 @@ mod proptests {
         ]
     }
 
+    /// An assistant message's `message` field: mostly content blocks of the kinds that
+    /// say something, with fields of the wrong type among them, and any value at all.
+    fn assistant_body() -> impl Strategy<Value = Value> {
+        let text = prop_oneof![
+            ".{0,120}".prop_map(Value::from),
+            "[ a\n\t\\\"é]{0,100}".prop_map(Value::from),
+            json(),
+        ];
+        let kind = prop_oneof![
+            Just(Value::from("text")),
+            Just(Value::from("tool_use")),
+            Just(Value::from("thinking")),
+            json(),
+        ];
+        let block = prop_oneof![
+            4 => (kind, text.clone(), text).prop_map(|(kind, text, name)| {
+                serde_json::json!({"type": kind, "text": text, "name": name})
+            }),
+            1 => json(),
+        ];
+        prop_oneof![
+            4 => prop::collection::vec(block, 0..4)
+                .prop_map(|content| serde_json::json!({"role": "assistant", "content": content})),
+            1 => json(),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -395,11 +452,27 @@ mod proptests {
                     };
                     prop_assert_eq!(&message.kind, &kind);
                     prop_assert_eq!(message.subtype.as_deref(), parsed["subtype"].as_str());
-                    prop_assert_eq!(message.value(), parsed);
+                    prop_assert_eq!(message.value(), parsed.clone());
+                    prop_assert_eq!(message.step().map(str::to_owned), describe(&parsed));
                     // The text goes on as the child printed it.
                     prop_assert_eq!(message.text(), line.as_str());
                 }
             }
+        }
+
+        #[test]
+        fn an_assistant_messages_step_from_the_one_pass_is_what_the_whole_decode_says(
+            message in assistant_body(),
+            extra in json(),
+        ) {
+            let line = serde_json::json!({"type": "assistant", "message": message, "x": extra})
+                .to_string();
+            let parsed: Value = serde_json::from_str(&line).unwrap();
+            let ChildLine::Message(got) = parse_line(line.as_bytes()) else {
+                return Err(TestCaseError::fail("an assistant line is a message"));
+            };
+            prop_assert!(got.step.get().is_some(), "the step comes with the line");
+            prop_assert_eq!(got.step().map(str::to_owned), describe(&parsed));
         }
 
         #[test]

@@ -4,78 +4,198 @@
 //! `step` of background turns all say a turn's steps with these words.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-
-use super::protocol::ChildMessage;
-use crate::text::truncate_chars;
+use serde_json::value::RawValue;
 
 /// Characters of assistant text quoted in a step.
 const TEXT_PREVIEW: usize = 80;
 
-/// [`describe`] for a streamed message; decodes only the kinds that can say something.
-pub(crate) fn describe_message(message: &ChildMessage) -> Option<String> {
-    match (message.kind.as_str(), message.subtype.as_deref()) {
-        ("assistant", _) => match serde_json::from_str::<Assistant<'_>>(message.text()) {
-            Ok(assistant) => assistant.describe(),
-            // Anything the borrowed shape does not take (content that is not a list of
-            // blocks, a repeated key) says what the whole decode says.
-            Err(_) => describe(&message.value()),
-        },
-        ("system" | "user" | "result", _) => describe(&message.value()),
-        _ => None,
-    }
-}
-
-/// What an `assistant` message's step is made of, borrowed from its line: the bulk of a
-/// turn's messages are these, so the rest of the line is skipped, not built as a `Value`.
+/// An `assistant` message's `message` field, borrowed from its line in the one pass that
+/// reads every line ([`crate::child::protocol`]): the bulk of a turn's messages are
+/// these, so their step is worked out there and not by decoding the line again.
+///
+/// The shape never makes the pass fail: a `message` or block that is not an object, a
+/// `content` that is not a list, a field that is not a string, all read as absent, as
+/// [`describe`] reads them in a `Value`. Only JSON's grammar or a repeated key fails it.
 #[derive(Deserialize)]
-struct Assistant<'a> {
+pub(crate) struct Body<'a> {
     #[serde(borrow, default)]
-    message: Option<AssistantBody<'a>>,
-}
-
-#[derive(Deserialize)]
-struct AssistantBody<'a> {
-    #[serde(borrow, default)]
-    content: Option<Vec<Block<'a>>>,
+    content: List<Object<Block<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct Block<'a> {
     #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    name: Option<&'a RawValue>,
 }
 
-impl Assistant<'_> {
-    /// The same words [`describe`] finds in the decoded message.
-    fn describe(&self) -> Option<String> {
-        let blocks = self.message.as_ref()?.content.as_ref()?;
-        let parts: Vec<String> = blocks.iter().filter_map(Block::describe).collect();
-        (!parts.is_empty()).then(|| parts.join("; "))
+impl Body<'_> {
+    /// The same words [`describe`] finds in the decoded message, built in one string.
+    pub(crate) fn describe(&self) -> Option<String> {
+        let mut step = String::new();
+        for block in self.content.0.iter().filter_map(|block| block.0.as_ref()) {
+            let start = step.len();
+            if start > 0 {
+                step.push_str("; ");
+            }
+            if !block.describe_into(&mut step) {
+                step.truncate(start);
+            }
+        }
+        (!step.is_empty()).then_some(step)
     }
 }
 
 impl Block<'_> {
-    /// [`describe_assistant_block`] of this block.
-    fn describe(&self) -> Option<String> {
-        match self.kind.as_deref()? {
-            "text" => Some(format!(
-                "assistant: {}",
-                one_line_preview(self.text.as_deref()?)
-            )),
-            "tool_use" => Some(format!(
-                "tool use: {}",
-                self.name.as_deref().unwrap_or("unknown")
-            )),
-            "thinking" => Some("thinking".to_string()),
-            _ => None,
+    /// Appends [`describe_assistant_block`] of this block to `step`; false when the
+    /// block says nothing (what it appended is then to be cut off).
+    fn describe_into(&self, step: &mut String) -> bool {
+        let Some(kind) = raw_str(self.kind) else {
+            return false;
+        };
+        match &*kind {
+            "text" => match raw_str(self.text) {
+                Some(text) => {
+                    step.push_str("assistant: ");
+                    push_preview(step, &text);
+                }
+                None => return false,
+            },
+            "tool_use" => {
+                step.push_str("tool use: ");
+                step.push_str(raw_str(self.name).as_deref().unwrap_or("unknown"));
+            }
+            "thinking" => step.push_str("thinking"),
+            _ => return false,
         }
+        true
+    }
+}
+
+/// The string a raw JSON value holds, borrowed when it has no escapes; `None` when it is
+/// not a string (or not one a `Value` takes, such as a lone surrogate escape).
+fn raw_str(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let json = raw?.get();
+    let inner = json.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(json).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
+/// `T` when the value is an object, `None` for any other value.
+pub(crate) struct Object<T>(Option<T>);
+
+impl<T> Object<T> {
+    pub(crate) fn into_inner(self) -> Option<T> {
+        self.0
+    }
+}
+
+/// The items of a list, none for any other value (or when absent).
+struct List<T>(Vec<T>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Shape(PhantomData::<Object<T>>))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Shape(PhantomData::<List<T>>))
+    }
+}
+
+/// Reads any JSON value as an [`Object`] or a [`List`]: the one shape it wants is
+/// decoded, every other value is skipped whole.
+struct Shape<S>(PhantomData<S>);
+
+/// What [`Shape`] makes of an object, of a list, and of anything else.
+trait Lenient<'de>: Sized {
+    fn empty() -> Self;
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        skip_map(map).map(|()| Self::empty())
+    }
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Self::empty())
+    }
+}
+
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+impl<'de, T: Deserialize<'de>> Lenient<'de> for Object<T> {
+    fn empty() -> Self {
+        Object(None)
+    }
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(|t| Object(Some(t)))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Lenient<'de> for List<T> {
+    fn empty() -> Self {
+        List(Vec::new())
+    }
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(List(items))
+    }
+}
+
+impl<'de, S: Lenient<'de>> Visitor<'de> for Shape<S> {
+    type Value = S;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<S, A::Error> {
+        S::from_map(map)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<S, A::Error> {
+        S::from_seq(seq)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<S, E> {
+        Ok(S::empty())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<S, E> {
+        Ok(S::empty())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<S, E> {
+        Ok(S::empty())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<S, E> {
+        Ok(S::empty())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<S, E> {
+        Ok(S::empty())
+    }
+    fn visit_unit<E>(self) -> Result<S, E> {
+        Ok(S::empty())
     }
 }
 
@@ -246,24 +366,48 @@ fn describe_user_block(block: &Value) -> Option<String> {
     }
 }
 
-/// The text on one line (runs of whitespace as one space), cut to [`TEXT_PREVIEW`].
+/// The text on one line (runs of whitespace as one space), cut to [`TEXT_PREVIEW`]
+/// characters with an ellipsis when there is more.
 fn one_line_preview(text: &str) -> String {
-    // Words are joined only until the cut is certain: a text of megabytes costs no more
-    // than its start.
-    let mut line = String::new();
+    let mut line = String::with_capacity(TEXT_PREVIEW + 4);
+    push_preview(&mut line, text);
+    line
+}
+
+/// Appends [`one_line_preview`] of `text` to `line`, a word at a time, reading no further
+/// than the cut: a text of megabytes costs no more than its start.
+fn push_preview(line: &mut String, text: &str) {
     let mut chars = 0;
-    for word in text.split_whitespace() {
-        if chars > TEXT_PREVIEW {
-            break;
-        }
-        if !line.is_empty() {
+    let mut rest = text.trim_start();
+    while !rest.is_empty() {
+        if chars > 0 {
+            if chars == TEXT_PREVIEW {
+                line.push('…');
+                return;
+            }
             line.push(' ');
             chars += 1;
         }
-        line.push_str(word);
-        chars += word.chars().count();
+        // The word that starts `rest`, as far as there is room for it.
+        let room = TEXT_PREVIEW - chars;
+        let mut end = rest.len();
+        let mut taken = 0;
+        for (at, c) in rest.char_indices() {
+            if c.is_whitespace() {
+                end = at;
+                break;
+            }
+            if taken == room {
+                line.push_str(&rest[..at]);
+                line.push('…');
+                return;
+            }
+            taken += 1;
+        }
+        line.push_str(&rest[..end]);
+        chars += taken;
+        rest = rest[end..].trim_start();
     }
-    truncate_chars(line, TEXT_PREVIEW)
 }
 
 #[cfg(test)]
@@ -363,5 +507,36 @@ mod tests {
         let long = "x".repeat(500);
         let text = json!({"type":"assistant","message":{"content":[{"type":"text","text":long}]}});
         assert!(describe(&text).unwrap().chars().count() < 100);
+    }
+
+    /// What the preview means, written the plain way: the words joined by one space,
+    /// cut at [`TEXT_PREVIEW`] characters with an ellipsis.
+    fn preview_by_words(text: &str) -> String {
+        let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        match line.char_indices().nth(TEXT_PREVIEW) {
+            Some((cut, _)) => format!("{}…", &line[..cut]),
+            None => line,
+        }
+    }
+
+    #[test]
+    fn the_preview_is_the_words_on_one_line_cut_at_the_limit_whatever_the_spacing() {
+        let word = |n: usize| "é".repeat(n);
+        // Cuts that fall on a word, on the space before a word, and just past the end.
+        for first in [78, 79, 80, 81] {
+            for gap in [" ", " \n\t  ", "\u{3000}"] {
+                let text = format!("  {}{gap}{}  ", word(first), word(3));
+                assert_eq!(one_line_preview(&text), preview_by_words(&text), "{text:?}");
+            }
+        }
+        assert_eq!(one_line_preview(""), "");
+        assert_eq!(one_line_preview(" a \n b "), "a b");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_preview_matches_the_words_joined_and_cut(text in "[ a\n\té\u{3000}]{0,200}") {
+            proptest::prop_assert_eq!(one_line_preview(&text), preview_by_words(&text));
+        }
     }
 }

@@ -13,7 +13,6 @@ use std::time::Duration;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::child::steps::describe_message;
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::{Peer, RoleServer};
 use tokio::sync::mpsc;
@@ -114,7 +113,7 @@ impl TurnReporter {
         pending: &mut Option<Step>,
     ) {
         if self.progress_token.is_some()
-            && let Some(message) = describe_message(&item.message)
+            && let Some(message) = item.message.step().map(str::to_owned)
         {
             *pending = Some(Step {
                 progress: item.seq,

@@ -136,8 +136,8 @@ pub(super) fn kept(daemon: &Daemon, task_id: &str) -> Option<DetailedTask> {
 /// Keeps the task's status message at the turn's latest step.
 async fn follow_steps(context: TaskContext, mut messages: mpsc::Receiver<TurnMessage>) {
     while let Some(message) = messages.recv().await {
-        if let Some(step) = crate::child::steps::describe_message(&message.message) {
-            context.set_status_message(step);
+        if let Some(step) = message.message.step() {
+            context.set_status_message(step.to_owned());
         }
     }
 }

@@ -303,11 +303,9 @@ fn outcome_label(result: &AskResult) -> String {
 /// decoded; the `result` has its own event.
 fn step_of(message: &ChildMessage) -> Option<String> {
     match (message.kind.as_str(), message.subtype.as_deref()) {
-        ("assistant", _) => crate::child::steps::describe_message(message),
+        ("assistant", _) => message.step().map(str::to_owned),
         ("system", Some("status")) if is_partial(message) => None,
-        ("system", Some(subtype)) if subtype != "init" => {
-            crate::child::steps::describe_message(message)
-        }
+        ("system", Some(subtype)) if subtype != "init" => message.step().map(str::to_owned),
         _ => None,
     }
 }
