@@ -53,6 +53,9 @@ struct Inner {
     file: Option<EventFile>,
     /// Holds in force ([`EventLog::hold`]): while there are any, lines for the file gather.
     held: usize,
+    /// The newest `seq` recorded under a hold and not yet announced to subscribers: a
+    /// hold announces once, when it ends, not once per event.
+    unannounced: Option<u64>,
 }
 
 /// The on-disk log and its rotation.
@@ -124,6 +127,7 @@ impl EventLog {
             },
             file: None,
             held: 0,
+            unannounced: None,
         };
         EventLog {
             inner: Arc::new(Mutex::new(inner)),
@@ -163,6 +167,7 @@ impl EventLog {
         self.lock().held += 1;
         Held {
             inner: self.inner.clone(),
+            newest: self.newest.clone(),
         }
     }
 
@@ -247,6 +252,10 @@ impl EventLog {
             ring.pop_front();
         }
         ring.push_back(event);
+        if inner.held > 0 {
+            inner.unannounced = Some(seq);
+            return seq;
+        }
         drop(inner);
         self.newest.send_replace(seq);
         seq
@@ -343,9 +352,11 @@ impl Inner {
     }
 }
 
-/// A hold on the event log's file ([`EventLog::hold`]); dropping it writes what gathered.
+/// A hold on the event log's file ([`EventLog::hold`]); dropping it writes what gathered
+/// and wakes the subscribers once for the events recorded meanwhile.
 pub(crate) struct Held {
     inner: Arc<Mutex<Inner>>,
+    newest: watch::Sender<u64>,
 }
 
 impl Drop for Held {
@@ -354,6 +365,10 @@ impl Drop for Held {
         inner.held = inner.held.saturating_sub(1);
         if inner.held == 0 {
             inner.write_pending();
+            if let Some(seq) = inner.unannounced.take() {
+                drop(inner);
+                self.newest.send_replace(seq);
+            }
         }
     }
 }
@@ -518,6 +533,32 @@ mod tests {
         let newest = std::fs::read_to_string(&path).unwrap();
         assert!(newest.contains("event 99"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_hold_announces_its_events_once_when_it_ends_and_a_free_log_at_once() {
+        let log = EventLog::new(10);
+        let mut newest = log.subscribe();
+        let record = |i: u64| {
+            log.record(
+                Level::Info,
+                EventKind::TurnQueued,
+                format!("event {i}"),
+                json!({}),
+            )
+        };
+        record(0);
+        assert!(newest.has_changed().unwrap());
+        assert_eq!(*newest.borrow_and_update(), 1);
+        let held = log.hold();
+        for i in 1..=5 {
+            record(i);
+        }
+        assert!(!newest.has_changed().unwrap(), "announced under the hold");
+        assert_eq!(log.query(&EventsParams::default()).events.len(), 6);
+        drop(held);
+        assert!(newest.has_changed().unwrap());
+        assert_eq!(*newest.borrow_and_update(), 6);
     }
 
     #[test]
