@@ -8,7 +8,6 @@
 //! slows the child down, and memory stays bounded by these buffers.
 
 use std::collections::VecDeque;
-use std::io::Write as _;
 use std::pin::Pin;
 
 #[cfg(doc)]
@@ -19,6 +18,8 @@ use crate::supervisor::TurnMessage;
 
 /// Bytes of lines gathered before they are handed to the outbox.
 const BATCH_BYTES: usize = 64 * 1024;
+/// Room a batch is given past [`BATCH_BYTES`], for the line that crosses it.
+const BATCH_SLACK: usize = 4 * 1024;
 /// Batches queued in the outbox and not yet written, before the sender waits.
 const IN_FLIGHT: usize = 8;
 
@@ -60,9 +61,8 @@ impl EventParams {
     /// Appends the params object of `item` to `out`.
     pub(crate) fn write(&self, out: &mut Vec<u8>, item: &TurnMessage) {
         out.extend_from_slice(&self.prefix);
-        // Straight into the buffer: no string per line on the hot path. Writing into a
-        // `Vec` cannot fail.
-        let _ = write!(out, "{}", item.seq);
+        // Straight into the buffer: no string per line on the hot path.
+        out.extend_from_slice(itoa::Buffer::new().format(item.seq).as_bytes());
         out.extend_from_slice(br#","type":"#);
         json_string(out, &item.message.kind);
         out.extend_from_slice(br#","subtype":"#);
@@ -120,6 +120,10 @@ impl EventLines {
     /// Adds one message's line to the batch: a notification with its [`AskEventParams`].
     pub(crate) fn add(&mut self, item: TurnMessage) {
         let batch = &mut self.batch;
+        if batch.capacity() == 0 {
+            // Room for a whole batch at once, not grown by doubling line after line.
+            batch.reserve(BATCH_BYTES + BATCH_SLACK);
+        }
         if !batch.is_empty() {
             batch.push(b'\n');
         }
