@@ -7,6 +7,7 @@
 //! ([`EventLog::hold`]): the events of the batch reach `events.jsonl` in one write when
 //! it ends, not one write each (a flood of messages records a `turn.step` per message).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
@@ -225,7 +226,12 @@ impl EventLog {
         message: impl Into<String>,
         detail: Value,
     ) -> u64 {
-        let message = redact(&message.into()).into_owned();
+        let message = message.into();
+        // Most messages hold no secret: keep the string rather than copy it.
+        let message = match redact(&message) {
+            Cow::Borrowed(_) => message,
+            Cow::Owned(masked) => masked,
+        };
         let mut detail = detail;
         redact_value(&mut detail);
         trace_event(level, kind, &message, &detail);
