@@ -223,7 +223,7 @@ impl StateDir {
             file.sync_data()?;
             std::fs::rename(&tmp, &path)
         };
-        write().map_err(|source| {
+        crate::sync::blocking(write).map_err(|source| {
             let _ = std::fs::remove_file(&tmp);
             StateError::Write { path, source }
         })
