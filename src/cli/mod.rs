@@ -322,9 +322,22 @@ fn run_server<F: Future<Output = i32> + Send + 'static>(future: F) -> Option<i32
     })
 }
 
-/// Runs `future` on a multi-threaded runtime; `None` when there is none to be had.
+/// Runs `future` on a runtime with one worker thread; `None` when there is none to be
+/// had.
+///
+/// One worker, because a turn's messages pass through several tasks (the child's reader,
+/// the session's actor, the client's forwarder and writer): on one thread a hand-off is
+/// a queue push, across two it is a futex or eventfd wake and a context switch. Measured
+/// with the CLI double in one run, an ask cost the bridge 380-430 us of CPU and 12
+/// context switches on one worker, against 450-480 us and 17 on two, and the latency it
+/// adds to an ask fell from 293-457 us to 117-131 us (`ask_overhead`). A flood of
+/// messages, which the reader and the actor parsed in parallel, moves about 20% fewer
+/// per second (`event_flood`). The bridge's own work is small next to the CLIs it runs,
+/// which have the other cores. What blocks (a state file synced to disk) steps aside
+/// with [`crate::sync::blocking`], and the blocking pool is there as before.
 fn run_async<F: Future<Output = i32>>(future: F) -> Option<i32> {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {
