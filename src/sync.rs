@@ -26,3 +26,37 @@ pub(crate) fn blocking<T>(work: impl FnOnce() -> T) -> T {
         _ => work(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn work_that_blocks_the_one_worker_lets_the_other_tasks_run_meanwhile() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let got = runtime.block_on(async move {
+            // The blocking work waits for a task queued behind it on the same worker.
+            let blocked =
+                tokio::spawn(
+                    async move { super::blocking(|| rx.recv_timeout(Duration::from_secs(5))) },
+                );
+            tokio::spawn(async move { tx.send(()) });
+            blocked.await.unwrap()
+        });
+        assert!(
+            got.is_ok(),
+            "the other task never ran while the work blocked"
+        );
+    }
+
+    #[test]
+    fn outside_a_runtime_the_work_simply_runs() {
+        assert_eq!(super::blocking(|| 7), 7);
+    }
+}
