@@ -3,8 +3,15 @@
 //!
 //! Run: `cargo bench --bench ask_overhead` (release build; `-- --rounds N`, default 300).
 //!
-//! The CLI double runs twice at once: once driven straight (stream-json on its stdin),
-//! once under claude-coded (an `ask` on its stdin). Each round makes one turn of each,
+//! A stand-in CLI runs twice at once: once driven straight (stream-json on its stdin),
+//! once under claude-coded (an `ask` on its stdin). It is this executable itself
+//! (started with `--input-format`): it answers every control request at once, and a
+//! prompt with the eleven lines the CLI prints for a short answer (init, status, the
+//! partial messages, the message, the result), each written and flushed on its own as
+//! the CLI does. Nothing else runs in it, so its own time is tens of microseconds and
+//! steady, and the difference is the bridge's. (The CLI double, a fuller imitation with
+//! its own runtime, took about 1 ms a turn with a few hundred microseconds of jitter,
+//! which the differences inherited.) Each round makes one turn of each,
 //! back to back, the order alternating from round to round, so both see the same moment
 //! of a machine others may be using; the figure is the median (and p90) of the per-round
 //! differences, bridged minus direct, not a difference of two medians taken minutes apart.
@@ -35,13 +42,17 @@ fn main() -> std::io::Result<()> {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(300);
-    let double = test_support::bins::double();
+    if args.iter().any(|a| a == "--input-format") {
+        stand_in();
+        return Ok(());
+    }
+    let stand_in = std::env::current_exe()?;
     let bridge = env!("CARGO_BIN_EXE_claude-coded");
     let dir = std::env::temp_dir().join(format!("cc-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     // The flags claude-coded starts the CLI with, so both children print the same lines
     // (their partial messages too) and the difference is what the bridge adds.
-    let mut direct = Piped::spawn(Command::new(double).args([
+    let mut direct = Piped::spawn(Command::new(&stand_in).args([
         "--input-format",
         "stream-json",
         "--output-format",
@@ -52,7 +63,7 @@ fn main() -> std::io::Result<()> {
     let mut bridged = Piped::spawn(
         Command::new(bridge)
             .arg("--claude-bin")
-            .arg(double)
+            .arg(&stand_in)
             .arg("--state-dir")
             .arg(dir.join("state"))
             .arg("--cwd")
@@ -176,7 +187,7 @@ impl Pairs {
     }
 
     fn report(&self, rounds: usize) {
-        report("double alone (stream-json turn)", &self.direct);
+        report("stand-in alone (stream-json)   ", &self.direct);
         report("through claude-coded (ask)     ", &self.bridged);
         // Signed: in a round where the machine hiccuped during the direct turn, the
         // bridged one may come out faster.
@@ -276,4 +287,57 @@ fn report(what: &str, times: &[Duration]) {
         percentile(times, 90).as_micros(),
         times.len()
     );
+}
+
+/// The stand-in CLI: answers control requests, and each prompt with one short turn; a
+/// prompt that says `SLOW` gets nothing until an interrupt, then its result.
+fn stand_in() {
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::stdout().lock();
+    let mut slow = false;
+    for line in stdin.lines() {
+        let Ok(line) = line else { return };
+        let mut lines: Vec<String> = Vec::new();
+        if line.contains(r#""type":"control_request""#) {
+            let id = between(&line, r#""request_id":""#, "\"").unwrap_or("?");
+            lines.push(format!(
+                r#"{{"type":"control_response","response":{{"subtype":"success","request_id":"{id}","response":{{}}}}}}"#
+            ));
+            if std::mem::take(&mut slow) && line.contains(r#""subtype":"interrupt""#) {
+                lines.push(TURN[TURN.len() - 1].replace("SESSION", SESSION));
+            }
+        } else if line.contains("SLOW") {
+            slow = true;
+        } else if line.contains(r#""type":"user""#) {
+            lines.extend(TURN.iter().map(|l| l.replace("SESSION", SESSION)));
+        }
+        for line in lines {
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+const SESSION: &str = "59dfe014-d17d-46be-bd4d-dbbe40f2ae51";
+
+/// What the CLI prints for a short answer with partial messages (as the double does).
+const TURN: [&str; 11] = [
+    r#"{"type":"system","subtype":"init","cwd":"/tmp","session_id":"SESSION","tools":["Bash","Edit","Read"],"mcp_servers":[],"model":"claude-opus-5-5","permissionMode":"default","slash_commands":["compact"],"apiKeySource":"none","output_style":"default","uuid":"a8665b37-abf1-4562-af98-14e140d75ed0"}"#,
+    r#"{"type":"system","subtype":"status","status":"requesting","session_id":"SESSION","uuid":"a8665b37-abf1-4562-af98-14e140d75edf"}"#,
+    r#"{"type":"stream_event","event":{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-opus-5-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,"output_tokens":1}}},"session_id":"SESSION","parent_tool_use_id":null,"uuid":"a8665b37-abf1-4562-af98-14e140d75ee1"}"#,
+    r#"{"type":"stream_event","event":{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}},"session_id":"SESSION","parent_tool_use_id":null,"uuid":"a8665b37-abf1-4562-af98-14e140d75ee2"}"#,
+    r#"{"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"mock reply"}},"session_id":"SESSION","parent_tool_use_id":null,"uuid":"a8665b37-abf1-4562-af98-14e140d75ee3"}"#,
+    r#"{"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" to: bench"}},"session_id":"SESSION","parent_tool_use_id":null,"uuid":"a8665b37-abf1-4562-af98-14e140d75ee4"}"#,
+    r#"{"type":"assistant","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-opus-5-5","content":[{"type":"text","text":"mock reply to: bench"}],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,"output_tokens":5}},"parent_tool_use_id":null,"session_id":"SESSION","uuid":"a8665b37-abf1-4562-af98-14e140d75ee5"}"#,
+    r#"{"type":"stream_event","event":{"type":"content_block_stop","index":0},"session_id":"SESSION","parent_tool_use_id":null,"uuid":"a8665b37-abf1-4562-af98-14e140d75ee6"}"#,
+    r#"{"type":"stream_event","event":{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":5}},"session_id":"SESSION","parent_tool_use_id":null,"uuid":"a8665b37-abf1-4562-af98-14e140d75ee7"}"#,
+    r#"{"type":"stream_event","event":{"type":"message_stop"},"session_id":"SESSION","parent_tool_use_id":null,"uuid":"a8665b37-abf1-4562-af98-14e140d75ee8"}"#,
+    r#"{"type":"result","subtype":"success","is_error":false,"duration_ms":1,"duration_api_ms":1,"num_turns":1,"result":"mock reply to: bench","stop_reason":"end_turn","session_id":"SESSION","total_cost_usd":0.00014,"usage":{"input_tokens":10,"output_tokens":5},"permission_denials":[],"uuid":"a8665b37-abf1-4562-af98-14e140d75ee9"}"#,
+];
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
 }
