@@ -3,8 +3,9 @@
 //! Lines are classified by their `type` field, never by key order, and the child's text
 //! is kept as it came: new message types and fields appear often and must reach the
 //! caller. A turn's messages are the bulk of what the child prints, so for them only the
-//! few fields the supervisor reads are decoded (`type`, `subtype`, `session_id`), in one
-//! pass that also checks the whole line is JSON; the text itself travels on and is
+//! few fields the supervisor reads are decoded (`type`, `subtype`, `session_id`, and an
+//! `assistant` message's content blocks for its step), in one pass that also checks the
+//! whole line is JSON; the text itself travels on and is
 //! spliced into the notification as it is, never rebuilt as a `Value` and serialised
 //! again. Lines the supervisor acts on (results, control messages) are decoded whole.
 //!
@@ -51,7 +52,7 @@ pub(crate) enum ChildLine {
 ///
 /// Only this module makes one, and only from a line that passed a JSON check, so `text`
 /// is always one JSON object and may be written out as it is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) struct ChildMessage {
     /// Its `type`.
     pub(crate) kind: String,
@@ -64,6 +65,20 @@ pub(crate) struct ChildMessage {
     /// Its step ([`ChildMessage::step`]), worked out once: while the line is read for an
     /// `assistant` message, on the first call for the others.
     step: OnceLock<Option<String>>,
+}
+
+/// Two messages are the same when the child printed the same; whether the step of
+/// either was worked out yet does not count.
+impl PartialEq for ChildMessage {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.kind, &self.subtype, &self.init_session, &self.text)
+            == (
+                &other.kind,
+                &other.subtype,
+                &other.init_session,
+                &other.text,
+            )
+    }
 }
 
 impl ChildMessage {
@@ -285,6 +300,21 @@ fn line(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_equals_the_same_line_whether_or_not_its_step_was_worked_out() {
+        let line = br#"{"type":"system","subtype":"api_retry","attempt":1}"#;
+        let (ChildLine::Message(asked), ChildLine::Message(fresh)) =
+            (parse_line(&line[..]), parse_line(&line[..]))
+        else {
+            panic!("a system line is a message");
+        };
+        assert_eq!(
+            asked.step(),
+            Some("an API error: Claude Code retries, attempt 1")
+        );
+        assert_eq!(asked, fresh);
+    }
 
     #[test]
     fn classifies_by_type_not_key_order() {
