@@ -9,8 +9,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::api::{
     AskParams, CancelResult, ChildStatus, ClientSession, CloseSessionResult, DaemonInfo,
-    DaemonState, EventsParams, EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS, RestartResult,
-    Serving, SessionsResult, StatusResult, StopResult, TurnHandle, WaitParams, WaitResult,
+    DaemonState, EventsPage, EventsParams, EventsResult, IdentityInfo, Level, MAX_TIMEOUT_MS,
+    RestartResult, Serving, SessionsResult, StatusResult, StopResult, TurnHandle, WaitParams,
+    WaitResult,
 };
 use crate::arrivals::Place;
 use crate::background::{Background, DEFAULT_WAIT_MS, MAX_WAIT_MS};
@@ -437,21 +438,27 @@ impl Daemon {
     }
 
     pub fn events(&self, params: &EventsParams) -> Result<EventsResult, DaemonError> {
+        self.events_page(params).map(EventsPage::decode)
+    }
+
+    /// [`Daemon::events`] with each event as the JSON text it was recorded as.
+    fn events_page(&self, params: &EventsParams) -> Result<EventsPage, DaemonError> {
         if params.limit == Some(0) || params.limit.is_some_and(|l| l > 1000) {
             return Err(DaemonError::InvalidParams {
                 field: "limit",
                 reason: "must be between 1 and 1000".into(),
             });
         }
-        Ok(self.inner.events.query(params))
+        Ok(self.inner.events.page(params))
     }
 
     /// `events` with `waitMs`: when nothing matches yet, waits until a matching event is
-    /// recorded (or the time is up, or a stop begins).
+    /// recorded (or the time is up, or a stop begins). Answers with the events' recorded
+    /// text, for a surface that writes the page out as it is.
     pub(crate) async fn events_waiting(
         &self,
         params: &EventsParams,
-    ) -> Result<EventsResult, DaemonError> {
+    ) -> Result<EventsPage, DaemonError> {
         let wait_ms = params.wait_ms.unwrap_or(0);
         if wait_ms > MAX_WAIT_MS {
             return Err(DaemonError::InvalidParams {
@@ -466,17 +473,17 @@ impl Daemon {
         loop {
             // Marked seen before the query, so an event recorded after it wakes the loop.
             newest.borrow_and_update();
-            let page = self.events(params)?;
+            let page = self.events_page(params)?;
             if !page.events.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(page);
             }
             tokio::select! {
                 changed = tokio::time::timeout_at(deadline, newest.changed()) => {
                     if !matches!(changed, Ok(Ok(()))) {
-                        return self.events(params);
+                        return self.events_page(params);
                     }
                 }
-                _ = &mut stop => return self.events(params),
+                _ = &mut stop => return self.events_page(params),
             }
         }
     }

@@ -15,10 +15,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use crate::api::{
-    Event, EventCounters, EventDetail, EventKind, EventsParams, EventsResult, Level, StateCorrupt,
+    Event, EventCounters, EventDetail, EventKind, EventsPage, EventsParams, EventsResult, Level,
+    StateCorrupt,
 };
 use crate::clock::now_rfc3339;
 use crate::redact::{redact, redact_value};
@@ -43,10 +45,10 @@ pub struct EventLog {
 }
 
 struct Inner {
-    ring: VecDeque<Event>,
+    ring: VecDeque<Stored>,
     /// `turn.step` events, in a ring of their own (as large): a busy turn's steps never
     /// push the lifecycle out of memory.
-    steps: VecDeque<Event>,
+    steps: VecDeque<Stored>,
     capacity: usize,
     next_seq: u64,
     counters: EventCounters,
@@ -57,6 +59,16 @@ struct Inner {
     /// The newest `seq` recorded under a hold and not yet announced to subscribers: a
     /// hold announces once, when it ends, not once per event.
     unannounced: Option<u64>,
+}
+
+/// An event as the rings keep it: its JSON text, the same bytes as its line in
+/// `events.jsonl`, with the fields a query filters on beside it. A page is then copied
+/// out, not cloned field by field and serialised again.
+struct Stored {
+    seq: u64,
+    level: Level,
+    session: Option<Arc<str>>,
+    json: Box<RawValue>,
 }
 
 /// The on-disk log and its rotation.
@@ -236,8 +248,9 @@ impl EventLog {
         redact_value(&mut detail);
         trace_event(level, kind, &message, &detail);
         let mut inner = self.lock();
+        let seq = inner.next_seq;
         let event = Event {
-            seq: inner.next_seq,
+            seq,
             created_at: now_rfc3339(),
             level,
             kind,
@@ -245,10 +258,19 @@ impl EventLog {
             detail,
             session: self.session.as_deref().map(str::to_owned),
         };
+        // Plain data with string keys: serialising it cannot fail.
+        let Ok(json) = serde_json::value::to_raw_value(&event) else {
+            return seq;
+        };
         inner.next_seq += 1;
         inner.count(level);
-        inner.append_to_file(&event);
-        let seq = event.seq;
+        inner.append_to_file(&json);
+        let event = Stored {
+            seq,
+            level,
+            session: self.session.clone(),
+            json,
+        };
         let capacity = inner.capacity;
         let ring = match kind {
             EventKind::TurnStep => &mut inner.steps,
@@ -272,23 +294,41 @@ impl EventLog {
         self.newest.subscribe()
     }
 
-    /// Answers `events`: matching events after `since`, oldest first.
+    /// Answers `events`: matching events after `since`, oldest first, decoded.
     pub fn query(&self, params: &EventsParams) -> EventsResult {
+        self.page(params).decode()
+    }
+
+    /// [`EventLog::query`] with each event as the JSON text it was recorded as.
+    pub fn page(&self, params: &EventsParams) -> EventsPage {
         let inner = self.lock();
         let since = params.since.unwrap_or(0);
         let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
         let min_level = params.level.unwrap_or(Level::Debug);
         let mut matching = in_order_after(since, &inner.ring, &inner.steps)
             .filter(|e| e.level >= min_level)
-            .filter(|e| params.session.is_none() || e.session == params.session);
-        let events: Vec<Event> = matching.by_ref().take(limit).cloned().collect();
+            .filter(|e| {
+                params
+                    .session
+                    .as_deref()
+                    .is_none_or(|wanted| e.session.as_deref() == Some(wanted))
+            });
+        let mut last = None;
+        let events: Vec<Box<RawValue>> = matching
+            .by_ref()
+            .take(limit)
+            .map(|e| {
+                last = Some(e.seq);
+                e.json.clone()
+            })
+            .collect();
         let truncated = matching.next().is_some();
         // With a truncated page the cursor must resume after the last event returned.
-        let next_seq = match (truncated, events.last()) {
-            (true, Some(last)) => last.seq + 1,
+        let next_seq = match (truncated, last) {
+            (true, Some(last)) => last + 1,
             _ => inner.next_seq,
         };
-        EventsResult {
+        EventsPage {
             events,
             next_seq,
             oldest_seq: [inner.ring.front(), inner.steps.front()]
@@ -326,15 +366,11 @@ impl Inner {
         }
     }
 
-    fn append_to_file(&mut self, event: &Event) {
+    fn append_to_file(&mut self, event: &RawValue) {
         let Some(file) = self.file.as_mut() else {
             return;
         };
-        let start = file.pending.len();
-        if serde_json::to_writer(&mut file.pending, event).is_err() {
-            file.pending.truncate(start);
-            return;
-        }
+        file.pending.extend_from_slice(event.get().as_bytes());
         file.pending.push(b'\n');
         if self.held == 0 || file.pending.len() >= PENDING_BYTES {
             self.write_pending();
@@ -398,10 +434,10 @@ fn whole_lines_within(lines: &[u8], room: u64) -> usize {
 /// past the older ones (a poll that finds nothing new costs no more with a full ring).
 fn in_order_after<'a>(
     since: u64,
-    ring: &'a VecDeque<Event>,
-    steps: &'a VecDeque<Event>,
-) -> impl Iterator<Item = &'a Event> {
-    let after = |events: &'a VecDeque<Event>| {
+    ring: &'a VecDeque<Stored>,
+    steps: &'a VecDeque<Stored>,
+) -> impl Iterator<Item = &'a Stored> {
+    let after = |events: &'a VecDeque<Stored>| {
         events
             .range(events.partition_point(|e| e.seq <= since)..)
             .peekable()
@@ -445,6 +481,29 @@ mod tests {
             );
         }
         log
+    }
+
+    #[test]
+    fn a_page_of_recorded_text_is_on_the_wire_what_the_decoded_page_is() {
+        let log = EventLog::new(10).scoped("work");
+        log.record(
+            Level::Warn,
+            EventKind::TurnQueued,
+            "queued \"a\"",
+            json!({"n": 1.5}),
+        );
+        log.record(
+            Level::Info,
+            EventKind::TurnStep,
+            "step",
+            json!({"s": "é\n"}),
+        );
+        let params = EventsParams::default();
+        let page = serde_json::to_value(log.page(&params)).unwrap();
+        let decoded = log.query(&params);
+        assert_eq!(decoded.events.len(), 2);
+        assert_eq!(decoded.events[1].session.as_deref(), Some("work"));
+        assert_eq!(page, serde_json::to_value(&decoded).unwrap());
     }
 
     #[test]

@@ -243,6 +243,35 @@ pub struct EventsResult {
     pub truncated: bool,
 }
 
+/// The answer to `events` as it is written: an [`EventsResult`] whose events are the JSON
+/// text each was recorded as, so a page is copied out of the record, not rebuilt and
+/// serialised again. Same fields, same wire.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsPage {
+    pub events: Vec<Box<RawValue>>,
+    pub next_seq: u64,
+    pub oldest_seq: Option<u64>,
+    pub truncated: bool,
+}
+
+impl EventsPage {
+    /// The page with its events decoded, for the surfaces that read their fields.
+    pub fn decode(self) -> EventsResult {
+        EventsResult {
+            // Each text is an `Event` the record serialised itself: it decodes.
+            events: self
+                .events
+                .iter()
+                .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+                .collect(),
+            next_seq: self.next_seq,
+            oldest_seq: self.oldest_seq,
+            truncated: self.truncated,
+        }
+    }
+}
+
 /// Params of the `ask/event` notification: one child message streamed during an `ask`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
