@@ -14,16 +14,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::Value;
+use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use crate::api::{
-    Event, EventCounters, EventDetail, EventKind, EventsPage, EventsParams, EventsResult, Level,
+    EventCounters, EventDetail, EventKind, EventsPage, EventsParams, EventsResult, Level,
     StateCorrupt,
 };
 use crate::clock::now_rfc3339;
-use crate::redact::{redact, redact_value};
+use crate::redact::{redact, redact_json};
 use crate::state_dir::private_file;
 
 /// Bytes of `events.jsonl` lines gathered while the log is held before they are written
@@ -59,6 +59,22 @@ struct Inner {
     /// The newest `seq` recorded under a hold and not yet announced to subscribers: a
     /// hold announces once, when it ends, not once per event.
     unannounced: Option<u64>,
+}
+
+/// An [`Event`](crate::api::Event) as it is written (the same fields in the same order, which a test holds
+/// it to), borrowing its parts; its detail is JSON text already.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Line<'a> {
+    seq: u64,
+    created_at: &'a str,
+    level: Level,
+    #[serde(rename = "type")]
+    kind: EventKind,
+    message: &'a str,
+    detail: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<&'a str>,
 }
 
 /// An event as the rings keep it: its JSON text, the same bytes as its line in
@@ -192,9 +208,10 @@ impl EventLog {
         message: impl Into<String>,
         detail: &D,
     ) -> u64 {
-        // These types are plain data; serialising them into a `Value` cannot fail.
-        let value = serde_json::to_value(detail).unwrap_or_default();
-        self.record(level, detail.kind(), message, value)
+        // These types are plain data; serialising them cannot fail.
+        let json =
+            serde_json::value::to_raw_value(detail).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        self.record_json(level, detail.kind(), message, json)
     }
 
     /// Keeps an untrusted state file (`file`, at `path`) aside, never overwritten nor
@@ -229,14 +246,16 @@ impl EventLog {
         );
     }
 
-    /// Records one event with its facts as JSON; only through [`EventLog::record_detail`],
-    /// so the detail of every kind has its type.
-    fn record(
+    /// Records one event with its facts as JSON text; only through
+    /// [`EventLog::record_detail`], so the detail of every kind has its type. The detail
+    /// is never built as a `Value`: it is serialised once, masked as text, and written
+    /// into the event's line as it is.
+    fn record_json(
         &self,
         level: Level,
         kind: EventKind,
         message: impl Into<String>,
-        detail: Value,
+        detail: Box<RawValue>,
     ) -> u64 {
         let message = message.into();
         // Most messages hold no secret: keep the string rather than copy it.
@@ -244,19 +263,18 @@ impl EventLog {
             Cow::Borrowed(_) => message,
             Cow::Owned(masked) => masked,
         };
-        let mut detail = detail;
-        redact_value(&mut detail);
+        let detail = redact_json(detail);
         trace_event(level, kind, &message, &detail);
         let mut inner = self.lock();
         let seq = inner.next_seq;
-        let event = Event {
+        let event = Line {
             seq,
-            created_at: now_rfc3339(),
+            created_at: &now_rfc3339(),
             level,
             kind,
-            message,
-            detail,
-            session: self.session.as_deref().map(str::to_owned),
+            message: &message,
+            detail: &detail,
+            session: self.session.as_deref(),
         };
         // Plain data with string keys: serialising it cannot fail.
         let Ok(json) = serde_json::value::to_raw_value(&event) else {
@@ -450,7 +468,7 @@ fn in_order_after<'a>(
     })
 }
 
-fn trace_event(level: Level, kind: EventKind, message: &str, detail: &Value) {
+fn trace_event(level: Level, kind: EventKind, message: &str, detail: &RawValue) {
     let kind = kind.as_str();
     match level {
         Level::Debug => tracing::debug!(event = kind, %detail, "{message}"),
@@ -463,7 +481,22 @@ fn trace_event(level: Level, kind: EventKind, message: &str, detail: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::api::Event;
+    use serde_json::{Value, json};
+
+    impl EventLog {
+        /// Records an event whose detail is any JSON value (the tests' kinds need no type).
+        fn record(
+            &self,
+            level: Level,
+            kind: EventKind,
+            message: impl Into<String>,
+            detail: Value,
+        ) -> u64 {
+            let json = serde_json::value::to_raw_value(&detail).unwrap();
+            self.record_json(level, kind, message, json)
+        }
+    }
 
     fn log_with(n: usize, capacity: usize) -> EventLog {
         let log = EventLog::new(capacity);
@@ -481,6 +514,36 @@ mod tests {
             );
         }
         log
+    }
+
+    #[test]
+    fn an_events_line_is_the_text_serde_makes_of_the_event() {
+        let detail = json!({"b": [1, 2.5, "é\n"], "a": null});
+        for session in [None, Some("work")] {
+            let event = Event {
+                seq: 7,
+                created_at: "2026-12-06T04:00:00.000Z".into(),
+                level: Level::Warn,
+                kind: EventKind::TurnStep,
+                message: "turn 1: \"quoted\"".into(),
+                detail: detail.clone(),
+                session: session.map(str::to_owned),
+            };
+            let raw = serde_json::value::to_raw_value(&detail).unwrap();
+            let line = Line {
+                seq: event.seq,
+                created_at: &event.created_at,
+                level: event.level,
+                kind: event.kind,
+                message: &event.message,
+                detail: &raw,
+                session,
+            };
+            assert_eq!(
+                serde_json::to_string(&line).unwrap(),
+                serde_json::to_string(&event).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// What a secret becomes.
 pub(crate) const MASK: &str = "[REDACTED]";
@@ -71,6 +72,46 @@ pub(crate) fn redact_value(value: &mut Value) {
         Value::Object(map) => map.values_mut().for_each(redact_value),
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
+}
+
+/// A JSON text with every secret masked in its strings (and keys), as [`redact_value`]
+/// masks a `Value`, without building one: each secret is looked for as JSON writes it.
+///
+/// JSON escapes a string character by character, so a string holding a secret holds
+/// the secret's escaped form, and masking the text masks at least what masking the
+/// `Value` would. It can also match where no string holds the secret (inside a number,
+/// across an escape): when a mask leaves text that is not JSON, the `Value` way decides.
+pub(crate) fn redact_json(json: Box<RawValue>) -> Box<RawValue> {
+    redact_json_with(json, escaped_secrets())
+}
+
+fn redact_json_with(json: Box<RawValue>, escaped: &[String]) -> Box<RawValue> {
+    let Cow::Owned(masked) = redact_with(json.get(), escaped) else {
+        return json;
+    };
+    RawValue::from_string(masked).unwrap_or_else(|_| {
+        let mut value: Value = serde_json::from_str(json.get()).unwrap_or_default();
+        redact_value(&mut value);
+        serde_json::value::to_raw_value(&value).unwrap_or(json)
+    })
+}
+
+/// The secrets as they appear inside a JSON string, longest first.
+fn escaped_secrets() -> &'static [String] {
+    static ESCAPED: OnceLock<Vec<String>> = OnceLock::new();
+    ESCAPED.get_or_init(|| escaped(secrets()))
+}
+
+fn escaped(secrets: &[String]) -> Vec<String> {
+    let mut escaped: Vec<String> = secrets
+        .iter()
+        .filter_map(|secret| {
+            let quoted = serde_json::to_string(secret).ok()?;
+            Some(quoted[1..quoted.len() - 1].to_string())
+        })
+        .collect();
+    escaped.sort_by_key(|e| std::cmp::Reverse(e.len()));
+    escaped
 }
 
 /// stderr for the log, with every secret masked. Our own log lines carry no prompt, but
@@ -146,5 +187,49 @@ mod tests {
             redact_with("nothing here", &secrets),
             Cow::Borrowed(_)
         ));
+    }
+
+    fn masked_both_ways(value: &Value, secrets: &[&str]) -> (Value, Value) {
+        let secrets: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+        let raw = serde_json::value::to_raw_value(value).unwrap();
+        let by_text = redact_json_with(raw, &escaped(&secrets));
+        let mut by_value = value.clone();
+        redact_value_with(&mut by_value, &secrets);
+        (serde_json::from_str(by_text.get()).unwrap(), by_value)
+    }
+
+    fn redact_value_with(value: &mut Value, secrets: &[String]) {
+        match value {
+            Value::String(s) => *s = redact_with(s, secrets).into_owned(),
+            Value::Array(items) => items.iter_mut().for_each(|v| redact_value_with(v, secrets)),
+            Value::Object(map) => map.values_mut().for_each(|v| redact_value_with(v, secrets)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_json_text_is_masked_as_its_value_would_be_even_where_json_escapes_the_secret() {
+        let value = serde_json::json!({
+            "plain": "key sk-ant-123456789 here",
+            "nested": ["x", {"quoted": "a\"b\\c-secret!"}],
+            "n": 12345678,
+            "line": "\nabcdefgh",
+        });
+        let (by_text, by_value) =
+            masked_both_ways(&value, &["sk-ant-123456789", "a\"b\\c-secret!"]);
+        assert_eq!(by_text, by_value);
+        assert_eq!(by_text["plain"], "key [REDACTED] here");
+        assert_eq!(by_text["nested"][1]["quoted"], "[REDACTED]");
+    }
+
+    #[test]
+    fn a_mask_that_would_break_the_json_falls_back_to_the_value() {
+        let value = serde_json::json!({"pid": 123456789, "text": "\nabcdefgh"});
+        // Inside a number, and across an escape: no string holds either.
+        for secret in ["12345678", "nabcdefgh"] {
+            let (by_text, by_value) = masked_both_ways(&value, &[secret]);
+            assert_eq!(by_text, value, "{secret}");
+            assert_eq!(by_value, value, "{secret}");
+        }
     }
 }
