@@ -61,8 +61,8 @@ struct Inner {
     unannounced: Option<u64>,
 }
 
-/// An [`Event`](crate::api::Event) as it is written (the same fields in the same order, which a test holds
-/// it to), borrowing its parts; its detail is JSON text already.
+/// An [`Event`](crate::api::Event) as it is written (the same fields in the same order,
+/// which a test holds it to), borrowing its parts; its detail is JSON text already.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Line<'a> {
