@@ -28,6 +28,8 @@
     unreachable_pub
 )]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -298,11 +300,8 @@ fn stand_in() {
     for line in stdin.lines() {
         let Ok(line) = line else { return };
         let mut lines: Vec<String> = Vec::new();
-        if line.contains(r#""type":"control_request""#) {
-            let id = between(&line, r#""request_id":""#, "\"").unwrap_or("?");
-            lines.push(format!(
-                r#"{{"type":"control_response","response":{{"subtype":"success","request_id":"{id}","response":{{}}}}}}"#
-            ));
+        if let Some(answer) = support::control_success(&line) {
+            lines.push(answer);
             if std::mem::take(&mut slow) && line.contains(r#""subtype":"interrupt""#) {
                 lines.push(TURN[TURN.len() - 1].replace("SESSION", SESSION));
             }
@@ -335,9 +334,3 @@ const TURN: [&str; 11] = [
     r#"{"type":"stream_event","event":{"type":"message_stop"},"session_id":"SESSION","parent_tool_use_id":null,"uuid":"a8665b37-abf1-4562-af98-14e140d75ee8"}"#,
     r#"{"type":"result","subtype":"success","is_error":false,"duration_ms":1,"duration_api_ms":1,"num_turns":1,"result":"mock reply to: bench","stop_reason":"end_turn","session_id":"SESSION","total_cost_usd":0.00014,"usage":{"input_tokens":10,"output_tokens":5},"permission_denials":[],"uuid":"a8665b37-abf1-4562-af98-14e140d75ee9"}"#,
 ];
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let from = text.find(start)? + start.len();
-    let len = text[from..].find(end)?;
-    Some(&text[from..from + len])
-}

@@ -21,6 +21,8 @@
     unreachable_pub
 )]
 
+mod support;
+
 use std::io::{BufRead, BufWriter, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -348,13 +350,9 @@ fn flood_child() {
     let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     for line in stdin.lines() {
         let Ok(line) = line else { return };
-        if line.contains(r#""type":"control_request""#) {
-            let id = between(&line, r#""request_id":""#, "\"").unwrap_or("?");
-            let ok = format!(
-                r#"{{"type":"control_response","response":{{"subtype":"success","request_id":"{id}","response":{{}}}}}}"#
-            );
+        if let Some(ok) = support::control_success(&line) {
             writeln!(out, "{ok}").unwrap();
-        } else if let Some(n) = between(&line, "FLOOD ", "\"") {
+        } else if let Some(n) = support::between(&line, "FLOOD ", "\"") {
             write_turn(&mut out, n.parse().unwrap_or(0)).unwrap();
         } else if line.contains(r#""type":"user""#) {
             write_turn(&mut out, 0).unwrap();
@@ -363,12 +361,6 @@ fn flood_child() {
             return;
         }
     }
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let from = text.find(start)? + start.len();
-    let len = text[from..].find(end)?;
-    Some(&text[from..from + len])
 }
 
 /// One turn as the CLI prints it: init, `n` assistant messages, result.

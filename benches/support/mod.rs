@@ -187,3 +187,22 @@ pub fn report(what: &str, times: &[Duration]) {
         times.len()
     );
 }
+
+/// What a stand-in CLI (a bench's own executable, started as the child) answers to a
+/// control request line: success, with an empty response. `None` for other lines.
+pub fn control_success(line: &str) -> Option<String> {
+    if !line.contains(r#""type":"control_request""#) {
+        return None;
+    }
+    let id = between(line, r#""request_id":""#, "\"").unwrap_or("?");
+    Some(format!(
+        r#"{{"type":"control_response","response":{{"subtype":"success","request_id":"{id}","response":{{}}}}}}"#
+    ))
+}
+
+/// The text between the first `start` in `text` and the `end` after it.
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
+}
