@@ -130,6 +130,10 @@ struct Inner {
     /// The HTTP base URL, once listening (`--listen`), and its token's file.
     listen: Mutex<Option<(String, Option<String>)>>,
     phase: watch::Sender<Phase>,
+    /// Held while `daemon-state.json` is written: the check that the daemon still runs
+    /// and the write of the running state are one step, so a debounced write that lost
+    /// the race with the stop cannot land over the stop's own state.
+    persisting: Mutex<()>,
 }
 
 impl Daemon {
@@ -192,6 +196,7 @@ impl Daemon {
                 socket: Mutex::new(Ok(None)),
                 listen: Mutex::new(None),
                 phase: watch::Sender::new(Phase::Running),
+                persisting: Mutex::new(()),
             }),
         };
         daemon.inner.events.record_detail(
@@ -643,7 +648,7 @@ impl Daemon {
         );
         // Saved before anything is stopped: a host that escalates to SIGKILL within
         // milliseconds (Codex: 24 ms) leaves "stopping", never a stale "running".
-        self.persist(&self.status_from(&self.default_snapshot(), DaemonState::Stopping));
+        self.persist(DaemonState::Stopping);
         crate::supervisor::clear_spares();
         self.inner
             .sessions
@@ -658,8 +663,7 @@ impl Daemon {
                 uptime_ms: self.inner.started.elapsed().as_millis() as u64,
             },
         );
-        let snapshot = self.default_snapshot();
-        self.persist(&self.status_from(&snapshot, DaemonState::Stopped));
+        self.persist(DaemonState::Stopped);
         self.inner.phase.send_replace(Phase::Stopped);
     }
 
@@ -714,11 +718,18 @@ impl Daemon {
         }
     }
 
-    fn persist(&self, status: &StatusResult) {
+    /// Writes `daemon-state.json` as `state`; the running state only while the daemon
+    /// runs (checked under the write's lock, see [`Inner::persisting`]).
+    fn persist(&self, state: DaemonState) {
         let Some(dir) = self.inner.state_dir.as_ref() else {
             return;
         };
-        let outcome = dir.write_json_atomic(STATE_FILE, status);
+        let _one_writer = lock(&self.inner.persisting);
+        if state == DaemonState::Running && self.is_stopping() {
+            return;
+        }
+        let status = self.status_from(&self.default_snapshot(), state);
+        let outcome = dir.write_json_atomic(STATE_FILE, &status);
         let mut error = lock(&self.inner.state_error);
         match outcome {
             Ok(()) => *error = None,
@@ -783,8 +794,7 @@ async fn persist_loop(daemon: Daemon, mut changes: watch::Receiver<u64>) {
             return;
         }
         changes.borrow_and_update();
-        let snapshot = daemon.default_snapshot();
-        daemon.persist(&daemon.status_from(&snapshot, DaemonState::Running));
+        daemon.persist(DaemonState::Running);
     }
 }
 
@@ -885,6 +895,28 @@ mod tests {
         );
         assert_eq!(crate::api::usd_text(2.0), "2");
         assert_eq!(crate::api::usd_text(12.5), "12.5");
+    }
+
+    /// The debounced writer checks that the daemon runs, then writes; the stop may come
+    /// between the two. The check is made again under the write's lock, so a late
+    /// running state never lands over the stop's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_running_state_written_after_the_stop_leaves_the_stop_on_disk() {
+        let dir = std::env::temp_dir().join(format!("cc-daemon-persist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = crate::config::ConfigArgs {
+            cwd: Some(dir.clone()),
+            state_dir: Some(dir.join("state")),
+            claude_bin: Some(dir.join("no-such-claude").display().to_string()),
+            ..Default::default()
+        };
+        let daemon = Daemon::start(Config::resolve(&args, None).unwrap());
+        daemon.shutdown("test").await;
+        daemon.persist(DaemonState::Running);
+        let file = std::fs::read_to_string(dir.join("state").join(STATE_FILE)).unwrap();
+        let state: serde_json::Value = serde_json::from_str(&file).unwrap();
+        assert_eq!(state["daemon"]["state"], "stopped", "{file}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
