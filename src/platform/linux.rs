@@ -99,6 +99,21 @@ pub(super) fn measures(_queue: OutputQueue) -> bool {
     true
 }
 
+pub(super) fn grow_pipe(fd: RawFd, bytes: usize) -> Option<usize> {
+    // SAFETY: F_GETPIPE_SZ and F_SETPIPE_SZ take and return ints and touch no memory of
+    // ours; on a descriptor that is not a pipe they fail (EBADF, EINVAL).
+    let now = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    let now = usize::try_from(now).ok()?;
+    if now >= bytes {
+        return Some(now);
+    }
+    let wanted = libc::c_int::try_from(bytes).ok()?;
+    // SAFETY: as above. Refused past /proc/sys/fs/pipe-max-size or the user's pipe
+    // quota (EPERM); the pipe then keeps the size it had.
+    let grown = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, wanted) };
+    Some(usize::try_from(grown).unwrap_or(now))
+}
+
 pub(super) fn unsent_bytes(fd: RawFd, queue: OutputQueue) -> Option<usize> {
     let request = match queue {
         OutputQueue::Pipe => libc::FIONREAD,
@@ -221,6 +236,17 @@ mod tests {
         let mut buf = [0u8; 18];
         reader.read_exact(&mut buf).unwrap();
         assert_eq!(unsent_bytes(fd, OutputQueue::Pipe), Some(0));
+    }
+
+    #[test]
+    fn a_pipe_grows_to_the_size_asked_and_never_shrinks() {
+        use std::os::fd::AsRawFd;
+        let (_reader, writer) = std::io::pipe().unwrap();
+        let fd = writer.as_raw_fd();
+        assert_eq!(grow_pipe(fd, 1 << 20), Some(1 << 20));
+        assert_eq!(grow_pipe(fd, 64 << 10), Some(1 << 20));
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        assert_eq!(grow_pipe(file.as_raw_fd(), 1 << 20), None);
     }
 
     #[test]

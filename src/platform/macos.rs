@@ -144,6 +144,12 @@ pub(super) fn measures(_queue: OutputQueue) -> bool {
     false
 }
 
+/// macOS has no call to size a pipe: it grows its buffer itself (to 64 KiB) as a writer
+/// runs ahead.
+pub(super) fn grow_pipe(_fd: RawFd, _bytes: usize) -> Option<usize> {
+    None
+}
+
 pub(super) fn unsent_bytes(_fd: RawFd, _queue: OutputQueue) -> Option<usize> {
     None
 }

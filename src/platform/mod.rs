@@ -4,7 +4,7 @@
 //! - `linux.rs` and `macos.rs` (one of them is `os`) read the process table: listing,
 //!   ancestry, a process's arguments and environment, resident memory, our own
 //!   executable; and the few calls whose flags differ (`poll`'s peer hang-up, the
-//!   queue-length `ioctl`s, the short path to a long socket path).
+//!   queue-length `ioctl`s, a pipe's size, the short path to a long socket path).
 //! - `unix.rs` holds what any POSIX system does the same way: process groups, the guard's
 //!   portable mechanisms (a pipe that tells the guard its bridge died, a sweep of the
 //!   processes of the CLI's tree found by a listing), reaping and exit statuses.
@@ -128,6 +128,14 @@ pub(crate) fn output_queue(fd: RawFd) -> Option<OutputQueue> {
 /// won't say.
 pub(crate) fn unsent_bytes(fd: RawFd, queue: OutputQueue) -> Option<usize> {
     os::unsent_bytes(fd, queue)
+}
+
+/// Grows the pipe behind `fd` to hold at least `bytes` (never shrinks it), and returns
+/// its size now, or `None` when `fd` is not a pipe this OS can size (macOS pipes size
+/// themselves). A bigger pipe lets a fast writer and a fast reader each do more per
+/// wake-up: lines reach the reader in fewer, larger reads.
+pub(crate) fn grow_pipe(fd: RawFd, bytes: usize) -> Option<usize> {
+    os::grow_pipe(fd, bytes)
 }
 
 /// Raises the soft limit on open descriptors as far as the OS lets us, and returns the

@@ -11,6 +11,8 @@
 //! Non-blocking is a flag of the pipe's open file, which other processes may share (a
 //! script's next command writing to the same pipe, a wrapper that handed us its stdio):
 //! it is cleared again when our handle is dropped, so nobody after us finds it set.
+//! Our stdout's pipe is also grown (Linux) and left so: a bigger buffer changes nothing
+//! for anyone else but how much may wait in it.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
@@ -19,6 +21,13 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::unix::pipe;
+
+/// The size our stdout's pipe is grown to. With the default 64 KiB, a turn that streams
+/// fast (a long answer's partial messages) fills it between two reads of the client, and
+/// each side then waits on the other a few lines at a time; at 1 MiB the writer runs
+/// ahead and the reader takes larger reads (`event_flood`: a quarter more lines a
+/// second). Kernel memory, one pipe per claude-coded, from a quota of 64 MiB per user.
+const OUTPUT_PIPE_BYTES: usize = 1 << 20;
 
 /// What a surface reads requests from.
 pub(crate) type Input = Box<dyn AsyncRead + Unpin + Send>;
@@ -42,7 +51,10 @@ pub(crate) fn output() -> Output {
         return Box::new(tokio::io::stdout());
     }
     match own(stdout.as_fd()).and_then(pipe::Sender::from_owned_fd) {
-        Ok(sender) => Box::new(Restoring::new(sender, stdout.as_raw_fd())),
+        Ok(sender) => {
+            super::grow_pipe(stdout.as_raw_fd(), OUTPUT_PIPE_BYTES);
+            Box::new(Restoring::new(sender, stdout.as_raw_fd()))
+        }
         Err(_) => Box::new(tokio::io::stdout()),
     }
 }

@@ -144,6 +144,21 @@ async fn a_corrupt_identity_is_reported_and_replaced() {
     assert_eq!(bridge.ask_ok("fine").await["ok"], true);
 }
 
+/// A turn that streams fast (a long answer's partial messages) reaches the client in
+/// fewer, larger reads: claude-coded grows the pipe it writes to from 64 KiB to 1 MiB.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_pipe_to_the_client_is_grown_for_fast_streams() {
+    use std::os::fd::AsRawFd;
+    let mut bridge = Bridge::start();
+    bridge.ask_ok("hello").await;
+    let fd = bridge.stdout.get_ref().get_ref().as_raw_fd();
+    // SAFETY: F_GETPIPE_SZ returns an int and touches no memory; `fd` is our open end.
+    let size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    assert_eq!(size, 1 << 20);
+    assert_eq!(bridge.close_and_wait().await, 0);
+}
+
 #[tokio::test]
 async fn events_jsonl_holds_one_event_per_line() {
     let mut bridge = Bridge::start();
