@@ -4,7 +4,10 @@
 //! smaller cases. The stand-in child is this executable itself: started as the CLI
 //! (with `--input-format stream-json`), it answers `initialize` and `interrupt`, and
 //! answers a prompt `FLOOD <n>` with a `system/init` line, `n` assistant messages of
-//! about 400 bytes and a `result`. Prints, per case:
+//! about 400 bytes and a `result`; `FLOOD <n> partial` with `n` partial messages of the
+//! same size instead (`stream_event` text deltas: how a long answer streams), asked for
+//! with `partialMessages`. Each assistant message is a step, recorded as a `turn.step`
+//! event; a partial message is only forwarded. Prints, per case:
 //!
 //! - events per second delivered to a client that reads stdout in 1 MiB chunks as fast
 //!   as it can, and to one that reads 16 KiB per millisecond (a slow reader);
@@ -36,15 +39,12 @@ fn main() {
         flood_child();
         return;
     }
-    if let Some(n) = args
-        .iter()
-        .position(|a| a == "--raw")
-        .and_then(|i| args.get(i + 1))
-    {
+    if let Some(i) = args.iter().position(|a| a == "--raw") {
         let out = std::io::stdout().lock();
         write_turn(
             &mut BufWriter::with_capacity(1 << 20, out),
-            n.parse().unwrap(),
+            args[i + 1].parse().unwrap(),
+            Kind::named(&args[i + 2]),
         )
         .unwrap();
         return;
@@ -57,15 +57,21 @@ fn main() {
     };
     println!("event flood: one turn of N assistant messages of ~400 bytes (+ init and result)");
     for &n in sizes {
-        let limit = cat_limit(n);
-        println!(
-            "N={n:>9}  cat through a pipe: {:>10.0} lines/s ({} ms)",
-            limit.rate(),
-            limit.elapsed.as_millis()
-        );
-        for surface in [Surface::Plain, Surface::McpRaw] {
-            let fast = run_case(surface, n, Reader::Fast);
-            fast.print(surface, "fast reader", Some(&limit));
+        for (kind, surfaces) in [
+            (Kind::Message, &[Surface::Plain, Surface::McpRaw][..]),
+            (Kind::Partial, &[Surface::PlainPartial][..]),
+        ] {
+            let limit = cat_limit(n, kind);
+            println!(
+                "N={n:>9}  cat through a pipe ({}): {:>10.0} lines/s ({} ms)",
+                kind.name(),
+                limit.rate(),
+                limit.elapsed.as_millis()
+            );
+            for &surface in surfaces {
+                let fast = run_case(surface, n, Reader::Fast);
+                fast.print(surface, "fast reader", Some(&limit));
+            }
         }
     }
     let n = if quick { 20_000 } else { 100_000 };
@@ -78,6 +84,8 @@ fn main() {
 enum Surface {
     Plain,
     McpRaw,
+    /// The plain surface with `partialMessages`, flooded with partial messages.
+    PlainPartial,
 }
 
 impl Surface {
@@ -85,6 +93,7 @@ impl Surface {
         match self {
             Surface::Plain => "plain ask/event",
             Surface::McpRaw => "MCP raw events ",
+            Surface::PlainPartial => "plain, partials",
         }
     }
 }
@@ -133,14 +142,15 @@ impl Outcome {
 }
 
 /// The child's bytes for one turn through `cat`, read in 1 MiB chunks: the pipe's limit.
-fn cat_limit(n: u64) -> Outcome {
+fn cat_limit(n: u64, kind: Kind) -> Outcome {
     let exe = std::env::current_exe().unwrap();
     let start = Instant::now();
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(r#""$0" --raw "$1" | cat"#)
+        .arg(r#""$0" --raw "$1" "$2" | cat"#)
         .arg(&exe)
         .arg(n.to_string())
+        .arg(kind.name())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -217,12 +227,15 @@ fn ask_line(surface: Surface, n: u64) -> String {
         Surface::McpRaw => format!(
             r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"ask","arguments":{{"prompt":"FLOOD {n}","timeoutMs":600000}}}}}}"#
         ),
+        Surface::PlainPartial => format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"ask","params":{{"prompt":"FLOOD {n} partial","timeoutMs":600000,"partialMessages":true}}}}"#
+        ),
     }
 }
 
 fn status_line(surface: Surface) -> &'static str {
     match surface {
-        Surface::Plain => r#"{"jsonrpc":"2.0","id":2,"method":"status"}"#,
+        Surface::Plain | Surface::PlainPartial => r#"{"jsonrpc":"2.0","id":2,"method":"status"}"#,
         Surface::McpRaw => {
             r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"status","arguments":{"full":true}}}"#
         }
@@ -353,9 +366,10 @@ fn flood_child() {
         if let Some(ok) = support::control_success(&line) {
             writeln!(out, "{ok}").unwrap();
         } else if let Some(n) = support::between(&line, "FLOOD ", "\"") {
-            write_turn(&mut out, n.parse().unwrap_or(0)).unwrap();
+            let (n, kind) = n.split_once(' ').unwrap_or((n, "messages"));
+            write_turn(&mut out, n.parse().unwrap_or(0), Kind::named(kind)).unwrap();
         } else if line.contains(r#""type":"user""#) {
-            write_turn(&mut out, 0).unwrap();
+            write_turn(&mut out, 0, Kind::Message).unwrap();
         }
         if out.flush().is_err() {
             return;
@@ -363,8 +377,35 @@ fn flood_child() {
     }
 }
 
-/// One turn as the CLI prints it: init, `n` assistant messages, result.
-fn write_turn(out: &mut impl Write, n: u64) -> std::io::Result<()> {
+/// What a flood is made of.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Whole assistant messages: each is a step, recorded as a `turn.step` event.
+    Message,
+    /// Partial messages (`stream_event` text deltas, as `--include-partial-messages`
+    /// streams a long answer): forwarded, not steps.
+    Partial,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Message => "messages",
+            Kind::Partial => "partial",
+        }
+    }
+
+    fn named(name: &str) -> Kind {
+        if name == Kind::Partial.name() {
+            Kind::Partial
+        } else {
+            Kind::Message
+        }
+    }
+}
+
+/// One turn as the CLI prints it: init, `n` messages of `kind`, result.
+fn write_turn(out: &mut impl Write, n: u64, kind: Kind) -> std::io::Result<()> {
     const SESSION: &str = "0b7d3c3e-5f0e-4d8a-9d55-1e0f6e2c0a11";
     writeln!(
         out,
@@ -372,6 +413,13 @@ fn write_turn(out: &mut impl Write, n: u64) -> std::io::Result<()> {
     )?;
     let filler = "x".repeat(FILLER);
     for seq in 1..=n {
+        if kind == Kind::Partial {
+            writeln!(
+                out,
+                r#"{{"type":"stream_event","event":{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{filler} {seq}"}}}},"session_id":"{SESSION}","parent_tool_use_id":null,"uuid":"00000000-0000-4000-8000-{seq:012}"}}"#
+            )?;
+            continue;
+        }
         writeln!(
             out,
             r#"{{"type":"assistant","message":{{"id":"msg_{seq:012}","type":"message","role":"assistant","model":"flood","content":[{{"type":"text","text":"{filler} {seq}"}}]}},"parent_tool_use_id":null,"session_id":"{SESSION}","uuid":"00000000-0000-4000-8000-{seq:012}"}}"#
