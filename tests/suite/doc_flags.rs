@@ -34,6 +34,7 @@ const FOREIGN: &[(&str, &[&str])] = &[
         &[
             "--add-dir",
             "--allowedTools",
+            "--await-claim",
             "--dangerously-skip-permissions",
             "--debug",
             "--debug-file",
