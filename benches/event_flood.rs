@@ -55,7 +55,10 @@ fn main() {
     } else {
         &[10_000, 100_000, 1_000_000]
     };
-    println!("event flood: one turn of N assistant messages of ~400 bytes (+ init and result)");
+    println!(
+        "event flood: one turn of N assistant messages, or N partial messages, of ~400 bytes \
+         (+ init and result)"
+    );
     for &n in sizes {
         for (kind, surfaces) in [
             (Kind::Message, &[Surface::Plain, Surface::McpRaw][..]),

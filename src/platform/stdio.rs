@@ -25,8 +25,10 @@ use tokio::net::unix::pipe;
 /// The size our stdout's pipe is grown to. With the default 64 KiB, a turn that streams
 /// fast (a long answer's partial messages) fills it between two reads of the client, and
 /// each side then waits on the other a few lines at a time; at 1 MiB the writer runs
-/// ahead and the reader takes larger reads (`event_flood`: a quarter more lines a
-/// second). Kernel memory, one pipe per claude-coded, from a quota of 64 MiB per user.
+/// ahead and the reader takes larger reads (a partial-message flood: about a quarter
+/// more lines a second to a client reading 1 MiB at a time, a tenth more in
+/// `event_flood`). Kernel memory, one pipe per claude-coded, from a quota of 64 MiB per
+/// user.
 const OUTPUT_PIPE_BYTES: usize = 1 << 20;
 
 /// What a surface reads requests from.
