@@ -36,15 +36,30 @@ fn state(bridge: &Bridge) -> Value {
         .unwrap_or_default()
 }
 
+/// A turn of [`CHUNKS`] messages of 4 KiB each, for the tests that never read it
+/// whole: bigger messages fill the pipes in fewer of them, so the child is held back
+/// sooner (most of what is held is the turn's buffer, counted in messages).
+fn held_prompt() -> String {
+    format!("SLOW 0 {CHUNKS} bytes=4096")
+}
+
+/// How long a turn may take to be held back. Nothing here depends on how soon that
+/// comes; this only bounds a failing test, on a machine as loaded as CI's.
+const HOLD_WITHIN: Duration = Duration::from_secs(40);
+
 /// Waits, not reading stdout, until the turn's message count stops moving: the child is
 /// held back. Returns the count it stopped at.
 async fn until_held_back(bridge: &Bridge) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + HOLD_WITHIN;
     let mut last = None;
     loop {
         tokio::time::sleep(Duration::from_millis(400)).await;
         let state = state(bridge);
         let messages = state["turn"]["messages"].as_u64();
+        assert!(
+            last.is_none() || messages.is_some(),
+            "the turn ended before it was held back: {state}"
+        );
         if messages.is_some() && messages == last {
             return messages.unwrap_or(0);
         }
@@ -141,13 +156,20 @@ async fn status_is_answered_during_a_held_back_turn_not_after_it() {
 async fn a_turn_timeout_fires_while_the_output_is_held_back() {
     let mut bridge = Bridge::start();
     bridge.ask_ok("warm up").await;
-    // Long enough to be held back first, on a loaded machine too (the child prints a
-    // partial line beside each chunk, which this ask drops).
-    let params = json!({ "prompt": format!("SLOW 0 {CHUNKS}"), "timeoutMs": 12_000 });
+    // Held back within a second or two on a quiet machine, in about 7 s with six busy
+    // loops beside it on two cores: the timeout comes well after that (a turn timed out
+    // before it was held back would test nothing here, and fails in `until_held_back`).
+    let timeout_ms = 25_000;
+    let params = json!({ "prompt": held_prompt(), "timeoutMs": timeout_ms });
+    let asked = Instant::now();
     let ask = bridge.request("ask", params).await;
     until_held_back(&bridge).await;
+    assert!(
+        asked.elapsed() < Duration::from_millis(timeout_ms),
+        "held back only after the timeout"
+    );
     // Still not reading: the timeout goes off all the same, and the child is interrupted.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = asked + Duration::from_millis(timeout_ms) + Duration::from_secs(20);
     while state(&bridge)["totals"]["asksErrored"] != 1 {
         assert!(Instant::now() < deadline, "no timeout: {}", state(&bridge));
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -174,7 +196,7 @@ async fn a_turn_timeout_fires_while_the_output_is_held_back() {
 #[tokio::test]
 async fn a_cancel_is_heard_while_the_output_is_held_back() {
     let mut bridge = mcp_with_raw_events().await;
-    let call = json!({ "name": "ask", "arguments": { "prompt": format!("SLOW 0 {CHUNKS}") } });
+    let call = json!({ "name": "ask", "arguments": { "prompt": held_prompt() } });
     let cancelled = bridge.request("tools/call", call).await;
     until_held_back(&bridge).await;
     let cancel = json!({ "jsonrpc": "2.0", "method": "notifications/cancelled",

@@ -449,11 +449,15 @@ fn persisted_state(bridge: &Bridge) -> Option<Value> {
 async fn a_client_that_stops_reading_holds_the_child_back_and_loses_nothing() {
     let mut bridge = Bridge::start();
     bridge.ask_ok("warm up").await;
-    // Thousands of messages in one turn: more than every buffer between the child and a
-    // client that does not read (the turn's queue, the output queue, the pipes) can hold.
+    // Thousands of messages of 4 KiB in one turn: more than every buffer between the
+    // child and a client that does not read (the turn's queue, the output queue, the
+    // pipes) can hold, whose fill is about 1,400 of them (our stdout pipe is 1 MiB).
     const CHUNKS: u64 = 4000;
     let ask = bridge
-        .request("ask", json!({"prompt": format!("SLOW 0 {CHUNKS}")}))
+        .request(
+            "ask",
+            json!({"prompt": format!("SLOW 0 {CHUNKS} bytes=4096")}),
+        )
         .await;
     // Not reading stdout now: the child's messages have nowhere to go, so the turn is
     // held back; the state file (written by the bridge, not read from stdout) shows it.

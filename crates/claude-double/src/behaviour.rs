@@ -32,11 +32,13 @@ impl Session {
         self.result(t, outcome).await;
     }
 
-    pub(crate) async fn slow(&mut self, t: &mut Turn, ms: u64, chunks: u32) {
+    pub(crate) async fn slow(&mut self, t: &mut Turn, ms: u64, chunks: u32, bytes: usize) {
         let api = self.api_start(t).await;
         let mut text = String::new();
         for i in 1..=chunks {
-            let chunk = format!("slow chunk {i}");
+            let mut chunk = format!("slow chunk {i}");
+            let pad = bytes.saturating_sub(chunk.len());
+            chunk.extend(std::iter::repeat_n('.', pad));
             tokio::select! {
                 () = pause(ms) => {}
                 () = interrupted(&mut t.interrupt) => {

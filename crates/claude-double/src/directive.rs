@@ -7,7 +7,7 @@
 //! | prompt | lines after `system/init` | result |
 //! | --- | --- | --- |
 //! | anything else | assistant text `mock reply #N to: <prompt>` (N = turn number in this process, from 1) | success, `result` = that text |
-//! | `SLOW [ms=200] [chunks=5]` | `chunks` assistant lines `slow chunk 1`.. each after `ms` ms (one API call) | success, `result` = the texts concatenated (`slow chunk 1slow chunk 2..`); interruptible |
+//! | `SLOW [ms=200] [chunks=5] [bytes=0]` | `chunks` assistant lines `slow chunk 1`.. each after `ms` ms (one API call); with `bytes`, each text is padded with `.` to that many bytes, so a few messages fill a buffer | success, `result` = the texts concatenated (`slow chunk 1slow chunk 2..`); interruptible |
 //! | `HANG` | nothing, ever; interrupts are answered but ignored; stdin EOF ignored | none |
 //! | `CRASH [code=1]` (or `CRASH 7`) | assistant `about to crash`; stderr `double: crashing on request`; exit with that code | none |
 //! | `KILL` | SIGKILL to itself | none |
@@ -40,7 +40,7 @@ pub(crate) const DEFAULT_HUGE_BYTES: usize = 2 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Directive {
     Reply,
-    Slow { ms: u64, chunks: u32 },
+    Slow { ms: u64, chunks: u32, bytes: usize },
     Hang,
     Crash { code: i32 },
     Kill,
@@ -95,6 +95,7 @@ pub(crate) fn parse_directive(prompt: &str) -> Directive {
             chunks: keyed(&rest, "chunks")
                 .or_else(|| bare(&rest, 1))
                 .unwrap_or(5),
+            bytes: keyed(&rest, "bytes").unwrap_or(0),
         },
         "KEEPALIVE" => Directive::KeepAlive {
             ms: keyed(&rest, "ms").or_else(|| bare(&rest, 0)).unwrap_or(100),
@@ -145,15 +146,35 @@ mod tests {
         assert_eq!(parse_directive(""), D::Reply);
         assert_eq!(
             parse_directive("SLOW please"),
-            D::Slow { ms: 200, chunks: 5 }
+            D::Slow {
+                ms: 200,
+                chunks: 5,
+                bytes: 0
+            }
         );
         assert_eq!(
             parse_directive("  SLOW chunks=2 ms=10"),
-            D::Slow { ms: 10, chunks: 2 }
+            D::Slow {
+                ms: 10,
+                chunks: 2,
+                bytes: 0
+            }
         );
         assert_eq!(
-            parse_directive("SLOW ms=x chunks=-1"),
-            D::Slow { ms: 200, chunks: 5 }
+            parse_directive("SLOW ms=x chunks=-1 bytes=y"),
+            D::Slow {
+                ms: 200,
+                chunks: 5,
+                bytes: 0
+            }
+        );
+        assert_eq!(
+            parse_directive("SLOW 0 3 bytes=4096"),
+            D::Slow {
+                ms: 0,
+                chunks: 3,
+                bytes: 4096
+            }
         );
         assert_eq!(parse_directive("HANG"), D::Hang);
         assert_eq!(parse_directive("CRASH"), D::Crash { code: 1 });

@@ -112,7 +112,7 @@ impl Session {
     async fn run_directive(&mut self, t: &mut Turn, directive: Directive) {
         match directive {
             Directive::Reply => self.reply(t).await,
-            Directive::Slow { ms, chunks } => self.slow(t, ms, chunks).await,
+            Directive::Slow { ms, chunks, bytes } => self.slow(t, ms, chunks, bytes).await,
             Directive::Hang => std::future::pending::<()>().await,
             Directive::Crash { code } => self.crash(t, code).await,
             Directive::Kill => kill_self().await,
