@@ -786,8 +786,13 @@ fn validate_ask(params: &AskParams) -> Result<(), DaemonError> {
     }
 }
 
-/// Rewrites `daemon-state.json` after state changes, a few at a time.
+/// Writes `daemon-state.json` once at the start, then after state changes, a few at a
+/// time.
 async fn persist_loop(daemon: Daemon, mut changes: watch::Receiver<u64>) {
+    // The sessions start before this receiver exists: on a busy machine a warm child may
+    // spawn and become ready before it subscribes, and an idle daemon would then change
+    // no more and never write its state (what `status` reads once the daemon is gone).
+    changes.mark_changed();
     while changes.changed().await.is_ok() {
         tokio::time::sleep(PERSIST_DEBOUNCE).await;
         if daemon.is_stopping() {
@@ -916,6 +921,35 @@ mod tests {
         let file = std::fs::read_to_string(dir.join("state").join(STATE_FILE)).unwrap();
         let state: serde_json::Value = serde_json::from_str(&file).unwrap();
         assert_eq!(state["daemon"]["state"], "stopped", "{file}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Nothing changes in a daemon that warms no session: its state is written all the
+    /// same, as it would not be if the first write waited for a change.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_daemon_whose_sessions_never_change_still_writes_its_state() {
+        let dir = std::env::temp_dir().join(format!("cc-daemon-first-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = crate::config::ConfigArgs {
+            cwd: Some(dir.clone()),
+            state_dir: Some(dir.join("state")),
+            claude_bin: Some(dir.join("no-such-claude").display().to_string()),
+            ..Default::default()
+        };
+        let daemon = Daemon::start_without_default(Config::resolve(&args, None).unwrap());
+        let file = dir.join("state").join(STATE_FILE);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !file.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "no {STATE_FILE} 10 s after the start"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(state["daemon"]["state"], "running", "{state}");
+        daemon.shutdown("test").await;
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -554,8 +554,9 @@ async fn a_stale_socket_left_by_a_killed_daemon_is_detected_and_replaced() {
     let pid = start(home.path()).await;
     // Once it has written its state, as a daemon that ran for a while has.
     let state_file = home.path().join("state/daemon-state.json");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !state_file.exists() && Instant::now() < deadline {
+    let deadline = Instant::now() + test_support::READ_TIMEOUT;
+    while !state_file.exists() {
+        assert!(Instant::now() < deadline, "the daemon wrote no state");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // SAFETY: kill(2) on the daemon this test started.
