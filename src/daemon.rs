@@ -902,12 +902,10 @@ mod tests {
         assert_eq!(crate::api::usd_text(12.5), "12.5");
     }
 
-    /// The debounced writer checks that the daemon runs, then writes; the stop may come
-    /// between the two. The check is made again under the write's lock, so a late
-    /// running state never lands over the stop's.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn a_running_state_written_after_the_stop_leaves_the_stop_on_disk() {
-        let dir = std::env::temp_dir().join(format!("cc-daemon-persist-{}", std::process::id()));
+    /// A fresh directory (cwd and state dir inside) and a config for it whose child
+    /// cannot start: for what the daemon itself writes.
+    fn config_in(name: &str) -> (std::path::PathBuf, Config) {
+        let dir = std::env::temp_dir().join(format!("cc-daemon-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let args = crate::config::ConfigArgs {
             cwd: Some(dir.clone()),
@@ -915,7 +913,17 @@ mod tests {
             claude_bin: Some(dir.join("no-such-claude").display().to_string()),
             ..Default::default()
         };
-        let daemon = Daemon::start(Config::resolve(&args, None).unwrap());
+        let config = Config::resolve(&args, None).unwrap();
+        (dir, config)
+    }
+
+    /// The debounced writer checks that the daemon runs, then writes; the stop may come
+    /// between the two. The check is made again under the write's lock, so a late
+    /// running state never lands over the stop's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_running_state_written_after_the_stop_leaves_the_stop_on_disk() {
+        let (dir, config) = config_in("persist");
+        let daemon = Daemon::start(config);
         daemon.shutdown("test").await;
         daemon.persist(DaemonState::Running);
         let file = std::fs::read_to_string(dir.join("state").join(STATE_FILE)).unwrap();
@@ -928,15 +936,8 @@ mod tests {
     /// same, as it would not be if the first write waited for a change.
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_daemon_whose_sessions_never_change_still_writes_its_state() {
-        let dir = std::env::temp_dir().join(format!("cc-daemon-first-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let args = crate::config::ConfigArgs {
-            cwd: Some(dir.clone()),
-            state_dir: Some(dir.join("state")),
-            claude_bin: Some(dir.join("no-such-claude").display().to_string()),
-            ..Default::default()
-        };
-        let daemon = Daemon::start_without_default(Config::resolve(&args, None).unwrap());
+        let (dir, config) = config_in("first");
+        let daemon = Daemon::start_without_default(config);
         let file = dir.join("state").join(STATE_FILE);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !file.exists() {
